@@ -1,0 +1,15 @@
+# The app image: the worker and the webhook receiver (one image, two commands).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY plan plan
+COPY workflows workflows
+COPY activities activities
+COPY webhook webhook
+COPY runtime runtime
+COPY sandbox sandbox
+COPY config config
+COPY worker.py starter.py demo.py ./
+RUN pip install --no-cache-dir .
+USER nobody
+CMD ["python", "worker.py"]

@@ -1,0 +1,23 @@
+"""Activities: the only code that talks to the outside world. One module per outside system
+(slack.py, pagerduty.py) behind the small interfaces in bridge.py and paging.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from activities.bridge import BridgeActivities
+from activities.pagerduty import PagerDutyPager
+from activities.paging import PagingActivities
+from activities.settings import IntegrationSettings, secret
+from activities.slack import SlackChat
+from plan import Policy
+
+
+def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Callable]:
+    """Every activity the worker serves, wired to the providers whose credentials are set."""
+    token = secret(settings.slack_bot_token)
+    chat = SlackChat(token, settings.slack_api_url, settings.ssl_context) if token else None
+    pager = PagerDutyPager(settings.pagerduty_events_url, settings.ssl_context)
+    paging = PagingActivities(pager, policy, secret(settings.pagerduty_routing_key))
+    bridge = BridgeActivities(chat)
+    return [paging.page_role, bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge]

@@ -1,0 +1,98 @@
+"""The incident bridge (§4.1, §5): open the channel, invite the people, post the templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from plan.templates import channel_name
+
+
+class Chat(Protocol):
+    name: str
+
+    async def find_channel(self, name_prefix: str, incident_id: str) -> tuple[str, str] | None: ...
+    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None: ...
+    async def invite(self, channel_id: str, user_id: str) -> str | None: ...
+    async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None: ...
+    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread_ts: str | None) -> str: ...
+    async def archive(self, channel_id: str) -> None: ...
+
+
+class OpenBridgeRequest(BaseModel):
+    incident_id: str
+    channel_prefix: str
+    started_at: datetime
+    purpose: str
+
+
+class BridgeChannel(BaseModel):
+    channel_id: str | None = None
+    channel: str | None = None
+    skipped: str | None = None
+
+
+class InviteRequest(BaseModel):
+    channel_id: str
+    user_ids: list[str]
+
+
+class InviteResult(BaseModel):
+    failed: dict[str, str] = {}
+
+
+class BridgePost(BaseModel):
+    """One message. `key` names it within the incident (e.g. "opening"), so it is posted once."""
+
+    incident_id: str
+    channel_id: str
+    key: str
+    text: str
+    thread_ts: str | None = None
+
+
+class PostResult(BaseModel):
+    ts: str | None = None
+    reused: bool = False
+
+
+MAX_NAME_ATTEMPTS = 50
+
+
+class BridgeActivities:
+    def __init__(self, chat: Chat | None):
+        self.chat = chat
+
+    @activity.defn
+    async def open_bridge(self, request: OpenBridgeRequest) -> BridgeChannel:
+        if self.chat is None:
+            return BridgeChannel(skipped="skipped: slack not configured")
+        base = channel_name(request.channel_prefix, request.started_at)
+        if activity.info().attempt > 1 and (found := await self.chat.find_channel(base, request.incident_id)):
+            return BridgeChannel(channel_id=found[0], channel=found[1])
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            name = channel_name(request.channel_prefix, request.started_at, attempt)
+            activity.heartbeat(name)
+            if created := await self.chat.create_channel(name, request.purpose):
+                return BridgeChannel(channel_id=created[0], channel=created[1])
+        raise RuntimeError(f"every channel name from {base} to {base}-{MAX_NAME_ATTEMPTS} is taken")
+
+    @activity.defn
+    async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:
+        assert self.chat is not None, "the workflow invites only into an open bridge"
+        failed = {}
+        for user_id in request.user_ids:
+            if error := await self.chat.invite(request.channel_id, user_id):
+                failed[user_id] = error
+        return InviteResult(failed=failed)
+
+    @activity.defn
+    async def post_to_bridge(self, post: BridgePost) -> PostResult:
+        assert self.chat is not None, "the workflow posts only into an open bridge"
+        if activity.info().attempt > 1 and (ts := await self.chat.find_post(post.channel_id, post.incident_id, post.key)):
+            return PostResult(ts=ts, reused=True)
+        ts = await self.chat.post(post.channel_id, post.text, post.incident_id, post.key, post.thread_ts)
+        return PostResult(ts=ts)

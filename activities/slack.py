@@ -1,0 +1,117 @@
+"""Slack Web API through slack_sdk's AsyncWebClient, with its rate-limit and server-error retries."""
+
+from __future__ import annotations
+
+import ssl
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from activities.errors import give_up, try_again
+
+METADATA_EVENT = "preskool_irp_message"
+# Errors a retry cannot fix: stop and say so.
+FINAL_ERRORS = {
+    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "no_permission",
+    "channel_not_found", "is_archived", "invalid_name", "invalid_name_specials", "invalid_name_punctuation",
+    "invalid_name_maxlength", "invalid_name_required", "restricted_action", "msg_too_long", "no_text",
+}
+
+
+def slack_error(e: SlackApiError) -> str:
+    """Slack's error code; a 5xx from a proxy has a text body and no code."""
+    data = e.response.data
+    return (data.get("error") if isinstance(data, dict) else None) or f"HTTP {e.response.status_code}"
+
+
+class SlackChat:
+    """The bridge on Slack. Posts carry message metadata naming the incident and the message's
+    key, so a retried post finds the first one instead of posting twice."""
+
+    name = "slack"
+
+    def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext):
+        self.client = AsyncWebClient(
+            token=token, base_url=api_url, ssl=ssl_context, timeout=15,
+            # A 429 means Slack did nothing: retrying in place is safe. A 5xx may come after Slack
+            # acted, so it goes back to Temporal, whose retry looks for the first post before posting.
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+        )
+
+    async def find_channel(self, name_prefix: str, incident_id: str) -> tuple[str, str] | None:
+        """An open channel this incident already made (a retry after create, before we recorded it)."""
+        cursor = None
+        while True:
+            page = await self._call("conversations.list", self.client.conversations_list,
+                                    exclude_archived=True, types="public_channel", limit=1000, cursor=cursor)
+            for ch in page["channels"]:
+                if ch["name"].startswith(name_prefix) and incident_id in (ch.get("purpose") or {}).get("value", ""):
+                    return ch["id"], ch["name"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
+        """The channel's id and name, or None when the name is taken."""
+        try:
+            response = await self.client.conversations_create(name=name)
+        except SlackApiError as e:
+            if slack_error(e) == "name_taken":
+                return None
+            raise self._classify("conversations.create", e) from None
+        channel = response["channel"]
+        try:  # the purpose marks the channel as this incident's; the channel matters more
+            await self.client.conversations_setPurpose(channel=channel["id"], purpose=purpose)
+        except SlackApiError:
+            pass
+        return channel["id"], channel["name"]
+
+    async def invite(self, channel_id: str, user_id: str) -> str | None:
+        """None when invited (or already there), else Slack's error for that person."""
+        try:
+            await self.client.conversations_invite(channel=channel_id, users=user_id)
+        except SlackApiError as e:
+            error = slack_error(e)
+            if error == "already_in_channel":
+                return None
+            if error in ("user_not_found", "cant_invite", "user_is_restricted", "cant_invite_self"):
+                return error
+            raise self._classify("conversations.invite", e) from None
+        return None
+
+    async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
+        page = await self._call("conversations.history", self.client.conversations_history,
+                                channel=channel_id, limit=200, include_all_metadata=True)
+        for message in page["messages"]:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("incident_id") == incident_id and payload.get("key") == key:
+                return message["ts"]
+        return None
+
+    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread_ts: str | None) -> str:
+        response = await self._call(
+            "chat.postMessage", self.client.chat_postMessage, channel=channel_id, text=text, thread_ts=thread_ts,
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id, "key": key}},
+            unfurl_links=False)
+        return response["ts"]
+
+    async def archive(self, channel_id: str) -> None:
+        try:
+            await self.client.conversations_archive(channel=channel_id)
+        except SlackApiError as e:
+            if slack_error(e) != "already_archived":
+                raise self._classify("conversations.archive", e) from None
+
+    async def _call(self, method: str, fn, **kwargs):
+        try:
+            return await fn(**kwargs)
+        except SlackApiError as e:
+            raise self._classify(method, e) from None
+
+    @staticmethod
+    def _classify(method: str, e: SlackApiError):
+        error = slack_error(e)
+        if error in FINAL_ERRORS:
+            return give_up(f"Slack {method} refused: {error}")
+        return try_again(f"Slack {method} failed: {error}")

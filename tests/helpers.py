@@ -1,0 +1,36 @@
+"""Small helpers the tests share: wait on a condition, never on the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from temporalio.client import WorkflowHandle
+
+SLACK_TOKEN = "xoxb-sandbox-token"
+ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
+
+
+async def eventually(check: Callable, timeout: float = 15.0, interval: float = 0.05):
+    """Wait on a condition (sync or async); return its first truthy value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def status_when(handle: WorkflowHandle, predicate: Callable, timeout: float = 15.0):
+    """The incident's status once `predicate(status)` holds."""
+    from workflows import IncidentWorkflow
+
+    async def check():
+        status = await handle.query(IncidentWorkflow.status)
+        return status if predicate(status) else None
+
+    return await eventually(check, timeout)

@@ -1,0 +1,425 @@
+"""The sandbox fakes, driven by the real client libraries and held to the published API specs.
+
+Every response a fake gives in these tests is validated against the spec's response schema for
+that operation (in the fixtures' teardown), so a fake cannot drift from the real API unnoticed.
+Where the spec is known to lag the real API, the difference is written down in one place
+(`_slack_spec_errata`) instead of being worked around silently."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import signal
+import ssl
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pagerduty
+import pytest
+import pytest_asyncio
+from jsonschema import Draft4Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from sandbox import DEFAULT_TOKEN, PagerDutyFake, SlackFake
+from sandbox.base import Call
+from sandbox.pagerduty import CHANGE_EVENT_SCHEMA, EVENT_SCHEMA
+
+SPECS = Path(os.environ.get("SANDBOX_SPECS_DIR", "/work/shared/specs"))
+SLACK_SPEC = SPECS / "slack-web-openapi-v2.json"
+PD_SPEC = SPECS / "pagerduty-events-v2-openapiv3.json"
+if not (SLACK_SPEC.exists() and PD_SPEC.exists()):
+    pytest.skip(f"published API specs not found in {SPECS} (set SANDBOX_SPECS_DIR)", allow_module_level=True)
+
+USERS = {
+    "U0IC000001": {"name": "Asha Rao", "email": "asha.rao@preskool.com"},
+    "U0ONCALL01": {"name": "Ben Okafor", "email": "ben.okafor@preskool.com"},
+    "U0ONCALL02": {"name": "Chen Li", "email": "chen.li@preskool.com"},
+}
+ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
+
+
+# --- the specs, as validators ------------------------------------------------------------------
+
+def _as_union(node):
+    """The Slack spec writes "one of these objects" as `{"items": [A, B]}` without a type, which
+    JSON Schema ignores for non-arrays (objs_conversation would accept anything). Read it as
+    anyOf, which is what it means."""
+    if isinstance(node, dict):
+        node = {k: _as_union(v) for k, v in node.items()}
+        if isinstance(node.get("items"), list) and "type" not in node:
+            node["anyOf"] = node.pop("items")
+        return node
+    if isinstance(node, list):
+        return [_as_union(v) for v in node]
+    return node
+
+
+def _slack_spec_errata(spec: dict) -> dict:
+    """What the real API does today that the 2021 spec does not describe."""
+    spec = _as_union(copy.deepcopy(spec))
+    # Message metadata (2022): chat.postMessage takes it, conversations.history returns it.
+    spec["definitions"]["objs_message"]["properties"]["metadata"] = {
+        "type": "object", "additionalProperties": False, "required": ["event_type", "event_payload"],
+        "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}}}
+    history = spec["paths"]["/conversations.history"]["get"]["responses"]["200"]["schema"]
+    # History pages with a cursor like every other list; an empty channel has no messages.
+    history["properties"]["response_metadata"] = {
+        "type": "object", "required": ["next_cursor"], "properties": {"next_cursor": {"type": "string"}}}
+    history["properties"]["messages"].pop("minItems")
+    return spec
+
+
+SLACK = _slack_spec_errata(json.loads(SLACK_SPEC.read_text()))
+SLACK_REGISTRY = Registry().with_resource("urn:slack", Resource(SLACK, DRAFT4))
+# HTTP 429 ("ratelimited") and unknown methods ("unknown_method") are in no method's error enum.
+SLACK_ANY_ERROR = {"type": "object", "required": ["ok", "error"],
+                   "properties": {"ok": {"enum": [False]}, "error": {"type": "string"}}}
+PD = json.loads(PD_SPEC.read_text())
+
+
+def assert_slack_contract(call: Call) -> None:
+    body = call.response
+    if call.status >= 500:
+        assert isinstance(body, str)  # the spec has nothing to say about a 5xx body
+        return
+    if call.status == 429 or body.get("error") == "unknown_method":
+        Draft4Validator(SLACK_ANY_ERROR).validate(body)
+        return
+    assert call.status == 200, call
+    method = call.path.rsplit("/", 1)[-1]
+    (verb,) = SLACK["paths"]["/" + method]
+    code = "200" if body["ok"] else "default"
+    schema = {"$ref": f"urn:slack#/paths/~1{method}/{verb}/responses/{code}/schema"}
+    Draft4Validator(schema, registry=SLACK_REGISTRY).validate(body)
+
+
+def assert_pagerduty_contract(call: Call) -> None:
+    # 400 and 429 name "#/components/responses/ArgumentError" / "TooManyRequests" in a
+    # description, not a $ref, and neither exists: Error is the only error shape the spec has.
+    name = "Success" if call.status == 202 else "Error"
+    schema = PD["components"]["responses"][name]["content"]["application/json"]["schema"]
+    Draft4Validator(schema).validate(call.response)
+
+
+def _request_schema(path: str) -> dict:
+    """The spec's request body schema with refs inlined and prose dropped."""
+    components = PD["components"]["schemas"]
+
+    def strip(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return strip(components[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: strip(v) for k, v in node.items() if k not in ("description", "x-examples", "examples")}
+        return [strip(v) for v in node] if isinstance(node, list) else node
+
+    return strip(PD["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+@pytest_asyncio.fixture
+async def slack_fake():
+    async with SlackFake(users=USERS) as fake:
+        yield fake
+        for call in fake.calls:
+            assert_slack_contract(call)
+
+
+@pytest.fixture
+def slack(slack_fake):
+    return AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url,
+                          retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
+
+
+@pytest_asyncio.fixture
+async def pd_fake():
+    async with PagerDutyFake() as fake:
+        yield fake
+        for call in fake.calls:
+            assert_pagerduty_contract(call)
+
+
+@pytest.fixture
+def pd(pd_fake):
+    client = pagerduty.EventsApiV2Client(ROUTING_KEY, base_url=pd_fake.url, verify=pd_fake.client_ssl_context())
+    client.sleep_timer = 0.01  # its retries sleep (blocking) 1.5 s, doubling, by default
+    yield client
+    client.close()
+
+
+async def slack_error(call) -> str:
+    with pytest.raises(SlackApiError) as info:
+        await call
+    return info.value.response["error"]
+
+
+# --- Slack ---------------------------------------------------------------------------------------
+
+async def test_create_set_purpose_and_invite(slack, slack_fake):
+    identity = await slack.auth_test()
+    channel = (await slack.conversations_create(name="inc-42-db-down"))["channel"]
+    await slack.conversations_setPurpose(channel=channel["id"], purpose="INC-42: DB unreachable")
+    await slack.conversations_invite(channel=channel["id"], users=["U0IC000001", "U0ONCALL01"])
+
+    stored = slack_fake.channel_by_name("inc-42-db-down")
+    assert channel["id"] == stored.id and channel["creator"] == identity["user_id"]
+    assert stored.members == [identity["user_id"], "U0IC000001", "U0ONCALL01"]
+    assert (await slack.conversations_info(channel=channel["id"]))["channel"]["purpose"]["value"] == "INC-42: DB unreachable"
+    # Slack refuses an invite only when every user is already there.
+    assert await slack_error(slack.conversations_invite(channel=channel["id"], users="U0IC000001")) == "already_in_channel"
+    await slack.conversations_invite(channel=channel["id"], users="U0IC000001,U0ONCALL02")
+    assert await slack_error(slack.conversations_invite(channel=channel["id"], users="U0NOBODY01")) == "user_not_found"
+    assert stored.members[-1] == "U0ONCALL02"
+
+
+@pytest.mark.parametrize("name, error", [
+    ("Inc-42", "invalid_name_specials"), ("inc 42", "invalid_name_specials"),
+    ("x" * 81, "invalid_name_maxlength"), ("--", "invalid_name_punctuation"), ("", "invalid_name_required"),
+])
+async def test_channel_names_follow_slack_rules(slack, slack_fake, name, error):
+    assert await slack_error(slack.conversations_create(name=name)) == error
+    assert await slack.conversations_create(name="a_" + "x" * 78)  # 80 characters is fine
+    assert slack_fake.counts()["conversations.create"] == 2
+
+
+async def test_posts_carry_metadata_and_history_returns_it_only_when_asked(slack, slack_fake):
+    channel = (await slack.conversations_create(name="inc-7"))["channel"]["id"]
+    tag = {"event_type": "preskool_irp_message", "event_payload": {"incident_id": "INC-7", "key": "opened"}}
+    first = await slack.chat_postMessage(channel=channel, text="Incident opened", metadata=tag)
+    reply = await slack.chat_postMessage(channel=channel, text="in thread", thread_ts=first["ts"])
+    # The form-encoded path: metadata as a JSON string, the channel by name.
+    second = await slack.api_call("chat.postMessage", data={"channel": "#inc-7", "text": "update",
+                                                          "metadata": json.dumps(tag)})
+    assert first["ts"] < reply["ts"] < second["ts"] and first["message"]["metadata"] == tag
+
+    with_metadata = await slack.conversations_history(channel=channel, include_all_metadata=True)
+    assert [m["text"] for m in with_metadata["messages"]] == ["update", "Incident opened"]  # newest first
+    assert all(m["metadata"] == tag for m in with_metadata["messages"])
+    assert with_metadata["messages"][1]["reply_count"] == 1
+    plain = await slack.conversations_history(channel=channel)
+    assert not any("metadata" in m for m in plain["messages"])
+
+    await slack.chat_update(channel=channel, ts=first["ts"], text="Incident opened (P1)")
+    assert slack_fake.messages("inc-7")[0]["text"] == "Incident opened (P1)"
+    assert len(slack_fake.posts()) == 3 and len(slack_fake.messages(channel)) == 3
+
+
+async def test_history_pages_with_a_cursor(slack):
+    channel = (await slack.conversations_create(name="inc-paging"))["channel"]["id"]
+    assert (await slack.conversations_history(channel=channel))["messages"] == []
+    for i in range(5):
+        await slack.chat_postMessage(channel=channel, text=f"m{i}")
+    seen, cursor = [], None
+    while True:
+        page = await slack.conversations_history(channel=channel, limit=2, cursor=cursor)
+        seen += [m["text"] for m in page["messages"]]
+        if not page["has_more"]:
+            break
+        cursor = page["response_metadata"]["next_cursor"]
+    assert seen == ["m4", "m3", "m2", "m1", "m0"]
+
+
+async def test_archived_channel_refuses_posts_and_keeps_its_name(slack, slack_fake):
+    channel = (await slack.conversations_create(name="inc-9"))["channel"]["id"]
+    await slack.conversations_archive(channel=channel)
+    assert await slack_error(slack.chat_postMessage(channel=channel, text="late")) == "is_archived"
+    assert await slack_error(slack.conversations_archive(channel=channel)) == "already_archived"
+    assert await slack_error(slack.conversations_create(name="inc-9")) == "name_taken"
+    assert await slack_error(slack.chat_postMessage(channel="C0NOSUCH01", text="x")) == "channel_not_found"
+    assert slack_fake.messages("inc-9") == [] and slack_fake.posts() == []
+
+
+async def test_list_pages_and_excludes_archived(slack):
+    ids = [(await slack.conversations_create(name=f"inc-{i}"))["channel"]["id"] for i in range(5)]
+    await slack.conversations_archive(channel=ids[0])
+    names, cursor, pages = [], None, 0
+    while True:
+        page = await slack.conversations_list(exclude_archived=True, types="public_channel", limit=2, cursor=cursor)
+        names += [c["name"] for c in page["channels"]]
+        pages += 1
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == ["general", "inc-1", "inc-2", "inc-3", "inc-4"] and pages == 3
+    everything = await slack.conversations_list(limit=100)
+    assert "inc-0" in [c["name"] for c in everything["channels"]]
+
+
+async def test_auth_errors_and_unknown_method(slack_fake):
+    wrong = AsyncWebClient(token="xoxb-wrong", base_url=slack_fake.url)
+    nobody = AsyncWebClient(token=None, base_url=slack_fake.url)
+    assert await slack_error(wrong.conversations_create(name="inc-1")) == "invalid_auth"
+    assert await slack_error(nobody.chat_postMessage(channel="general", text="hi")) == "not_authed"
+    assert await slack_error(wrong.api_call("incidents.declare")) == "unknown_method"
+    assert slack_fake.channel_by_name("inc-1") is None and slack_fake.posts() == []
+
+
+async def test_users_by_email_and_direct_messages(slack, slack_fake):
+    user = (await slack.users_lookupByEmail(email="Ben.Okafor@preskool.com"))["user"]
+    assert user["id"] == "U0ONCALL01"
+    assert await slack_error(slack.users_lookupByEmail(email="ghost@preskool.com")) == "users_not_found"
+    dm = await slack.chat_postMessage(channel=user["id"], text="You are paged for INC-3")
+    assert dm["channel"].startswith("D") and slack_fake.messages(dm["channel"])[0]["text"].startswith("You are paged")
+
+
+async def test_rate_limit_is_ridden_through_by_the_retry_handler(slack, slack_fake):
+    await slack.conversations_create(name="inc-rl")
+    slack_fake.fail_next("chat.postMessage", 429, retry_after=1)
+    started = time.monotonic()
+    await slack.chat_postMessage(channel="inc-rl", text="after the rate limit")
+    assert time.monotonic() - started >= 1  # it honoured Retry-After
+    limited, posted = slack_fake.calls_to("chat.postMessage")
+    assert (limited.status, limited.headers["Retry-After"], limited.response["error"]) == (429, "1", "ratelimited")
+    assert posted.response["ok"] and len(slack_fake.messages("inc-rl")) == 1
+
+    # Without a handler, slack_sdk does not retry: the 429 surfaces.
+    slack_fake.fail_next("chat.postMessage", 429, retry_after=30)
+    bare = AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url)
+    with pytest.raises(SlackApiError) as info:
+        await bare.chat_postMessage(channel="inc-rl", text="x")
+    assert info.value.response.status_code == 429 and len(slack_fake.messages("inc-rl")) == 1
+
+
+async def test_server_error_body_is_text_and_the_handler_retries_it(slack_fake):
+    slack_fake.fail_next("chat.postMessage", 503)
+    bare = AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url)
+    with pytest.raises(SlackApiError) as info:
+        await bare.chat_postMessage(channel="general", text="x")
+    # slack_sdk keeps a text/plain body as a str: `e.response.get("error")` would raise here.
+    assert info.value.response.status_code == 503 and isinstance(info.value.response.data, str)
+
+    slack_fake.fail_next("chat.postMessage", 503)
+    retrying = AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url,
+                              retry_handlers=[AsyncServerErrorRetryHandler(max_retry_count=1)])
+    assert (await retrying.chat_postMessage(channel="general", text="x"))["ok"]
+    assert [c.status for c in slack_fake.calls] == [503, 503, 200] and len(slack_fake.posts()) == 1
+
+
+# --- PagerDuty -----------------------------------------------------------------------------------
+
+async def test_trigger_acknowledge_resolve_over_https(pd, pd_fake):
+    key = await asyncio.to_thread(pd.trigger, "DB unreachable", "preskool-irp", dedup_key="INC-42",
+                                  severity="critical", custom_details={"incident": "INC-42"})
+    assert key == "INC-42" and pd_fake.alerts[(ROUTING_KEY, key)].state == "triggered"
+    await asyncio.to_thread(pd.acknowledge, key)
+    assert pd_fake.alerts[(ROUTING_KEY, key)].state == "acknowledged"
+    await asyncio.to_thread(pd.resolve, key)
+    assert pd_fake.alerts[(ROUTING_KEY, key)].state == "resolved" and pd_fake.open_alerts() == []
+    assert [e["event_action"] for e in pd_fake.events] == ["trigger", "acknowledge", "resolve"]
+    assert pd_fake.events[0]["payload"]["custom_details"] == {"incident": "INC-42"}
+
+
+async def test_verify_also_takes_the_ca_path(pd_fake):
+    # httpx2 still accepts a path but deprecates it in favour of an ssl.SSLContext.
+    with pytest.warns(DeprecationWarning, match="verify=<str>"):
+        client = pagerduty.EventsApiV2Client(ROUTING_KEY, base_url=pd_fake.url, verify=pd_fake.ca_pem_path)
+    with client:
+        assert await asyncio.to_thread(client.trigger, "disk full", "db-1", dedup_key="k1") == "k1"
+
+
+async def test_without_the_ca_the_tls_handshake_fails(pd_fake):
+    client = pagerduty.EventsApiV2Client(ROUTING_KEY, base_url=pd_fake.url)
+    client.max_network_attempts = 0  # else it retries 3 times with blocking 3 s, 6 s, 12 s sleeps
+    with client, pytest.raises(pagerduty.Error) as info:
+        await asyncio.to_thread(client.trigger, "x", "y", dedup_key="k")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value.__cause__)
+    assert pd_fake.calls == []
+
+
+async def test_repeated_trigger_updates_the_open_alert(pd, pd_fake):
+    for summary in ("DB unreachable", "DB unreachable (retry)"):
+        await asyncio.to_thread(pd.trigger, summary, "preskool-irp", dedup_key="INC-7")
+    alert = pd_fake.alerts[(ROUTING_KEY, "INC-7")]
+    assert (alert.triggers, alert.payload["summary"]) == (2, "DB unreachable (retry)")
+    generated = await asyncio.to_thread(pd.trigger, "no key given", "preskool-irp")
+    assert generated != "INC-7" and len(pd_fake.open_alerts()) == 2 and len(pd_fake.triggers("INC-7")) == 2
+
+
+PAYLOAD = {"summary": "DB unreachable", "source": "db-1", "severity": "critical"}
+EVENT = {"routing_key": ROUTING_KEY, "event_action": "trigger", "dedup_key": "INC-5", "payload": PAYLOAD}
+
+
+@pytest.mark.parametrize("event, error", [
+    ({**EVENT, "payload": {**PAYLOAD, "severity": "bogus"}}, "payload.severity"),
+    ({**EVENT, "payload": {"source": "db-1", "severity": "critical"}}, "'summary' is a required property"),
+    ({**EVENT, "event_action": "explode"}, "event_action"),
+    ({**EVENT, "routing_key": None}, "routing_key"),
+    ({k: v for k, v in EVENT.items() if k != "payload"}, "'payload' is missing"),
+    ({k: v for k, v in EVENT.items() if k != "dedup_key"} | {"event_action": "resolve"}, "'dedup_key' is missing"),
+])
+async def test_invalid_events_are_refused_with_the_spec_error_shape(pd_fake, event, error):
+    async with httpx.AsyncClient(verify=pd_fake.client_ssl_context()) as http:
+        response = await http.post(pd_fake.url + "/v2/enqueue", json=event)
+    assert response.status_code == 400
+    assert response.json()["status"] == "invalid event" and error in " ".join(response.json()["errors"])
+    assert pd_fake.events == [] and pd_fake.alerts == {}
+
+
+async def test_unparseable_body_is_refused(pd_fake):
+    async with httpx.AsyncClient(verify=pd_fake.client_ssl_context()) as http:
+        response = await http.post(pd_fake.url + "/v2/enqueue", content=b"{not json")
+    assert response.status_code == 400 and response.json()["errors"] == ["JSON parse error"]
+
+
+async def test_429_surfaces_once_retries_are_bounded(pd, pd_fake):
+    # retry[429] = 0 means "default", and the default is to retry forever.
+    pd.retry[429] = 1  # one retry, then the response comes back and trigger() raises
+    pd_fake.fail_next("/v2/enqueue", 429, times=2)
+    with pytest.raises(pagerduty.HttpError) as info:
+        await asyncio.to_thread(pd.trigger, "x", "y", dedup_key="INC-1")
+    assert info.value.response.status_code == 429
+    assert len(pd_fake.calls) == 2 and pd_fake.alerts == {}
+
+
+async def test_default_client_rides_through_429_and_5xx(pd, pd_fake):
+    pd_fake.fail_next("/v2/enqueue", 429, times=2)
+    pd_fake.fail_next("/v2/enqueue", 503)
+    assert await asyncio.to_thread(pd.trigger, "x", "y", dedup_key="INC-2") == "INC-2"
+    assert [c.status for c in pd_fake.calls] == [429, 429, 503, 202]
+    assert pd_fake.alerts[(ROUTING_KEY, "INC-2")].triggers == 1
+
+
+async def test_change_events(pd, pd_fake):
+    await asyncio.to_thread(pd.send_change_event, payload={"summary": "deploy 1.2.3", "source": "ci"})
+    assert pd_fake.change_events[0]["payload"]["summary"] == "deploy 1.2.3"
+    with pytest.raises(AttributeError):  # pagerduty 7.2: submit() without a timestamp is broken
+        pd.submit("deploy 1.2.4")
+    await asyncio.to_thread(pd.submit, "deploy 1.2.4", timestamp="2026-01-01T00:00:00Z")
+    assert len(pd_fake.change_events) == 2 and pd_fake.events == []
+
+
+def test_fake_request_schemas_are_the_spec():
+    assert EVENT_SCHEMA == _request_schema("/enqueue")
+    assert CHANGE_EVENT_SCHEMA == _request_schema("/change/enqueue")
+
+
+# --- the process the demo runs --------------------------------------------------------------------
+
+async def test_python_m_sandbox_serves_until_sigterm(tmp_path):
+    state = tmp_path / "sandbox.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sandbox", "--state-file", str(state),
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent)
+    try:
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+        slack = AsyncWebClient(token=info["slack_token"], base_url=info["slack_url"])
+        await slack.chat_postMessage(channel="general", text="hello from the demo")
+        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=info["ca_bundle"])) as http:
+            seen = (await http.get(info["pagerduty_url"] + "/_sandbox/calls")).json()
+        async with httpx.AsyncClient() as http:
+            slack_seen = (await http.get(info["slack_url"].removesuffix("/api/") + "/_sandbox/calls")).json()
+        assert seen == {"calls": [], "alerts": []}
+        assert slack_seen["channels"][0]["messages"][0]["text"] == "hello from the demo"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    assert json.loads(state.read_text())["slack"]["calls"][0]["path"] == "/api/chat.postMessage"
+

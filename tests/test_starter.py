@@ -1,0 +1,79 @@
+"""starter.py as a person uses it: a real process against the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import status_when
+from tests.payloads import alert, delivery
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli(dev_env):
+    async def run(*args: str, task_queue: str = "unused") -> tuple[int, str, str]:
+        env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+               "TEMPORAL_TASK_QUEUE": task_queue}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "starter.py"), *args, env=env, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode, out.decode(), err.decode()
+    return run
+
+
+async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, pagerduty):
+    payload = delivery(alert(module="attendance", summary="Attendance marking down"))
+    payload["groupKey"] += os.urandom(4).hex()
+    (tmp_path / "alert.json").write_text(json.dumps(payload))
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("alert", str(tmp_path / "alert.json"), task_queue=tq)
+        assert code == 0, err
+        receipt = json.loads(out)
+        assert receipt["severity"] == "P1" and receipt["created"] is True
+        incident = receipt["incident_id"]
+        await status_when(dev_env.client.get_workflow_handle(incident), lambda s: s.channel)
+
+        code, out, err = await cli("signal", incident, "acknowledge", '{"by": "ben.okafor@preskool.com"}')
+        assert code == 0, err
+        await status_when(dev_env.client.get_workflow_handle(incident), lambda s: s.phase == "TRIAGE")
+
+        code, out, _ = await cli("status", incident)
+        status = json.loads(out)
+        assert status["acknowledged_by"] == "ben.okafor@preskool.com"
+        assert {p["role"] for p in status["paged"]} == {
+            "incident_commander", "oncall_primary", "engineering_lead", "communications_lead"}
+
+        code, out, err = await cli("list")
+        assert code == 0 and incident in out, err
+        await dev_env.client.get_workflow_handle(incident).terminate()
+
+
+async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty):
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Schools report fee payments failing", "--module", "fees",
+                                   "--reporter", "support@preskool.com", "--source", "zendesk", task_queue=tq)
+        assert code == 0, err
+        incident = json.loads(out)["incident_id"]
+        status = await status_when(dev_env.client.get_workflow_handle(incident), lambda s: len(s.paged) == 4)
+        await dev_env.client.get_workflow_handle(incident).terminate()
+    assert status.severity == "P1"
+    assert status.timeline[0].text.startswith("declared by support@preskool.com (zendesk)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("status", "inc-doesnotexist"), "no incident 'inc-doesnotexist'"),
+    (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
+    (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
+    (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
+])
+async def test_clear_errors(cli, args, message):
+    code, out, err = await cli(*args)
+    assert code != 0 and message in err, err

@@ -1,0 +1,35 @@
+"""`python -m webhook`: serve the receiver on IRP_WEBHOOK_HOST:IRP_WEBHOOK_PORT (127.0.0.1:8000)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from plan import PolicyError, load_policy
+from runtime.temporal import TemporalSettings, connect
+from webhook.app import WebhookSettings, create_app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = WebhookSettings()
+    except ValidationError:
+        sys.exit("IRP_WEBHOOK_TOKEN is not set: the receiver refuses to start without a token")
+    try:
+        policy = load_policy()
+    except PolicyError as e:
+        sys.exit(str(e))
+    if not settings.irp_webhook_token.get_secret_value():
+        sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
+    temporal = TemporalSettings()
+    app = create_app(token=settings.irp_webhook_token, policy=policy, task_queue=temporal.temporal_task_queue,
+                     connect=lambda: connect(temporal))
+    uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()
