@@ -3,8 +3,16 @@
   python starter.py alert FILE                     start/join from an Alertmanager payload, as the webhook would
   python starter.py declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
   python starter.py status INCIDENT                the incident's status as JSON
-  python starter.py signal INCIDENT NAME JSON      send a signal, e.g. acknowledge '{"by": "ben.okafor@preskool.com"}'
+  python starter.py signal INCIDENT NAME JSON      send any signal as one JSON object
   python starter.py list                           open incidents
+
+Shortcuts for the signals of the lifecycle (each sends the same JSON you could type in the UI):
+  ack INCIDENT --by EMAIL
+  severity INCIDENT P1 --by EMAIL --reason TEXT
+  update INCIDENT --by EMAIL --status ONGOING --action TEXT --know TEXT [--next MIN] [--public]
+  blast-radius INCIDENT --by EMAIL --scope tenant [--tenant T ...] [--endpoint E ...]
+  mitigate INCIDENT --by EMAIL --summary TEXT
+  resolve INCIDENT --by EMAIL --summary TEXT [--root-cause TEXT] [--force-reason TEXT]
 """
 
 from __future__ import annotations
@@ -38,13 +46,35 @@ async def run(args: argparse.Namespace) -> None:
     elif args.command == "status":
         status = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.status)
         show(status.model_dump(mode="json"))
-    elif args.command == "signal":
-        await client.get_workflow_handle(args.incident).signal(args.name, json.loads(args.json))
-        print(f"sent {args.name} to {args.incident}; `python starter.py status {args.incident}` shows the outcome")
+    elif args.command == "signal" or args.command in SHORTCUTS:
+        name, payload = (args.name, json.loads(args.json)) if args.command == "signal" else SHORTCUTS[args.command](args)
+        handle = client.get_workflow_handle(args.incident)
+        await handle.describe()  # a clear "no incident" before sending into nothing
+        await handle.signal(name, payload)
+        print(f"sent {name} {json.dumps(payload)} to {args.incident}; "
+              f"`python starter.py status {args.incident}` shows the outcome")
     elif args.command == "list":
         query = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
         async for wf in client.list_workflows(query):
             print(f"{wf.id}\t{wf.start_time:%Y-%m-%d %H:%M UTC}\t{await wf.memo_value('summary', '')}")
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v not in (None, [], False)}
+
+
+SHORTCUTS = {
+    "ack": lambda a: ("acknowledge", {"by": a.by}),
+    "severity": lambda a: ("set_severity", {"severity": a.severity, "by": a.by, "reason": a.reason}),
+    "update": lambda a: ("post_update", _drop_none({
+        "by": a.by, "status": a.status, "current_action": a.action, "what_we_know": a.know,
+        "next_update_minutes": a.next, "public": a.public, "public_message": a.public_message})),
+    "blast-radius": lambda a: ("declare_blast_radius", _drop_none({
+        "by": a.by, "scope": a.scope, "tenants": a.tenant, "endpoints": a.endpoint})),
+    "mitigate": lambda a: ("mitigate", {"by": a.by, "summary": a.summary}),
+    "resolve": lambda a: ("resolve", _drop_none({
+        "by": a.by, "summary": a.summary, "root_cause": a.root_cause, "force_reason": a.force_reason})),
+}
 
 
 def show(data: dict) -> None:
@@ -69,6 +99,34 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("json")
     sub.add_parser("list", help="open incidents")
+
+    def signal_command(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("incident")
+        c.add_argument("--by", required=True, help="your email, as in the roster")
+        return c
+
+    signal_command("ack", "acknowledge the page")
+    c = signal_command("severity", "re-declare severity (IC)")
+    c.add_argument("severity", choices=["P0", "P1", "P2", "P3"])
+    c.add_argument("--reason", required=True)
+    c = signal_command("update", "post the §5.2 update")
+    c.add_argument("--status", choices=["ONGOING", "MITIGATED", "RESOLVED"], default="ONGOING")
+    c.add_argument("--action", required=True, help="what we're doing right now")
+    c.add_argument("--know", required=True, help="what we know (root cause hypothesis)")
+    c.add_argument("--next", type=int, help="next update in N minutes")
+    c.add_argument("--public", action="store_true", help="also update the status page")
+    c.add_argument("--public-message")
+    c = signal_command("blast-radius", "declare the blast radius (§4.2 step 7)")
+    c.add_argument("--scope", choices=["all", "many", "tenant", "endpoint"], required=True)
+    c.add_argument("--tenant", action="append", default=[])
+    c.add_argument("--endpoint", action="append", default=[])
+    c = signal_command("mitigate", "service restored; root-causing continues")
+    c.add_argument("--summary", required=True)
+    c = signal_command("resolve", "verify recovery (§4.5) and resolve")
+    c.add_argument("--summary", required=True)
+    c.add_argument("--root-cause")
+    c.add_argument("--force-reason", help="resolve even if the checks fail (IC only); recorded")
     return p
 
 

@@ -8,8 +8,12 @@ from collections.abc import Callable
 from activities.bridge import BridgeActivities
 from activities.pagerduty import PagerDutyPager
 from activities.paging import PagingActivities
+from activities.prometheus import Prometheus
 from activities.settings import IntegrationSettings, secret
 from activities.slack import SlackChat
+from activities.status_page import StatusPageActivities
+from activities.statuspage import Statuspage
+from activities.verification import VerificationActivities
 from plan import Policy
 
 
@@ -18,6 +22,12 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
     token = secret(settings.slack_bot_token)
     chat = SlackChat(token, settings.slack_api_url, settings.ssl_context) if token else None
     pager = PagerDutyPager(settings.pagerduty_events_url, settings.ssl_context)
+    statuspage_key = secret(settings.statuspage_api_key)
+    statuspage = Statuspage(settings.statuspage_api_url, statuspage_key, settings.statuspage_page_id,
+                            settings.ssl_context) if statuspage_key and settings.statuspage_page_id else None
+    prometheus = Prometheus(settings.prometheus_url, settings.ssl_context) if settings.prometheus_url else None
     paging = PagingActivities(pager, policy, secret(settings.pagerduty_routing_key))
     bridge = BridgeActivities(chat)
-    return [paging.page_role, bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge]
+    return [paging.page_role, paging.resolve_page,
+            bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge, bridge.archive_bridge,
+            StatusPageActivities(statuspage).publish_status, VerificationActivities(prometheus).verify_recovery]

@@ -54,6 +54,10 @@ class BridgePost(BaseModel):
     thread_ts: str | None = None
 
 
+class ArchiveBridge(BaseModel):
+    channel_id: str
+
+
 class PostResult(BaseModel):
     ts: str | None = None
     reused: bool = False
@@ -96,3 +100,10 @@ class BridgeActivities:
             return PostResult(ts=ts, reused=True)
         ts = await self.chat.post(post.channel_id, post.text, post.incident_id, post.key, post.thread_ts)
         return PostResult(ts=ts)
+
+    @activity.defn
+    async def archive_bridge(self, request: ArchiveBridge) -> bool:
+        """§4.5 step 6: archive the incident channel (already archived counts as done)."""
+        assert self.chat is not None, "the workflow archives only an open bridge"
+        await self.chat.archive(request.channel_id)
+        return True

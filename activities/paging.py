@@ -23,6 +23,7 @@ class Pager(Protocol):
 class PageRequest(BaseModel):
     incident_id: str
     role: Role
+    person: str | None = None
     dedup_key: str
     severity: Severity
     summary: str
@@ -31,8 +32,14 @@ class PageRequest(BaseModel):
     links: dict[str, str] = {}
 
 
+class ResolvePage(BaseModel):
+    role: Role
+    person: str | None = None
+    dedup_key: str
+
+
 class PageResult(BaseModel):
-    outcome: Literal["paged", "skipped"]
+    outcome: Literal["paged", "resolved", "skipped"]
     detail: str = ""
 
 
@@ -43,8 +50,10 @@ class PagingActivities:
     def __init__(self, pager: Pager | None, policy: Policy, default_routing_key: str | None):
         self.pager, self.policy, self.default_routing_key = pager, policy, default_routing_key
 
-    def _routing_key(self, role: Role) -> str | None:
-        person = self.policy.person(role)
+    def _routing_key(self, role: Role, email: str | None) -> str | None:
+        """The paged person's own key (by email, else the role's roster entry), else the default."""
+        person = next((p for p in self.policy.roster.values() if email and p.email.lower() == email.lower()),
+                      None if email else self.policy.person(role))
         own = person.pagerduty_routing_key.get_secret_value() if person and person.pagerduty_routing_key else ""
         return own or self.default_routing_key
 
@@ -52,7 +61,7 @@ class PagingActivities:
     async def page_role(self, request: PageRequest) -> PageResult:
         if self.pager is None:
             return PageResult(outcome="skipped", detail="skipped: pagerduty not configured")
-        routing_key = self._routing_key(request.role)
+        routing_key = self._routing_key(request.role, request.person)
         if not routing_key:
             return PageResult(outcome="skipped", detail=f"skipped: no PagerDuty routing key for {request.role.value}")
         await asyncio.to_thread(
@@ -63,3 +72,12 @@ class PagingActivities:
             links=[{"href": href, "text": text} for text, href in request.links.items()],
         )
         return PageResult(outcome="paged", detail=f"{self.pager.name} dedup_key={request.dedup_key}")
+
+    @activity.defn
+    async def resolve_page(self, request: ResolvePage) -> PageResult:
+        """§4.5 step 5: close the PagerDuty alert the incident opened (same dedup key)."""
+        routing_key = self._routing_key(request.role, request.person)
+        if self.pager is None or not routing_key:
+            return PageResult(outcome="skipped", detail="skipped: pagerduty not configured")
+        await asyncio.to_thread(self.pager.resolve, routing_key=routing_key, dedup_key=request.dedup_key)
+        return PageResult(outcome="resolved", detail=f"resolved dedup_key={request.dedup_key}")

@@ -19,6 +19,10 @@ class IntegrationSettings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_routing_key: SecretStr | None = None
+    statuspage_api_url: str = "https://api.statuspage.io"
+    statuspage_api_key: SecretStr | None = None
+    statuspage_page_id: str | None = None
+    prometheus_url: str | None = None
     irp_ca_bundle: Path | None = None
 
     @cached_property

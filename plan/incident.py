@@ -1,23 +1,17 @@
-"""The incident as the workflow keeps it, and the one-object inputs people send it."""
+"""The incident as the workflow keeps it. All of it is one model, so continue-as-new carries it
+whole, with absolute deadlines rather than timers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from plan.alerts import AlertmanagerDelivery, Declaration
-from plan.models import EMAIL, Phase, Policy, Raci, Role, Severity
-
-
-class IncidentInput(BaseModel):
-    """How an incident workflow starts. Alert deliveries arrive by update; a declaration here."""
-
-    incident_id: str
-    policy: Policy
-    declaration: Declaration | None = None
-    group_key: str | None = None
+from plan.models import Phase, Policy, Raci, Role, Severity
+from plan.signals import Acknowledge
+from plan.severity import SeverityDecision
 
 
 class TimelineEntry(BaseModel):
@@ -34,6 +28,7 @@ class Page(BaseModel):
     outcome: Literal["paged", "skipped", "failed"]
     detail: str = ""
     at: datetime
+    resolved: bool = False
 
 
 class RoleAssignment(BaseModel):
@@ -49,6 +44,87 @@ class Bridge(BaseModel):
     channel_id: str | None = None
     opening_ts: str | None = None
     skipped: str | None = None
+    archived: bool = False
+
+
+class BlastRadius(BaseModel):
+    scope: Literal["all", "many", "tenant", "endpoint"]
+    tenants: list[str] = []
+    endpoints: list[str] = []
+    by: str
+    at: datetime
+
+
+class Cadence(BaseModel):
+    """§5.2: when the next update is due, and how often it was missed."""
+
+    last_update_at: datetime
+    next_due: datetime | None = None
+    updates_posted: int = 0
+    overdue_updates: int = 0
+
+
+class Resolution(BaseModel):
+    by: str
+    summary: str
+    root_cause: str | None = None
+    forced: bool = False
+    force_reason: str | None = None
+    at: datetime
+
+
+class GateCheck(BaseModel):
+    name: str
+    passed: bool
+    detail: str
+
+
+class GateRun(BaseModel):
+    at: datetime
+    by: str
+    passed: bool
+    checks: list[GateCheck] = []
+    note: str = ""
+
+
+class IncidentState(BaseModel):
+    started_at: datetime
+    phase: Phase = Phase.DETECTION
+    phases: dict[Phase, datetime] = {}
+    decision: SeverityDecision | None = None
+    summary: str = ""
+    impact: str = ""
+    source: str = "preskool-irp"
+    runbook: str | None = None
+    deliveries: int = 0
+    alerts_resolved: bool = False
+    assignments: dict[Role, str] = {}
+    paged: list[Page] = []
+    bridge: Bridge = Bridge()
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    escalated_unacknowledged: bool = False
+    windows_nudged: list[Phase] = []
+    cadence: Cadence | None = None
+    blast_radius: BlastRadius | None = None
+    status_page_id: str | None = None
+    mitigated_at: datetime | None = None
+    resolution: Resolution | None = None
+    gate_runs: list[GateRun] = []
+    pagerduty_events: list[str] = []
+    runs: int = 1
+    timeline: list[TimelineEntry] = []
+
+
+class IncidentInput(BaseModel):
+    """How an incident workflow starts: alert deliveries arrive by update, a declaration here;
+    `state` is set when the incident continues as new."""
+
+    incident_id: str
+    policy: Policy
+    declaration: Declaration | None = None
+    group_key: str | None = None
+    state: IncidentState | None = None
 
 
 class IncidentStatus(BaseModel):
@@ -58,6 +134,7 @@ class IncidentStatus(BaseModel):
     severity: Severity | None
     severity_reasons: list[str]
     phase: Phase
+    phases: dict[Phase, datetime]
     summary: str
     impact: str
     started_at: datetime
@@ -67,6 +144,12 @@ class IncidentStatus(BaseModel):
     channel: str | None
     paged: list[Page]
     deliveries: int
+    blast_radius: BlastRadius | None = None
+    cadence: Cadence | None = None
+    status_page_id: str | None = None
+    resolution: Resolution | None = None
+    gate_runs: list[GateRun] = []
+    runs: int = 1
     timeline: list[TimelineEntry]
 
 
@@ -78,15 +161,7 @@ class DeliveryReceipt(BaseModel):
     created: bool
 
 
-class Acknowledge(BaseModel):
-    """`acknowledge` signal: {"by": "<email>"}."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    by: str = Field(max_length=254, pattern=EMAIL)
-
-
 __all__ = [
     "Acknowledge", "AlertmanagerDelivery", "Bridge", "Declaration", "DeliveryReceipt", "IncidentInput",
-    "IncidentStatus", "Page", "RoleAssignment", "TimelineEntry",
+    "IncidentState", "IncidentStatus", "Page", "RoleAssignment", "TimelineEntry",
 ]

@@ -5,6 +5,7 @@ Everything here is data. The rules that read it live beside it (severity.py, rac
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -132,6 +133,34 @@ class Triage(Strict):
     default_severity: Severity = Severity.P3
 
 
+class PhaseWindows(Strict):
+    """§4: each phase's window, counted from the incident's start (Detection 0–2 min, …)."""
+
+    DETECTION: timedelta = timedelta(minutes=2)
+    TRIAGE: timedelta = timedelta(minutes=10)
+    CONTAIN: timedelta = timedelta(minutes=30)
+    FIX: timedelta = timedelta(hours=4)
+
+
+class RecoveryCheck(Strict):
+    """One §4.5 verification, evaluated by Prometheus: every sample must satisfy `op threshold`."""
+
+    name: str
+    query: str
+    op: Literal["<", "<=", "==", ">=", ">"]
+    threshold: float
+    shown_as: str = Field(description="How the plan states it, e.g. '< 0.1%'.")
+    if_no_data: Literal["pass", "fail"] = "fail"
+
+
+class StatusPagePolicy(Strict):
+    """§5.3: which incidents reach the public status page, and which component each module is."""
+
+    severities: list[Severity] = [Severity.P0, Severity.P1]
+    components: dict[str, str] = {}
+    default_component: str | None = None
+
+
 class Policy(Strict):
     """The plan as data (config/preskool.yaml)."""
 
@@ -142,6 +171,11 @@ class Policy(Strict):
     triage: Triage = Triage()
     slack_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
     links: Links
+    phase_windows: PhaseWindows = PhaseWindows()
+    update_cadence: dict[Severity, timedelta] = {Severity.P0: timedelta(minutes=15), Severity.P1: timedelta(minutes=30)}
+    recovery_checks: list[RecoveryCheck] = []
+    status_page: StatusPagePolicy = StatusPagePolicy()
+    authority: dict[str, list[Role]] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -40,3 +40,66 @@ def channel_name(prefix: str, started_at: datetime, attempt: int = 1) -> str:
     """§4.1 `#preskool-incident-<YYYY-MM-DD>`, then -2, -3… when the name is taken."""
     name = f"{prefix}-{started_at:%Y-%m-%d}"
     return name if attempt == 1 else f"{name}-{attempt}"
+
+
+STATUS_MARK = {"ONGOING": "🔴 ONGOING", "MITIGATED": "🟡 MITIGATED", "RESOLVED": "✅ RESOLVED"}
+
+
+def update_message(*, at: datetime, status: str, current_action: str, what_we_know: str,
+                   next_update_minutes: int | None) -> str:
+    """§5.2 Update Every 15 Minutes (P0) / 30 Minutes (P1)."""
+    return "\n".join([
+        f"📝 UPDATE — {timestamp(at)}",
+        f"Status: {STATUS_MARK[status]}",
+        f"Current Action: {current_action}",
+        f"What We Know: {what_we_know}",
+        f"Next Update: {f'in {next_update_minutes} minutes' if next_update_minutes else 'when there is news'}",
+    ])
+
+
+STATUS_PAGE_TITLE = "Elevated Error Rates"
+
+
+def status_page_investigating(next_update_minutes: int) -> tuple[str, str]:
+    """§5.3 Investigating: (title, body). Component status: Degraded Performance."""
+    return STATUS_PAGE_TITLE, (
+        "We are investigating elevated error rates affecting some users.\n"
+        "Our engineers are actively working on this issue.\n"
+        f"Next update in {next_update_minutes} minutes.")
+
+
+def status_page_resolved(module: str, at: datetime) -> tuple[str, str]:
+    """§5.3 Resolved: (title, body). Component status: Operational."""
+    return f"Resolved - {STATUS_PAGE_TITLE}", (
+        f"The issue affecting {module} has been resolved as of {timestamp(at)}.\n"
+        "All systems are now operating normally.\n"
+        "We will share a full postmortem within 72 hours.")
+
+
+def triage_checklist(*, runbook: str, grafana: str, loki: str, jaeger: str, severity: str) -> str:
+    """§4.2 Triage (2–10 minutes), with the links for this incident's time range."""
+    return "\n".join([
+        "🧭 TRIAGE CHECKLIST (§4.2)",
+        f"1. Runbook for this alert: {runbook}",
+        f"2. Severity is {severity}: the IC re-declares with `set_severity` if it is wrong",
+        "3. Page secondary if P0 (done automatically for P0)",
+        f"4. Grafana SLO dashboard: {grafana}",
+        f"5. Loki logs, look for exceptions: {loki}",
+        f"6. Jaeger, look for trace anomalies: {jaeger}",
+        "7. Identify blast radius (all users? one tenant? one endpoint?): send `declare_blast_radius`",
+    ])
+
+
+def update_overdue(*, ic: Person | None, severity: str, every_minutes: int, last_at: datetime) -> str:
+    return (f"⏰ {mention(ic)} the {severity} update is overdue: §5.2 asks for one every {every_minutes} minutes; "
+            f"the last was at {timestamp(last_at)}. Send `post_update`.")
+
+
+def window_passed(*, ic: Person | None, phase: str, window_minutes: int) -> str:
+    return (f"⏱ {mention(ic)} the {phase} window ({window_minutes} min from the start, §4) has passed "
+            f"and the incident is still in {phase}.")
+
+
+def unacknowledged(*, paged: list[str], minutes: int) -> str:
+    return (f"📟 No acknowledgement within {minutes} minutes: paged {', '.join(paged) or 'nobody new'}. "
+            f"Acknowledge in PagerDuty or send `acknowledge`.")

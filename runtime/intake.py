@@ -5,41 +5,69 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration, Policy, classify_declaration
 from plan.incident import DeliveryReceipt, IncidentInput
 from workflows import IncidentWorkflow
 
+MAX_GENERATIONS = 10_000
 
-def incident_id_for_group(group_key: str) -> str:
-    """One incident per Alertmanager group while it is open: the id is derived from the group."""
-    return "inc-" + hashlib.sha256(group_key.encode()).hexdigest()[:12]
+
+def incident_id_for_group(group_key: str, generation: int = 1) -> str:
+    """One incident per Alertmanager group while it is open. A group that fires again after its
+    incident was resolved opens the next generation: inc-<hash>, inc-<hash>-2, …"""
+    base = "inc-" + hashlib.sha256(group_key.encode()).hexdigest()[:12]
+    return base if generation == 1 else f"{base}-{generation}"
+
+
+def _closed(e: WorkflowUpdateFailedError) -> bool:
+    return isinstance(e.cause, ApplicationError) and e.cause.type == "IncidentClosed"
 
 
 async def deliver_alerts(client: Client, task_queue: str, policy: Policy,
                          delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
-    """Start the group's incident, or join the open one, atomically (update-with-start): two
-    deliveries racing for a new group make one incident. Returns None for a "resolved" delivery
-    of a group that has no open incident."""
-    incident_id = incident_id_for_group(delivery.groupKey)
+    """Start the group's incident or join the open one, atomically (update-with-start): two
+    deliveries racing for a new group make one incident. A "resolved" delivery only joins an
+    open incident; with none open it returns None."""
     if not delivery.firing:
+        return await _deliver_resolved(client, delivery)
+    for generation in range(1, MAX_GENERATIONS):
+        incident_id = incident_id_for_group(delivery.groupKey, generation)
+        start = WithStartWorkflowOperation(
+            IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, group_key=delivery.groupKey),
+            id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Alert group: {delivery.summary}"[:200], memo={"summary": delivery.summary[:200]})
         try:
-            return await client.get_workflow_handle(incident_id).execute_update(
-                IncidentWorkflow.receive_alerts, delivery)
+            return await client.execute_update_with_start_workflow(
+                IncidentWorkflow.receive_alerts, delivery, start_workflow_operation=start)
+        except WorkflowAlreadyStartedError:
+            continue  # that generation has ended
+        except WorkflowUpdateFailedError as e:
+            if not _closed(e):
+                raise
+    raise RuntimeError(f"alert group {delivery.groupKey!r} has {MAX_GENERATIONS} incidents")
+
+
+async def _deliver_resolved(client: Client, delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
+    for generation in range(1, MAX_GENERATIONS):
+        handle = client.get_workflow_handle(incident_id_for_group(delivery.groupKey, generation))
+        try:
+            if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
+                continue
+            return await handle.execute_update(IncidentWorkflow.receive_alerts, delivery)
         except RPCError as e:
             if e.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
-    start = WithStartWorkflowOperation(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, group_key=delivery.groupKey),
-        id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"Alert group: {delivery.summary}"[:200], memo={"summary": delivery.summary[:200]},
-    )
-    return await client.execute_update_with_start_workflow(
-        IncidentWorkflow.receive_alerts, delivery, start_workflow_operation=start)
+        except WorkflowUpdateFailedError as e:
+            if not _closed(e):
+                raise
+    return None
 
 
 async def declare_incident(client: Client, task_queue: str, policy: Policy,

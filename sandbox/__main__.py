@@ -1,4 +1,4 @@
-"""Both fakes in one process for the demo: prints one JSON line with where they listen, serves
+"""The fakes in one process for the demo: prints one JSON line with where they listen, serves
 until SIGTERM/SIGINT, and each fake shows what it received at GET /_sandbox/calls."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import signal
 import sys
 
 from sandbox.pagerduty import PagerDutyFake
+from sandbox.prometheus import PrometheusFake
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
+from sandbox.statuspage import DEFAULT_KEY, DEFAULT_PAGE_ID, StatuspageFake
 
 
 def _write(path: str, data: dict) -> None:
@@ -24,10 +26,14 @@ def _write(path: str, data: dict) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     slack, pagerduty = SlackFake(), PagerDutyFake()
+    statuspage, prometheus = StatuspageFake(), PrometheusFake()
     await slack.start(args.host, args.slack_port)
     await pagerduty.start(args.host, args.pagerduty_port)
+    await statuspage.start(args.host, args.statuspage_port)
+    await prometheus.start(args.host, args.prometheus_port)
     info = {"slack_url": slack.url, "pagerduty_url": pagerduty.url, "ca_bundle": pagerduty.ca_pem_path,
-            "slack_token": DEFAULT_TOKEN}
+            "slack_token": DEFAULT_TOKEN, "statuspage_url": statuspage.url, "statuspage_api_key": DEFAULT_KEY,
+            "statuspage_page_id": DEFAULT_PAGE_ID, "prometheus_url": prometheus.url}
     if args.state_file:
         _write(args.state_file, info)
     print(json.dumps(info), flush=True)
@@ -39,9 +45,10 @@ async def serve(args: argparse.Namespace) -> int:
     await stopping.wait()
 
     if args.state_file:  # what happened, for whoever looks after the sandbox is gone
-        _write(args.state_file, {**info, "slack": slack.snapshot(), "pagerduty": pagerduty.snapshot()})
-    await slack.stop()
-    await pagerduty.stop()
+        _write(args.state_file, {**info, "slack": slack.snapshot(), "pagerduty": pagerduty.snapshot(),
+                                 "statuspage": statuspage.snapshot(), "prometheus": prometheus.snapshot()})
+    for fake in (slack, pagerduty, statuspage, prometheus):
+        await fake.stop()
     return 0
 
 
@@ -50,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--slack-port", type=int, default=0)
     parser.add_argument("--pagerduty-port", type=int, default=0)
+    parser.add_argument("--statuspage-port", type=int, default=0)
+    parser.add_argument("--prometheus-port", type=int, default=0)
     parser.add_argument("--state-file", help="also write the startup JSON here; on exit, add what was received")
     return asyncio.run(serve(parser.parse_args(argv)))
 

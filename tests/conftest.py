@@ -21,8 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import IntegrationSettings
 from plan import Policy, load_policy
 from sandbox.pagerduty import PagerDutyFake
+from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
-from tests.helpers import ROUTING_KEY, SLACK_TOKEN
+from sandbox.statuspage import StatuspageFake
+from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -45,8 +47,10 @@ async def dev_env():
     await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_env():
+    """A time-skipping server per test: its clock is global, and one test's leftovers (an activity
+    cut off mid-flight holds the clock still) must not stop another's."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
     yield env
@@ -70,11 +74,25 @@ async def pagerduty():
         yield fake
 
 
+@pytest_asyncio.fixture
+async def statuspage():
+    async with StatuspageFake() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def prometheus():
+    async with PrometheusFake() as fake:
+        yield fake
+
+
 @pytest.fixture
-def integrations(slack, pagerduty) -> IntegrationSettings:
+def integrations(slack, pagerduty, statuspage, prometheus) -> IntegrationSettings:
     return IntegrationSettings(
         slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
-        pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path)
+        pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path,
+        statuspage_api_url=statuspage.url, statuspage_api_key=STATUSPAGE_KEY, statuspage_page_id=statuspage.page_id,
+        prometheus_url=prometheus.url)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHandle
 
 SLACK_TOKEN = "xoxb-sandbox-token"
 ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
+STATUSPAGE_KEY = "sandbox-statuspage-key"
 
 
 async def eventually(check: Callable, timeout: float = 15.0, interval: float = 0.05):
@@ -34,3 +35,14 @@ async def status_when(handle: WorkflowHandle, predicate: Callable, timeout: floa
         return status if predicate(status) else None
 
     return await eventually(check, timeout)
+
+
+async def finish(handle: WorkflowHandle) -> None:
+    """Terminate an incident once no activity is in flight. (The time-skipping server holds time
+    still while an activity runs; one cut off by termination would hold it for its timeout.)"""
+
+    async def idle():
+        return not (await handle.describe()).raw_description.pending_activities
+
+    await eventually(idle)
+    await handle.terminate("test finished")

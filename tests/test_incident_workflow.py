@@ -11,7 +11,7 @@ from activities.settings import IntegrationSettings
 from plan import AlertmanagerDelivery, Role
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
-from tests.helpers import ROUTING_KEY, eventually, status_when
+from tests.helpers import ROUTING_KEY, eventually, status_when, finish
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
@@ -26,7 +26,8 @@ async def open_incident(env, task_queue, policy, payload) -> tuple:
 
 
 def opened(status) -> bool:
-    return any(e.kind == "posted" for e in status.timeline) or any(e.kind == "step-failed" for e in status.timeline)
+    """The opening is done: the triage checklist is posted (or a step could not be)."""
+    return any(e.text.startswith("posted triage-checklist") or e.kind == "step-failed" for e in status.timeline)
 
 
 async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, policy, slack, pagerduty):
@@ -35,7 +36,7 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
                                                                                     summary="Fee collection failing")))
         assert receipt.created and receipt.severity == "P1"
         status = await status_when(handle, opened)
-        await handle.terminate()
+        await finish(handle)
 
     # §3 P1: IC (R), primary (R), Engineering Lead (A), Communications Lead (R, customer impact).
     paged = {t["dedup_key"] for t in pagerduty.triggers()}
@@ -52,9 +53,16 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
     engaged = {r.role for r in status.roles if r.engaged != "none"}
     assert {policy.roster[r].slack_user_id for r in engaged} <= members
 
-    # §5.1 opening message, filled in.
-    [opening] = slack.messages(channel)
+    # §5.1 opening message, filled in; §4.2 triage checklist in its thread.
+    opening, checklist = slack.messages(channel)
     text = opening["text"]
+    assert checklist["thread_ts"] == opening["ts"]
+    for line in ("1. Runbook for this alert: observability/runbooks/incident-response.md#api-5xx",
+                 "4. Grafana SLO dashboard: https://grafana.preskool.com/d/preskool-slo?from=",
+                 "5. Loki logs, look for exceptions: https://grafana.preskool.com/explore?from=",
+                 "6. Jaeger, look for trace anomalies: https://jaeger.preskool.com/search?start=",
+                 "7. Identify blast radius"):
+        assert line in checklist["text"], line
     for line in ("🚨 INCIDENT OPENED", "Severity: P1", "Summary: Fee collection failing",
                  f"Started At: {status.started_at:%Y-%m-%d %H:%M} UTC", "IC: <@U0IC000001>",
                  "On-Call: <@U0ONCALL01> + <@U0ONCALL02>", "PagerDuty: https://preskool.pagerduty.com",
@@ -69,7 +77,7 @@ async def test_data_at_risk_pages_ic_db_lead_and_cto(time_env, run_worker, polic
         handle, receipt = await open_incident(time_env, tq, policy, delivery(alert(
             alertname="GradebookCorruption", data_at_risk="true", severity="warning", summary="Grades rows corrupted")))
         status = await status_when(handle, opened)
-        await handle.terminate()
+        await finish(handle)
     assert receipt.severity == "P0"
     roles = {t["dedup_key"].split(":")[1] for t in pagerduty.triggers()}
     assert {"incident_commander", "oncall_secondary", "database_lead", "cto"} <= roles
@@ -84,11 +92,12 @@ async def test_later_delivery_joins_without_paging_again(time_env, run_worker, p
         triggers = len(pagerduty.triggers())
         second = await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
         status = await handle.query(IncidentWorkflow.status)
-        await handle.terminate()
+        await finish(handle)
     assert (first.created, second.created) == (True, False)
     assert len(pagerduty.triggers()) == triggers == 5  # P0: IC, primary, secondary, Eng Lead, Comms Lead
     assert status.deliveries == 2
-    assert status.timeline[-1].kind == "delivery" and "delivery #2" in status.timeline[-1].text
+    assert [e.text for e in status.timeline if e.kind == "delivery"] == [
+        "Alertmanager delivery #2 (firing): 1 firing, 0 resolved"]
 
 
 async def test_acknowledge_moves_to_triage_and_bad_input_is_refused_visibly(time_env, run_worker, policy):
@@ -100,7 +109,7 @@ async def test_acknowledge_moves_to_triage_and_bad_input_is_refused_visibly(time
         await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com", "extra": 1})
         await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
         status = await status_when(handle, lambda s: s.phase == "TRIAGE")
-        await handle.terminate()
+        await finish(handle)
     refusals = [e.text for e in status.timeline if e.kind == "refused"]
     assert len(refusals) == 3
     assert "by: String should match pattern" in refusals[0]
@@ -115,8 +124,8 @@ async def test_taken_channel_name_gets_a_suffix(time_env, run_worker, policy, sl
         s1 = await status_when(first, opened)
         second, _ = await open_incident(time_env, tq, policy, delivery(group="Two"))
         s2 = await status_when(second, opened)
-        await first.terminate()
-        await second.terminate()
+        await finish(first)
+        await finish(second)
     assert s2.channel == s1.channel + "-2"
 
 
@@ -128,7 +137,7 @@ async def test_declared_incident_pages_by_declared_severity(time_env, run_worker
                 summary="Schools report login failures", impact="all schools", severity="P0",
                 reporter="support@preskool.com", source="zendesk")), id=incident_id, task_queue=tq)
         status = await status_when(handle, opened)
-        await handle.terminate()
+        await finish(handle)
     assert status.severity == "P0" and status.severity_reasons == ["declared P0 by support@preskool.com"]
     assert len(pagerduty.triggers()) == 5
 
@@ -137,7 +146,7 @@ async def test_unconfigured_integrations_are_skipped_not_failed(time_env, run_wo
     async with run_worker(time_env.client, settings=IntegrationSettings()) as tq:
         handle, _ = await open_incident(time_env, tq, policy, delivery())
         status = await status_when(handle, lambda s: any(e.kind == "bridge-skipped" for e in s.timeline))
-        await handle.terminate()
+        await finish(handle)
     texts = [e.text for e in status.timeline]
     assert "skipped: slack not configured" in texts
     assert all(p.outcome == "skipped" for p in status.paged) and status.paged
@@ -149,7 +158,7 @@ async def test_retried_post_is_not_posted_twice(time_env, run_worker, policy, sl
     async with run_worker(time_env.client) as tq:
         handle, _ = await open_incident(time_env, tq, policy, delivery())
         status = await status_when(handle, opened)
-        await handle.terminate()
-    assert len(slack.messages(status.channel)) == 1
-    assert len(slack.calls_to("chat.postMessage")) == 1  # the retry found the post instead of posting
+        await finish(handle)
+    assert len(slack.messages(status.channel)) == 2  # the opening and the checklist, once each
+    assert len(slack.calls_to("chat.postMessage")) == 2  # the retry found the post instead of posting
     assert slack.calls_to("conversations.history")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import status_when
+from tests.helpers import status_when, finish
 from tests.payloads import alert, delivery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, page
 
         code, out, err = await cli("list")
         assert code == 0 and incident in out, err
-        await dev_env.client.get_workflow_handle(incident).terminate()
+        await finish(dev_env.client.get_workflow_handle(incident))
 
 
 async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty):
@@ -63,7 +63,7 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
         assert code == 0, err
         incident = json.loads(out)["incident_id"]
         status = await status_when(dev_env.client.get_workflow_handle(incident), lambda s: len(s.paged) == 4)
-        await dev_env.client.get_workflow_handle(incident).terminate()
+        await finish(dev_env.client.get_workflow_handle(incident))
     assert status.severity == "P1"
     assert status.timeline[0].text.startswith("declared by support@preskool.com (zendesk)")
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from plan import load_policy
-from tests.helpers import eventually, status_when
+from tests.helpers import eventually, status_when, finish
 from tests.payloads import alert, delivery
 from webhook.app import MAX_BODY, create_app
 from workflows import IncidentWorkflow
@@ -53,7 +53,7 @@ async def test_same_payload_twice_and_concurrently_is_one_incident(dev_env, run_
         assert {i["severity"] for i in incidents} == {"P0"}
         handle = dev_env.client.get_workflow_handle(incidents[0]["workflow_id"])
         status = await status_when(handle, lambda s: s.channel and len(s.paged) == 5)
-        await handle.terminate()
+        await finish(handle)
     # One page per role: five R/A roles for P0, each triggered once.
     dedup_keys = [t["dedup_key"] for t in pagerduty.triggers()]
     assert len(dedup_keys) == len(set(dedup_keys)) == 5

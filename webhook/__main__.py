@@ -27,7 +27,7 @@ def main() -> None:
         sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
     temporal = TemporalSettings()
     app = create_app(token=settings.irp_webhook_token, policy=policy, task_queue=temporal.temporal_task_queue,
-                     connect=lambda: connect(temporal))
+                     connect=lambda: connect(temporal), pagerduty_secret=settings.pagerduty_webhook_secret)
     uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info")
 
 

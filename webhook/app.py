@@ -5,10 +5,13 @@ and 503 when Temporal is unreachable (Alertmanager retries only 5xx)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -17,8 +20,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from plan import AlertmanagerDelivery, Policy
-from runtime.intake import deliver_alerts
+from plan import AlertmanagerDelivery, Declaration, Policy
+from plan.signals import PagerDutyEvent
+from runtime.intake import declare_incident, deliver_alerts
+from webhook.pagerduty import PagerDutyWebhook
 
 log = logging.getLogger("webhook")
 MAX_BODY = 1024 * 1024
@@ -32,6 +37,7 @@ class WebhookSettings(BaseSettings):
     irp_webhook_host: str = "127.0.0.1"
     irp_webhook_port: int = 8000
     irp_webhook_token: SecretStr
+    pagerduty_webhook_secret: SecretStr | None = None
 
 
 class Refusal(Exception):
@@ -40,7 +46,7 @@ class Refusal(Exception):
 
 
 def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
-               connect: Callable[[], Awaitable[Client]]) -> FastAPI:
+               connect: Callable[[], Awaitable[Client]], pagerduty_secret: SecretStr | None = None) -> FastAPI:
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     expected = token.get_secret_value().encode()
     if not expected:
@@ -70,20 +76,97 @@ def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
     async def alertmanager(request: Request) -> dict:
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request))
-        try:
+        async with temporal_errors("the alert"):
             receipt = await deliver_alerts(await client(), task_queue, policy, delivery)
-        except RPCError as e:
-            if e.status in RETRYABLE:
-                raise Refusal(503, f"Temporal did not take the alert: {e.message}") from None
-            raise Refusal(500, f"Temporal refused the alert: {e.message}") from None
-        incidents = []
-        if receipt:
-            incidents.append({"incident_id": receipt.incident_id, "workflow_id": receipt.incident_id,
-                              "severity": receipt.severity.value, "created": receipt.created})
+        incidents = [receipt_json(receipt)] if receipt else []
         log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
         return {"incidents": incidents}
 
+    @app.post("/incidents", status_code=201)
+    async def declare(request: Request) -> dict:
+        """§4.1: an incident from a customer report (Zendesk, school email) or a person."""
+        authorize(request, expected)
+        declaration = parse(Declaration, await read_body(request))
+        async with temporal_errors("the declaration"):
+            receipt = await declare_incident(await client(), task_queue, policy, declaration)
+        log.info("declared by %s → %s", declaration.reporter, receipt.incident_id)
+        return {"incidents": [receipt_json(receipt)]}
+
+    @app.post("/webhooks/pagerduty", status_code=202)
+    async def pagerduty(request: Request) -> dict:
+        if pagerduty_secret is None or not pagerduty_secret.get_secret_value():
+            raise Refusal(404, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRET")
+        body = await read_body(request)
+        verify_pagerduty(request.headers.get("x-pagerduty-signature", ""), body, pagerduty_secret)
+        webhook = parse(PagerDutyWebhook, body)
+        event = webhook.event
+        if event.id in seen_events:
+            return {"ignored": f"event {event.id} was already delivered"}
+        incident_id = event.incident_id()
+        if incident_id is None:
+            return {"ignored": "not an incident this service paged (no inc-… incident_key)"}
+        signal = PagerDutyEvent(event_id=event.id, event_type=event.event_type, agent=event.agent_name(),
+                                agent_email=policy_email(policy, event.agent_name()),
+                                pagerduty_incident=event.data.get("id"))
+        async with temporal_errors("the PagerDuty event"):
+            try:
+                await (await client()).get_workflow_handle(incident_id).signal("pagerduty_event", signal)
+            except RPCError as e:
+                if e.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                return {"ignored": f"incident {incident_id} is not running"}
+        seen_events.remember(event.id)
+        return {"incident_id": incident_id, "event_type": event.event_type}
+
+    seen_events = RecentIds()
     return app
+
+
+def receipt_json(receipt) -> dict:
+    return {"incident_id": receipt.incident_id, "workflow_id": receipt.incident_id,
+            "severity": receipt.severity.value, "created": receipt.created}
+
+
+@asynccontextmanager
+async def temporal_errors(what: str):
+    """Temporal's answer as HTTP: 503 when a retry can help (the sender retries 5xx), else 500."""
+    try:
+        yield
+    except RPCError as e:
+        if e.status in RETRYABLE:
+            raise Refusal(503, f"Temporal did not take {what}: {e.message}") from None
+        raise Refusal(500, f"Temporal refused {what}: {e.message}") from None
+
+
+def verify_pagerduty(header: str, body: bytes, secret: SecretStr) -> None:
+    """Webhooks v3: X-PagerDuty-Signature holds one or more `v1=<hex HMAC-SHA256 of the body>`
+    (several while a secret is rotated); any match is enough."""
+    expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    if not offered:
+        raise Refusal(401, "missing X-PagerDuty-Signature (v1=…)")
+    if not any(hmac.compare_digest(o, expected) for o in offered):
+        raise Refusal(401, "X-PagerDuty-Signature does not match the body")
+
+
+def policy_email(policy: Policy, name: str | None) -> str | None:
+    return next((p.email for p in policy.roster.values() if name and p.name.lower() == name.lower()), None)
+
+
+class RecentIds:
+    """Event ids already acted on, so a replayed webhook is not acted on twice."""
+
+    def __init__(self, size: int = 10_000):
+        self.ids: OrderedDict[str, None] = OrderedDict()
+        self.size = size
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self.ids
+
+    def remember(self, event_id: str) -> None:
+        self.ids[event_id] = None
+        while len(self.ids) > self.size:
+            self.ids.popitem(last=False)
 
 
 def authorize(request: Request, expected: bytes) -> None:

@@ -1,0 +1,97 @@
+"""Atlassian Statuspage REST API v1 (https://developer.statuspage.io) over httpx."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from activities.errors import give_up, try_again
+
+METADATA_KEY = "preskool_irp"
+PER_PAGE = 100  # the API's maximum
+MAX_UNRESOLVED_PAGES = 10
+
+
+class Statuspage:
+    """Incidents on one Statuspage page. Ours carry `metadata.preskool_irp.incident_id`, the only
+    link between the two ids, so a retried create finds the first incident instead of opening a
+    second one. Statuspage's `q` search does not look at metadata: finding means listing and
+    matching, first the unresolved incidents, then the most recent ones (resolved included)."""
+
+    name = "statuspage"
+
+    def __init__(self, api_url: str, api_key: str, page_id: str, ssl_context: ssl.SSLContext):
+        self.base = f"{api_url.rstrip('/')}/v1/pages/{page_id}"
+        self.api_key, self.ssl_context = api_key, ssl_context
+
+    async def find(self, incident_id: str) -> dict | None:
+        """The Statuspage incident (as the API shows it) that our incident opened, if any."""
+        for page in range(1, MAX_UNRESOLVED_PAGES + 1):
+            batch = await self._request("GET", "/incidents/unresolved", params={"page": page, "per_page": PER_PAGE})
+            if found := _ours(batch, incident_id):
+                return found
+            if len(batch) < PER_PAGE:
+                break
+        return _ours(await self._request("GET", "/incidents", params={"limit": PER_PAGE, "page": 1}), incident_id)
+
+    async def find_incident(self, incident_id: str) -> str | None:
+        found = await self.find(incident_id)
+        return found["id"] if found else None
+
+    async def create_incident(self, incident_id: str, *, name: str, status: str, body: str,
+                              components: dict[str, str]) -> str:
+        created = await self._request("POST", "/incidents", json={"incident": {
+            "name": name, "status": status, "body": body, "component_ids": list(components),
+            "components": components, "metadata": {METADATA_KEY: {"incident_id": incident_id}},
+            "deliver_notifications": True}})
+        return created["id"]
+
+    async def update_incident(self, statuspage_id: str, *, name: str, status: str, body: str,
+                              components: dict[str, str]) -> None:
+        incident: dict[str, Any] = {"name": name, "status": status, "body": body, "deliver_notifications": True}
+        if components:  # else the incident keeps the components it has
+            incident["components"] = components
+        await self._request("PATCH", f"/incidents/{statuspage_id}", json={"incident": incident})
+
+    async def _request(self, method: str, path: str, **kwargs) -> Any:
+        what = f"{method} {path}"
+        try:
+            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15,
+                                         headers={"Authorization": f"OAuth {self.api_key}"}) as client:
+                response = await client.request(method, self.base + path, **kwargs)
+        except httpx.TransportError as e:
+            raise try_again(self._hide(f"Statuspage unreachable ({what}): {type(e).__name__} {e}")) from None
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError:
+                raise try_again(f"Statuspage answered {what} with a body that is not JSON") from None
+        said = self._hide(f"Statuspage answered {what} with {response.status_code}: {_error(response)}")
+        # 420 and 429 are Statuspage's rate limit (1 request/s per key over a 60 s window).
+        if response.status_code in (420, 429) or response.status_code >= 500:
+            raise try_again(said)
+        raise give_up(said)
+
+    def _hide(self, message: str) -> str:
+        return message.replace(self.api_key, "***") if self.api_key else message
+
+
+def _ours(incidents: Any, incident_id: str) -> dict | None:
+    for incident in incidents if isinstance(incidents, list) else []:
+        mine = (incident.get("metadata") or {}).get(METADATA_KEY) or {}
+        if isinstance(mine, dict) and mine.get("incident_id") == incident_id:
+            return incident
+    return None
+
+
+def _error(response: httpx.Response) -> str:
+    """Statuspage's `{"error": ...}` (a string or a list), else the start of the body."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, list):
+        error = "; ".join(map(str, error))
+    return str(error or response.text[:300] or response.reason_phrase)

@@ -1,0 +1,50 @@
+"""§4 and §5.2 clocks as pure functions: phase windows, the update cadence, who the 2-minute
+escalation pages, and who may do what. The workflow decides when; these say what."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from plan.models import Phase, Policy, Role, Severity
+from plan.raci import Engagement
+
+WINDOWED = (Phase.DETECTION, Phase.TRIAGE, Phase.CONTAIN, Phase.FIX)
+
+
+def phase_deadline(policy: Policy, started_at: datetime, phase: Phase) -> datetime | None:
+    """When the phase's §4 window ends, counted from the start (Detection 0–2 min, …, Fix –4 h)."""
+    window = getattr(policy.phase_windows, phase.value, None) if phase in WINDOWED else None
+    return started_at + window if window else None
+
+
+def cadence(policy: Policy, severity: Severity) -> timedelta | None:
+    """§5.2: every 15 minutes for P0, 30 for P1; P2 and P3 have none."""
+    return policy.update_cadence.get(severity)
+
+
+def next_update_due(policy: Policy, severity: Severity, last_update_at: datetime, now: datetime,
+                    promised_minutes: int | None = None) -> datetime | None:
+    """The next update is due one cadence after the last (or sooner, if the IC promised sooner);
+    when a severity change makes it already overdue, it is due now."""
+    every = cadence(policy, severity)
+    if promised_minutes:
+        promised = timedelta(minutes=promised_minutes)
+        every = min(every, promised) if every else promised
+    if every is None:
+        return None
+    return max(last_update_at + every, now)
+
+
+def escalate_unacknowledged(severity: Severity, engaged: Engagement, paged: set[Role]) -> list[Role]:
+    """No acknowledgement within the detection window: page the secondary, and for P0/P1 the IC
+    if not paged yet (§4.2 step 3, §6)."""
+    roles = [Role.oncall_secondary]
+    if severity in (Severity.P0, Severity.P1):
+        roles.append(Role.incident_commander)
+    return [r for r in roles if r not in paged]
+
+
+def may(policy: Policy, action: str, roles: set[Role]) -> bool:
+    """Whether someone holding `roles` may do `action` (the policy's authority table)."""
+    allowed = policy.authority.get(action)
+    return allowed is None or bool(roles & set(allowed))
