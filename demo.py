@@ -115,7 +115,9 @@ def main() -> None:
             sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
         env.update(SLACK_BOT_TOKEN=urls["slack_token"], SLACK_API_URL=urls["slack_url"],
                    PAGERDUTY_EVENTS_URL=urls["pagerduty_url"], IRP_CA_BUNDLE=urls["ca_bundle"],
-                   PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000")
+                   PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000",
+                   STATUSPAGE_API_URL=urls["statuspage_url"], STATUSPAGE_API_KEY=urls["statuspage_api_key"],
+                   STATUSPAGE_PAGE_ID=urls["statuspage_page_id"], PROMETHEUS_URL=urls["prometheus_url"])
 
         step(3, f"Worker: polling task queue {task_queue}…")
         spawn(stack, "worker", ["worker.py"], env)
@@ -133,21 +135,47 @@ def main() -> None:
         if answer.status_code != 202:
             sys.exit(f"demo: the receiver refused the alert; logs are in {LOGS}")
         incident_id = answer.json()["incidents"][0]["incident_id"]
-        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).channel and any(
-            e.kind == "posted" for e in s.timeline) and s, "the bridge opening")
+        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).cadence and s,
+                            "the bridge opening")
 
+        ic = next(r.person for r in status.roles if r.role == "incident_commander")
         primary = next(r.person for r in status.roles if r.role == "oncall_primary")
-        step(6, f"On-call acknowledges, with the CLI: python starter.py signal {incident_id} acknowledge "
-                f"'{{\"by\": \"{primary}\"}}'")
-        subprocess.run([sys.executable, "starter.py", "signal", incident_id, "acknowledge",
-                        json.dumps({"by": primary})], cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
-        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).phase == "TRIAGE" and s,
-                            "the acknowledgement")
+        step(6, "The incident is worked from the CLI (the same JSON works in the Web UI's signal box):")
+        cli(env, "ack", incident_id, "--by", primary)
+        cli(env, "blast-radius", incident_id, "--by", primary, "--scope", "all")
+        cli(env, "update", incident_id, "--by", ic, "--status", "ONGOING", "--public",
+            "--action", "Rolling back the 09:55 backend deploy", "--know", "Deploy broke session handling")
+        cli(env, "mitigate", incident_id, "--by", primary, "--summary", "Rolled back; error rate falling")
+        prometheus(urls, "error rate", 0.024)
+        cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy")
+        wait_until(lambda: asyncio.run(incident_status(incident_id)).gate_runs, "the first resolve gate")
+        print("      … the gate refuses: Prometheus still shows 2.4% errors. A few minutes later it recovers:")
+        prometheus(urls, "error rate", 0.0004)
+        cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy",
+            "--root-cause", "A deploy changed session handling")
+        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).phase == "REVIEW" and s,
+                            "the incident reaching REVIEW")
 
         step(7, "What happened")
         show(status, urls)
         print(f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}")
         print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
+
+
+def cli(env: dict, *args: str) -> None:
+    """Run starter.py as an SRE would, and show the command."""
+    shown = " ".join(a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args)
+    print(f"      $ python starter.py {shown}")
+    subprocess.run([sys.executable, "starter.py", *args], cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def prometheus(urls: dict, check: str, value: float) -> None:
+    """Tell the sandbox's Prometheus what the §4.5 checks measure now (healthy except `check`)."""
+    answers = {}
+    for c in load_policy().recovery_checks:
+        healthy = c.threshold / 2 if c.op in ("<", "<=") else c.threshold
+        answers[c.query] = value if c.name == check else healthy
+    httpx.post(urls["prometheus_url"].rstrip("/") + "/_sandbox/answers", json=answers).raise_for_status()
 
 
 def show(status, urls: dict) -> None:
@@ -165,6 +193,12 @@ def show(status, urls: dict) -> None:
     for call in slack["calls"]:
         if call["path"].endswith("chat.postMessage") and call["status"] == 200:
             print("  " + readable(call["params"]["text"], status).replace("\n", "\n  "))
+    statuspage = httpx.get(urls["statuspage_url"].rstrip("/") + "/_sandbox/calls").json()
+    print("\nStatus page (Statuspage REST API, as the sandbox received it):")
+    for incident in statuspage["incidents"]:
+        print(f"  {incident['name']} [{incident['status']}]")
+        for update in reversed(incident["incident_updates"]):
+            print(f"    {update['status']:<13} " + update["body"].replace("\n", " "))
     print("\nTimeline:")
     for entry in status.timeline:
         print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")

@@ -112,6 +112,7 @@ class IncidentState(BaseModel):
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     pagerduty_events: list[str] = []
+    posts: int = 0
     runs: int = 1
     timeline: list[TimelineEntry] = []
 

@@ -133,6 +133,10 @@ class FakeServer:
     def fault_body(self, status: int) -> Any:
         return "Service Unavailable" if status >= 500 else f"HTTP {status}"
 
+    async def control(self, what: str, body: Any) -> web.Response:
+        """POST /_sandbox/<what>: another process (the demo) steers the fake. None by default."""
+        return web.json_response({"error": f"this fake has no control {what!r}"}, status=404)
+
     def snapshot(self) -> dict:
         """What GET /_sandbox/calls shows another process (the demo)."""
         return {"calls": [c.to_dict() for c in self.calls]}
@@ -151,6 +155,8 @@ class FakeServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path == SNAPSHOT_PATH and request.method == "GET":
             return web.json_response(self.snapshot())
+        if request.path.startswith("/_sandbox/") and request.method == "POST":
+            return await self.control(request.path.removeprefix("/_sandbox/"), await request.json())
         raw = await request.read()
         params = await self.parse(request, raw)
         fault = self._take_fault(request)

@@ -78,6 +78,14 @@ class PrometheusFake(FakeServer):
         super().reset()
         self.answers.clear()
 
+    async def control(self, what: str, body: Any) -> web.Response:
+        """POST /_sandbox/answers {"<query>": <value or null>}: what the demo's Prometheus says."""
+        if what != "answers" or not isinstance(body, dict):
+            return await super().control(what, body)
+        for query, value in body.items():
+            self.set(query, value)
+        return web.json_response({"answers": len(self.answers)})
+
     def snapshot(self) -> dict:
         shown = {q: "BAD" if a is self.BAD else a for q, a in self.answers.items()}
         return {**super().snapshot(), "answers": shown}

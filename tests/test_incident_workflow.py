@@ -27,7 +27,7 @@ async def open_incident(env, task_queue, policy, payload) -> tuple:
 
 def opened(status) -> bool:
     """The opening is done: the triage checklist is posted (or a step could not be)."""
-    return any(e.text.startswith("posted triage-checklist") or e.kind == "step-failed" for e in status.timeline)
+    return any(e.text.startswith("posted the triage-checklist") or e.kind == "step-failed" for e in status.timeline)
 
 
 async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, policy, slack, pagerduty):

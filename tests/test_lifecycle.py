@@ -25,7 +25,7 @@ async def open_incident(env, task_queue, policy, **labels):
         id=incident_id, task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))))
-    await status_when(handle, lambda s: any(e.text.startswith("posted triage-checklist") for e in s.timeline))
+    await status_when(handle, lambda s: any(e.text.startswith("posted the triage-checklist") for e in s.timeline))
     return handle
 
 

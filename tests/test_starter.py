@@ -77,3 +77,29 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
 async def test_clear_errors(cli, args, message):
     code, out, err = await cli(*args)
     assert code != 0 and message in err, err
+
+
+async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_worker, prometheus, policy):
+    prometheus.healthy(policy)
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Login down", "--severity", "P0", task_queue=tq)
+        incident = json.loads(out)["incident_id"]
+        handle = dev_env.client.get_workflow_handle(incident)
+        await status_when(handle, lambda s: s.cadence)
+        for args in (("ack", incident, "--by", "ben.okafor@preskool.com"),
+                     ("blast-radius", incident, "--by", "ben.okafor@preskool.com", "--scope", "tenant",
+                      "--tenant", "school-7"),
+                     ("severity", incident, "P1", "--by", "asha.rao@preskool.com", "--reason", "one tenant"),
+                     ("update", incident, "--by", "asha.rao@preskool.com", "--action", "Restarting",
+                      "--know", "Pod OOM", "--next", "10"),
+                     ("mitigate", incident, "--by", "ben.okafor@preskool.com", "--summary", "Restarted"),
+                     ("resolve", incident, "--by", "asha.rao@preskool.com", "--summary", "Restarted",
+                      "--root-cause", "Memory limit")):
+            code, out, err = await cli(*args)
+            assert code == 0, err
+            assert out.startswith("sent ")
+        status = await status_when(handle, lambda s: s.phase == "REVIEW", timeout=30)
+    assert status.acknowledged_by == "ben.okafor@preskool.com"
+    assert status.blast_radius.tenants == ["school-7"] and status.severity == "P1"
+    assert status.cadence.updates_posted == 1 and status.resolution.root_cause == "Memory limit"
+    assert list(status.phases) == ["DETECTION", "TRIAGE", "CONTAIN", "FIX", "RESOLVE", "REVIEW"]

@@ -124,7 +124,7 @@ class IncidentWorkflow(IncidentSteps):
         if self.s.resolution or self.s.phase is Phase.RESOLVE:
             self._refuse("resolve", "the incident is already being resolved or is resolved")
             return
-        self._later(self._resolve(request))
+        self._later(self._resolve, request)
 
     @workflow.signal(description="A verified PagerDuty webhook event (sent by the webhook receiver).")
     def pagerduty_event(self, payload: Any) -> None:

@@ -8,7 +8,8 @@ only happens between them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
+from functools import partial
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
@@ -32,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from plan import templates
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
 
+# Messages an incident posts once; every other post is numbered.
+ONCE = ("opening", "triage-checklist")
 # Outside systems may be down for minutes: retry with backoff, for as long as it takes.
 OUTSIDE = dict(
     start_to_close_timeout=timedelta(seconds=60),
@@ -47,7 +50,7 @@ class IncidentSteps:
     def __init__(self, input: IncidentInput) -> None:
         self.incident_id = input.incident_id
         self.policy = input.policy
-        self.steps: list[Coroutine] = []
+        self.steps: list[Callable[[], Awaitable]] = []
         if input.state:
             self.s = input.state
             self.s.runs += 1
@@ -83,11 +86,11 @@ class IncidentSteps:
                    f"{firing} firing, {len(delivery.alerts) - firing} resolved", by="alertmanager")
         if not firing and not self.s.alerts_resolved:
             self.s.alerts_resolved = True
-            self._later(self._post("✅ All alerts in this group resolved — ready to verify (§4.5). "
-                                   "The incident stays open until someone sends `resolve`."))
+            self._later(self._post, "✅ All alerts in this group resolved — ready to verify (§4.5). "
+                                   "The incident stays open until someone sends `resolve`.", "alerts-resolved")
         elif firing and self.s.alerts_resolved:
             self.s.alerts_resolved = False
-            self._later(self._post(f"🔁 Alerts firing again: {delivery.summary}"))
+            self._later(self._post, f"🔁 Alerts firing again: {delivery.summary}", "alerts-firing")
 
     def _acknowledged(self, by: str, via: str = "") -> None:
         if self.s.acknowledged_by:
@@ -107,18 +110,20 @@ class IncidentSteps:
             "severity": change.severity, "reasons": [f"re-declared {change.severity} by {change.by}: {change.reason}"]}))
         self.engaged = engagement(self.policy, change.severity, self.s.decision.data_at_risk)
         self._retime_cadence()
-        self._later(self._post(f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}"))
-        self._later(self._page(self.engaged.page))
-        self._later(self._invite(self.engaged.bridge_members))
-        self._later(self._open_status_page())
+        self._later(self._post, f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}",
+                               "severity")
+        self._later(self._page, self.engaged.page)
+        self._later(self._invite, self.engaged.bridge_members)
+        self._later(self._open_status_page)
 
     def _assign(self, assignment: AssignRole) -> None:
         self.s.assignments[assignment.role] = assignment.person
         self._note("role", f"{assignment.role.title} is now {assignment.person} (by {assignment.by})", by=assignment.by)
-        self._later(self._post(f"👤 {assignment.role.title}: {self._mention(assignment.role)} (assigned by {assignment.by})"))
+        self._later(self._post, f"👤 {assignment.role.title}: {self._mention(assignment.role)} (assigned by {assignment.by})",
+                               "role")
         if assignment.role in (self.engaged.page if self.engaged else []):
-            self._later(self._page([assignment.role]))
-        self._later(self._invite([assignment.role]))
+            self._later(self._page, [assignment.role])
+        self._later(self._invite, [assignment.role])
 
     def _update(self, update: PostUpdate) -> None:
         now = workflow.now()
@@ -127,32 +132,32 @@ class IncidentSteps:
         cadence_ = self.s.cadence = self.s.cadence or Cadence(last_update_at=now)
         cadence_.last_update_at, cadence_.next_due, cadence_.updates_posted = now, due, cadence_.updates_posted + 1
         self._note("update", f"{update.status} update by {update.by}: {update.current_action}", by=update.by)
-        self._later(self._post(templates.update_message(
+        self._later(self._post, templates.update_message(
             at=now, status=update.status, current_action=update.current_action, what_we_know=update.what_we_know,
-            next_update_minutes=minutes)))
+            next_update_minutes=minutes), "update")
         if update.status == "RESOLVED":
             self._note("hint", "a RESOLVED update does not resolve the incident: send `resolve` to verify and close")
         if update.public:
             title, body = templates.status_page_investigating(minutes or 30)
             status = {"ONGOING": "identified", "MITIGATED": "monitoring", "RESOLVED": "monitoring"}[update.status]
-            self._later(self._publish_status(status, title, update.public_message or body, "degraded_performance"))
+            self._later(self._publish_status, status, title, update.public_message or body, "degraded_performance")
 
     def _blast_radius(self, radius: DeclareBlastRadius) -> None:
         self.s.blast_radius = BlastRadius(**radius.model_dump(), at=workflow.now())
         scope = {"all": "all users", "many": "many users", "tenant": "tenant(s) " + ", ".join(radius.tenants),
                  "endpoint": "endpoint(s) " + ", ".join(radius.endpoints)}[radius.scope]
         self._note("blast-radius", f"blast radius: {scope} (by {radius.by})", by=radius.by)
-        self._later(self._post(f"💥 Blast radius: {scope} (declared by {radius.by})"))
+        self._later(self._post, f"💥 Blast radius: {scope} (declared by {radius.by})", "blast-radius")
         if self.s.phase in (Phase.DETECTION, Phase.TRIAGE):
             self._enter(Phase.CONTAIN)
 
     def _mitigated(self, mitigation: Mitigate) -> None:
         self.s.mitigated_at = self.s.mitigated_at or workflow.now()
         self._note("mitigated", f"mitigated by {mitigation.by}: {mitigation.summary}", by=mitigation.by)
-        self._later(self._post(templates.update_message(
+        self._later(self._post, templates.update_message(
             at=workflow.now(), status="MITIGATED", current_action=mitigation.summary,
             what_we_know="Service restored; root cause under investigation (§4.4)",
-            next_update_minutes=self._cadence_minutes())))
+            next_update_minutes=self._cadence_minutes()), "mitigated")
         if self.s.phase in (Phase.DETECTION, Phase.TRIAGE, Phase.CONTAIN):
             self._enter(Phase.FIX)
 
@@ -188,33 +193,37 @@ class IncidentSteps:
             roles = escalate_unacknowledged(s.decision.severity, self.engaged, self._paged_roles())
             self._note("escalated", "no acknowledgement within the detection window: paging "
                        + (", ".join(r.title for r in roles) or "nobody new"))
-            self._later(self._page(roles))
-            self._later(self._post(templates.unacknowledged(
-                paged=[r.title for r in roles], minutes=self._minutes(self.policy.phase_windows.DETECTION))))
+            self._later(self._page, roles)
+            self._later(self._post, templates.unacknowledged(
+                paged=[r.title for r in roles], minutes=self._minutes(self.policy.phase_windows.DETECTION)),
+                "unacknowledged")
         if s.phase in WINDOWED and s.phase is not Phase.DETECTION and s.phase not in s.windows_nudged and \
                 now >= phase_deadline(self.policy, s.started_at, s.phase):
             s.windows_nudged.append(s.phase)
             window = self._minutes(getattr(self.policy.phase_windows, s.phase.value))
             self._note("window", f"{s.phase} window ({window} min) passed")
-            self._later(self._post(templates.window_passed(ic=self._person(Role.incident_commander),
-                                                           phase=s.phase.value, window_minutes=window)))
+            self._later(self._post, templates.window_passed(ic=self._person(Role.incident_commander),
+                                                           phase=s.phase.value, window_minutes=window),
+                                   "window")
         if s.cadence and s.cadence.next_due and now >= s.cadence.next_due:
             every = cadence(self.policy, s.decision.severity)
             s.cadence.overdue_updates += 1
             s.cadence.next_due = now + every if every else None
             self._note("update-overdue", f"update overdue (#{s.cadence.overdue_updates})")
-            self._later(self._post(templates.update_overdue(
+            self._later(self._post, templates.update_overdue(
                 ic=self._person(Role.incident_commander), severity=s.decision.severity.value,
-                every_minutes=self._minutes(every) if every else 0, last_at=s.cadence.last_update_at)))
+                every_minutes=self._minutes(every) if every else 0, last_at=s.cadence.last_update_at),
+                "update-overdue")
 
     # --- outward steps -------------------------------------------------------------------------
 
-    def _later(self, step: Coroutine) -> None:
-        self.steps.append(step)
+    def _later(self, step: Callable[..., Awaitable], *args) -> None:
+        """Queue an outward step; the main loop runs the queue in order."""
+        self.steps.append(partial(step, *args))
 
     async def _do_steps(self) -> None:
         while self.steps:
-            await self.steps.pop(0)
+            await self.steps.pop(0)()
 
     async def _outside(self, activity, request, *, what: str, options: dict = OUTSIDE):
         """Run one outside step; a step that cannot succeed is recorded, never fatal."""
@@ -267,7 +276,7 @@ class IncidentSteps:
             impact=self.s.impact or self._default_impact(), started_at=self.s.started_at,
             ic=self._person(Role.incident_commander), primary=self._person(Role.oncall_primary),
             secondary=self._person(Role.oncall_secondary),
-            pagerduty=f"{self.policy.links.pagerduty} (dedup key {self.incident_id}:<role>)"), key="opening")
+            pagerduty=f"{self.policy.links.pagerduty} (dedup key {self.incident_id}:<role>)"), "opening")
 
     async def _invite(self, roles: list[Role]) -> None:
         if not self.s.bridge.channel_id or self.s.bridge.archived:
@@ -278,16 +287,17 @@ class IncidentSteps:
         if invited and invited.failed:
             self._note("invite-failed", "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()))
 
-    async def _post(self, text: str, key: str | None = None, thread: bool = False) -> str | None:
+    async def _post(self, text: str, what: str, thread: bool = False) -> str | None:
         """Post in the bridge. Each post has a key of its own, so a retry never posts twice."""
         if not self.s.bridge.channel_id or self.s.bridge.archived:
             return None
-        key = key or f"post-{sum(1 for e in self.s.timeline if e.kind == 'posted') + 1}"
+        self.s.posts += 1
+        key = what if what in ONCE else f"{what}-{self.s.posts}"
         posted = await self._outside(BridgeActivities.post_to_bridge, BridgePost(
             incident_id=self.incident_id, channel_id=self.s.bridge.channel_id, key=key, text=text,
-            thread_ts=self.s.bridge.opening_ts if thread else None), what=f"post the {key} message")
+            thread_ts=self.s.bridge.opening_ts if thread else None), what=f"post the {what} message")
         if posted:
-            self._note("posted", f"posted {key} message in #{self.s.bridge.channel}")
+            self._note("posted", f"posted the {what} message in #{self.s.bridge.channel}")
         return posted.ts if posted else None
 
     async def _post_triage_checklist(self) -> None:
@@ -296,7 +306,7 @@ class IncidentSteps:
         await self._post(templates.triage_checklist(
             runbook=self.s.runbook or links.runbooks, severity=self.s.decision.severity.value,
             grafana=f"{links.grafana_slo}?from={start_ms}&to=now", loki=f"{links.loki}?from={start_ms}&to=now",
-            jaeger=f"{links.jaeger}/search?start={start_ms * 1000}"), key="triage-checklist", thread=True)
+            jaeger=f"{links.jaeger}/search?start={start_ms * 1000}"), "triage-checklist", thread=True)
 
     async def _open_status_page(self) -> None:
         """§5.3 Investigating, for severities with customer impact, once."""
@@ -331,13 +341,15 @@ class IncidentSteps:
         if not run.passed and not request.force_reason:
             self._note("gate-failed", "recovery not verified: " + "; ".join(lines), by=request.by)
             await self._post("🔍 Recovery NOT verified (§4.5); the incident stays open:\n" + "\n".join(lines)
-                             + "\nFix what failed and `resolve` again, or the IC resolves with `force_reason`.")
+                             + "\nFix what failed and `resolve` again, or the IC resolves with `force_reason`.",
+                             "gate")
             self._enter(before)
             return
         if not run.passed:
             self._note("forced", f"resolved without verification by {request.by}: {request.force_reason}", by=request.by)
         await self._post(("🔍 Recovery verified (§4.5):\n" if run.passed else
-                          f"⚠️ Resolving WITHOUT verification, by {request.by}: {request.force_reason}\n") + "\n".join(lines))
+                          f"⚠️ Resolving WITHOUT verification, by {request.by}: {request.force_reason}\n")
+                         + "\n".join(lines), "gate")
         self.s.resolution = Resolution(by=request.by, summary=request.summary, root_cause=request.root_cause,
                                        forced=not run.passed, force_reason=request.force_reason, at=workflow.now())
         await self._close_out(request)
@@ -351,10 +363,12 @@ class IncidentSteps:
             done = await self._outside(PagingActivities.resolve_page, ResolvePage(
                 role=page.role, person=page.person, dedup_key=page.dedup_key), what=f"resolve the {page.role.title} page")
             page.resolved = done is not None
+        if resolved := [p.role.title for p in self.s.paged if p.resolved]:
+            self._note("pages-resolved", "PagerDuty pages resolved: " + ", ".join(resolved))
         await self._post(templates.update_message(
             at=workflow.now(), status="RESOLVED", current_action=request.summary,
             what_we_know=request.root_cause or "Root cause to be written up in the post-mortem (§4.6)",
-            next_update_minutes=None))
+            next_update_minutes=None), "resolved")
         if self.s.bridge.channel_id:
             archived = await self._outside(BridgeActivities.archive_bridge, ArchiveBridge(
                 channel_id=self.s.bridge.channel_id), what="archive the bridge")
@@ -376,7 +390,7 @@ class IncidentSteps:
 
     def _refuse(self, signal: str, reason: str) -> None:
         self._note("refused", f"refused {signal}: {reason}")
-        self._later(self._post(f"🚫 Refused `{signal}`: {reason}"))
+        self._later(self._post, f"🚫 Refused `{signal}`: {reason}", "refusal")
 
     def _person(self, role: Role) -> Person | None:
         """Who holds the role now: an assignment in this incident, else the roster."""
