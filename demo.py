@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import yaml
 
 from plan import load_policy
 from runtime import devserver
@@ -97,7 +98,9 @@ async def incident_status(incident_id: str):
 def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
     task_queue = f"incident-response-{drill}"
-    env = {**os.environ, "TEMPORAL_TASK_QUEUE": task_queue, "PYTHONUNBUFFERED": "1"}
+    (HERE / ".data").mkdir(exist_ok=True)
+    env = {**os.environ, "TEMPORAL_TASK_QUEUE": task_queue, "PYTHONUNBUFFERED": "1",
+           "IRP_POLICY_FILE": str(drill_policy())}
     env.pop("TEMPORAL_ADDRESS", None)
     with ExitStack() as stack:
         if devserver.port_open("127.0.0.1", 7233):
@@ -140,9 +143,17 @@ def main() -> None:
 
         ic = next(r.person for r in status.roles if r.role == "incident_commander")
         primary = next(r.person for r in status.roles if r.role == "oncall_primary")
+        eng_lead = next(r.person for r in status.roles if r.role == "engineering_lead")
         step(6, "The incident is worked from the CLI (the same JSON works in the Web UI's signal box):")
         cli(env, "ack", incident_id, "--by", primary)
         cli(env, "blast-radius", incident_id, "--by", primary, "--scope", "all")
+        cli(env, "request", incident_id, "rollback", "backend", "--by", primary, "--id", "rollback-1",
+            "--reason", "errors began with the 09:55 deploy")
+        wait_until(lambda: asyncio.run(incident_status(incident_id)).requests, "the rollback request")
+        cli(env, "approve", incident_id, "rollback-1", "--by", ic, check=False)
+        print("      … refused: §3 says the Engineering Lead approves rollbacks. The Engineering Lead does:")
+        cli(env, "approve", incident_id, "rollback-1", "--by", eng_lead)
+        wait_until(lambda: asyncio.run(incident_status(incident_id)).requests[0].state == "done", "the rollback")
         cli(env, "update", incident_id, "--by", ic, "--status", "ONGOING", "--public",
             "--action", "Rolling back the 09:55 backend deploy", "--know", "Deploy broke session handling")
         cli(env, "mitigate", incident_id, "--by", primary, "--summary", "Rolled back; error rate falling")
@@ -162,11 +173,27 @@ def main() -> None:
         print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
 
 
-def cli(env: dict, *args: str) -> None:
-    """Run starter.py as an SRE would, and show the command."""
+def cli(env: dict, *args: str, check: bool = True) -> None:
+    """Run starter.py as an SRE would, and show the command (and any refusal it prints)."""
     shown = " ".join(a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args)
     print(f"      $ python starter.py {shown}")
-    subprocess.run([sys.executable, "starter.py", *args], cwd=HERE, env=env, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True)
+    if done.returncode and check:
+        sys.exit(f"demo: starter.py {args[0]} failed: {done.stderr.strip()}")
+    if done.returncode:
+        print(f"      {done.stderr.strip()}")
+
+
+def drill_policy() -> Path:
+    """The shipped policy, but every executor only echoes what it would run: a drill changes nothing."""
+    policy = load_policy()
+    actions = {name: action.model_copy(update={"executor": action.executor.model_copy(update={
+        "command": ["echo", "DRILL, nothing runs:", *action.executor.command]})} if action.executor else {})
+        for name, action in policy.actions.items()}
+    path = HERE / ".data" / "drill-policy.yaml"
+    path.write_text(yaml.safe_dump(policy.model_copy(update={"actions": actions}).model_dump(mode="json"),
+                                   allow_unicode=True, sort_keys=False))
+    return path
 
 
 def prometheus(urls: dict, check: str, value: float) -> None:

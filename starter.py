@@ -13,6 +13,10 @@ Shortcuts for the signals of the lifecycle (each sends the same JSON you could t
   blast-radius INCIDENT --by EMAIL --scope tenant [--tenant T ...] [--endpoint E ...]
   mitigate INCIDENT --by EMAIL --summary TEXT
   resolve INCIDENT --by EMAIL --summary TEXT [--root-cause TEXT] [--force-reason TEXT]
+  request INCIDENT ACTION TARGET --by EMAIL --reason TEXT [--param K=V ...] [--id REQUEST_ID]
+  approve INCIDENT REQUEST_ID --by EMAIL [--reason TEXT]     (an update: refused at once if it cannot count)
+  deny INCIDENT REQUEST_ID --by EMAIL --reason TEXT
+  done INCIDENT REQUEST_ID --by EMAIL --outcome TEXT
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration, PolicyError, load_policy
@@ -53,6 +58,11 @@ async def run(args: argparse.Namespace) -> None:
         await handle.signal(name, payload)
         print(f"sent {name} {json.dumps(payload)} to {args.incident}; "
               f"`python starter.py status {args.incident}` shows the outcome")
+    elif args.command == "approve":
+        decided = await client.get_workflow_handle(args.incident).execute_update(
+            IncidentWorkflow.approve_action, _drop_none({"request_id": args.request_id, "by": args.by,
+                                                         "reason": args.reason}))
+        print(f"{args.request_id}: {decided.state} ({len(decided.approvals)} approval(s))")
     elif args.command == "list":
         query = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
         async for wf in client.list_workflows(query):
@@ -74,6 +84,11 @@ SHORTCUTS = {
     "mitigate": lambda a: ("mitigate", {"by": a.by, "summary": a.summary}),
     "resolve": lambda a: ("resolve", _drop_none({
         "by": a.by, "summary": a.summary, "root_cause": a.root_cause, "force_reason": a.force_reason})),
+    "request": lambda a: ("request_action", _drop_none({
+        "action": a.action, "target": a.target, "params": dict(p.split("=", 1) for p in a.param),
+        "by": a.by, "reason": a.reason, "request_id": a.id})),
+    "deny": lambda a: ("deny", {"request_id": a.request_id, "by": a.by, "reason": a.reason}),
+    "done": lambda a: ("action_done", {"request_id": a.request_id, "by": a.by, "outcome": a.outcome}),
 }
 
 
@@ -127,6 +142,19 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--summary", required=True)
     c.add_argument("--root-cause")
     c.add_argument("--force-reason", help="resolve even if the checks fail (IC only); recorded")
+    c = signal_command("request", "ask for a risky (§4.3) or forbidden (§7) action")
+    c.add_argument("action", help="an action of the policy's catalogue, e.g. rollback")
+    c.add_argument("target")
+    c.add_argument("--reason", required=True)
+    c.add_argument("--param", action="append", default=[], help="K=V, repeatable")
+    c.add_argument("--id", help="request id (default: <action>-<n>)")
+    for name, help in (("approve", "approve a request (answers at once)"), ("deny", "deny a request"),
+                       ("done", "report an approved manual action as carried out")):
+        c = signal_command(name, help)
+        c.add_argument("request_id")
+        c.add_argument("--reason", required=name == "deny")
+        if name == "done":
+            c.add_argument("--outcome", required=True)
     return p
 
 
@@ -137,6 +165,8 @@ def main() -> None:
         exit_now(0)
     except (ValidationError, PolicyError, json.JSONDecodeError, OSError) as e:
         error = str(e)
+    except WorkflowUpdateFailedError as e:
+        error = f"refused: {e.cause.message if e.cause else e}"
     except RPCError as e:
         if e.status is RPCStatusCode.NOT_FOUND:
             error = f"no incident {getattr(args, 'incident', '')!r} (workflow not found)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from activities.bridge import BridgeActivities
+from activities.executor import ExecutorActivities
 from activities.pagerduty import PagerDutyPager
 from activities.paging import PagingActivities
 from activities.prometheus import Prometheus
@@ -30,4 +31,5 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
     bridge = BridgeActivities(chat)
     return [paging.page_role, paging.resolve_page,
             bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge, bridge.archive_bridge,
-            StatusPageActivities(statuspage).publish_status, VerificationActivities(prometheus).verify_recovery]
+            StatusPageActivities(statuspage).publish_status, VerificationActivities(prometheus).verify_recovery,
+            ExecutorActivities().run_action]

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from plan.alerts import AlertmanagerDelivery, Declaration
+from plan.approvals import ActionRequest
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.signals import Acknowledge
 from plan.severity import SeverityDecision
@@ -113,6 +114,7 @@ class IncidentState(BaseModel):
     gate_runs: list[GateRun] = []
     pagerduty_events: list[str] = []
     posts: int = 0
+    requests: dict[str, ActionRequest] = {}
     runs: int = 1
     timeline: list[TimelineEntry] = []
 
@@ -150,6 +152,7 @@ class IncidentStatus(BaseModel):
     status_page_id: str | None = None
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
+    requests: list[ActionRequest] = []
     runs: int = 1
     timeline: list[TimelineEntry]
 

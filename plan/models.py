@@ -161,6 +161,34 @@ class StatusPagePolicy(Strict):
     default_component: str | None = None
 
 
+class Executor(Strict):
+    """The command an approved action runs: argv, no shell. `{target}` and `{name}` of a param
+    are filled in from the request (each checked: no spaces, no leading '-')."""
+
+    command: list[str] = Field(min_length=1)
+    timeout: timedelta = timedelta(minutes=10)
+
+
+class ActionPolicy(Strict):
+    """One risky (§4.3) or forbidden (§7) action, and who must approve it."""
+
+    title: str
+    plan: str = Field(description="Where the plan names it, in its words.")
+    forbidden: bool = False
+    approvers: list[Role] = Field(min_length=1, description="Holders of these roles may approve.")
+    required: list[Role] = Field(default=[], description="Roles that must be among the approvers.")
+    approvals: int = Field(default=1, ge=1, description="Distinct approvers needed, never the requester.")
+    executor: Executor | None = None
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> ActionPolicy:
+        if not set(self.required) <= set(self.approvers):
+            raise ValueError("required roles must be among the approvers")
+        if self.approvals < len(self.required):
+            raise ValueError("approvals must be at least the number of required roles")
+        return self
+
+
 class Policy(Strict):
     """The plan as data (config/preskool.yaml)."""
 
@@ -176,6 +204,8 @@ class Policy(Strict):
     recovery_checks: list[RecoveryCheck] = []
     status_page: StatusPagePolicy = StatusPagePolicy()
     authority: dict[str, list[Role]] = {}
+    actions: dict[str, ActionPolicy] = {}
+    approval_expiry: timedelta = timedelta(minutes=30)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -103,3 +103,25 @@ def window_passed(*, ic: Person | None, phase: str, window_minutes: int) -> str:
 def unacknowledged(*, paged: list[str], minutes: int) -> str:
     return (f"📟 No acknowledgement within {minutes} minutes: paged {', '.join(paged) or 'nobody new'}. "
             f"Acknowledge in PagerDuty or send `acknowledge`.")
+
+
+def approval_request(*, incident_id: str, request_id: str, title: str, plan: str, forbidden: bool, by: str,
+                     reason: str, target: str, params: dict, command: list[str] | None, who: str,
+                     expires_at: datetime) -> str:
+    """§4.3 / §7: what will happen, who may approve, and exactly how."""
+    head = (f"⛔ FORBIDDEN ACTION (§7) — needs explicit approval: {title}" if forbidden
+            else f"🛂 APPROVAL NEEDED — {title}")
+    will = (f"Will run once, after approval: `{' '.join(command)}`" if command
+            else "No executor: once approved, a person carries it out and reports with `action_done`.")
+    signal = f'{{"request_id": "{request_id}", "by": "<your email>"}}'
+    return "\n".join([
+        head,
+        f"Plan: {plan}",
+        f"Requested by {by}: {reason}",
+        f"Target: {target}" + (f"  Params: {params}" if params else ""),
+        will,
+        f"Needs: {who}. Expires {timestamp(expires_at)}.",
+        f"Approve in the Temporal UI: More Actions → Send a Signal → `approve` with {signal}"
+        f" (or `deny`, with a \"reason\")",
+        f"Or: python starter.py approve {incident_id} {request_id} --by <your email>",
+    ])

@@ -103,3 +103,26 @@ async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_wo
     assert status.blast_radius.tenants == ["school-7"] and status.severity == "P1"
     assert status.cadence.updates_posted == 1 and status.resolution.root_cause == "Memory limit"
     assert list(status.phases) == ["DETECTION", "TRIAGE", "CONTAIN", "FIX", "RESOLVE", "REVIEW"]
+
+
+async def test_request_and_approve_from_the_cli(cli, dev_env, run_worker):
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Fee reminders flood the API", "--severity", "P1",
+                                   task_queue=tq)
+        incident = json.loads(out)["incident_id"]
+        handle = dev_env.client.get_workflow_handle(incident)
+        await status_when(handle, lambda s: s.cadence)
+        code, out, err = await cli("request", incident, "circuit_break", "fee-reminders", "--by",
+                                   "ben.okafor@preskool.com", "--reason", "reminders hammer the API", "--id", "cb-1")
+        assert code == 0, err
+        await status_when(handle, lambda s: s.requests)
+        code, out, err = await cli("approve", incident, "cb-1", "--by", "grace.mensah@preskool.com")
+        assert code == 1 and "refused: grace.mensah@preskool.com may not approve circuit_break" in err
+        code, out, err = await cli("approve", incident, "cb-1", "--by", "asha.rao@preskool.com")
+        assert code == 0 and out.strip() == "cb-1: approved (1 approval(s))", err
+        code, out, err = await cli("done", incident, "cb-1", "--by", "ben.okafor@preskool.com",
+                                   "--outcome", "flag fee_reminders=off")
+        assert code == 0, err
+        status = await status_when(handle, lambda s: s.requests[0].state == "done")
+        await finish(handle)
+    assert status.requests[0].outcome == "flag fee_reminders=off"

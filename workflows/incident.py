@@ -9,18 +9,19 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from plan import AlertmanagerDelivery, Role, classify_alerts, engagement
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentStatus
-    from plan.lifecycle import may
+    from plan.approvals import ActionDone, ActionRequest, Decide, RequestAction
     from plan.models import Phase
     from plan.signals import (
         Acknowledge, AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity,
     )
-    from workflows.steps import IncidentSteps
+    from workflows.approvals import ApprovalSteps
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
 # Incidents opened before the lifecycle existed continue under it after their acknowledgement.
@@ -28,7 +29,7 @@ LIFECYCLE = "incident-lifecycle"
 
 
 @workflow.defn
-class IncidentWorkflow(IncidentSteps):
+class IncidentWorkflow(ApprovalSteps):
     @workflow.init
     def __init__(self, input: IncidentInput) -> None:
         super().__init__(input)
@@ -126,13 +127,57 @@ class IncidentWorkflow(IncidentSteps):
             return
         self._later(self._resolve, request)
 
+    # --- approvals (§3, §4.3, §7) ---------------------------------------------------------------
+
+    @workflow.signal(description='Ask for a risky (§4.3) or forbidden (§7) action. {"action": "rollback", '
+                                 '"target": "backend", "params"?: {}, "by": "<email>", "reason": "...", "request_id"?}')
+    def request_action(self, payload: Any) -> None:
+        if request := self._accept("request_action", RequestAction, payload):
+            self._request_action(request)
+
+    @workflow.signal(description='Approve a request. {"request_id": "rollback-1", "by": "<email>", "reason"?}')
+    def approve(self, payload: Any) -> None:
+        if decision := self._accept("approve", Decide, payload):
+            self._approve(decision)
+
+    @workflow.signal(description='Deny a request. {"request_id": "rollback-1", "by": "<email>", "reason": "..."}')
+    def deny(self, payload: Any) -> None:
+        if decision := self._accept("deny", Decide, payload):
+            self._deny(decision)
+
+    @workflow.signal(description='Report an approved action without an executor as carried out. '
+                                 '{"request_id", "by", "outcome"}')
+    def action_done(self, payload: Any) -> None:
+        if done := self._accept("action_done", ActionDone, payload):
+            self._action_done(done)
+
+    @workflow.update(description='Approve, with an answer at once: refused input is rejected before it reaches '
+                                 'history. {"request_id", "by", "reason"?}')
+    def approve_action(self, payload: Any) -> ActionRequest:
+        self._approve(Decide.model_validate(payload))
+        return self.s.requests[payload["request_id"]]
+
+    @approve_action.validator
+    def _check_approve_action(self, payload: Any) -> None:
+        _reject_if(self._approval_refusal(_decision(payload)))
+
+    @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
+    def deny_action(self, payload: Any) -> ActionRequest:
+        self._deny(Decide.model_validate(payload))
+        return self.s.requests[payload["request_id"]]
+
+    @deny_action.validator
+    def _check_deny_action(self, payload: Any) -> None:
+        _reject_if(self._denial_refusal(_decision(payload)))
+
     @workflow.signal(description="A verified PagerDuty webhook event (sent by the webhook receiver).")
     def pagerduty_event(self, payload: Any) -> None:
         if (event := self._accept("pagerduty_event", PagerDutyEvent, payload)) and \
                 event.event_id not in self.s.pagerduty_events:
             self._pagerduty(event)
 
-    @workflow.query(description="Everything about the incident: severity and why, phase, roles, bridge, timeline.")
+    @workflow.query(description="Everything about the incident: severity and why, phase, roles, bridge, "
+                                "requests, timeline.")
     def status(self) -> IncidentStatus:
         return self._status()
 
@@ -156,17 +201,15 @@ class IncidentWorkflow(IncidentSteps):
         except asyncio.TimeoutError:
             pass
 
-    def _allowed(self, action: str, by: str) -> bool:
-        roles = self._roles_of(by)
-        if may(self.policy, action, roles):
-            return True
-        needed = ", ".join(r.title for r in self.policy.authority[action])
-        self._refuse(action, f"{by} may not {action.replace('_', ' ')}: it needs {needed}")
-        return False
 
-    def _roles_of(self, email: str) -> set[Role]:
-        """The roster's roles, unless this incident gave them to someone else, plus its assignments."""
-        email = email.lower()
-        assigned = {role: person.lower() for role, person in self.s.assignments.items()}
-        roster = {r for r in self.policy.role_of(email) if assigned.get(r, email) == email}
-        return roster | {r for r, person in assigned.items() if person == email}
+def _decision(payload: Any) -> Decide:
+    try:
+        return Decide.model_validate(payload)
+    except ValidationError as e:
+        raise ValueError("; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}"
+                                   for err in e.errors())) from None
+
+
+def _reject_if(reason: str | None) -> None:
+    if reason:
+        raise ApplicationError(reason, type="Refused")

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         BlastRadius, Cadence, GateCheck, GateRun, IncidentInput, IncidentState, IncidentStatus, Page, Resolution,
         RoleAssignment, TimelineEntry,
     )
-    from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, next_update_due, phase_deadline
+    from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, may, next_update_due, phase_deadline
     from plan.models import Person, Phase
     from plan import templates
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
@@ -379,6 +379,22 @@ class IncidentSteps:
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
+    def _allowed(self, action: str, by: str) -> bool:
+        roles = self._roles_of(by)
+        if may(self.policy, action, roles):
+            return True
+        needed = ", ".join(r.title for r in self.policy.authority[action])
+        self._refuse(action, f"{by} may not {action.replace('_', ' ')}: it needs {needed}")
+        return False
+
+    def _roles_of(self, email: str) -> set[Role]:
+        """The roster's roles, unless this incident gave them to someone else, plus its assignments."""
+        email = email.lower()
+        assigned = {role: person.lower() for role, person in self.s.assignments.items()}
+        roster = {r for r in self.policy.role_of(email) if assigned.get(r, email) == email}
+        return roster | {r for r, person in assigned.items() if person == email}
+
+
     def _accept(self, signal: str, model: type[BaseModel], payload):
         """Human input is validated here, not by the SDK, so a bad one is refused visibly."""
         try:
@@ -448,5 +464,6 @@ class IncidentSteps:
             summary=s.summary, impact=s.impact, started_at=s.started_at, acknowledged_by=s.acknowledged_by,
             acknowledged_at=s.acknowledged_at, roles=roles, channel=s.bridge.channel, paged=s.paged,
             deliveries=s.deliveries, blast_radius=s.blast_radius, cadence=s.cadence, status_page_id=s.status_page_id,
-            resolution=s.resolution, gate_runs=s.gate_runs, runs=s.runs, timeline=s.timeline)
+            resolution=s.resolution, gate_runs=s.gate_runs, requests=list(s.requests.values()), runs=s.runs,
+            timeline=s.timeline)
 

@@ -93,8 +93,36 @@ async def p3_forced_close(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p0_approvals(client, task_queue, policy, env, prometheus):
+    """§4.3 and §7: refusals, a two-person secret change, an executor run, an expiry."""
+    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
+        incident_id="inc-golden-approvals", policy=policy, group_key="g"), id="inc-golden-approvals",
+        task_queue=task_queue)
+    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
+        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    await status_when(handle, lambda s: s.cadence)
+    ic, primary, lead = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
+    await handle.signal("approve", {"request_id": "early", "by": ic})
+    await handle.signal("request_action", {"request_id": "rb", "action": "restart_scale", "target": "backend",
+                                           "by": primary, "reason": "pods stuck"})
+    await handle.signal("approve", {"request_id": "rb", "by": primary})
+    await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "rb", "by": ic})
+    await handle.signal("request_action", {"request_id": "sec", "action": "modify_secrets", "target": "db-password",
+                                           "by": primary, "reason": "leaked"})
+    await handle.signal("approve", {"request_id": "sec", "by": lead})
+    await handle.signal("approve", {"request_id": "sec", "by": ic})
+    await handle.signal("action_done", {"request_id": "sec", "by": primary, "outcome": "rotated"})
+    await handle.signal("request_action", {"request_id": "media", "action": "contact_media", "target": "press",
+                                           "by": lead, "reason": "journalist asking"})
+    await status_when(handle, lambda s: len(s.requests) == 3 and s.requests[0].state in ("done", "failed"))
+    await env.sleep(timedelta(minutes=31))
+    await status_when(handle, lambda s: s.requests[2].state == "expired")
+    return handle
+
+
 SCENARIOS = {"p1_acknowledged": p1_acknowledged, "p0_declared": p0_declared_data_at_risk,
-             "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close}
+             "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close,
+             "p0_approvals": p0_approvals}
 V1 = ("p1_acknowledged", "p0_declared")  # recorded before the lifecycle existed; kept to prove upgrades replay
 
 
