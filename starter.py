@@ -17,6 +17,11 @@ Shortcuts for the signals of the lifecycle (each sends the same JSON you could t
   approve INCIDENT REQUEST_ID --by EMAIL [--reason TEXT]     (an update: refused at once if it cannot count)
   deny INCIDENT REQUEST_ID --by EMAIL --reason TEXT
   done INCIDENT REQUEST_ID --by EMAIL --outcome TEXT
+  deliverables INCIDENT                                      the §8 ledger
+  complete INCIDENT DELIVERABLE --by EMAIL --link URL
+  waive INCIDENT DELIVERABLE --by EMAIL --reason TEXT        (Engineering Lead)
+  action-item INCIDENT --by EMAIL --title TEXT --owner EMAIL [--due YYYY-MM-DD]
+  edit-email INCIDENT --by EMAIL [--affected T] [--root-cause T] [--resolution T] [--preventive-actions T] [--courtesy-days N]
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ async def run(args: argparse.Namespace) -> None:
             IncidentWorkflow.approve_action, _drop_none({"request_id": args.request_id, "by": args.by,
                                                          "reason": args.reason}))
         print(f"{args.request_id}: {decided.state} ({len(decided.approvals)} approval(s))")
+    elif args.command == "deliverables":
+        ledger = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.deliverables)
+        show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
     elif args.command == "list":
         query = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
         async for wf in client.list_workflows(query):
@@ -89,6 +97,13 @@ SHORTCUTS = {
         "by": a.by, "reason": a.reason, "request_id": a.id})),
     "deny": lambda a: ("deny", {"request_id": a.request_id, "by": a.by, "reason": a.reason}),
     "done": lambda a: ("action_done", {"request_id": a.request_id, "by": a.by, "outcome": a.outcome}),
+    "complete": lambda a: ("complete_deliverable", {"deliverable": a.deliverable, "by": a.by, "link": a.link}),
+    "waive": lambda a: ("waive_deliverable", {"deliverable": a.deliverable, "by": a.by, "reason": a.reason}),
+    "action-item": lambda a: ("add_action_item", _drop_none({"title": a.title, "owner": a.owner, "due": a.due,
+                                                             "by": a.by})),
+    "edit-email": lambda a: ("edit_customer_email", _drop_none({
+        "by": a.by, "affected": a.affected, "root_cause": a.root_cause, "resolution": a.resolution,
+        "preventive_actions": a.preventive_actions, "courtesy_days": a.courtesy_days})),
 }
 
 
@@ -155,6 +170,20 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--reason", required=name == "deny")
         if name == "done":
             c.add_argument("--outcome", required=True)
+    sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    c = signal_command("complete", "a §8 deliverable is done")
+    c.add_argument("deliverable")
+    c.add_argument("--link", required=True)
+    c = signal_command("waive", "waive a §8 deliverable (Engineering Lead)")
+    c.add_argument("deliverable")
+    c.add_argument("--reason", required=True)
+    c = signal_command("action-item", "a post-mortem action item, as a Jira ticket")
+    c.add_argument("--title", required=True)
+    c.add_argument("--owner", required=True, help="email")
+    c.add_argument("--due", help="YYYY-MM-DD")
+    c = signal_command("edit-email", "change the customer email draft before approving it")
+    for field in ("affected", "root-cause", "resolution", "preventive-actions", "courtesy-days"):
+        c.add_argument(f"--{field}")
     return p
 
 

@@ -19,6 +19,7 @@ class Chat(Protocol):
     async def invite(self, channel_id: str, user_id: str) -> str | None: ...
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None: ...
     async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread_ts: str | None) -> str: ...
+    async def open_dm(self, user_id: str) -> str: ...
     async def archive(self, channel_id: str) -> None: ...
 
 
@@ -56,6 +57,16 @@ class BridgePost(BaseModel):
 
 class ArchiveBridge(BaseModel):
     channel_id: str
+
+
+class PersonNotice(BaseModel):
+    """A direct message to one person (reminders, invitations, escalations): after the bridge
+    is archived, people are reached where they are."""
+
+    incident_id: str
+    user_id: str
+    key: str
+    text: str
 
 
 class PostResult(BaseModel):
@@ -107,3 +118,11 @@ class BridgeActivities:
         assert self.chat is not None, "the workflow archives only an open bridge"
         await self.chat.archive(request.channel_id)
         return True
+
+    @activity.defn
+    async def notify_person(self, notice: PersonNotice) -> PostResult:
+        if self.chat is None:
+            return PostResult()
+        channel_id = await self.chat.open_dm(notice.user_id)
+        return await self.post_to_bridge(BridgePost(incident_id=notice.incident_id, channel_id=channel_id,
+                                                    key=notice.key, text=notice.text))

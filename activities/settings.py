@@ -23,6 +23,16 @@ class IntegrationSettings(BaseSettings):
     statuspage_api_key: SecretStr | None = None
     statuspage_page_id: str | None = None
     prometheus_url: str | None = None
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "PreSkool Incident Response <incidents@preskool.com>"
     irp_ca_bundle: Path | None = None
 
     @cached_property

@@ -96,6 +96,11 @@ class SlackChat:
             unfurl_links=False)
         return response["ts"]
 
+    async def open_dm(self, user_id: str) -> str:
+        """The direct-message channel with a person (the same one every time)."""
+        response = await self._call("conversations.open", self.client.conversations_open, users=user_id)
+        return response["channel"]["id"]
+
     async def archive(self, channel_id: str) -> None:
         try:
             await self.client.conversations_archive(channel=channel_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
+from plan.deliverables import Deliverable
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.signals import Acknowledge
 from plan.severity import SeverityDecision
@@ -115,6 +116,12 @@ class IncidentState(BaseModel):
     pagerduty_events: list[str] = []
     posts: int = 0
     requests: dict[str, ActionRequest] = {}
+    post_incident: bool = False
+    ledger: list[Deliverable] = []
+    tickets: dict[str, str] = {}
+    postmortem_draft: str = ""
+    customer_email: dict[str, str] = {}
+    escalations: int = 0
     runs: int = 1
     timeline: list[TimelineEntry] = []
 
@@ -153,6 +160,8 @@ class IncidentStatus(BaseModel):
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     requests: list[ActionRequest] = []
+    deliverables: list[Deliverable] = []
+    tickets: dict[str, str] = {}
     runs: int = 1
     timeline: list[TimelineEntry]
 

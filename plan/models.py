@@ -189,6 +189,33 @@ class ActionPolicy(Strict):
         return self
 
 
+class DeliverablePolicy(Strict):
+    """One row of §8 Post-Incident SLAs; the clock starts at resolution."""
+
+    title: str
+    sla: timedelta
+    owner: Role
+    severities: list[Severity] | None = Field(default=None, description="None: every severity.")
+    applicable: bool = Field(default=True, description="False leaves it out of the ledger.")
+    optional: bool = Field(default=False, description="Reminded, never escalated when overdue.")
+
+
+class Reminders(Strict):
+    """When the owner of an open deliverable hears about it before its due time."""
+
+    at_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = [0.5]
+    before: list[timedelta] = [timedelta(hours=1)]
+
+
+class CustomerEmailPolicy(Strict):
+    """§5.4: who receives the customer email, and the courtesy extension it offers."""
+
+    courtesy_days: int = Field(default=1, ge=0)
+    recipients: dict[str, list[str]] = Field(default={}, description="Tenant → school administrators' emails.")
+    default_recipients: list[str] = []
+    support: str = "support@preskool.com"
+
+
 class Policy(Strict):
     """The plan as data (config/preskool.yaml)."""
 
@@ -206,6 +233,9 @@ class Policy(Strict):
     authority: dict[str, list[Role]] = {}
     actions: dict[str, ActionPolicy] = {}
     approval_expiry: timedelta = timedelta(minutes=30)
+    deliverables: dict[str, DeliverablePolicy] = {}
+    reminders: Reminders = Reminders()
+    customer_email: CustomerEmailPolicy = CustomerEmailPolicy()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -125,3 +125,46 @@ def approval_request(*, incident_id: str, request_id: str, title: str, plan: str
         f" (or `deny`, with a \"reason\")",
         f"Or: python starter.py approve {incident_id} {request_id} --by <your email>",
     ])
+
+
+def customer_email(*, start: datetime, end: datetime, affected: str, root_cause: str, resolution: str,
+                   preventive_actions: str, courtesy_days: int, support: str) -> tuple[str, str]:
+    """§5.4 Customer Email Template (P0): (subject, body)."""
+    same_day = start.date() == end.date()
+    when = (f"from {start:%H:%M} to {end:%H:%M} UTC on {start:%Y-%m-%d}" if same_day
+            else f"from {timestamp(start)} to {timestamp(end)}")
+    return "[UPDATE] PreSkool ERP — Service Disruption", "\n".join([
+        "Dear School Administrator,",
+        "",
+        f"We are writing to inform you that PreSkool ERP experienced a service disruption",
+        f"{when}.",
+        "",
+        f"Affected: {affected}",
+        f"Root Cause: {root_cause}",
+        f"Resolution: {resolution}",
+        f"Preventive Actions: {preventive_actions}",
+        "",
+        "We sincerely apologize for the inconvenience this has caused.",
+        f"As a courtesy, we have extended your subscription by {courtesy_days} day(s).",
+        "",
+        f"If you have any questions, please contact {support}.",
+        "",
+        "— The PreSkool Team",
+    ])
+
+
+def deliverable_reminder(*, title: str, incident_id: str, due_at: datetime, key: str) -> str:
+    return (f"⏳ Reminder: “{title}” for incident {incident_id} is due {timestamp(due_at)} (§8). "
+            f"When it is done: `complete_deliverable` {{\"deliverable\": \"{key}\", \"by\": \"<your email>\", "
+            f"\"link\": \"<where it is>\"}}")
+
+
+def deliverable_overdue(*, title: str, incident_id: str, due_at: datetime, owner: str) -> str:
+    return (f"🚨 Overdue: “{title}” for incident {incident_id} was due {timestamp(due_at)} (§8); "
+            f"owner {owner}. Complete it, or waive it with a reason (`waive_deliverable`, Engineering Lead).")
+
+
+def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, ticket: str | None) -> str:
+    return (f"📅 You are invited to the blameless post-mortem of incident {incident_id} ({summary}), "
+            f"to be held before {timestamp(due_at)} (§4.6, §8: within 72 hours)."
+            + (f" Ticket: {ticket}" if ticket else ""))

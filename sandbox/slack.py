@@ -114,6 +114,7 @@ class SlackFake(FakeServer):
             "conversations.info": self._info,
             "conversations.invite": self._invite,
             "conversations.list": self._list,
+            "conversations.open": self._open,
             "conversations.setPurpose": lambda p: self._set_text(p, "purpose"),
             "conversations.setTopic": lambda p: self._set_text(p, "topic"),
             "chat.postMessage": self._post,
@@ -309,6 +310,20 @@ class SlackFake(FakeServer):
         more = start + limit < len(matches)
         return {"channels": [self._conversation(c) for c in page],
                 "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""}}
+
+    def _open(self, p: dict) -> dict:
+        """Direct messages only (one user), which is what the incident sends: reminders, invitations."""
+        if p.get("channel"):
+            return {"ok": True, "channel": {"id": self._channel(p).id}}
+        users = [u for u in str(p.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackError("not_enough_users" if not users else "too_many_users")
+        existing = next((c for c in self.channels.values() if c.is_im and c.name == users[0]), None)
+        if not self._known_user(users[0]) or users[0] == BOT_USER_ID:
+            raise SlackError("user_not_found")
+        channel = self._channel({"channel": users[0]}, open_dm=True)
+        return {"ok": True, "no_op": existing is not None, "already_open": existing is not None,
+                "channel": {"id": channel.id}}
 
     def _info(self, p: dict) -> dict:
         return {"channel": self._conversation(self._channel(p))}

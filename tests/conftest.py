@@ -21,8 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import IntegrationSettings
 from plan import Policy, load_policy
 from sandbox.pagerduty import PagerDutyFake
+from sandbox.jira import JiraFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
+from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
 from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY
 from worker import build_worker
@@ -86,13 +88,28 @@ async def prometheus():
         yield fake
 
 
+@pytest_asyncio.fixture
+async def jira():
+    async with JiraFake() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def smtp(pagerduty):
+    """A real SMTP server (aiosmtpd) with STARTTLS, its certificate from the sandbox CA."""
+    async with SmtpSandbox(ca=pagerduty.ca) as server:
+        yield server
+
+
 @pytest.fixture
-def integrations(slack, pagerduty, statuspage, prometheus) -> IntegrationSettings:
+def integrations(slack, pagerduty, statuspage, prometheus, jira, smtp) -> IntegrationSettings:
     return IntegrationSettings(
         slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
         pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path,
         statuspage_api_url=statuspage.url, statuspage_api_key=STATUSPAGE_KEY, statuspage_page_id=statuspage.page_id,
-        prometheus_url=prometheus.url)
+        prometheus_url=prometheus.url, jira_url=jira.url, jira_email=jira.email, jira_api_token=jira.api_token,
+        jira_project=jira.project, smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
+        smtp_password=smtp.password, smtp_starttls=True)
 
 
 @pytest.fixture

@@ -176,7 +176,8 @@ async def test_resolve_gate_fails_then_is_forced(time_env, run_worker, policy, s
         assert status.phase != "REVIEW" and status.resolution is None
         await handle.signal("resolve", {"by": PRIMARY, "summary": "x", "force_reason": "trust me"})
         await handle.signal("resolve", {"by": IC, "summary": "Rolled back", "force_reason": "metrics pipeline down"})
-        result = await handle.result()
+        result = await status_when(handle, lambda s: s.phase == "REVIEW")
+        await finish(handle)
     [failed, forced] = result.gate_runs
     assert not failed.passed and not forced.passed
     assert any("error rate" in c.detail and "needs < 0.1%" in c.detail for c in failed.checks)
@@ -195,7 +196,8 @@ async def test_resolve_verified_closes_out(time_env, run_worker, policy, slack, 
         await handle.signal("post_update", {"by": IC, "status": "MITIGATED", "current_action": "Fees back",
                                             "what_we_know": "Payment gateway timeout", "public": True})
         await handle.signal("resolve", {"by": IC, "summary": "Gateway timeout raised", "root_cause": "Gateway change"})
-        result = await handle.result()
+        result = await status_when(handle, lambda s: s.phase == "REVIEW")
+        await finish(handle)
     assert result.phase == "REVIEW" and result.gate_runs[0].passed and not result.resolution.forced
     # §5.3: investigating on open, a public update, resolved with the plan's text.
     incident = statuspage.incident_for(result.incident_id)

@@ -226,7 +226,7 @@ async def test_group_firing_again_after_resolution_opens_a_new_incident(
         handle = dev_env.client.get_workflow_handle(first["incident_id"])
         await status_when(handle, lambda s: s.cadence)
         await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Fixed"})
-        await handle.result()
+        await status_when(handle, lambda s: s.phase == "REVIEW")
         again = (await http.post("/webhooks/alertmanager", json=payload, headers=AUTH)).json()["incidents"][0]
         resolved = unique(delivery(alert(status="resolved", module="fees")), request)
         resolved["groupKey"] = payload["groupKey"]
@@ -234,6 +234,7 @@ async def test_group_firing_again_after_resolution_opens_a_new_incident(
         second = dev_env.client.get_workflow_handle(again["incident_id"])
         status = await status_when(second, lambda s: s.deliveries == 2)
         await finish(second)
+        await finish(handle)
     assert again["created"] and again["incident_id"] == first["incident_id"] + "-2"
     assert late and late[0]["incident_id"] == again["incident_id"]
     assert status.incident_id == again["incident_id"]

@@ -17,11 +17,12 @@ with workflow.unsafe.imports_passed_through():
     from plan import AlertmanagerDelivery, Role, classify_alerts, engagement
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentStatus
     from plan.approvals import ActionDone, ActionRequest, Decide, RequestAction
+    from plan.deliverables import AddActionItem, CompleteDeliverable, Deliverable, EditCustomerEmail, WaiveDeliverable
     from plan.models import Phase
     from plan.signals import (
         Acknowledge, AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity,
     )
-    from workflows.approvals import ApprovalSteps
+    from workflows.deliverables import DeliverableSteps
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
 # Incidents opened before the lifecycle existed continue under it after their acknowledgement.
@@ -29,7 +30,7 @@ LIFECYCLE = "incident-lifecycle"
 
 
 @workflow.defn
-class IncidentWorkflow(ApprovalSteps):
+class IncidentWorkflow(DeliverableSteps):
     @workflow.init
     def __init__(self, input: IncidentInput) -> None:
         super().__init__(input)
@@ -55,14 +56,14 @@ class IncidentWorkflow(ApprovalSteps):
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks.
         while True:
             await self._do_steps()
-            if self.s.phase is Phase.REVIEW:
+            if self._finished():
                 break
             if workflow.info().is_continue_as_new_suggested() and not self.steps:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carried())
             await self._sleep_until_next_clock()
             self._check_clocks()
-        # 6. REVIEW: the post-incident deliverables follow from here.
+        # 6. REVIEW ran in the same loop: the post-mortem, tickets and §8 ledger until all are closed.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
@@ -170,6 +171,34 @@ class IncidentWorkflow(ApprovalSteps):
     def _check_deny_action(self, payload: Any) -> None:
         _reject_if(self._denial_refusal(_decision(payload)))
 
+    # --- after resolution (§4.6, §8) ---------------------------------------------------------
+
+    @workflow.signal(description='A §8 deliverable is done. {"deliverable": "incident_report", "by", "link"}')
+    def complete_deliverable(self, payload: Any) -> None:
+        if done := self._accept("complete_deliverable", CompleteDeliverable, payload):
+            self._complete(done)
+
+    @workflow.signal(description='Waive a §8 deliverable (Engineering Lead). {"deliverable", "by", "reason"}')
+    def waive_deliverable(self, payload: Any) -> None:
+        if waive := self._accept("waive_deliverable", WaiveDeliverable, payload):
+            self._waive(waive)
+
+    @workflow.signal(description='A post-mortem action item, as a Jira ticket. {"title", "owner": "<email>", '
+                                 '"due"?: "YYYY-MM-DD", "by"}')
+    def add_action_item(self, payload: Any) -> None:
+        if item := self._accept("add_action_item", AddActionItem, payload):
+            self._add_action_item(item)
+
+    @workflow.signal(description='Change the §5.4 customer email draft before approving it. {"by", "affected"?, '
+                                 '"root_cause"?, "resolution"?, "preventive_actions"?, "courtesy_days"?}')
+    def edit_customer_email(self, payload: Any) -> None:
+        if edit := self._accept("edit_customer_email", EditCustomerEmail, payload):
+            self._edit_customer_email(edit)
+
+    @workflow.query(description="The §8 ledger: each deliverable with its due time, state and link.")
+    def deliverables(self) -> list[Deliverable]:
+        return self.s.ledger
+
     @workflow.signal(description="A verified PagerDuty webhook event (sent by the webhook receiver).")
     def pagerduty_event(self, payload: Any) -> None:
         if (event := self._accept("pagerduty_event", PagerDutyEvent, payload)) and \
@@ -191,13 +220,16 @@ class IncidentWorkflow(ApprovalSteps):
         self.engaged = engagement(self.policy, self.s.decision.severity, self.s.decision.data_at_risk)
         return True
 
+    def _finished(self) -> bool:
+        return self.s.phase is Phase.REVIEW and self._review_done()
+
     async def _sleep_until_next_clock(self) -> None:
         deadline = self._next_clock()
         timeout = None if deadline is None else deadline - workflow.now()
         if timeout is not None and timeout <= timedelta(0):
             return
         try:
-            await workflow.wait_condition(lambda: bool(self.steps), timeout=timeout)
+            await workflow.wait_condition(lambda: bool(self.steps) or self._finished(), timeout=timeout)
         except asyncio.TimeoutError:
             pass
 

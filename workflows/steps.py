@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from plan import templates
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
 
+# Resolved incidents go on to the post-mortem draft and the §8 ledger; older ones ended at REVIEW.
+POST_INCIDENT = "post-incident-deliverables"
 # Messages an incident posts once; every other post is numbered.
 ONCE = ("opening", "triage-checklist")
 # Outside systems may be down for minutes: retry with backoff, for as long as it takes.
@@ -174,7 +176,9 @@ class IncidentSteps:
     # --- the clocks of §4 and §5.2 -------------------------------------------------------------
 
     def _next_clock(self) -> datetime | None:
-        """The earliest moment a clock needs looking at."""
+        """The earliest moment a clock of the live incident needs looking at."""
+        if self.s.resolution:
+            return None
         moments = []
         if not self.s.acknowledged_by and not self.s.escalated_unacknowledged:
             moments.append(phase_deadline(self.policy, self.s.started_at, Phase.DETECTION))
@@ -186,6 +190,8 @@ class IncidentSteps:
 
     def _check_clocks(self) -> None:
         now, s = workflow.now(), self.s
+        if s.resolution:
+            return
         if not s.acknowledged_by and not s.escalated_unacknowledged and \
                 now >= phase_deadline(self.policy, s.started_at, Phase.DETECTION):
             s.escalated_unacknowledged = True
@@ -369,6 +375,9 @@ class IncidentSteps:
             at=workflow.now(), status="RESOLVED", current_action=request.summary,
             what_we_know=request.root_cause or "Root cause to be written up in the post-mortem (§4.6)",
             next_update_minutes=None), "resolved")
+        self.s.post_incident = workflow.patched(POST_INCIDENT)
+        if self.s.post_incident:
+            await self._before_archive()
         if self.s.bridge.channel_id:
             archived = await self._outside(BridgeActivities.archive_bridge, ArchiveBridge(
                 channel_id=self.s.bridge.channel_id), what="archive the bridge")
@@ -376,6 +385,14 @@ class IncidentSteps:
             if self.s.bridge.archived:
                 self._note("bridge", f"bridge #{self.s.bridge.channel} archived")
         self._enter(Phase.REVIEW)
+        if self.s.post_incident:
+            self._open_review()
+
+    async def _before_archive(self) -> None:
+        """Hook: the last words in the bridge (the post-mortem draft)."""
+
+    def _open_review(self) -> None:
+        """Hook: §4.6 and §8, what is owed after resolution."""
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
@@ -464,6 +481,7 @@ class IncidentSteps:
             summary=s.summary, impact=s.impact, started_at=s.started_at, acknowledged_by=s.acknowledged_by,
             acknowledged_at=s.acknowledged_at, roles=roles, channel=s.bridge.channel, paged=s.paged,
             deliveries=s.deliveries, blast_radius=s.blast_radius, cadence=s.cadence, status_page_id=s.status_page_id,
-            resolution=s.resolution, gate_runs=s.gate_runs, requests=list(s.requests.values()), runs=s.runs,
+            resolution=s.resolution, gate_runs=s.gate_runs, requests=list(s.requests.values()),
+            deliverables=s.ledger, tickets=s.tickets, runs=s.runs,
             timeline=s.timeline)
 

@@ -21,8 +21,10 @@ from plan import AlertmanagerDelivery, load_policy
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
 from sandbox.pagerduty import PagerDutyFake
+from sandbox.jira import JiraFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
+from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
 from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY, finish, status_when
 from tests.payloads import alert, delivery
@@ -77,7 +79,7 @@ async def p1_lifecycle_resolved(client, task_queue, policy, env, prometheus):
     await status_when(handle, lambda s: s.gate_runs)
     prometheus.healthy(policy)
     await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back", "root_cause": "Gateway"})
-    await handle.result()
+    await status_when(handle, lambda s: s.phase == "REVIEW")
     return handle
 
 
@@ -89,7 +91,7 @@ async def p3_forced_close(client, task_queue, policy, env, prometheus):
         delivery(alert(severity="info", summary="UI glitch on the reports page"))))
     await status_when(handle, lambda s: s.cadence)
     await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Cosmetic", "force_reason": "no metric for it"})
-    await handle.result()
+    await status_when(handle, lambda s: s.phase == "REVIEW")
     return handle
 
 
@@ -120,9 +122,33 @@ async def p0_approvals(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p0_ledger(client, task_queue, policy, env, prometheus):
+    """§8 after resolution: the customer email approved and sent, reminders, overdue escalations,
+    an action item, a waiver; recorded part-way, as a worker upgrade would find it."""
+    prometheus.healthy(policy)
+    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
+        incident_id="inc-golden-ledger", policy=policy, group_key="g"), id="inc-golden-ledger", task_queue=task_queue)
+    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
+        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    await status_when(handle, lambda s: s.cadence)
+    ic, primary, lead = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
+    await handle.signal("acknowledge", {"by": primary})
+    await handle.signal("resolve", {"by": ic, "summary": "Rolled back", "root_cause": "A bad deploy"})
+    await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) >= 3)
+    await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "customer-email",
+                                                                  "by": "elif.demir@preskool.com"})
+    await handle.signal("add_action_item", {"title": "Canary deploys", "owner": primary, "by": ic})
+    await env.sleep(timedelta(hours=25))
+    await handle.signal("complete_deliverable", {"deliverable": "incident_report", "by": ic, "link": "https://x"})
+    await handle.signal("waive_deliverable", {"deliverable": "public_postmortem", "by": lead, "reason": "internal"})
+    await env.sleep(timedelta(hours=50))
+    await status_when(handle, lambda s: s.deliverables[2].state == "overdue")
+    return handle
+
+
 SCENARIOS = {"p1_acknowledged": p1_acknowledged, "p0_declared": p0_declared_data_at_risk,
              "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close,
-             "p0_approvals": p0_approvals}
+             "p0_approvals": p0_approvals, "p0_ledger": p0_ledger}
 V1 = ("p1_acknowledged", "p0_declared")  # recorded before the lifecycle existed; kept to prove upgrades replay
 
 
@@ -131,12 +157,15 @@ async def main(names: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=shutil.which("temporal-test-server"), data_converter=pydantic_data_converter)
     async with SlackFake() as slack, PagerDutyFake() as pagerduty, StatuspageFake() as statuspage, \
-            PrometheusFake() as prometheus, env:
+            PrometheusFake() as prometheus, JiraFake() as jira, SmtpSandbox(ca=pagerduty.ca) as smtp, env:
         settings = IntegrationSettings(slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url,
                                        pagerduty_events_url=pagerduty.url, pagerduty_routing_key=ROUTING_KEY,
                                        irp_ca_bundle=pagerduty.ca_pem_path, statuspage_api_url=statuspage.url,
                                        statuspage_api_key=STATUSPAGE_KEY, statuspage_page_id=statuspage.page_id,
-                                       prometheus_url=prometheus.url)
+                                       prometheus_url=prometheus.url, jira_url=jira.url, jira_email=jira.email,
+                                       jira_api_token=jira.api_token, jira_project=jira.project,
+                                       smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
+                                       smtp_password=smtp.password)
         async with build_worker(env.client, "record", policy, settings):
             for name in names or [n for n in SCENARIOS if n not in V1]:
                 handle = await SCENARIOS[name](env.client, "record", policy, env, prometheus)

@@ -1,0 +1,82 @@
+"""Outgoing email (§5.4 the customer email, §8 its SLA, and whatever else the plan mails): one
+email per (incident, key), sent over SMTP by activities/smtp.py."""
+
+from __future__ import annotations
+
+import re
+from email.errors import HeaderDefect
+from email.policy import default as default_policy
+
+from pydantic import BaseModel, Field, field_validator
+from temporalio import activity
+
+from activities.smtp import Smtp
+
+# Both go into the Message-ID, `<{incident_id}.{key}@preskool-irp>`: no spaces, brackets or "@".
+ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class EmailRequest(BaseModel):
+    incident_id: str = Field(pattern=ID)
+    key: str = Field(pattern=ID)  # unique within the incident: "customer-email", "escalation-incident_report", ...
+    to: list[str] = Field(min_length=1)  # "a@b" or "Name <a@b>", each one address
+    cc: list[str] = []
+    subject: str = Field(min_length=1)
+    body: str
+
+    @field_validator("to", "cc")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if problem := address_problem(value):
+                raise ValueError(f"{value!r}: {problem}")
+        return values
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if re.search(r"[\r\n]", value):
+            raise ValueError("the subject must be one line")
+        return value
+
+
+class EmailResult(BaseModel):
+    message_id: str | None = None  # "<inc-….customer-email@preskool-irp>"
+    recipients: int = 0  # envelope recipients: To and Cc, each once
+    skipped: str | None = None
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` is not one deliverable address, or None. ASCII only: an internationalised
+    address needs SMTPUTF8 from every server on the way, which we do not ask for."""
+    if re.search(r"[\r\n]", value):
+        return "has a line break"
+    header = default_policy.header_factory("To", value)
+    addresses = header.addresses
+    if len(addresses) != 1 or any(isinstance(d, HeaderDefect) for d in header.defects):
+        return "is not one email address"
+    address = addresses[0]
+    if not address.username or "." not in address.domain.strip("."):
+        return "is not an address like name@school.example"
+    if not address.addr_spec.isascii():
+        return "is not ASCII (internationalised addresses are not supported)"
+    return None
+
+
+class EmailActivities:
+    def __init__(self, smtp: Smtp | None):
+        self.smtp = smtp
+
+    @activity.defn
+    async def send_email(self, request: EmailRequest) -> EmailResult:
+        """Send it, or fail in a way that never sends it twice: a retryable failure is one the
+        server did not accept (refused, unreachable, 4xx), so the retry is the first delivery;
+        when the server may have it (the connection dropped after the content went out) the
+        failure is final and says "may have been sent". Every attempt carries the same
+        Message-ID, `<{incident_id}.{key}@preskool-irp>`."""
+        if self.smtp is None:
+            return EmailResult(skipped="skipped: email not configured")
+        sent = await self.smtp.send(incident_id=request.incident_id, key=request.key, to=request.to,
+                                    cc=request.cc, subject=request.subject, body=request.body)
+        activity.logger.info("email %s sent to %d recipients", sent.message_id, len(sent.recipients))
+        return EmailResult(message_id=sent.message_id, recipients=len(sent.recipients))

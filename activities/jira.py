@@ -1,0 +1,145 @@
+"""Jira Cloud platform REST API v3 (https://developer.atlassian.com/cloud/jira/platform/rest/v3/)
+over httpx: find an issue by label, create one, look a person up by email."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import date
+from typing import Any
+
+import httpx
+
+from activities.errors import give_up, try_again
+
+SEARCH_FIELDS = ["summary", "status", "duedate", "labels"]
+
+
+class FieldsRefused(Exception):
+    """Jira refused the create for optional fields only (`assignee`, `duedate`): field -> Jira's
+    reason. Nothing was created; the same issue without those fields may be."""
+
+    def __init__(self, errors: dict[str, str], message: str):
+        super().__init__(message)
+        self.errors = errors
+
+
+class Jira:
+    """Issues in one Jira Cloud project, as one account (email + API token, HTTP basic auth).
+
+    `find_issue` uses the enhanced JQL search (`POST /rest/api/3/search/jql`), which replaced
+    `/rest/api/3/search` and is eventually consistent: an issue created a moment ago may not be
+    found yet. Atlassian says most changes show within seconds."""
+
+    name = "jira"
+    optional_fields = ("assignee", "duedate")  # may be dropped if the project's create screen lacks them
+
+    def __init__(self, url: str, email: str, api_token: str, project: str, ssl_context: ssl.SSLContext):
+        self.url, self.email, self.project = url.rstrip("/"), email, project
+        self.api_token, self.ssl_context = api_token, ssl_context
+
+    def browse_url(self, key: str) -> str:
+        return f"{self.url}/browse/{key}"
+
+    async def find_issue(self, label: str) -> dict | None:
+        """The project's issue carrying `label`, as the search shows it (id, key, self, fields)."""
+        jql = f"project = {jql_string(self.project)} AND labels = {jql_string(label)}"
+        found = await self._request("POST", "/rest/api/3/search/jql",
+                                    json={"jql": jql, "fields": SEARCH_FIELDS, "maxResults": 1})
+        issues = found.get("issues") if isinstance(found, dict) else None
+        return issues[0] if issues else None
+
+    async def create_issue(self, *, summary: str, description_adf: dict | None, issue_type: str,
+                           labels: list[str], due: date | None, assignee_account_id: str | None) -> dict:
+        """`{"id", "key", "self"}` of the new issue. Raises FieldsRefused when Jira refused only
+        the assignee or the due date (nothing was created)."""
+        fields: dict[str, Any] = {"project": {"key": self.project}, "summary": summary,
+                                  "issuetype": {"name": issue_type}, "labels": labels}
+        if description_adf and description_adf.get("content"):
+            fields["description"] = description_adf
+        if due is not None:
+            fields["duedate"] = due.isoformat()
+        if assignee_account_id:
+            fields["assignee"] = {"accountId": assignee_account_id}
+        response = await self._send("POST", "/rest/api/3/issue", json={"fields": fields})
+        if response.status_code == 400:
+            errors = _field_errors(response)
+            refused = {k: v for k, v in errors.items() if k in self.optional_fields and k in fields}
+            if refused and len(refused) == len(errors) and not _messages(response):
+                raise FieldsRefused(refused, self._said("POST /rest/api/3/issue", response))
+        return self._answer("POST /rest/api/3/issue", response)
+
+    async def account_id(self, email: str) -> str | None:
+        """The active person with this email. Jira hides emails by the person's profile visibility:
+        an exact match wins; failing that, the first person whose email is hidden (the query
+        matched their email or name); a visible email that differs is never taken."""
+        users = await self._request("GET", "/rest/api/3/user/search", params={"query": email, "maxResults": 10})
+        people = [u for u in users if isinstance(u, dict) and u.get("accountId") and u.get("active", True)
+                  and u.get("accountType", "atlassian") != "app"] if isinstance(users, list) else []
+        exact = next((u for u in people if str(u.get("emailAddress") or "").lower() == email.lower()), None)
+        hidden = next((u for u in people if not u.get("emailAddress")), None)
+        chosen = exact or hidden
+        return chosen["accountId"] if chosen else None
+
+    # plumbing --------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs) -> Any:
+        return self._answer(f"{method} {path}", await self._send(method, path, **kwargs))
+
+    async def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15, auth=(self.email, self.api_token),
+                                         headers={"Accept": "application/json"}) as client:
+                return await client.request(method, self.url + path, **kwargs)
+        except httpx.TransportError as e:
+            raise try_again(self._hide(f"Jira unreachable ({method} {path}): {type(e).__name__} {e}")) from None
+
+    def _answer(self, what: str, response: httpx.Response) -> Any:
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError:
+                raise try_again(f"Jira answered {what} with a body that is not JSON") from None
+        said = self._said(what, response)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise try_again(said)
+        raise give_up(said)  # 400 (Jira says why), 401 (credentials), 403 (permission), 404, ...
+
+    def _said(self, what: str, response: httpx.Response) -> str:
+        return self._hide(f"Jira answered {what} with {response.status_code}: {_error(response)}")
+
+    def _hide(self, message: str) -> str:
+        return message.replace(self.api_token, "***") if self.api_token else message
+
+
+def jql_string(value: str) -> str:
+    """A JQL string literal: double quotes, with `"` and `\\` escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _messages(response: httpx.Response) -> list[str]:
+    body = _json(response)
+    messages = body.get("errorMessages") if isinstance(body, dict) else None
+    return [str(m) for m in messages] if isinstance(messages, list) else []
+
+
+def _field_errors(response: httpx.Response) -> dict[str, str]:
+    body = _json(response)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+
+
+def _error(response: httpx.Response) -> str:
+    """Jira's `{"errorMessages": [...], "errors": {field: message}}`, the gateway's `{"message"}`,
+    else the start of the body."""
+    body = _json(response)
+    said = [*_messages(response), *(f"{k}: {v}" for k, v in _field_errors(response).items())]
+    if not said and isinstance(body, dict) and body.get("message"):
+        said = [str(body["message"])]
+    return "; ".join(said) or response.text[:300].strip() or response.reason_phrase
