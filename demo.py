@@ -30,7 +30,8 @@ from workflows import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE / ".data" / "demo-logs"
-STEPS = 7
+SANDBOX_STATE = HERE / ".data" / "sandbox-state.json"
+STEPS = 8
 
 
 def step(n: int, text: str) -> None:
@@ -112,7 +113,8 @@ def main() -> None:
             stack.callback(stop, server)
 
         step(2, "Sandbox: local Slack and PagerDuty APIs (PagerDuty over HTTPS with a throwaway CA)…")
-        sandbox = spawn(stack, "sandbox", ["-m", "sandbox"], env, stdout=subprocess.PIPE)
+        sandbox = spawn(stack, "sandbox", ["-m", "sandbox", "--state-file", str(SANDBOX_STATE)], env,
+                        stdout=subprocess.PIPE)
         urls = json.loads(sandbox.stdout.readline() or "{}")
         if not urls:
             sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
@@ -120,7 +122,10 @@ def main() -> None:
                    PAGERDUTY_EVENTS_URL=urls["pagerduty_url"], IRP_CA_BUNDLE=urls["ca_bundle"],
                    PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000",
                    STATUSPAGE_API_URL=urls["statuspage_url"], STATUSPAGE_API_KEY=urls["statuspage_api_key"],
-                   STATUSPAGE_PAGE_ID=urls["statuspage_page_id"], PROMETHEUS_URL=urls["prometheus_url"])
+                   STATUSPAGE_PAGE_ID=urls["statuspage_page_id"], PROMETHEUS_URL=urls["prometheus_url"],
+                   JIRA_URL=urls["jira_url"], JIRA_EMAIL=urls["jira_email"], JIRA_API_TOKEN=urls["jira_api_token"],
+                   JIRA_PROJECT=urls["jira_project"], SMTP_HOST=urls["smtp_host"], SMTP_PORT=str(urls["smtp_port"]),
+                   SMTP_USERNAME=urls["smtp_username"], SMTP_PASSWORD=urls["smtp_password"])
 
         step(3, f"Worker: polling task queue {task_queue}…")
         spawn(stack, "worker", ["worker.py"], env)
@@ -167,7 +172,13 @@ def main() -> None:
         status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).phase == "REVIEW" and s,
                             "the incident reaching REVIEW")
 
-        step(7, "What happened")
+        comms = next(r.person for r in status.roles if r.role == "communications_lead")
+        step(7, "After resolution (§4.6, §8): the post-mortem draft, Jira tickets, the customer email ledger")
+        cli(env, "approve", incident_id, "customer-email", "--by", comms)
+        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).deliverables
+                            and s.deliverables[0].state == "done" and s, "the customer email going out")
+
+        step(8, "What happened")
         show(status, urls)
         print(f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}")
         print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
@@ -219,13 +230,32 @@ def show(status, urls: dict) -> None:
     print(f"\nBridge #{status.channel} (Slack Web API, as the sandbox received it):")
     for call in slack["calls"]:
         if call["path"].endswith("chat.postMessage") and call["status"] == 200:
-            print("  " + readable(call["params"]["text"], status).replace("\n", "\n  "))
+            text = readable(call["params"]["text"], status)
+            if text.startswith("📝 Post-mortem draft"):
+                text = "\n".join(text.splitlines()[:14] + ["… (the whole draft is in the bridge and the Jira ticket)"])
+            print("  " + text.replace("\n", "\n  "))
     statuspage = httpx.get(urls["statuspage_url"].rstrip("/") + "/_sandbox/calls").json()
     print("\nStatus page (Statuspage REST API, as the sandbox received it):")
     for incident in statuspage["incidents"]:
         print(f"  {incident['name']} [{incident['status']}]")
         for update in reversed(incident["incident_updates"]):
             print(f"    {update['status']:<13} " + update["body"].replace("\n", " "))
+    sandbox_state = json.loads(SANDBOX_STATE.read_text()) if SANDBOX_STATE.exists() else {}
+    print("\nCustomer email (§5.4, SMTP, as the sandbox received it, one per school):")
+    for message in sandbox_state.get("smtp", {}).get("messages", []):
+        if message["headers"].get("Subject", "").startswith("[UPDATE]"):
+            print(f"  To: {', '.join(message['rcpt_tos'])}")
+    first = next((m for m in sandbox_state.get("smtp", {}).get("messages", [])
+                  if m["headers"].get("Subject", "").startswith("[UPDATE]")), None)
+    if first:
+        print(f"  Subject: {first['headers']['Subject']}\n  " + first["body"].strip().replace("\n", "\n  "))
+    jira = httpx.get(urls["jira_url"].rstrip("/") + "/_sandbox/calls").json()
+    print("\nJira tickets (REST v3, as the sandbox received them):")
+    for issue in jira.get("issues", []):
+        print(f"  {issue['key']}: {issue['fields']['summary']} (due {issue['fields'].get('duedate')})")
+    print("\n§8 deliverables (python starter.py deliverables INCIDENT):")
+    for d in status.deliverables:
+        print(f"  {d.state:<8} {d.title:<34} due {d.due_at:%Y-%m-%d %H:%M UTC}" + (f"  {d.link}" if d.link else ""))
     print("\nTimeline:")
     for entry in status.timeline:
         print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")
