@@ -112,7 +112,7 @@ def main() -> None:
             server = devserver.start(log=LOGS / "temporal.log")
             stack.callback(stop, server)
 
-        step(2, "Sandbox: local Slack and PagerDuty APIs (PagerDuty over HTTPS with a throwaway CA)…")
+        step(2, "Sandbox: local Slack, PagerDuty (HTTPS, throwaway CA), Statuspage, Prometheus, Jira and SMTP…")
         sandbox = spawn(stack, "sandbox", ["-m", "sandbox", "--state-file", str(SANDBOX_STATE)], env,
                         stdout=subprocess.PIPE)
         urls = json.loads(sandbox.stdout.readline() or "{}")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.settings import IntegrationSettings
 from plan import Policy, load_policy
-from runtime.temporal import TemporalSettings, connect
+from runtime.devserver import SEARCH_ATTRIBUTES
+from runtime.temporal import TemporalSettings, connect, register_search_attributes
 from workflows import IncidentWorkflow
+from workflows.search import KEYS
 
 WORKFLOWS = [IncidentWorkflow]
 
@@ -26,6 +30,12 @@ async def main() -> None:
     temporal = TemporalSettings()
     policy = load_policy()
     client = await connect(temporal)
+    try:
+        await register_search_attributes(client)
+    except RPCError as e:  # an incident upserting an unknown attribute would stick: refuse to start instead
+        sys.exit(f"search attributes {', '.join(k.name for k in KEYS)} are missing on {temporal.address} and could "
+                 f"not be registered ({e.message}); create them: temporal operator search-attribute create "
+                 + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS))
     worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings())
     logging.info("worker polling %s on %s", temporal.temporal_task_queue, temporal.address)
     await worker.run()

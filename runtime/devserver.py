@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
-# Custom search attributes the workflows upsert; registered when the server starts.
-SEARCH_ATTRIBUTES: dict[str, str] = {}
+from workflows.search import KEYS
+
+# The incident's search attributes, registered when the server starts (`--search-attribute`).
+SEARCH_ATTRIBUTES = {k.name: {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[k.indexed_value_type.name]
+                     for k in KEYS}
 
 
 def temporal_cli() -> str:

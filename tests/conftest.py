@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.settings import IntegrationSettings
 from plan import Policy, load_policy
+from runtime.temporal import register_search_attributes
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.jira import JiraFake
 from sandbox.prometheus import PrometheusFake
@@ -45,6 +46,7 @@ async def dev_env():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, ui=False,
         dev_server_log_level="error")
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 
@@ -55,6 +57,7 @@ async def time_env():
     cut off mid-flight holds the clock still) must not stop another's."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 

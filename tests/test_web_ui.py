@@ -18,6 +18,7 @@ pytest.importorskip("playwright", reason="playwright is not installed (pip insta
 
 from plan import AlertmanagerDelivery  # noqa: E402
 from runtime.intake import deliver_alerts  # noqa: E402
+from runtime.temporal import register_search_attributes  # noqa: E402
 from tests import webui  # noqa: E402
 from tests.conftest import binary  # noqa: E402
 from tests.helpers import eventually, finish, status_when  # noqa: E402
@@ -54,6 +55,7 @@ async def ui_env(chromium_path):
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter,
         ui=True, ui_port=ui_port, dev_server_extra_args=["--ui-disable-news-fetch"], dev_server_log_level="error")
+    await register_search_attributes(env.client)
     ui_url = f"http://127.0.0.1:{ui_port}"
 
     async def ui_up():

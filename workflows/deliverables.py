@@ -25,6 +25,9 @@ CUSTOMER_EMAIL = "send_customer_email"
 
 
 class DeliverableSteps(ApprovalSteps):
+    def _closed(self) -> bool:
+        return self.s.post_incident and ledger_closed(self.s.ledger)
+
     def _review_done(self) -> bool:
         return not self.s.post_incident or (ledger_closed(self.s.ledger) and not self.steps)
 

@@ -37,11 +37,13 @@ class IncidentWorkflow(DeliverableSteps):
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
+        self.running = True
         if input.state is None:
             # 1. DETECTION: an alert (or a person) says something is wrong.
             if not await self._first_alert():
                 self._note("abandoned", "no alert arrived; nothing to respond to")
                 return self.status()
+            self._publish()
             await self._page(self.engaged.page)      # page first: people before tooling
             await self._open_bridge()                # then #preskool-incident-<date> and §5.1
             if not workflow.patched(LIFECYCLE):
@@ -65,6 +67,7 @@ class IncidentWorkflow(DeliverableSteps):
             self._check_clocks()
         # 6. REVIEW ran in the same loop: the post-mortem, tickets and §8 ledger until all are closed.
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish()
         return self.status()
 
     # --- alerts ------------------------------------------------------------------------------

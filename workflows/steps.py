@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, may, next_update_due, phase_deadline
     from plan.models import Person, Phase
     from plan import templates
+    from workflows import search
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
 
 # Resolved incidents go on to the post-mortem draft and the §8 ledger; older ones ended at REVIEW.
@@ -53,6 +54,7 @@ class IncidentSteps:
         self.incident_id = input.incident_id
         self.policy = input.policy
         self.steps: list[Callable[[], Awaitable]] = []
+        self.running = False
         if input.state:
             self.s = input.state
             self.s.runs += 1
@@ -81,6 +83,7 @@ class IncidentSteps:
     def _set_decision(self, decision: SeverityDecision) -> None:
         self.s.decision = decision
         self._note("severity", f"{decision.severity}: " + "; ".join(decision.reasons))
+        self._publish()
 
     def _later_delivery(self, delivery: AlertmanagerDelivery) -> None:
         firing = len(delivery.firing)
@@ -150,6 +153,7 @@ class IncidentSteps:
                  "endpoint": "endpoint(s) " + ", ".join(radius.endpoints)}[radius.scope]
         self._note("blast-radius", f"blast radius: {scope} (by {radius.by})", by=radius.by)
         self._later(self._post, f"💥 Blast radius: {scope} (declared by {radius.by})", "blast-radius")
+        self._publish()
         if self.s.phase in (Phase.DETECTION, Phase.TRIAGE):
             self._enter(Phase.CONTAIN)
 
@@ -454,6 +458,7 @@ class IncidentSteps:
         self.s.phase = phase
         self.s.phases[phase] = workflow.now()
         self._note("phase", f"phase {phase}")
+        self._publish()
 
     def _retime_cadence(self) -> None:
         """§5.2: the next update is due one cadence after the last communication (the opening
@@ -462,6 +467,19 @@ class IncidentSteps:
         self.s.cadence = self.s.cadence or Cadence(last_update_at=now)
         self.s.cadence.next_due = next_update_due(self.policy, self.s.decision.severity,
                                                   self.s.cadence.last_update_at, now)
+
+    def _publish(self) -> None:
+        """The search attributes the Temporal UI filters incidents by."""
+        if not self.running:  # __init__ builds the state; the run body publishes it once it starts
+            return
+        s = self.s
+        search.upsert(severity=s.decision.severity.value if s.decision else None, phase=s.phase.value,
+                      module=s.decision.module if s.decision else None,
+                      tenants=s.blast_radius.tenants if s.blast_radius else [],
+                      status="open" if not s.resolution else "closed" if self._closed() else "review")
+
+    def _closed(self) -> bool:
+        return False
 
     def _note(self, kind: str, text: str, by: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
