@@ -13,14 +13,15 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from workflows.incident import IncidentWorkflow
 from worker import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
 
 def test_there_are_histories_to_replay():
-    assert len(HISTORIES) >= 2
+    eras = {path.parent.name for path in HISTORIES}
+    assert {"v1-skeleton", "v2-lifecycle", "v3-lanes"} <= eras and len(HISTORIES) >= 10
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_history_replays(path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)

@@ -29,7 +29,7 @@ class DeliverableSteps(ApprovalSteps):
         return self.s.post_incident and ledger_closed(self.s.ledger)
 
     def _review_done(self) -> bool:
-        return not self.s.post_incident or (ledger_closed(self.s.ledger) and not self.steps)
+        return not self.s.post_incident or (ledger_closed(self.s.ledger) and self._idle())
 
     # --- at resolution ---------------------------------------------------------------------------
 

@@ -32,10 +32,13 @@ with workflow.unsafe.imports_passed_through():
     from plan.models import Person, Phase
     from plan import templates
     from workflows import search
+    from workflows.lanes import Lanes
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
 
 # Resolved incidents go on to the post-mortem draft and the §8 ledger; older ones ended at REVIEW.
 POST_INCIDENT = "post-incident-deliverables"
+# A step retrying this long gets one note, so people know why nothing happened.
+SLOW_STEP = timedelta(minutes=2)
 # Messages an incident posts once; every other post is numbered.
 ONCE = ("opening", "triage-checklist")
 # Outside systems may be down for minutes: retry with backoff, for as long as it takes.
@@ -49,11 +52,25 @@ VERIFY = dict(start_to_close_timeout=timedelta(seconds=30),
               retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3))
 
 
+SLACK_STEPS = (BridgeActivities.open_bridge, BridgeActivities.invite_to_bridge, BridgeActivities.post_to_bridge,
+               BridgeActivities.archive_bridge, BridgeActivities.notify_person)
+
+
+def failure(e: ActivityError) -> str:
+    """What went wrong, in the outside system's words (not the SDK's wrapping)."""
+    cause = e.cause
+    while isinstance(cause, ActivityError) and cause.cause:
+        cause = cause.cause
+    return getattr(cause, "message", None) or str(cause or e)
+
+
 class IncidentSteps:
     def __init__(self, input: IncidentInput) -> None:
         self.incident_id = input.incident_id
         self.policy = input.policy
         self.steps: list[Callable[[], Awaitable]] = []
+        self.lanes: Lanes | None = None
+        self.wake = False
         self.running = False
         if input.state:
             self.s = input.state
@@ -228,20 +245,42 @@ class IncidentSteps:
     # --- outward steps -------------------------------------------------------------------------
 
     def _later(self, step: Callable[..., Awaitable], *args) -> None:
-        """Queue an outward step; the main loop runs the queue in order."""
-        self.steps.append(partial(step, *args))
+        """Queue an outward step: in its system's lane, or (incidents begun before lanes) in the
+        one queue the main loop runs."""
+        if self.lanes:
+            self.lanes.add(step.__name__, partial(step, *args))
+        else:
+            self.steps.append(partial(step, *args))
 
     async def _do_steps(self) -> None:
         while self.steps:
             await self.steps.pop(0)()
 
+    def _idle(self) -> bool:
+        return self.lanes.idle if self.lanes else not self.steps
+
     async def _outside(self, activity, request, *, what: str, options: dict = OUTSIDE):
         """Run one outside step; a step that cannot succeed is recorded, never fatal."""
         try:
-            return await workflow.execute_activity_method(activity, request, **options)
+            return await self._watched(workflow.start_activity_method(activity, request, **options), what,
+                                       in_bridge=activity not in SLACK_STEPS)
         except ActivityError as e:
-            self._note("step-failed", f"could not {what}: {e.cause or e}")
+            self._note("step-failed", f"could not {what}: {failure(e)}")
             return None
+
+    async def _watched(self, call, what: str, in_bridge: bool = True):
+        """A step still retrying after SLOW_STEP gets one clear note (in the bridge too, unless the
+        bridge is what is failing), then keeps retrying with backoff."""
+        if self.lanes:
+            try:
+                await workflow.wait_condition(call.done, timeout=SLOW_STEP)
+            except asyncio.TimeoutError:
+                minutes = self._minutes(SLOW_STEP)
+                self._note("slow-step", f"still trying to {what} after {minutes} min; retrying with backoff")
+                if in_bridge:
+                    self._later(self._post, f"⚠️ Still trying to {what} after {minutes} minutes: the service is "
+                                f"failing or slow. Retrying with backoff; the worker log has each error.", "slow-step")
+        return await call
 
     async def _page(self, roles: list[Role]) -> None:
         pages = [self._page_role(r) for r in roles if r not in self._paged_roles()]
@@ -255,10 +294,11 @@ class IncidentSteps:
                               severity=self.s.decision.severity, summary=self.s.summary, source=self.s.source,
                               details={"reasons": "; ".join(self.s.decision.reasons), "impact": self.s.impact})
         try:
-            result = await workflow.execute_activity_method(PagingActivities.page_role, request, **OUTSIDE)
+            result = await self._watched(workflow.start_activity_method(
+                PagingActivities.page_role, request, **OUTSIDE), f"page the {role.title}")
             outcome, detail = result.outcome, result.detail
         except ActivityError as e:
-            outcome, detail = "failed", str(e.cause or e)
+            outcome, detail = "failed", failure(e)
         who = f"{role.title} ({person.name})" if person else role.title
         kind = {"paged": "paged", "skipped": "page-skipped", "failed": "page-failed"}[outcome]
         self._note(kind, f"paged {who}" if outcome == "paged" else f"{who}: {detail}")
@@ -483,6 +523,7 @@ class IncidentSteps:
 
     def _note(self, kind: str, text: str, by: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
+        self.wake = True
 
     def _status(self) -> IncidentStatus:
         s, letters = self.s, (self.engaged.letters if self.engaged else {})

@@ -20,6 +20,7 @@ from activities.settings import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
+from runtime.temporal import register_search_attributes
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.jira import JiraFake
 from sandbox.prometheus import PrometheusFake
@@ -32,6 +33,9 @@ from worker import build_worker
 from workflows import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
+# The code era new recordings belong to. Older eras stay as they were: they prove that incidents
+# begun under earlier code still replay (see the patches in workflows/).
+ERA = HERE / "v3-lanes"
 
 
 async def p1_acknowledged(client, task_queue, policy, env, prometheus):
@@ -146,34 +150,49 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
+    """A P0 left running for days: its first run ends by continuing as new (the run recorded)."""
+    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
+        incident_id="inc-golden-long", policy=policy, group_key="g"), id="inc-golden-long", task_queue=task_queue)
+    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
+        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    for _ in range(6):
+        await env.sleep(timedelta(days=1))
+    await status_when(handle, lambda s: s.runs > 1)
+    return client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+
+
 SCENARIOS = {"p1_acknowledged": p1_acknowledged, "p0_declared": p0_declared_data_at_risk,
              "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close,
-             "p0_approvals": p0_approvals, "p0_ledger": p0_ledger}
-V1 = ("p1_acknowledged", "p0_declared")  # recorded before the lifecycle existed; kept to prove upgrades replay
+             "p0_approvals": p0_approvals, "p0_ledger": p0_ledger, "p0_continue_as_new": p0_continue_as_new}
+V1 = ("p1_acknowledged", "p0_declared")  # paths of the v1 era only (before the lifecycle)
 
 
 async def main(names: list[str]) -> None:
     policy = load_policy()
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=shutil.which("temporal-test-server"), data_converter=pydantic_data_converter)
-    async with SlackFake() as slack, PagerDutyFake() as pagerduty, StatuspageFake() as statuspage, \
-            PrometheusFake() as prometheus, JiraFake() as jira, SmtpSandbox(ca=pagerduty.ca) as smtp, env:
-        settings = IntegrationSettings(slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url,
-                                       pagerduty_events_url=pagerduty.url, pagerduty_routing_key=ROUTING_KEY,
-                                       irp_ca_bundle=pagerduty.ca_pem_path, statuspage_api_url=statuspage.url,
-                                       statuspage_api_key=STATUSPAGE_KEY, statuspage_page_id=statuspage.page_id,
-                                       prometheus_url=prometheus.url, jira_url=jira.url, jira_email=jira.email,
-                                       jira_api_token=jira.api_token, jira_project=jira.project,
-                                       smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
-                                       smtp_password=smtp.password)
-        async with build_worker(env.client, "record", policy, settings):
-            for name in names or [n for n in SCENARIOS if n not in V1]:
+    ERA.mkdir(exist_ok=True)
+    for name in names or [n for n in SCENARIOS if n not in V1]:
+        # A time-skipping server per scenario: its clock is global to it.
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=shutil.which("temporal-test-server"), data_converter=pydantic_data_converter)
+        await register_search_attributes(env.client)
+        async with SlackFake() as slack, PagerDutyFake() as pagerduty, StatuspageFake() as statuspage, \
+                PrometheusFake() as prometheus, JiraFake() as jira, SmtpSandbox(ca=pagerduty.ca) as smtp, env:
+            settings = IntegrationSettings(
+                slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
+                pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path,
+                statuspage_api_url=statuspage.url, statuspage_api_key=STATUSPAGE_KEY,
+                statuspage_page_id=statuspage.page_id, prometheus_url=prometheus.url, jira_url=jira.url,
+                jira_email=jira.email, jira_api_token=jira.api_token, jira_project=jira.project,
+                smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username, smtp_password=smtp.password)
+            async with build_worker(env.client, "record", policy, settings):
                 handle = await SCENARIOS[name](env.client, "record", policy, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":
                     await finish(handle)
                 history = await handle.fetch_history()
-                (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
-                print(f"recorded {name}: {len(history.events)} events")
+                (ERA / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+                print(f"recorded {ERA.name}/{name}: {len(history.events)} events", flush=True)
 
 
 if __name__ == "__main__":
