@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.settings import IntegrationSettings
-from plan import Policy, load_policy
+from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.temporal import TemporalSettings, connect, register_search_attributes
 from workflows import IncidentWorkflow
@@ -28,7 +28,10 @@ def build_worker(client: Client, task_queue: str, policy: Policy, settings: Inte
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     temporal = TemporalSettings()
-    policy = load_policy()
+    try:
+        policy = load_policy()
+    except PolicyError as e:
+        sys.exit(f"worker not started: {e}")
     client = await connect(temporal)
     try:
         await register_search_attributes(client)

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -21,13 +23,14 @@ from temporalio.testing import WorkflowEnvironment
 from activities.settings import IntegrationSettings
 from plan import Policy, load_policy
 from runtime.temporal import register_search_attributes
-from sandbox.pagerduty import PagerDutyFake
 from sandbox.jira import JiraFake
+from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
-from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY
+from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY, TOKEN
+from webhook.app import create_app
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -113,6 +116,19 @@ def integrations(slack, pagerduty, statuspage, prometheus, jira, smtp) -> Integr
         prometheus_url=prometheus.url, jira_url=jira.url, jira_email=jira.email, jira_api_token=jira.api_token,
         jira_project=jira.project, smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
         smtp_password=smtp.password, smtp_starttls=True)
+
+
+@pytest.fixture
+def receiver(dev_env, policy):
+    """An httpx client on the real app, wired to the dev server and a fresh task queue."""
+
+    def make(task_queue: str, connect=None):
+        async def default_connect():
+            return dev_env.client
+        app = create_app(token=SecretStr(TOKEN), policy=policy, task_queue=task_queue, connect=connect or default_connect)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
+
+    return make
 
 
 @pytest.fixture

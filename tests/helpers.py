@@ -10,6 +10,8 @@ from temporalio.client import WorkflowHandle
 SLACK_TOKEN = "xoxb-sandbox-token"
 ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
 STATUSPAGE_KEY = "sandbox-statuspage-key"
+TOKEN = "test-webhook-token-5f1c"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 async def eventually(check: Callable, timeout: float = 15.0, interval: float = 0.05):

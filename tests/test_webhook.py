@@ -13,26 +13,11 @@ import pytest
 from pydantic import SecretStr
 
 from plan import load_policy
-from tests.helpers import eventually, status_when, finish
+from tests.helpers import AUTH, TOKEN, eventually, finish, status_when
 from tests.payloads import alert, delivery
 from webhook.app import MAX_BODY, create_app
 from workflows import IncidentWorkflow
 
-TOKEN = "test-webhook-token-5f1c"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def receiver(dev_env, policy):
-    """An httpx client on the real app, wired to the dev server and a fresh task queue."""
-
-    def make(task_queue: str, connect=None):
-        async def default_connect():
-            return dev_env.client
-        app = create_app(token=SecretStr(TOKEN), policy=policy, task_queue=task_queue, connect=connect or default_connect)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
-
-    return make
 
 
 def unique(payload: dict, request) -> dict:
