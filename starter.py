@@ -38,7 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration, PolicyError, load_policy
 from runtime.intake import declare_incident, deliver_alerts
-from runtime.temporal import TemporalSettings, connect, exit_now
+from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
 
 
@@ -192,7 +192,7 @@ def main() -> None:
     try:
         asyncio.run(run(args))
         exit_now(0)
-    except (ValidationError, PolicyError, json.JSONDecodeError, OSError) as e:
+    except (ValidationError, PolicyError, TemporalConfigError, json.JSONDecodeError, OSError) as e:
         error = str(e)
     except WorkflowUpdateFailedError as e:
         error = f"refused: {e.cause.message if e.cause else e}"

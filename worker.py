@@ -14,7 +14,7 @@ from activities import build_activities
 from activities.settings import IntegrationSettings
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
-from runtime.temporal import TemporalSettings, connect, register_search_attributes
+from runtime.temporal import TemporalConfigError, TemporalSettings, connect, register_search_attributes
 from workflows import IncidentWorkflow
 from workflows.search import KEYS
 
@@ -32,7 +32,10 @@ async def main() -> None:
         policy = load_policy()
     except PolicyError as e:
         sys.exit(f"worker not started: {e}")
-    client = await connect(temporal)
+    try:
+        client = await connect(temporal)
+    except TemporalConfigError as e:
+        sys.exit(f"worker not started: {e}")
     try:
         await register_search_attributes(client)
     except RPCError as e:  # an incident upserting an unknown attribute would stick: refuse to start instead

@@ -42,7 +42,8 @@ async def resolved_p0(env, tq, policy, prometheus):
     await handle.signal("mitigate", {"by": PRIMARY, "summary": "Rolled back"})
     await handle.signal("resolve", {"by": IC, "summary": "Rolled back the 09:55 deploy",
                                     "root_cause": "A deploy changed session handling"})
-    return handle, await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) >= 3)
+    return handle, await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) >= 3 and any(
+        e.kind == "notified" and e.text.startswith("customer-email-draft") for e in s.timeline))
 
 
 async def test_a_week_of_deliverables(time_env, run_worker, policy, slack, jira, smtp, prometheus):

@@ -9,7 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from plan import PolicyError, load_policy
-from runtime.temporal import TemporalSettings, connect
+from runtime.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
 
 
@@ -26,6 +26,10 @@ def main() -> None:
     if not settings.irp_webhook_token.get_secret_value():
         sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
     temporal = TemporalSettings()
+    try:
+        temporal.connect_options()  # a bad TLS, API key or payload key setting stops us here, not at the first alert
+    except TemporalConfigError as e:
+        sys.exit(f"receiver not started: {e}")
     app = create_app(token=settings.irp_webhook_token, policy=policy, task_queue=temporal.temporal_task_queue,
                      connect=lambda: connect(temporal), pagerduty_secret=settings.pagerduty_webhook_secret)
     uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info")
