@@ -14,7 +14,8 @@ from plan.templates import channel_name
 class Chat(Protocol):
     name: str
 
-    async def find_channel(self, name_prefix: str, incident_id: str) -> tuple[str, str] | None: ...
+    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
+                           tried: str | None) -> tuple[str, str] | None: ...
     async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None: ...
     async def invite(self, channel_id: str, user_id: str) -> str | None: ...
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None: ...
@@ -86,8 +87,10 @@ class BridgeActivities:
         if self.chat is None:
             return BridgeChannel(skipped="skipped: slack not configured")
         base = channel_name(request.channel_prefix, request.started_at)
-        if activity.info().attempt > 1 and (found := await self.chat.find_channel(base, request.incident_id)):
-            return BridgeChannel(channel_id=found[0], channel=found[1])
+        if activity.info().attempt > 1:
+            tried = activity.info().heartbeat_details[0] if activity.info().heartbeat_details else None
+            if found := await self.chat.find_channel(base, request.incident_id, request.purpose, tried):
+                return BridgeChannel(channel_id=found[0], channel=found[1])
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = channel_name(request.channel_prefix, request.started_at, attempt)
             activity.heartbeat(name)

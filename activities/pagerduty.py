@@ -28,6 +28,7 @@ class PagerDutyPager:
         client.retry = {status: 1 for status in TRANSIENT}  # one quick retry, then let Temporal back off
         client.sleep_timer = 0.2
         client.max_network_attempts = 0
+        client.timeout = 10.0  # within the workflow's 15 s per attempt
         return client
 
     def trigger(self, *, routing_key: str, dedup_key: str, summary: str, source: str, severity: str,

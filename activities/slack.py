@@ -39,14 +39,23 @@ class SlackChat:
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
         )
 
-    async def find_channel(self, name_prefix: str, incident_id: str) -> tuple[str, str] | None:
-        """An open channel this incident already made (a retry after create, before we recorded it)."""
+    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
+                           tried: str | None) -> tuple[str, str] | None:
+        """An open channel this incident already made (a retry after create, before we recorded
+        it): one whose purpose names the incident, or the one the last attempt was creating
+        (`tried`) if this bot made it and its purpose was never set — then it is set now."""
+        me = (await self._call("auth.test", self.client.auth_test))["user_id"]
         cursor = None
         while True:
             page = await self._call("conversations.list", self.client.conversations_list,
                                     exclude_archived=True, types="public_channel", limit=1000, cursor=cursor)
             for ch in page["channels"]:
-                if ch["name"].startswith(name_prefix) and incident_id in (ch.get("purpose") or {}).get("value", ""):
+                stated = (ch.get("purpose") or {}).get("value", "")
+                if ch["name"].startswith(name_prefix) and incident_id in stated:
+                    return ch["id"], ch["name"]
+                if ch["name"] == tried and not stated and ch.get("creator") == me:
+                    await self._call("conversations.setPurpose", self.client.conversations_setPurpose,
+                                     channel=ch["id"], purpose=purpose)
                     return ch["id"], ch["name"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

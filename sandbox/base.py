@@ -6,6 +6,7 @@ code runs exactly as it would against the real service."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -32,6 +33,7 @@ class Call:
     response: Any  # parsed JSON body, or text
     injected: bool = False  # answered by fail_next, not by the fake's logic
     headers: dict[str, str] = field(default_factory=dict)  # response headers worth seeing
+    delayed: float = 0.0  # seconds delay_next held it before handling
 
     def matches(self, key: str) -> bool:
         return _matches(key, self.method, self.path)
@@ -55,6 +57,32 @@ class _Fault:
     after_acting: bool = False  # the request takes effect, but its answer is lost
 
 
+@dataclass
+class _Delay:
+    key: str
+    seconds: float
+    times: int
+
+
+@dataclass
+class Held:
+    """A request delay_next held back: recorded when it arrives, so a test can act while it waits
+    (kill the client mid-request). The handling goes on after the delay even if the client has
+    gone, as a real server's would: the effect happens and the answer is lost."""
+
+    method: str
+    path: str
+    params: Any
+    seconds: float
+    state: str = "holding"  # holding | released (then handled as usual) | cancelled (the server stopped first)
+
+    def matches(self, key: str) -> bool:
+        return _matches(key, self.method, self.path)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class FakeServer:
     """Subclasses implement `parse` and `handle`; the base records every exchange."""
 
@@ -66,6 +94,8 @@ class FakeServer:
         self.host: str | None = None
         self.port: int | None = None
         self._faults: list[_Fault] = []
+        self._delays: list[_Delay] = []
+        self.held: list[Held] = []  # requests delay_next held, in order of arrival
         self._runner: web.AppRunner | None = None
 
     # lifecycle -------------------------------------------------------------------------------
@@ -113,10 +143,20 @@ class FakeServer:
         """The next matching requests take effect, then answer `status`: the retry-after-success case."""
         self._faults.append(_Fault(path_or_method, status, times, None, after_acting=True))
 
+    def delay_next(self, path_or_method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` matching requests wait `seconds` before they are handled: a slow
+        service, so a client can be killed mid-request. Each is in `held` from its arrival."""
+        self._delays.append(_Delay(path_or_method, seconds, times))
+
+    def held_for(self, path_or_method: str) -> list[Held]:
+        return [h for h in self.held if h.matches(path_or_method)]
+
     def reset(self) -> None:
         """Forget calls and pending faults; subclasses also return their state to as-constructed."""
         self.calls.clear()
         self._faults.clear()
+        self._delays.clear()
+        self.held.clear()
 
     def calls_to(self, path_or_method: str) -> list[Call]:
         return [c for c in self.calls if c.matches(path_or_method)]
@@ -143,6 +183,25 @@ class FakeServer:
 
     # plumbing --------------------------------------------------------------------------------
 
+    def _take_delay(self, request: web.Request) -> _Delay | None:
+        for delay in self._delays:
+            if _matches(delay.key, request.method, request.path):
+                delay.times -= 1
+                if delay.times <= 0:
+                    self._delays.remove(delay)
+                return delay
+        return None
+
+    async def _hold(self, request: web.Request, params: Any, seconds: float) -> None:
+        held = Held(request.method, request.path, params, seconds)
+        self.held.append(held)
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            held.state = "cancelled"
+            raise
+        held.state = "released"
+
     def _take_fault(self, request: web.Request) -> _Fault | None:
         for fault in self._faults:
             if _matches(fault.key, request.method, request.path):
@@ -159,6 +218,9 @@ class FakeServer:
             return await self.control(request.path.removeprefix("/_sandbox/"), await request.json())
         raw = await request.read()
         params = await self.parse(request, raw)
+        delay = self._take_delay(request)
+        if delay is not None:
+            await self._hold(request, params, delay.seconds)
         fault = self._take_fault(request)
         headers: dict[str, str] = {}
         if fault is not None and fault.after_acting:
@@ -173,7 +235,8 @@ class FakeServer:
             except Exception:  # a bug in the fake must show, not hang the client
                 log.exception("%s failed on %s %s", type(self).__name__, request.method, request.path)
                 status, body = 500, traceback.format_exc()
-        self.calls.append(Call(request.method, request.path, params, status, body, fault is not None, headers))
+        self.calls.append(Call(request.method, request.path, params, status, body, fault is not None, headers,
+                               delay.seconds if delay is not None else 0.0))
         if isinstance(body, str):
             return web.Response(status=status, text=body, headers=headers)
         return web.json_response(body, status=status, headers=headers)

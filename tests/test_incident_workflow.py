@@ -162,3 +162,16 @@ async def test_retried_post_is_not_posted_twice(time_env, run_worker, policy, sl
     assert len(slack.messages(status.channel)) == 2  # the opening and the checklist, once each
     assert len(slack.calls_to("chat.postMessage")) == 2  # the retry found the post instead of posting
     assert slack.calls_to("conversations.history")
+
+
+async def test_a_lost_create_answer_does_not_open_a_second_channel(time_env, run_worker, policy, slack):
+    """The channel was made but the answer lost (or the worker died) before its purpose was set:
+    the retry adopts the channel the last attempt was creating instead of opening `-2`."""
+    slack.lose_next_response("conversations.create")
+    async with run_worker(time_env.client) as tq:
+        handle, _ = await open_incident(time_env, tq, policy, delivery())
+        status = await status_when(handle, opened)
+        await finish(handle)
+    names = [c.name for c in slack.channels.values() if c.name.startswith("preskool-incident")]
+    assert names == [status.channel] == [f"preskool-incident-{status.started_at:%Y-%m-%d}"]
+    assert status.incident_id in slack.channel_by_name(status.channel).purpose["value"]

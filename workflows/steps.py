@@ -47,6 +47,8 @@ OUTSIDE = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=1)),
 )
+# A page is the first thing people hear: an attempt cut off by a dying worker is retried soon.
+PAGING = dict(OUTSIDE, start_to_close_timeout=timedelta(seconds=15))
 # The resolve gate answers a person who is waiting: a few tries, then say it could not verify.
 VERIFY = dict(start_to_close_timeout=timedelta(seconds=30),
               retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3))
@@ -295,7 +297,7 @@ class IncidentSteps:
                               details={"reasons": "; ".join(self.s.decision.reasons), "impact": self.s.impact})
         try:
             result = await self._watched(workflow.start_activity_method(
-                PagingActivities.page_role, request, **OUTSIDE), f"page the {role.title}")
+                PagingActivities.page_role, request, **PAGING), f"page the {role.title}")
             outcome, detail = result.outcome, result.detail
         except ActivityError as e:
             outcome, detail = "failed", failure(e)
