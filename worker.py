@@ -14,6 +14,7 @@ from activities import build_activities
 from activities.settings import IntegrationSettings
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
+from runtime.observability import configure_logging, metrics_runtime
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect, register_search_attributes
 from workflows import IncidentWorkflow
 from workflows.search import KEYS
@@ -26,14 +27,14 @@ def build_worker(client: Client, task_queue: str, policy: Policy, settings: Inte
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     temporal = TemporalSettings()
     try:
         policy = load_policy()
     except PolicyError as e:
         sys.exit(f"worker not started: {e}")
     try:
-        client = await connect(temporal)
+        client = await connect(temporal, runtime=metrics_runtime())
     except TemporalConfigError as e:
         sys.exit(f"worker not started: {e}")
     try:

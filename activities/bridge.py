@@ -113,6 +113,7 @@ class BridgeActivities:
         if activity.info().attempt > 1 and (ts := await self.chat.find_post(post.channel_id, post.incident_id, post.key)):
             return PostResult(ts=ts, reused=True)
         ts = await self.chat.post(post.channel_id, post.text, post.incident_id, post.key, post.thread_ts)
+        activity.logger.info("posted %s in %s (ts %s)", post.key, post.channel_id, ts)
         return PostResult(ts=ts)
 
     @activity.defn

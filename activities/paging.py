@@ -71,6 +71,7 @@ class PagingActivities:
             custom_details={"incident_id": request.incident_id, "role": request.role.title, **request.details},
             links=[{"href": href, "text": text} for text, href in request.links.items()],
         )
+        activity.logger.info("paged %s through %s (dedup key %s)", request.role.value, self.pager.name, request.dedup_key)
         return PageResult(outcome="paged", detail=f"{self.pager.name} dedup_key={request.dedup_key}")
 
     @activity.defn

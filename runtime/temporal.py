@@ -24,6 +24,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
@@ -157,11 +158,11 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
-async def connect(settings: TemporalSettings | None = None) -> Client:
+async def connect(settings: TemporalSettings | None = None, runtime: Runtime | None = None) -> Client:
     settings = settings or TemporalSettings()
     options = settings.connect_options()
     log.info("connecting to Temporal: %s", settings.describe())
-    return await Client.connect(settings.address, **options)
+    return await Client.connect(settings.address, **options, **({"runtime": runtime} if runtime else {}))
 
 
 async def register_search_attributes(client: Client) -> None:

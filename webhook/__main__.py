@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 from pydantic import ValidationError
 
 from plan import PolicyError, load_policy
+from runtime.observability import configure_logging
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         settings = WebhookSettings()
     except ValidationError:

@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
@@ -26,6 +28,7 @@ from runtime.intake import declare_incident, deliver_alerts
 from webhook.pagerduty import PagerDutyWebhook
 
 log = logging.getLogger("webhook")
+KNOWN_PATHS = {"/webhooks/alertmanager", "/webhooks/pagerduty", "/incidents", "/healthz"}
 MAX_BODY = 1024 * 1024
 RETRYABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
              RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN}
@@ -48,6 +51,21 @@ class Refusal(Exception):
 def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
                connect: Callable[[], Awaitable[Client]], pagerduty_secret: SecretStr | None = None) -> FastAPI:
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
+    registry = CollectorRegistry()
+    requests = Counter("irp_webhook_requests", "Requests to the receiver, by endpoint and answer",
+                       ["endpoint", "status"], registry=registry)
+    latency = Histogram("irp_webhook_request_seconds", "Time to answer, by endpoint", ["endpoint"], registry=registry)
+    app.mount("/metrics", make_asgi_app(registry=registry))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        endpoint = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        requests.labels(endpoint, str(response.status_code)).inc()
+        latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
     expected = token.get_secret_value().encode()
     if not expected:
         raise ValueError("IRP_WEBHOOK_TOKEN is empty: the receiver never starts open")

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         next_moment, open_ledger,
     )
     from plan.postmortem import facts
+    from workflows import metrics
     from workflows.approvals import ApprovalSteps
 
 CUSTOMER_EMAIL = "send_customer_email"
@@ -238,6 +239,7 @@ class DeliverableSteps(ApprovalSteps):
             if d.state == "pending" and now >= d.due_at:
                 d.state = "overdue"
                 self._note("overdue", f"{d.title} is overdue")
+                metrics.deliverable_overdue(d.key)
                 if not d.optional and not d.escalated:
                     d.escalated = True
                     self.s.escalations += 1

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         Acknowledge, AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity,
     )
     from workflows.deliverables import DeliverableSteps
+    from workflows import metrics
     from workflows.lanes import Lanes
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
@@ -54,6 +55,7 @@ class IncidentWorkflow(DeliverableSteps):
                 self._note("abandoned", "no alert arrived; nothing to respond to")
                 return self.status()
             self._publish()
+            metrics.opened(self.s.decision.severity)
             self._later(self._page, self.engaged.page)     # page at once, whatever else is slow
             self._later(self._open_bridge)                  # #preskool-incident-<date> and §5.1
             # 2. TRIAGE starts with the checklist; customers hear from the status page.

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, may, next_update_due, phase_deadline
     from plan.models import Person, Phase
     from plan import templates
-    from workflows import search
+    from workflows import metrics, search
     from workflows.lanes import Lanes
     from plan.signals import AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity
 
@@ -122,6 +122,7 @@ class IncidentSteps:
             return
         self.s.acknowledged_by, self.s.acknowledged_at = by, workflow.now()
         self._note("acknowledged", f"acknowledged by {by}{via}", by=by)
+        metrics.took("irp_time_to_acknowledge", self.s.decision.severity, workflow.now() - self.s.started_at)
         if self.s.phase is Phase.DETECTION:
             self._enter(Phase.TRIAGE)
 
@@ -177,7 +178,9 @@ class IncidentSteps:
             self._enter(Phase.CONTAIN)
 
     def _mitigated(self, mitigation: Mitigate) -> None:
-        self.s.mitigated_at = self.s.mitigated_at or workflow.now()
+        if not self.s.mitigated_at:
+            self.s.mitigated_at = workflow.now()
+            metrics.took("irp_time_to_mitigate", self.s.decision.severity, workflow.now() - self.s.started_at)
         self._note("mitigated", f"mitigated by {mitigation.by}: {mitigation.summary}", by=mitigation.by)
         self._later(self._post, templates.update_message(
             at=workflow.now(), status="MITIGATED", current_action=mitigation.summary,
@@ -237,6 +240,7 @@ class IncidentSteps:
         if s.cadence and s.cadence.next_due and now >= s.cadence.next_due:
             every = cadence(self.policy, s.decision.severity)
             s.cadence.overdue_updates += 1
+            metrics.update_overdue(s.decision.severity)
             s.cadence.next_due = now + every if every else None
             self._note("update-overdue", f"update overdue (#{s.cadence.overdue_updates})")
             self._later(self._post, templates.update_overdue(
@@ -404,6 +408,7 @@ class IncidentSteps:
                          + "\n".join(lines), "gate")
         self.s.resolution = Resolution(by=request.by, summary=request.summary, root_cause=request.root_cause,
                                        forced=not run.passed, force_reason=request.force_reason, at=workflow.now())
+        metrics.took("irp_time_to_resolve", self.s.decision.severity, workflow.now() - self.s.started_at)
         await self._close_out(request)
 
     async def _close_out(self, request: Resolve) -> None:
@@ -526,6 +531,7 @@ class IncidentSteps:
     def _note(self, kind: str, text: str, by: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
         self.wake = True
+        workflow.logger.info("%s: %s", kind, text)  # the timeline, in the logs (not repeated on replay)
 
     def _status(self) -> IncidentStatus:
         s, letters = self.s, (self.engaged.letters if self.engaged else {})

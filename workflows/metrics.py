@@ -1,0 +1,33 @@
+"""Incident metrics, through the workflow's metric meter (the SDK skips them during replay, so a
+replayed history never counts twice). The worker exports them on IRP_METRICS_ADDRESS."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+# Seconds: the plan's own windows (2 min, 10 min, 30 min, 4 h) and a day.
+DURATION_BUCKETS = [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400]
+HISTOGRAMS = ("irp_time_to_acknowledge", "irp_time_to_mitigate", "irp_time_to_resolve")
+
+
+def opened(severity: str) -> None:
+    workflow.metric_meter().create_counter("irp_incidents_opened", "Incidents opened, by severity").add(
+        1, {"severity": str(severity)})
+
+
+def took(name: str, severity: str, duration: timedelta) -> None:
+    """`name` is one of HISTOGRAMS: time from the start to acknowledge, mitigate, resolve."""
+    workflow.metric_meter().create_histogram_timedelta(name, f"{name.replace('_', ' ')[4:]}, by severity").record(
+        duration, {"severity": str(severity)})
+
+
+def update_overdue(severity: str) -> None:
+    workflow.metric_meter().create_counter("irp_updates_overdue", "§5.2 updates that came late").add(
+        1, {"severity": str(severity)})
+
+
+def deliverable_overdue(deliverable: str) -> None:
+    workflow.metric_meter().create_counter("irp_deliverables_overdue", "§8 deliverables past their SLA").add(
+        1, {"deliverable": deliverable})
