@@ -9,7 +9,9 @@ COPY webhook webhook
 COPY runtime runtime
 COPY sandbox sandbox
 COPY config config
+COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./
 RUN pip install --no-cache-dir .
 USER nobody
+EXPOSE 8000 9464
 CMD ["python", "worker.py"]

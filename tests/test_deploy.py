@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -39,7 +40,22 @@ def test_compose_runs_the_entry_points_the_suite_tests():
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     assert services["worker"]["command"] == ["python", "worker.py"]
     assert services["webhook"]["command"] == ["python", "-m", "webhook"]
-    assert {"postgresql", "temporal", "temporal-ui"} <= set(services)
+    assert {"postgresql", "temporal", "temporal-ui", "prometheus"} <= set(services)
+    assert "container_name" not in services["worker"] and "ports" not in services["worker"]  # --scale worker=3
+
+
+def test_prometheus_scrapes_what_the_processes_serve():
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())["scrape_configs"]
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    worker_port = int(services["worker"]["environment"]["IRP_METRICS_ADDRESS"].rsplit(":", 1)[1])
+    assert scrape[0]["dns_sd_configs"][0]["port"] == worker_port
+    assert scrape[1]["metrics_path"] == "/metrics/"  # the receiver mounts its metrics app there
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("irp_incidents_opened", "irp_time_to_acknowledge_bucket", "irp_time_to_mitigate_bucket",
+                   "irp_time_to_resolve_bucket", "irp_updates_overdue", "irp_deliverables_overdue",
+                   "irp_webhook_requests_total"):
+        assert metric in exprs, metric
 
 
 def test_dockerfile_copies_every_package_pyproject_installs():
