@@ -127,8 +127,9 @@ def main() -> None:
                    JIRA_PROJECT=urls["jira_project"], SMTP_HOST=urls["smtp_host"], SMTP_PORT=str(urls["smtp_port"]),
                    SMTP_USERNAME=urls["smtp_username"], SMTP_PASSWORD=urls["smtp_password"])
 
-        step(3, f"Worker: polling task queue {task_queue}…")
-        spawn(stack, "worker", ["worker.py"], env)
+        metrics_port = free_port(9464)
+        step(3, f"Worker: polling task queue {task_queue}, metrics on http://127.0.0.1:{metrics_port}/metrics…")
+        spawn(stack, "worker", ["worker.py"], {**env, "IRP_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}"})
 
         port = free_port(8000)
         token = secrets.token_urlsafe(24)
@@ -180,6 +181,7 @@ def main() -> None:
 
         step(8, "What happened")
         show(status, urls)
+        show_metrics(metrics_port)
         print(f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}")
         print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
 
@@ -259,6 +261,19 @@ def show(status, urls: dict) -> None:
     print("\nTimeline:")
     for entry in status.timeline:
         print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")
+
+
+def show_metrics(port: int) -> None:
+    """The incident metrics the worker exports (Prometheus text format), as a scrape sees them."""
+    def scrape():
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return text if "irp_time_to_resolve_count" in text else None
+    text = wait_until(scrape, "the incident metrics")
+    print(f"\nIncident metrics (http://127.0.0.1:{port}/metrics):")
+    for line in text.splitlines():
+        if line.startswith(("irp_incidents_opened", "irp_time_to_acknowledge_count", "irp_time_to_acknowledge_sum",
+                            "irp_time_to_mitigate_count", "irp_time_to_resolve_count", "irp_time_to_resolve_sum")):
+            print("  " + line)
 
 
 def readable(text: str, status) -> str:
