@@ -44,11 +44,7 @@ class IncidentWorkflow(DeliverableSteps):
     async def run(self, input: IncidentInput) -> IncidentStatus:
         self.running = True
         if workflow.patched(LANES):
-            return await self._run(input)
-        return await self._run_before_lanes(input)
-
-    async def _run(self, input: IncidentInput) -> IncidentStatus:
-        self.lanes = Lanes()
+            self.lanes = Lanes()
         if input.state is None:
             # 1. DETECTION: an alert (or a person) says something is wrong.
             if not await self._first_alert():
@@ -56,16 +52,22 @@ class IncidentWorkflow(DeliverableSteps):
                 return self.status()
             self._publish()
             metrics.opened(self.s.decision.severity)
-            self._later(self._page, self.engaged.page)     # page at once, whatever else is slow
-            self._later(self._open_bridge)                  # #preskool-incident-<date> and §5.1
-            # 2. TRIAGE starts with the checklist; customers hear from the status page.
-            self._later(self._post_triage_checklist)
-            self._later(self._open_status_page)
+            if self.lanes:
+                self._later(self._page, self.engaged.page)     # page at once, whatever else is slow
+                self._later(self._open_bridge)                  # #preskool-incident-<date> and §5.1
+                # 2. TRIAGE starts with the checklist; customers hear from the status page.
+                self._later(self._post_triage_checklist)
+                self._later(self._open_status_page)
+            else:
+                await self._open_before_lanes()
             self._retime_cadence()
 
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
-        while not self._finished():
+        while True:
+            await self._do_steps()                               # before lanes: the one queue
+            if self._finished():
+                break
             if workflow.info().is_continue_as_new_suggested() and self._idle():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carried())
@@ -75,35 +77,17 @@ class IncidentWorkflow(DeliverableSteps):
         self._publish()
         return self.status()
 
-    async def _run_before_lanes(self, input: IncidentInput) -> IncidentStatus:
-        """Incidents begun before lanes existed run to their end as they began (their histories
-        replay: tests/histories/v1*, v2*)."""
-        if input.state is None:
-            if not await self._first_alert():
-                self._note("abandoned", "no alert arrived; nothing to respond to")
-                return self.status()
-            self._publish()
-            await self._page(self.engaged.page)
-            await self._open_bridge()
-            if not workflow.patched(LIFECYCLE):
-                await workflow.wait_condition(lambda: self.s.acknowledged_by is not None)
-                self._enter(Phase.TRIAGE)
-                workflow.continue_as_new(self._carried())
-            await self._post_triage_checklist()
-            await self._open_status_page()
-            self._retime_cadence()
-        while True:
-            await self._do_steps()
-            if self._finished():
-                break
-            if workflow.info().is_continue_as_new_suggested() and not self.steps:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._carried())
-            await self._sleep_until_next_clock()
-            self._check_clocks()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._publish()
-        return self.status()
+    async def _open_before_lanes(self) -> None:
+        """The opening of incidents begun before lanes existed, step after step (their histories
+        replay: tests/histories/v1-skeleton, v2-lifecycle)."""
+        await self._page(self.engaged.page)
+        await self._open_bridge()
+        if not workflow.patched(LIFECYCLE):
+            await workflow.wait_condition(lambda: self.s.acknowledged_by is not None)
+            self._enter(Phase.TRIAGE)
+            workflow.continue_as_new(self._carried())
+        await self._post_triage_checklist()
+        await self._open_status_page()
 
     # --- alerts ------------------------------------------------------------------------------
 
