@@ -41,3 +41,23 @@ async def test_open_p0_is_found_by_its_search_attributes(dev_env, run_worker, po
     assert [w["execution"]["workflowId"] for w in found] == [receipt.incident_id]
     attributes = described.typed_search_attributes
     assert {k.name: v for k, v in ((p.key, p.value) for p in attributes)}["Severity"] == "P0"
+
+
+async def test_the_ui_shows_live_details_without_a_query(dev_env, run_worker, policy, request):
+    payload = delivery(alert(module="fees"), group=f"Details-{request.node.name}")
+    async with run_worker(dev_env.client) as tq:
+        receipt = await deliver_alerts(dev_env.client, tq, policy, AlertmanagerDelivery.model_validate(payload))
+        handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+        await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+        await status_when(handle, lambda s: s.phase == "TRIAGE")
+
+        async def details():
+            text = (await handle.query("__temporal_workflow_metadata")).current_details
+            return text if "TRIAGE" in text else None
+
+        shown = await eventually(details)
+        described = await handle.describe()
+        await finish(handle)
+    assert shown.startswith("**P1** · TRIAGE · API returning 500s for all requests")
+    assert "acknowledged: ben.okafor@preskool.com" in shown and "Next update due" in shown
+    assert (await described.static_summary()).startswith("Alert group:")

@@ -520,6 +520,7 @@ class IncidentSteps:
         if not self.running:  # __init__ builds the state; the run body publishes it once it starts
             return
         s = self.s
+        workflow.set_current_details(self._details())
         search.upsert(severity=s.decision.severity.value if s.decision else None, phase=s.phase.value,
                       module=s.decision.module if s.decision else None,
                       tenants=s.blast_radius.tenants if s.blast_radius else [],
@@ -527,6 +528,22 @@ class IncidentSteps:
 
     def _closed(self) -> bool:
         return False
+
+    def _details(self) -> str:
+        """What the Web UI shows on the incident's page without a query (markdown)."""
+        s = self.s
+        ic = self._person(Role.incident_commander)
+        lines = [f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
+                 f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
+                 f"acknowledged: {s.acknowledged_by or 'not yet'}"]
+        if s.cadence and s.cadence.next_due:
+            lines.append(f"Next update due {s.cadence.next_due:%H:%M} UTC ({s.cadence.overdue_updates} overdue so far)")
+        pending = [r.request_id for r in s.requests.values() if r.state == "pending"]
+        if pending:
+            lines.append("Waiting for approval: " + ", ".join(pending))
+        if s.ledger:
+            lines.append("Deliverables: " + ", ".join(f"{d.key} {d.state}" for d in s.ledger))
+        return "\n\n".join(lines)
 
     def _note(self, kind: str, text: str, by: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
