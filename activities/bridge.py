@@ -16,6 +16,7 @@ class Chat(Protocol):
 
     async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
                            tried: str | None) -> tuple[str, str] | None: ...
+    async def names_taken(self, prefix: str) -> set[str]: ...
     async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None: ...
     async def invite(self, channel_id: str, user_id: str) -> str | None: ...
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None: ...
@@ -75,7 +76,7 @@ class PostResult(BaseModel):
     reused: bool = False
 
 
-MAX_NAME_ATTEMPTS = 50
+MAX_NAME_RACES = 20
 
 
 class BridgeActivities:
@@ -91,12 +92,19 @@ class BridgeActivities:
             tried = activity.info().heartbeat_details[0] if activity.info().heartbeat_details else None
             if found := await self.chat.find_channel(base, request.incident_id, request.purpose, tried):
                 return BridgeChannel(channel_id=found[0], channel=found[1])
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            name = channel_name(request.channel_prefix, request.started_at, attempt)
+        activity.heartbeat(base)
+        if created := await self.chat.create_channel(base, request.purpose):
+            return BridgeChannel(channel_id=created[0], channel=created[1])
+        # Taken: a busy day. Look once at what exists rather than trying -2, -3, … one by one.
+        for _ in range(MAX_NAME_RACES):
+            taken = await self.chat.names_taken(base)
+            n = next(n for n in range(2, len(taken) + 3)
+                     if channel_name(request.channel_prefix, request.started_at, n) not in taken)
+            name = channel_name(request.channel_prefix, request.started_at, n)
             activity.heartbeat(name)
             if created := await self.chat.create_channel(name, request.purpose):
                 return BridgeChannel(channel_id=created[0], channel=created[1])
-        raise RuntimeError(f"every channel name from {base} to {base}-{MAX_NAME_ATTEMPTS} is taken")
+        raise RuntimeError(f"{MAX_NAME_RACES} other incidents took the next free name after {base} first")
 
     @activity.defn
     async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:

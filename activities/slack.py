@@ -61,6 +61,17 @@ class SlackChat:
             if not cursor:
                 return None
 
+    async def names_taken(self, prefix: str) -> set[str]:
+        """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
+        names, cursor = set(), None
+        while True:
+            page = await self._call("conversations.list", self.client.conversations_list, exclude_archived=False,
+                                    types="public_channel,private_channel", limit=1000, cursor=cursor)
+            names |= {ch["name"] for ch in page["channels"] if ch["name"].startswith(prefix)}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return names
+
     async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
         """The channel's id and name, or None when the name is taken."""
         try:

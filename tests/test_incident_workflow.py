@@ -175,3 +175,17 @@ async def test_a_lost_create_answer_does_not_open_a_second_channel(time_env, run
     names = [c.name for c in slack.channels.values() if c.name.startswith("preskool-incident")]
     assert names == [status.channel] == [f"preskool-incident-{status.started_at:%Y-%m-%d}"]
     assert status.incident_id in slack.channel_by_name(status.channel).purpose["value"]
+
+
+async def test_a_busy_day_finds_the_next_free_channel_name_at_once(time_env, run_worker, policy, slack):
+    """A storm of incidents on one date: #…-<n> is found from one look at the channel list, not by
+    trying every name in turn (and not capped at a few dozen)."""
+    day = f"preskool-incident-{(await time_env.get_current_time()):%Y-%m-%d}"
+    for n in ["", *(f"-{i}" for i in range(2, 80))]:
+        slack._new_channel(day + n, is_archived=n == "-7")  # taken, archived ones too
+    async with run_worker(time_env.client) as tq:
+        handle, _ = await open_incident(time_env, tq, policy, delivery())
+        status = await status_when(handle, opened)
+        await finish(handle)
+    assert status.channel == f"{day}-80"
+    assert len(slack.calls_to("conversations.create")) == 2 and len(slack.calls_to("conversations.list")) == 1
