@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+import threading
+from contextlib import contextmanager
 
 import pagerduty
 
@@ -22,8 +24,21 @@ class PagerDutyPager:
     def __init__(self, events_url: str, ssl_context: ssl.SSLContext):
         self.events_url = events_url.rstrip("/")
         self.ssl_context = ssl_context
+        self._clients: dict[str, tuple[pagerduty.EventsApiV2Client, threading.Lock]] = {}
+        self._lock = threading.Lock()
 
-    def _client(self, routing_key: str) -> pagerduty.EventsApiV2Client:
+    @contextmanager
+    def _client(self, routing_key: str):
+        """One client per routing key, kept: its connection (and TLS session) is reused, so a page
+        costs one request, not a handshake too. One request at a time per client."""
+        with self._lock:
+            if routing_key not in self._clients:
+                self._clients[routing_key] = (self._new_client(routing_key), threading.Lock())
+            client, lock = self._clients[routing_key]
+        with lock:
+            yield client
+
+    def _new_client(self, routing_key: str) -> pagerduty.EventsApiV2Client:
         client = pagerduty.EventsApiV2Client(routing_key, base_url=self.events_url, verify=self.ssl_context)
         client.retry = {status: 1 for status in TRANSIENT}  # one quick retry, then let Temporal back off
         client.sleep_timer = 0.2
