@@ -24,19 +24,23 @@ class PagerDutyPager:
     def __init__(self, events_url: str, ssl_context: ssl.SSLContext):
         self.events_url = events_url.rstrip("/")
         self.ssl_context = ssl_context
-        self._clients: dict[str, tuple[pagerduty.EventsApiV2Client, threading.Lock]] = {}
+        self._idle: dict[str, list[pagerduty.EventsApiV2Client]] = {}
         self._lock = threading.Lock()
 
     @contextmanager
     def _client(self, routing_key: str):
-        """One client per routing key, kept: its connection (and TLS session) is reused, so a page
-        costs one request, not a handshake too. One request at a time per client."""
+        """A kept client for the routing key: its connection (and TLS session) is reused, so a page
+        costs one request, not a handshake too. Pages never wait for each other: a busy client is
+        not shared, another is made (and kept)."""
         with self._lock:
-            if routing_key not in self._clients:
-                self._clients[routing_key] = (self._new_client(routing_key), threading.Lock())
-            client, lock = self._clients[routing_key]
-        with lock:
+            idle = self._idle.setdefault(routing_key, [])
+            client = idle.pop() if idle else None
+        client = client or self._new_client(routing_key)
+        try:
             yield client
+        finally:
+            with self._lock:
+                self._idle[routing_key].append(client)
 
     def _new_client(self, routing_key: str) -> pagerduty.EventsApiV2Client:
         client = pagerduty.EventsApiV2Client(routing_key, base_url=self.events_url, verify=self.ssl_context)
