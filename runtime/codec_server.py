@@ -36,6 +36,7 @@ from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from runtime.http import BodyTooLarge, read_capped
 from runtime.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
 
 log = logging.getLogger("runtime.codec_server")
@@ -123,15 +124,10 @@ def create_app(codec: PayloadCodec, *, token: SecretStr | str | None = None,
 
 
 async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _Refusal(413, f"body of {declared} bytes is over the {MAX_BODY}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _Refusal(413, f"body is over the {MAX_BODY}-byte limit")
-    return bytes(body)
+    try:
+        return await read_capped(request, MAX_BODY)
+    except BodyTooLarge as e:
+        raise _Refusal(413, str(e)) from None
 
 
 def is_loopback(host: str) -> bool:

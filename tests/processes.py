@@ -23,6 +23,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from runtime import devserver
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,21 +43,22 @@ def tail(path: Path, lines: int = 60) -> str:
 
 async def wait_for(check: Callable[[], Awaitable | object], what: str, proc: "Process | None" = None,
                    timeout: float = 30.0, interval: float = 0.05):
-    """The first truthy value of `check` (sync or async); fail with the process's log if it exits
-    first or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    """`tests.helpers.eventually`, failing at once with the process's log if it exits first, and
+    with its log if the deadline passes."""
+    async def checked():
         value = check()
         if asyncio.iscoroutine(value):
             value = await value
-        if value:
-            return value
-        if proc is not None and not proc.alive:
+        if not value and proc is not None and not proc.alive:
             raise AssertionError(f"{proc.name} exited ({proc.returncode}) before {what}\n{proc.tail()}")
-        if loop.time() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s" + (f"\n{proc.tail()}" if proc else ""))
-        await asyncio.sleep(interval)
+        return value
+
+    try:
+        return await eventually(checked, timeout, interval)
+    except AssertionError as e:
+        if not str(e).startswith("condition not met"):
+            raise
+        raise AssertionError(f"{what}: not within {timeout:.0f} s" + (f"\n{proc.tail()}" if proc else "")) from None
 
 
 class Process:

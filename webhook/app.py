@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration, Policy
 from plan.signals import PagerDutyEvent
+from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import declare_incident, deliver_alerts
 from webhook.pagerduty import PagerDutyWebhook
 
@@ -196,15 +197,10 @@ def authorize(request: Request, expected: bytes) -> None:
 
 
 async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise Refusal(413, f"payload of {declared} bytes is over the {MAX_BODY}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise Refusal(413, f"payload is over the {MAX_BODY}-byte limit")
-    return bytes(body)
+    try:
+        return await read_capped(request, MAX_BODY)
+    except BodyTooLarge as e:
+        raise Refusal(413, str(e)) from None
 
 
 def parse(model, body: bytes):
