@@ -52,7 +52,20 @@ def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headles
             proc.kill()
             raise RuntimeError("temporal server did not open its port within 30 s")
         time.sleep(0.1)
+    # An open port is not a ready server: until its frontend reports healthy, clients are refused
+    # ("Frontend is not healthy yet"), so wait for the health check too.
+    while not healthy(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("temporal server did not report healthy within 30 s" + (f"; see {log}" if log else ""))
+        time.sleep(0.1)
     return proc
+
+
+def healthy(port: int) -> bool:
+    check = subprocess.run([temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+                           capture_output=True, text=True)
+    return check.returncode == 0 and "SERVING" in check.stdout
 
 
 def main() -> None:
