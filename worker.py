@@ -15,7 +15,7 @@ from activities.settings import IntegrationSettings
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime
-from runtime.temporal import TemporalConfigError, TemporalSettings, connect, register_search_attributes
+from runtime.temporal import TemporalConfigError, TemporalSettings, connect, register_search_attributes, workflow_runner
 from workflows import IncidentWorkflow
 from workflows.search import KEYS
 
@@ -23,7 +23,8 @@ WORKFLOWS = [IncidentWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(settings, policy))
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(settings, policy),
+                  workflow_runner=workflow_runner("workflows"))
 
 
 async def main() -> None:

@@ -28,6 +28,7 @@ from temporalio.runtime import Runtime
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
 
@@ -156,6 +157,14 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
         return pydantic_data_converter
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+
+
+def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
+    """The sandbox, with the workflow's own modules passed through. Re-importing them for every
+    new workflow run was half of an incident's first workflow task (benchmarks/README.md), and
+    the alert waits for that task before anyone is paged. They keep no global state; the replay
+    tests still run them in the full sandbox, which re-imports them and enforces its restrictions."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules))
 
 
 async def connect(settings: TemporalSettings | None = None, runtime: Runtime | None = None) -> Client:
