@@ -100,6 +100,26 @@ async def test_later_delivery_joins_without_paging_again(time_env, run_worker, p
         "Alertmanager delivery #2 (firing): 1 firing, 0 resolved"]
 
 
+async def test_deliveries_keep_the_clock_timer_instead_of_restarting_it(time_env, run_worker, policy):
+    """An alert storm joins an open incident many times; its clocks have not moved, so the one
+    timer for the next deadline stays (each restart was two more events and server work)."""
+    from temporalio.api.enums.v1 import EventType
+
+    payload = delivery(alert(module="fees"))
+    async with run_worker(time_env.client) as tq:
+        handle, _ = await open_incident(time_env, tq, policy, payload)
+        await status_when(handle, opened)
+        before = [e.event_type for e in (await handle.fetch_history()).events]
+        for _ in range(10):
+            await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
+        after = [e.event_type for e in (await handle.fetch_history()).events][len(before):]
+        status = await handle.query(IncidentWorkflow.status)
+        await finish(handle)
+    assert status.deliveries == 11
+    assert after.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) == 10
+    assert EventType.EVENT_TYPE_TIMER_STARTED not in after and EventType.EVENT_TYPE_TIMER_CANCELED not in after
+
+
 async def test_acknowledge_moves_to_triage_and_bad_input_is_refused_visibly(time_env, run_worker, policy):
     async with run_worker(time_env.client) as tq:
         handle, _ = await open_incident(time_env, tq, policy, delivery())

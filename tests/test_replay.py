@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -18,7 +19,26 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
 def test_there_are_histories_to_replay():
     eras = {path.parent.name for path in HISTORIES}
-    assert {"v1-skeleton", "v2-lifecycle", "v3-lanes"} <= eras and len(HISTORIES) >= 10
+    assert {"v1-skeleton", "v2-lifecycle", "v3-lanes", "v4-kept-clock"} <= eras and len(HISTORIES) >= 15
+
+
+def patches(path: Path) -> set[str]:
+    """The workflow.patched ids a history recorded (marker details are base64 JSON payloads)."""
+    found = set()
+    for event in json.loads(path.read_text())["events"]:
+        for payloads in event.get("markerRecordedEventAttributes", {}).get("details", {}).values():
+            for p in payloads.get("payloads", []):
+                found.add(json.loads(base64.b64decode(p["data"])).get("id"))
+    return found
+
+
+def test_each_era_pins_the_code_path_it_was_recorded_on():
+    """Old eras keep proving the old paths replay; the newest proves the patched one does."""
+    for path in HISTORIES:
+        if path.parent.name == "v3-lanes":
+            assert "lanes" in patches(path) and "kept-clock" not in patches(path), path
+        if path.parent.name == "v4-kept-clock":
+            assert {"lanes", "kept-clock"} <= patches(path), path
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")

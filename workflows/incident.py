@@ -32,6 +32,8 @@ FIRST_ALERT_WAIT = timedelta(minutes=5)
 LIFECYCLE = "incident-lifecycle"
 # Outward steps in one lane per outside system, so a system that is down holds up nothing else.
 LANES = "lanes"
+# One timer per clock deadline, not one per wake-up (events and server work under an alert storm).
+KEPT_CLOCK = "kept-clock"
 
 
 @workflow.defn
@@ -254,12 +256,30 @@ class IncidentWorkflow(DeliverableSteps):
         timeout = None if deadline is None else deadline - workflow.now()
         if timeout is not None and timeout <= timedelta(0):
             return
+        if workflow.patched(KEPT_CLOCK):
+            await self._wait_for_clock_or_change(deadline)
+            return
         try:
             self.wake = False
             await workflow.wait_condition(self._woken if self.lanes else lambda: bool(self.steps) or self._finished(),
                                           timeout=timeout)
         except asyncio.TimeoutError:
             pass
+
+    async def _wait_for_clock_or_change(self, deadline) -> None:
+        """One timer per deadline, kept while only other things happen: an alert storm's
+        deliveries no longer each cancel and restart it."""
+        if self.clock is not None and self.clock_at != deadline:
+            self.clock.cancel()
+            self.clock = None
+        if self.clock is None and deadline is not None:
+            self.clock_at = deadline
+            self.clock = asyncio.create_task(workflow.sleep(deadline - workflow.now(), summary="next clock: update cadence, phase window or escalation"))
+        self.wake = False
+        changed = self._woken if self.lanes else lambda: bool(self.steps) or self._finished()
+        await workflow.wait_condition(lambda: changed() or (self.clock is not None and self.clock.done()))
+        if self.clock is not None and self.clock.done():
+            self.clock = None
 
 
 def _decision(payload: Any) -> Decide:

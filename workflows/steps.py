@@ -73,6 +73,8 @@ class IncidentSteps:
         self.steps: list[Callable[[], Awaitable]] = []
         self.lanes: Lanes | None = None
         self.wake = False
+        self.clock: asyncio.Task | None = None
+        self.clock_at: datetime | None = None
         self.running = False
         if input.state:
             self.s = input.state
