@@ -32,7 +32,10 @@ def main() -> None:
         sys.exit(f"receiver not started: {e}")
     app = create_app(token=settings.irp_webhook_token, policy=policy, task_queue=temporal.temporal_task_queue,
                      connect=lambda: connect(temporal), pagerduty_secret=settings.pagerduty_webhook_secret)
-    uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info")
+    # Every request already gets one structured line from the app (what it did, or why it refused),
+    # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.
+    uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info",
+                access_log=False)
 
 
 if __name__ == "__main__":
