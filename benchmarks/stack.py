@@ -47,11 +47,27 @@ class TimedPagerDuty(PagerDutyFake):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.arrivals: list[tuple[float, str]] = []  # (time.time(), dedup_key)
+        self._arrived = asyncio.Event()
 
     async def handle(self, request, params):
         if isinstance(params, dict) and params.get("event_action") == "trigger":
             self.arrivals.append((time.time(), str(params.get("dedup_key"))))
+            self._arrived.set()
+            self._arrived = asyncio.Event()
         return await super().handle(request, params)
+
+    async def first_trigger(self, incident_id: str, since: int, timeout: float = 30) -> float:
+        """When the first trigger for `incident_id` after arrival number `since` came (no busy
+        polling: the benchmark shares its event loop and cores with the fakes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hit = next((t for t, key in self.arrivals[since:] if incident_id in key), None)
+            if hit is not None:
+                return hit
+            try:
+                await asyncio.wait_for(self._arrived.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise RuntimeError(f"no page for {incident_id} within {timeout} s") from None
 
 
 class Proc:
@@ -161,10 +177,10 @@ class Stack:
         await self._wait_poller(task_queue, p)
         return p
 
-    async def webhook(self, task_queue: str) -> tuple[Proc, str]:
+    async def webhook(self, task_queue: str, **extra: str) -> tuple[Proc, str]:
         port = free_port()
         p = Proc("webhook", [sys.executable, "-m", "webhook"],
-                 self.env(task_queue, IRP_WEBHOOK_TOKEN=TOKEN, IRP_WEBHOOK_PORT=str(port)), self.tmp / "webhook.log")
+                 self.env(task_queue, IRP_WEBHOOK_TOKEN=TOKEN, IRP_WEBHOOK_PORT=str(port), **extra), self.tmp / "webhook.log")
         self.procs.append(p)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
