@@ -77,11 +77,19 @@ class PostResult(BaseModel):
 
 
 MAX_NAME_RACES = 20
+# Names this worker believes free are tried this many times before it looks at the list again
+# (other workers, or people, may have taken them meanwhile).
+GUESSES = 3
+DAYS_REMEMBERED = 7
 
 
 class BridgeActivities:
     def __init__(self, chat: Chat | None):
         self.chat = chat
+        # Channel names known taken, per day's base name: a busy day lists the channels once per
+        # worker, not once per incident (conversations.list is rate-limited, and slow on a big
+        # workspace).
+        self.taken: dict[str, set[str]] = {}
 
     @activity.defn
     async def open_bridge(self, request: OpenBridgeRequest) -> BridgeChannel:
@@ -92,19 +100,35 @@ class BridgeActivities:
             tried = activity.info().heartbeat_details[0] if activity.info().heartbeat_details else None
             if found := await self.chat.find_channel(base, request.incident_id, request.purpose, tried):
                 return BridgeChannel(channel_id=found[0], channel=found[1])
-        activity.heartbeat(base)
-        if created := await self.chat.create_channel(base, request.purpose):
-            return BridgeChannel(channel_id=created[0], channel=created[1])
-        # Taken: a busy day. Look once at what exists rather than trying -2, -3, … one by one.
-        for _ in range(MAX_NAME_RACES):
-            taken = await self.chat.names_taken(base)
+        taken = self.taken.get(base)
+        if taken is None:  # nothing known about this day yet: the plain name first
+            activity.heartbeat(base)
+            if created := await self.chat.create_channel(base, request.purpose):
+                self._remember(base, {base})
+                return BridgeChannel(channel_id=created[0], channel=created[1])
+            taken = self._remember(base, await self.chat.names_taken(base) | {base})
+        for attempt in range(1, MAX_NAME_RACES + 1):
             n = next(n for n in range(2, len(taken) + 3)
                      if channel_name(request.channel_prefix, request.started_at, n) not in taken)
             name = channel_name(request.channel_prefix, request.started_at, n)
             activity.heartbeat(name)
-            if created := await self.chat.create_channel(name, request.purpose):
+            taken.add(name)  # reserved before asking, so concurrent openings pick different names
+            try:
+                created = await self.chat.create_channel(name, request.purpose)
+            except Exception:
+                taken.discard(name)
+                raise
+            if created:
                 return BridgeChannel(channel_id=created[0], channel=created[1])
-        raise RuntimeError(f"{MAX_NAME_RACES} other incidents took the next free name after {base} first")
+            if attempt % GUESSES == 0:
+                taken |= await self.chat.names_taken(base)
+        raise RuntimeError(f"{MAX_NAME_RACES} tries at the next free name after {base} were all taken first")
+
+    def _remember(self, base: str, names: set[str]) -> set[str]:
+        self.taken[base] = names
+        while len(self.taken) > DAYS_REMEMBERED:
+            self.taken.pop(next(iter(self.taken)))
+        return names
 
     @activity.defn
     async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:

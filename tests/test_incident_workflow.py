@@ -209,3 +209,24 @@ async def test_a_busy_day_finds_the_next_free_channel_name_at_once(time_env, run
         await finish(handle)
     assert status.channel == f"{day}-80"
     assert len(slack.calls_to("conversations.create")) == 2 and len(slack.calls_to("conversations.list")) == 1
+
+
+async def test_a_busy_day_lists_the_channels_once_per_worker_not_per_incident(time_env, run_worker, policy, slack):
+    """conversations.list is rate-limited (Tier 2): later incidents on the same worker pick the
+    next name from what it already knows; a name someone else took meanwhile costs one more try."""
+    day = f"preskool-incident-{(await time_env.get_current_time()):%Y-%m-%d}"
+    for n in ["", *(f"-{i}" for i in range(2, 30))]:
+        slack._new_channel(day + n)
+    async with run_worker(time_env.client) as tq:
+        first, _ = await open_incident(time_env, tq, policy, delivery(group="One"))
+        s1 = await status_when(first, opened)
+        slack._new_channel(f"{day}-31")  # another worker, or a person, takes the name after next
+        second, _ = await open_incident(time_env, tq, policy, delivery(group="Two"))
+        s2 = await status_when(second, opened)
+        third, _ = await open_incident(time_env, tq, policy, delivery(group="Three"))
+        s3 = await status_when(third, opened)
+        for handle in (first, second, third):
+            await finish(handle)
+    assert [s1.channel, s2.channel, s3.channel] == [f"{day}-30", f"{day}-32", f"{day}-33"]
+    assert len(slack.calls_to("conversations.list")) == 1
+    assert len(slack.calls_to("conversations.create")) == 5  # base and -30; -31 (taken) and -32; -33
