@@ -117,6 +117,7 @@ def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
             return {"ignored": f"event {event.id} was already delivered"}
         incident_id = event.incident_id()
         if incident_id is None:
+            log.info("pagerduty event %s ignored: not an incident this service paged", event.id)
             return {"ignored": "not an incident this service paged (no inc-… incident_key)"}
         signal = PagerDutyEvent(event_id=event.id, event_type=event.event_type, agent=event.agent_name(),
                                 agent_email=policy_email(policy, event.agent_name()),
