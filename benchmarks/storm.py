@@ -97,3 +97,13 @@ async def alternating(url: str, client, task_queue: str, bodies: list[dict], say
     prod["statuses"] = dict(prod["statuses"])
     base["per_s"] = len(bodies) / base["elapsed_s"]
     return prod, base, ratios
+
+
+def paging_check(arrivals: list[tuple[float, str]], since: int, incidents: set[str], roles) -> dict:
+    """Every storm incident's §3 pages: each engaged role paged, each dedup key triggered once.
+    Pages to further roles are the plan's 2-minute escalation (nobody acknowledges in a benchmark)."""
+    triggers = Counter(key for _, key in arrivals[since:] if key.split(":")[0] in incidents)
+    expected = {f"{incident}:{role.value}" for incident in incidents for role in roles}
+    return {"expected_dedup_keys": len(expected), "missing_dedup_keys": len(expected - triggers.keys()),
+            "escalation_pages": len(triggers.keys() - expected),
+            "repeated_triggers": sum(n - 1 for n in triggers.values())}
