@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from plan import AlertmanagerDelivery, Role, classify_alerts, engagement
+    from plan import AlertmanagerDelivery, classify_alerts, engagement
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentStatus
     from plan.approvals import ActionDone, ActionRequest, Decide, RequestAction
     from plan.deliverables import AddActionItem, CompleteDeliverable, Deliverable, EditCustomerEmail, WaiveDeliverable
