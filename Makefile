@@ -34,7 +34,7 @@ webhook: install
 screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
 	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
 
-bench: install  ## benchmarks vs bare Temporal (BENCH_ARGS=--quick for ~3 min); writes benchmarks/results.json
+bench: install  ## benchmarks vs bare Temporal, ~10 min (BENCH_ARGS=--quick: ~2 min; --only latency,storm); see benchmarks/README.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:

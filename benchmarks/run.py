@@ -180,7 +180,7 @@ def table(r: dict) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller counts (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller counts (about 2 minutes)")
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
     args = parser.parse_args()

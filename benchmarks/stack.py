@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,13 @@ from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK_TOKEN = "xoxb-sandbox-token"
 ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
 STATUSPAGE_KEY = "sandbox-statuspage-key"
 TOKEN = "bench-webhook-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TimedPagerDuty(PagerDutyFake):

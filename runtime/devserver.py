@@ -63,8 +63,11 @@ def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headles
 
 
 def healthy(port: int) -> bool:
-    check = subprocess.run([temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
-                           capture_output=True, text=True)
+    try:
+        check = subprocess.run([temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+                               capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
     return check.returncode == 0 and "SERVING" in check.stdout
 
 

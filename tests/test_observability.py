@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 
 import httpx
 from temporalio.client import Client
@@ -16,13 +15,8 @@ from runtime.observability import JsonFormatter, metrics_runtime
 from runtime.temporal import register_search_attributes
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
+from tests.processes import free_port
 from tests.test_lifecycle import IC, PRIMARY
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, policy, prometheus, monkeypatch):

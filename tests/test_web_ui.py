@@ -5,7 +5,6 @@ the README's pictures to docs/images/."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import httpx
@@ -23,6 +22,7 @@ from tests import webui  # noqa: E402
 from tests.conftest import binary  # noqa: E402
 from tests.helpers import eventually, finish, status_when  # noqa: E402
 from tests.payloads import alert, delivery  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 ACK = '{"by": "ben.okafor@preskool.com"}'
 
@@ -32,12 +32,6 @@ def shots(tmp_path):
     """Where screenshots go: docs/images/ for `make screenshots` (IRP_SCREENSHOTS=1, the README's
     pictures), else a temporary folder, so a test run leaves the work tree as it was."""
     return webui.IMAGES if os.environ.get("IRP_SCREENSHOTS") else tmp_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
