@@ -3,6 +3,7 @@ email per (incident, key), sent over SMTP by activities/smtp.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.errors import HeaderDefect
 from email.policy import default as default_policy
@@ -10,7 +11,8 @@ from email.policy import default as default_policy
 from pydantic import BaseModel, Field, field_validator
 from temporalio import activity
 
-from activities.smtp import Smtp
+from activities.errors import give_up
+from activities.smtp import Smtp, message_id
 
 # Both go into the Message-ID, `<{incident_id}.{key}@preskool-irp>`: no spaces, brackets or "@".
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -63,6 +65,16 @@ def address_problem(value: str) -> str | None:
     return None
 
 
+HANDED_OVER = "content handed to the SMTP server"
+
+
+async def _handing_over() -> None:
+    """Tell Temporal before the content goes out, so an attempt after a worker crash knows the
+    server may have the message. The core sends a first heartbeat at once; the pause lets it."""
+    activity.heartbeat(HANDED_OVER)
+    await asyncio.sleep(0.05)
+
+
 class EmailActivities:
     def __init__(self, smtp: Smtp | None):
         self.smtp = smtp
@@ -71,12 +83,19 @@ class EmailActivities:
     async def send_email(self, request: EmailRequest) -> EmailResult:
         """Send it, or fail in a way that never sends it twice: a retryable failure is one the
         server did not accept (refused, unreachable, 4xx), so the retry is the first delivery;
-        when the server may have it (the connection dropped after the content went out) the
-        failure is final and says "may have been sent". Every attempt carries the same
-        Message-ID, `<{incident_id}.{key}@preskool-irp>`."""
+        when the server may have it (the connection dropped after the content went out, or the
+        worker died after handing it over: the heartbeat says so) the failure is final and says
+        "may have been sent". Every attempt carries the same Message-ID,
+        `<{incident_id}.{key}@preskool-irp>`."""
         if self.smtp is None:
             return EmailResult(skipped="skipped: email not configured")
-        sent = await self.smtp.send(incident_id=request.incident_id, key=request.key, to=request.to,
-                                    cc=request.cc, subject=request.subject, body=request.body)
+        if HANDED_OVER in activity.info().heartbeat_details:
+            raise give_up(f"email {message_id(request.incident_id, request.key)} may have been sent: an earlier "
+                          "attempt had handed it to the SMTP server when its worker stopped; check before re-sending")
+        loop = asyncio.get_running_loop()
+        sent = await self.smtp.send(
+            incident_id=request.incident_id, key=request.key, to=request.to, cc=request.cc, subject=request.subject,
+            body=request.body,
+            before_data=lambda: asyncio.run_coroutine_threadsafe(_handing_over(), loop).result(timeout=5))
         activity.logger.info("email %s sent to %d recipients", sent.message_id, len(sent.recipients))
         return EmailResult(message_id=sent.message_id, recipients=len(sent.recipients))

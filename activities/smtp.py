@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from collections.abc import Callable
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -101,18 +102,20 @@ class Smtp:
         return message
 
     async def send(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
-                   body: str) -> Sent:
+                   body: str, before_data: Callable[[], None] = lambda: None) -> Sent:
+        """`before_data` is called (in the sending thread) just before the content goes out: after
+        it, the server may have the message whatever happens to us."""
         try:
             message = self.build(incident_id=incident_id, key=key, to=to, cc=cc, subject=subject, body=body)
         except ValueError as e:  # a header with a line break, an address that does not parse
             raise give_up(f"email {message_id(incident_id, key)} cannot be written: {e}") from None
         recipients = list(dict.fromkeys(a for _, a in getaddresses([*to, *cc]) if a))
-        await asyncio.to_thread(self._send, message, recipients)
+        await asyncio.to_thread(self._send, message, recipients, before_data)
         return Sent(message["Message-ID"], recipients)
 
     # the transaction, in a thread ------------------------------------------------------------------
 
-    def _send(self, message: EmailMessage, recipients: list[str]) -> None:
+    def _send(self, message: EmailMessage, recipients: list[str], before_data: Callable[[], None]) -> None:
         mid, where = message["Message-ID"], f"{self.host}:{self.port}"
         client: _Client | None = None
         try:
@@ -137,6 +140,7 @@ class Smtp:
                 if code not in (250, 251):
                     client.rset()  # all or nothing: no partial delivery for a retry to repeat
                     self._reply(client, code, reply)
+            before_data()
             client.stage = "DATA"
             self._reply(client, *client.data(_data(message)))
         except smtplib.SMTPServerDisconnected as e:

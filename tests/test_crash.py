@@ -321,6 +321,43 @@ async def test_worker_killed_while_a_deliverable_timer_runs(client, worker, poli
     assert max(bridge.values()) == 1, bridge
 
 
+async def test_worker_killed_while_the_smtp_server_takes_an_email(client, worker, policy, slack, jira, smtp,
+                                                                  prometheus, tmp_path):
+    """The worst moment for email: the server has the message and the worker dies before it
+    hears "250". SMTP has no idempotency key, so the retry must not send it again: the attempt's
+    heartbeat said the content was handed over, and the retry says "may have been sent"."""
+    deliverables = {**policy.deliverables,
+                    "incident_report": policy.deliverables["incident_report"].model_copy(update={"sla": REPORT_SLA})}
+    reminders = policy.reminders.model_copy(update={"at_fractions": [], "before": []})
+    path, short = policy_file(tmp_path / "policy.yaml", policy, deliverables=deliverables, reminders=reminders)
+    prometheus.healthy(short)
+    first = await worker(IRP_POLICY_FILE=str(path))
+    handle = await open_incident(client, first.env["TEMPORAL_TASK_QUEUE"], short, severity="warning",
+                                 module="reports")
+    await status_when(handle, checklist_posted)
+    await handle.signal("resolve", {"by": IC, "summary": "Rolled back the reports service"})
+    await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) == 3)
+    lead = policy.person(Role.engineering_lead)
+    # The overdue escalation's email to the Engineering Lead: killed as the server records it.
+    smtp.on_message = lambda m: first.kill9() if lead.email in m.rcpt_tos else None
+    try:
+        await eventually(lambda: smtp.messages_to(lead.email), timeout=REPORT_SLA.total_seconds() + 20)
+    finally:
+        smtp.on_message = None
+    second = await worker(IRP_POLICY_FILE=str(path))
+    pending = [a for a in (await handle.describe()).raw_description.pending_activities
+               if a.activity_type.name == "send_email"]
+    assert len(pending) == 1
+    await lose_attempt(client, handle, pending[0].activity_id)
+
+    with explained(first, second):
+        await eventually(lambda: idle(handle), timeout=REAL_TIMEOUTS + 30)
+    assert len(smtp.messages_to(lead.email)) == 1, "the retry sent the email again"
+    status = await handle.query(IncidentWorkflow.status)
+    assert any("may have been sent: an earlier attempt had handed it to the SMTP server" in e.text
+               for e in status.timeline), [e.text for e in status.timeline][-5:]
+
+
 # --- 4. the Temporal server dies mid-incident ------------------------------------------------------
 
 def effects(slack, pagerduty, statuspage, status) -> dict:
