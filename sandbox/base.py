@@ -7,6 +7,7 @@ code runs exactly as it would against the real service."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl
@@ -46,6 +47,17 @@ def _matches(key: str, method: str, path: str) -> bool:
     """A fault or filter key names a path ("/v2/enqueue"), its last part ("chat.postMessage"),
     an HTTP method ("POST"), or everything ("*")."""
     return key in ("*", path, method.upper()) or path.endswith("/" + key.strip("/"))
+
+
+def _take(armed: list, request: web.Request):
+    """The first armed fault or delay matching the request, used up once (gone when spent)."""
+    for item in armed:
+        if _matches(item.key, request.method, request.path):
+            item.times -= 1
+            if item.times <= 0:
+                armed.remove(item)
+            return item
+    return None
 
 
 @dataclass
@@ -184,13 +196,7 @@ class FakeServer:
     # plumbing --------------------------------------------------------------------------------
 
     def _take_delay(self, request: web.Request) -> _Delay | None:
-        for delay in self._delays:
-            if _matches(delay.key, request.method, request.path):
-                delay.times -= 1
-                if delay.times <= 0:
-                    self._delays.remove(delay)
-                return delay
-        return None
+        return _take(self._delays, request)
 
     async def _hold(self, request: web.Request, params: Any, seconds: float) -> None:
         held = Held(request.method, request.path, params, seconds)
@@ -203,13 +209,7 @@ class FakeServer:
         held.state = "released"
 
     def _take_fault(self, request: web.Request) -> _Fault | None:
-        for fault in self._faults:
-            if _matches(fault.key, request.method, request.path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+        return _take(self._faults, request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path == SNAPSHOT_PATH and request.method == "GET":
@@ -240,6 +240,20 @@ class FakeServer:
         if isinstance(body, str):
             return web.Response(status=status, text=body, headers=headers)
         return web.json_response(body, status=status, headers=headers)
+
+
+class JsonRestFake(FakeServer):
+    """A REST API that takes a query string and a JSON body (Jira, Statuspage): `params` is
+    {"query": {...}, "body": <the JSON, or None when it does not parse>} (no "body" when empty)."""
+
+    async def parse(self, request: web.Request, raw: bytes) -> dict:
+        params: dict[str, Any] = {"query": dict(request.query)}
+        if raw:
+            try:
+                params["body"] = json.loads(raw)
+            except ValueError:
+                params["body"] = None
+        return params
 
 
 def write_ca_pem(ca) -> str:

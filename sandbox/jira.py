@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.base import FakeServer
+from sandbox.base import JsonRestFake
 
 DEFAULT_EMAIL = "irp@preskool.com"
 DEFAULT_TOKEN = "sandbox-jira-token"
@@ -61,7 +61,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "+0000")
 
 
-class JiraFake(FakeServer):
+class JiraFake(JsonRestFake):
     def __init__(self, email: str = DEFAULT_EMAIL, api_token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT,
                  users: dict[str, dict] | None = None, *, create_screen: frozenset[str] | set[str] = CREATE_SCREEN,
                  index_delay: float = 0.0, **kw):
@@ -93,15 +93,6 @@ class JiraFake(FakeServer):
         return {**super().snapshot(), "issues": list(self.issues.values())}
 
     # wire ------------------------------------------------------------------------------------
-
-    async def parse(self, request: web.Request, raw: bytes) -> dict:
-        params: dict[str, Any] = {"query": dict(request.query)}
-        if raw:
-            try:
-                params["body"] = json.loads(raw)
-            except ValueError:
-                params["body"] = None
-        return params
 
     def fault_body(self, status: int) -> Any:
         if status == 429:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
-from sandbox.base import FakeServer
+from sandbox.base import JsonRestFake
 
 DEFAULT_KEY = "sandbox-statuspage-key"
 DEFAULT_PAGE_ID = "sandboxpage01"
@@ -57,7 +56,7 @@ def _int(value: Any, default: int, high: int) -> int:
         return default
 
 
-class StatuspageFake(FakeServer):
+class StatuspageFake(JsonRestFake):
     def __init__(self, *, api_keys: set[str] | frozenset[str] = frozenset({DEFAULT_KEY}),
                  page_id: str = DEFAULT_PAGE_ID, components: dict[str, str] | None = None, **kw):
         """`components`: component id -> name, the page's components (all operational at start)."""
@@ -86,15 +85,6 @@ class StatuspageFake(FakeServer):
                 "components": [self._component(c) for c in self.component_names]}
 
     # wire ------------------------------------------------------------------------------------
-
-    async def parse(self, request: web.Request, raw: bytes) -> dict:
-        params: dict[str, Any] = {"query": dict(request.query)}
-        if raw:
-            try:
-                params["body"] = json.loads(raw)
-            except ValueError:
-                params["body"] = None
-        return params
 
     def fault_body(self, status: int) -> Any:
         if status in (420, 429):
