@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.policy import PolicyActivities
 from activities.settings import IntegrationSettings
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
@@ -23,7 +24,9 @@ WORKFLOWS = [IncidentWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(settings, policy),
+    """The worker is the one reader of the policy: incidents pin it from here at their start."""
+    activities = [*build_activities(settings, policy), PolicyActivities(policy).current_policy]
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
                   workflow_runner=workflow_runner("workflows"))
 
 

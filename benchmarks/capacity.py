@@ -37,7 +37,7 @@ async def open_incidents(client, task_queue: str, policy: Policy, n: int, concur
         for i in it:
             d = AlertmanagerDelivery.model_validate(delivery(alert(scope="all", summary=f"capacity {i}"),
                                                              group=f"Capacity-{i}"))
-            incident_id = (await deliver_alerts(client, task_queue, policy, d)).incident_id
+            incident_id = (await deliver_alerts(client, task_queue, d)).incident_id
             await client.get_workflow_handle(incident_id).signal("acknowledge", {"by": on_call})
             ids.append(incident_id)
 

@@ -66,6 +66,7 @@ class ActionRequest(BaseModel):
     requested_at: datetime
     expires_at: datetime
     state: RequestState = "pending"
+    automatic: bool = False  # carried out by the product itself once approved (the §5.4 customer email)
     approvals: list[Approval] = []
     decided_by: str | None = None
     decided_at: datetime | None = None

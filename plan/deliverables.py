@@ -85,3 +85,11 @@ def next_moment(ledger: list[Deliverable]) -> datetime | None:
 
 def ledger_closed(ledger: list[Deliverable]) -> bool:
     return all(not d.open for d in ledger)
+
+
+def close(ledger: list[Deliverable], key: str, state: DeliverableState, by: str | None, at: datetime,
+          link: str | None = None, reason: str | None = None) -> str:
+    """Close the entry `key` (KeyError-free: the caller found it open) and say so for the timeline."""
+    entry = next(d for d in ledger if d.key == key)
+    entry.state, entry.closed_by, entry.closed_at, entry.link, entry.reason = state, by, at, link, reason
+    return f"{entry.title}: {state} by {by}" + (f" ({link or reason})" if link or reason else "")

@@ -116,7 +116,7 @@ class IncidentState(BaseModel):
     pagerduty_events: list[str] = []
     posts: int = 0
     requests: dict[str, ActionRequest] = {}
-    post_incident: bool = False
+    ledger_opened: bool = False
     ledger: list[Deliverable] = []
     tickets: dict[str, str] = {}
     postmortem_draft: str = ""
@@ -127,11 +127,12 @@ class IncidentState(BaseModel):
 
 
 class IncidentInput(BaseModel):
-    """How an incident workflow starts: alert deliveries arrive by update, a declaration here;
-    `state` is set when the incident continues as new."""
+    """How an incident workflow starts: alert deliveries arrive by update, a declaration here.
+    `policy` and `state` are set only when the incident continues as new: a new incident pins
+    the worker's policy itself, once, in its own history."""
 
     incident_id: str
-    policy: Policy
+    policy: Policy | None = None
     declaration: Declaration | None = None
     group_key: str | None = None
     state: IncidentState | None = None

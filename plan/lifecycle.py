@@ -42,9 +42,3 @@ def escalate_unacknowledged(severity: Severity, engaged: Engagement, paged: set[
     if severity in (Severity.P0, Severity.P1):
         roles.append(Role.incident_commander)
     return [r for r in roles if r not in paged]
-
-
-def may(policy: Policy, action: str, roles: set[Role]) -> bool:
-    """Whether someone holding `roles` may do `action` (the policy's authority table)."""
-    allowed = policy.authority.get(action)
-    return allowed is None or bool(roles & set(allowed))

@@ -189,6 +189,52 @@ class ActionPolicy(Strict):
         return self
 
 
+class GatedAction(StrEnum):
+    """Every decision a person sends an incident, as `authority` keys it. The policy names each
+    one; an action anyone may take says `anyone`, so nothing is open by omission (§3)."""
+
+    acknowledge = "acknowledge"
+    set_severity = "set_severity"
+    assign_role = "assign_role"
+    post_update = "post_update"
+    declare_blast_radius = "declare_blast_radius"
+    mitigate = "mitigate"
+    resolve = "resolve"
+    force_resolve = "force_resolve"
+    request_action = "request_action"
+    action_done = "action_done"
+    complete_deliverable = "complete_deliverable"
+    waive_deliverable = "waive_deliverable"
+    add_action_item = "add_action_item"
+    edit_customer_email = "edit_customer_email"
+
+
+ANYONE = "anyone"
+Who = Literal["anyone"] | Annotated[list[Role], Field(min_length=1)]
+
+
+class DeliverableKey(StrEnum):
+    """§8 Post-Incident SLAs, one key per row of the plan's table."""
+
+    customer_email = "customer_email"
+    incident_report = "incident_report"
+    postmortem_meeting = "postmortem_meeting"
+    action_items = "action_items"
+    runbook_update = "runbook_update"
+    public_postmortem = "public_postmortem"
+
+
+# Actions of the catalogue the product itself asks for, so the policy must define them.
+CUSTOMER_EMAIL_ACTION = "send_customer_email"
+
+
+def _every_key_named(table: dict, keys: type[StrEnum], hint: str) -> dict:
+    missing = [k.value for k in keys if k not in table]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}: {hint}")
+    return table
+
+
 class DeliverablePolicy(Strict):
     """One row of §8 Post-Incident SLAs; the clock starts at resolution."""
 
@@ -224,18 +270,35 @@ class Policy(Strict):
     raci: dict[Role, RaciRow]
     roster: dict[Role, Person]
     triage: Triage = Triage()
-    slack_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
+    bridge_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
     links: Links
     phase_windows: PhaseWindows = PhaseWindows()
     update_cadence: dict[Severity, timedelta] = {Severity.P0: timedelta(minutes=15), Severity.P1: timedelta(minutes=30)}
     recovery_checks: list[RecoveryCheck] = []
     status_page: StatusPagePolicy = StatusPagePolicy()
-    authority: dict[str, list[Role]] = {}
-    actions: dict[str, ActionPolicy] = {}
+    authority: dict[GatedAction, Who]
+    actions: dict[str, ActionPolicy]
     approval_expiry: timedelta = timedelta(minutes=30)
-    deliverables: dict[str, DeliverablePolicy] = {}
+    deliverables: dict[DeliverableKey, DeliverablePolicy]
     reminders: Reminders = Reminders()
     customer_email: CustomerEmailPolicy = CustomerEmailPolicy()
+
+    @field_validator("authority")
+    @classmethod
+    def _every_gated_action(cls, v: dict) -> dict:
+        return _every_key_named(v, GatedAction, "name who may take each (roles, or `anyone`)")
+
+    @field_validator("deliverables")
+    @classmethod
+    def _every_deliverable(cls, v: dict) -> dict:
+        return _every_key_named(v, DeliverableKey, "every §8 row is named (`applicable: false` leaves one out)")
+
+    @field_validator("actions")
+    @classmethod
+    def _product_actions(cls, v: dict) -> dict:
+        if CUSTOMER_EMAIL_ACTION not in v:
+            raise ValueError(f"missing {CUSTOMER_EMAIL_ACTION}: the §5.4 customer email is approved through it")
+        return v
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -247,6 +310,11 @@ class Policy(Strict):
 
     def person(self, role: Role) -> Person | None:
         return self.roster.get(role)
+
+    def may(self, action: GatedAction, roles: set[Role]) -> bool:
+        """Whether someone holding `roles` may take `action`; unknown means no (fail closed)."""
+        allowed = self.authority.get(action)
+        return allowed == ANYONE or bool(allowed and roles & set(allowed))
 
     def role_of(self, email: str) -> list[Role]:
         return [role for role, p in self.roster.items() if p.email.lower() == email.lower()]

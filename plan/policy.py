@@ -43,7 +43,7 @@ def parse_policy(raw: object, source: str = "policy") -> Policy:
         return Policy.model_validate(_expand_env(raw, source, ()))
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc'] if p != '[key]') or '(top)'}: {err['msg']}" for err in e.errors()
         )
         raise PolicyError(f"{source}: {problems}") from None
 

@@ -4,19 +4,22 @@ People are named by email. Unknown fields are refused, so a typo is an error, no
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import Enum
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from plan.models import EMAIL, Role, Severity
 
 Email = Field(max_length=254, pattern=EMAIL)
+PEOPLE = ("by", "person", "owner")
 
 
 class HumanInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    by: str = Email
+    by: str = Field(max_length=254, pattern=EMAIL, description="your email, as in the roster")
 
 
 class Acknowledge(HumanInput):
@@ -39,10 +42,10 @@ class PostUpdate(HumanInput):
     """§5.2 update. `public` also updates the status page (§5.3)."""
 
     status: Literal["ONGOING", "MITIGATED", "RESOLVED"]
-    current_action: str = Field(min_length=1, max_length=2000)
-    what_we_know: str = Field(min_length=1, max_length=2000)
-    next_update_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
-    public: bool = False
+    current_action: str = Field(min_length=1, max_length=2000, description="what we're doing right now")
+    what_we_know: str = Field(min_length=1, max_length=2000, description="what we know (root cause hypothesis)")
+    next_update_minutes: int | None = Field(default=None, ge=1, le=24 * 60, description="next update in N minutes")
+    public: bool = Field(default=False, description="also update the status page")
     public_message: str | None = Field(default=None, max_length=2000)
 
 
@@ -53,7 +56,8 @@ class Mitigate(HumanInput):
 class Resolve(HumanInput):
     summary: str = Field(min_length=1, max_length=2000)
     root_cause: str | None = Field(default=None, max_length=2000)
-    force_reason: str | None = Field(default=None, min_length=1, max_length=1000)
+    force_reason: str | None = Field(default=None, min_length=1, max_length=1000,
+                                     description="resolve even if the checks fail (IC only); recorded")
 
 
 class DeclareBlastRadius(HumanInput):
@@ -74,3 +78,31 @@ class PagerDutyEvent(BaseModel):
     agent: str | None = None
     agent_email: str | None = None
     pagerduty_incident: str | None = None
+
+
+def json_shape(model: type[BaseModel]) -> str:
+    """The JSON a person types for `model`, as a hint: `{"by": "<email>", "severity"?: "P0|P1"}`
+    (a `?` marks an optional key). Shown in the Web UI's signal descriptions and the CLI's help."""
+    parts = []
+    for name, field in model.model_fields.items():
+        parts.append(f'"{name}"{"" if field.is_required() else "?"}: {_example(name, field.annotation)}')
+    return "{" + ", ".join(parts) + "}"
+
+
+def _example(name: str, annotation: object) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        return _example(name, next(a for a in args if a is not type(None)))
+    if origin is Literal:
+        return '"' + "|".join(map(str, args)) + '"'
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return '"' + "|".join(m.value for m in annotation) + '"'
+    if annotation is bool:
+        return "true"
+    if annotation is int:
+        return "N"
+    if origin is list:
+        return "[...]"
+    if origin is dict:
+        return "{...}"
+    return '"<email>"' if name in PEOPLE else '"..."'

@@ -10,7 +10,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from plan import AlertmanagerDelivery, Declaration, Policy, classify_declaration
+from plan import AlertmanagerDelivery, Declaration
 from plan.incident import DeliveryReceipt, IncidentInput
 from workflows import IncidentWorkflow
 
@@ -28,8 +28,7 @@ def _closed(e: WorkflowUpdateFailedError) -> bool:
     return isinstance(e.cause, ApplicationError) and e.cause.type == "IncidentClosed"
 
 
-async def deliver_alerts(client: Client, task_queue: str, policy: Policy,
-                         delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
+async def deliver_alerts(client: Client, task_queue: str, delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
     """Start the group's incident or join the open one, atomically (update-with-start): two
     deliveries racing for a new group make one incident. A "resolved" delivery only joins an
     open incident; with none open it returns None."""
@@ -38,7 +37,7 @@ async def deliver_alerts(client: Client, task_queue: str, policy: Policy,
     for generation in range(1, MAX_GENERATIONS):
         incident_id = incident_id_for_group(delivery.groupKey, generation)
         start = WithStartWorkflowOperation(
-            IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, group_key=delivery.groupKey),
+            IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key=delivery.groupKey),
             id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"Alert group: {delivery.summary}"[:200], memo={"summary": delivery.summary[:200]})
@@ -70,13 +69,12 @@ async def _deliver_resolved(client: Client, delivery: AlertmanagerDelivery) -> D
     return None
 
 
-async def declare_incident(client: Client, task_queue: str, policy: Policy,
-                           declaration: Declaration) -> DeliveryReceipt:
-    """A person's declaration (§4.1 customer report, health check): always a new incident."""
+async def declare_incident(client: Client, task_queue: str, declaration: Declaration) -> DeliveryReceipt:
+    """A person's declaration (§4.1 customer report, health check): always a new incident. The
+    answer comes from the incident itself, once it has classified the declaration by its policy."""
     incident_id = "inc-" + uuid.uuid4().hex[:12]
-    await client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, declaration=declaration),
-        id=incident_id, task_queue=task_queue, static_summary=f"Declared: {declaration.summary}"[:200],
-        memo={"summary": declaration.summary[:200]})
-    severity = classify_declaration(declaration, policy.triage).severity
-    return DeliveryReceipt(incident_id=incident_id, severity=severity, created=True)
+    start = WithStartWorkflowOperation(
+        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, declaration=declaration),
+        id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        static_summary=f"Declared: {declaration.summary}"[:200], memo={"summary": declaration.summary[:200]})
+    return await client.execute_update_with_start_workflow(IncidentWorkflow.opened, start_workflow_operation=start)

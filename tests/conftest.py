@@ -125,7 +125,7 @@ def receiver(dev_env, policy):
     def make(task_queue: str, connect=None):
         async def default_connect():
             return dev_env.client
-        app = create_app(token=SecretStr(TOKEN), policy=policy, task_queue=task_queue, connect=connect or default_connect)
+        app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect or default_connect)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
 
     return make

@@ -81,14 +81,16 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-def test_a_bad_policy_file_stops_the_worker_and_the_receiver_with_the_bad_key(tmp_path):
+def test_a_bad_policy_file_stops_the_worker_with_the_bad_key(tmp_path):
+    """The worker is the one reader of the policy (the receiver never loads it): it refuses to
+    start, naming each bad key, and a misspelt authority key is one of them — never "anyone"."""
     raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
     raw["raci"]["cto"]["P0"] = "X"
+    raw["authority"]["resolv"] = raw["authority"].pop("resolve")  # misspelt: would have meant "anyone"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    worker = run(["worker.py"], IRP_POLICY_FILE=str(bad), TEMPORAL_ADDRESS="127.0.0.1:1")
-    receiver = run(["-m", "webhook"], IRP_POLICY_FILE=str(bad), IRP_WEBHOOK_TOKEN="t")
-    for done in (worker, receiver):
-        assert done.returncode != 0
-        assert f"{bad}: raci.cto.P0: Input should be 'R', 'A', 'C', 'I' or '—'" in done.stderr, done.stderr
-        assert "Traceback" not in done.stderr
+    done = run(["worker.py"], IRP_POLICY_FILE=str(bad), TEMPORAL_ADDRESS="127.0.0.1:1")
+    assert done.returncode != 0
+    assert f"{bad}: raci.cto.P0: Input should be 'R', 'A', 'C', 'I' or '—'" in done.stderr, done.stderr
+    assert "authority.resolv: Input should be 'acknowledge', " in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

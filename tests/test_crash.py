@@ -135,7 +135,7 @@ def unique(payload: dict) -> dict:
 
 
 async def open_incident(client, task_queue, policy, **labels):
-    receipt = await deliver_alerts(client, task_queue, policy,
+    receipt = await deliver_alerts(client, task_queue,
                                    AlertmanagerDelivery.model_validate(unique(delivery(alert(**labels)))))
     return client.get_workflow_handle(receipt.incident_id)
 

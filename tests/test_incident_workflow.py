@@ -19,7 +19,7 @@ from workflows import IncidentWorkflow
 async def open_incident(env, task_queue, policy, payload) -> tuple:
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     handle = await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, group_key="g"),
+        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key="g"),
         id=incident_id, task_queue=task_queue)
     receipt = await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
     return handle, receipt
@@ -153,7 +153,7 @@ async def test_declared_incident_pages_by_declared_severity(time_env, run_worker
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     async with run_worker(time_env.client) as tq:
         handle = await time_env.client.start_workflow(IncidentWorkflow.run, IncidentInput(
-            incident_id=incident_id, policy=policy, declaration=Declaration(
+            incident_id=incident_id, declaration=Declaration(
                 summary="Schools report login failures", impact="all schools", severity="P0",
                 reporter="support@preskool.com", source="zendesk")), id=incident_id, task_queue=tq)
         status = await status_when(handle, opened)

@@ -21,7 +21,7 @@ ENG_LEAD = "dana.whitfield@preskool.com"
 async def open_incident(env, task_queue, policy, **labels):
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     handle = await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, group_key="g"),
+        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key="g"),
         id=incident_id, task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))))

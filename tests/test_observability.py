@@ -27,7 +27,7 @@ async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, poli
     await register_search_attributes(client)
     prometheus.healthy(policy)
     async with run_worker(client) as tq:
-        receipt = await deliver_alerts(client, tq, policy, AlertmanagerDelivery.model_validate(
+        receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(
             delivery(alert(scope="all"), group=f"Metrics-{free_port()}")))
         handle = client.get_workflow_handle(receipt.incident_id)
         await handle.signal("acknowledge", {"by": PRIMARY})

@@ -70,7 +70,7 @@ async def test_bad_slack_credentials_fail_the_step_once_and_the_incident_goes_on
     wrong = integrations.model_copy(update={"slack_bot_token": SecretStr("xoxb-revoked")})
     async with run_worker(time_env.client, settings=wrong) as tq:
         handle = await time_env.client.start_workflow(IncidentWorkflow.run, IncidentInput(
-            incident_id="inc-badslack00001", policy=policy, group_key="g"), id="inc-badslack00001", task_queue=tq)
+            incident_id="inc-badslack00001", group_key="g"), id="inc-badslack00001", task_queue=tq)
         await handle.execute_update(IncidentWorkflow.receive_alerts,
                                     AlertmanagerDelivery.model_validate(delivery(alert(module="fees"))))
         status = await status_when(handle, lambda s: kinds(s, "step-failed") and len(s.paged) == 4)
@@ -116,7 +116,7 @@ async def test_smtp_down_for_minutes_the_email_goes_once_it_is_back(time_env, ru
 async def test_integrations_not_configured_are_skipped_everywhere(time_env, run_worker, policy, prometheus):
     async with run_worker(time_env.client, settings=IntegrationSettings()) as tq:
         handle = await time_env.client.start_workflow(IncidentWorkflow.run, IncidentInput(
-            incident_id="inc-noconfig00001", policy=policy, group_key="g"), id="inc-noconfig00001", task_queue=tq)
+            incident_id="inc-noconfig00001", group_key="g"), id="inc-noconfig00001", task_queue=tq)
         await handle.execute_update(IncidentWorkflow.receive_alerts,
                                     AlertmanagerDelivery.model_validate(delivery(alert(scope="all"))))
         status = await status_when(handle, lambda s: kinds(s, "status-page-skipped") and kinds(s, "bridge-skipped"))

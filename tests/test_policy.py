@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from plan import PolicyError, Raci, Role, Severity, load_policy, parse_policy
+from plan.models import GatedAction
 from plan.policy import DEFAULT_POLICY_FILE
 
 
@@ -15,7 +16,7 @@ def test_shipped_policy_is_the_plan():
     assert policy.raci[Role.incident_commander].letter(Severity.P2) is Raci.A
     assert policy.raci[Role.incident_commander].letter(Severity.P3) is Raci.none
     assert policy.raci[Role.database_lead].letter(Severity.P0) is Raci.C
-    assert policy.slack_channel_prefix == "preskool-incident"
+    assert policy.bridge_channel_prefix == "preskool-incident"
     assert policy.links.grafana_slo == "https://grafana.preskool.com/d/preskool-slo"
     assert set(policy.roster) == set(Role)
 
@@ -25,7 +26,7 @@ def test_shipped_policy_is_the_plan():
     (lambda r: r["roster"]["oncall_primary"].update(email="not-an-email"), "roster.oncall_primary.email"),
     (lambda r: r["roster"]["oncall_primary"].update(pager="x"), "roster.oncall_primary.pager"),
     (lambda r: r["severities"].pop("P2"), "severities"),
-    (lambda r: r.update(slack_channel_prefix="Bad Prefix!"), "slack_channel_prefix"),
+    (lambda r: r.update(bridge_channel_prefix="Bad Prefix!"), "bridge_channel_prefix"),
     (lambda r: r["triage"]["alertmanager_severity"].update(critical="P7"), "triage.alertmanager_severity.critical"),
 ])
 def test_bad_policy_names_the_bad_key(mutate, where):
@@ -54,7 +55,7 @@ def test_policy_file_from_environment(tmp_path, monkeypatch):
     path = tmp_path / "other.yaml"
     path.write_text(DEFAULT_POLICY_FILE.read_text().replace("preskool-incident", "ops-incident"))
     monkeypatch.setenv("IRP_POLICY_FILE", str(path))
-    assert load_policy().slack_channel_prefix == "ops-incident"
+    assert load_policy().bridge_channel_prefix == "ops-incident"
 
 
 def test_unreadable_and_invalid_yaml(tmp_path):
@@ -63,3 +64,59 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     (tmp_path / "bad.yaml").write_text("version: [1\n")
     with pytest.raises(PolicyError, match="not valid YAML"):
         load_policy(tmp_path / "bad.yaml")
+
+
+# --- authority fails closed (issue 11) ----------------------------------------------------------
+
+def shipped() -> dict:
+    return yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
+
+
+def refused(raw: dict) -> str:
+    with pytest.raises(PolicyError) as e:
+        parse_policy(raw, source="x.yaml")
+    return str(e.value)
+
+
+def test_a_misspelt_authority_key_is_refused_with_its_path():
+    raw = shipped()
+    raw["authority"]["resolv"] = raw["authority"].pop("resolve")
+    message = refused(raw)
+    assert "authority.resolv" in message, message
+
+
+@pytest.mark.parametrize("action", [a.value for a in GatedAction])
+def test_every_gated_action_must_be_named(action):
+    raw = shipped()
+    del raw["authority"][action]
+    message = refused(raw)
+    assert message.startswith("x.yaml: authority: ") and action in message, message
+
+
+@pytest.mark.parametrize("who", ["anyon", [], ["incident_comander"], None])
+def test_who_is_roles_or_anyone_and_nothing_else(who):
+    raw = shipped()
+    raw["authority"]["resolve"] = who
+    assert "authority.resolve" in refused(raw)
+
+
+def test_anyone_is_said_explicitly_and_an_unnamed_role_may_not():
+    policy = load_policy()
+    assert policy.authority[GatedAction.acknowledge] == "anyone"
+    assert policy.may(GatedAction.acknowledge, set())
+    assert not policy.may(GatedAction.resolve, {Role.oncall_primary})
+    assert policy.may(GatedAction.resolve, {Role.engineering_lead})
+    assert not policy.may(GatedAction.force_resolve, {Role.engineering_lead})
+    assert not policy.may("resolv", {Role.incident_commander})  # a name outside the set: no
+
+
+def test_deliverables_and_product_actions_are_named_exactly():
+    raw = shipped()
+    raw["deliverables"]["runbook_updates"] = raw["deliverables"].pop("runbook_update")
+    assert "deliverables.runbook_updates" in refused(raw)
+    raw = shipped()
+    del raw["deliverables"]["customer_email"]
+    assert "deliverables: " in refused(raw) and "customer_email" in refused(raw)
+    raw = shipped()
+    del raw["actions"]["send_customer_email"]
+    assert "actions: " in refused(raw) and "send_customer_email" in refused(raw)

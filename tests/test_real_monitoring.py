@@ -132,7 +132,7 @@ async def served(dev_env, policy):
     async def serve(task_queue: str) -> str:
         async def connect():
             return dev_env.client
-        app = create_app(token=SecretStr(token), policy=policy, task_queue=task_queue, connect=connect)
+        app = create_app(token=SecretStr(token), task_queue=task_queue, connect=connect)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                lifespan="off"))

@@ -24,7 +24,7 @@ async def temporal_cli(dev_env, *args: str) -> list[dict]:
 async def test_open_p0_is_found_by_its_search_attributes(dev_env, run_worker, policy, request):
     payload = delivery(alert(scope="all"), group=f"Search-{request.node.name}")
     async with run_worker(dev_env.client) as tq:
-        receipt = await deliver_alerts(dev_env.client, tq, policy, AlertmanagerDelivery.model_validate(payload))
+        receipt = await deliver_alerts(dev_env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = dev_env.client.get_workflow_handle(receipt.incident_id)
         await handle.signal("declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"],
                                                      "by": "ben.okafor@preskool.com"})
@@ -46,7 +46,7 @@ async def test_open_p0_is_found_by_its_search_attributes(dev_env, run_worker, po
 async def test_the_ui_shows_live_details_without_a_query(dev_env, run_worker, policy, request):
     payload = delivery(alert(module="fees"), group=f"Details-{request.node.name}")
     async with run_worker(dev_env.client) as tq:
-        receipt = await deliver_alerts(dev_env.client, tq, policy, AlertmanagerDelivery.model_validate(payload))
+        receipt = await deliver_alerts(dev_env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = dev_env.client.get_workflow_handle(receipt.incident_id)
         await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
         await status_when(handle, lambda s: s.phase == "TRIAGE")

@@ -30,6 +30,7 @@ from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.policy import PolicyActivities
 from activities.settings import IntegrationSettings
 from plan import AlertmanagerDelivery, Role, load_policy
 from runtime.codec import (ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptError, PayloadKeyError,
@@ -104,12 +105,15 @@ async def history_of(client: Client, workflow_id: str):
     return await client.get_workflow_handle(workflow_id).fetch_history()
 
 
-def patch_ids(history) -> list[str]:
-    """The one kind of payload the SDK writes without the codec: a `workflow.patched` marker's
-    id (its core writes it as json/plain). A version name, nothing of the incident."""
-    return [json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
-            for e in history.events if e.HasField("marker_recorded_event_attributes")
-            and "patch-data" in e.marker_recorded_event_attributes.details]
+def unsealed_kind(payload) -> str:
+    """The payloads the SDK's core writes itself, without the codec: a local activity marker's
+    bookkeeping (its type and sequence, never its result) and a patch marker's version name."""
+    data = json.loads(payload.data)
+    if "activity_type" in data:
+        assert set(data) <= {"seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff",
+                             "original_schedule_time", "activation_index"}, data
+        return f"local activity {data['activity_type']}"
+    return f"patch {data['id']}"
 
 
 def raw_bytes(history) -> bytes:
@@ -129,7 +133,7 @@ def opened(status) -> bool:
 async def start_incident(client: Client, tq: str, policy, summary: str, **labels):
     """Opened the way the webhook and starter.py open one: update-with-start, with memo and summary."""
     payload = delivery(alert(summary=summary, **labels), group=f"Security{uuid.uuid4().hex[:10]}")
-    receipt = await deliver_alerts(client, tq, policy, AlertmanagerDelivery.model_validate(payload))
+    receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
     return client.get_workflow_handle(receipt.incident_id), receipt
 
 
@@ -251,7 +255,7 @@ async def test_encrypted_incident_end_to_end_history_holds_no_plaintext(dev_env,
     assert len(payloads) > 50
     sealed = [p for p in payloads if p.metadata["encoding"] == ENCODING]
     assert {p.metadata[KEY_ID] for p in sealed} == {codec.key_id.encode()}
-    assert [json.loads(p.data)["id"] for p in payloads if p not in sealed] == patch_ids(history)
+    assert [unsealed_kind(p) for p in payloads if p not in sealed] == ["local activity current_policy"]
     raw = raw_bytes(history) + history.to_json().encode()
     for plaintext in (summary, IC, PRIMARY, COMMS, "@preskool.com", "principal@school-42.example.edu",
                       "Rolled back the 09:55 deploy", "A deploy changed session handling"):
@@ -289,7 +293,7 @@ async def test_enabling_then_rotating_the_key_mid_incident(dev_env, policy, inte
         """No workflow cache: every workflow task replays the whole (mixed) history with this
         worker's keys, and no task waits on the previous worker's sticky queue. (A task the
         stopped worker's last poll took can still wait out the 10 s task timeout: hence timeout=30.)"""
-        return Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=build_activities(integrations, policy),
+        return Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=[*build_activities(integrations, policy), PolicyActivities(policy).current_policy],
                       max_cached_workflows=0)
 
     async with replaying_worker(dev_env.client):  # before: no key
@@ -638,7 +642,7 @@ async def test_secrets_never_reach_history_logs_or_the_timeline(dev_env, secrets
     async def temporal():
         return client
 
-    receiver = create_webhook_app(token=SecretStr(secrets["IRP_WEBHOOK_TOKEN"]), policy=policy, task_queue=tq,
+    receiver = create_webhook_app(token=SecretStr(secrets["IRP_WEBHOOK_TOKEN"]), task_queue=tq,
                                   connect=temporal, pagerduty_secret=SecretStr(secrets["PAGERDUTY_WEBHOOK_SECRET"]))
     codec_server = create_codec_app(codec, token=secrets["IRP_CODEC_TOKEN"])
     payload = delivery(alert(scope="all"), group=f"Secrets{uuid.uuid4().hex[:10]}")

@@ -81,7 +81,7 @@ async def test_acknowledge_sent_from_the_web_ui_moves_the_incident_to_triage(ui_
     env, ui_url = ui_env
     payload = delivery(alert(module="fees", summary="Fee collection failing"), group=f"WebUi-{uuid.uuid4().hex[:8]}")
     async with run_worker(env.client) as tq:
-        receipt = await deliver_alerts(env.client, tq, policy, AlertmanagerDelivery.model_validate(payload))
+        receipt = await deliver_alerts(env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = env.client.get_workflow_handle(receipt.incident_id)
         before = await status_when(handle, lambda s: s.channel)
         assert before.phase == "DETECTION" and before.acknowledged_by is None
@@ -113,7 +113,7 @@ async def test_rollback_approved_from_the_web_ui_runs_once(ui_env, page, run_wor
     env, ui_url = ui_env
     payload = delivery(alert(module="fees"), group=f"WebUi-{uuid.uuid4().hex[:8]}")
     async with run_worker(env.client, with_policy=drill) as tq:
-        receipt = await deliver_alerts(env.client, tq, drill, AlertmanagerDelivery.model_validate(payload))
+        receipt = await deliver_alerts(env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = env.client.get_workflow_handle(receipt.incident_id)
         await status_when(handle, lambda s: s.channel)
         await handle.signal("request_action", {"request_id": "rollback-1", "action": "rollback", "target": "backend",

@@ -131,7 +131,7 @@ def pd_receiver(dev_env, policy):
     def make(task_queue: str):
         async def connect():
             return dev_env.client
-        app = create_app(token=SecretStr(TOKEN), policy=policy, task_queue=task_queue, connect=connect,
+        app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect,
                          pagerduty_secret=SecretStr(PD_SECRET))
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
     return make

@@ -7,7 +7,6 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from plan import PolicyError, load_policy
 from runtime.observability import configure_logging
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
@@ -19,10 +18,6 @@ def main() -> None:
         settings = WebhookSettings()
     except ValidationError:
         sys.exit("IRP_WEBHOOK_TOKEN is not set: the receiver refuses to start without a token")
-    try:
-        policy = load_policy()
-    except PolicyError as e:
-        sys.exit(str(e))
     if not settings.irp_webhook_token.get_secret_value():
         sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
     temporal = TemporalSettings()
@@ -30,7 +25,7 @@ def main() -> None:
         temporal.connect_options()  # a bad TLS, API key or payload key setting stops us here, not at the first alert
     except TemporalConfigError as e:
         sys.exit(f"receiver not started: {e}")
-    app = create_app(token=settings.irp_webhook_token, policy=policy, task_queue=temporal.temporal_task_queue,
+    app = create_app(token=settings.irp_webhook_token, task_queue=temporal.temporal_task_queue,
                      connect=lambda: connect(temporal), pagerduty_secret=settings.pagerduty_webhook_secret)
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.

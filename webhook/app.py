@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from plan import AlertmanagerDelivery, Declaration, Policy
+from plan import AlertmanagerDelivery, Declaration
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import declare_incident, deliver_alerts
@@ -49,7 +49,7 @@ class Refusal(Exception):
         self.status, self.reason, self.errors = status, reason, errors
 
 
-def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
+def create_app(*, token: SecretStr, task_queue: str,
                connect: Callable[[], Awaitable[Client]], pagerduty_secret: SecretStr | None = None) -> FastAPI:
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
@@ -89,7 +89,7 @@ def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request))
         async with temporal_errors("the alert"):
-            receipt = await deliver_alerts(await client(), task_queue, policy, delivery)
+            receipt = await deliver_alerts(await client(), task_queue, delivery)
         incidents = [receipt_json(receipt)] if receipt else []
         log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
         return {"incidents": incidents}
@@ -100,7 +100,7 @@ def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
         authorize(request, expected)
         declaration = parse(Declaration, await read_body(request))
         async with temporal_errors("the declaration"):
-            receipt = await declare_incident(await client(), task_queue, policy, declaration)
+            receipt = await declare_incident(await client(), task_queue, declaration)
         log.info("declared by %s → %s", declaration.reporter, receipt.incident_id)
         return {"incidents": [receipt_json(receipt)]}
 
@@ -120,7 +120,6 @@ def create_app(*, token: SecretStr, policy: Policy, task_queue: str,
             log.info("pagerduty event %s ignored: not an incident this service paged", event.id)
             return {"ignored": "not an incident this service paged (no inc-… incident_key)"}
         signal = PagerDutyEvent(event_id=event.id, event_type=event.event_type, agent=event.agent_name(),
-                                agent_email=policy_email(policy, event.agent_name()),
                                 pagerduty_incident=event.data.get("id"))
         async with temporal_errors("the PagerDuty event"):
             try:
@@ -188,10 +187,6 @@ def verify_pagerduty(header: str, body: bytes, secret: SecretStr) -> None:
         raise Refusal(401, "missing X-PagerDuty-Signature (v1=…)")
     if not any(hmac.compare_digest(o, expected) for o in offered):
         raise Refusal(401, "X-PagerDuty-Signature does not match the body")
-
-
-def policy_email(policy: Policy, name: str | None) -> str | None:
-    return next((p.email for p in policy.roster.values() if name and p.name.lower() == name.lower()), None)
 
 
 class RecentIds:

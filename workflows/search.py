@@ -12,13 +12,10 @@ MODULE = SearchAttributeKey.for_keyword("Module")
 TENANT = SearchAttributeKey.for_keyword_list("Tenant")
 INCIDENT_STATUS = SearchAttributeKey.for_keyword("IncidentStatus")
 KEYS = (SEVERITY, PHASE, MODULE, TENANT, INCIDENT_STATUS)
-# Incidents started before these existed keep replaying without them.
-PATCH = "search-attributes"
 
 
 def upsert(*, severity: str | None, phase: str, module: str | None, tenants: list[str], status: str) -> None:
-    if not workflow.patched(PATCH):
-        return
+    """Keep the incident's search attributes current (status: open, review or closed)."""
     workflow.upsert_search_attributes([
         SEVERITY.value_set(severity) if severity else SEVERITY.value_unset(),
         PHASE.value_set(phase),

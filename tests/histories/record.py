@@ -40,7 +40,7 @@ ERA = HERE / "v4-kept-clock"
 
 async def p1_acknowledged(client, task_queue, policy, env, prometheus):
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p1", policy=policy, group_key="g"), id="inc-golden-p1", task_queue=task_queue)
+        incident_id="inc-golden-p1", group_key="g"), id="inc-golden-p1", task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(module="fees", summary="Fee collection failing"))))
     await status_when(handle, lambda s: s.channel)
@@ -54,7 +54,7 @@ async def p1_acknowledged(client, task_queue, policy, env, prometheus):
 
 async def p0_declared_data_at_risk(client, task_queue, policy, env, prometheus):
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p0", policy=policy, declaration=Declaration(
+        incident_id="inc-golden-p0", declaration=Declaration(
             summary="Grades rows corrupted", severity="P0", reporter="support@preskool.com", source="zendesk")),
         id="inc-golden-p0", task_queue=task_queue)
     await status_when(handle, lambda s: s.channel)
@@ -64,7 +64,7 @@ async def p0_declared_data_at_risk(client, task_queue, policy, env, prometheus):
 async def p1_lifecycle_resolved(client, task_queue, policy, env, prometheus):
     """The whole §4 lifecycle: ack, blast radius, updates, mitigate, a failed gate, a verified one."""
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-lifecycle", policy=policy, group_key="g"), id="inc-golden-lifecycle",
+        incident_id="inc-golden-lifecycle", group_key="g"), id="inc-golden-lifecycle",
         task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(module="fees", summary="Fee collection failing"))))
@@ -90,7 +90,7 @@ async def p1_lifecycle_resolved(client, task_queue, policy, env, prometheus):
 async def p3_forced_close(client, task_queue, policy, env, prometheus):
     """A minor issue closed at once by the IC without metrics."""
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p3", policy=policy, group_key="g"), id="inc-golden-p3", task_queue=task_queue)
+        incident_id="inc-golden-p3", group_key="g"), id="inc-golden-p3", task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(severity="info", summary="UI glitch on the reports page"))))
     await status_when(handle, lambda s: s.cadence)
@@ -102,7 +102,7 @@ async def p3_forced_close(client, task_queue, policy, env, prometheus):
 async def p0_approvals(client, task_queue, policy, env, prometheus):
     """§4.3 and §7: refusals, a two-person secret change, an executor run, an expiry."""
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-approvals", policy=policy, group_key="g"), id="inc-golden-approvals",
+        incident_id="inc-golden-approvals", group_key="g"), id="inc-golden-approvals",
         task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(scope="all", summary="API returning 500s for all requests"))))
@@ -131,7 +131,7 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
     an action item, a waiver; recorded part-way, as a worker upgrade would find it."""
     prometheus.healthy(policy)
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-ledger", policy=policy, group_key="g"), id="inc-golden-ledger", task_queue=task_queue)
+        incident_id="inc-golden-ledger", group_key="g"), id="inc-golden-ledger", task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(scope="all", summary="API returning 500s for all requests"))))
     await status_when(handle, lambda s: s.cadence)
@@ -153,7 +153,7 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
 async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
     """A P0 left running for days: its first run ends by continuing as new (the run recorded)."""
     handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-long", policy=policy, group_key="g"), id="inc-golden-long", task_queue=task_queue)
+        incident_id="inc-golden-long", group_key="g"), id="inc-golden-long", task_queue=task_queue)
     await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
         delivery(alert(scope="all", summary="API returning 500s for all requests"))))
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})

@@ -1,0 +1,113 @@
+"""The incident bridge (§4.1, §5): the channel, who is in it, and everything said there.
+
+`post` queues a message in the chat lane; `send` says it now, from whichever lane is running
+(the resolve gate's verdict, before the bridge is archived)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.bridge import ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest
+    from activities.bridge import PersonNotice
+    from plan import Role, templates
+    from workflows.context import IncidentContext
+    from workflows.outside import outside
+
+# Messages an incident posts once; every other post is numbered.
+ONCE = ("opening", "triage-checklist")
+
+
+class Bridge:
+    LANE = "chat"
+
+    def __init__(self, ctx: IncidentContext) -> None:
+        self.ctx = ctx
+
+    # --- queued in the chat lane -----------------------------------------------------------------
+
+    def open(self) -> None:
+        """#<prefix>-<YYYY-MM-DD>, its members, and the §5.1 opening."""
+        self.ctx.later(self.LANE, self._open)
+
+    def post(self, text: str, what: str, thread: bool = False) -> None:
+        self.ctx.later(self.LANE, self.send, text, what, thread)
+
+    def invite(self, roles: list[Role]) -> None:
+        self.ctx.later(self.LANE, self._invite, roles)
+
+    def notify(self, role: Role, key: str, text: str) -> None:
+        """A direct message: reminders and invitations reach people after the bridge is archived."""
+        self.ctx.later(self.LANE, self.tell, role, key, text)
+
+    # --- done now, in the caller's lane -------------------------------------------------------------
+
+    async def send(self, text: str, what: str, thread: bool = False) -> str | None:
+        """Post in the bridge. Each post has a key of its own, so a retry never posts twice."""
+        s = self.ctx.s
+        if not s.bridge.channel_id or s.bridge.archived:
+            return None
+        s.posts += 1
+        key = what if what in ONCE else f"{what}-{s.posts}"
+        posted = await self._outside(BridgeActivities.post_to_bridge, BridgePost(
+            incident_id=self.ctx.incident_id, channel_id=s.bridge.channel_id, key=key, text=text,
+            thread_ts=s.bridge.opening_ts if thread else None), f"post the {what} message")
+        if posted:
+            self.ctx.note("posted", f"posted the {what} message in #{s.bridge.channel}")
+        return posted.ts if posted else None
+
+    async def tell(self, role: Role, key: str, text: str) -> None:
+        person = self.ctx.person(role)
+        if not person or not person.slack_user_id:
+            self.ctx.note("notify-skipped", f"{role.title} has no chat user: {key} not sent")
+            return
+        sent = await self._outside(BridgeActivities.notify_person, PersonNotice(
+            incident_id=self.ctx.incident_id, user_id=person.slack_user_id, key=key, text=text),
+            f"message {person.name}")
+        if sent and sent.ts:
+            self.ctx.note("notified", f"{key} → {person.name}")
+
+    async def archive(self) -> None:
+        """§4.5 step 6."""
+        s = self.ctx.s
+        if not s.bridge.channel_id:
+            return
+        archived = await self._outside(BridgeActivities.archive_bridge, ArchiveBridge(
+            channel_id=s.bridge.channel_id), "archive the bridge")
+        s.bridge.archived = archived is not None
+        if s.bridge.archived:
+            self.ctx.note("bridge", f"bridge #{s.bridge.channel} archived")
+
+    # --- steps --------------------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        ctx, s = self.ctx, self.ctx.s
+        opened = await self._outside(BridgeActivities.open_bridge, OpenBridgeRequest(
+            incident_id=ctx.incident_id, channel_prefix=ctx.policy.bridge_channel_prefix, started_at=s.started_at,
+            purpose=f"Incident {ctx.incident_id}: {s.summary}"[:250]), "open the incident bridge")
+        if opened is None or opened.skipped:
+            s.bridge.skipped = opened.skipped if opened else "failed"
+            if opened:
+                ctx.note("bridge-skipped", opened.skipped)
+            return
+        s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
+        ctx.note("bridge", f"bridge opened: #{opened.channel}")
+        await self._invite(ctx.engaged.bridge_members)
+        s.bridge.opening_ts = await self.send(templates.bridge_opening(
+            severity=s.decision.severity, summary=s.summary, impact=s.impact or ctx.default_impact(),
+            started_at=s.started_at, ic=ctx.person(Role.incident_commander),
+            primary=ctx.person(Role.oncall_primary), secondary=ctx.person(Role.oncall_secondary),
+            pagerduty=f"{ctx.policy.links.pagerduty} (dedup key {ctx.incident_id}:<role>)"), "opening")
+
+    async def _invite(self, roles: list[Role]) -> None:
+        s = self.ctx.s
+        if not s.bridge.channel_id or s.bridge.archived:
+            return
+        users = list(dict.fromkeys(p.slack_user_id for p in map(self.ctx.person, roles) if p))
+        invited = await self._outside(BridgeActivities.invite_to_bridge, InviteRequest(
+            channel_id=s.bridge.channel_id, user_ids=users), "invite people to the bridge")
+        if invited and invited.failed:
+            self.ctx.note("invite-failed", "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()))
+
+    async def _outside(self, activity, request, what: str):
+        return await outside(self.ctx, activity, request, what=what, slow_in_bridge=False)

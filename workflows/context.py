@@ -1,0 +1,150 @@
+"""What every part of an incident shares: its state, its pinned policy, the timeline, refusals,
+who holds which role, and the queue of outward steps (one lane per outside system).
+
+Calls go one way: the workflow → its components → this context. The context calls no
+component; the one thing it says outward, a refusal, goes through `announce`, which the
+workflow points at the bridge when it assembles the incident."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from pydantic import BaseModel, ValidationError
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from plan import Person, Policy, Role
+    from plan.deliverables import ledger_closed
+    from plan.incident import IncidentState, TimelineEntry
+    from plan.lifecycle import cadence
+    from plan.models import GatedAction, Phase
+    from plan.raci import Engagement, engagement
+    from workflows import search
+    from workflows.lanes import Lanes
+
+
+class IncidentContext:
+    """One per incident run. `policy` is None until the incident has pinned it (the first thing
+    its run does); handlers wait for it."""
+
+    def __init__(self, incident_id: str, state: IncidentState, policy: Policy | None) -> None:
+        self.incident_id = incident_id
+        self.s = state
+        self.policy = policy
+        self.lanes = Lanes()
+        self.wake = False
+        self.running = False
+        self.announce: Callable[[str, str], None] = lambda text, what: None
+
+    # --- the timeline and refusals ------------------------------------------------------------
+
+    def note(self, kind: str, text: str, by: str | None = None) -> None:
+        """Every change writes the timeline, which also wakes the main loop."""
+        self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
+        self.wake = True
+        workflow.logger.info("%s: %s", kind, text)  # the timeline, in the logs (not repeated on replay)
+
+    def refuse(self, signal: str, reason: str) -> None:
+        """A refusal is told where people look: the timeline and the bridge."""
+        self.note("refused", f"refused {signal}: {reason}")
+        self.announce(f"🚫 Refused `{signal}`: {reason}", "refusal")
+
+    def accept(self, signal: str, model: type[BaseModel], payload: object) -> BaseModel | None:
+        """Human input is validated here, not by the SDK, so a bad one is refused visibly."""
+        try:
+            return model.model_validate(payload)
+        except ValidationError as e:
+            self.refuse(signal, "; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}"
+                                          for err in e.errors()))
+            return None
+
+    def allowed(self, action: GatedAction, by: str) -> bool:
+        """The policy's authority for `action`; a refusal names who may."""
+        if self.policy.may(action, self.roles_of(by)):
+            return True
+        needed = ", ".join(r.title for r in self.policy.authority.get(action) or [])
+        self.refuse(action.value, f"{by} may not {action.value.replace('_', ' ')}: it needs {needed or 'nobody'}")
+        return False
+
+    # --- outward steps --------------------------------------------------------------------------
+
+    def later(self, lane: str, step: Callable[..., Awaitable], *args) -> None:
+        """Queue an outward step in its system's lane: steps of a lane run in order, lanes apart."""
+        self.lanes.add(lane, lambda: step(*args))
+
+    # --- people ---------------------------------------------------------------------------------
+
+    def person(self, role: Role) -> Person | None:
+        """Who holds the role now: an assignment in this incident, else the roster."""
+        if email := self.s.assignments.get(role):
+            known = next((p for p in self.policy.roster.values() if p.email.lower() == email.lower()), None)
+            return known or Person.model_construct(name=email, email=email, slack_user_id="")
+        return self.policy.person(role)
+
+    def roles_of(self, email: str) -> set[Role]:
+        """The roster's roles, unless this incident gave them to someone else, plus its assignments."""
+        email = email.lower()
+        assigned = {role: person.lower() for role, person in self.s.assignments.items()}
+        roster = {r for r in self.policy.role_of(email) if assigned.get(r, email) == email}
+        return roster | {r for r, person in assigned.items() if person == email}
+
+    @property
+    def engaged(self) -> Engagement | None:
+        """Whom the RACI engages at the current severity (§3, §6)."""
+        decision = self.s.decision
+        return engagement(self.policy, decision.severity, decision.data_at_risk) if decision and self.policy else None
+
+    # --- phases, cadence and what the UI shows -----------------------------------------------------
+
+    def enter(self, phase: Phase) -> None:
+        if phase is self.s.phase:
+            return
+        self.s.phase = phase
+        self.s.phases[phase] = workflow.now()
+        self.note("phase", f"phase {phase}")
+        self.publish()
+
+    def cadence_minutes(self) -> int | None:
+        every = cadence(self.policy, self.s.decision.severity)
+        return minutes(every) if every else None
+
+    def default_impact(self) -> str:
+        definition = self.policy.severities[self.s.decision.severity]
+        return f"{definition.name}: {definition.definition}"
+
+    def publish(self) -> None:
+        """The search attributes the Temporal UI filters incidents by, and the page's details."""
+        if not self.running:  # the run body publishes once it starts
+            return
+        s = self.s
+        workflow.set_current_details(self.details())
+        search.upsert(severity=s.decision.severity.value if s.decision else None, phase=s.phase.value,
+                      module=s.decision.module if s.decision else None,
+                      tenants=s.blast_radius.tenants if s.blast_radius else [], status=self.incident_status())
+
+    def incident_status(self) -> str:
+        """`open` until resolved, `review` while §8 deliverables are open, then `closed`."""
+        s = self.s
+        if not s.resolution:
+            return "open"
+        return "closed" if s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) else "review"
+
+    def details(self) -> str:
+        """What the Web UI shows on the incident's page without a query (markdown)."""
+        s = self.s
+        ic = self.person(Role.incident_commander) if self.policy else None
+        lines = [f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
+                 f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
+                 f"acknowledged: {s.acknowledged_by or 'not yet'}"]
+        if s.cadence and s.cadence.next_due:
+            lines.append(f"Next update due {s.cadence.next_due:%H:%M} UTC ({s.cadence.overdue_updates} overdue so far)")
+        if pending := [r.request_id for r in s.requests.values() if r.state == "pending"]:
+            lines.append("Waiting for approval: " + ", ".join(pending))
+        if s.ledger:
+            lines.append("Deliverables: " + ", ".join(f"{d.key} {d.state}" for d in s.ledger))
+        return "\n\n".join(lines)
+
+
+def minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
