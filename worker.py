@@ -10,8 +10,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities import build_activities
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings, build_activities
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime

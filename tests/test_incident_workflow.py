@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, Role
 from plan.alerts import Declaration
 from plan.incident import IncidentInput

@@ -29,8 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
-from activities import build_activities
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings, build_activities
 from plan import AlertmanagerDelivery, Role, load_policy
 from runtime.codec import (ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptError, PayloadKeyError,
                            PayloadKeySettings, generate_key, key_id)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.bridge import BridgeActivities, PersonNotice
+    from activities.chat import BridgeActivities, PersonNotice
     from activities.email import EmailActivities, EmailRequest
     from activities.postmortem import PostmortemActivities, PostmortemFacts
     from activities.tickets import TicketActivities, TicketRequest

@@ -14,10 +14,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.bridge import ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest
+    from activities.chat import ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest
     from activities.paging import PageRequest, PagingActivities, ResolvePage
     from activities.status_page import StatusPageActivities, StatusPageUpdate
-    from activities.verification import VerificationActivities, VerifyRecovery
+    from activities.recovery import VerificationActivities, VerifyRecovery
     from plan import Role
     from plan.incident import GateCheck, GateRun, Page, Resolution
     from plan.models import Phase

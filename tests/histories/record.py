@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
 from plan.alerts import Declaration
 from plan.incident import IncidentInput

@@ -84,8 +84,8 @@ DAYS_REMEMBERED = 7
 
 
 class BridgeActivities:
-    def __init__(self, chat: Chat | None):
-        self.chat = chat
+    def __init__(self, chat: Chat | None, *, missing: str = "chat"):
+        self.chat, self.missing = chat, missing
         # Channel names known taken, per day's base name: a busy day lists the channels once per
         # worker, not once per incident (conversations.list is rate-limited, and slow on a big
         # workspace).
@@ -94,7 +94,7 @@ class BridgeActivities:
     @activity.defn
     async def open_bridge(self, request: OpenBridgeRequest) -> BridgeChannel:
         if self.chat is None:
-            return BridgeChannel(skipped="skipped: slack not configured")
+            return BridgeChannel(skipped=f"skipped: {self.missing} not configured")
         base = channel_name(request.channel_prefix, request.started_at)
         if activity.info().attempt > 1:
             tried = activity.info().heartbeat_details[0] if activity.info().heartbeat_details else None

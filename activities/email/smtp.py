@@ -1,4 +1,4 @@
-"""Outgoing email over SMTP (RFC 5321) with the standard library: smtplib in a worker thread.
+"""Email over SMTP (RFC 5321) with the standard library: smtplib in a worker thread.
 
 One email is one SMTP transaction: EHLO, STARTTLS (the server's certificate checked against the
 system CAs plus IRP_CA_BUNDLE), EHLO again, AUTH (PLAIN or LOGIN, whichever the server offers)
@@ -25,24 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import Callable
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 
+from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
+from activities.email import Sent, message_id
 from activities.errors import give_up, try_again
+from activities.settings import SharedSettings, secret
+from plan.models import Person
 
-MESSAGE_ID_DOMAIN = "preskool-irp"
 TIMEOUT = 30  # seconds, per socket operation
-
-
-def message_id(incident_id: str, key: str) -> str:
-    """The same for every attempt at the same email: receivers and people can tell a repeat."""
-    return f"<{incident_id}.{key}@{MESSAGE_ID_DOMAIN}>"
 
 
 def envelope_address(value: str) -> str:
@@ -50,10 +47,16 @@ def envelope_address(value: str) -> str:
     return parseaddr(value)[1]
 
 
-@dataclass(frozen=True)
-class Sent:
-    message_id: str
-    recipients: list[str]  # the envelope: To and Cc, each once
+class SmtpSettings(SharedSettings):
+    """SMTP_HOST turns email on; SMTP_PORT (587), SMTP_USERNAME and SMTP_PASSWORD (AUTH, only with
+    STARTTLS), SMTP_STARTTLS (true), EMAIL_FROM ("Name <address>")."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "PreSkool Incident Response <incidents@preskool.com>"
 
 
 class _Client(smtplib.SMTP):
@@ -69,7 +72,10 @@ class _Client(smtplib.SMTP):
 
 
 class Smtp:
+    """One SMTP server, as one sender (the `Mailer` port)."""
+
     name = "smtp"
+    Settings = SmtpSettings
 
     def __init__(self, host: str, port: int, username: str | None, password: str | None, starttls: bool,
                  sender: str, ssl_context: ssl.SSLContext, *, timeout: float = TIMEOUT,
@@ -77,7 +83,8 @@ class Smtp:
         """`sender` is EMAIL_FROM ("Name <address>" or an address). A username without STARTTLS
         is refused here: the password would cross the network in clear."""
         if username and not starttls:
-            raise ValueError("SMTP_USERNAME is set but SMTP_STARTTLS is off: the password would be sent unencrypted")
+            raise ValueError("SMTP_USERNAME is set but SMTP_STARTTLS is off: the password would be sent "
+                             "unencrypted")
         if "@" not in envelope_address(sender):
             raise ValueError(f"EMAIL_FROM {sender!r} has no address")
         self.host, self.port, self.starttls = host, port, starttls
@@ -85,8 +92,18 @@ class Smtp:
         self.sender, self.ssl_context = sender, ssl_context
         self.timeout, self.local_hostname = timeout, local_hostname
 
+    @classmethod
+    def from_settings(cls, settings: SmtpSettings, people: tuple[Person, ...] = ()) -> Smtp | None:
+        """None when SMTP_HOST is unset; ValueError for settings that would be unsafe or unusable."""
+        if not settings.smtp_host:
+            return None
+        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_username,
+                   secret(settings.smtp_password), settings.smtp_starttls, settings.email_from,
+                   settings.ssl_context)
+
     def build(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
               body: str) -> EmailMessage:
+        """The email as it goes out: UTF-8, quoted-printable, with its Message-ID and our headers."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = ", ".join(to)
@@ -102,20 +119,21 @@ class Smtp:
         return message
 
     async def send(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
-                   body: str, before_data: Callable[[], None] = lambda: None) -> Sent:
-        """`before_data` is called (in the sending thread) just before the content goes out: after
+                   body: str, handing_over: Callable[[], None] = lambda: None) -> Sent:
+        """One SMTP transaction (see the module's docstring for what each failure means).
+        `handing_over` is called (in the sending thread) just before the content goes out: after
         it, the server may have the message whatever happens to us."""
         try:
             message = self.build(incident_id=incident_id, key=key, to=to, cc=cc, subject=subject, body=body)
         except ValueError as e:  # a header with a line break, an address that does not parse
             raise give_up(f"email {message_id(incident_id, key)} cannot be written: {e}") from None
         recipients = list(dict.fromkeys(a for _, a in getaddresses([*to, *cc]) if a))
-        await asyncio.to_thread(self._send, message, recipients, before_data)
+        await asyncio.to_thread(self._send, message, recipients, handing_over)
         return Sent(message["Message-ID"], recipients)
 
     # the transaction, in a thread ------------------------------------------------------------------
 
-    def _send(self, message: EmailMessage, recipients: list[str], before_data: Callable[[], None]) -> None:
+    def _send(self, message: EmailMessage, recipients: list[str], handing_over: Callable[[], None]) -> None:
         mid, where = message["Message-ID"], f"{self.host}:{self.port}"
         client: _Client | None = None
         try:
@@ -140,14 +158,14 @@ class Smtp:
                 if code not in (250, 251):
                     client.rset()  # all or nothing: no partial delivery for a retry to repeat
                     self._reply(client, code, reply)
-            before_data()
+            handing_over()
             client.stage = "DATA"
             self._reply(client, *client.data(_data(message)))
         except smtplib.SMTPServerDisconnected as e:
             if client is not None and client.stage == "DATA" and client.last_code == 354:
                 raise give_up(self._hide(
-                    f"SMTP {where} dropped the connection after {mid} was handed over and before it confirmed "
-                    f"it ({e}): it may have been sent; check before re-sending")) from None
+                    f"SMTP {where} dropped the connection after {mid} was handed over and before it "
+                    f"confirmed it ({e}): it may have been sent; check before re-sending")) from None
             raise try_again(self._hide(f"SMTP {where} closed the connection before accepting {mid} "
                                        f"(at {client.stage if client else 'connect'}): {e}")) from None
         except ssl.SSLCertVerificationError as e:
@@ -159,14 +177,16 @@ class Smtp:
             raise give_up(f"SMTP {where}: TLS failed ({e.reason or e})") from None
         except smtplib.SMTPAuthenticationError as e:
             refuse = try_again if 400 <= e.smtp_code < 500 else give_up  # 454: a temporary failure
-            raise refuse(self._hide(f"SMTP {where} refused the login of {self.username!r}: {e.smtp_code} "
-                                    f"{_text(e.smtp_error)}; check SMTP_USERNAME and SMTP_PASSWORD")) from None
+            raise refuse(self._hide(
+                f"SMTP {where} refused the login of {self.username!r}: {e.smtp_code} {_text(e.smtp_error)}; "
+                "check SMTP_USERNAME and SMTP_PASSWORD")) from None
         except smtplib.SMTPNotSupportedError as e:  # AUTH not offered (e.g. only after STARTTLS)
             raise give_up(f"SMTP {where} at {client.stage if client else 'connect'}: {e}") from None
         except smtplib.SMTPResponseException as e:  # a greeting other than 220, DATA other than 354
             raise self._refusal(client, e.smtp_code, e.smtp_error) from None
         except smtplib.SMTPException as e:  # e.g. "No suitable authentication method found."
-            raise give_up(self._hide(f"SMTP {where} at {client.stage if client else 'connect'}: {e}")) from None
+            stage = client.stage if client else "connect"
+            raise give_up(self._hide(f"SMTP {where} at {stage}: {e}")) from None
         except OSError as e:  # refused, unreachable, timed out: before DATA (SMTPException is an OSError)
             raise try_again(self._hide(f"SMTP {where} unreachable: {type(e).__name__} {e}")) from None
         finally:
@@ -176,7 +196,8 @@ class Smtp:
                 except (OSError, smtplib.SMTPException):
                     client.close()
 
-    def _reply(self, client: _Client | None, code: int, reply: bytes | str, ok: tuple[int, ...] = (250,)) -> None:
+    def _reply(self, client: _Client | None, code: int, reply: bytes | str,
+               ok: tuple[int, ...] = (250,)) -> None:
         if code not in ok:
             raise self._refusal(client, code, reply)
 
@@ -199,5 +220,3 @@ def _data(message: EmailMessage) -> bytes:
 def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
-
-__all__ = ["Sent", "Smtp", "message_id", "envelope_address"]

@@ -1,17 +1,30 @@
-"""Atlassian Statuspage REST API v1 (https://developer.statuspage.io) over httpx."""
+"""The status page on Atlassian Statuspage: REST API v1 (https://developer.statuspage.io) over httpx."""
 
 from __future__ import annotations
 
 import ssl
+from datetime import datetime
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from activities.errors import give_up, try_again
+from activities.settings import SharedSettings, secret
+from activities.status_page import StatusPageResult, StatusPageUpdate
+from plan.models import Person
 
 METADATA_KEY = "preskool_irp"
 PER_PAGE = 100  # the API's maximum
 MAX_UNRESOLVED_PAGES = 10
+
+
+class StatuspageSettings(SharedSettings):
+    """STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID turn it on; STATUSPAGE_API_URL for a proxy or a fake."""
+
+    statuspage_api_url: str = "https://api.statuspage.io"
+    statuspage_api_key: SecretStr | None = None
+    statuspage_page_id: str | None = None
 
 
 class Statuspage:
@@ -21,20 +34,51 @@ class Statuspage:
     matching, first the unresolved incidents, then the most recent ones (resolved included)."""
 
     name = "statuspage"
+    Settings = StatuspageSettings
 
     def __init__(self, api_url: str, api_key: str, page_id: str, ssl_context: ssl.SSLContext):
         self.base = f"{api_url.rstrip('/')}/v1/pages/{page_id}"
         self.api_key, self.ssl_context = api_key, ssl_context
 
+    @classmethod
+    def from_settings(cls, settings: StatuspageSettings,
+                      people: tuple[Person, ...] = ()) -> Statuspage | None:
+        """None unless both STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID are set."""
+        key = secret(settings.statuspage_api_key)
+        if not key or not settings.statuspage_page_id:
+            return None
+        return cls(settings.statuspage_api_url, key, settings.statuspage_page_id, settings.ssl_context)
+
+    async def publish(self, update: StatusPageUpdate) -> StatusPageResult:
+        """Create or update, found by our incident id each time, so every retry is safe: an update
+        that is already there (its answer was lost) is not posted again, which would notify the
+        page's subscribers twice."""
+        fields = {"name": update.title, "status": update.status, "body": update.body}
+        found = await self.find(update.incident_id)
+        if found is None:
+            created = await self.create_incident(update.incident_id, components=update.components, **fields)
+            return StatusPageResult(statuspage_incident_id=created, created=True)
+        components = update.components
+        if not components and update.status == "resolved":  # §5.3 Resolved: "Status: Operational"
+            components = {c["id"]: "operational" for c in found.get("components") or []}
+        if already_says(found, update, components):
+            # Our earlier attempt did it; if that was the create, the incident has only its update.
+            return StatusPageResult(statuspage_incident_id=found["id"],
+                                    created=len(found.get("incident_updates") or []) <= 1)
+        await self.update_incident(found["id"], components=components, **fields)
+        return StatusPageResult(statuspage_incident_id=found["id"])
+
     async def find(self, incident_id: str) -> dict | None:
         """The Statuspage incident (as the API shows it) that our incident opened, if any."""
         for page in range(1, MAX_UNRESOLVED_PAGES + 1):
-            batch = await self._request("GET", "/incidents/unresolved", params={"page": page, "per_page": PER_PAGE})
+            batch = await self._request("GET", "/incidents/unresolved",
+                                        params={"page": page, "per_page": PER_PAGE})
             if found := _ours(batch, incident_id):
                 return found
             if len(batch) < PER_PAGE:
                 break
-        return _ours(await self._request("GET", "/incidents", params={"limit": PER_PAGE, "page": 1}), incident_id)
+        recent = await self._request("GET", "/incidents", params={"limit": PER_PAGE, "page": 1})
+        return _ours(recent, incident_id)
 
     async def find_incident(self, incident_id: str) -> str | None:
         found = await self.find(incident_id)
@@ -50,7 +94,8 @@ class Statuspage:
 
     async def update_incident(self, statuspage_id: str, *, name: str, status: str, body: str,
                               components: dict[str, str]) -> None:
-        incident: dict[str, Any] = {"name": name, "status": status, "body": body, "deliver_notifications": True}
+        incident: dict[str, Any] = {"name": name, "status": status, "body": body,
+                                    "deliver_notifications": True}
         if components:  # else the incident keeps the components it has
             incident["components"] = components
         await self._request("PATCH", f"/incidents/{statuspage_id}", json={"incident": incident})
@@ -76,6 +121,16 @@ class Statuspage:
 
     def _hide(self, message: str) -> str:
         return message.replace(self.api_key, "***") if self.api_key else message
+
+
+def already_says(incident: dict, update: StatusPageUpdate, components: dict[str, str]) -> bool:
+    """Whether the Statuspage incident already shows `update`: name, status, latest body and the
+    components' statuses."""
+    updates = incident.get("incident_updates") or []
+    latest = max(updates, key=lambda u: datetime.fromisoformat(u["created_at"]), default={})
+    now = {c["id"]: c.get("status") for c in incident.get("components") or []}
+    return (incident.get("name") == update.title and incident.get("status") == update.status
+            and latest.get("body") == update.body and all(now.get(k) == v for k, v in components.items()))
 
 
 def _ours(incidents: Any, incident_id: str) -> dict | None:

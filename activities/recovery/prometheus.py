@@ -1,4 +1,5 @@
-"""Prometheus's HTTP API (instant queries, /api/v1/query) over httpx."""
+"""Recovery checks on Prometheus: its HTTP API (instant queries, `GET /api/v1/query`,
+https://prometheus.io/docs/prometheus/latest/querying/api/) over httpx."""
 
 from __future__ import annotations
 
@@ -8,17 +9,34 @@ from typing import Any
 import httpx
 
 from activities.errors import give_up, try_again
+from activities.settings import SharedSettings
+from plan.models import Person
 
 # errorType values a retry cannot fix: the query itself is wrong or cannot run.
 FINAL_ERROR_TYPES = {"bad_data", "execution", "not_found", "not_acceptable"}
 
 
+class PrometheusSettings(SharedSettings):
+    """PROMETHEUS_URL, e.g. `http://prometheus:9090`; unset → the gate cannot verify."""
+
+    prometheus_url: str | None = None
+
+
 class Prometheus:
+    """Instant PromQL queries against one Prometheus (the `Metrics` port)."""
+
     name = "prometheus"
+    Settings = PrometheusSettings
 
     def __init__(self, url: str, ssl_context: ssl.SSLContext):
         self.endpoint = url.rstrip("/") + "/api/v1/query"
         self.ssl_context = ssl_context
+
+    @classmethod
+    def from_settings(cls, settings: PrometheusSettings,
+                      people: tuple[Person, ...] = ()) -> Prometheus | None:
+        """None when PROMETHEUS_URL is unset."""
+        return cls(settings.prometheus_url, settings.ssl_context) if settings.prometheus_url else None
 
     async def query(self, promql: str) -> list[tuple[dict, float]]:
         """Each sample's labels and value, evaluated now. A scalar is one sample without labels.
@@ -41,7 +59,8 @@ class Prometheus:
             return [(sample["metric"], float(sample["value"][1])) for sample in data["result"]]
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
-        raise give_up(f"Prometheus answered a {data['resultType']}: a check needs an instant vector or a scalar")
+        raise give_up(f"Prometheus answered a {data['resultType']}: a check needs an instant vector or a "
+                      "scalar")
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

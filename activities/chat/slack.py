@@ -7,8 +7,11 @@ import ssl
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from pydantic import SecretStr
 
 from activities.errors import give_up, try_again
+from activities.settings import SharedSettings, secret
+from plan.models import Person
 
 METADATA_EVENT = "preskool_irp_message"
 # Errors a retry cannot fix: stop and say so.
@@ -25,11 +28,24 @@ def slack_error(e: SlackApiError) -> str:
     return (data.get("error") if isinstance(data, dict) else None) or f"HTTP {e.response.status_code}"
 
 
+class SlackSettings(SharedSettings):
+    """SLACK_BOT_TOKEN turns Slack on; SLACK_API_URL for a proxy or a fake."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+
 class SlackChat:
     """The bridge on Slack. Posts carry message metadata naming the incident and the message's
     key, so a retried post finds the first one instead of posting twice."""
 
     name = "slack"
+    Settings = SlackSettings
+
+    @classmethod
+    def from_settings(cls, settings: SlackSettings, people: tuple[Person, ...] = ()) -> SlackChat | None:
+        token = secret(settings.slack_bot_token)
+        return cls(token, settings.slack_api_url, settings.ssl_context) if token else None
 
     def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext):
         self.client = AsyncWebClient(

@@ -1,17 +1,31 @@
-"""Jira Cloud platform REST API v3 (https://developer.atlassian.com/cloud/jira/platform/rest/v3/)
-over httpx: find an issue by label, create one, look a person up by email."""
+"""Tickets in Jira Cloud: platform REST API v3 (https://developer.atlassian.com/cloud/jira/platform/rest/v3/)
+over httpx. Jira's rules live here: a ticket is found by a label unique to (incident, key), its
+assignee by a user search on the email, its description is ADF cut to Jira's size limit
+(tickets/jira_adf.py), its summary one line of at most 255 characters."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import re
 import ssl
 from datetime import date
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from activities.errors import give_up, try_again
+from activities.settings import SharedSettings, secret
+from activities.tickets import TicketRequest, TicketResult
+from activities.tickets.jira_adf import fit_description
+from plan.models import Person
 
 SEARCH_FIELDS = ["summary", "status", "duedate", "labels"]
+LABEL = "preskool-irp"  # on every ticket we create
+MAX_LABEL = 255  # Jira: a label is at most 255 characters and has no spaces
+MAX_SUMMARY = 255  # Jira: one line, at most 255 characters
+_NOT_LABEL = re.compile(r"[^a-z0-9_.-]+")
 
 
 class FieldsRefused(Exception):
@@ -23,19 +37,85 @@ class FieldsRefused(Exception):
         self.errors = errors
 
 
+class JiraSettings(SharedSettings):
+    """JIRA_URL (https://<site>.atlassian.net), JIRA_EMAIL and JIRA_API_TOKEN (the account's basic
+    auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on."""
+
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = None
+
+
 class Jira:
     """Issues in one Jira Cloud project, as one account (email + API token, HTTP basic auth).
 
     `find_issue` uses the enhanced JQL search (`POST /rest/api/3/search/jql`), which replaced
     `/rest/api/3/search` and is eventually consistent: an issue created a moment ago may not be
-    found yet. Atlassian says most changes show within seconds."""
+    found yet. Atlassian says most changes show within seconds: a retried `find` that finds
+    nothing waits `recheck_after` seconds and searches once more."""
 
     name = "jira"
+    Settings = JiraSettings
     optional_fields = ("assignee", "duedate")  # may be dropped if the project's create screen lacks them
 
-    def __init__(self, url: str, email: str, api_token: str, project: str, ssl_context: ssl.SSLContext):
+    def __init__(self, url: str, email: str, api_token: str, project: str, ssl_context: ssl.SSLContext,
+                 *, recheck_after: float = 5.0):
         self.url, self.email, self.project = url.rstrip("/"), email, project
-        self.api_token, self.ssl_context = api_token, ssl_context
+        self.api_token, self.ssl_context, self.recheck_after = api_token, ssl_context, recheck_after
+
+    @classmethod
+    def from_settings(cls, settings: JiraSettings, people: tuple[Person, ...] = ()) -> Jira | None:
+        """None unless JIRA_URL, JIRA_EMAIL, JIRA_API_TOKEN and JIRA_PROJECT are all set."""
+        token = secret(settings.jira_api_token)
+        if not (settings.jira_url and settings.jira_email and token and settings.jira_project):
+            return None
+        return cls(settings.jira_url, settings.jira_email, token, settings.jira_project, settings.ssl_context)
+
+    # the tickets port ----------------------------------------------------------------------------
+
+    async def find(self, incident_id: str, key: str, *, retry: bool) -> TicketResult | None:
+        """The issue labelled `ticket_label(incident_id, key)`; on a retry, searched twice
+        `recheck_after` apart, since an issue our earlier attempt created may not be searchable yet."""
+        label = ticket_label(incident_id, key)
+        found = await self.find_issue(label)
+        if found is None and retry and self.recheck_after > 0:
+            await asyncio.sleep(self.recheck_after)
+            found = await self.find_issue(label)
+        return TicketResult(key=found["key"], url=self.browse_url(found["key"])) if found else None
+
+    async def create(self, request: TicketRequest) -> TicketResult:
+        """A new issue labelled `preskool-irp`, the incident id and `ticket_label`. An assignee Jira
+        does not know, or refuses, and a due date it refuses, are left out and said in `note`."""
+        notes: list[str] = []
+        assignee = None
+        if request.assignee_email:
+            assignee = await self.account_id(request.assignee_email)
+            if assignee is None:
+                notes.append(f"assignee {request.assignee_email} not found in Jira; left unassigned")
+        description, truncated = fit_description(request.description)
+        if truncated:
+            notes.append("description truncated to fit Jira's size limit")
+        labels = [LABEL, label_part(request.incident_id), ticket_label(request.incident_id, request.key)]
+        fields = dict(summary=one_line(request.summary), description_adf=description,
+                      issue_type=request.issue_type, labels=labels, due=request.due,
+                      assignee_account_id=assignee)
+        try:
+            created = await self.create_issue(**fields)
+        except FieldsRefused as refused:  # nothing was created: again, without what was refused
+            if "assignee" in refused.errors:
+                fields["assignee_account_id"] = None
+                notes.append(f"assignee {request.assignee_email} cannot be assigned in Jira "
+                             f"({refused.errors['assignee']}); left unassigned")
+            if "duedate" in refused.errors:
+                fields["due"] = None
+                notes.append(f"due date {request.due} refused by Jira ({refused.errors['duedate']}); "
+                             "left without one")
+            created = await self.create_issue(**fields)
+        return TicketResult(key=created["key"], url=self.browse_url(created["key"]), created=True,
+                            note="; ".join(notes) or None)
+
+    # the REST API --------------------------------------------------------------------------------
 
     def browse_url(self, key: str) -> str:
         return f"{self.url}/browse/{key}"
@@ -72,7 +152,8 @@ class Jira:
         """The active person with this email. Jira hides emails by the person's profile visibility:
         an exact match wins; failing that, the first person whose email is hidden (the query
         matched their email or name); a visible email that differs is never taken."""
-        users = await self._request("GET", "/rest/api/3/user/search", params={"query": email, "maxResults": 10})
+        users = await self._request("GET", "/rest/api/3/user/search",
+                                    params={"query": email, "maxResults": 10})
         people = [u for u in users if isinstance(u, dict) and u.get("accountId") and u.get("active", True)
                   and u.get("accountType", "atlassian") != "app"] if isinstance(users, list) else []
         exact = next((u for u in people if str(u.get("emailAddress") or "").lower() == email.lower()), None)
@@ -80,18 +161,18 @@ class Jira:
         chosen = exact or hidden
         return chosen["accountId"] if chosen else None
 
-    # plumbing --------------------------------------------------------------------------------
-
     async def _request(self, method: str, path: str, **kwargs) -> Any:
         return self._answer(f"{method} {path}", await self._send(method, path, **kwargs))
 
     async def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
-            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15, auth=(self.email, self.api_token),
+            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15,
+                                         auth=(self.email, self.api_token),
                                          headers={"Accept": "application/json"}) as client:
                 return await client.request(method, self.url + path, **kwargs)
         except httpx.TransportError as e:
-            raise try_again(self._hide(f"Jira unreachable ({method} {path}): {type(e).__name__} {e}")) from None
+            said = f"Jira unreachable ({method} {path}): {type(e).__name__} {e}"
+            raise try_again(self._hide(said)) from None
 
     def _answer(self, what: str, response: httpx.Response) -> Any:
         if response.is_success:
@@ -109,6 +190,31 @@ class Jira:
 
     def _hide(self, message: str) -> str:
         return message.replace(self.api_token, "***") if self.api_token else message
+
+
+def label_part(value: str) -> str:
+    """Lowercase, no spaces, only letters, digits, '_', '.', '-': safe as a label and in JQL."""
+    part = _NOT_LABEL.sub("-", value.lower()).strip("-")
+    return _bounded(part or "none", value)
+
+
+def ticket_label(incident_id: str, key: str) -> str:
+    """`irp-<incident id>-<key>`, unique to one ticket of one incident."""
+    return _bounded(f"irp-{label_part(incident_id)}-{label_part(key)}", f"{incident_id}\n{key}")
+
+
+def _bounded(label: str, source: str) -> str:
+    """At most MAX_LABEL characters; a cut label ends in a hash of what it was made from."""
+    if len(label) <= MAX_LABEL:
+        return label
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return f"{label[:MAX_LABEL - len(digest) - 1]}-{digest}"
+
+
+def one_line(summary: str) -> str:
+    """Jira refuses a summary with a line break or over 255 characters."""
+    line = " ".join(summary.split())
+    return line if len(line) <= MAX_SUMMARY else line[:MAX_SUMMARY - 1] + "…"
 
 
 def jql_string(value: str) -> str:

@@ -6,14 +6,18 @@ apart by hard breaks), `#`…`######` headings, `- ` / `* ` bullet and `1. ` num
 item a line, an indented line continues the item), fenced code blocks (```lang), `|` tables (as
 code blocks, so their columns stay aligned), `---` rules, and inline `**strong**`, `` `code` ``,
 `[text](https://…)` and bare http(s) links. Everything else is text. Two rules of the format hold
-for any input: text nodes are never empty, and code blocks carry no marks."""
+for any input: text nodes are never empty, and code blocks carry no marks. `fit_description`
+cuts a document to the size Jira takes."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 Node = dict[str, Any]
+MAX_DESCRIPTION = 32_767  # Jira's limit for a text field; held here against the ADF as JSON, which is longer
+TRUNCATED = "(Truncated to fit Jira's size limit: the incident's status holds the full text.)"
 
 _FENCE = re.compile(r"^\s*```\s*([\w+#.-]*)\s*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -63,7 +67,8 @@ def to_adf(text: str) -> Node:
         fence = _FENCE.match(line)
         if fence:
             close()
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")), len(lines))
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")),
+                       len(lines))
             content.append(_code(lines[i + 1:end], fence.group(1)))
             i = end + 1
             continue
@@ -141,3 +146,23 @@ def _inline(text: str) -> list[Node]:
             add(match["url"], {"type": "link", "attrs": {"href": match["url"]}})
     add(text[at:])
     return nodes
+
+
+def adf_size(doc: Node) -> int:
+    """The document's size as compact JSON, in characters."""
+    return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+
+
+def fit_description(text: str, limit: int = MAX_DESCRIPTION) -> tuple[Node, bool]:
+    """The ADF of `text`, cut (with a closing note) until it fits `limit`; and whether it was cut."""
+    doc = to_adf(text)
+    if adf_size(doc) <= limit:
+        return doc, False
+    keep, note = len(text), to_adf(TRUNCATED)["content"]
+    while keep > 0:
+        keep = int(keep * min(0.9, limit / adf_size(doc)))
+        doc = to_adf(text[:keep])
+        doc["content"].extend(note)
+        if adf_size(doc) <= limit:
+            return doc, True
+    return {"type": "doc", "version": 1, "content": note}, True

@@ -1,27 +1,43 @@
-"""The §4.5 Resolve gate: error rate < 0.1%, P95 latency < 500ms, all K8s pods Running, measured
-by Prometheus (the checks are the policy's `recovery_checks`)."""
+"""The recovery port, the §4.5 Resolve gate: error rate < 0.1%, P95 latency < 500ms, all K8s pods
+Running, each measured by a metrics provider (the checks are the policy's `recovery_checks`) and
+judged here against the plan's thresholds. Providers: recovery/prometheus.py."""
 
 from __future__ import annotations
 
 import math
 import operator
 import re
+from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.prometheus import Prometheus
 from plan.models import RecoveryCheck
 
 OPS = {"<": operator.lt, "<=": operator.le, "==": operator.eq, ">=": operator.ge, ">": operator.gt}
 
 
+class Metrics(Protocol):
+    """Where recovery is measured. Errors are `try_again` / `give_up` (activities/errors.py)."""
+
+    name: str
+
+    async def query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        """Each sample's labels and value, evaluated now, for a check's `query` (written in the
+        provider's query language: the shipped policy's are PromQL). NaN and ±Inf are kept."""
+        ...
+
+
 class VerifyRecovery(BaseModel):
+    """The checks to run for one incident (the policy's `recovery_checks`)."""
+
     incident_id: str
     checks: list[RecoveryCheck]
 
 
 class CheckResult(BaseModel):
+    """One check's verdict, with the worst sample as the plan states it."""
+
     name: str
     passed: bool
     value: float | None = None  # the worst sample
@@ -29,26 +45,31 @@ class CheckResult(BaseModel):
 
 
 class RecoveryVerdict(BaseModel):
+    """Passed only when every check held; `skipped` says why nothing was measured."""
+
     passed: bool
     results: list[CheckResult] = []
     skipped: str | None = None
 
 
 class VerificationActivities:
-    def __init__(self, prometheus: Prometheus | None):
-        self.prometheus = prometheus
+    """The resolve gate on `metrics`, or None when no provider is configured (`missing` names
+    what is missing in the skip note)."""
+
+    def __init__(self, metrics: Metrics | None, *, missing: str = "metrics"):
+        self.metrics, self.missing = metrics, missing
 
     @activity.defn
     async def verify_recovery(self, request: VerifyRecovery) -> RecoveryVerdict:
         """A skipped gate does not pass: without measurements the IC has to force the resolve."""
-        if self.prometheus is None:
-            return RecoveryVerdict(passed=False, skipped="skipped: prometheus not configured")
+        if self.metrics is None:
+            return RecoveryVerdict(passed=False, skipped=f"skipped: {self.missing} not configured")
         if not request.checks:
             return RecoveryVerdict(passed=False, skipped="skipped: no recovery checks configured")
         results = []
         for check in request.checks:
             activity.heartbeat(check.name)
-            results.append(evaluate(check, [value for _, value in await self.prometheus.query(check.query)]))
+            results.append(evaluate(check, [value for _, value in await self.metrics.query(check.query)]))
         return RecoveryVerdict(passed=all(r.passed for r in results), results=results)
 
 
