@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from activities.chat import BridgeActivities
+from activities.chat import BridgeActivities, Directory
 from activities.chat.slack import SlackChat
 from activities.email import EmailActivities
 from activities.email.smtp import Smtp
@@ -77,7 +77,7 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         choose(port, settings, people)
         for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor"))
     paging = PagingActivities(pager.provider, policy, missing=pager.missing)
-    bridge = BridgeActivities(chat.provider, missing=chat.missing)
+    bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
     return [paging.page_role, paging.resolve_page,
             bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge, bridge.archive_bridge,
             bridge.notify_person,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field
 
 from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
@@ -44,7 +44,9 @@ class RoleAssignment(BaseModel):
 class Bridge(BaseModel):
     channel: str | None = None
     channel_id: str | None = None
-    opening_ts: str | None = None
+    # the opening message's id; `opening_ts` in state carried over from before the chat port
+    opening_message_id: str | None = Field(default=None,
+                                           validation_alias=AliasChoices("opening_message_id", "opening_ts"))
     skipped: str | None = None
     archived: bool = False
 

@@ -102,10 +102,24 @@ class RaciRow(Strict):
 
 
 class Person(Strict):
+    """A person of the roster. `contacts`: chat provider name → that provider's id for the
+    person (e.g. `{slack: U0IC000001}`); each provider checks its own ids when it is built."""
+
     name: str
     email: str = Field(pattern=EMAIL)
-    slack_user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
+    contacts: dict[str, Annotated[str, Field(min_length=1)]] = {}
     pagerduty_routing_key: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contacts_from_before_they_had_a_name(cls, data: object) -> object:
+        """Policies carried in the input of incidents begun before `contacts` existed hold the
+        chat id as `slack_user_id`: it is read as `contacts.slack`."""
+        if isinstance(data, dict) and "slack_user_id" in data:
+            data = dict(data)
+            legacy = data.pop("slack_user_id")
+            data["contacts"] = {**({"slack": legacy} if legacy else {}), **(data.get("contacts") or {})}
+        return data
 
 
 class Links(Strict):

@@ -178,13 +178,15 @@ class DeliverableSteps(ApprovalSteps):
 
     async def _notify(self, role: Role, key: str, text: str) -> None:
         person = self._person(role)
-        if not person or not person.slack_user_id:
-            self._note("notify-skipped", f"{role.title} has no Slack user: {key} not sent")
+        if not person:
+            self._note("notify-skipped", f"nobody holds the {role.title} role: {key} not sent")
             return
         sent = await self._outside(BridgeActivities.notify_person, PersonNotice(
-            incident_id=self.incident_id, user_id=person.slack_user_id, key=key, text=text),
+            incident_id=self.incident_id, email=person.email, key=key, text=text),
             what=f"message {person.name}")
-        if sent and sent.ts:
+        if sent and sent.skipped:
+            self._note("notify-skipped", f"{key} not sent: {sent.skipped}")
+        elif sent and sent.message_id:
             self._note("notified", f"{key} → {person.name}")
 
     # --- the ledger ------------------------------------------------------------------------------
@@ -246,7 +248,7 @@ class DeliverableSteps(ApprovalSteps):
                     self._later(self._escalate, d.key)
 
     async def _escalate(self, key: str) -> None:
-        """Once per deliverable: the Engineering Lead hears on Slack and by email."""
+        """Once per deliverable: the Engineering Lead hears in chat and by email."""
         d = next(d for d in self.s.ledger if d.key == key)
         owner = self._person(d.owner)
         text = templates.deliverable_overdue(title=d.title, incident_id=self.incident_id, due_at=d.due_at,

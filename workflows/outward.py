@@ -44,8 +44,8 @@ VERIFY = dict(start_to_close_timeout=timedelta(seconds=30),
               retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3))
 
 
-SLACK_STEPS = (BridgeActivities.open_bridge, BridgeActivities.invite_to_bridge, BridgeActivities.post_to_bridge,
-               BridgeActivities.archive_bridge, BridgeActivities.notify_person)
+BRIDGE_STEPS = (BridgeActivities.open_bridge, BridgeActivities.invite_to_bridge, BridgeActivities.post_to_bridge,
+                BridgeActivities.archive_bridge, BridgeActivities.notify_person)
 
 
 def failure(e: ActivityError) -> str:
@@ -78,7 +78,7 @@ class OutwardSteps:
         """Run one outside step; a step that cannot succeed is recorded, never fatal."""
         try:
             return await self._watched(workflow.start_activity_method(activity, request, **options), what,
-                                       in_bridge=activity not in SLACK_STEPS)
+                                       in_bridge=activity not in BRIDGE_STEPS)
         except ActivityError as e:
             self._note("step-failed", f"could not {what}: {failure(e)}")
             return None
@@ -136,7 +136,7 @@ class OutwardSteps:
         self.s.bridge.channel, self.s.bridge.channel_id = opened.channel, opened.channel_id
         self._note("bridge", f"bridge opened: #{opened.channel}")
         await self._invite(self.engaged.bridge_members)
-        self.s.bridge.opening_ts = await self._post(templates.bridge_opening(
+        self.s.bridge.opening_message_id = await self._post(templates.bridge_opening(
             severity=self.s.decision.severity, summary=self.s.summary,
             impact=self.s.impact or self._default_impact(), started_at=self.s.started_at,
             ic=self._person(Role.incident_commander), primary=self._person(Role.oncall_primary),
@@ -146,9 +146,9 @@ class OutwardSteps:
     async def _invite(self, roles: list[Role]) -> None:
         if not self.s.bridge.channel_id or self.s.bridge.archived:
             return
-        users = list(dict.fromkeys(p.slack_user_id for p in map(self._person, roles) if p))
+        emails = list(dict.fromkeys(p.email for p in map(self._person, roles) if p))
         invited = await self._outside(BridgeActivities.invite_to_bridge, InviteRequest(
-            channel_id=self.s.bridge.channel_id, user_ids=users), what="invite people to the bridge")
+            channel_id=self.s.bridge.channel_id, emails=emails), what="invite people to the bridge")
         if invited and invited.failed:
             self._note("invite-failed", "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()))
 
@@ -160,10 +160,10 @@ class OutwardSteps:
         key = what if what in ONCE else f"{what}-{self.s.posts}"
         posted = await self._outside(BridgeActivities.post_to_bridge, BridgePost(
             incident_id=self.incident_id, channel_id=self.s.bridge.channel_id, key=key, text=text,
-            thread_ts=self.s.bridge.opening_ts if thread else None), what=f"post the {what} message")
+            thread=self.s.bridge.opening_message_id if thread else None), what=f"post the {what} message")
         if posted:
             self._note("posted", f"posted the {what} message in #{self.s.bridge.channel}")
-        return posted.ts if posted else None
+        return posted.message_id if posted else None
 
     async def _post_triage_checklist(self) -> None:
         start_ms = int((self.s.started_at - timedelta(minutes=30)).timestamp() * 1000)

@@ -248,12 +248,12 @@ class IncidentSteps(OutwardSteps):
         """Who holds the role now: an assignment in this incident, else the roster."""
         if email := self.s.assignments.get(role):
             known = next((p for p in self.policy.roster.values() if p.email.lower() == email.lower()), None)
-            return known or Person.model_construct(name=email, email=email, slack_user_id="")
+            return known or Person.model_construct(name=email, email=email, contacts={})
         return self.policy.person(role)
 
     def _mention(self, role: Role) -> str:
         person = self._person(role)
-        return templates.mention(person) if person and person.slack_user_id else (person.email if person else "nobody")
+        return templates.mention(person) if person else "nobody"
 
     def _cadence_minutes(self) -> int | None:
         every = cadence(self.policy, self.s.decision.severity)

@@ -1,18 +1,24 @@
-"""Slack Web API through slack_sdk's AsyncWebClient, with its rate-limit and server-error retries."""
+"""The bridge on Slack: the Web API (https://api.slack.com/methods) through slack_sdk's
+AsyncWebClient, with its rate-limit retries. A person's Slack user is `contacts.slack` in the
+roster (`U…` or `W…`); `<person:EMAIL>` tokens become `<@U…>` mentions."""
 
 from __future__ import annotations
 
+import re
 import ssl
+from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from pydantic import SecretStr
 
+from activities.chat import Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan.models import Person
 
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
 METADATA_EVENT = "preskool_irp_message"
 # Errors a retry cannot fix: stop and say so.
 FINAL_ERRORS = {
@@ -44,10 +50,18 @@ class SlackChat:
 
     @classmethod
     def from_settings(cls, settings: SlackSettings, people: tuple[Person, ...] = ()) -> SlackChat | None:
+        """None when SLACK_BOT_TOKEN is unset; ValueError for a roster Slack id that is not one."""
         token = secret(settings.slack_bot_token)
-        return cls(token, settings.slack_api_url, settings.ssl_context) if token else None
+        return cls(token, settings.slack_api_url, settings.ssl_context, people) if token else None
 
-    def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext):
+    def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext, people: Iterable[Person] = ()):
+        """`people`: the roster this worker serves. Their Slack ids are checked here, so a typo
+        stops the worker at start rather than a mention or an invitation mid-incident."""
+        bad = {p.email: p.contacts[self.name] for p in people
+               if self.name in p.contacts and not USER_ID.match(p.contacts[self.name])}
+        if bad:
+            raise ValueError("roster contacts.slack must be Slack user ids (U… or W…, capitals and "
+                             "digits): " + ", ".join(f"{email}: {value!r}" for email, value in bad.items()))
         self.client = AsyncWebClient(
             token=token, base_url=api_url, ssl=ssl_context, timeout=15,
             # A 429 means Slack did nothing: retrying in place is safe. A 5xx may come after Slack
@@ -81,8 +95,9 @@ class SlackChat:
         """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
         names, cursor = set(), None
         while True:
-            page = await self._call("conversations.list", self.client.conversations_list, exclude_archived=False,
-                                    types="public_channel,private_channel", limit=1000, cursor=cursor)
+            page = await self._call("conversations.list", self.client.conversations_list,
+                                    exclude_archived=False, types="public_channel,private_channel",
+                                    limit=1000, cursor=cursor)
             names |= {ch["name"] for ch in page["channels"] if ch["name"].startswith(prefix)}
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -103,8 +118,21 @@ class SlackChat:
             pass
         return channel["id"], channel["name"]
 
-    async def invite(self, channel_id: str, user_id: str) -> str | None:
-        """None when invited (or already there), else Slack's error for that person."""
+    def user_id(self, person: Person) -> str | None:
+        """The person's Slack user id, from the roster's `contacts.slack`."""
+        user_id = person.contacts.get(self.name)
+        return user_id if user_id and USER_ID.match(user_id) else None
+
+    def mention(self, person: Person) -> str | None:
+        """`<@U…>`, which Slack shows as the person's name and notifies them by."""
+        user_id = self.user_id(person)
+        return f"<@{user_id}>" if user_id else None
+
+    async def invite(self, channel_id: str, person: Person) -> str | None:
+        """None when invited (or already there), else why not: "no slack user", or Slack's error."""
+        user_id = self.user_id(person)
+        if user_id is None:
+            return "no slack user"
         try:
             await self.client.conversations_invite(channel=channel_id, users=user_id)
         except SlackApiError as e:
@@ -117,6 +145,7 @@ class SlackChat:
         return None
 
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
+        """The ts (Slack's message id) of the latest 200 messages' one whose metadata is ours."""
         page = await self._call("conversations.history", self.client.conversations_history,
                                 channel=channel_id, limit=200, include_all_metadata=True)
         for message in page["messages"]:
@@ -125,15 +154,21 @@ class SlackChat:
                 return message["ts"]
         return None
 
-    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread_ts: str | None) -> str:
+    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None,
+                   people: Directory) -> str:
+        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts."""
         response = await self._call(
-            "chat.postMessage", self.client.chat_postMessage, channel=channel_id, text=text, thread_ts=thread_ts,
-            metadata={"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id, "key": key}},
-            unfurl_links=False)
+            "chat.postMessage", self.client.chat_postMessage, channel=channel_id,
+            text=people.render(text, self.mention), thread_ts=thread, unfurl_links=False,
+            metadata={"event_type": METADATA_EVENT,
+                      "event_payload": {"incident_id": incident_id, "key": key}})
         return response["ts"]
 
-    async def open_dm(self, user_id: str) -> str:
-        """The direct-message channel with a person (the same one every time)."""
+    async def open_dm(self, person: Person) -> str | None:
+        """The direct-message channel with a person (the same one every time); None without a user."""
+        user_id = self.user_id(person)
+        if user_id is None:
+            return None
         response = await self._call("conversations.open", self.client.conversations_open, users=user_id)
         return response["channel"]["id"]
 
