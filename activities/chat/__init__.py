@@ -34,6 +34,7 @@ class Directory:
         return iter(self.people.values())
 
     def person(self, email: str) -> Person:
+        """The roster's person with this email, else a stand-in."""
         return self.people.get(email.lower()) or Person.model_construct(name=email, email=email, contacts={})
 
     def render(self, text: str, mention: Callable[[Person], str | None]) -> str:

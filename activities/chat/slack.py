@@ -173,6 +173,7 @@ class SlackChat:
         return response["channel"]["id"]
 
     async def archive(self, channel_id: str) -> None:
+        """conversations.archive; `already_archived` counts as done."""
         try:
             await self.client.conversations_archive(channel=channel_id)
         except SlackApiError as e:

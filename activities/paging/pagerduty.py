@@ -53,6 +53,7 @@ class PagerDutyPager:
         return (own.get_secret_value() if own else "") or self.default_routing_key
 
     def unreachable(self, person: Person | None) -> str | None:
+        """"no PagerDuty routing key" when neither the person nor the default has one."""
         return None if self.routing_key(person) else "no PagerDuty routing key"
 
     @contextmanager

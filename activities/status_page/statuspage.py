@@ -80,12 +80,10 @@ class Statuspage:
         recent = await self._request("GET", "/incidents", params={"limit": PER_PAGE, "page": 1})
         return _ours(recent, incident_id)
 
-    async def find_incident(self, incident_id: str) -> str | None:
-        found = await self.find(incident_id)
-        return found["id"] if found else None
-
     async def create_incident(self, incident_id: str, *, name: str, status: str, body: str,
                               components: dict[str, str]) -> str:
+        """`POST /incidents` tagged with our incident id in its metadata, notifying subscribers;
+        the new incident's id. `components`: component id -> status."""
         created = await self._request("POST", "/incidents", json={"incident": {
             "name": name, "status": status, "body": body, "component_ids": list(components),
             "components": components, "metadata": {METADATA_KEY: {"incident_id": incident_id}},
@@ -94,6 +92,7 @@ class Statuspage:
 
     async def update_incident(self, statuspage_id: str, *, name: str, status: str, body: str,
                               components: dict[str, str]) -> None:
+        """`PATCH /incidents/{id}`: a new incident update, notifying subscribers."""
         incident: dict[str, Any] = {"name": name, "status": status, "body": body,
                                     "deliver_notifications": True}
         if components:  # else the incident keeps the components it has

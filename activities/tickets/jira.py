@@ -118,6 +118,7 @@ class Jira:
     # the REST API --------------------------------------------------------------------------------
 
     def browse_url(self, key: str) -> str:
+        """Where people open the issue: `<JIRA_URL>/browse/IRP-12`."""
         return f"{self.url}/browse/{key}"
 
     async def find_issue(self, label: str) -> dict | None:
