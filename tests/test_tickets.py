@@ -39,13 +39,15 @@ async def fake():
 
 def jira(fake: JiraFake, token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT,
          recheck_after: float = 0.0) -> Jira:
-    return Jira(fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context(), recheck_after=recheck_after)
+    return Jira(fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context(),
+                recheck_after=recheck_after)
 
 
 async def create(fake, request: TicketRequest = POSTMORTEM, *, attempt: int = 1, recheck_after: float = 0.0, **kw):
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
-    return await env.run(TicketActivities(jira(fake, recheck_after=recheck_after, **kw)).create_ticket, request)
+    tickets = TicketActivities(jira(fake, recheck_after=recheck_after, **kw))
+    return await env.run(tickets.create_ticket, request)
 
 
 def raw(fake: JiraFake) -> httpx.AsyncClient:

@@ -44,8 +44,8 @@ VERIFY = dict(start_to_close_timeout=timedelta(seconds=30),
               retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3))
 
 
-BRIDGE_STEPS = (BridgeActivities.open_bridge, BridgeActivities.invite_to_bridge, BridgeActivities.post_to_bridge,
-                BridgeActivities.archive_bridge, BridgeActivities.notify_person)
+BRIDGE_STEPS = (BridgeActivities.open_bridge, BridgeActivities.invite_to_bridge,
+                BridgeActivities.post_to_bridge, BridgeActivities.archive_bridge, BridgeActivities.notify_person)
 
 
 def failure(e: ActivityError) -> str:
