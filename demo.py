@@ -280,8 +280,8 @@ def readable(text: str, status) -> str:
     """Slack shows <@U…> mentions as names; so does the drill's printout."""
     for role in status.roles:
         person = next((p for p in load_policy().roster.values() if p.email == role.person), None)
-        if person:
-            text = text.replace(f"<@{person.slack_user_id}>", f"@{person.name}")
+        if person and "slack" in person.contacts:
+            text = text.replace(f"<@{person.contacts['slack']}>", f"@{person.name}")
     return text
 
 

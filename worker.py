@@ -10,9 +10,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities import build_activities
-from activities.policy import PolicyActivities
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings, build_activities
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime
@@ -25,8 +23,7 @@ WORKFLOWS = [IncidentWorkflow]
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
     """The worker is the one reader of the policy: incidents pin it from here at their start."""
-    activities = [*build_activities(settings, policy), PolicyActivities(policy).current_policy]
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(settings, policy),
                   workflow_runner=workflow_runner("workflows"))
 
 

@@ -1,47 +1,92 @@
-"""Activities: the only code that talks to the outside world. One module per outside system
-(slack.py, pagerduty.py) behind the small interfaces in bridge.py and paging.py."""
+"""Activities: the only code that talks to the outside world.
+
+One package per capability (a port): its `typing.Protocol`, its request/result models and its
+activities class in the package's `__init__.py`, and each provider in a module beside it with its
+own settings class: chat/ (slack.py), paging/ (pagerduty.py), status_page/ (statuspage.py),
+recovery/ (prometheus.py), tickets/ (jira.py), email/ (smtp.py), executor/ (process.py).
+
+A provider class has `name` (used in "skipped: <name> not configured"), `Settings` (its
+pydantic-settings class, extending settings.SharedSettings) and
+`from_settings(settings, people) -> provider | None` (None: not configured; `people` is the
+worker's roster, for providers that address people). PROVIDERS below is where they are chosen."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from activities.bridge import BridgeActivities
+from activities.chat import BridgeActivities, Directory
+from activities.chat.slack import SlackChat
 from activities.email import EmailActivities
+from activities.email.smtp import Smtp
 from activities.executor import ExecutorActivities
-from activities.jira import Jira
-from activities.pagerduty import PagerDutyPager
+from activities.executor.process import ProcessExecutor
 from activities.paging import PagingActivities
+from activities.paging.pagerduty import PagerDutyPager
+from activities.policy import PolicyActivities
 from activities.postmortem import PostmortemActivities
-from activities.prometheus import Prometheus
-from activities.settings import IntegrationSettings, secret
-from activities.slack import SlackChat
-from activities.smtp import Smtp
+from activities.recovery import VerificationActivities
+from activities.recovery.prometheus import Prometheus
+from activities.settings import SharedSettings
 from activities.status_page import StatusPageActivities
-from activities.statuspage import Statuspage
+from activities.status_page.statuspage import Statuspage
 from activities.tickets import TicketActivities
-from activities.verification import VerificationActivities
+from activities.tickets.jira import Jira
 from plan import Policy
+from plan.models import Person
+
+# The ONE place providers are chosen: one line per provider, under the port it serves. A port
+# with several serves through the first one configured.
+PROVIDERS: dict[str, tuple[Any, ...]] = {
+    "chat": (SlackChat,),
+    "paging": (PagerDutyPager,),
+    "status_page": (Statuspage,),
+    "recovery": (Prometheus,),
+    "tickets": (Jira,),
+    "email": (Smtp,),
+    "executor": (ProcessExecutor,),
+}
+
+
+class IntegrationSettings(*dict.fromkeys(p.Settings for ps in PROVIDERS.values() for p in ps
+                                         if p.Settings is not SharedSettings), SharedSettings):
+    """Every provider's settings in one object: what the worker reads from the environment, and
+    what tests build from explicit values (`IntegrationSettings(slack_bot_token=..., ...)`)."""
+
+
+class Chosen(NamedTuple):
+    """A port's provider (None: none configured) and what to call it in a skip note."""
+
+    provider: Any
+    missing: str
+
+
+def choose(port: str, settings: IntegrationSettings, people: tuple[Person, ...]) -> Chosen:
+    """The first of the port's providers that `settings` configure."""
+    candidates = PROVIDERS[port]
+    for provider in candidates:
+        if (built := provider.from_settings(settings, people)) is not None:
+            return Chosen(built, provider.name)
+    return Chosen(None, " or ".join(p.name for p in candidates))
 
 
 def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Callable]:
-    """Every activity the worker serves, wired to the providers whose credentials are set."""
-    token = secret(settings.slack_bot_token)
-    chat = SlackChat(token, settings.slack_api_url, settings.ssl_context) if token else None
-    pager = PagerDutyPager(settings.pagerduty_events_url, settings.ssl_context)
-    statuspage_key = secret(settings.statuspage_api_key)
-    statuspage = Statuspage(settings.statuspage_api_url, statuspage_key, settings.statuspage_page_id,
-                            settings.ssl_context) if statuspage_key and settings.statuspage_page_id else None
-    prometheus = Prometheus(settings.prometheus_url, settings.ssl_context) if settings.prometheus_url else None
-    jira_token = secret(settings.jira_api_token)
-    jira = Jira(settings.jira_url, settings.jira_email, jira_token, settings.jira_project, settings.ssl_context) \
-        if settings.jira_url and settings.jira_email and jira_token and settings.jira_project else None
-    smtp = Smtp(settings.smtp_host, settings.smtp_port, settings.smtp_username, secret(settings.smtp_password),
-                settings.smtp_starttls, settings.email_from, settings.ssl_context) if settings.smtp_host else None
-    paging = PagingActivities(pager, policy, secret(settings.pagerduty_routing_key))
-    bridge = BridgeActivities(chat)
+    """Every activity the worker serves, wired to the providers `settings` configure, and the
+    local activity by which an incident pins the worker's policy. Raises
+    ValueError for settings a provider refuses (e.g. an SMTP password without STARTTLS)."""
+    people = tuple(policy.roster.values())
+    chat, pager, status_page, recovery, tickets, email, executor = (
+        choose(port, settings, people)
+        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor"))
+    paging = PagingActivities(pager.provider, policy, missing=pager.missing)
+    bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
     return [paging.page_role, paging.resolve_page,
             bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge, bridge.archive_bridge,
             bridge.notify_person,
-            StatusPageActivities(statuspage).publish_status, VerificationActivities(prometheus).verify_recovery,
-            ExecutorActivities().run_action, PostmortemActivities().draft_postmortem,
-            TicketActivities(jira).create_ticket, EmailActivities(smtp).send_email]
+            StatusPageActivities(status_page.provider, missing=status_page.missing).publish_status,
+            VerificationActivities(recovery.provider, missing=recovery.missing).verify_recovery,
+            ExecutorActivities(executor.provider, missing=executor.missing).run_action,
+            PostmortemActivities().draft_postmortem,
+            TicketActivities(tickets.provider, missing=tickets.missing).create_ticket,
+            EmailActivities(email.provider, missing=email.missing).send_email,
+            PolicyActivities(policy).current_policy]

@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan.models import Severity
 from runtime.temporal import register_search_attributes
 from tests.helpers import finish, status_when
@@ -40,7 +40,7 @@ def binary(name: str) -> str:
 
 
 async def run(stack, policy, days: int = 7) -> dict:
-    stack.slack.reset()  # earlier phases used up the day's 50 bridge names (activities/bridge.py MAX_NAME_ATTEMPTS)
+    stack.slack.reset()  # earlier phases used up the day's 50 bridge names (activities/chat MAX_NAME_RACES)
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"),
                                                         data_converter=pydantic_data_converter)
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ class RoleAssignment(BaseModel):
 class Bridge(BaseModel):
     channel: str | None = None
     channel_id: str | None = None
-    opening_ts: str | None = None
+    opening_message_id: str | None = None  # the §5.1 opening, which the triage checklist threads under
     skipped: str | None = None
     archived: bool = False
 

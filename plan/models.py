@@ -102,9 +102,12 @@ class RaciRow(Strict):
 
 
 class Person(Strict):
+    """A person of the roster. `contacts`: chat provider name → that provider's id for the
+    person (e.g. `{slack: U0IC000001}`); each provider checks its own ids when it is built."""
+
     name: str
     email: str = Field(pattern=EMAIL)
-    slack_user_id: str = Field(pattern=r"^[UW][A-Z0-9]{2,}$")
+    contacts: dict[str, Annotated[str, Field(min_length=1)]] = {}
     pagerduty_routing_key: SecretStr | None = Field(default=None, exclude=True)
 
 

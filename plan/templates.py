@@ -10,7 +10,9 @@ RULE = "━━━━━━━━━━━━━━━━━━"
 
 
 def mention(person: Person | None) -> str:
-    return f"<@{person.slack_user_id}>" if person else "(unassigned)"
+    """`<person:EMAIL>`, which the chat provider renders as its mention of the person (see
+    activities/chat); "(unassigned)" for nobody."""
+    return f"<person:{person.email}>" if person else "(unassigned)"
 
 
 def timestamp(at: datetime) -> str:

@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import Policy, load_policy
 from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake

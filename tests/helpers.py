@@ -14,6 +14,16 @@ TOKEN = "test-webhook-token-5f1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def unconfigured(activity_name: str) -> Callable:
+    """The worker's activity `activity_name`, as build_activities wires it with no outside system
+    configured."""
+    from activities import IntegrationSettings, build_activities
+    from plan import load_policy
+
+    built = build_activities(IntegrationSettings(), load_policy())
+    return next(a for a in built if a.__name__ == activity_name)
+
+
 async def eventually(check: Callable, timeout: float = 15.0, interval: float = 0.05):
     """Wait on a condition (sync or async); return its first truthy value."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -312,7 +312,7 @@ async def test_worker_killed_while_a_deliverable_timer_runs(client, worker, poli
     # Each effect once: the reminder to the IC, the escalation to the Engineering Lead on Slack
     # and by email, and nothing made twice before the crash.
     assert len(dms(slack, "U0IC000001", "⏳ Reminder: “Incident report")) == 1
-    assert len(dms(slack, lead.slack_user_id, "🚨 Overdue: “Incident report")) == 1
+    assert len(dms(slack, lead.contacts["slack"], "🚨 Overdue: “Incident report")) == 1
     assert [m.headers["Subject"] for m in smtp.messages_to(lead.email)] == [
         f"[preskool-irp] Overdue: Incident report (internal) ({status.incident_id})"]
     assert sum(e.kind == "escalated" for e in status.timeline) == 1

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, EmailRequest
-from activities.smtp import Smtp
+from activities.email.smtp import Smtp
 from sandbox.smtp import DEFAULT_PASSWORD, DEFAULT_USERNAME, SmtpSandbox
 
 SENDER = "PreSkool Incident Response <incidents@preskool.com>"

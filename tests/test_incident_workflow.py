@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, Role
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
@@ -51,7 +51,7 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
     assert status.channel == channel
     members = set(slack.channel_by_name(channel).members)
     engaged = {r.role for r in status.roles if r.engaged != "none"}
-    assert {policy.roster[r].slack_user_id for r in engaged} <= members
+    assert {policy.roster[r].contacts["slack"] for r in engaged} <= members
 
     # §5.1 opening message, filled in; §4.2 triage checklist in its thread.
     opening, checklist = slack.messages(channel)

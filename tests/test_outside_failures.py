@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from pydantic import SecretStr
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import AlertmanagerDelivery
 from plan.incident import IncidentInput
 from tests.helpers import finish, status_when

@@ -27,8 +27,8 @@ import yaml
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
-from activities.prometheus import Prometheus
-from activities.verification import RecoveryVerdict, VerificationActivities, VerifyRecovery
+from activities.recovery import RecoveryVerdict, VerificationActivities, VerifyRecovery
+from activities.recovery.prometheus import Prometheus
 from tests.exporter import Exporter
 from tests.helpers import status_when
 from tests.processes import Process, free_port, wait_for

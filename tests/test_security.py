@@ -29,9 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
-from activities import build_activities
-from activities.policy import PolicyActivities
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings, build_activities
 from plan import AlertmanagerDelivery, Role, load_policy
 from runtime.codec import (ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptError, PayloadKeyError,
                            PayloadKeySettings, generate_key, key_id)
@@ -293,7 +291,7 @@ async def test_enabling_then_rotating_the_key_mid_incident(dev_env, policy, inte
         """No workflow cache: every workflow task replays the whole (mixed) history with this
         worker's keys, and no task waits on the previous worker's sticky queue. (A task the
         stopped worker's last poll took can still wait out the 10 s task timeout: hence timeout=30.)"""
-        return Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=[*build_activities(integrations, policy), PolicyActivities(policy).current_policy],
+        return Worker(client, task_queue=tq, workflows=WORKFLOWS, activities=build_activities(integrations, policy),
                       max_cached_workflows=0)
 
     async with replaying_worker(dev_env.client):  # before: no key

@@ -15,8 +15,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.status_page import StatusPageActivities, StatusPageUpdate
-from activities.statuspage import Statuspage
+from activities.status_page.statuspage import Statuspage
 from sandbox.statuspage import DEFAULT_KEY, DEFAULT_PAGE_ID, StatuspageFake
+from tests.helpers import unconfigured
 
 OURS = "inc-3f2a9c1b7d10"
 INVESTIGATING = StatusPageUpdate(
@@ -119,7 +120,7 @@ async def test_unreachable_is_retried(fake):
 
 
 async def test_not_configured_is_skipped():
-    result = await ActivityEnvironment().run(StatusPageActivities(None).publish_status, INVESTIGATING)
+    result = await ActivityEnvironment().run(unconfigured("publish_status"), INVESTIGATING)
     assert result.skipped == "skipped: statuspage not configured" and result.statuspage_incident_id is None
 
 

@@ -16,11 +16,11 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.adf import to_adf
-from activities.jira import Jira
-from activities.tickets import (LABEL, MAX_DESCRIPTION, TicketActivities, TicketRequest, adf_size,
-                                ticket_label)
+from activities.tickets import TicketActivities, TicketRequest
+from activities.tickets.jira import LABEL, Jira, ticket_label
+from activities.tickets.jira_adf import MAX_DESCRIPTION, adf_size, to_adf
 from sandbox.jira import DEFAULT_EMAIL, DEFAULT_PROJECT, DEFAULT_TOKEN, NOT_ADF, JiraFake, adf_problem
+from tests.helpers import unconfigured
 
 OURS = "inc-3f2a9c1b7d10"
 POSTMORTEM = TicketRequest(
@@ -37,14 +37,17 @@ async def fake():
         yield fake
 
 
-def jira(fake: JiraFake, token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT) -> Jira:
-    return Jira(fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context())
+def jira(fake: JiraFake, token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT,
+         recheck_after: float = 0.0) -> Jira:
+    return Jira(fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context(),
+                recheck_after=recheck_after)
 
 
 async def create(fake, request: TicketRequest = POSTMORTEM, *, attempt: int = 1, recheck_after: float = 0.0, **kw):
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
-    return await env.run(TicketActivities(jira(fake, **kw), recheck_after=recheck_after).create_ticket, request)
+    tickets = TicketActivities(jira(fake, recheck_after=recheck_after, **kw))
+    return await env.run(tickets.create_ticket, request)
 
 
 def raw(fake: JiraFake) -> httpx.AsyncClient:
@@ -157,7 +160,7 @@ async def test_a_person_is_found_by_email_even_when_jira_hides_it(users, expecte
 
 
 async def test_not_configured_is_skipped():
-    result = await ActivityEnvironment().run(TicketActivities(None).create_ticket, POSTMORTEM)
+    result = await ActivityEnvironment().run(unconfigured("create_ticket"), POSTMORTEM)
     assert result.skipped == "skipped: jira not configured" and result.key is None and not result.created
 
 

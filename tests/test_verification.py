@@ -12,11 +12,12 @@ import pytest_asyncio
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.prometheus import Prometheus
-from activities.verification import VerificationActivities, VerifyRecovery, describe, format_value
+from activities.recovery import VerificationActivities, VerifyRecovery, describe, format_value
+from activities.recovery.prometheus import Prometheus
 from plan import load_policy
 from plan.models import RecoveryCheck
 from sandbox.prometheus import PrometheusFake
+from tests.helpers import unconfigured
 
 POLICY = load_policy()
 ERROR_RATE, LATENCY, PODS = POLICY.recovery_checks
@@ -100,7 +101,7 @@ async def test_prometheus_unavailable_is_retried(prom):
 
 
 async def test_not_configured_is_skipped_and_not_passed():
-    verdict = await ActivityEnvironment().run(VerificationActivities(None).verify_recovery, REQUEST)
+    verdict = await ActivityEnvironment().run(unconfigured("verify_recovery"), REQUEST)
     assert not verdict.passed and verdict.skipped == "skipped: prometheus not configured"
 
 

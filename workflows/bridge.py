@@ -8,8 +8,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.bridge import ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest
-    from activities.bridge import PersonNotice
+    from activities.chat import (
+        ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest, PersonNotice,
+    )
     from plan import Role, templates
     from workflows.context import IncidentContext
     from workflows.outside import outside
@@ -51,20 +52,21 @@ class Bridge:
         key = what if what in ONCE else f"{what}-{s.posts}"
         posted = await self._outside(BridgeActivities.post_to_bridge, BridgePost(
             incident_id=self.ctx.incident_id, channel_id=s.bridge.channel_id, key=key, text=text,
-            thread_ts=s.bridge.opening_ts if thread else None), f"post the {what} message")
+            thread=s.bridge.opening_message_id if thread else None), f"post the {what} message")
         if posted:
             self.ctx.note("posted", f"posted the {what} message in #{s.bridge.channel}")
-        return posted.ts if posted else None
+        return posted.message_id if posted else None
 
     async def tell(self, role: Role, key: str, text: str) -> None:
         person = self.ctx.person(role)
-        if not person or not person.slack_user_id:
-            self.ctx.note("notify-skipped", f"{role.title} has no chat user: {key} not sent")
+        if not person:
+            self.ctx.note("notify-skipped", f"nobody holds the {role.title} role: {key} not sent")
             return
         sent = await self._outside(BridgeActivities.notify_person, PersonNotice(
-            incident_id=self.ctx.incident_id, user_id=person.slack_user_id, key=key, text=text),
-            f"message {person.name}")
-        if sent and sent.ts:
+            incident_id=self.ctx.incident_id, email=person.email, key=key, text=text), f"message {person.name}")
+        if sent and sent.skipped:
+            self.ctx.note("notify-skipped", f"{key} not sent: {sent.skipped}")
+        elif sent and sent.message_id:
             self.ctx.note("notified", f"{key} → {person.name}")
 
     async def archive(self) -> None:
@@ -93,7 +95,7 @@ class Bridge:
         s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
         ctx.note("bridge", f"bridge opened: #{opened.channel}")
         await self._invite(ctx.engaged.bridge_members)
-        s.bridge.opening_ts = await self.send(templates.bridge_opening(
+        s.bridge.opening_message_id = await self.send(templates.bridge_opening(
             severity=s.decision.severity, summary=s.summary, impact=s.impact or ctx.default_impact(),
             started_at=s.started_at, ic=ctx.person(Role.incident_commander),
             primary=ctx.person(Role.oncall_primary), secondary=ctx.person(Role.oncall_secondary),
@@ -103,9 +105,9 @@ class Bridge:
         s = self.ctx.s
         if not s.bridge.channel_id or s.bridge.archived:
             return
-        users = list(dict.fromkeys(p.slack_user_id for p in map(self.ctx.person, roles) if p))
+        emails = list(dict.fromkeys(p.email for p in map(self.ctx.person, roles) if p))
         invited = await self._outside(BridgeActivities.invite_to_bridge, InviteRequest(
-            channel_id=s.bridge.channel_id, user_ids=users), "invite people to the bridge")
+            channel_id=s.bridge.channel_id, emails=emails), "invite people to the bridge")
         if invited and invited.failed:
             self.ctx.note("invite-failed", "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()))
 

@@ -79,7 +79,7 @@ class IncidentContext:
         """Who holds the role now: an assignment in this incident, else the roster."""
         if email := self.s.assignments.get(role):
             known = next((p for p in self.policy.roster.values() if p.email.lower() == email.lower()), None)
-            return known or Person.model_construct(name=email, email=email, slack_user_id="")
+            return known or Person.model_construct(name=email, email=email, contacts={})
         return self.policy.person(role)
 
     def roles_of(self, email: str) -> set[Role]:

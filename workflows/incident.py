@@ -59,6 +59,8 @@ class IncidentWorkflow:
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
+        # Signals that came before the policy was pinned, taken in order once it is.
+        self.early: list[tuple[Signal, Any]] = []
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
@@ -67,6 +69,9 @@ class IncidentWorkflow:
         ctx.policy = ctx.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY)
         ctx.running = True
+        for signal, payload in self.early:
+            self.receive(signal, payload)
+        self.early.clear()
         if input.state is None:
             # 1. DETECTION: an alert (or a person) says something is wrong.
             if input.declaration:
@@ -99,7 +104,8 @@ class IncidentWorkflow:
 
     @workflow.update(description="An Alertmanager delivery for this alert group (sent by the webhook).")
     async def receive_alerts(self, delivery: AlertmanagerDelivery) -> DeliveryReceipt:
-        await self._pinned()
+        if self.ctx.policy is None:  # only the first delivery waits; later ones keep their order
+            await self._pinned()
         s = self.ctx.s
         created = s.decision is None
         s.deliveries += 1
@@ -121,10 +127,13 @@ class IncidentWorkflow:
 
     # --- people: one handler per row of workflows/signals.py --------------------------------------
 
-    async def receive(self, signal: Signal, payload: Any) -> None:
+    def receive(self, signal: Signal, payload: Any) -> None:
         """Validate, check authority, then hand the input to its component. Refused input is told
-        in the timeline and the bridge; an incident never fails because of what someone typed."""
-        await self._pinned()
+        in the timeline and the bridge; an incident never fails because of what someone typed.
+        Synchronous, so signals and the approval updates' validators see each other in order."""
+        if self.ctx.policy is None:
+            self.early.append((signal, payload))
+            return
         accepted = self.ctx.accept(signal.name, signal.model, payload)
         if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
             return

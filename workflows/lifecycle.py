@@ -237,7 +237,7 @@ class Lifecycle:
 
     def _mention(self, role: Role) -> str:
         person = self.ctx.person(role)
-        return templates.mention(person) if person and person.slack_user_id else (person.email if person else "nobody")
+        return templates.mention(person) if person else "nobody"
 
     def _roster_email(self, name: str | None) -> str | None:
         return next((p.email for p in self.ctx.policy.roster.values() if name and p.name.lower() == name.lower()), None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.verification import VerificationActivities, VerifyRecovery
+    from activities.recovery import VerificationActivities, VerifyRecovery
     from plan import templates
     from plan.incident import GateCheck, GateRun, Resolution
     from plan.models import GatedAction, Phase

@@ -106,8 +106,8 @@ def handled(cls: type) -> type:
 
 
 def _handler(signal: Signal):
-    async def handler(self, payload: Any) -> None:
-        await self.receive(signal, payload)
+    def handler(self, payload: Any) -> None:
+        self.receive(signal, payload)
 
     handler.__name__ = handler.__qualname__ = signal.name
     return workflow.signal(name=signal.name, description=signal.description)(handler)

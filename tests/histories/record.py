@@ -2,7 +2,10 @@
 
 Run it when a new workflow path is worth pinning. Never re-record an existing file to make a
 change pass: a change that breaks replay of a recorded history would break running incidents;
-guard it with workflow.patched() instead."""
+guard it with workflow.patched() instead, and record its path in a new era folder.
+
+v1.0 is the baseline: the first release's code, with no patches. Nothing ran under the
+pre-release code, so its patches and eras were dropped when v1.0 was cut."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.settings import IntegrationSettings
+from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
@@ -34,8 +37,8 @@ from workflows import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 # The code era new recordings belong to. Older eras stay as they were: they prove that incidents
-# begun under earlier code still replay (see the patches in workflows/).
-ERA = HERE / "v4-kept-clock"
+# begun under earlier code still replay (each later era behind its workflow.patched ids).
+ERA = HERE / "v1.0"
 
 
 async def p1_acknowledged(client, task_queue, policy, env, prometheus):
@@ -166,13 +169,12 @@ async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
 SCENARIOS = {"p1_acknowledged": p1_acknowledged, "p0_declared": p0_declared_data_at_risk,
              "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close,
              "p0_approvals": p0_approvals, "p0_ledger": p0_ledger, "p0_continue_as_new": p0_continue_as_new}
-V1 = ("p1_acknowledged", "p0_declared")  # paths of the v1 era only (before the lifecycle)
 
 
 async def main(names: list[str]) -> None:
     policy = load_policy()
     ERA.mkdir(exist_ok=True)
-    for name in names or [n for n in SCENARIOS if n not in V1]:
+    for name in names or list(SCENARIOS):
         # A time-skipping server per scenario: its clock is global to it.
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=shutil.which("temporal-test-server"), data_converter=pydantic_data_converter)

@@ -1,0 +1,256 @@
+"""The chat port, the incident bridge (§4.1, §5): open the channel, invite the people, post the
+templates, message a person directly. Providers: chat/slack.py.
+
+Texts are plain, and name people with the token `<person:EMAIL>` (plan/templates.py `mention`).
+The provider renders each token right before posting: as its own mention of the person when
+it knows their chat user (from `Person.contacts[<provider name>]` in the worker's roster), else
+as the person's name, else (someone not in the roster) as the email. People are named by email
+everywhere else too (invitations, direct messages): the provider maps them to its users."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from plan.models import Person
+from plan.templates import channel_name
+
+PERSON_TOKEN = re.compile(r"<person:([^<>\s]+)>")
+
+
+class Directory:
+    """The worker's roster by email (case-insensitive): whom a token, an invitation or a direct
+    message names. Someone not in it is a stand-in named by their email, with no contacts."""
+
+    def __init__(self, people: Iterable[Person] = ()):
+        self.people = {p.email.lower(): p for p in people}
+
+    def __iter__(self):
+        return iter(self.people.values())
+
+    def person(self, email: str) -> Person:
+        """The roster's person with this email, else a stand-in."""
+        return self.people.get(email.lower()) or Person.model_construct(name=email, email=email, contacts={})
+
+    def render(self, text: str, mention: Callable[[Person], str | None]) -> str:
+        """`text` with each `<person:EMAIL>` replaced by `mention(person)`, or, where that is None,
+        by the person's name (a stand-in's name is the email)."""
+        def one(token: re.Match) -> str:
+            person = self.person(token[1])
+            return mention(person) or person.name
+
+        return PERSON_TOKEN.sub(one, text)
+
+
+class Chat(Protocol):
+    """A chat service's channels and messages. Errors are `try_again` / `give_up`
+    (activities/errors.py). Channel and message ids are the provider's, opaque here."""
+
+    name: str
+
+    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
+                           tried: str | None) -> tuple[str, str] | None:
+        """(id, name) of an open channel this incident already made (a retry after a lost create):
+        one whose purpose names the incident, or `tried` if we made it and never set its purpose."""
+        ...
+
+    async def names_taken(self, prefix: str) -> set[str]:
+        """Every channel name starting with `prefix`, archived ones too."""
+        ...
+
+    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
+        """(id, name) of the new channel, or None when the name is taken."""
+        ...
+
+    async def invite(self, channel_id: str, person: Person) -> str | None:
+        """None when invited (or already there), else why not (e.g. "no slack user")."""
+        ...
+
+    async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
+        """The message id of the post tagged (incident_id, key), if one is there."""
+        ...
+
+    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None,
+                   people: Directory) -> str:
+        """Post `text` (its tokens rendered with `people`), tagged (incident_id, key) so that
+        `find_post` finds it; in the thread of message `thread` if given. The message id."""
+        ...
+
+    async def open_dm(self, person: Person) -> str | None:
+        """The direct-message channel with the person (the same every time), or None when the
+        person has no user on this service."""
+        ...
+
+    async def archive(self, channel_id: str) -> None:
+        """Archive the channel; already archived counts as done."""
+        ...
+
+
+class OpenBridgeRequest(BaseModel):
+    """Open §4.1's `#<prefix>-<YYYY-MM-DD>` (then -2, -3…) for one incident."""
+
+    incident_id: str
+    channel_prefix: str
+    started_at: datetime
+    purpose: str
+
+
+class BridgeChannel(BaseModel):
+    """The bridge's channel id and name, or why there is none (`skipped`)."""
+
+    channel_id: str | None = None
+    channel: str | None = None
+    skipped: str | None = None
+
+
+class InviteRequest(BaseModel):
+    """Invite people, by email, into the bridge."""
+
+    channel_id: str
+    emails: list[str]
+
+
+class InviteResult(BaseModel):
+    """email → why that person could not be invited; empty when everyone is in."""
+
+    failed: dict[str, str] = {}
+
+
+class BridgePost(BaseModel):
+    """One message. `key` names it within the incident (e.g. "opening"), so it is posted once;
+    `thread` is the message id of the post to reply under."""
+
+    incident_id: str
+    channel_id: str
+    key: str
+    text: str
+    thread: str | None = None
+
+
+class ArchiveBridge(BaseModel):
+    """Archive the bridge at the end of §4.5."""
+
+    channel_id: str
+
+
+class PersonNotice(BaseModel):
+    """A direct message to one person, by email (reminders, invitations, escalations): after the
+    bridge is archived, people are reached where they are."""
+
+    incident_id: str
+    email: str
+    key: str
+    text: str
+
+
+class PostResult(BaseModel):
+    """The posted (or, on a retry, found: `reused`) message's id, or why nothing was posted."""
+
+    message_id: str | None = None
+    reused: bool = False
+    skipped: str | None = None
+
+
+MAX_NAME_RACES = 20
+# Names this worker believes free are tried this many times before it looks at the list again
+# (other workers, or people, may have taken them meanwhile).
+GUESSES = 3
+DAYS_REMEMBERED = 7
+
+
+class BridgeActivities:
+    """The bridge on `chat`, or None when no provider is configured (`missing` names what is
+    missing in the skip note). `people`: the worker's roster, whom emails and tokens name."""
+
+    def __init__(self, chat: Chat | None, people: Directory | None = None, *, missing: str = "chat"):
+        self.chat, self.people, self.missing = chat, people or Directory(), missing
+        # Channel names known taken, per day's base name: a busy day lists the channels once per
+        # worker, not once per incident (listing is rate-limited, and slow on a big workspace).
+        self.taken: dict[str, set[str]] = {}
+
+    @activity.defn
+    async def open_bridge(self, request: OpenBridgeRequest) -> BridgeChannel:
+        """The incident's channel, created once: a retry adopts the channel its lost attempt made."""
+        if self.chat is None:
+            return BridgeChannel(skipped=f"skipped: {self.missing} not configured")
+        base = channel_name(request.channel_prefix, request.started_at)
+        if activity.info().attempt > 1:
+            details = activity.info().heartbeat_details
+            tried = details[0] if details else None
+            if found := await self.chat.find_channel(base, request.incident_id, request.purpose, tried):
+                return BridgeChannel(channel_id=found[0], channel=found[1])
+        taken = self.taken.get(base)
+        if taken is None:  # nothing known about this day yet: the plain name first
+            activity.heartbeat(base)
+            if created := await self.chat.create_channel(base, request.purpose):
+                self._remember(base, {base})
+                return BridgeChannel(channel_id=created[0], channel=created[1])
+            taken = self._remember(base, await self.chat.names_taken(base) | {base})
+        for attempt in range(1, MAX_NAME_RACES + 1):
+            n = next(n for n in range(2, len(taken) + 3)
+                     if channel_name(request.channel_prefix, request.started_at, n) not in taken)
+            name = channel_name(request.channel_prefix, request.started_at, n)
+            activity.heartbeat(name)
+            taken.add(name)  # reserved before asking, so concurrent openings pick different names
+            try:
+                created = await self.chat.create_channel(name, request.purpose)
+            except Exception:
+                taken.discard(name)
+                raise
+            if created:
+                return BridgeChannel(channel_id=created[0], channel=created[1])
+            if attempt % GUESSES == 0:
+                taken |= await self.chat.names_taken(base)
+        raise RuntimeError(f"{MAX_NAME_RACES} tries at the next free name after {base} were all taken first")
+
+    def _remember(self, base: str, names: set[str]) -> set[str]:
+        self.taken[base] = names
+        while len(self.taken) > DAYS_REMEMBERED:
+            self.taken.pop(next(iter(self.taken)))
+        return names
+
+    @activity.defn
+    async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:
+        """Invite each person; one who cannot be invited is reported, not an error."""
+        assert self.chat is not None, "the workflow invites only into an open bridge"
+        failed = {}
+        for email in request.emails:
+            if error := await self.chat.invite(request.channel_id, self.people.person(email)):
+                failed[email] = error
+        return InviteResult(failed=failed)
+
+    @activity.defn
+    async def post_to_bridge(self, post: BridgePost) -> PostResult:
+        """Post once: a retry first looks for the post its lost attempt made."""
+        assert self.chat is not None, "the workflow posts only into an open bridge"
+        if activity.info().attempt > 1 and (
+                found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)):
+            return PostResult(message_id=found, reused=True)
+        message_id = await self.chat.post(post.channel_id, post.text, post.incident_id, post.key, post.thread,
+                                          self.people)
+        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
+        return PostResult(message_id=message_id)
+
+    @activity.defn
+    async def archive_bridge(self, request: ArchiveBridge) -> bool:
+        """§4.5 step 6: archive the incident channel (already archived counts as done)."""
+        assert self.chat is not None, "the workflow archives only an open bridge"
+        await self.chat.archive(request.channel_id)
+        return True
+
+    @activity.defn
+    async def notify_person(self, notice: PersonNotice) -> PostResult:
+        """A direct message, posted once; skipped (not an error) for someone without a chat user."""
+        if self.chat is None:
+            return PostResult(skipped=f"skipped: {self.missing} not configured")
+        person = self.people.person(notice.email)
+        channel_id = await self.chat.open_dm(person)
+        if channel_id is None:
+            return PostResult(skipped=f"skipped: {person.name} has no {self.chat.name} user")
+        return await self.post_to_bridge(BridgePost(incident_id=notice.incident_id, channel_id=channel_id,
+                                                    key=notice.key, text=notice.text))

@@ -1,0 +1,194 @@
+"""The bridge on Slack: the Web API (https://api.slack.com/methods) through slack_sdk's
+AsyncWebClient, with its rate-limit retries. A person's Slack user is `contacts.slack` in the
+roster (`U…` or `W…`); `<person:EMAIL>` tokens become `<@U…>` mentions."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Iterable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from pydantic import SecretStr
+
+from activities.chat import Directory
+from activities.errors import give_up, try_again
+from activities.settings import SharedSettings, secret
+from plan.models import Person
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
+METADATA_EVENT = "preskool_irp_message"
+# Errors a retry cannot fix: stop and say so.
+FINAL_ERRORS = {
+    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "no_permission",
+    "channel_not_found", "is_archived", "invalid_name", "invalid_name_specials", "invalid_name_punctuation",
+    "invalid_name_maxlength", "invalid_name_required", "restricted_action", "msg_too_long", "no_text",
+}
+
+
+def slack_error(e: SlackApiError) -> str:
+    """Slack's error code; a 5xx from a proxy has a text body and no code."""
+    data = e.response.data
+    return (data.get("error") if isinstance(data, dict) else None) or f"HTTP {e.response.status_code}"
+
+
+class SlackSettings(SharedSettings):
+    """SLACK_BOT_TOKEN turns Slack on; SLACK_API_URL for a proxy or a fake."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+
+class SlackChat:
+    """The bridge on Slack. Posts carry message metadata naming the incident and the message's
+    key, so a retried post finds the first one instead of posting twice."""
+
+    name = "slack"
+    Settings = SlackSettings
+
+    @classmethod
+    def from_settings(cls, settings: SlackSettings, people: tuple[Person, ...] = ()) -> SlackChat | None:
+        """None when SLACK_BOT_TOKEN is unset; ValueError for a roster Slack id that is not one."""
+        token = secret(settings.slack_bot_token)
+        return cls(token, settings.slack_api_url, settings.ssl_context, people) if token else None
+
+    def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext, people: Iterable[Person] = ()):
+        """`people`: the roster this worker serves. Their Slack ids are checked here, so a typo
+        stops the worker at start rather than a mention or an invitation mid-incident."""
+        bad = {p.email: p.contacts[self.name] for p in people
+               if self.name in p.contacts and not USER_ID.match(p.contacts[self.name])}
+        if bad:
+            raise ValueError("roster contacts.slack must be Slack user ids (U… or W…, capitals and "
+                             "digits): " + ", ".join(f"{email}: {value!r}" for email, value in bad.items()))
+        self.client = AsyncWebClient(
+            token=token, base_url=api_url, ssl=ssl_context, timeout=15,
+            # A 429 means Slack did nothing: retrying in place is safe. A 5xx may come after Slack
+            # acted, so it goes back to Temporal, whose retry looks for the first post before posting.
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+        )
+
+    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
+                           tried: str | None) -> tuple[str, str] | None:
+        """An open channel this incident already made (a retry after create, before we recorded
+        it): one whose purpose names the incident, or the one the last attempt was creating
+        (`tried`) if this bot made it and its purpose was never set — then it is set now."""
+        me = (await self._call("auth.test", self.client.auth_test))["user_id"]
+        cursor = None
+        while True:
+            page = await self._call("conversations.list", self.client.conversations_list,
+                                    exclude_archived=True, types="public_channel", limit=1000, cursor=cursor)
+            for ch in page["channels"]:
+                stated = (ch.get("purpose") or {}).get("value", "")
+                if ch["name"].startswith(name_prefix) and incident_id in stated:
+                    return ch["id"], ch["name"]
+                if ch["name"] == tried and not stated and ch.get("creator") == me:
+                    await self._call("conversations.setPurpose", self.client.conversations_setPurpose,
+                                     channel=ch["id"], purpose=purpose)
+                    return ch["id"], ch["name"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    async def names_taken(self, prefix: str) -> set[str]:
+        """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
+        names, cursor = set(), None
+        while True:
+            page = await self._call("conversations.list", self.client.conversations_list,
+                                    exclude_archived=False, types="public_channel,private_channel",
+                                    limit=1000, cursor=cursor)
+            names |= {ch["name"] for ch in page["channels"] if ch["name"].startswith(prefix)}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return names
+
+    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
+        """The channel's id and name, or None when the name is taken."""
+        try:
+            response = await self.client.conversations_create(name=name)
+        except SlackApiError as e:
+            if slack_error(e) == "name_taken":
+                return None
+            raise self._classify("conversations.create", e) from None
+        channel = response["channel"]
+        try:  # the purpose marks the channel as this incident's; the channel matters more
+            await self.client.conversations_setPurpose(channel=channel["id"], purpose=purpose)
+        except SlackApiError:
+            pass
+        return channel["id"], channel["name"]
+
+    def user_id(self, person: Person) -> str | None:
+        """The person's Slack user id, from the roster's `contacts.slack`."""
+        user_id = person.contacts.get(self.name)
+        return user_id if user_id and USER_ID.match(user_id) else None
+
+    def mention(self, person: Person) -> str | None:
+        """`<@U…>`, which Slack shows as the person's name and notifies them by."""
+        user_id = self.user_id(person)
+        return f"<@{user_id}>" if user_id else None
+
+    async def invite(self, channel_id: str, person: Person) -> str | None:
+        """None when invited (or already there), else why not: "no slack user", or Slack's error."""
+        user_id = self.user_id(person)
+        if user_id is None:
+            return "no slack user"
+        try:
+            await self.client.conversations_invite(channel=channel_id, users=user_id)
+        except SlackApiError as e:
+            error = slack_error(e)
+            if error == "already_in_channel":
+                return None
+            if error in ("user_not_found", "cant_invite", "user_is_restricted", "cant_invite_self"):
+                return error
+            raise self._classify("conversations.invite", e) from None
+        return None
+
+    async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
+        """The ts (Slack's message id) of the latest 200 messages' one whose metadata is ours."""
+        page = await self._call("conversations.history", self.client.conversations_history,
+                                channel=channel_id, limit=200, include_all_metadata=True)
+        for message in page["messages"]:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("incident_id") == incident_id and payload.get("key") == key:
+                return message["ts"]
+        return None
+
+    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None,
+                   people: Directory) -> str:
+        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts."""
+        response = await self._call(
+            "chat.postMessage", self.client.chat_postMessage, channel=channel_id,
+            text=people.render(text, self.mention), thread_ts=thread, unfurl_links=False,
+            metadata={"event_type": METADATA_EVENT,
+                      "event_payload": {"incident_id": incident_id, "key": key}})
+        return response["ts"]
+
+    async def open_dm(self, person: Person) -> str | None:
+        """The direct-message channel with a person (the same one every time); None without a user."""
+        user_id = self.user_id(person)
+        if user_id is None:
+            return None
+        response = await self._call("conversations.open", self.client.conversations_open, users=user_id)
+        return response["channel"]["id"]
+
+    async def archive(self, channel_id: str) -> None:
+        """conversations.archive; `already_archived` counts as done."""
+        try:
+            await self.client.conversations_archive(channel=channel_id)
+        except SlackApiError as e:
+            if slack_error(e) != "already_archived":
+                raise self._classify("conversations.archive", e) from None
+
+    async def _call(self, method: str, fn, **kwargs):
+        try:
+            return await fn(**kwargs)
+        except SlackApiError as e:
+            raise self._classify(method, e) from None
+
+    @staticmethod
+    def _classify(method: str, e: SlackApiError):
+        error = slack_error(e)
+        if error in FINAL_ERRORS:
+            return give_up(f"Slack {method} refused: {error}")
+        return try_again(f"Slack {method} failed: {error}")

@@ -1,0 +1,77 @@
+"""The tickets port (§4.6 and §8): the review's tickets (post-mortem, meeting, runbook update,
+each action item), created once each however often the activity is retried. Providers:
+tickets/jira.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Protocol
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.errors import give_up
+
+_KEY = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
+
+
+class TicketRequest(BaseModel):
+    """One ticket of one incident; (incident_id, key) names it, so it is made once."""
+
+    incident_id: str
+    # unique within the incident: "postmortem", "postmortem-meeting", "runbook-update", "action-item-3"
+    key: str
+    summary: str
+    description: str  # light markdown; the provider converts it to its rich text
+    issue_type: str = "Task"
+    due: date | None = None
+    assignee_email: str | None = None
+
+
+class TicketResult(BaseModel):
+    """The ticket, as people open it; `created` is False when an earlier attempt had made it."""
+
+    key: str | None = None  # e.g. "IRP-12"
+    url: str | None = None
+    created: bool = False
+    skipped: str | None = None
+    note: str | None = None  # what was left out, in the provider's words
+
+
+class Tickets(Protocol):
+    """An issue tracker. Errors are `try_again` / `give_up` (activities/errors.py)."""
+
+    name: str
+
+    async def find(self, incident_id: str, key: str, *, retry: bool) -> TicketResult | None:
+        """The ticket made for (incident_id, key), if any. `retry`: an earlier attempt may have
+        made it and lost the answer, so look hard enough to see a ticket made a moment ago."""
+        ...
+
+    async def create(self, request: TicketRequest) -> TicketResult:
+        """A new ticket, marked so that `find` finds it. What the tracker would not take (an
+        unknown assignee, a due date, a description over its size limit) is left out and said
+        in `note`, rather than failing the ticket."""
+        ...
+
+
+class TicketActivities:
+    """Tickets in `tickets`, or None when no provider is configured (`missing` names what is
+    missing in the skip note)."""
+
+    def __init__(self, tickets: Tickets | None, *, missing: str = "tickets"):
+        self.tickets, self.missing = tickets, missing
+
+    @activity.defn
+    async def create_ticket(self, request: TicketRequest) -> TicketResult:
+        """Exactly once: looked up by (incident, key) before it is created. A ticket that is
+        already there is returned with created=False. A key that is not lowercase letters,
+        digits and '-' (at most 100) is refused without retrying."""
+        if self.tickets is None:
+            return TicketResult(skipped=f"skipped: {self.missing} not configured")
+        if not _KEY.match(request.key):
+            raise give_up(f"ticket key {request.key!r} must be lowercase letters, digits and '-', "
+                          "starting with a letter, at most 100 characters")
+        found = await self.tickets.find(request.incident_id, request.key, retry=activity.info().attempt > 1)
+        return found or await self.tickets.create(request)

@@ -1,0 +1,122 @@
+"""The ports (activities/<port>/): each capability is a Protocol, its models and its activities
+class, with each provider in a module beside it. And the chat port's people: the plan writes
+`<person:EMAIL>`, and the Slack provider, right before posting, makes it a mention from the
+worker's roster, or the person's name, or the email."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import importlib
+import ssl
+from typing import Protocol, get_type_hints
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities import PROVIDERS, IntegrationSettings, build_activities
+from activities.chat import (BridgeActivities, BridgePost, Directory, InviteRequest, PersonNotice,
+                             PostResult)
+from activities.chat.slack import SlackChat
+from plan import Role
+from plan.incident import Bridge
+from plan.models import Person
+from plan.templates import mention
+from sandbox.slack import DEFAULT_TOKEN
+
+PORTS = {  # package: (its Protocol, its activities class)
+    "chat": ("Chat", "BridgeActivities"),
+    "paging": ("Pager", "PagingActivities"),
+    "status_page": ("StatusPage", "StatusPageActivities"),
+    "recovery": ("Metrics", "VerificationActivities"),
+    "tickets": ("Tickets", "TicketActivities"),
+    "email": ("Mailer", "EmailActivities"),
+    "executor": ("Executor", "ExecutorActivities"),
+}
+STRANGER = "someone@school-42.example"
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_every_port_has_a_protocol_and_an_activities_class_taking_a_provider_or_none(port):
+    package = importlib.import_module(f"activities.{port}")
+    protocol_name, activities_name = PORTS[port]
+    protocol, activities = getattr(package, protocol_name), getattr(package, activities_name)
+    assert Protocol in protocol.__bases__
+
+    first = list(get_type_hints(activities.__init__))[0]
+    assert get_type_hints(activities.__init__)[first] == protocol | None
+
+    # Each provider sits in its own module of the port's package and has all the Protocol asks.
+    asked = {name for name in vars(protocol) if not name.startswith("_")} | set(protocol.__annotations__)
+    for provider in PROVIDERS[port]:
+        assert provider.__module__.startswith(f"activities.{port}."), provider
+        assert all(hasattr(provider, name) for name in asked - {"name"}), (provider, asked)
+        assert provider.name and provider.Settings and provider.from_settings
+
+
+def test_the_plan_names_people_by_a_neutral_token():
+    asha = Person(name="Asha Rao", email="asha.rao@preskool.com", contacts={"slack": "U0IC000001"})
+    assert mention(asha) == "<person:asha.rao@preskool.com>" and mention(None) == "(unassigned)"
+
+
+async def test_a_person_token_becomes_a_slack_mention_or_the_name_or_the_email(slack, policy):
+    ic, primary = policy.roster[Role.incident_commander], policy.roster[Role.oncall_primary]
+    no_slack = primary.model_copy(update={"contacts": {}})
+    people = Directory([ic, no_slack])
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    channel_id, _ = await chat.create_channel("inc-tokens", "Incident inc-tokens")
+
+    posted = await ActivityEnvironment().run(BridgeActivities(chat, people).post_to_bridge, BridgePost(
+        incident_id="inc-tokens", channel_id=channel_id, key="opening",
+        text=f"IC: <person:{ic.email.upper()}> · On-Call: <person:{primary.email}> · "
+             f"Reporter: <person:{STRANGER}>"))
+
+    (message,) = slack.messages("inc-tokens")
+    assert message["text"] == f"IC: <@U0IC000001> · On-Call: {primary.name} · Reporter: {STRANGER}"
+    assert posted.message_id == message["ts"] and not posted.reused
+
+
+async def test_people_without_a_chat_user_are_reported_not_failed(slack, policy):
+    ic, cto = policy.roster[Role.incident_commander], policy.roster[Role.cto]
+    people = Directory([ic, cto.model_copy(update={"contacts": {}})])
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    bridge = BridgeActivities(chat, people)
+    channel_id, _ = await chat.create_channel("inc-people", "Incident inc-people")
+
+    invited = await ActivityEnvironment().run(bridge.invite_to_bridge, InviteRequest(
+        channel_id=channel_id, emails=[ic.email, cto.email, STRANGER]))
+    assert invited.failed == {cto.email: "no slack user", STRANGER: "no slack user"}
+    assert "U0IC000001" in slack.channel_by_name("inc-people").members
+
+    notice = PersonNotice(incident_id="inc-people", email=cto.email, key="reminder-1", text="⏳ Reminder")
+    skipped = await ActivityEnvironment().run(bridge.notify_person, notice)
+    assert skipped.message_id is None and skipped.skipped == f"skipped: {cto.name} has no slack user"
+    to_ic = notice.model_copy(update={"email": ic.email})
+    sent = await ActivityEnvironment().run(bridge.notify_person, to_ic)
+    dm = next(c for c in slack.channels.values() if c.is_im and c.name == "U0IC000001")
+    assert sent.message_id and [m["text"] for m in dm.messages] == ["⏳ Reminder"]
+
+
+def test_a_bad_slack_id_in_the_roster_refuses_to_build_the_slack_provider(policy):
+    cto = policy.roster[Role.cto].model_copy(update={"contacts": {"slack": "farid"}})
+    bad = policy.model_copy(update={"roster": {**policy.roster, Role.cto: cto}})
+    with pytest.raises(ValueError, match=r"contacts\.slack .*farid\.haddad@preskool\.com: 'farid'"):
+        build_activities(IntegrationSettings(slack_bot_token=DEFAULT_TOKEN), bad)
+    # Without Slack the roster's Slack ids are nobody's concern.
+    assert build_activities(IntegrationSettings(slack_bot_token=None), bad)
+
+
+SLACK_ISMS = re.compile(r"slack_sdk|slack_bolt|slack_user_id|chat[._]postMessage|conversations[._]|thread_ts|"
+                        r"<@|\[UW\]\[A-Z0-9\]|\bts\b")
+
+
+def test_only_the_slack_provider_knows_slack():
+    """Outside the Slack provider (and the sandbox and tests), no module names Slack's API, its
+    ids or its mention syntax: the plan and the workflow speak of people, bridges and messages."""
+    root = Path(__file__).resolve().parent.parent
+    modules = [p for folder in ("plan", "workflows", "activities", "runtime", "webhook") for p in (root / folder).rglob("*.py")]
+    modules += [root / "worker.py", root / "starter.py"]
+    offenders = [f"{p.relative_to(root)}:{n}: {line.strip()}" for p in modules if p != root / "activities/chat/slack.py"
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if SLACK_ISMS.search(line)]
+    assert len(modules) > 40 and not offenders, offenders
