@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-test: install  ## the whole suite, on real Temporal servers
+test: install  ## lint, format check, then the whole suite on real Temporal servers
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 demo: install  ## a real drill on the embedded Temporal server (UI on http://localhost:8233)

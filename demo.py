@@ -75,19 +75,39 @@ def wait_until(check, what: str, timeout: float = 30.0):
 def drill_alert(drill: str) -> dict:
     """What Alertmanager sends when the API fails every request (a §2 P0 example)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    labels = {"alertname": "ApiErrorsAllRequests", "severity": "critical", "scope": "all", "module": "auth",
-              "namespace": "preskool", "job": "backend", "drill": drill}
+    labels = {
+        "alertname": "ApiErrorsAllRequests",
+        "severity": "critical",
+        "scope": "all",
+        "module": "auth",
+        "namespace": "preskool",
+        "job": "backend",
+        "drill": drill,
+    }
     return {
-        "version": "4", "status": "firing", "receiver": "preskool-irp",
+        "version": "4",
+        "status": "firing",
+        "receiver": "preskool-irp",
         "groupKey": f'{{}}:{{alertname="ApiErrorsAllRequests", drill="{drill}"}}',
-        "groupLabels": {"alertname": "ApiErrorsAllRequests"}, "commonLabels": labels,
-        "commonAnnotations": {"summary": "API returning 500s for all requests",
-                              "impact": "All schools: login and every API call fail"},
-        "externalURL": "http://alertmanager.preskool.com", "truncatedAlerts": 0,
-        "alerts": [{"status": "firing", "labels": labels,
-                    "annotations": {"summary": "API returning 500s for all requests"},
-                    "startsAt": now, "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "https://grafana.preskool.com/d/preskool-slo", "fingerprint": drill}],
+        "groupLabels": {"alertname": "ApiErrorsAllRequests"},
+        "commonLabels": labels,
+        "commonAnnotations": {
+            "summary": "API returning 500s for all requests",
+            "impact": "All schools: login and every API call fail",
+        },
+        "externalURL": "http://alertmanager.preskool.com",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": "API returning 500s for all requests"},
+                "startsAt": now,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "https://grafana.preskool.com/d/preskool-slo",
+                "fingerprint": drill,
+            }
+        ],
     }
 
 
@@ -100,8 +120,12 @@ def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
     task_queue = f"incident-response-{drill}"
     (HERE / ".data").mkdir(exist_ok=True)
-    env = {**os.environ, "TEMPORAL_TASK_QUEUE": task_queue, "PYTHONUNBUFFERED": "1",
-           "IRP_POLICY_FILE": str(drill_policy())}
+    env = {
+        **os.environ,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "PYTHONUNBUFFERED": "1",
+        "IRP_POLICY_FILE": str(drill_policy()),
+    }
     env.pop("TEMPORAL_ADDRESS", None)
     with ExitStack() as stack:
         if devserver.port_open("127.0.0.1", 7233):
@@ -112,40 +136,70 @@ def main() -> None:
             server = devserver.start(log=LOGS / "temporal.log")
             stack.callback(stop, server)
 
-        step(2, "Sandbox: local Slack, PagerDuty (HTTPS, throwaway CA), Statuspage, Prometheus, Jira and SMTP…")
-        sandbox = spawn(stack, "sandbox", ["-m", "sandbox", "--state-file", str(SANDBOX_STATE)], env,
-                        stdout=subprocess.PIPE)
+        step(
+            2, "Sandbox: local Slack, PagerDuty (HTTPS, throwaway CA), Statuspage, Prometheus, Jira and SMTP…"
+        )
+        sandbox = spawn(
+            stack,
+            "sandbox",
+            ["-m", "sandbox", "--state-file", str(SANDBOX_STATE)],
+            env,
+            stdout=subprocess.PIPE,
+        )
         urls = json.loads(sandbox.stdout.readline() or "{}")
         if not urls:
             sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
-        env.update(SLACK_BOT_TOKEN=urls["slack_token"], SLACK_API_URL=urls["slack_url"],
-                   PAGERDUTY_EVENTS_URL=urls["pagerduty_url"], IRP_CA_BUNDLE=urls["ca_bundle"],
-                   PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000",
-                   STATUSPAGE_API_URL=urls["statuspage_url"], STATUSPAGE_API_KEY=urls["statuspage_api_key"],
-                   STATUSPAGE_PAGE_ID=urls["statuspage_page_id"], PROMETHEUS_URL=urls["prometheus_url"],
-                   JIRA_URL=urls["jira_url"], JIRA_EMAIL=urls["jira_email"], JIRA_API_TOKEN=urls["jira_api_token"],
-                   JIRA_PROJECT=urls["jira_project"], SMTP_HOST=urls["smtp_host"], SMTP_PORT=str(urls["smtp_port"]),
-                   SMTP_USERNAME=urls["smtp_username"], SMTP_PASSWORD=urls["smtp_password"])
+        env.update(
+            SLACK_BOT_TOKEN=urls["slack_token"],
+            SLACK_API_URL=urls["slack_url"],
+            PAGERDUTY_EVENTS_URL=urls["pagerduty_url"],
+            IRP_CA_BUNDLE=urls["ca_bundle"],
+            PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000",
+            STATUSPAGE_API_URL=urls["statuspage_url"],
+            STATUSPAGE_API_KEY=urls["statuspage_api_key"],
+            STATUSPAGE_PAGE_ID=urls["statuspage_page_id"],
+            PROMETHEUS_URL=urls["prometheus_url"],
+            JIRA_URL=urls["jira_url"],
+            JIRA_EMAIL=urls["jira_email"],
+            JIRA_API_TOKEN=urls["jira_api_token"],
+            JIRA_PROJECT=urls["jira_project"],
+            SMTP_HOST=urls["smtp_host"],
+            SMTP_PORT=str(urls["smtp_port"]),
+            SMTP_USERNAME=urls["smtp_username"],
+            SMTP_PASSWORD=urls["smtp_password"],
+        )
 
         metrics_port = free_port(9464)
-        step(3, f"Worker: polling task queue {task_queue}, metrics on http://127.0.0.1:{metrics_port}/metrics…")
+        step(
+            3, f"Worker: polling task queue {task_queue}, metrics on http://127.0.0.1:{metrics_port}/metrics…"
+        )
         spawn(stack, "worker", ["worker.py"], {**env, "IRP_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}"})
 
         port = free_port(8000)
         token = secrets.token_urlsafe(24)
         step(4, f"Webhook receiver: http://127.0.0.1:{port} (bearer token generated for this drill)…")
-        spawn(stack, "webhook", ["-m", "webhook"], {**env, "IRP_WEBHOOK_PORT": str(port), "IRP_WEBHOOK_TOKEN": token})
+        spawn(
+            stack,
+            "webhook",
+            ["-m", "webhook"],
+            {**env, "IRP_WEBHOOK_PORT": str(port), "IRP_WEBHOOK_TOKEN": token},
+        )
         wait_until(lambda: devserver.port_open("127.0.0.1", port), "the webhook receiver listening")
 
         step(5, "Drill: Alertmanager fires ApiErrorsAllRequests (scope=all) at the receiver…")
-        answer = httpx.post(f"http://127.0.0.1:{port}/webhooks/alertmanager", json=drill_alert(drill),
-                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/alertmanager",
+            json=drill_alert(drill),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
         print(f"      receiver answered {answer.status_code}: {answer.text}")
         if answer.status_code != 202:
             sys.exit(f"demo: the receiver refused the alert; logs are in {LOGS}")
         incident_id = answer.json()["incidents"][0]["incident_id"]
-        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).cadence and s,
-                            "the bridge opening")
+        status = wait_until(
+            lambda: (s := asyncio.run(incident_status(incident_id))).cadence and s, "the bridge opening"
+        )
 
         ic = next(r.person for r in status.roles if r.role == "incident_commander")
         primary = next(r.person for r in status.roles if r.role == "oncall_primary")
@@ -153,44 +207,94 @@ def main() -> None:
         step(6, "The incident is worked from the CLI (the same JSON works in the Web UI's signal box):")
         cli(env, "ack", incident_id, "--by", primary)
         cli(env, "blast-radius", incident_id, "--by", primary, "--scope", "all")
-        cli(env, "request", incident_id, "rollback", "backend", "--by", primary, "--id", "rollback-1",
-            "--reason", "errors began with the 09:55 deploy")
+        cli(
+            env,
+            "request",
+            incident_id,
+            "rollback",
+            "backend",
+            "--by",
+            primary,
+            "--id",
+            "rollback-1",
+            "--reason",
+            "errors began with the 09:55 deploy",
+        )
         wait_until(lambda: asyncio.run(incident_status(incident_id)).requests, "the rollback request")
         cli(env, "approve", incident_id, "rollback-1", "--by", ic, check=False)
         print("      … refused: §3 says the Engineering Lead approves rollbacks. The Engineering Lead does:")
         cli(env, "approve", incident_id, "rollback-1", "--by", eng_lead)
-        wait_until(lambda: asyncio.run(incident_status(incident_id)).requests[0].state == "done", "the rollback")
-        cli(env, "update", incident_id, "--by", ic, "--status", "ONGOING", "--public",
-            "--action", "Rolling back the 09:55 backend deploy", "--know", "Deploy broke session handling")
+        wait_until(
+            lambda: asyncio.run(incident_status(incident_id)).requests[0].state == "done", "the rollback"
+        )
+        cli(
+            env,
+            "update",
+            incident_id,
+            "--by",
+            ic,
+            "--status",
+            "ONGOING",
+            "--public",
+            "--action",
+            "Rolling back the 09:55 backend deploy",
+            "--know",
+            "Deploy broke session handling",
+        )
         cli(env, "mitigate", incident_id, "--by", primary, "--summary", "Rolled back; error rate falling")
         prometheus(urls, "error rate", 0.024)
         cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy")
         wait_until(lambda: asyncio.run(incident_status(incident_id)).gate_runs, "the first resolve gate")
-        print("      … the gate refuses: Prometheus still shows 2.4% errors. A few minutes later it recovers:")
+        print(
+            "      … the gate refuses: Prometheus still shows 2.4% errors. A few minutes later it recovers:"
+        )
         prometheus(urls, "error rate", 0.0004)
-        cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy",
-            "--root-cause", "A deploy changed session handling")
-        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).phase == "REVIEW" and s,
-                            "the incident reaching REVIEW")
+        cli(
+            env,
+            "resolve",
+            incident_id,
+            "--by",
+            ic,
+            "--summary",
+            "Rolled back the deploy",
+            "--root-cause",
+            "A deploy changed session handling",
+        )
+        status = wait_until(
+            lambda: (s := asyncio.run(incident_status(incident_id))).phase == "REVIEW" and s,
+            "the incident reaching REVIEW",
+        )
 
         comms = next(r.person for r in status.roles if r.role == "communications_lead")
         step(7, "After resolution (§4.6, §8): the post-mortem draft, Jira tickets, the customer email ledger")
         cli(env, "approve", incident_id, "customer-email", "--by", comms)
-        status = wait_until(lambda: (s := asyncio.run(incident_status(incident_id))).deliverables
-                            and s.deliverables[0].state == "done" and s, "the customer email going out")
+        status = wait_until(
+            lambda: (
+                (s := asyncio.run(incident_status(incident_id))).deliverables
+                and s.deliverables[0].state == "done"
+                and s
+            ),
+            "the customer email going out",
+        )
 
         step(8, "What happened")
         show(status, urls)
         show_metrics(metrics_port)
-        print(f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}")
+        print(
+            f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}"
+        )
         print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
 
 
 def cli(env: dict, *args: str, check: bool = True) -> None:
     """Run starter.py as an SRE would, and show the command (and any refusal it prints)."""
-    shown = " ".join(a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args)
+    shown = " ".join(
+        a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args
+    )
     print(f"      $ python starter.py {shown}")
-    done = subprocess.run([sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True
+    )
     if done.returncode and check:
         sys.exit(f"demo: starter.py {args[0]} failed: {done.stderr.strip()}")
     if done.returncode:
@@ -200,12 +304,26 @@ def cli(env: dict, *args: str, check: bool = True) -> None:
 def drill_policy() -> Path:
     """The shipped policy, but every executor only echoes what it would run: a drill changes nothing."""
     policy = load_policy()
-    actions = {name: action.model_copy(update={"executor": action.executor.model_copy(update={
-        "command": ["echo", "DRILL, nothing runs:", *action.executor.command]})} if action.executor else {})
-        for name, action in policy.actions.items()}
+    actions = {
+        name: action.model_copy(
+            update={
+                "executor": action.executor.model_copy(
+                    update={"command": ["echo", "DRILL, nothing runs:", *action.executor.command]}
+                )
+            }
+            if action.executor
+            else {}
+        )
+        for name, action in policy.actions.items()
+    }
     path = HERE / ".data" / "drill-policy.yaml"
-    path.write_text(yaml.safe_dump(policy.model_copy(update={"actions": actions}).model_dump(mode="json"),
-                                   allow_unicode=True, sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            policy.model_copy(update={"actions": actions}).model_dump(mode="json"),
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    )
     return path
 
 
@@ -220,21 +338,26 @@ def prometheus(urls: dict, check: str, value: float) -> None:
 
 def show(status, urls: dict) -> None:
     print(f"\nIncident {status.incident_id}: {status.severity} — {'; '.join(status.severity_reasons)}")
-    pages = httpx.get(urls["pagerduty_url"] + "/_sandbox/calls",
-                      verify=ssl.create_default_context(cafile=urls["ca_bundle"])).json()
+    pages = httpx.get(
+        urls["pagerduty_url"] + "/_sandbox/calls", verify=ssl.create_default_context(cafile=urls["ca_bundle"])
+    ).json()
     print("\nPaged (PagerDuty Events API v2, as the sandbox received them):")
     for call in pages["calls"]:
         body = call["params"] or {}
         if call["path"] == "/v2/enqueue" and body.get("event_action") == "trigger":
-            print(f"  • {body['payload']['custom_details'].get('role')}: {body['payload']['summary']}"
-                  f"  [dedup_key {body['dedup_key']}, answered {call['status']}]")
+            print(
+                f"  • {body['payload']['custom_details'].get('role')}: {body['payload']['summary']}"
+                f"  [dedup_key {body['dedup_key']}, answered {call['status']}]"
+            )
     slack = httpx.get(urls["slack_url"].rstrip("/").rsplit("/api", 1)[0] + "/_sandbox/calls").json()
     print(f"\nBridge #{status.channel} (Slack Web API, as the sandbox received it):")
     for call in slack["calls"]:
         if call["path"].endswith("chat.postMessage") and call["status"] == 200:
             text = readable(call["params"]["text"], status)
             if text.startswith("📝 Post-mortem draft"):
-                text = "\n".join(text.splitlines()[:14] + ["… (the whole draft is in the bridge and the Jira ticket)"])
+                text = "\n".join(
+                    text.splitlines()[:14] + ["… (the whole draft is in the bridge and the Jira ticket)"]
+                )
             print("  " + text.replace("\n", "\n  "))
     statuspage = httpx.get(urls["statuspage_url"].rstrip("/") + "/_sandbox/calls").json()
     print("\nStatus page (Statuspage REST API, as the sandbox received it):")
@@ -247,8 +370,14 @@ def show(status, urls: dict) -> None:
     for message in sandbox_state.get("smtp", {}).get("messages", []):
         if message["headers"].get("Subject", "").startswith("[UPDATE]"):
             print(f"  To: {', '.join(message['rcpt_tos'])}")
-    first = next((m for m in sandbox_state.get("smtp", {}).get("messages", [])
-                  if m["headers"].get("Subject", "").startswith("[UPDATE]")), None)
+    first = next(
+        (
+            m
+            for m in sandbox_state.get("smtp", {}).get("messages", [])
+            if m["headers"].get("Subject", "").startswith("[UPDATE]")
+        ),
+        None,
+    )
     if first:
         print(f"  Subject: {first['headers']['Subject']}\n  " + first["body"].strip().replace("\n", "\n  "))
     jira = httpx.get(urls["jira_url"].rstrip("/") + "/_sandbox/calls").json()
@@ -257,7 +386,10 @@ def show(status, urls: dict) -> None:
         print(f"  {issue['key']}: {issue['fields']['summary']} (due {issue['fields'].get('duedate')})")
     print("\n§8 deliverables (python starter.py deliverables INCIDENT):")
     for d in status.deliverables:
-        print(f"  {d.state:<8} {d.title:<34} due {d.due_at:%Y-%m-%d %H:%M UTC}" + (f"  {d.link}" if d.link else ""))
+        print(
+            f"  {d.state:<8} {d.title:<34} due {d.due_at:%Y-%m-%d %H:%M UTC}"
+            + (f"  {d.link}" if d.link else "")
+        )
     print("\nTimeline:")
     for entry in status.timeline:
         print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")
@@ -265,14 +397,24 @@ def show(status, urls: dict) -> None:
 
 def show_metrics(port: int) -> None:
     """The incident metrics the worker exports (Prometheus text format), as a scrape sees them."""
+
     def scrape():
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         return text if "irp_time_to_resolve_count" in text else None
+
     text = wait_until(scrape, "the incident metrics")
     print(f"\nIncident metrics (http://127.0.0.1:{port}/metrics):")
     for line in text.splitlines():
-        if line.startswith(("irp_incidents_opened", "irp_time_to_acknowledge_count", "irp_time_to_acknowledge_sum",
-                            "irp_time_to_mitigate_count", "irp_time_to_resolve_count", "irp_time_to_resolve_sum")):
+        if line.startswith(
+            (
+                "irp_incidents_opened",
+                "irp_time_to_acknowledge_count",
+                "irp_time_to_acknowledge_sum",
+                "irp_time_to_mitigate_count",
+                "irp_time_to_resolve_count",
+                "irp_time_to_resolve_sum",
+            )
+        ):
             print("  " + line)
 
 

@@ -1,6 +1,6 @@
 """Talk to incidents from the command line.
 
-  python starter.py alert FILE                     start/join from an Alertmanager payload, as the webhook would
+  python starter.py alert FILE                     start/join from an Alertmanager payload, as the webhook
   python starter.py declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
   python starter.py status INCIDENT                the incident's status as JSON
   python starter.py signal INCIDENT NAME JSON      send any signal as one JSON object
@@ -23,7 +23,8 @@ made from the incident's signal table, workflows/signals.py):
   complete INCIDENT DELIVERABLE --by EMAIL --link URL
   waive INCIDENT DELIVERABLE --by EMAIL --reason TEXT        (Engineering Lead)
   action-item INCIDENT --by EMAIL --title TEXT --owner EMAIL [--due YYYY-MM-DD]
-  edit-email INCIDENT --by EMAIL [--affected T] [--root-cause T] [--resolution T] [--preventive-actions T] [--courtesy-days N]
+  edit-email INCIDENT --by EMAIL [--affected T] [--root-cause T] [--resolution T]
+             [--preventive-actions T] [--courtesy-days N]
 """
 
 from __future__ import annotations
@@ -52,26 +53,46 @@ async def run(args: argparse.Namespace) -> None:
     if args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         receipt = await deliver_alerts(client, settings.temporal_task_queue, delivery)
-        show(receipt.model_dump(mode="json") if receipt else {"incidents": [], "note": "no open incident for this group"})
+        show(
+            receipt.model_dump(mode="json")
+            if receipt
+            else {"incidents": [], "note": "no open incident for this group"}
+        )
     elif args.command == "declare":
-        declaration = Declaration(summary=args.summary, impact=args.impact, severity=args.severity,
-                                  reporter=args.reporter, source=args.source, module=args.module)
-        show((await declare_incident(client, settings.temporal_task_queue, declaration)).model_dump(mode="json"))
+        declaration = Declaration(
+            summary=args.summary,
+            impact=args.impact,
+            severity=args.severity,
+            reporter=args.reporter,
+            source=args.source,
+            module=args.module,
+        )
+        show(
+            (await declare_incident(client, settings.temporal_task_queue, declaration)).model_dump(
+                mode="json"
+            )
+        )
     elif args.command == "status":
         status = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.status)
         show(status.model_dump(mode="json"))
     elif args.command == "approve":
         decided = await client.get_workflow_handle(args.incident).execute_update(
-            IncidentWorkflow.approve_action, payload_of(COMMANDS["approve"], args))
+            IncidentWorkflow.approve_action, payload_of(COMMANDS["approve"], args)
+        )
         print(f"{args.request_id}: {decided.state} ({len(decided.approvals)} approval(s))")
     elif args.command == "signal" or args.command in COMMANDS:
-        name, payload = (args.name, json.loads(args.json)) if args.command == "signal" else \
-            (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
+        name, payload = (
+            (args.name, json.loads(args.json))
+            if args.command == "signal"
+            else (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
+        )
         handle = client.get_workflow_handle(args.incident)
         await handle.describe()  # a clear "no incident" before sending into nothing
         await handle.signal(name, payload)
-        print(f"sent {name} {json.dumps(payload)} to {args.incident}; "
-              f"`python starter.py status {args.incident}` shows the outcome")
+        print(
+            f"sent {name} {json.dumps(payload)} to {args.incident}; "
+            f"`python starter.py status {args.incident}` shows the outcome"
+        )
     elif args.command == "deliverables":
         ledger = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.deliverables)
         show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
@@ -90,10 +111,15 @@ def show(data: dict) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="preskool-irp: incidents from the command line", epilog=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description="preskool-irp: incidents from the command line",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("alert", help="start or join an incident from an Alertmanager payload file").add_argument("file")
+    sub.add_parser("alert", help="start or join an incident from an Alertmanager payload file").add_argument(
+        "file"
+    )
     d = sub.add_parser("declare", help="declare an incident (customer report, health check)")
     d.add_argument("--summary", required=True)
     d.add_argument("--impact", default="")

@@ -1,4 +1,5 @@
-"""Runs the incident worker: `python worker.py` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE)."""
+"""Runs the incident worker: `python worker.py` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_TASK_QUEUE)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from activities import IntegrationSettings, build_activities
 from plan import Policy, PolicyError, load_policy
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime
-from runtime.temporal import TemporalConfigError, TemporalSettings, connect, register_search_attributes, workflow_runner
+from runtime.temporal import (
+    TemporalConfigError,
+    TemporalSettings,
+    connect,
+    register_search_attributes,
+    workflow_runner,
+)
 from workflows import IncidentWorkflow
 from workflows.search import KEYS
 
@@ -23,8 +30,13 @@ WORKFLOWS = [IncidentWorkflow]
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
     """The worker is the one reader of the policy: incidents pin it from here at their start."""
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=build_activities(settings, policy),
-                  workflow_runner=workflow_runner("workflows"))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings, policy),
+        workflow_runner=workflow_runner("workflows"),
+    )
 
 
 async def main() -> None:
@@ -41,10 +53,16 @@ async def main() -> None:
     try:
         await register_search_attributes(client)
     except RPCError as e:  # an incident upserting an unknown attribute would stick: refuse to start instead
-        sys.exit(f"search attributes {', '.join(k.name for k in KEYS)} are missing on {temporal.address} and could "
-                 f"not be registered ({e.message}); create them: temporal operator search-attribute create "
-                 + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS))
-    worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings())
+        sys.exit(
+            f"search attributes {', '.join(k.name for k in KEYS)} are missing on {temporal.address} "
+            f"and could "
+            f"not be registered ({e.message}); create them: temporal operator search-attribute create "
+            + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS)
+        )
+    try:
+        worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings())
+    except ValueError as e:  # a provider refused its settings or the roster's addresses for it
+        sys.exit(f"worker not started: {e}")
     logging.info("worker polling %s on %s", temporal.temporal_task_queue, temporal.address)
     await worker.run()
 

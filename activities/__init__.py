@@ -48,8 +48,10 @@ PROVIDERS: dict[str, tuple[Any, ...]] = {
 }
 
 
-class IntegrationSettings(*dict.fromkeys(p.Settings for ps in PROVIDERS.values() for p in ps
-                                         if p.Settings is not SharedSettings), SharedSettings):
+class IntegrationSettings(
+    *dict.fromkeys(p.Settings for ps in PROVIDERS.values() for p in ps if p.Settings is not SharedSettings),
+    SharedSettings,
+):
     """Every provider's settings in one object: what the worker reads from the environment, and
     what tests build from explicit values (`IntegrationSettings(slack_bot_token=..., ...)`)."""
 
@@ -70,23 +72,52 @@ def choose(port: str, settings: IntegrationSettings, people: tuple[Person, ...])
     return Chosen(None, " or ".join(p.name for p in candidates))
 
 
+def _known_providers_only(policy: Policy) -> None:
+    """A roster's `contacts` and `paging_keys` name providers; a misspelt name (`slak`) would leave
+    that person silently unreachable, so it stops the worker instead. Raises ValueError."""
+    known = {
+        "contacts": {p.name for p in PROVIDERS["chat"]},
+        "paging_keys": {p.name for p in PROVIDERS["paging"]},
+    }
+    bad = [
+        f"roster.{role}.{table}.{name}"
+        for role, person in policy.roster.items()
+        for table, names in known.items()
+        for name in getattr(person, table)
+        if name not in names
+    ]
+    if bad:
+        raise ValueError(
+            f"unknown provider in {', '.join(bad)}: known are "
+            + "; ".join(f"{table}: {', '.join(sorted(names))}" for table, names in known.items())
+        )
+
+
 def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Callable]:
     """Every activity the worker serves, wired to the providers `settings` configure, and the
     local activity by which an incident pins the worker's policy. Raises
     ValueError for settings a provider refuses (e.g. an SMTP password without STARTTLS)."""
     people = tuple(policy.roster.values())
+    _known_providers_only(policy)
     chat, pager, status_page, recovery, tickets, email, executor = (
         choose(port, settings, people)
-        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor"))
+        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor")
+    )
     paging = PagingActivities(pager.provider, policy, missing=pager.missing)
     bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
-    return [paging.page_role, paging.resolve_page,
-            bridge.open_bridge, bridge.invite_to_bridge, bridge.post_to_bridge, bridge.archive_bridge,
-            bridge.notify_person,
-            StatusPageActivities(status_page.provider, missing=status_page.missing).publish_status,
-            VerificationActivities(recovery.provider, missing=recovery.missing).verify_recovery,
-            ExecutorActivities(executor.provider, missing=executor.missing).run_action,
-            PostmortemActivities().draft_postmortem,
-            TicketActivities(tickets.provider, missing=tickets.missing).create_ticket,
-            EmailActivities(email.provider, missing=email.missing).send_email,
-            PolicyActivities(policy).current_policy]
+    return [
+        paging.page_role,
+        paging.resolve_page,
+        bridge.open_bridge,
+        bridge.invite_to_bridge,
+        bridge.post_to_bridge,
+        bridge.archive_bridge,
+        bridge.notify_person,
+        StatusPageActivities(status_page.provider, missing=status_page.missing).publish_status,
+        VerificationActivities(recovery.provider, missing=recovery.missing).verify_recovery,
+        ExecutorActivities(executor.provider, missing=executor.missing).run_action,
+        PostmortemActivities().draft_postmortem,
+        TicketActivities(tickets.provider, missing=tickets.missing).create_ticket,
+        EmailActivities(email.provider, missing=email.missing).send_email,
+        PolicyActivities(policy).current_policy,
+    ]

@@ -9,7 +9,9 @@ from string import Template
 from pydantic import BaseModel
 from temporalio import activity
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "docs" / "incident-response" / "post-mortem-template.md"
+DEFAULT_TEMPLATE = (
+    Path(__file__).resolve().parent.parent / "docs" / "incident-response" / "post-mortem-template.md"
+)
 
 
 class PostmortemFacts(BaseModel):

@@ -21,7 +21,9 @@ class BareWorkflow:
 
     @workflow.run
     async def run(self, hold: bool) -> float:
-        started = await workflow.execute_activity(first_step, "bare", start_to_close_timeout=timedelta(seconds=30))
+        started = await workflow.execute_activity(
+            first_step, "bare", start_to_close_timeout=timedelta(seconds=30)
+        )
         if hold:  # the storm baseline: stay open, like an incident
             await workflow.wait_condition(lambda: False)
         return started

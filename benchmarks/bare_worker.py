@@ -1,4 +1,5 @@
-"""`python -m benchmarks.bare_worker ADDRESS TASK_QUEUE`: the baseline worker, as its own process like worker.py."""
+"""`python -m benchmarks.bare_worker ADDRESS TASK_QUEUE`: the baseline worker, as its own process
+like worker.py."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from runtime.temporal import workflow_runner
 async def main(address: str, task_queue: str) -> None:
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     print("bare worker polling", task_queue, flush=True)
-    await Worker(client, task_queue=task_queue, workflows=[BareWorkflow], activities=[first_step],
-                 workflow_runner=workflow_runner("benchmarks.bare")).run()  # as worker.py: fair
+    await Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareWorkflow],
+        activities=[first_step],
+        workflow_runner=workflow_runner("benchmarks.bare"),
+    ).run()  # as worker.py: fair
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from workflows import IncidentWorkflow
 
 def short_policy(path: Path, policy: Policy, every: timedelta) -> Policy:
     cadence = {Severity.P0: every, Severity.P1: every * 2}
-    path.write_text(yaml.safe_dump(policy.model_copy(update={"update_cadence": cadence}).model_dump(mode="json"),
-                                   sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            policy.model_copy(update={"update_cadence": cadence}).model_dump(mode="json"), sort_keys=False
+        )
+    )
     return load_policy(path)
 
 
@@ -35,8 +38,9 @@ async def open_incidents(client, task_queue: str, policy: Policy, n: int, concur
 
     async def lane():
         for i in it:
-            d = AlertmanagerDelivery.model_validate(delivery(alert(scope="all", summary=f"capacity {i}"),
-                                                             group=f"Capacity-{i}"))
+            d = AlertmanagerDelivery.model_validate(
+                delivery(alert(scope="all", summary=f"capacity {i}"), group=f"Capacity-{i}")
+            )
             incident_id = (await deliver_alerts(client, task_queue, d)).incident_id
             await client.get_workflow_handle(incident_id).signal("acknowledge", {"by": on_call})
             ids.append(incident_id)
@@ -69,8 +73,12 @@ async def lateness(client, ids: list[str], every: timedelta) -> list[tuple[datet
 def spread(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_s": round(pct(values, 50), 3), "p99_s": round(pct(values, 99), 3),
-            "max_s": round(max(values), 3)}
+    return {
+        "n": len(values),
+        "p50_s": round(pct(values, 50), 3),
+        "p99_s": round(pct(values, 99), 3),
+        "max_s": round(max(values), 3),
+    }
 
 
 class RssSampler:

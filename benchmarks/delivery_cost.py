@@ -39,9 +39,9 @@ class CountingProxy:
         self.tasks: set[asyncio.Task] = set()
         self.writers: set[asyncio.StreamWriter] = set()
 
-    async def __aenter__(self) -> "CountingProxy":
+    async def __aenter__(self) -> CountingProxy:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.address = "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -66,8 +66,9 @@ class CountingProxy:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
             ends.append(up_writer)
             self.writers.add(up_writer)
-            await asyncio.gather(self._pump(reader, up_writer, "sent"),
-                                 self._pump(up_reader, writer, "received"))
+            await asyncio.gather(
+                self._pump(reader, up_writer, "sent"), self._pump(up_reader, writer, "received")
+            )
         except OSError:
             pass
         finally:
@@ -96,8 +97,11 @@ async def settled(handle, channel: bool = False, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{handle.id} did not settle within {timeout} s")
         raw = (await handle.describe()).raw_description
-        busy = bool(raw.pending_activities) or raw.HasField("pending_workflow_task") \
+        busy = (
+            bool(raw.pending_activities)
+            or raw.HasField("pending_workflow_task")
             or raw.workflow_execution_info.history_length != length
+        )
         if channel and not busy:
             busy = not (await handle.query("status") or {}).get("channel")
         length = raw.workflow_execution_info.history_length
@@ -131,6 +135,7 @@ async def run(stack, n: int) -> dict:
         hook, url = await stack.webhook(task_queue, TEMPORAL_ADDRESS=proxy.address)
         try:
             async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as h:
+
                 async def post(b: dict) -> dict:
                     r = await h.post(url + "/webhooks/alertmanager", json=b)
                     assert r.status_code == 202, r.text
@@ -161,11 +166,15 @@ async def run(stack, n: int) -> dict:
             for p in (hook, worker):
                 p.stop()
                 stack.procs.remove(p)
-    sent = [b[0] - a[0] for a, b in zip(marks, marks[1:])]  # per delivery: [first, join 1, …, join n]
-    received = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
+    sent = [
+        b[0] - a[0] for a, b in zip(marks, marks[1:], strict=False)
+    ]  # per delivery: [first, join 1, …, join n]
+    received = [b[1] - a[1] for a, b in zip(marks, marks[1:], strict=False)]
     return {
-        "joining_deliveries": n, "delivery_body_bytes": len(httpx.Request("POST", "/", json=body).content),
-        "first_created": first["created"], "proxy_connections": proxy.connections,
+        "joining_deliveries": n,
+        "delivery_body_bytes": len(httpx.Request("POST", "/", json=body).content),
+        "first_created": first["created"],
+        "proxy_connections": proxy.connections,
         "joins_s": round(joins_s, 2),
         "first_to_last_history_s": round(measured_s, 1),
         "wire_connect_and_warmup_sent_bytes": marks[0][0],
@@ -174,9 +183,11 @@ async def run(stack, n: int) -> dict:
         "wire_joining_sent_bytes_min_max": [min(sent[1:]), max(sent[1:])],
         "wire_first_received_bytes": received[0],
         "wire_joining_received_bytes_mean": round(sum(received[1:]) / n, 1),
-        "history_first_bytes": h1[0], "history_first_events": h1[1],
-        "history_total_bytes": h2[0], "history_total_events": h2[1],
+        "history_first_bytes": h1[0],
+        "history_first_events": h1[1],
+        "history_total_bytes": h2[0],
+        "history_total_events": h2[1],
         "history_joining_bytes_mean": round((h2[0] - h1[0]) / n, 1),
         "history_joining_events_mean": round((h2[1] - h1[1]) / n, 2),
-        "history_joining_by_type": by_type(h2[2][h1[1]:]),
+        "history_joining_by_type": by_type(h2[2][h1[1] :]),
     }

@@ -22,10 +22,14 @@ async def product(stack, url: str, n: int, settle: bool = True) -> list[float]:
     out = []
     async with httpx.AsyncClient(timeout=30) as h:
         for i in range(n):
-            body = delivery(alert(scope="all", summary=f"latency {i}"), group=f"Latency-{uuid.uuid4().hex[:8]}")
+            body = delivery(
+                alert(scope="all", summary=f"latency {i}"), group=f"Latency-{uuid.uuid4().hex[:8]}"
+            )
             seen = len(stack.pagerduty.arrivals)
             t0 = time.time()
-            r = await h.post(url + "/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+            r = await h.post(
+                url + "/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
             assert r.status_code == 202, r.text
             incident = r.json()["incidents"][0]["incident_id"]
             out.append(await stack.pagerduty.first_trigger(incident, seen) - t0)
@@ -44,14 +48,19 @@ async def opened(handle, timeout: float = 30) -> None:
 
 async def bare(client, task_queue: str, n: int) -> list[float]:
     out = []
-    for i in range(n):
+    for _i in range(n):
         t0 = time.time()
-        handle = await client.start_workflow(BareWorkflow.run, False, id=f"bare-lat-{uuid.uuid4().hex[:10]}",
-                                             task_queue=task_queue)
+        handle = await client.start_workflow(
+            BareWorkflow.run, False, id=f"bare-lat-{uuid.uuid4().hex[:10]}", task_queue=task_queue
+        )
         out.append(await handle.result() - t0)
     return out
 
 
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 1), "p99_ms": round(pct(values, 99) * 1000, 1),
-            "max_ms": round(max(values) * 1000, 1)}
+    return {
+        "n": len(values),
+        "p50_ms": round(pct(values, 50) * 1000, 1),
+        "p99_ms": round(pct(values, 99) * 1000, 1),
+        "max_ms": round(max(values) * 1000, 1),
+    }

@@ -23,13 +23,28 @@ from worker import build_worker
 
 def settings(stack) -> IntegrationSettings:
     from benchmarks.stack import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY
+
     s, pd, sp, j, m = stack.slack, stack.pagerduty, stack.statuspage, stack.jira, stack.smtp
     return IntegrationSettings(
-        slack_bot_token=SLACK_TOKEN, slack_api_url=s.url, pagerduty_events_url=pd.url, pagerduty_routing_key=ROUTING_KEY,
-        irp_ca_bundle=pd.ca_pem_path, statuspage_api_url=sp.url, statuspage_api_key=STATUSPAGE_KEY,
-        statuspage_page_id=sp.page_id, prometheus_url=stack.prometheus.url, jira_url=j.url, jira_email=j.email,
-        jira_api_token=j.api_token, jira_project=j.project, smtp_host=m.host, smtp_port=m.port,
-        smtp_username=m.username, smtp_password=m.password, smtp_starttls=True)
+        slack_bot_token=SLACK_TOKEN,
+        slack_api_url=s.url,
+        pagerduty_events_url=pd.url,
+        pagerduty_routing_key=ROUTING_KEY,
+        irp_ca_bundle=pd.ca_pem_path,
+        statuspage_api_url=sp.url,
+        statuspage_api_key=STATUSPAGE_KEY,
+        statuspage_page_id=sp.page_id,
+        prometheus_url=stack.prometheus.url,
+        jira_url=j.url,
+        jira_email=j.email,
+        jira_api_token=j.api_token,
+        jira_project=j.project,
+        smtp_host=m.host,
+        smtp_port=m.port,
+        smtp_username=m.username,
+        smtp_password=m.password,
+        smtp_starttls=True,
+    )
 
 
 def binary(name: str) -> str:
@@ -41,8 +56,9 @@ def binary(name: str) -> str:
 
 async def run(stack, policy, days: int = 7) -> dict:
     stack.slack.reset()  # earlier phases used up the day's 50 bridge names (activities/chat MAX_NAME_RACES)
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"),
-                                                        data_converter=pydantic_data_converter)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     t0 = time.perf_counter()
     try:
         await register_search_attributes(env.client)
@@ -54,8 +70,9 @@ async def run(stack, policy, days: int = 7) -> dict:
             for day in range(1, days + 1):
                 await at(env, handle, day * 24 * 60)
             every_min = policy.update_cadence[Severity.P0].total_seconds() / 60
-            status = await status_when(handle, lambda s: s.cadence.overdue_updates >= days * 24 * 60 / every_min - 1,
-                                       timeout=60)
+            status = await status_when(
+                handle, lambda s: s.cadence.overdue_updates >= days * 24 * 60 / every_min - 1, timeout=60
+            )
             per_run: list[int] = []
             run_id = first_run
             while run_id:
@@ -63,11 +80,21 @@ async def run(stack, policy, days: int = 7) -> dict:
                 events = (await h.fetch_history()).events
                 per_run.append(len(events))
                 last = events[-1]
-                run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                          if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW else None)
+                run_id = (
+                    last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                    if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+                    else None
+                )
             await finish(handle)
     finally:
         await env.shutdown()
-    return {"days": days, "runs": len(per_run), "continue_as_new": len(per_run) - 1, "events_per_run": per_run,
-            "max_events_per_run": max(per_run), "total_events": sum(per_run),
-            "overdue_nudges": status.cadence.overdue_updates, "wall_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "days": days,
+        "runs": len(per_run),
+        "continue_as_new": len(per_run) - 1,
+        "events_per_run": per_run,
+        "max_events_per_run": max(per_run),
+        "total_events": sum(per_run),
+        "overdue_nudges": status.cadence.overdue_updates,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }

@@ -68,8 +68,9 @@ class Proc:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path):
         self.name, self.log = name, log
         self.out = open(log, "ab")
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -102,10 +103,15 @@ class Stack:
         self.tmp = tmp
         self.procs: list[Proc] = []
 
-    async def __aenter__(self) -> "Stack":
+    async def __aenter__(self) -> Stack:
         self.port = free_port()
-        self.server = devserver.start(port=self.port, ui_port=free_port(), db=self.tmp / "temporal.db",
-                                      headless=True, log=self.tmp / "temporal.log")
+        self.server = devserver.start(
+            port=self.port,
+            ui_port=free_port(),
+            db=self.tmp / "temporal.db",
+            headless=True,
+            log=self.tmp / "temporal.log",
+        )
         self.address = f"127.0.0.1:{self.port}"
         self.client = await Client.connect(self.address, data_converter=pydantic_data_converter)
         await register_search_attributes(self.client)
@@ -129,16 +135,37 @@ class Stack:
             os.killpg(self.server.pid, signal.SIGKILL)
 
     def env(self, task_queue: str, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("IRP_", "TEMPORAL_", "SLACK_", "PAGERDUTY_",
-                                                                      "STATUSPAGE_", "JIRA_", "SMTP_", "PROMETHEUS_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(
+                ("IRP_", "TEMPORAL_", "SLACK_", "PAGERDUTY_", "STATUSPAGE_", "JIRA_", "SMTP_", "PROMETHEUS_")
+            )
+        }
         s, pd, sp, j, m = self.slack, self.pagerduty, self.statuspage, self.jira, self.smtp
-        env.update(TEMPORAL_ADDRESS=self.address, TEMPORAL_TASK_QUEUE=task_queue, PYTHONUNBUFFERED="1",
-                   SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_API_URL=s.url, PAGERDUTY_EVENTS_URL=pd.url,
-                   PAGERDUTY_ROUTING_KEY=ROUTING_KEY, IRP_CA_BUNDLE=pd.ca_pem_path, STATUSPAGE_API_URL=sp.url,
-                   STATUSPAGE_API_KEY=STATUSPAGE_KEY, STATUSPAGE_PAGE_ID=sp.page_id, PROMETHEUS_URL=self.prometheus.url,
-                   JIRA_URL=j.url, JIRA_EMAIL=j.email, JIRA_API_TOKEN=j.api_token, JIRA_PROJECT=j.project,
-                   SMTP_HOST=m.host, SMTP_PORT=str(m.port), SMTP_USERNAME=m.username, SMTP_PASSWORD=m.password,
-                   SMTP_STARTTLS="true")
+        env.update(
+            TEMPORAL_ADDRESS=self.address,
+            TEMPORAL_TASK_QUEUE=task_queue,
+            PYTHONUNBUFFERED="1",
+            SLACK_BOT_TOKEN=SLACK_TOKEN,
+            SLACK_API_URL=s.url,
+            PAGERDUTY_EVENTS_URL=pd.url,
+            PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+            IRP_CA_BUNDLE=pd.ca_pem_path,
+            STATUSPAGE_API_URL=sp.url,
+            STATUSPAGE_API_KEY=STATUSPAGE_KEY,
+            STATUSPAGE_PAGE_ID=sp.page_id,
+            PROMETHEUS_URL=self.prometheus.url,
+            JIRA_URL=j.url,
+            JIRA_EMAIL=j.email,
+            JIRA_API_TOKEN=j.api_token,
+            JIRA_PROJECT=j.project,
+            SMTP_HOST=m.host,
+            SMTP_PORT=str(m.port),
+            SMTP_USERNAME=m.username,
+            SMTP_PASSWORD=m.password,
+            SMTP_STARTTLS="true",
+        )
         env.update(extra)
         return env
 
@@ -146,35 +173,53 @@ class Stack:
         from temporalio.api.enums.v1 import TaskQueueType
         from temporalio.api.taskqueue.v1 import TaskQueue
         from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited; see {proc.log}")
-            r = await self.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-                namespace="default", task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+            r = await self.client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace="default",
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                )
+            )
             if r.pollers:
                 return
             await asyncio.sleep(0.1)
         raise RuntimeError(f"{proc.name} did not poll {task_queue} within 60 s")
 
     async def worker(self, task_queue: str, **extra: str) -> Proc:
-        p = Proc("worker", [sys.executable, "worker.py"], self.env(task_queue, **extra), self.tmp / f"worker-{task_queue}.log")
+        p = Proc(
+            "worker",
+            [sys.executable, "worker.py"],
+            self.env(task_queue, **extra),
+            self.tmp / f"worker-{task_queue}.log",
+        )
         self.procs.append(p)
         await self._wait_poller(task_queue, p)
         return p
 
     async def bare_worker(self, task_queue: str) -> Proc:
-        p = Proc("bare-worker", [sys.executable, "-m", "benchmarks.bare_worker", self.address, task_queue],
-                 self.env(task_queue), self.tmp / f"bare-{task_queue}.log")
+        p = Proc(
+            "bare-worker",
+            [sys.executable, "-m", "benchmarks.bare_worker", self.address, task_queue],
+            self.env(task_queue),
+            self.tmp / f"bare-{task_queue}.log",
+        )
         self.procs.append(p)
         await self._wait_poller(task_queue, p)
         return p
 
     async def webhook(self, task_queue: str, **extra: str) -> tuple[Proc, str]:
         port = free_port()
-        p = Proc("webhook", [sys.executable, "-m", "webhook"],
-                 self.env(task_queue, IRP_WEBHOOK_TOKEN=TOKEN, IRP_WEBHOOK_PORT=str(port), **extra), self.tmp / "webhook.log")
+        p = Proc(
+            "webhook",
+            [sys.executable, "-m", "webhook"],
+            self.env(task_queue, IRP_WEBHOOK_TOKEN=TOKEN, IRP_WEBHOOK_PORT=str(port), **extra),
+            self.tmp / "webhook.log",
+        )
         self.procs.append(p)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

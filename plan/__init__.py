@@ -7,7 +7,21 @@ from plan.raci import Engagement, engagement
 from plan.severity import SeverityDecision, classify_alerts, classify_declaration, classify_labels
 
 __all__ = [
-    "Alert", "AlertmanagerDelivery", "Declaration", "Engagement", "Person", "Policy", "PolicyError",
-    "Raci", "Role", "Severity", "SeverityDecision", "classify_alerts", "classify_declaration",
-    "classify_labels", "engagement", "load_policy", "parse_policy",
+    "Alert",
+    "AlertmanagerDelivery",
+    "Declaration",
+    "Engagement",
+    "Person",
+    "Policy",
+    "PolicyError",
+    "Raci",
+    "Role",
+    "Severity",
+    "SeverityDecision",
+    "classify_alerts",
+    "classify_declaration",
+    "classify_labels",
+    "engagement",
+    "load_policy",
+    "parse_policy",
 ]

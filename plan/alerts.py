@@ -63,7 +63,8 @@ class AlertmanagerDelivery(BaseModel):
     @property
     def impact(self) -> str:
         return self.commonAnnotations.get("impact") or next(
-            (a.annotations["impact"] for a in self.alerts if "impact" in a.annotations), "")
+            (a.annotations["impact"] for a in self.alerts if "impact" in a.annotations), ""
+        )
 
     @property
     def source(self) -> str:

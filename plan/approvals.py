@@ -85,7 +85,9 @@ def render_command(executor: Executor, target: str, params: dict[str, str]) -> l
     values = {"target": target, **params}
     for name, value in values.items():
         if not SAFE_ARG.match(value):
-            raise ValueError(f"{name}={value!r} is not a safe argument (letters, digits, _.:/=@+-, no leading -)")
+            raise ValueError(
+                f"{name}={value!r} is not a safe argument (letters, digits, _.:/=@+-, no leading -)"
+            )
     try:
         return [part.format(**values) for part in executor.command]
     except KeyError as e:
@@ -109,8 +111,9 @@ def eligible_roles(action: ActionPolicy, roles: set[Role]) -> list[Role]:
     return [r for r in action.approvers if r in roles]
 
 
-def refuse_approval(action: ActionPolicy, request: ActionRequest, by: str, roles: set[Role],
-                    now: datetime) -> str | None:
+def refuse_approval(
+    action: ActionPolicy, request: ActionRequest, by: str, roles: set[Role], now: datetime
+) -> str | None:
     """Why `by` (holding `roles`) cannot approve `request` now, or None."""
     if request.state == "expired" or (request.state == "pending" and now >= request.expires_at):
         return f"request {request.request_id} expired at {request.expires_at:%H:%M UTC}; request it again"
@@ -129,7 +132,9 @@ def refuse_approval(action: ActionPolicy, request: ActionRequest, by: str, roles
 def approvals_complete(action: ActionPolicy, request: ActionRequest) -> bool:
     """Enough distinct approvers, every required role among them, none the requester, all for
     exactly this action, target and params."""
-    valid = [a for a in request.approvals if a.digest == request.digest and a.by.lower() != request.by.lower()]
+    valid = [
+        a for a in request.approvals if a.digest == request.digest and a.by.lower() != request.by.lower()
+    ]
     people = {a.by.lower() for a in valid}
     held = {r for a in valid for r in a.roles}
     return len(people) >= action.approvals and set(action.required) <= held

@@ -3,7 +3,7 @@ moments its owner is reminded. Pure: the workflow keeps the ledger and its clock
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -47,7 +47,7 @@ class WaiveDeliverable(HumanInput):
 class AddActionItem(HumanInput):
     title: str = Field(min_length=1, max_length=250)
     owner: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    due: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    due: date | None = Field(default=None, description="YYYY-MM-DD")
 
 
 class EditCustomerEmail(HumanInput):
@@ -69,8 +69,16 @@ def open_ledger(policy: Policy, severity: Severity, resolved_at: datetime) -> li
         due = resolved_at + row.sla
         moments = [resolved_at + row.sla * f for f in policy.reminders.at_fractions]
         moments += [due - before for before in policy.reminders.before if due - before > resolved_at]
-        ledger.append(Deliverable(key=key, title=row.title, owner=row.owner, due_at=due, optional=row.optional,
-                                  reminders=sorted(set(moments))))
+        ledger.append(
+            Deliverable(
+                key=key,
+                title=row.title,
+                owner=row.owner,
+                due_at=due,
+                optional=row.optional,
+                reminders=sorted(set(moments)),
+            )
+        )
     return ledger
 
 
@@ -79,7 +87,7 @@ def next_moment(ledger: list[Deliverable]) -> datetime | None:
     moments = []
     for d in ledger:
         if d.state == "pending":
-            moments += d.reminders[d.reminded:] + [d.due_at]
+            moments += d.reminders[d.reminded :] + [d.due_at]
     return min(moments, default=None)
 
 
@@ -87,8 +95,15 @@ def ledger_closed(ledger: list[Deliverable]) -> bool:
     return all(not d.open for d in ledger)
 
 
-def close(ledger: list[Deliverable], key: str, state: DeliverableState, by: str | None, at: datetime,
-          link: str | None = None, reason: str | None = None) -> str:
+def close(
+    ledger: list[Deliverable],
+    key: str,
+    state: DeliverableState,
+    by: str | None,
+    at: datetime,
+    link: str | None = None,
+    reason: str | None = None,
+) -> str:
     """Close the entry `key` (KeyError-free: the caller found it open) and say so for the timeline."""
     entry = next(d for d in ledger if d.key == key)
     entry.state, entry.closed_by, entry.closed_at, entry.link, entry.reason = state, by, at, link, reason

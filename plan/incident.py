@@ -12,8 +12,8 @@ from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
 from plan.models import Phase, Policy, Raci, Role, Severity
-from plan.signals import Acknowledge
 from plan.severity import SeverityDecision
+from plan.signals import Acknowledge
 
 
 class TimelineEntry(BaseModel):
@@ -176,6 +176,15 @@ class DeliveryReceipt(BaseModel):
 
 
 __all__ = [
-    "Acknowledge", "AlertmanagerDelivery", "Bridge", "Declaration", "DeliveryReceipt", "IncidentInput",
-    "IncidentState", "IncidentStatus", "Page", "RoleAssignment", "TimelineEntry",
+    "Acknowledge",
+    "AlertmanagerDelivery",
+    "Bridge",
+    "Declaration",
+    "DeliveryReceipt",
+    "IncidentInput",
+    "IncidentState",
+    "IncidentStatus",
+    "Page",
+    "RoleAssignment",
+    "TimelineEntry",
 ]

@@ -22,8 +22,13 @@ def cadence(policy: Policy, severity: Severity) -> timedelta | None:
     return policy.update_cadence.get(severity)
 
 
-def next_update_due(policy: Policy, severity: Severity, last_update_at: datetime, now: datetime,
-                    promised_minutes: int | None = None) -> datetime | None:
+def next_update_due(
+    policy: Policy,
+    severity: Severity,
+    last_update_at: datetime,
+    now: datetime,
+    promised_minutes: int | None = None,
+) -> datetime | None:
     """The next update is due one cadence after the last (or sooner, if the IC promised sooner);
     when a severity change makes it already overdue, it is due now."""
     every = cadence(policy, severity)

@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -79,7 +78,9 @@ class SeverityDefinition(Strict):
     name: str
     definition: str
     examples: list[str]
-    customer_impact: bool = Field(description="Communications Lead engaged; status page and customer email apply.")
+    customer_impact: bool = Field(
+        description="Communications Lead engaged; status page and customer email apply."
+    )
 
 
 class RaciRow(Strict):
@@ -108,7 +109,12 @@ class Person(Strict):
     name: str
     email: str = Field(pattern=EMAIL)
     contacts: dict[str, Annotated[str, Field(min_length=1)]] = {}
-    pagerduty_routing_key: SecretStr | None = Field(default=None, exclude=True)
+    paging_keys: dict[str, SecretStr] = Field(
+        default={},
+        exclude=True,
+        description="Paging provider name → this person's secret address there (PagerDuty: a routing key); "
+        "from the environment, never in workflow history.",
+    )
 
 
 class Links(Strict):
@@ -260,7 +266,9 @@ class CustomerEmailPolicy(Strict):
     """§5.4: who receives the customer email, and the courtesy extension it offers."""
 
     courtesy_days: int = Field(default=1, ge=0)
-    recipients: dict[str, list[str]] = Field(default={}, description="Tenant → school administrators' emails.")
+    recipients: dict[str, list[str]] = Field(
+        default={}, description="Tenant → school administrators' emails."
+    )
     default_recipients: list[str] = []
     support: str = "support@preskool.com"
 
@@ -276,7 +284,10 @@ class Policy(Strict):
     bridge_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
     links: Links
     phase_windows: PhaseWindows = PhaseWindows()
-    update_cadence: dict[Severity, timedelta] = {Severity.P0: timedelta(minutes=15), Severity.P1: timedelta(minutes=30)}
+    update_cadence: dict[Severity, timedelta] = {
+        Severity.P0: timedelta(minutes=15),
+        Severity.P1: timedelta(minutes=30),
+    }
     recovery_checks: list[RecoveryCheck] = []
     status_page: StatusPagePolicy = StatusPagePolicy()
     authority: dict[GatedAction, Who]
@@ -294,13 +305,17 @@ class Policy(Strict):
     @field_validator("deliverables")
     @classmethod
     def _every_deliverable(cls, v: dict) -> dict:
-        return _every_key_named(v, DeliverableKey, "every §8 row is named (`applicable: false` leaves one out)")
+        return _every_key_named(
+            v, DeliverableKey, "every §8 row is named (`applicable: false` leaves one out)"
+        )
 
     @field_validator("actions")
     @classmethod
     def _product_actions(cls, v: dict) -> dict:
         if CUSTOMER_EMAIL_ACTION not in v:
-            raise ValueError(f"missing {CUSTOMER_EMAIL_ACTION}: the §5.4 customer email is approved through it")
+            raise ValueError(
+                f"missing {CUSTOMER_EMAIL_ACTION}: the §5.4 customer email is approved through it"
+            )
         return v
 
     @model_validator(mode="after")

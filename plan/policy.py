@@ -43,7 +43,8 @@ def parse_policy(raw: object, source: str = "policy") -> Policy:
         return Policy.model_validate(_expand_env(raw, source, ()))
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'] if p != '[key]') or '(top)'}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc'] if p != '[key]') or '(top)'}: {err['msg']}"
+            for err in e.errors()
         )
         raise PolicyError(f"{source}: {problems}") from None
 
@@ -54,6 +55,7 @@ def _expand_env(node: object, source: str, where: tuple) -> object:
     if isinstance(node, list):
         return [_expand_env(v, source, (*where, i)) for i, v in enumerate(node)]
     if isinstance(node, str):
+
         def value(m: re.Match) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
@@ -62,5 +64,6 @@ def _expand_env(node: object, source: str, where: tuple) -> object:
                 return default
             key = ".".join(str(p) for p in where)
             raise PolicyError(f"{source}: {key}: environment variable {name} is not set")
+
         return _ENV_REF.sub(value, node)
     return node

@@ -23,42 +23,66 @@ def at(moment: datetime | None) -> str:
 def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
     """Every $name the template may use."""
     resolved = s.resolution.at if s.resolution else None
-    phases = list(s.phases.items())
-    rows = []
-    for i, (phase, entered) in enumerate(phases):
-        left = phases[i + 1][1] if i + 1 < len(phases) else resolved if phase is not Phase.REVIEW else None
-        if phase is not Phase.REVIEW:
-            rows.append(f"| {phase} | {at(entered)} | {duration(left - entered if left else None)} |")
     severity_changes = [e for e in s.timeline if e.kind == "severity"]
     updates = [e for e in s.timeline if e.kind in ("update", "mitigated")]
-    requests = [f"- {r.request_id}: {r.title} on {r.target}, requested by {r.by}; {r.state}"
-                + (f", approved by {', '.join(a.by for a in r.approvals)}" if r.approvals else "")
-                + (f" (exit code {r.exit_code})" if r.exit_code is not None else "")
-                for r in s.requests.values()]
     return {
         "incident_id": incident_id,
         "summary": s.summary,
         "severity": s.decision.severity.value if s.decision else "—",
         "severity_reasons": "; ".join(s.decision.reasons) if s.decision else "—",
         "impact": s.impact or "—",
-        "blast_radius": (f"{s.blast_radius.scope}" + (f": {', '.join(s.blast_radius.tenants + s.blast_radius.endpoints)}"
-                         if s.blast_radius.tenants or s.blast_radius.endpoints else "")) if s.blast_radius else "—",
+        "blast_radius": _blast_radius(s),
         "started_at": at(s.started_at),
         "resolved_at": at(resolved),
         "time_to_acknowledge": duration(s.acknowledged_at - s.started_at if s.acknowledged_at else None),
         "time_to_mitigate": duration(s.mitigated_at - s.started_at if s.mitigated_at else None),
         "time_to_resolve": duration(resolved - s.started_at if resolved else None),
-        "phase_table": "\n".join(["| Phase | Entered | Lasted |", "|---|---|---|", *rows]),
+        "phase_table": _phase_table(s, resolved),
         "severity_changes": "\n".join(f"- {at(e.at)}: {e.text}" for e in severity_changes) or "- none",
-        "paged": "\n".join(f"- {p.role.title} ({p.person or 'unassigned'}): {p.outcome} at {at(p.at)}"
-                           for p in s.paged) or "- nobody",
-        "actions": "\n".join(requests) or "- none requested",
+        "paged": "\n".join(
+            f"- {p.role.title} ({p.person or 'unassigned'}): {p.outcome} at {at(p.at)}" for p in s.paged
+        )
+        or "- nobody",
+        "actions": _requests(s) or "- none requested",
         "updates": "\n".join(f"- {at(e.at)}: {e.text}" for e in updates) or "- none",
         "overdue_updates": str(s.cadence.overdue_updates if s.cadence else 0),
         "resolution": s.resolution.summary if s.resolution else "—",
-        "root_cause": (s.resolution.root_cause if s.resolution and s.resolution.root_cause else
-                       "To be established in the post-mortem meeting"),
-        "forced": (f"Resolved without verification: {s.resolution.force_reason}" if s.resolution and s.resolution.forced
-                   else "Recovery verified by the §4.5 checks"),
-        "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {e.text.replace('|', '/')} |" for e in s.timeline),
+        "root_cause": (
+            s.resolution.root_cause
+            if s.resolution and s.resolution.root_cause
+            else "To be established in the post-mortem meeting"
+        ),
+        "forced": (
+            f"Resolved without verification: {s.resolution.force_reason}"
+            if s.resolution and s.resolution.forced
+            else "Recovery verified by the §4.5 checks"
+        ),
+        "timeline": "\n".join(
+            f"| {e.at:%H:%M:%S} | {e.kind} | {e.text.replace('|', '/')} |" for e in s.timeline
+        ),
     }
+
+
+def _phase_table(s: IncidentState, resolved: datetime | None) -> str:
+    phases, rows = list(s.phases.items()), []
+    for i, (phase, entered) in enumerate(phases):
+        left = phases[i + 1][1] if i + 1 < len(phases) else resolved if phase is not Phase.REVIEW else None
+        if phase is not Phase.REVIEW:
+            rows.append(f"| {phase} | {at(entered)} | {duration(left - entered if left else None)} |")
+    return "\n".join(["| Phase | Entered | Lasted |", "|---|---|---|", *rows])
+
+
+def _blast_radius(s: IncidentState) -> str:
+    if not s.blast_radius:
+        return "—"
+    where = s.blast_radius.tenants + s.blast_radius.endpoints
+    return s.blast_radius.scope + (f": {', '.join(where)}" if where else "")
+
+
+def _requests(s: IncidentState) -> str:
+    return "\n".join(
+        f"- {r.request_id}: {r.title} on {r.target}, requested by {r.by}; {r.state}"
+        + (f", approved by {', '.join(a.by for a in r.approvals)}" if r.approvals else "")
+        + (f" (exit code {r.exit_code})" if r.exit_code is not None else "")
+        for r in s.requests.values()
+    )

@@ -31,7 +31,9 @@ def classify_labels(labels: Mapping[str, str], triage: Triage) -> SeverityDecisi
         reasons = [f"irp_severity={override} set on the alert (a person's override wins)"]
         if data_at_risk:
             reasons.append("data at risk: IC, Database Lead and CTO are paged")
-        return SeverityDecision(severity=Severity(override), reasons=reasons, data_at_risk=data_at_risk, module=module)
+        return SeverityDecision(
+            severity=Severity(override), reasons=reasons, data_at_risk=data_at_risk, module=module
+        )
 
     if labels.get("scope", "").lower() == "all":
         severity, reasons = Severity.P0, ["affecting ALL users (scope=all) → P0"]
@@ -63,10 +65,12 @@ def classify_alerts(alerts: Iterable[Alert], triage: Triage) -> SeverityDecision
     reasons = list(worst.reasons)
     if len(firing) > 1:
         reasons.append(f"most severe of {len(firing)} firing alerts: {alert.name}")
-    return worst.model_copy(update={
-        "reasons": reasons,
-        "data_at_risk": any(d.data_at_risk for d, _ in decisions),
-    })
+    return worst.model_copy(
+        update={
+            "reasons": reasons,
+            "data_at_risk": any(d.data_at_risk for d, _ in decisions),
+        }
+    )
 
 
 def classify_declaration(declaration: Declaration, triage: Triage) -> SeverityDecision:

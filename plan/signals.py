@@ -43,8 +43,12 @@ class PostUpdate(HumanInput):
 
     status: Literal["ONGOING", "MITIGATED", "RESOLVED"]
     current_action: str = Field(min_length=1, max_length=2000, description="what we're doing right now")
-    what_we_know: str = Field(min_length=1, max_length=2000, description="what we know (root cause hypothesis)")
-    next_update_minutes: int | None = Field(default=None, ge=1, le=24 * 60, description="next update in N minutes")
+    what_we_know: str = Field(
+        min_length=1, max_length=2000, description="what we know (root cause hypothesis)"
+    )
+    next_update_minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="next update in N minutes"
+    )
     public: bool = Field(default=False, description="also update the status page")
     public_message: str | None = Field(default=None, max_length=2000)
 
@@ -56,8 +60,12 @@ class Mitigate(HumanInput):
 class Resolve(HumanInput):
     summary: str = Field(min_length=1, max_length=2000)
     root_cause: str | None = Field(default=None, max_length=2000)
-    force_reason: str | None = Field(default=None, min_length=1, max_length=1000,
-                                     description="resolve even if the checks fail (IC only); recorded")
+    force_reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="resolve even if the checks fail (IC only); recorded",
+    )
 
 
 class DeclareBlastRadius(HumanInput):

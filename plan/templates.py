@@ -19,23 +19,33 @@ def timestamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def bridge_opening(*, severity: str, summary: str, impact: str, started_at: datetime,
-                   ic: Person | None, primary: Person | None, secondary: Person | None,
-                   pagerduty: str) -> str:
+def bridge_opening(
+    *,
+    severity: str,
+    summary: str,
+    impact: str,
+    started_at: datetime,
+    ic: Person | None,
+    primary: Person | None,
+    secondary: Person | None,
+    pagerduty: str,
+) -> str:
     """§5.1 Incident Bridge Opening."""
-    return "\n".join([
-        "🚨 INCIDENT OPENED",
-        RULE,
-        f"Severity: {severity}",
-        f"Summary: {summary}",
-        f"Impact: {impact}",
-        f"Started At: {timestamp(started_at)}",
-        f"IC: {mention(ic)}",
-        f"On-Call: {mention(primary)} + {mention(secondary)}",
-        f"PagerDuty: {pagerduty}",
-        RULE,
-        "Status: 🔴 INVESTIGATING",
-    ])
+    return "\n".join(
+        [
+            "🚨 INCIDENT OPENED",
+            RULE,
+            f"Severity: {severity}",
+            f"Summary: {summary}",
+            f"Impact: {impact}",
+            f"Started At: {timestamp(started_at)}",
+            f"IC: {mention(ic)}",
+            f"On-Call: {mention(primary)} + {mention(secondary)}",
+            f"PagerDuty: {pagerduty}",
+            RULE,
+            "Status: 🔴 INVESTIGATING",
+        ]
+    )
 
 
 def channel_name(prefix: str, started_at: datetime, attempt: int = 1) -> str:
@@ -47,16 +57,20 @@ def channel_name(prefix: str, started_at: datetime, attempt: int = 1) -> str:
 STATUS_MARK = {"ONGOING": "🔴 ONGOING", "MITIGATED": "🟡 MITIGATED", "RESOLVED": "✅ RESOLVED"}
 
 
-def update_message(*, at: datetime, status: str, current_action: str, what_we_know: str,
-                   next_update_minutes: int | None) -> str:
+def update_message(
+    *, at: datetime, status: str, current_action: str, what_we_know: str, next_update_minutes: int | None
+) -> str:
     """§5.2 Update Every 15 Minutes (P0) / 30 Minutes (P1)."""
-    return "\n".join([
-        f"📝 UPDATE — {timestamp(at)}",
-        f"Status: {STATUS_MARK[status]}",
-        f"Current Action: {current_action}",
-        f"What We Know: {what_we_know}",
-        f"Next Update: {f'in {next_update_minutes} minutes' if next_update_minutes else 'when there is news'}",
-    ])
+    return "\n".join(
+        [
+            f"📝 UPDATE — {timestamp(at)}",
+            f"Status: {STATUS_MARK[status]}",
+            f"Current Action: {current_action}",
+            f"What We Know: {what_we_know}",
+            "Next Update: "
+            + (f"in {next_update_minutes} minutes" if next_update_minutes else "when there is news"),
+        ]
+    )
 
 
 STATUS_PAGE_TITLE = "Elevated Error Rates"
@@ -67,7 +81,8 @@ def status_page_investigating(next_update_minutes: int) -> tuple[str, str]:
     return STATUS_PAGE_TITLE, (
         "We are investigating elevated error rates affecting some users.\n"
         "Our engineers are actively working on this issue.\n"
-        f"Next update in {next_update_minutes} minutes.")
+        f"Next update in {next_update_minutes} minutes."
+    )
 
 
 def status_page_resolved(module: str, at: datetime) -> tuple[str, str]:
@@ -75,98 +90,148 @@ def status_page_resolved(module: str, at: datetime) -> tuple[str, str]:
     return f"Resolved - {STATUS_PAGE_TITLE}", (
         f"The issue affecting {module} has been resolved as of {timestamp(at)}.\n"
         "All systems are now operating normally.\n"
-        "We will share a full postmortem within 72 hours.")
+        "We will share a full postmortem within 72 hours."
+    )
 
 
 def triage_checklist(*, runbook: str, grafana: str, loki: str, jaeger: str, severity: str) -> str:
     """§4.2 Triage (2–10 minutes), with the links for this incident's time range."""
-    return "\n".join([
-        "🧭 TRIAGE CHECKLIST (§4.2)",
-        f"1. Runbook for this alert: {runbook}",
-        f"2. Severity is {severity}: the IC re-declares with `set_severity` if it is wrong",
-        "3. Page secondary if P0 (done automatically for P0)",
-        f"4. Grafana SLO dashboard: {grafana}",
-        f"5. Loki logs, look for exceptions: {loki}",
-        f"6. Jaeger, look for trace anomalies: {jaeger}",
-        "7. Identify blast radius (all users? one tenant? one endpoint?): send `declare_blast_radius`",
-    ])
+    return "\n".join(
+        [
+            "🧭 TRIAGE CHECKLIST (§4.2)",
+            f"1. Runbook for this alert: {runbook}",
+            f"2. Severity is {severity}: the IC re-declares with `set_severity` if it is wrong",
+            "3. Page secondary if P0 (done automatically for P0)",
+            f"4. Grafana SLO dashboard: {grafana}",
+            f"5. Loki logs, look for exceptions: {loki}",
+            f"6. Jaeger, look for trace anomalies: {jaeger}",
+            "7. Identify blast radius (all users? one tenant? one endpoint?): send `declare_blast_radius`",
+        ]
+    )
 
 
 def update_overdue(*, ic: Person | None, severity: str, every_minutes: int, last_at: datetime) -> str:
-    return (f"⏰ {mention(ic)} the {severity} update is overdue: §5.2 asks for one every {every_minutes} minutes; "
-            f"the last was at {timestamp(last_at)}. Send `post_update`.")
+    return (
+        f"⏰ {mention(ic)} the {severity} update is overdue: §5.2 asks for one every {every_minutes} "
+        f"minutes; "
+        f"the last was at {timestamp(last_at)}. Send `post_update`."
+    )
 
 
 def window_passed(*, ic: Person | None, phase: str, window_minutes: int) -> str:
-    return (f"⏱ {mention(ic)} the {phase} window ({window_minutes} min from the start, §4) has passed "
-            f"and the incident is still in {phase}.")
+    return (
+        f"⏱ {mention(ic)} the {phase} window ({window_minutes} min from the start, §4) has passed "
+        f"and the incident is still in {phase}."
+    )
 
 
 def unacknowledged(*, paged: list[str], minutes: int) -> str:
-    return (f"📟 No acknowledgement within {minutes} minutes: paged {', '.join(paged) or 'nobody new'}. "
-            f"Acknowledge in PagerDuty or send `acknowledge`.")
+    return (
+        f"📟 No acknowledgement within {minutes} minutes: paged {', '.join(paged) or 'nobody new'}. "
+        f"Acknowledge in PagerDuty or send `acknowledge`."
+    )
 
 
-def approval_request(*, incident_id: str, request_id: str, title: str, plan: str, forbidden: bool, by: str,
-                     reason: str, target: str, params: dict, command: list[str] | None, who: str,
-                     expires_at: datetime) -> str:
+def approval_request(
+    *,
+    incident_id: str,
+    request_id: str,
+    title: str,
+    plan: str,
+    forbidden: bool,
+    by: str,
+    reason: str,
+    target: str,
+    params: dict,
+    command: list[str] | None,
+    who: str,
+    expires_at: datetime,
+) -> str:
     """§4.3 / §7: what will happen, who may approve, and exactly how."""
-    head = (f"⛔ FORBIDDEN ACTION (§7) — needs explicit approval: {title}" if forbidden
-            else f"🛂 APPROVAL NEEDED — {title}")
-    will = (f"Will run once, after approval: `{' '.join(command)}`" if command
-            else "No executor: once approved, a person carries it out and reports with `action_done`.")
+    head = (
+        f"⛔ FORBIDDEN ACTION (§7) — needs explicit approval: {title}"
+        if forbidden
+        else f"🛂 APPROVAL NEEDED — {title}"
+    )
+    will = (
+        f"Will run once, after approval: `{' '.join(command)}`"
+        if command
+        else "No executor: once approved, a person carries it out and reports with `action_done`."
+    )
     signal = f'{{"request_id": "{request_id}", "by": "<your email>"}}'
-    return "\n".join([
-        head,
-        f"Plan: {plan}",
-        f"Requested by {by}: {reason}",
-        f"Target: {target}" + (f"  Params: {params}" if params else ""),
-        will,
-        f"Needs: {who}. Expires {timestamp(expires_at)}.",
-        f"Approve in the Temporal UI: More Actions → Send a Signal → `approve` with {signal}"
-        f" (or `deny`, with a \"reason\")",
-        f"Or: python starter.py approve {incident_id} {request_id} --by <your email>",
-    ])
+    return "\n".join(
+        [
+            head,
+            f"Plan: {plan}",
+            f"Requested by {by}: {reason}",
+            f"Target: {target}" + (f"  Params: {params}" if params else ""),
+            will,
+            f"Needs: {who}. Expires {timestamp(expires_at)}.",
+            f"Approve in the Temporal UI: More Actions → Send a Signal → `approve` with {signal}"
+            f' (or `deny`, with a "reason")',
+            f"Or: python starter.py approve {incident_id} {request_id} --by <your email>",
+        ]
+    )
 
 
-def customer_email(*, start: datetime, end: datetime, affected: str, root_cause: str, resolution: str,
-                   preventive_actions: str, courtesy_days: int, support: str) -> tuple[str, str]:
+def customer_email(
+    *,
+    start: datetime,
+    end: datetime,
+    affected: str,
+    root_cause: str,
+    resolution: str,
+    preventive_actions: str,
+    courtesy_days: int,
+    support: str,
+) -> tuple[str, str]:
     """§5.4 Customer Email Template (P0): (subject, body)."""
     same_day = start.date() == end.date()
-    when = (f"from {start:%H:%M} to {end:%H:%M} UTC on {start:%Y-%m-%d}" if same_day
-            else f"from {timestamp(start)} to {timestamp(end)}")
-    return "[UPDATE] PreSkool ERP — Service Disruption", "\n".join([
-        "Dear School Administrator,",
-        "",
-        f"We are writing to inform you that PreSkool ERP experienced a service disruption",
-        f"{when}.",
-        "",
-        f"Affected: {affected}",
-        f"Root Cause: {root_cause}",
-        f"Resolution: {resolution}",
-        f"Preventive Actions: {preventive_actions}",
-        "",
-        "We sincerely apologize for the inconvenience this has caused.",
-        f"As a courtesy, we have extended your subscription by {courtesy_days} day(s).",
-        "",
-        f"If you have any questions, please contact {support}.",
-        "",
-        "— The PreSkool Team",
-    ])
+    when = (
+        f"from {start:%H:%M} to {end:%H:%M} UTC on {start:%Y-%m-%d}"
+        if same_day
+        else f"from {timestamp(start)} to {timestamp(end)}"
+    )
+    return "[UPDATE] PreSkool ERP — Service Disruption", "\n".join(
+        [
+            "Dear School Administrator,",
+            "",
+            "We are writing to inform you that PreSkool ERP experienced a service disruption",
+            f"{when}.",
+            "",
+            f"Affected: {affected}",
+            f"Root Cause: {root_cause}",
+            f"Resolution: {resolution}",
+            f"Preventive Actions: {preventive_actions}",
+            "",
+            "We sincerely apologize for the inconvenience this has caused.",
+            f"As a courtesy, we have extended your subscription by {courtesy_days} day(s).",
+            "",
+            f"If you have any questions, please contact {support}.",
+            "",
+            "— The PreSkool Team",
+        ]
+    )
 
 
 def deliverable_reminder(*, title: str, incident_id: str, due_at: datetime, key: str) -> str:
-    return (f"⏳ Reminder: “{title}” for incident {incident_id} is due {timestamp(due_at)} (§8). "
-            f"When it is done: `complete_deliverable` {{\"deliverable\": \"{key}\", \"by\": \"<your email>\", "
-            f"\"link\": \"<where it is>\"}}")
+    return (
+        f"⏳ Reminder: “{title}” for incident {incident_id} is due {timestamp(due_at)} (§8). "
+        f'When it is done: `complete_deliverable` {{"deliverable": "{key}", "by": "<your email>", '
+        f'"link": "<where it is>"}}'
+    )
 
 
 def deliverable_overdue(*, title: str, incident_id: str, due_at: datetime, owner: str) -> str:
-    return (f"🚨 Overdue: “{title}” for incident {incident_id} was due {timestamp(due_at)} (§8); "
-            f"owner {owner}. Complete it, or waive it with a reason (`waive_deliverable`, Engineering Lead).")
+    return (
+        f"🚨 Overdue: “{title}” for incident {incident_id} was due {timestamp(due_at)} (§8); "
+        f"owner {owner}. Complete it, or waive it with a reason (`waive_deliverable`, Engineering Lead)."
+    )
 
 
 def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, ticket: str | None) -> str:
-    return (f"📅 You are invited to the blameless post-mortem of incident {incident_id} ({summary}), "
-            f"to be held before {timestamp(due_at)} (§4.6, §8: within 72 hours)."
-            + (f" Ticket: {ticket}" if ticket else ""))
+    return (
+        f"📅 You are invited to the blameless post-mortem of incident {incident_id} ({summary}), "
+        f"to be held before {timestamp(due_at)} (§4.6, §8: within 72 hours)."
+        + (f" Ticket: {ticket}" if ticket else "")
+    )

@@ -64,11 +64,15 @@ def parse_key(text: str, setting: str = "IRP_PAYLOAD_KEY") -> bytes:
         try:  # the url-safe alphabet, as some secret stores re-encode
             key = base64.b64decode(text.translate(str.maketrans("-_", "+/")), validate=True)
         except (binascii.Error, ValueError):
-            raise PayloadKeyError(f"{setting} is not base64; it must be the base64 of {KEY_SIZE} random bytes "
-                                  "(make one with `python -m runtime.codec keygen`)") from None
+            raise PayloadKeyError(
+                f"{setting} is not base64; it must be the base64 of {KEY_SIZE} random bytes "
+                "(make one with `python -m runtime.codec keygen`)"
+            ) from None
     if len(key) != KEY_SIZE:
-        raise PayloadKeyError(f"{setting} decodes to {len(key)} bytes; AES-256 needs exactly {KEY_SIZE} "
-                              "(make one with `python -m runtime.codec keygen`)")
+        raise PayloadKeyError(
+            f"{setting} decodes to {len(key)} bytes; AES-256 needs exactly {KEY_SIZE} "
+            "(make one with `python -m runtime.codec keygen`)"
+        )
     return key
 
 
@@ -92,10 +96,13 @@ class EncryptionCodec(PayloadCodec):
             self._keys.setdefault(key_id(old), AESGCM(old))
 
     @classmethod
-    def from_text(cls, key: str, old_keys: str | None = None) -> "EncryptionCodec":
+    def from_text(cls, key: str, old_keys: str | None = None) -> EncryptionCodec:
         """From the environment's form: one base64 key, and a comma-separated list of old ones."""
-        old = [parse_key(part, f"IRP_PAYLOAD_OLD_KEYS (entry {i})")
-               for i, part in enumerate((old_keys or "").split(","), start=1) if part.strip()]
+        old = [
+            parse_key(part, f"IRP_PAYLOAD_OLD_KEYS (entry {i})")
+            for i, part in enumerate((old_keys or "").split(","), start=1)
+            if part.strip()
+        ]
         return cls(parse_key(key), old)
 
     @property
@@ -126,14 +133,17 @@ class EncryptionCodec(PayloadCodec):
         if aead is None:
             raise PayloadDecryptError(
                 f"payload was encrypted with key id {kid or '(none)'}, which is neither IRP_PAYLOAD_KEY "
-                f"({self.key_id}) nor one of IRP_PAYLOAD_OLD_KEYS; add that key to IRP_PAYLOAD_OLD_KEYS")
+                f"({self.key_id}) nor one of IRP_PAYLOAD_OLD_KEYS; add that key to IRP_PAYLOAD_OLD_KEYS"
+            )
         if len(payload.data) < NONCE_SIZE + 16:
             raise PayloadDecryptError(f"encrypted payload (key id {kid}) is truncated")
         try:
             plain = aead.decrypt(payload.data[:NONCE_SIZE], payload.data[NONCE_SIZE:], kid.encode())
         except InvalidTag:
-            raise PayloadDecryptError(f"encrypted payload (key id {kid}) fails authentication: "
-                                      "it was altered, or sealed by another key with the same id") from None
+            raise PayloadDecryptError(
+                f"encrypted payload (key id {kid}) fails authentication: "
+                "it was altered, or sealed by another key with the same id"
+            ) from None
         return Payload.FromString(plain)
 
 
@@ -151,8 +161,10 @@ class PayloadKeySettings(BaseSettings):
         old = self.irp_payload_old_keys.get_secret_value() if self.irp_payload_old_keys else ""
         if not key:
             if old.strip():
-                raise PayloadKeyError("IRP_PAYLOAD_OLD_KEYS is set without IRP_PAYLOAD_KEY: set the current key "
-                                      "too (old keys only decrypt)")
+                raise PayloadKeyError(
+                    "IRP_PAYLOAD_OLD_KEYS is set without IRP_PAYLOAD_KEY: set the current key "
+                    "too (old keys only decrypt)"
+                )
             return None
         return EncryptionCodec.from_text(key, old)
 

@@ -16,7 +16,8 @@ Decrypted payloads are as secret as the key: it refuses to listen beyond loopbac
 token, and answers `Cache-Control: no-store`. Point the UI at it with
 `temporal server start-dev --ui-codec-endpoint http://localhost:8081`, or in the UI's
 "Data Encoder" settings (the codec endpoint); the CLI with
-`temporal workflow show -w ID --codec-endpoint http://localhost:8081 --codec-auth "Bearer $IRP_CODEC_TOKEN"`."""
+`temporal workflow show -w ID --codec-endpoint http://localhost:8081 \
+--codec-auth "Bearer $IRP_CODEC_TOKEN"`."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from runtime.http import BodyTooLarge, read_capped
 from runtime.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
+from runtime.http import BodyTooLarge, read_capped
 
 log = logging.getLogger("runtime.codec_server")
 MAX_BODY = 16 * 1024 * 1024  # a history's worth of payloads; Temporal caps one payload at 2 MB
@@ -65,17 +66,29 @@ class _Refusal(Exception):
         self.status, self.reason = status, reason
 
 
-def create_app(codec: PayloadCodec, *, token: SecretStr | str | None = None,
-               cors_origins: Sequence[str] = (DEFAULT_ORIGIN,)) -> FastAPI:
+def create_app(
+    codec: PayloadCodec,
+    *,
+    token: SecretStr | str | None = None,
+    cors_origins: Sequence[str] = (DEFAULT_ORIGIN,),
+) -> FastAPI:
     """The codec server around `codec`. With a token, /encode and /decode need it as a bearer
     token; the CORS preflight never does (browsers send no credentials on it)."""
     if any(o.strip() == "*" for o in cors_origins):
-        raise ValueError("IRP_CODEC_CORS_ORIGIN may not be '*': name the Web UI's origin, e.g. http://localhost:8233")
+        raise ValueError(
+            "IRP_CODEC_CORS_ORIGIN may not be '*': name the Web UI's origin, e.g. http://localhost:8233"
+        )
     expected = (token.get_secret_value() if isinstance(token, SecretStr) else token or "").strip().encode()
     app = FastAPI(title="preskool-irp codec server", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["POST"],
-                       allow_headers=ALLOWED_HEADERS, allow_credentials=True, allow_private_network=True,
-                       max_age=600)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_methods=["POST"],
+        allow_headers=ALLOWED_HEADERS,
+        allow_credentials=True,
+        allow_private_network=True,
+        max_age=600,
+    )
 
     @app.exception_handler(_Refusal)
     async def refused(request: Request, e: _Refusal) -> JSONResponse:
@@ -152,24 +165,41 @@ def main() -> None:
         sys.exit("IRP_PAYLOAD_KEY is not set: the codec server has nothing to decrypt with")
     token = settings.irp_codec_token.get_secret_value().strip() if settings.irp_codec_token else ""
     if not token and not is_loopback(settings.irp_codec_host):
-        sys.exit(f"IRP_CODEC_HOST={settings.irp_codec_host} is reachable beyond this machine: set IRP_CODEC_TOKEN "
-                 "so only its holders see decrypted payloads (or listen on 127.0.0.1)")
+        sys.exit(
+            f"IRP_CODEC_HOST={settings.irp_codec_host} is reachable beyond this machine: set IRP_CODEC_TOKEN "
+            "so only its holders see decrypted payloads (or listen on 127.0.0.1)"
+        )
     tls = (settings.irp_codec_tls_cert, settings.irp_codec_tls_key)
     if bool(tls[0]) != bool(tls[1]):
         sys.exit("IRP_CODEC_TLS_CERT and IRP_CODEC_TLS_KEY go together: set both or neither")
     if not tls[0] and not is_loopback(settings.irp_codec_host):
-        log.warning("serving decrypted payloads and the bearer token over plain HTTP beyond loopback: set "
-                    "IRP_CODEC_TLS_CERT and IRP_CODEC_TLS_KEY, or put it behind a TLS proxy")
+        log.warning(
+            "serving decrypted payloads and the bearer token over plain HTTP beyond loopback: set "
+            "IRP_CODEC_TLS_CERT and IRP_CODEC_TLS_KEY, or put it behind a TLS proxy"
+        )
     try:
         app = create_app(codec, token=token or None, cors_origins=settings.cors_origins)
     except ValueError as e:
         sys.exit(str(e))
     scheme = "https" if tls[0] else "http"
-    log.info("codec server on %s://%s:%d for %s; key %s (decrypts %s); bearer token %s", scheme,
-             settings.irp_codec_host, settings.irp_codec_port, ", ".join(settings.cors_origins), codec.key_id,
-             ", ".join(codec.key_ids), "required" if token else "not required (loopback only)")
-    uvicorn.run(app, host=settings.irp_codec_host, port=settings.irp_codec_port, log_level="info",
-                ssl_certfile=str(tls[0]) if tls[0] else None, ssl_keyfile=str(tls[1]) if tls[1] else None)
+    log.info(
+        "codec server on %s://%s:%d for %s; key %s (decrypts %s); bearer token %s",
+        scheme,
+        settings.irp_codec_host,
+        settings.irp_codec_port,
+        ", ".join(settings.cors_origins),
+        codec.key_id,
+        ", ".join(codec.key_ids),
+        "required" if token else "not required (loopback only)",
+    )
+    uvicorn.run(
+        app,
+        host=settings.irp_codec_host,
+        port=settings.irp_codec_port,
+        log_level="info",
+        ssl_certfile=str(tls[0]) if tls[0] else None,
+        ssl_keyfile=str(tls[1]) if tls[1] else None,
+    )
 
 
 if __name__ == "__main__":

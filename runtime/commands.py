@@ -52,7 +52,7 @@ def _add_field(command: argparse.ArgumentParser, signal: Signal, name: str, fiel
         return
     if name in cli.defaults:
         options["default"] = cli.defaults[name]
-    elif field.is_required() and annotation is not bool:
+    elif (field.is_required() or name in cli.required) and annotation is not bool:
         options["required"] = True
     flag = "--" + cli.flags.get(name, name).replace("_", "-")
     command.add_argument(flag, dest=name, **options)

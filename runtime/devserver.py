@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
 from workflows.search import KEYS
 
+DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
+
 # The incident's search attributes, registered when the server starts (`--search-attribute`).
-SEARCH_ATTRIBUTES = {k.name: {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[k.indexed_value_type.name]
-                     for k in KEYS}
+SEARCH_ATTRIBUTES = {
+    k.name: {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[k.indexed_value_type.name] for k in KEYS
+}
 
 
 def temporal_cli() -> str:
@@ -33,12 +35,28 @@ def port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headless: bool = False,
-          log: Path | None = None) -> subprocess.Popen:
+def start(
+    port: int = 7233,
+    ui_port: int = 8233,
+    db: Path | None = None,
+    headless: bool = False,
+    log: Path | None = None,
+) -> subprocess.Popen:
     db = db or DATA_DIR / "temporal.db"
     db.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-           "--db-filename", str(db), "--log-level", "warn"]
+    cmd = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db-filename",
+        str(db),
+        "--log-level",
+        "warn",
+    ]
     cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
@@ -47,7 +65,9 @@ def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headles
     deadline = time.monotonic() + 30
     while not port_open("127.0.0.1", port):
         if proc.poll() is not None:
-            raise RuntimeError(f"temporal server exited with {proc.returncode}" + (f"; see {log}" if log else ""))
+            raise RuntimeError(
+                f"temporal server exited with {proc.returncode}" + (f"; see {log}" if log else "")
+            )
         if time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError("temporal server did not open its port within 30 s")
@@ -57,15 +77,21 @@ def start(port: int = 7233, ui_port: int = 8233, db: Path | None = None, headles
     while not healthy(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError("temporal server did not report healthy within 30 s" + (f"; see {log}" if log else ""))
+            raise RuntimeError(
+                "temporal server did not report healthy within 30 s" + (f"; see {log}" if log else "")
+            )
         time.sleep(0.1)
     return proc
 
 
 def healthy(port: int) -> bool:
     try:
-        check = subprocess.run([temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
-                               capture_output=True, text=True, timeout=10)
+        check = subprocess.run(
+            [temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except subprocess.TimeoutExpired:
         return False
     return check.returncode == 0 and "SERVING" in check.stdout
@@ -79,8 +105,11 @@ def main() -> None:
     if port_open("127.0.0.1", args.port):
         sys.exit(f"something already listens on :{args.port}; is the embedded server running already?")
     proc = start(args.port, args.ui_port)
-    print(f"Temporal dev server on localhost:{args.port}, Web UI http://localhost:{args.ui_port}, "
-          f"data in {DATA_DIR}. Ctrl-C stops it.", flush=True)
+    print(
+        f"Temporal dev server on localhost:{args.port}, Web UI http://localhost:{args.ui_port}, "
+        f"data in {DATA_DIR}. Ctrl-C stops it.",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         sys.exit(proc.wait())

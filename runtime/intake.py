@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -28,7 +33,9 @@ def _closed(e: WorkflowUpdateFailedError) -> bool:
     return isinstance(e.cause, ApplicationError) and e.cause.type == "IncidentClosed"
 
 
-async def deliver_alerts(client: Client, task_queue: str, delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
+async def deliver_alerts(
+    client: Client, task_queue: str, delivery: AlertmanagerDelivery
+) -> DeliveryReceipt | None:
     """Start the group's incident or join the open one, atomically (update-with-start): two
     deliveries racing for a new group make one incident. A "resolved" delivery only joins an
     open incident; with none open it returns None."""
@@ -37,13 +44,19 @@ async def deliver_alerts(client: Client, task_queue: str, delivery: Alertmanager
     for generation in range(1, MAX_GENERATIONS):
         incident_id = incident_id_for_group(delivery.groupKey, generation)
         start = WithStartWorkflowOperation(
-            IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key=delivery.groupKey),
-            id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            IncidentWorkflow.run,
+            IncidentInput(incident_id=incident_id, group_key=delivery.groupKey),
+            id=incident_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Alert group: {delivery.summary}"[:200], memo={"summary": delivery.summary[:200]})
+            static_summary=f"Alert group: {delivery.summary}"[:200],
+            memo={"summary": delivery.summary[:200]},
+        )
         try:
             return await client.execute_update_with_start_workflow(
-                IncidentWorkflow.receive_alerts, delivery, start_workflow_operation=start)
+                IncidentWorkflow.receive_alerts, delivery, start_workflow_operation=start
+            )
         except WorkflowAlreadyStartedError:
             continue  # that generation has ended
         except WorkflowUpdateFailedError as e:
@@ -74,7 +87,14 @@ async def declare_incident(client: Client, task_queue: str, declaration: Declara
     answer comes from the incident itself, once it has classified the declaration by its policy."""
     incident_id = "inc-" + uuid.uuid4().hex[:12]
     start = WithStartWorkflowOperation(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, declaration=declaration),
-        id=incident_id, task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        static_summary=f"Declared: {declaration.summary}"[:200], memo={"summary": declaration.summary[:200]})
-    return await client.execute_update_with_start_workflow(IncidentWorkflow.opened, start_workflow_operation=start)
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, declaration=declaration),
+        id=incident_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        static_summary=f"Declared: {declaration.summary}"[:200],
+        memo={"summary": declaration.summary[:200]},
+    )
+    return await client.execute_update_with_start_workflow(
+        IncidentWorkflow.opened, start_workflow_operation=start
+    )

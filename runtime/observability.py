@@ -20,9 +20,15 @@ class JsonFormatter(logging.Formatter):
     to each record; their ids become top-level fields (the workflow id is the incident id)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        context = getattr(record, "temporal_workflow", None) or getattr(record, "temporal_activity", None) or {}
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        context = (
+            getattr(record, "temporal_workflow", None) or getattr(record, "temporal_activity", None) or {}
+        )
         if context:
             line["incident_id"] = line["workflow_id"] = context.get("workflow_id")
             line["run_id"] = context.get("run_id") or context.get("workflow_run_id")
@@ -51,6 +57,14 @@ def metrics_runtime() -> Runtime | None:
     address = os.environ.get("IRP_METRICS_ADDRESS")
     if not address:
         return None
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=address, durations_as_seconds=True,
-        histogram_bucket_overrides={name: [float(b) for b in DURATION_BUCKETS] for name in HISTOGRAMS})))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address,
+                durations_as_seconds=True,
+                histogram_bucket_overrides={
+                    name: [float(b) for b in DURATION_BUCKETS] for name in HISTOGRAMS
+                },
+            )
+        )
+    )

@@ -5,7 +5,7 @@ all of them get the same connection security and the same payload encryption:
 
   TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY  paths of the mTLS client certificate and its key (both or neither)
   TEMPORAL_TLS_CA                       path of the server's CA (default: the system's roots)
-  TEMPORAL_TLS_SERVER_NAME              the name on the server's certificate, when it is not the address's host
+  TEMPORAL_TLS_SERVER_NAME              the name on the server's certificate, when not the address's host
   TEMPORAL_API_KEY                      an API key (Temporal Cloud); implies TLS
   TEMPORAL_TLS                          true: TLS without a client certificate; false: never TLS
                                         (unset: TLS when any of the above is set)
@@ -24,9 +24,9 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.client import Client
-from temporalio.runtime import Runtime
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -47,9 +47,12 @@ class RedactedTLSConfig(TLSConfig):
     def __repr__(self) -> str:
         def pem(value: bytes | None) -> str:
             return "None" if value is None else f"<{len(value)} bytes>"
-        return (f"TLSConfig(server_root_ca_cert={pem(self.server_root_ca_cert)}, domain={self.domain!r}, "
-                f"client_cert={pem(self.client_cert)}, "
-                f"client_private_key={'None' if self.client_private_key is None else '<redacted>'})")
+
+        return (
+            f"TLSConfig(server_root_ca_cert={pem(self.server_root_ca_cert)}, domain={self.domain!r}, "
+            f"client_cert={pem(self.client_cert)}, "
+            f"client_private_key={'None' if self.client_private_key is None else '<redacted>'})"
+        )
 
     __str__ = __repr__
 
@@ -86,18 +89,36 @@ class TemporalSettings(PayloadKeySettings):
 
     def tls_config(self) -> TLSConfig | bool:
         """What `Client.connect(tls=...)` gets: False, True (the system's roots), or a TLSConfig."""
-        cert, key, ca, name = self.temporal_tls_cert, self.temporal_tls_key, self.temporal_tls_ca, \
-            self.temporal_tls_server_name
+        cert, key, ca, name = (
+            self.temporal_tls_cert,
+            self.temporal_tls_key,
+            self.temporal_tls_ca,
+            self.temporal_tls_server_name,
+        )
         if bool(cert) != bool(key):
-            have, missing = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY") if cert else ("TEMPORAL_TLS_KEY",
-                                                                                    "TEMPORAL_TLS_CERT")
-            raise TemporalConfigError(f"{have} is set but {missing} is not: mTLS needs both the client certificate "
-                                      "(TEMPORAL_TLS_CERT) and its private key (TEMPORAL_TLS_KEY), or neither")
+            have, missing = (
+                ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")
+                if cert
+                else ("TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CERT")
+            )
+            raise TemporalConfigError(
+                f"{have} is set but {missing} is not: mTLS needs both the client certificate "
+                "(TEMPORAL_TLS_CERT) and its private key (TEMPORAL_TLS_KEY), or neither"
+            )
         if self.temporal_tls is False:
-            given = [n for n, v in (("TEMPORAL_TLS_CERT", cert), ("TEMPORAL_TLS_CA", ca),
-                                    ("TEMPORAL_TLS_SERVER_NAME", name)) if v]
+            given = [
+                n
+                for n, v in (
+                    ("TEMPORAL_TLS_CERT", cert),
+                    ("TEMPORAL_TLS_CA", ca),
+                    ("TEMPORAL_TLS_SERVER_NAME", name),
+                )
+                if v
+            ]
             if given:
-                raise TemporalConfigError(f"TEMPORAL_TLS=false contradicts {', '.join(given)}: unset one of them")
+                raise TemporalConfigError(
+                    f"TEMPORAL_TLS=false contradicts {', '.join(given)}: unset one of them"
+                )
             return False
         if not (self.temporal_tls or cert or ca or name or self.api_key()):
             return False
@@ -107,7 +128,8 @@ class TemporalSettings(PayloadKeySettings):
             client_cert=_read_pem(cert, "TEMPORAL_TLS_CERT", b"CERTIFICATE") if cert else None,
             client_private_key=_read_pem(key, "TEMPORAL_TLS_KEY", b"PRIVATE KEY") if key else None,
             server_root_ca_cert=_read_pem(ca, "TEMPORAL_TLS_CA", b"CERTIFICATE") if ca else None,
-            domain=name or None)
+            domain=name or None,
+        )
 
     def payload_codec(self) -> EncryptionCodec | None:
         try:
@@ -123,16 +145,21 @@ class TemporalSettings(PayloadKeySettings):
         Call it at start-up to fail early without connecting."""
         tls, api_key = self.tls_config(), self.api_key()
         if api_key and tls is False:
-            log.warning("TEMPORAL_API_KEY is sent without TLS because TEMPORAL_TLS=false: only for a local "
-                        "proxy that adds TLS, never across a network")
-        return ConnectOptions(namespace=self.temporal_namespace, tls=tls, api_key=api_key,
-                              data_converter=self.data_converter())
+            log.warning(
+                "TEMPORAL_API_KEY is sent without TLS because TEMPORAL_TLS=false: only for a local "
+                "proxy that adds TLS, never across a network"
+            )
+        return ConnectOptions(
+            namespace=self.temporal_namespace, tls=tls, api_key=api_key, data_converter=self.data_converter()
+        )
 
     def describe(self) -> str:
         """The connection's security in words, for a start-up log line (no secrets)."""
         tls = self.tls_config()
-        parts = [f"{self.address} namespace {self.temporal_namespace}",
-                 "mTLS" if isinstance(tls, TLSConfig) and tls.client_cert else "TLS" if tls else "no TLS"]
+        parts = [
+            f"{self.address} namespace {self.temporal_namespace}",
+            "mTLS" if isinstance(tls, TLSConfig) and tls.client_cert else "TLS" if tls else "no TLS",
+        ]
         if self.api_key():
             parts.append("API key")
         codec = self.payload_codec()
@@ -155,8 +182,11 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
     messages and stack traces move into an encoded (so encrypted) attribute too."""
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
@@ -164,7 +194,9 @@ def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
     new workflow run was half of an incident's first workflow task (benchmarks/README.md), and
     the alert waits for that task before anyone is paged. They keep no global state; the replay
     tests still run them in the full sandbox, which re-imports them and enforces its restrictions."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules))
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
 
 
 async def connect(settings: TemporalSettings | None = None, runtime: Runtime | None = None) -> Client:
@@ -182,17 +214,25 @@ async def register_search_attributes(client: Client) -> None:
     from workflows.search import KEYS
 
     try:
-        existing = set((await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace))).custom_attributes)
+        existing = set(
+            (
+                await client.operator_service.list_search_attributes(
+                    ListSearchAttributesRequest(namespace=client.namespace)
+                )
+            ).custom_attributes
+        )
     except RPCError as e:  # the time-skipping test server can add but not list
         if e.status is not RPCStatusCode.UNIMPLEMENTED:
             raise
         existing = set()
-    missing = {k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in KEYS if k.name not in existing}
+    missing = {
+        k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in KEYS if k.name not in existing
+    }
     if missing:
         try:
             await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+            )
         except RPCError as e:
             if e.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise

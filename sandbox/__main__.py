@@ -12,8 +12,10 @@ import os
 import signal
 import sys
 
-from sandbox.jira import DEFAULT_EMAIL as JIRA_EMAIL, DEFAULT_PROJECT as JIRA_PROJECT
-from sandbox.jira import DEFAULT_TOKEN as JIRA_TOKEN, JiraFake
+from sandbox.jira import DEFAULT_EMAIL as JIRA_EMAIL
+from sandbox.jira import DEFAULT_PROJECT as JIRA_PROJECT
+from sandbox.jira import DEFAULT_TOKEN as JIRA_TOKEN
+from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
@@ -42,12 +44,24 @@ async def serve(args: argparse.Namespace) -> int:
     # Same CA as PagerDuty's: IRP_CA_BUNDLE=ca_bundle covers both (smtp_ca_bundle is a copy).
     smtp = SmtpSandbox(ca=pagerduty.ca, on_message=lambda _: loop.call_soon_threadsafe(received))
     await smtp.start(args.host, args.smtp_port)
-    info = {"slack_url": slack.url, "pagerduty_url": pagerduty.url, "ca_bundle": pagerduty.ca_pem_path,
-            "slack_token": DEFAULT_TOKEN, "statuspage_url": statuspage.url, "statuspage_api_key": DEFAULT_KEY,
-            "statuspage_page_id": DEFAULT_PAGE_ID, "prometheus_url": prometheus.url,
-            "smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_username": smtp.username,
-            "smtp_password": smtp.password, "smtp_ca_bundle": smtp.ca_pem_path}
-    info.update(jira_url=jira.url, jira_email=JIRA_EMAIL, jira_api_token=JIRA_TOKEN, jira_project=JIRA_PROJECT)
+    info = {
+        "slack_url": slack.url,
+        "pagerduty_url": pagerduty.url,
+        "ca_bundle": pagerduty.ca_pem_path,
+        "slack_token": DEFAULT_TOKEN,
+        "statuspage_url": statuspage.url,
+        "statuspage_api_key": DEFAULT_KEY,
+        "statuspage_page_id": DEFAULT_PAGE_ID,
+        "prometheus_url": prometheus.url,
+        "smtp_host": smtp.host,
+        "smtp_port": smtp.port,
+        "smtp_username": smtp.username,
+        "smtp_password": smtp.password,
+        "smtp_ca_bundle": smtp.ca_pem_path,
+    }
+    info.update(
+        jira_url=jira.url, jira_email=JIRA_EMAIL, jira_api_token=JIRA_TOKEN, jira_project=JIRA_PROJECT
+    )
 
     def received() -> None:  # in this loop, for each message the SMTP server took
         if args.state_file and not stopping.is_set():
@@ -62,9 +76,18 @@ async def serve(args: argparse.Namespace) -> int:
     await stopping.wait()
 
     if args.state_file:  # what happened, for whoever looks after the sandbox is gone
-        _write(args.state_file, {**info, "slack": slack.snapshot(), "pagerduty": pagerduty.snapshot(),
-                                 "statuspage": statuspage.snapshot(), "prometheus": prometheus.snapshot(),
-                                 "smtp": smtp.snapshot(), "jira": jira.snapshot()})
+        _write(
+            args.state_file,
+            {
+                **info,
+                "slack": slack.snapshot(),
+                "pagerduty": pagerduty.snapshot(),
+                "statuspage": statuspage.snapshot(),
+                "prometheus": prometheus.snapshot(),
+                "smtp": smtp.snapshot(),
+                "jira": jira.snapshot(),
+            },
+        )
     await smtp.stop()
     smtp.close()
     for fake in (slack, pagerduty, statuspage, prometheus, jira):
@@ -81,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prometheus-port", type=int, default=0)
     parser.add_argument("--jira-port", type=int, default=0)
     parser.add_argument("--smtp-port", type=int, default=0)
-    parser.add_argument("--state-file", help="also write the startup JSON here; on exit, add what was received")
+    parser.add_argument(
+        "--state-file", help="also write the startup JSON here; on exit, add what was received"
+    )
     return asyncio.run(serve(parser.parse_args(argv)))
 
 

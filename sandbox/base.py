@@ -86,7 +86,9 @@ class Held:
     path: str
     params: Any
     seconds: float
-    state: str = "holding"  # holding | released (then handled as usual) | cancelled (the server stopped first)
+    state: str = (
+        "holding"  # holding | released (then handled as usual) | cancelled (the server stopped first)
+    )
 
     def matches(self, key: str) -> bool:
         return _matches(key, self.method, self.path)
@@ -112,7 +114,7 @@ class FakeServer:
 
     # lifecycle -------------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "FakeServer":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeServer:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
@@ -147,7 +149,9 @@ class FakeServer:
 
     # test controls -----------------------------------------------------------------------------
 
-    def fail_next(self, path_or_method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+    def fail_next(
+        self, path_or_method: str, status: int, times: int = 1, retry_after: int | None = None
+    ) -> None:
         """The next `times` matching requests get `status` instead of an answer (and are recorded)."""
         self._faults.append(_Fault(path_or_method, status, times, retry_after))
 
@@ -235,8 +239,18 @@ class FakeServer:
             except Exception:  # a bug in the fake must show, not hang the client
                 log.exception("%s failed on %s %s", type(self).__name__, request.method, request.path)
                 status, body = 500, traceback.format_exc()
-        self.calls.append(Call(request.method, request.path, params, status, body, fault is not None, headers,
-                               delay.seconds if delay is not None else 0.0))
+        self.calls.append(
+            Call(
+                request.method,
+                request.path,
+                params,
+                status,
+                body,
+                fault is not None,
+                headers,
+                delay.seconds if delay is not None else 0.0,
+            )
+        )
         if isinstance(body, str):
             return web.Response(status=status, text=body, headers=headers)
         return web.json_response(body, status=status, headers=headers)

@@ -22,7 +22,7 @@ import itertools
 import json
 import re
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -33,8 +33,20 @@ DEFAULT_EMAIL = "irp@preskool.com"
 DEFAULT_TOKEN = "sandbox-jira-token"
 DEFAULT_PROJECT = "IRP"
 ISSUE_TYPES = {"Task": "10001", "Bug": "10002", "Story": "10003", "Epic": "10000"}
-CREATE_SCREEN = frozenset({"project", "summary", "issuetype", "description", "labels", "duedate", "assignee",
-                           "priority", "reporter", "parent"})
+CREATE_SCREEN = frozenset(
+    {
+        "project",
+        "summary",
+        "issuetype",
+        "description",
+        "labels",
+        "duedate",
+        "assignee",
+        "priority",
+        "reporter",
+        "parent",
+    }
+)
 DEFAULT_USERS = {  # the roster in config/preskool.yaml
     "asha.rao@preskool.com": {"accountId": "712020:0a5e1c0001", "displayName": "Asha Rao"},
     "ben.okafor@preskool.com": {"accountId": "712020:0a5e1c0002", "displayName": "Ben Okafor"},
@@ -47,7 +59,9 @@ DEFAULT_USERS = {  # the roster in config/preskool.yaml
 NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
 MAX_TEXT = 32_767
 _ISSUE = re.compile(r"^/rest/api/3/issue/(?P<key>[^/]+)$")
-_CLAUSE = re.compile(r'^\s*(?P<field>[A-Za-z]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[\w.:-]+))\s*$')
+_CLAUSE = re.compile(
+    r'^\s*(?P<field>[A-Za-z]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[\w.:-]+))\s*$'
+)
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 
@@ -58,13 +72,21 @@ class Refused(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "+0000")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "+0000")
 
 
 class JiraFake(JsonRestFake):
-    def __init__(self, email: str = DEFAULT_EMAIL, api_token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT,
-                 users: dict[str, dict] | None = None, *, create_screen: frozenset[str] | set[str] = CREATE_SCREEN,
-                 index_delay: float = 0.0, **kw):
+    def __init__(
+        self,
+        email: str = DEFAULT_EMAIL,
+        api_token: str = DEFAULT_TOKEN,
+        project: str = DEFAULT_PROJECT,
+        users: dict[str, dict] | None = None,
+        *,
+        create_screen: frozenset[str] | set[str] = CREATE_SCREEN,
+        index_delay: float = 0.0,
+        **kw,
+    ):
         """`users`: email -> {"accountId", "displayName"} and optionally "active" (True),
         "assignable" (True) and "emailHidden" (False: Jira shows the email only if the person's
         profile lets it). The account the client signs in with is a user too. `index_delay`:
@@ -72,7 +94,9 @@ class JiraFake(JsonRestFake):
         super().__init__(**kw)
         self.email, self.api_token, self.project = email, api_token, project
         self.users = {e.lower(): dict(u) for e, u in (DEFAULT_USERS if users is None else users).items()}
-        self.users.setdefault(email.lower(), {"accountId": "712020:0a5e1c0000", "displayName": "PreSkool IRP"})
+        self.users.setdefault(
+            email.lower(), {"accountId": "712020:0a5e1c0000", "displayName": "PreSkool IRP"}
+        )
         self.create_screen, self.index_delay = frozenset(create_screen), index_delay
         self.issues: dict[str, dict] = {}  # key -> the issue as GET /rest/api/3/issue/{key} shows it
         self._indexed_at: dict[str, float] = {}
@@ -102,7 +126,11 @@ class JiraFake(JsonRestFake):
     async def handle(self, request: web.Request, params: dict) -> tuple[int, Any, dict]:
         if not self._authenticated(request):
             # Atlassian's gateway, for a wrong email or API token.
-            return 401, {"message": "Client must be authenticated to access this resource.", "status-code": 401}, {}
+            return (
+                401,
+                {"message": "Client must be authenticated to access this resource.", "status-code": 401},
+                {},
+            )
         try:
             status, body = self._route(request, params)
             return status, copy.deepcopy(body), {}
@@ -127,7 +155,8 @@ class JiraFake(JsonRestFake):
             return 200, self._user_search(params["query"])
         if (match := _ISSUE.match(path)) and method == "GET":
             issue = self.issues.get(match["key"]) or next(
-                (i for i in self.issues.values() if i["id"] == match["key"]), None)
+                (i for i in self.issues.values() if i["id"] == match["key"]), None
+            )
             if issue is None:
                 raise Refused(404, ["Issue does not exist or you do not have permission to see it."])
             return 200, issue
@@ -143,7 +172,9 @@ class JiraFake(JsonRestFake):
         errors: dict[str, str] = {}
         for name in fields:
             if name not in self.create_screen:
-                errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                errors[name] = (
+                    f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                )
         project = fields.get("project")
         if not isinstance(project, dict) or self.project not in (project.get("key"), project.get("id")):
             errors["project"] = "valid project is required"
@@ -162,7 +193,9 @@ class JiraFake(JsonRestFake):
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             errors["labels"] = "Labels must be a list of strings."
         elif bad := next((label for label in labels if not label or " " in label or len(label) > 255), None):
-            errors["labels"] = f"The label '{bad}' contains spaces, is empty or is over 255 characters, which is invalid."
+            errors["labels"] = (
+                f"The label '{bad}' contains spaces, is empty or is over 255 characters, which is invalid."
+            )
         due = fields.get("duedate")
         if due is not None and not _is_date(due):
             errors["duedate"] = f"Error parsing date string: {due}"
@@ -170,7 +203,9 @@ class JiraFake(JsonRestFake):
             if not isinstance(fields["description"], dict) or adf_problem(fields["description"]) is not None:
                 errors["description"] = NOT_ADF
             elif len(json.dumps(fields["description"], ensure_ascii=False, separators=(",", ":"))) > MAX_TEXT:
-                errors["description"] = "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+                errors["description"] = (
+                    "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+                )
         assignee, account = fields.get("assignee"), None
         if assignee is not None:
             account_id = assignee.get("accountId") if isinstance(assignee, dict) else None
@@ -183,10 +218,16 @@ class JiraFake(JsonRestFake):
         issue_id, number, now = str(next(self._ids)), next(self._numbers), _now()
         key = f"{self.project}-{number}"
         self.issues[key] = {
-            "id": issue_id, "key": key, "self": f"{self.url}/rest/api/3/issue/{issue_id}",
+            "id": issue_id,
+            "key": key,
+            "self": f"{self.url}/rest/api/3/issue/{issue_id}",
             "fields": {
-                "summary": summary, "description": fields.get("description"), "labels": list(labels),
-                "duedate": due, "created": now, "updated": now,
+                "summary": summary,
+                "description": fields.get("description"),
+                "labels": list(labels),
+                "duedate": due,
+                "created": now,
+                "updated": now,
                 "issuetype": {"id": ISSUE_TYPES[type_name], "name": type_name, "subtask": False},
                 "project": {"id": "10000", "key": self.project, "name": "Incident Response"},
                 "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new", "name": "To Do"}},
@@ -203,19 +244,30 @@ class JiraFake(JsonRestFake):
         clauses = self._jql(body["jql"])
         reconcile = {str(i) for i in body.get("reconcileIssues") or []}
         now = time.monotonic()
-        matches = [i for k, i in self.issues.items()
-                   if (self._indexed_at[k] <= now or i["id"] in reconcile)
-                   and all(_holds(i, field, value) for field, value in clauses)]
+        matches = [
+            i
+            for k, i in self.issues.items()
+            if (self._indexed_at[k] <= now or i["id"] in reconcile)
+            and all(_holds(i, field, value) for field, value in clauses)
+        ]
         matches.reverse()  # no ORDER BY: newest first, as Jira does by default
         try:
             size = max(1, min(5000, int(body.get("maxResults", 50))))
             start = int(body.get("nextPageToken") or 0)
         except (TypeError, ValueError):
-            raise Refused(400, ["maxResults must be a number and nextPageToken one this server gave."]) from None
+            raise Refused(
+                400, ["maxResults must be a number and nextPageToken one this server gave."]
+            ) from None
         wanted = body.get("fields") or ["id"]
-        page = [{"id": i["id"], "key": i["key"], "self": i["self"],
-                 "fields": {f: v for f, v in i["fields"].items() if f in wanted or "*all" in wanted}}
-                for i in matches[start:start + size]]
+        page = [
+            {
+                "id": i["id"],
+                "key": i["key"],
+                "self": i["self"],
+                "fields": {f: v for f, v in i["fields"].items() if f in wanted or "*all" in wanted},
+            }
+            for i in matches[start : start + size]
+        ]
         answer: dict[str, Any] = {"issues": page, "isLast": start + size >= len(matches)}
         if not answer["isLast"]:
             answer["nextPageToken"] = str(start + size)
@@ -226,8 +278,13 @@ class JiraFake(JsonRestFake):
         for part in _AND.split(jql.strip()):
             match = _CLAUSE.match(part)
             if match is None or match["field"].lower() not in ("project", "labels"):
-                raise Refused(400, [f"Error in the JQL Query: this sandbox understands only `project = \"X\"` and "
-                                    f"`labels = \"Y\"` joined by AND, not {part.strip()!r}."])
+                raise Refused(
+                    400,
+                    [
+                        f'Error in the JQL Query: this sandbox understands only `project = "X"` and '
+                        f'`labels = "Y"` joined by AND, not {part.strip()!r}.'
+                    ],
+                )
             value = match["bare"] if match["quoted"] is None else re.sub(r"\\(.)", r"\1", match["quoted"])
             if match["field"].lower() == "project" and value.upper() != self.project.upper():
                 raise Refused(400, [f"The value '{value}' does not exist for the field 'project'."])
@@ -240,9 +297,13 @@ class JiraFake(JsonRestFake):
         q = str(query.get("query") or "").strip().lower()
         if not q:
             raise Refused(400, ["One of 'query', 'accountId' or 'property' must be given."])
-        found = [u for email, u in self.users.items()
-                 if email.startswith(q) or any(w.lower().startswith(q) for w in u["displayName"].split())
-                 or u["displayName"].lower().startswith(q)]
+        found = [
+            u
+            for email, u in self.users.items()
+            if email.startswith(q)
+            or any(w.lower().startswith(q) for w in u["displayName"].split())
+            or u["displayName"].lower().startswith(q)
+        ]
         try:
             size = max(1, min(1000, int(query.get("maxResults", 50))))
         except ValueError:
@@ -251,9 +312,15 @@ class JiraFake(JsonRestFake):
 
     def _user(self, user: dict) -> dict:
         email = next(e for e, u in self.users.items() if u is user)
-        shown = {"self": f"{self.url}/rest/api/3/user?accountId={user['accountId']}", "accountId": user["accountId"],
-                 "accountType": "atlassian", "displayName": user["displayName"], "active": user.get("active", True),
-                 "timeZone": "Asia/Kolkata", "locale": "en_US"}
+        shown = {
+            "self": f"{self.url}/rest/api/3/user?accountId={user['accountId']}",
+            "accountId": user["accountId"],
+            "accountType": "atlassian",
+            "displayName": user["displayName"],
+            "active": user.get("active", True),
+            "timeZone": "Asia/Kolkata",
+            "locale": "en_US",
+        }
         if not user.get("emailHidden"):
             shown["emailAddress"] = email
         return shown
@@ -297,7 +364,9 @@ def adf_problem(doc: Any) -> str | None:
     return _content(doc, "doc", _BLOCKS, required=True)
 
 
-def _content(node: dict, where: str, allowed: set[str], required: bool = False, non_empty: bool = False) -> str | None:
+def _content(
+    node: dict, where: str, allowed: set[str], required: bool = False, non_empty: bool = False
+) -> str | None:
     content = node.get("content")
     if content is None and not required and not non_empty:
         return None

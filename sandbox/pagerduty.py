@@ -22,19 +22,43 @@ from jsonschema import Draft4Validator
 
 from sandbox.base import FakeServer, server_tls, write_ca_pem
 
-_LINKS = {"type": "array", "items": {"type": "object", "properties": {
-    "href": {"type": "string", "format": "url"}, "text": {"type": "string"}}, "required": ["href"]}}
-_IMAGES = {"type": "array", "items": {"type": "object", "properties": {
-    "src": {"type": "string", "format": "url"}, "href": {"type": "string", "format": "url"},
-    "alt": {"type": "string"}}, "required": ["src"]}}
+_LINKS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"href": {"type": "string", "format": "url"}, "text": {"type": "string"}},
+        "required": ["href"],
+    },
+}
+_IMAGES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "src": {"type": "string", "format": "url"},
+            "href": {"type": "string", "format": "url"},
+            "alt": {"type": "string"},
+        },
+        "required": ["src"],
+    },
+}
 EVENT_SCHEMA = {  # paths./enqueue.post.requestBody, $refs inlined
     "type": "object",
     "properties": {
-        "payload": {"type": "object", "properties": {
-            "summary": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
-            "severity": {"enum": ["critical", "warning", "error", "info"]}, "source": {"type": "string"},
-            "component": {"type": "string"}, "group": {"type": "string"}, "class": {"type": "string"},
-            "custom_details": {"type": "object"}}, "required": ["summary", "severity", "source"]},
+        "payload": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "severity": {"enum": ["critical", "warning", "error", "info"]},
+                "source": {"type": "string"},
+                "component": {"type": "string"},
+                "group": {"type": "string"},
+                "class": {"type": "string"},
+                "custom_details": {"type": "object"},
+            },
+            "required": ["summary", "severity", "source"],
+        },
         "routing_key": {"type": "string"},
         "event_action": {"enum": ["trigger", "acknowledge", "resolve"]},
         "dedup_key": {"type": "string"},
@@ -48,16 +72,26 @@ EVENT_SCHEMA = {  # paths./enqueue.post.requestBody, $refs inlined
 CHANGE_EVENT_SCHEMA = {  # paths./change/enqueue.post.requestBody, $refs inlined
     "type": "object",
     "properties": {
-        "payload": {"type": "object", "properties": {
-            "summary": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
-            "source": {"type": "string"}, "custom_details": {"type": "object"}}, "required": ["summary"]},
+        "payload": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "source": {"type": "string"},
+                "custom_details": {"type": "object"},
+            },
+            "required": ["summary"],
+        },
         "routing_key": {"type": "string"},
         "links": _LINKS,
         "images": _IMAGES,
     },
     "required": ["payload", "routing_key"],
 }
-_VALIDATORS = {"/v2/enqueue": Draft4Validator(EVENT_SCHEMA), "/v2/change/enqueue": Draft4Validator(CHANGE_EVENT_SCHEMA)}
+_VALIDATORS = {
+    "/v2/enqueue": Draft4Validator(EVENT_SCHEMA),
+    "/v2/change/enqueue": Draft4Validator(CHANGE_EVENT_SCHEMA),
+}
 MAX_DEDUP_KEY = 255
 
 
@@ -94,8 +128,11 @@ class PagerDutyFake(FakeServer):
         return ssl.create_default_context(cafile=self.ca_pem_path)
 
     def triggers(self, dedup_key: str | None = None) -> list[dict]:
-        return [e for e in self.events if e["event_action"] == "trigger"
-                and (dedup_key is None or e["dedup_key"] == dedup_key)]
+        return [
+            e
+            for e in self.events
+            if e["event_action"] == "trigger" and (dedup_key is None or e["dedup_key"] == dedup_key)
+        ]
 
     def open_alerts(self) -> list[Alert]:
         return [a for a in self.alerts.values() if a.state != "resolved"]
@@ -131,10 +168,21 @@ class PagerDutyFake(FakeServer):
     async def handle(self, request: web.Request, body: Any) -> tuple[int, Any, dict]:
         validator = _VALIDATORS.get(request.path)
         if validator is None or request.method != "POST":
-            return 404, {"status": "Not Found", "message": f"No route for {request.method} {request.path}"}, {}
+            return (
+                404,
+                {"status": "Not Found", "message": f"No route for {request.method} {request.path}"},
+                {},
+            )
         if not isinstance(body, dict):
-            return 400, {"status": "Unrecognized object", "message": "Event object format is unrecognized",
-                         "errors": ["JSON parse error"]}, {}
+            return (
+                400,
+                {
+                    "status": "Unrecognized object",
+                    "message": "Event object format is unrecognized",
+                    "errors": ["JSON parse error"],
+                },
+                {},
+            )
         errors = [_describe(e) for e in validator.iter_errors(body)]
         if errors:
             return _invalid(errors)

@@ -59,14 +59,20 @@ class PrometheusFake(FakeServer):
     def healthy(self, policy) -> None:
         """Every recovery check of `policy` (anything with `.recovery_checks`) passes."""
         for c in policy.recovery_checks:
-            self.set(c.query, {"<": c.threshold - _margin(c.threshold), ">": c.threshold + _margin(c.threshold)}
-                     .get(c.op, c.threshold))
+            self.set(
+                c.query,
+                {"<": c.threshold - _margin(c.threshold), ">": c.threshold + _margin(c.threshold)}.get(
+                    c.op, c.threshold
+                ),
+            )
 
     def unhealthy(self, policy) -> None:
         """Every recovery check of `policy` fails."""
         for c in policy.recovery_checks:
             below = c.op in (">", ">=")
-            self.set(c.query, c.threshold - _margin(c.threshold) if below else c.threshold + _margin(c.threshold))
+            self.set(
+                c.query, c.threshold - _margin(c.threshold) if below else c.threshold + _margin(c.threshold)
+            )
 
     def answer_for(self, query: str) -> Any:
         if query in self.answers:
@@ -110,14 +116,24 @@ class PrometheusFake(FakeServer):
             return 405, "Method Not Allowed\n", {}
         query = params.get("query", "").strip()
         if not query:
-            return _error(400, "bad_data", 'invalid parameter "query": 1:1: parse error: no expression found in input')
+            return _error(
+                400, "bad_data", 'invalid parameter "query": 1:1: parse error: no expression found in input'
+            )
         answer, now = self.answer_for(query), round(time.time(), 3)
         if answer is self.BAD:
             where = f"1:{len(query)}"
-            return _error(400, "bad_data", f'invalid parameter "query": {where}: parse error: unexpected end of input')
+            return _error(
+                400, "bad_data", f'invalid parameter "query": {where}: parse error: unexpected end of input'
+            )
         try:
-            return 200, {"status": "success", "data": {"resultType": "scalar",
-                                                      "result": [now, prom_float(float(query))]}}, {}
+            return (
+                200,
+                {
+                    "status": "success",
+                    "data": {"resultType": "scalar", "result": [now, prom_float(float(query))]},
+                },
+                {},
+            )
         except ValueError:
             pass
         if answer is None:

@@ -95,8 +95,14 @@ def _json_field(value: Any, error: str) -> Any:
 class SlackFake(FakeServer):
     prefix = "/api/"
 
-    def __init__(self, *, tokens: set[str] | frozenset[str] = frozenset({DEFAULT_TOKEN}),
-                 users: dict[str, dict] | None = None, channels: tuple[str, ...] = ("general",), **kw):
+    def __init__(
+        self,
+        *,
+        tokens: set[str] | frozenset[str] = frozenset({DEFAULT_TOKEN}),
+        users: dict[str, dict] | None = None,
+        channels: tuple[str, ...] = ("general",),
+        **kw,
+    ):
         """`users`: user id -> {"name", "email"}; None accepts any well-formed user id.
         `channels`: public channels that exist from the start (the first is #general)."""
         super().__init__(**kw)
@@ -135,7 +141,11 @@ class SlackFake(FakeServer):
 
     def posts(self) -> list[Call]:
         """chat.postMessage calls that posted something."""
-        return [c for c in self.calls_to("chat.postMessage") if isinstance(c.response, dict) and c.response.get("ok")]
+        return [
+            c
+            for c in self.calls_to("chat.postMessage")
+            if isinstance(c.response, dict) and c.response.get("ok")
+        ]
 
     def counts(self) -> Counter:
         """Requests per API method, failed and injected ones included."""
@@ -146,9 +156,18 @@ class SlackFake(FakeServer):
         self._reseed()
 
     def snapshot(self) -> dict:
-        channels = [{"id": c.id, "name": c.name, "is_archived": c.is_archived, "members": c.members,
-                     "purpose": c.purpose["value"], "topic": c.topic["value"], "messages": c.messages}
-                    for c in self.channels.values()]
+        channels = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "is_archived": c.is_archived,
+                "members": c.members,
+                "purpose": c.purpose["value"],
+                "topic": c.topic["value"],
+                "messages": c.messages,
+            }
+            for c in self.channels.values()
+        ]
         return {**super().snapshot(), "channels": channels}
 
     # wire ------------------------------------------------------------------------------------
@@ -227,7 +246,13 @@ class SlackFake(FakeServer):
         channel = self.channels.get(ref)
         if channel is None and by_name:
             channel = self.channel_by_name(ref)
-        if channel is None and open_dm and USER_ID.match(ref) and self._known_user(ref) and ref != BOT_USER_ID:
+        if (
+            channel is None
+            and open_dm
+            and USER_ID.match(ref)
+            and self._known_user(ref)
+            and ref != BOT_USER_ID
+        ):
             channel = next((c for c in self.channels.values() if c.is_im and c.name == ref), None)
             channel = channel or self._new_channel(ref, is_im=True, members=[BOT_USER_ID, ref])
         if channel is None or (channel.is_private and BOT_USER_ID not in channel.members):
@@ -236,15 +261,40 @@ class SlackFake(FakeServer):
 
     def _conversation(self, c: Channel) -> dict:
         if c.is_im:
-            return {"id": c.id, "created": c.created, "is_im": True, "is_org_shared": False, "user": c.name,
-                    "priority": 0, "is_archived": False, "is_open": True}
+            return {
+                "id": c.id,
+                "created": c.created,
+                "is_im": True,
+                "is_org_shared": False,
+                "user": c.name,
+                "priority": 0,
+                "is_archived": False,
+                "is_open": True,
+            }
         return {
-            "id": c.id, "name": c.name, "name_normalized": c.name, "created": c.created, "creator": c.creator,
-            "is_archived": c.is_archived, "is_channel": True, "is_group": False, "is_im": False, "is_mpim": False,
-            "is_general": c.is_general, "is_private": c.is_private, "is_shared": False, "is_org_shared": False,
-            "is_ext_shared": False, "is_pending_ext_shared": False, "is_member": BOT_USER_ID in c.members,
-            "num_members": len(c.members), "unlinked": 0, "previous_names": [], "shared_team_ids": [TEAM_ID],
-            "topic": dict(c.topic), "purpose": dict(c.purpose),
+            "id": c.id,
+            "name": c.name,
+            "name_normalized": c.name,
+            "created": c.created,
+            "creator": c.creator,
+            "is_archived": c.is_archived,
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": False,
+            "is_general": c.is_general,
+            "is_private": c.is_private,
+            "is_shared": False,
+            "is_org_shared": False,
+            "is_ext_shared": False,
+            "is_pending_ext_shared": False,
+            "is_member": BOT_USER_ID in c.members,
+            "num_members": len(c.members),
+            "unlinked": 0,
+            "previous_names": [],
+            "shared_team_ids": [TEAM_ID],
+            "topic": dict(c.topic),
+            "purpose": dict(c.purpose),
         }
 
     @staticmethod
@@ -254,8 +304,15 @@ class SlackFake(FakeServer):
     # methods ---------------------------------------------------------------------------------
 
     def _auth_test(self, p: dict) -> dict:
-        return {"url": "https://preskool-sandbox.slack.com/", "team": "PreSkool Sandbox", "user": "irp-bot",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "url": "https://preskool-sandbox.slack.com/",
+            "team": "PreSkool Sandbox",
+            "user": "irp-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _create(self, p: dict) -> dict:
         name = str(p.get("name") or "")
@@ -306,10 +363,12 @@ class SlackFake(FakeServer):
             return not c.is_private or BOT_USER_ID in c.members
 
         matches = [c for c in self.channels.values() if wanted(c)]
-        page = matches[start:start + limit]
+        page = matches[start : start + limit]
         more = start + limit < len(matches)
-        return {"channels": [self._conversation(c) for c in page],
-                "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""}}
+        return {
+            "channels": [self._conversation(c) for c in page],
+            "response_metadata": {"next_cursor": _cursor(start + limit) if more else ""},
+        }
 
     def _open(self, p: dict) -> dict:
         """Direct messages only (one user), which is what the incident sends: reminders, invitations."""
@@ -322,8 +381,12 @@ class SlackFake(FakeServer):
         if not self._known_user(users[0]) or users[0] == BOT_USER_ID:
             raise SlackError("user_not_found")
         channel = self._channel({"channel": users[0]}, open_dm=True)
-        return {"ok": True, "no_op": existing is not None, "already_open": existing is not None,
-                "channel": {"id": channel.id}}
+        return {
+            "ok": True,
+            "no_op": existing is not None,
+            "already_open": existing is not None,
+            "channel": {"id": channel.id},
+        }
 
     def _info(self, p: dict) -> dict:
         return {"channel": self._conversation(self._channel(p))}
@@ -364,15 +427,23 @@ class SlackFake(FakeServer):
             return oldest is None or ts > float(oldest) or (ts == float(oldest) and inclusive)
 
         # Newest first; thread replies stay in their thread unless broadcast, as in Slack.
-        top = [m for m in reversed(channel.messages)
-               if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"]
+        top = [
+            m
+            for m in reversed(channel.messages)
+            if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"
+        ]
         top = [m for m in top if in_window(m)]
         limit = _int(p.get("limit"), 100, 1, 999)
         start = _offset(p.get("cursor"))
-        page, more = top[start:start + limit], start + limit < len(top)
+        page, more = top[start : start + limit], start + limit < len(top)
         with_metadata = _flag(p.get("include_all_metadata"))
-        answer = {"messages": [self._wire_message(m, with_metadata) for m in page], "has_more": more,
-                  "pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0}
+        answer = {
+            "messages": [self._wire_message(m, with_metadata) for m in page],
+            "has_more": more,
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+        }
         if more:  # the real API pages history with a cursor; the 2021 spec leaves this out
             answer["response_metadata"] = {"next_cursor": _cursor(start + limit)}
         return answer
@@ -392,11 +463,16 @@ class SlackFake(FakeServer):
             message["blocks"] = blocks
         metadata = _json_field(p.get("metadata"), "invalid_metadata_format")
         if metadata:
-            if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
-                    and isinstance(metadata.get("event_payload", {}), dict)):
+            if not (
+                isinstance(metadata, dict)
+                and isinstance(metadata.get("event_type"), str)
+                and isinstance(metadata.get("event_payload", {}), dict)
+            ):
                 raise SlackError("invalid_metadata_format")
-            message["metadata"] = {"event_type": metadata["event_type"],
-                                   "event_payload": metadata.get("event_payload", {})}
+            message["metadata"] = {
+                "event_type": metadata["event_type"],
+                "event_payload": metadata.get("event_payload", {}),
+            }
 
     def _post(self, p: dict) -> dict:
         channel = self._channel(p, by_name=True, open_dm=True)
@@ -410,8 +486,11 @@ class SlackFake(FakeServer):
         parent = next((m for m in channel.messages if m["ts"] == thread_ts), None) if thread_ts else None
         if parent is not None:
             message["thread_ts"] = parent["ts"]
-            parent.update(thread_ts=parent["ts"], reply_count=parent.get("reply_count", 0) + 1,
-                          latest_reply=message["ts"])
+            parent.update(
+                thread_ts=parent["ts"],
+                reply_count=parent.get("reply_count", 0) + 1,
+                latest_reply=message["ts"],
+            )
             if _flag(p.get("reply_broadcast")):
                 message["subtype"] = "thread_broadcast"
         channel.messages.append(message)
@@ -427,19 +506,44 @@ class SlackFake(FakeServer):
         self._content(p, updated)
         message.clear()
         message.update(updated)
-        return {"channel": channel.id, "ts": message["ts"], "text": message["text"],
-                "message": self._wire_message(message, True)}
+        return {
+            "channel": channel.id,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": self._wire_message(message, True),
+        }
 
     def _lookup_by_email(self, p: dict) -> dict:
         email = str(p.get("email") or "").lower()
         for user_id, user in (self.users or {}).items():
             if str(user.get("email", "")).lower() == email:
                 name = user.get("name", user_id)
-                profile = {"real_name": name, "real_name_normalized": name, "display_name": name,
-                           "display_name_normalized": name, "email": user["email"], "avatar_hash": "",
-                           "title": "", "phone": "", "skype": "", "status_text": "", "status_emoji": "",
-                           "fields": None, "team": TEAM_ID}
-                return {"user": {"id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name,
-                                 "deleted": False, "is_bot": False, "is_app_user": False,
-                                 "updated": int(time.time()), "profile": profile}}
+                profile = {
+                    "real_name": name,
+                    "real_name_normalized": name,
+                    "display_name": name,
+                    "display_name_normalized": name,
+                    "email": user["email"],
+                    "avatar_hash": "",
+                    "title": "",
+                    "phone": "",
+                    "skype": "",
+                    "status_text": "",
+                    "status_emoji": "",
+                    "fields": None,
+                    "team": TEAM_ID,
+                }
+                return {
+                    "user": {
+                        "id": user_id,
+                        "team_id": TEAM_ID,
+                        "name": name,
+                        "real_name": name,
+                        "deleted": False,
+                        "is_bot": False,
+                        "is_app_user": False,
+                        "updated": int(time.time()),
+                        "profile": profile,
+                    }
+                }
         raise SlackError("users_not_found")

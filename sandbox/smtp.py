@@ -92,9 +92,15 @@ class _Controller(Controller):
 
 
 class SmtpSandbox:
-    def __init__(self, username: str | None = DEFAULT_USERNAME, password: str | None = DEFAULT_PASSWORD,
-                 starttls: bool = True, *, ca: trustme.CA | None = None,
-                 on_message: Callable[[ReceivedMessage], None] | None = None):
+    def __init__(
+        self,
+        username: str | None = DEFAULT_USERNAME,
+        password: str | None = DEFAULT_PASSWORD,
+        starttls: bool = True,
+        *,
+        ca: trustme.CA | None = None,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
+    ):
         """`username=None`: no AUTH needed. `starttls`: STARTTLS is offered and required before
         MAIL and AUTH (so AUTH is possible only with it); its certificate, for 127.0.0.1 and
         localhost, is signed by `ca` (a new one by default; share one to give every fake the
@@ -115,14 +121,21 @@ class SmtpSandbox:
 
     # lifecycle -------------------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> "SmtpSandbox":
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> SmtpSandbox:
         kwargs = {}
         if self.starttls:
             kwargs.update(tls_context=server_tls(self.ca), require_starttls=True)
         if self.username is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
-        self._controller = _Controller(_Handler(self), hostname=host, port=port, server_hostname=SERVER_NAME,
-                                       auth_require_tls=True, enable_SMTPUTF8=False, **kwargs)
+        self._controller = _Controller(
+            _Handler(self),
+            hostname=host,
+            port=port,
+            server_hostname=SERVER_NAME,
+            auth_require_tls=True,
+            enable_SMTPUTF8=False,
+            **kwargs,
+        )
         await asyncio.to_thread(self._controller.start)
         self.host, self.port = host, self._controller.port
         return self
@@ -195,15 +208,22 @@ class SmtpSandbox:
         return [m for m in self.messages if m.headers.get("Message-ID") == message_id]
 
     def snapshot(self) -> dict:
-        return {"messages": [m.to_dict() for m in self.messages], "refusals": [asdict(r) for r in self.refusals]}
+        return {
+            "messages": [m.to_dict() for m in self.messages],
+            "refusals": [asdict(r) for r in self.refusals],
+        }
 
     # server side, in aiosmtpd's thread ---------------------------------------------------------
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and self.username is not None
-              and hmac.compare_digest(auth_data.login, self.username.encode())
-              and hmac.compare_digest(auth_data.password, (self.password or "").encode()))
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self.username is not None
+            and hmac.compare_digest(auth_data.login, self.username.encode())
+            and hmac.compare_digest(auth_data.password, (self.password or "").encode())
+        )
         if not ok:
             self._refused(f"AUTH {mechanism}", 535)
         # aiosmtpd answers 235 (and keeps auth_data in the session), or 535 5.7.8
@@ -235,13 +255,21 @@ class SmtpSandbox:
         parsed = BytesParser(policy=policy.default).parsebytes(raw)
         headers: dict[str, str] = {}
         for name, value in parsed.items():
-            headers.setdefault(name, str(value).strip())  # a header folded right after its colon reads with a leading space
+            headers.setdefault(
+                name, str(value).strip()
+            )  # a header folded right after its colon reads with a leading space
         part = parsed.get_body(preferencelist=("plain",))
         body = part.get_content().replace("\r\n", "\n") if part is not None else ""
         message = ReceivedMessage(
-            mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos), headers=headers, body=body,
-            raw=raw.decode("utf-8", "replace"), tls=session.ssl is not None,
-            login=_text(getattr(session.auth_data, "login", None)), acknowledged=acknowledged)
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            headers=headers,
+            body=body,
+            raw=raw.decode("utf-8", "replace"),
+            tls=session.ssl is not None,
+            login=_text(getattr(session.auth_data, "login", None)),
+            acknowledged=acknowledged,
+        )
         with self._lock:
             self._messages.append(message)
         if self.on_message is not None:

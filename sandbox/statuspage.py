@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -29,10 +29,24 @@ DEFAULT_COMPONENTS = {
     "grades-component-id": "Grades",
     "erp-component-id": "PreSkool ERP",
 }
-INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved",  # realtime
-                     "scheduled", "in_progress", "verifying", "completed")  # maintenance
+INCIDENT_STATUSES = (
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",  # realtime
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+)  # maintenance
 UNRESOLVED = ("investigating", "identified", "monitoring")
-COMPONENT_STATUSES = ("operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage")
+COMPONENT_STATUSES = (
+    "operational",
+    "under_maintenance",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+)
 IMPACTS = ("none", "maintenance", "minor", "major", "critical")  # least to most severe
 IMPACT_OF = {"degraded_performance": "minor", "partial_outage": "major", "major_outage": "critical"}
 MAX_PER_PAGE = 100
@@ -46,7 +60,7 @@ class Refused(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _int(value: Any, default: int, high: int) -> int:
@@ -57,8 +71,14 @@ def _int(value: Any, default: int, high: int) -> int:
 
 
 class StatuspageFake(JsonRestFake):
-    def __init__(self, *, api_keys: set[str] | frozenset[str] = frozenset({DEFAULT_KEY}),
-                 page_id: str = DEFAULT_PAGE_ID, components: dict[str, str] | None = None, **kw):
+    def __init__(
+        self,
+        *,
+        api_keys: set[str] | frozenset[str] = frozenset({DEFAULT_KEY}),
+        page_id: str = DEFAULT_PAGE_ID,
+        components: dict[str, str] | None = None,
+        **kw,
+    ):
         """`components`: component id -> name, the page's components (all operational at start)."""
         super().__init__(**kw)
         self.api_keys, self.page_id = set(api_keys), page_id
@@ -72,8 +92,14 @@ class StatuspageFake(JsonRestFake):
 
     def incident_for(self, our_incident_id: str) -> dict | None:
         """The Statuspage incident whose metadata names our incident."""
-        return next((i for i in self.incidents.values()
-                     if (i["metadata"].get("preskool_irp") or {}).get("incident_id") == our_incident_id), None)
+        return next(
+            (
+                i
+                for i in self.incidents.values()
+                if (i["metadata"].get("preskool_irp") or {}).get("incident_id") == our_incident_id
+            ),
+            None,
+        )
 
     def reset(self) -> None:
         super().reset()
@@ -81,8 +107,11 @@ class StatuspageFake(JsonRestFake):
         self.component_status = dict.fromkeys(self.component_names, "operational")
 
     def snapshot(self) -> dict:
-        return {**super().snapshot(), "incidents": list(self.incidents.values()),
-                "components": [self._component(c) for c in self.component_names]}
+        return {
+            **super().snapshot(),
+            "incidents": list(self.incidents.values()),
+            "components": [self._component(c) for c in self.component_names],
+        }
 
     # wire ------------------------------------------------------------------------------------
 
@@ -110,8 +139,11 @@ class StatuspageFake(JsonRestFake):
         if rest == "incidents" and method == "GET":
             return self._list(query)
         if rest == "incidents/unresolved" and method == "GET":
-            return self._page([i for i in self._newest_first() if i["status"] in UNRESOLVED],
-                              query.get("page"), query.get("per_page"))
+            return self._page(
+                [i for i in self._newest_first() if i["status"] in UNRESOLVED],
+                query.get("page"),
+                query.get("per_page"),
+            )
         if rest == "incidents" and method == "POST":
             return self._create(self._incident_param(params))
         if rest.startswith("incidents/") and rest.count("/") == 1:
@@ -132,15 +164,23 @@ class StatuspageFake(JsonRestFake):
     @staticmethod
     def _page(items: list[dict], page: Any, per_page: Any) -> list[dict]:
         page, size = _int(page, 1, 10**6), _int(per_page, MAX_PER_PAGE, MAX_PER_PAGE)
-        return items[(page - 1) * size: page * size]
+        return items[(page - 1) * size : page * size]
 
     def _list(self, query: dict) -> list[dict]:
         """`q` searches name, status, postmortem_body and the updates' bodies: not metadata."""
         items, q = self._newest_first(), str(query.get("q") or "").lower()
         if q:
+
             def text(i: dict) -> str:
-                return " ".join([i["name"], i["status"], i.get("postmortem_body") or "",
-                                 *(u["body"] for u in i["incident_updates"])]).lower()
+                return " ".join(
+                    [
+                        i["name"],
+                        i["status"],
+                        i.get("postmortem_body") or "",
+                        *(u["body"] for u in i["incident_updates"]),
+                    ]
+                ).lower()
+
             items = [i for i in items if q in text(i)]
         return self._page(items, query.get("page"), query.get("limit"))
 
@@ -159,10 +199,21 @@ class StatuspageFake(JsonRestFake):
         now = _now()
         number = next(self._ids)
         incident = {
-            "id": f"sbxinc{number:06d}", "name": name, "status": "investigating", "impact": "none",
-            "impact_override": None, "created_at": now, "updated_at": now, "started_at": now,
-            "monitoring_at": None, "resolved_at": None, "shortlink": f"https://stspg.io/sbx{number:04d}",
-            "page_id": self.page_id, "metadata": {}, "postmortem_body": None, "components": [],
+            "id": f"sbxinc{number:06d}",
+            "name": name,
+            "status": "investigating",
+            "impact": "none",
+            "impact_override": None,
+            "created_at": now,
+            "updated_at": now,
+            "started_at": now,
+            "monitoring_at": None,
+            "resolved_at": None,
+            "shortlink": f"https://stspg.io/sbx{number:04d}",
+            "page_id": self.page_id,
+            "metadata": {},
+            "postmortem_body": None,
+            "components": [],
             "incident_updates": [],
         }
         self._apply(incident, {"status": "investigating", **p}, now)
@@ -192,7 +243,7 @@ class StatuspageFake(JsonRestFake):
         for cid in [*statuses, *(ids or [])]:
             if cid not in self.component_names:
                 raise Refused(422, f"Component {cid!r} does not belong to page {self.page_id}")
-        for cid, value in statuses.items():
+        for value in statuses.values():
             if value not in COMPONENT_STATUSES:
                 raise Refused(422, f"Component status is not included in the list: {value!r}")
 
@@ -201,28 +252,57 @@ class StatuspageFake(JsonRestFake):
         changes = []
         for cid, value in statuses.items():
             if self.component_status[cid] != value:
-                changes.append({"code": cid, "name": self.component_names[cid],
-                                "old_status": self.component_status[cid], "new_status": value})
+                changes.append(
+                    {
+                        "code": cid,
+                        "name": self.component_names[cid],
+                        "old_status": self.component_status[cid],
+                        "new_status": value,
+                    }
+                )
                 self.component_status[cid] = value
         if status != incident["status"] and status == "monitoring":
             incident["monitoring_at"] = now
         if status != incident["status"] and status in ("resolved", "completed"):
             incident["resolved_at"] = now
-        incident.update(name=str(p.get("name", incident["name"])).strip(), status=status, updated_at=now,
-                        impact_override=override, metadata={**incident["metadata"], **metadata})
+        incident.update(
+            name=str(p.get("name", incident["name"])).strip(),
+            status=status,
+            updated_at=now,
+            impact_override=override,
+            metadata={**incident["metadata"], **metadata},
+        )
         incident["components"] = [self._component(c) for c in affected]
         worst = [IMPACT_OF.get(self.component_status[c], "none") for c in affected] + [incident["impact"]]
         incident["impact"] = override or max(worst, key=IMPACTS.index)
         if p.get("body"):
-            incident["incident_updates"].insert(0, {
-                "id": f"sbxupd{next(self._update_ids):06d}",
-                "incident_id": incident["id"], "status": status, "body": str(p["body"]), "created_at": now,
-                "updated_at": now, "display_at": now, "affected_components": changes or None,
-                "deliver_notifications": bool(p.get("deliver_notifications", True)),
-                "custom_tweet": None, "tweet_id": None})
+            incident["incident_updates"].insert(
+                0,
+                {
+                    "id": f"sbxupd{next(self._update_ids):06d}",
+                    "incident_id": incident["id"],
+                    "status": status,
+                    "body": str(p["body"]),
+                    "created_at": now,
+                    "updated_at": now,
+                    "display_at": now,
+                    "affected_components": changes or None,
+                    "deliver_notifications": bool(p.get("deliver_notifications", True)),
+                    "custom_tweet": None,
+                    "tweet_id": None,
+                },
+            )
 
     def _component(self, cid: str) -> dict:
-        return {"id": cid, "page_id": self.page_id, "group_id": None, "name": self.component_names[cid],
-                "description": None, "position": list(self.component_names).index(cid) + 1,
-                "status": self.component_status[cid], "showcase": True, "only_show_if_degraded": False,
-                "group": False}
+        return {
+            "id": cid,
+            "page_id": self.page_id,
+            "group_id": None,
+            "name": self.component_names[cid],
+            "description": None,
+            "position": list(self.component_names).index(cid) + 1,
+            "status": self.component_status[cid],
+            "showcase": True,
+            "only_show_if_degraded": False,
+            "group": False,
+        }

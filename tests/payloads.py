@@ -12,7 +12,10 @@ def alert(status: str = "firing", summary: str = "API returning 500s for all req
     return {
         "status": status,
         "labels": labels,
-        "annotations": {"summary": summary, "runbook_url": "observability/runbooks/incident-response.md#api-5xx"},
+        "annotations": {
+            "summary": summary,
+            "runbook_url": "observability/runbooks/incident-response.md#api-5xx",
+        },
         "startsAt": "2026-11-27T09:58:00Z",
         "endsAt": FIRING_ENDS_AT if status == "firing" else "2026-11-27T10:30:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=rate(http_requests_total)",
@@ -23,15 +26,17 @@ def alert(status: str = "firing", summary: str = "API returning 500s for all req
 def delivery(*alerts: dict, group: str = "ApiErrorsAllRequests", status: str | None = None) -> dict:
     alerts = alerts or (alert(),)
     firing = any(a["status"] == "firing" for a in alerts)
-    return copy.deepcopy({
-        "version": "4",
-        "groupKey": f'{{}}/{{severity=~"critical|warning"}}:{{alertname="{group}"}}',
-        "truncatedAlerts": 0,
-        "status": status or ("firing" if firing else "resolved"),
-        "receiver": "preskool-irp",
-        "groupLabels": {"alertname": group},
-        "commonLabels": dict(alerts[0]["labels"]),
-        "commonAnnotations": {"summary": alerts[0]["annotations"]["summary"]},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": list(alerts),
-    })
+    return copy.deepcopy(
+        {
+            "version": "4",
+            "groupKey": f'{{}}/{{severity=~"critical|warning"}}:{{alertname="{group}"}}',
+            "truncatedAlerts": 0,
+            "status": status or ("firing" if firing else "resolved"),
+            "receiver": "preskool-irp",
+            "groupLabels": {"alertname": group},
+            "commonLabels": dict(alerts[0]["labels"]),
+            "commonAnnotations": {"summary": alerts[0]["annotations"]["summary"]},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": list(alerts),
+        }
+    )

@@ -41,10 +41,16 @@ def tail(path: Path, lines: int = 60) -> str:
     return f"--- last {min(lines, len(text))} lines of {path} ---\n" + "\n".join(text[-lines:])
 
 
-async def wait_for(check: Callable[[], Awaitable | object], what: str, proc: "Process | None" = None,
-                   timeout: float = 30.0, interval: float = 0.05):
+async def wait_for(
+    check: Callable[[], Awaitable | object],
+    what: str,
+    proc: Process | None = None,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+):
     """`tests.helpers.eventually`, failing at once with the process's log if it exits first, and
     with its log if the deadline passes."""
+
     async def checked():
         value = check()
         if asyncio.iscoroutine(value):
@@ -58,7 +64,9 @@ async def wait_for(check: Callable[[], Awaitable | object], what: str, proc: "Pr
     except AssertionError as e:
         if not str(e).startswith("condition not met"):
             raise
-        raise AssertionError(f"{what}: not within {timeout:.0f} s" + (f"\n{proc.tail()}" if proc else "")) from None
+        raise AssertionError(
+            f"{what}: not within {timeout:.0f} s" + (f"\n{proc.tail()}" if proc else "")
+        ) from None
 
 
 class Process:
@@ -72,7 +80,7 @@ class Process:
 
     # lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         assert not self.alive, f"{self.name} is already running"
         self.starts += 1
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +91,15 @@ class Process:
         return self
 
     def _spawn(self, out) -> subprocess.Popen:
-        return subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def kill9(self) -> None:
         """SIGKILL, and reap it: no handler runs, no socket is closed politely."""
@@ -104,7 +119,7 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
-    def restart(self) -> "Process":
+    def restart(self) -> Process:
         self.kill9()
         return self.start()
 
@@ -143,18 +158,19 @@ class DevServer(Process):
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "DevServer":
+    def start(self) -> DevServer:
         assert not self.alive, "the dev server is already running"
         self.starts += 1
         self._note(f"=== temporal start #{self.starts} on {self.address}, db {self.db}\n")
         try:  # --headless: no UI port to collide with; start() waits for the gRPC port
-            self.popen = devserver.start(port=self.port, ui_port=free_port(), db=self.db, headless=True,
-                                         log=self.log)
+            self.popen = devserver.start(
+                port=self.port, ui_port=free_port(), db=self.db, headless=True, log=self.log
+            )
         except RuntimeError as e:
             raise AssertionError(f"the dev server did not start: {e}\n{self.tail()}") from None
         return self
 
-    async def astart(self) -> "DevServer":
+    async def astart(self) -> DevServer:
         """start() polls the port with time.sleep: keep the event loop (and the fakes) running."""
         return await asyncio.to_thread(self.start)
 
@@ -170,15 +186,18 @@ class Worker(Process):
         """The SDK's default identity (`<pid>@<host>`): how its pollers show on the task queue."""
         return f"{self.pid}@{socket.gethostname()}"
 
-    async def polling(self, client: Client, timeout: float = 30.0) -> "Worker":
+    async def polling(self, client: Client, timeout: float = 30.0) -> Worker:
         """Wait until this process polls both its workflow and its activity task queue."""
         queue = self.env["TEMPORAL_TASK_QUEUE"]
 
         async def both() -> bool:
             for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
                 try:
-                    answer = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-                        namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+                    answer = await client.workflow_service.describe_task_queue(
+                        DescribeTaskQueueRequest(
+                            namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
+                        )
+                    )
                 except Exception:  # the server may be coming back up
                     return False
                 if not any(p.identity == self.identity for p in answer.pollers):
@@ -200,8 +219,9 @@ class Receiver(Process):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def healthy(self, timeout: float = 30.0) -> "Receiver":
+    async def healthy(self, timeout: float = 30.0) -> Receiver:
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as http:
+
             async def up() -> bool:
                 try:
                     return (await http.get("/healthz")).status_code == 200

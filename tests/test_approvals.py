@@ -28,14 +28,28 @@ def runs(tmp_path) -> Path:
 @pytest.fixture
 def drill_policy(policy, runs):
     """The shipped catalogue, with harmless executors that record each run."""
+
     def recording(*extra: str) -> Executor:
-        return Executor(command=[sys.executable, "-c", RECORD, str(runs), *extra, "{target}"],
-                        timeout=timedelta(seconds=30))
+        return Executor(
+            command=[sys.executable, "-c", RECORD, str(runs), *extra, "{target}"],
+            timeout=timedelta(seconds=30),
+        )
+
     actions = dict(policy.actions)
     actions["rollback"] = actions["rollback"].model_copy(update={"executor": recording("rollback")})
     actions["drop_tables"] = actions["drop_tables"].model_copy(update={"executor": recording("drop")})
-    actions["restart_scale"] = actions["restart_scale"].model_copy(update={"executor": Executor(
-        command=[sys.executable, "-c", "import sys; print('boom on', sys.argv[1]); sys.exit(3)", "{target}"])})
+    actions["restart_scale"] = actions["restart_scale"].model_copy(
+        update={
+            "executor": Executor(
+                command=[
+                    sys.executable,
+                    "-c",
+                    "import sys; print('boom on', sys.argv[1]); sys.exit(3)",
+                    "{target}",
+                ]
+            )
+        }
+    )
     return policy.model_copy(update={"actions": actions})
 
 
@@ -51,13 +65,22 @@ def refusals(status) -> list[str]:
     return [e.text for e in status.timeline if e.kind == "refused"]
 
 
-async def test_rollback_waits_for_the_engineering_lead_and_runs_once(time_env, run_worker, drill_policy, runs, slack):
+async def test_rollback_waits_for_the_engineering_lead_and_runs_once(
+    time_env, run_worker, drill_policy, runs, slack
+):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
-        await handle.signal("request_action", {"action": "rollback", "target": "backend", "by": PRIMARY,
-                                               "reason": "errors began with the 09:55 deploy"})
-        await handle.signal("approve", {"request_id": "rollback-1", "by": PRIMARY})     # own request
-        await handle.signal("approve", {"request_id": "rollback-1", "by": IC})          # not the Eng Lead
+        await handle.signal(
+            "request_action",
+            {
+                "action": "rollback",
+                "target": "backend",
+                "by": PRIMARY,
+                "reason": "errors began with the 09:55 deploy",
+            },
+        )
+        await handle.signal("approve", {"request_id": "rollback-1", "by": PRIMARY})  # own request
+        await handle.signal("approve", {"request_id": "rollback-1", "by": IC})  # not the Eng Lead
         status = await status_when(handle, lambda s: len(refusals(s)) == 2)
         assert request(status, "rollback-1").state == "pending" and lines(runs) == []
         await handle.signal("approve", {"request_id": "rollback-1", "by": ENG_LEAD})
@@ -84,9 +107,17 @@ async def test_rollback_waits_for_the_engineering_lead_and_runs_once(time_env, r
 async def test_forbidden_action_runs_only_after_ic_approval(time_env, run_worker, drill_policy, runs, slack):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, scope="all")
-        await handle.signal("approve", {"request_id": "drop-1", "by": IC})              # before any request
-        await handle.signal("request_action", {"request_id": "drop-1", "action": "drop_tables",
-                                               "target": "audit_log_tmp", "by": DB_LEAD, "reason": "bloat"})
+        await handle.signal("approve", {"request_id": "drop-1", "by": IC})  # before any request
+        await handle.signal(
+            "request_action",
+            {
+                "request_id": "drop-1",
+                "action": "drop_tables",
+                "target": "audit_log_tmp",
+                "by": DB_LEAD,
+                "reason": "bloat",
+            },
+        )
         await handle.signal("approve", {"request_id": "drop-1", "by": ENG_LEAD})
         status = await status_when(handle, lambda s: len(refusals(s)) == 2)
         assert lines(runs) == [] and request(status, "drop-1").state == "pending"
@@ -99,18 +130,32 @@ async def test_forbidden_action_runs_only_after_ic_approval(time_env, run_worker
     assert any(m["text"].startswith("⛔ FORBIDDEN ACTION (§7)") for m in slack.messages(status.channel))
 
 
-async def test_secrets_need_the_ic_and_a_second_engineer_neither_the_requester(time_env, run_worker, drill_policy):
+async def test_secrets_need_the_ic_and_a_second_engineer_neither_the_requester(
+    time_env, run_worker, drill_policy
+):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, scope="all")
-        await handle.signal("request_action", {"request_id": "rotate-db", "action": "modify_secrets",
-                                               "target": "db-password", "by": PRIMARY, "reason": "leaked in a log"})
-        for by in (ENG_LEAD, SECONDARY, PRIMARY):       # two engineers, no IC; then the requester
+        await handle.signal(
+            "request_action",
+            {
+                "request_id": "rotate-db",
+                "action": "modify_secrets",
+                "target": "db-password",
+                "by": PRIMARY,
+                "reason": "leaked in a log",
+            },
+        )
+        for by in (ENG_LEAD, SECONDARY, PRIMARY):  # two engineers, no IC; then the requester
             await handle.signal("approve", {"request_id": "rotate-db", "by": by})
-        status = await status_when(handle, lambda s: len(request(s, "rotate-db").approvals) == 2 and refusals(s))
+        status = await status_when(
+            handle, lambda s: len(request(s, "rotate-db").approvals) == 2 and refusals(s)
+        )
         assert request(status, "rotate-db").state == "pending", "no IC among the approvers yet"
         await handle.signal("approve", {"request_id": "rotate-db", "by": IC})
         status = await status_when(handle, lambda s: request(s, "rotate-db").state == "approved")
-        await handle.signal("action_done", {"request_id": "rotate-db", "by": SECONDARY, "outcome": "rotated in Vault"})
+        await handle.signal(
+            "action_done", {"request_id": "rotate-db", "by": SECONDARY, "outcome": "rotated in Vault"}
+        )
         status = await status_when(handle, lambda s: request(s, "rotate-db").state == "done")
         await finish(handle)
     assert "requested rotate-db and cannot approve it" in refusals(status)[0]
@@ -120,8 +165,16 @@ async def test_secrets_need_the_ic_and_a_second_engineer_neither_the_requester(t
 async def test_two_approvals_from_one_person_count_once(time_env, run_worker, drill_policy):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, scope="all")
-        await handle.signal("request_action", {"request_id": "s", "action": "modify_secrets", "target": "api-key",
-                                               "by": PRIMARY, "reason": "rotate"})
+        await handle.signal(
+            "request_action",
+            {
+                "request_id": "s",
+                "action": "modify_secrets",
+                "target": "api-key",
+                "by": PRIMARY,
+                "reason": "rotate",
+            },
+        )
         await handle.signal("approve", {"request_id": "s", "by": IC})
         await handle.signal("approve", {"request_id": "s", "by": IC})
         status = await status_when(handle, lambda s: refusals(s))
@@ -133,7 +186,13 @@ async def test_two_approvals_from_one_person_count_once(time_env, run_worker, dr
 async def test_a_changed_request_needs_new_approval(time_env, run_worker, drill_policy):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, scope="all")
-        ask = {"request_id": "s", "action": "modify_secrets", "target": "api-key", "by": PRIMARY, "reason": "rotate"}
+        ask = {
+            "request_id": "s",
+            "action": "modify_secrets",
+            "target": "api-key",
+            "by": PRIMARY,
+            "reason": "rotate",
+        }
         await handle.signal("request_action", ask)
         await handle.signal("approve", {"request_id": "s", "by": IC})
         await handle.signal("request_action", {**ask, "target": "db-password"})
@@ -149,7 +208,9 @@ async def test_a_changed_request_needs_new_approval(time_env, run_worker, drill_
 async def test_requests_expire(time_env, run_worker, drill_policy, runs, slack):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
-        await handle.signal("request_action", {"action": "rollback", "target": "backend", "by": PRIMARY, "reason": "x"})
+        await handle.signal(
+            "request_action", {"action": "rollback", "target": "backend", "by": PRIMARY, "reason": "x"}
+        )
         await status_when(handle, lambda s: s.requests)
         await time_env.sleep(timedelta(minutes=31))
         status = await status_when(handle, lambda s: request(s, "rollback-1").state == "expired")
@@ -160,33 +221,56 @@ async def test_requests_expire(time_env, run_worker, drill_policy, runs, slack):
     assert any(m["text"].startswith("⌛ rollback-1 expired") for m in slack.messages(status.channel))
 
 
-@pytest.mark.parametrize("signal, payload, reason", [
-    ("approve", {"request_id": "x"}, "by: Field required"),
-    ("approve", {"request_id": 7, "by": IC}, "request_id: Input should be a valid string"),
-    ("approve", {"request_id": "x", "by": IC, "sudo": True}, "sudo: Extra inputs are not permitted"),
-    ("approve", ["x"], "Input should be a valid dictionary"),
-    ("request_action", {"action": "format_disk", "target": "db", "by": IC, "reason": "x"}, "unknown action 'format_disk'"),
-    ("request_action", {"action": "rollback", "target": "--all", "by": IC, "reason": "x"}, "target: String should match"),
-    ("deny", {"request_id": "nope", "by": IC}, "no request 'nope'"),
-    ("action_done", {"request_id": "nope", "by": IC, "outcome": "x"}, "nope cannot be reported done"),
-])
-async def test_every_bad_input_is_refused_visibly(time_env, run_worker, drill_policy, slack, signal, payload, reason):
+@pytest.mark.parametrize(
+    "signal, payload, reason",
+    [
+        ("approve", {"request_id": "x"}, "by: Field required"),
+        ("approve", {"request_id": 7, "by": IC}, "request_id: Input should be a valid string"),
+        ("approve", {"request_id": "x", "by": IC, "sudo": True}, "sudo: Extra inputs are not permitted"),
+        ("approve", ["x"], "Input should be a valid dictionary"),
+        (
+            "request_action",
+            {"action": "format_disk", "target": "db", "by": IC, "reason": "x"},
+            "unknown action 'format_disk'",
+        ),
+        (
+            "request_action",
+            {"action": "rollback", "target": "--all", "by": IC, "reason": "x"},
+            "target: String should match",
+        ),
+        ("deny", {"request_id": "nope", "by": IC}, "no request 'nope'"),
+        ("action_done", {"request_id": "nope", "by": IC, "outcome": "x"}, "nope cannot be reported done"),
+    ],
+)
+async def test_every_bad_input_is_refused_visibly(
+    time_env, run_worker, drill_policy, slack, signal, payload, reason
+):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
         await handle.signal(signal, payload)
         status = await status_when(handle, lambda s: refusals(s))
         await finish(handle)
     assert reason in refusals(status)[0]
-    assert any(m["text"].startswith(f"🚫 Refused `{signal}`") and reason in m["text"]
-               for m in slack.messages(status.channel))
+    assert any(
+        m["text"].startswith(f"🚫 Refused `{signal}`") and reason in m["text"]
+        for m in slack.messages(status.channel)
+    )
 
 
 async def test_deny_and_the_requester_may_withdraw(time_env, run_worker, drill_policy, runs):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
         for n in (1, 2):
-            await handle.signal("request_action", {"request_id": f"r{n}", "action": "rollback", "target": "backend",
-                                                   "by": PRIMARY, "reason": "x"})
+            await handle.signal(
+                "request_action",
+                {
+                    "request_id": f"r{n}",
+                    "action": "rollback",
+                    "target": "backend",
+                    "by": PRIMARY,
+                    "reason": "x",
+                },
+            )
         await handle.signal("deny", {"request_id": "r1", "by": SECONDARY, "reason": "not an approver"})
         await handle.signal("deny", {"request_id": "r1", "by": ENG_LEAD, "reason": "not a deploy problem"})
         await handle.signal("deny", {"request_id": "r2", "by": PRIMARY, "reason": "withdrawn"})
@@ -201,8 +285,10 @@ async def test_deny_and_the_requester_may_withdraw(time_env, run_worker, drill_p
 async def test_a_failing_command_is_recorded_not_retried(time_env, run_worker, drill_policy):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
-        await handle.signal("request_action", {"action": "restart_scale", "target": "backend", "by": PRIMARY,
-                                               "reason": "pods stuck"})
+        await handle.signal(
+            "request_action",
+            {"action": "restart_scale", "target": "backend", "by": PRIMARY, "reason": "pods stuck"},
+        )
         await handle.signal("approve", {"request_id": "restart-scale-1", "by": IC})
         status = await status_when(handle, lambda s: request(s, "restart-scale-1").state == "failed")
         await finish(handle)
@@ -213,16 +299,26 @@ async def test_a_failing_command_is_recorded_not_retried(time_env, run_worker, d
 async def test_update_gives_immediate_feedback(time_env, run_worker, drill_policy):
     async with run_worker(time_env.client, with_policy=drill_policy) as tq:
         handle = await open_incident(time_env, tq, drill_policy, module="fees")
-        await handle.signal("request_action", {"action": "circuit_break", "target": "fee-reminders", "by": PRIMARY,
-                                               "reason": "reminder emails hammer the API"})
+        await handle.signal(
+            "request_action",
+            {
+                "action": "circuit_break",
+                "target": "fee-reminders",
+                "by": PRIMARY,
+                "reason": "reminder emails hammer the API",
+            },
+        )
         await status_when(handle, lambda s: s.requests)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "circuit-break-1", "by": DB_LEAD})
+            await handle.execute_update(
+                IncidentWorkflow.approve_action, {"request_id": "circuit-break-1", "by": DB_LEAD}
+            )
         assert "may not approve circuit_break" in str(refused.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as malformed:
             await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "circuit-break-1"})
         assert "by: Field required" in str(malformed.value.cause)
-        approved = await handle.execute_update(IncidentWorkflow.approve_action,
-                                               {"request_id": "circuit-break-1", "by": IC})
+        approved = await handle.execute_update(
+            IncidentWorkflow.approve_action, {"request_id": "circuit-break-1", "by": IC}
+        )
         await finish(handle)
     assert approved.state == "approved" and approved.command is None

@@ -17,25 +17,33 @@ from plan.policy import DEFAULT_POLICY_FILE
 from tests.helpers import AUTH, finish, status_when
 from tests.payloads import alert, delivery
 from tests.test_lifecycle import PRIMARY, kinds, open_incident
-from workflows import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = json.dumps(delivery())
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (GOOD[: len(GOOD) // 2].encode(), 422, "body is not valid JSON"),                        # truncated
-    (b"", 422, "body is not valid JSON"),
-    (b"\xff\xfe not utf-8", 422, "body is not valid JSON"),
-    (b"[1, 2, 3]", 422, "not a valid AlertmanagerDelivery payload"),
-    (json.dumps({**delivery(), "status": 7}).encode(), 422, "status"),
-    (json.dumps({**delivery(), "alerts": [{**alert(), "labels": {"x": 1}}]}).encode(), 422, "labels"),
-    (json.dumps({**delivery(), "alerts": [{**alert(), "startsAt": "yesterday"}]}).encode(), 422, "startsAt"),
-    (json.dumps({**delivery(), "version": "5"}).encode(), 422, "version"),
-    (json.dumps({**delivery(), "groupKey": ""}).encode(), 422, "groupKey"),
-    (json.dumps({**delivery(), "alerts": []}).encode(), 422, "alerts"),
-])
-async def test_bad_alertmanager_payloads_are_refused_and_start_nothing(receiver, dev_env, body, status, reason):
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (GOOD[: len(GOOD) // 2].encode(), 422, "body is not valid JSON"),  # truncated
+        (b"", 422, "body is not valid JSON"),
+        (b"\xff\xfe not utf-8", 422, "body is not valid JSON"),
+        (b"[1, 2, 3]", 422, "not a valid AlertmanagerDelivery payload"),
+        (json.dumps({**delivery(), "status": 7}).encode(), 422, "status"),
+        (json.dumps({**delivery(), "alerts": [{**alert(), "labels": {"x": 1}}]}).encode(), 422, "labels"),
+        (
+            json.dumps({**delivery(), "alerts": [{**alert(), "startsAt": "yesterday"}]}).encode(),
+            422,
+            "startsAt",
+        ),
+        (json.dumps({**delivery(), "version": "5"}).encode(), 422, "version"),
+        (json.dumps({**delivery(), "groupKey": ""}).encode(), 422, "groupKey"),
+        (json.dumps({**delivery(), "alerts": []}).encode(), 422, "alerts"),
+    ],
+)
+async def test_bad_alertmanager_payloads_are_refused_and_start_nothing(
+    receiver, dev_env, body, status, reason
+):
     before = [w.id async for w in dev_env.client.list_workflows("WorkflowType = 'IncidentWorkflow'")]
     async with receiver("unused-queue") as http:
         answer = await http.post("/webhooks/alertmanager", content=body, headers=AUTH)
@@ -59,13 +67,19 @@ async def test_unknown_fields_in_alertmanager_payloads_are_ignored(receiver, dev
 async def test_a_barrage_of_bad_signals_leaves_the_incident_working(time_env, run_worker, policy):
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, module="fees")
-        bad = [("acknowledge", None), ("acknowledge", 42), ("set_severity", {"severity": "P7", "by": PRIMARY,
-                                                                             "reason": "x"}),
-               ("assign_role", {"role": "janitor", "person": PRIMARY, "by": PRIMARY}),
-               ("post_update", {"by": PRIMARY, "status": "FINE"}), ("declare_blast_radius", {"scope": "galaxy"}),
-               ("mitigate", {}), ("resolve", {"by": "not-an-email", "summary": "x"}),
-               ("approve", {"request_id": "nope", "by": PRIMARY}), ("complete_deliverable", {"by": PRIMARY}),
-               ("pagerduty_event", {"event_type": "incident.acknowledged"})]
+        bad = [
+            ("acknowledge", None),
+            ("acknowledge", 42),
+            ("set_severity", {"severity": "P7", "by": PRIMARY, "reason": "x"}),
+            ("assign_role", {"role": "janitor", "person": PRIMARY, "by": PRIMARY}),
+            ("post_update", {"by": PRIMARY, "status": "FINE"}),
+            ("declare_blast_radius", {"scope": "galaxy"}),
+            ("mitigate", {}),
+            ("resolve", {"by": "not-an-email", "summary": "x"}),
+            ("approve", {"request_id": "nope", "by": PRIMARY}),
+            ("complete_deliverable", {"by": PRIMARY}),
+            ("pagerduty_event", {"event_type": "incident.acknowledged"}),
+        ]
         for name, payload in bad:
             await handle.signal(name, payload)
         await handle.signal("acknowledge", {"by": PRIMARY})
@@ -77,8 +91,14 @@ async def test_a_barrage_of_bad_signals_leaves_the_incident_working(time_env, ru
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_bad_policy_file_stops_the_worker_with_the_bad_key(tmp_path):

@@ -13,12 +13,13 @@ async def echo_server() -> asyncio.Server:
             writer.write(data.upper() + b"!")
             await writer.drain()
         writer.close()
+
     return await asyncio.start_server(echo, "127.0.0.1", 0)
 
 
 async def test_counts_bytes_each_way_and_refuses_past_its_limit():
     server = await echo_server()
-    upstream = "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    upstream = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
     async with CountingProxy(upstream, limit=1) as proxy:
         host, port = proxy.address.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))

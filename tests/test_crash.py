@@ -47,10 +47,21 @@ IC = "asha.rao@preskool.com"
 PRIMARY = "ben.okafor@preskool.com"
 # With IRP_CRASH_REAL_TIMEOUTS=1, wait out the server's own timeouts instead (see lose_attempt).
 REAL_TIMEOUTS = 90 if os.environ.get("IRP_CRASH_REAL_TIMEOUTS") == "1" else 0
-ENV_PREFIXES = ("TEMPORAL_", "SLACK_", "PAGERDUTY_", "STATUSPAGE_", "PROMETHEUS_", "JIRA_", "SMTP_", "IRP_", "EMAIL_")
+ENV_PREFIXES = (
+    "TEMPORAL_",
+    "SLACK_",
+    "PAGERDUTY_",
+    "STATUSPAGE_",
+    "PROMETHEUS_",
+    "JIRA_",
+    "SMTP_",
+    "IRP_",
+    "EMAIL_",
+)
 
 
 # --- the processes ------------------------------------------------------------------------------
+
 
 @pytest_asyncio.fixture(scope="module")
 async def server(tmp_path_factory):
@@ -84,8 +95,12 @@ def base_env(server, integrations) -> dict[str, str]:
     """This test's environment: the fakes, the dev server, a fresh task queue; nothing inherited
     that could point elsewhere."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(settings_env(integrations), PYTHONUNBUFFERED="1", TEMPORAL_ADDRESS=server.address,
-               TEMPORAL_TASK_QUEUE=f"crash-{uuid.uuid4().hex[:8]}")
+    env.update(
+        settings_env(integrations),
+        PYTHONUNBUFFERED="1",
+        TEMPORAL_ADDRESS=server.address,
+        TEMPORAL_TASK_QUEUE=f"crash-{uuid.uuid4().hex[:8]}",
+    )
     return env
 
 
@@ -129,14 +144,16 @@ def explained(*procs):
 
 # --- looking at the incident and the fakes ---------------------------------------------------------
 
+
 def unique(payload: dict) -> dict:
     payload["groupKey"] += f":crash:{uuid.uuid4().hex[:8]}"
     return payload
 
 
 async def open_incident(client, task_queue, policy, **labels):
-    receipt = await deliver_alerts(client, task_queue,
-                                   AlertmanagerDelivery.model_validate(unique(delivery(alert(**labels)))))
+    receipt = await deliver_alerts(
+        client, task_queue, AlertmanagerDelivery.model_validate(unique(delivery(alert(**labels))))
+    )
     return client.get_workflow_handle(receipt.incident_id)
 
 
@@ -146,8 +163,10 @@ def checklist_posted(status) -> bool:
 
 def bridge_keys(slack, status) -> Counter:
     """How often each keyed message of this incident is in its bridge."""
-    return Counter(((m.get("metadata") or {}).get("event_payload") or {}).get("key")
-                   for m in slack.messages(status.channel))
+    return Counter(
+        ((m.get("metadata") or {}).get("event_payload") or {}).get("key")
+        for m in slack.messages(status.channel)
+    )
 
 
 async def idle(handle) -> bool:
@@ -163,13 +182,19 @@ async def lose_attempt(client, handle, activity_id: str) -> None:
     with `temporal activity update-options --start-to-close-timeout`, so the retry comes now."""
     if os.environ.get("IRP_CRASH_REAL_TIMEOUTS") == "1":
         return
-    await client.workflow_service.update_activity_options(UpdateActivityOptionsRequest(
-        namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id), id=activity_id,
-        activity_options=ActivityOptions(start_to_close_timeout=Duration(seconds=3)),
-        update_mask=FieldMask(paths=["start_to_close_timeout"])))
+    await client.workflow_service.update_activity_options(
+        UpdateActivityOptionsRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=handle.id),
+            id=activity_id,
+            activity_options=ActivityOptions(start_to_close_timeout=Duration(seconds=3)),
+            update_mask=FieldMask(paths=["start_to_close_timeout"]),
+        )
+    )
 
 
 # --- 1. the worker dies while a page is in flight -----------------------------------------------
+
 
 async def test_worker_killed_while_paging(client, worker, policy, slack, pagerduty, statuspage):
     """A P0 pages five roles at once. One trigger hangs in PagerDuty and the worker is killed with
@@ -192,8 +217,11 @@ async def test_worker_killed_while_paging(client, worker, policy, slack, pagerdu
     await lose_attempt(client, handle, raw.pending_activities[0].activity_id)
 
     with explained(first, second):
-        status = await status_when(handle, lambda s: len(s.paged) == 5 and s.channel and checklist_posted(s)
-                                   and s.status_page_id, timeout=REAL_TIMEOUTS + 30)
+        status = await status_when(
+            handle,
+            lambda s: len(s.paged) == 5 and s.channel and checklist_posted(s) and s.status_page_id,
+            timeout=REAL_TIMEOUTS + 30,
+        )
         await eventually(lambda: held.state == "released")  # PagerDuty acted on the interrupted trigger
         await eventually(lambda: idle(handle))
     assert {p.outcome for p in status.paged} == {"paged"}
@@ -202,7 +230,9 @@ async def test_worker_killed_while_paging(client, worker, policy, slack, pagerdu
     alerts = pagerduty.open_alerts()
     assert sorted(a.dedup_key for a in alerts) == sorted(keys), "one open alert per role"
     # The interrupted trigger and its retry landed on the same alert; every other role once.
-    assert {a.dedup_key: a.triggers for a in alerts} == {k: 2 if k == held.params["dedup_key"] else 1 for k in keys}
+    assert {a.dedup_key: a.triggers for a in alerts} == {
+        k: 2 if k == held.params["dedup_key"] else 1 for k in keys
+    }
     bridge = bridge_keys(slack, status)
     assert (bridge["opening"], bridge["triage-checklist"]) == (1, 1) and max(bridge.values()) == 1, bridge
     assert len(statuspage.incidents) == 1
@@ -217,7 +247,9 @@ RECORD = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n
 
 def policy_file(path: Path, policy: Policy, **changes) -> tuple[Path, Policy]:
     """`policy` with `changes`, written as YAML for IRP_POLICY_FILE, and read back as the worker will."""
-    path.write_text(yaml.safe_dump(policy.model_copy(update=changes).model_dump(mode="json"), sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(policy.model_copy(update=changes).model_dump(mode="json"), sort_keys=False)
+    )
     return path, load_policy(path)
 
 
@@ -229,15 +261,27 @@ async def test_worker_killed_while_an_approval_waits(client, worker, policy, sla
     """A rollback waits for the Engineering Lead; the worker dies; a new one takes over. The
     approval that arrives then runs the rollback exactly once, and a second approval is refused."""
     runs = tmp_path / "runs.log"
-    recording = Executor(command=[sys.executable, "-c", RECORD, str(runs), "rollback", "{target}"],
-                         timeout=timedelta(seconds=30))
-    actions = {**policy.actions, "rollback": policy.actions["rollback"].model_copy(update={"executor": recording})}
+    recording = Executor(
+        command=[sys.executable, "-c", RECORD, str(runs), "rollback", "{target}"],
+        timeout=timedelta(seconds=30),
+    )
+    actions = {
+        **policy.actions,
+        "rollback": policy.actions["rollback"].model_copy(update={"executor": recording}),
+    }
     path, drill = policy_file(tmp_path / "policy.yaml", policy, actions=actions)
     first = await worker(IRP_POLICY_FILE=str(path))
     handle = await open_incident(client, first.env["TEMPORAL_TASK_QUEUE"], drill, module="fees")
     await status_when(handle, checklist_posted)
-    await handle.signal("request_action", {"action": "rollback", "target": "backend", "by": PRIMARY,
-                                           "reason": "errors began with the 09:55 deploy"})
+    await handle.signal(
+        "request_action",
+        {
+            "action": "rollback",
+            "target": "backend",
+            "by": PRIMARY,
+            "reason": "errors began with the 09:55 deploy",
+        },
+    )
     await status_when(handle, lambda s: any(r.state == "pending" for r in s.requests))
     await eventually(lambda: idle(handle))
     first.kill9()
@@ -247,15 +291,18 @@ async def test_worker_killed_while_an_approval_waits(client, worker, policy, sla
     with explained(first, second):
         status = await status_when(handle, lambda s: s.requests[0].state == "done", timeout=30)
         await handle.signal("approve", {"request_id": "rollback-1", "by": ENG_LEAD})
-        status = await status_when(handle, lambda s: any("already done" in e.text for e in s.timeline
-                                                         if e.kind == "refused"))
+        status = await status_when(
+            handle, lambda s: any("already done" in e.text for e in s.timeline if e.kind == "refused")
+        )
         await eventually(lambda: idle(handle))
     assert lines(runs) == ["rollback backend"]
     [done] = status.requests
     assert done.exit_code == 0 and [a.by for a in done.approvals] == [ENG_LEAD]
     bridge = bridge_keys(slack, status)
     assert (bridge["opening"], bridge["triage-checklist"]) == (1, 1), bridge
-    results = [m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🟢 rollback-1 done")]
+    results = [
+        m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🟢 rollback-1 done")
+    ]
     assert len(results) == 1, results
 
 
@@ -273,26 +320,33 @@ def dms(slack, user_id: str, prefix: str) -> list[str]:
     return [m["text"] for m in channel.messages if m["text"].startswith(prefix)] if channel else []
 
 
-async def test_worker_killed_while_a_deliverable_timer_runs(client, worker, policy, slack, jira, smtp,
-                                                            prometheus, tmp_path):
+async def test_worker_killed_while_a_deliverable_timer_runs(
+    client, worker, policy, slack, jira, smtp, prometheus, tmp_path
+):
     """After resolution the §8 ledger waits on durable timers. The worker dies with them running;
     the new worker finds the ledger as it was, and the incident report's reminder and its overdue
     escalation each arrive exactly once, after the restart."""
-    deliverables = {**policy.deliverables,
-                    "incident_report": policy.deliverables["incident_report"].model_copy(update={"sla": REPORT_SLA})}
+    deliverables = {
+        **policy.deliverables,
+        "incident_report": policy.deliverables["incident_report"].model_copy(update={"sla": REPORT_SLA}),
+    }
     reminders = policy.reminders.model_copy(update={"at_fractions": [REMINDER_AT], "before": []})
-    path, short = policy_file(tmp_path / "policy.yaml", policy, deliverables=deliverables, reminders=reminders)
+    path, short = policy_file(
+        tmp_path / "policy.yaml", policy, deliverables=deliverables, reminders=reminders
+    )
     prometheus.healthy(short)
     first = await worker(IRP_POLICY_FILE=str(path))
-    handle = await open_incident(client, first.env["TEMPORAL_TASK_QUEUE"], short, severity="warning",
-                                 module="reports")  # P2: the IC and the primary are paged
+    handle = await open_incident(
+        client, first.env["TEMPORAL_TASK_QUEUE"], short, severity="warning", module="reports"
+    )  # P2: the IC and the primary are paged
     await status_when(handle, checklist_posted)
     await handle.signal("resolve", {"by": IC, "summary": "Rolled back the reports service"})
     status = await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) == 3)
     await eventually(lambda: idle(handle))
     before = await handle.query(IncidentWorkflow.deliverables)
-    assert not any(d.reminded for d in before) and not dms(slack, "U0IC000001", "⏳ Reminder"), \
+    assert not any(d.reminded for d in before) and not dms(slack, "U0IC000001", "⏳ Reminder"), (
         "the close-out outlasted the reminder's moment: raise REPORT_SLA"
+    )
     first.kill9()
     second = await worker(IRP_POLICY_FILE=str(path))
 
@@ -305,8 +359,9 @@ async def test_worker_killed_while_a_deliverable_timer_runs(client, worker, poli
 
     # The ledger came through whole: same rows, same due times; only the report changed.
     assert [(d.key, d.due_at) for d in after] == [(d.key, d.due_at) for d in before]
-    assert {d.key: d.state for d in after} == {d.key: "overdue" if d.key == "incident_report" else "pending"
-                                               for d in before}
+    assert {d.key: d.state for d in after} == {
+        d.key: "overdue" if d.key == "incident_report" else "pending" for d in before
+    }
     report = next(d for d in after if d.key == "incident_report")
     assert report.escalated and report.reminded == 1
     # Each effect once: the reminder to the IC, the escalation to the Engineering Lead on Slack
@@ -314,26 +369,33 @@ async def test_worker_killed_while_a_deliverable_timer_runs(client, worker, poli
     assert len(dms(slack, "U0IC000001", "⏳ Reminder: “Incident report")) == 1
     assert len(dms(slack, lead.contacts["slack"], "🚨 Overdue: “Incident report")) == 1
     assert [m.headers["Subject"] for m in smtp.messages_to(lead.email)] == [
-        f"[preskool-irp] Overdue: Incident report (internal) ({status.incident_id})"]
+        f"[preskool-irp] Overdue: Incident report (internal) ({status.incident_id})"
+    ]
     assert sum(e.kind == "escalated" for e in status.timeline) == 1
     assert len(jira.issues) == 3
     bridge = bridge_keys(slack, status)
     assert max(bridge.values()) == 1, bridge
 
 
-async def test_worker_killed_while_the_smtp_server_takes_an_email(client, worker, policy, slack, jira, smtp,
-                                                                  prometheus, tmp_path):
+async def test_worker_killed_while_the_smtp_server_takes_an_email(
+    client, worker, policy, slack, jira, smtp, prometheus, tmp_path
+):
     """The worst moment for email: the server has the message and the worker dies before it
     hears "250". SMTP has no idempotency key, so the retry must not send it again: the attempt's
     heartbeat said the content was handed over, and the retry says "may have been sent"."""
-    deliverables = {**policy.deliverables,
-                    "incident_report": policy.deliverables["incident_report"].model_copy(update={"sla": REPORT_SLA})}
+    deliverables = {
+        **policy.deliverables,
+        "incident_report": policy.deliverables["incident_report"].model_copy(update={"sla": REPORT_SLA}),
+    }
     reminders = policy.reminders.model_copy(update={"at_fractions": [], "before": []})
-    path, short = policy_file(tmp_path / "policy.yaml", policy, deliverables=deliverables, reminders=reminders)
+    path, short = policy_file(
+        tmp_path / "policy.yaml", policy, deliverables=deliverables, reminders=reminders
+    )
     prometheus.healthy(short)
     first = await worker(IRP_POLICY_FILE=str(path))
-    handle = await open_incident(client, first.env["TEMPORAL_TASK_QUEUE"], short, severity="warning",
-                                 module="reports")
+    handle = await open_incident(
+        client, first.env["TEMPORAL_TASK_QUEUE"], short, severity="warning", module="reports"
+    )
     await status_when(handle, checklist_posted)
     await handle.signal("resolve", {"by": IC, "summary": "Rolled back the reports service"})
     await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) == 3)
@@ -345,8 +407,11 @@ async def test_worker_killed_while_the_smtp_server_takes_an_email(client, worker
     finally:
         smtp.on_message = None
     second = await worker(IRP_POLICY_FILE=str(path))
-    pending = [a for a in (await handle.describe()).raw_description.pending_activities
-               if a.activity_type.name == "send_email"]
+    pending = [
+        a
+        for a in (await handle.describe()).raw_description.pending_activities
+        if a.activity_type.name == "send_email"
+    ]
     assert len(pending) == 1
     await lose_attempt(client, handle, pending[0].activity_id)
 
@@ -354,21 +419,28 @@ async def test_worker_killed_while_the_smtp_server_takes_an_email(client, worker
         await eventually(lambda: idle(handle), timeout=REAL_TIMEOUTS + 30)
     assert len(smtp.messages_to(lead.email)) == 1, "the retry sent the email again"
     status = await handle.query(IncidentWorkflow.status)
-    assert any("may have been sent: an earlier attempt had handed it to the SMTP server" in e.text
-               for e in status.timeline), [e.text for e in status.timeline][-5:]
+    assert any(
+        "may have been sent: an earlier attempt had handed it to the SMTP server" in e.text
+        for e in status.timeline
+    ), [e.text for e in status.timeline][-5:]
 
 
 # --- 4. the Temporal server dies mid-incident ------------------------------------------------------
 
+
 def effects(slack, pagerduty, statuspage, status) -> dict:
     """Everything the outside world has seen of the incident, to compare before and after."""
-    return {"triggers": Counter(t["dedup_key"] for t in pagerduty.triggers()),
-            "bridge": bridge_keys(slack, status), "statuspage_incidents": len(statuspage.incidents),
-            "statuspage_writes": len(statuspage.calls_to("POST")) + len(statuspage.calls_to("PATCH"))}
+    return {
+        "triggers": Counter(t["dedup_key"] for t in pagerduty.triggers()),
+        "bridge": bridge_keys(slack, status),
+        "statuspage_incidents": len(statuspage.incidents),
+        "statuspage_writes": len(statuspage.calls_to("POST")) + len(statuspage.calls_to("PATCH")),
+    }
 
 
-async def test_dev_server_killed_and_restarted_on_its_sqlite_file(client, server, worker, policy, slack,
-                                                                  pagerduty, statuspage):
+async def test_dev_server_killed_and_restarted_on_its_sqlite_file(
+    client, server, worker, policy, slack, pagerduty, statuspage
+):
     """A P1 waits for its acknowledgement when the Temporal server is killed with SIGKILL and
     started again on the same SQLite file. The worker rides it out, the incident is whole, the
     acknowledgement and an update work, and nothing the incident did before is done again."""
@@ -389,14 +461,28 @@ async def test_dev_server_killed_and_restarted_on_its_sqlite_file(client, server
     assert after.phase == "DETECTION" and after.acknowledged_by is None
 
     await handle.signal("acknowledge", {"by": PRIMARY})
-    await handle.signal("post_update", {"by": IC, "status": "ONGOING", "current_action": "Rolling back",
-                                        "what_we_know": "Fee payments fail since the 09:55 deploy"})
+    await handle.signal(
+        "post_update",
+        {
+            "by": IC,
+            "status": "ONGOING",
+            "current_action": "Rolling back",
+            "what_we_know": "Fee payments fail since the 09:55 deploy",
+        },
+    )
     with explained(running, server):
-        status = await status_when(handle, lambda s: s.phase == "TRIAGE" and s.cadence.updates_posted == 1
-                                   and any(e.text.startswith("posted the update") for e in s.timeline), timeout=30)
+        status = await status_when(
+            handle,
+            lambda s: (
+                s.phase == "TRIAGE"
+                and s.cadence.updates_posted == 1
+                and any(e.text.startswith("posted the update") for e in s.timeline)
+            ),
+            timeout=30,
+        )
         await eventually(lambda: idle(handle))
     assert status.acknowledged_by == PRIMARY
-    assert status.timeline[:len(before.timeline)] == before.timeline
+    assert status.timeline[: len(before.timeline)] == before.timeline
     now = effects(slack, pagerduty, statuspage, status)
     assert now["triggers"] == seen["triggers"] and set(seen["triggers"].values()) == {1}, now["triggers"]
     assert now["statuspage_incidents"] == seen["statuspage_incidents"] == 1
@@ -426,8 +512,10 @@ def receiver(base_env, tmp_path, processes):
     """`await receiver()` → `python -m webhook` for this test's task queue, answering /healthz."""
 
     async def start() -> Receiver:
-        proc = Receiver(tmp_path / "webhook.log", {**base_env, "IRP_WEBHOOK_TOKEN": TOKEN,
-                                                    "IRP_WEBHOOK_PORT": str(free_port())})
+        proc = Receiver(
+            tmp_path / "webhook.log",
+            {**base_env, "IRP_WEBHOOK_TOKEN": TOKEN, "IRP_WEBHOOK_PORT": str(free_port())},
+        )
         processes.append(proc)
         proc.start()
         return await proc.healthy()
@@ -464,7 +552,9 @@ async def test_receiver_killed_while_alertmanager_retries(client, worker, receiv
 
     handle = client.get_workflow_handle(opened["incident_id"])
     with explained(running, webhook):
-        status = await status_when(handle, lambda s: s.deliveries == 2 and len(s.paged) == 4 and checklist_posted(s))
+        status = await status_when(
+            handle, lambda s: s.deliveries == 2 and len(s.paged) == 4 and checklist_posted(s)
+        )
         await eventually(lambda: idle(handle))
     with pytest.raises(RPCError):  # no second generation of the group's incident
         await client.get_workflow_handle(incident_id_for_group(payload["groupKey"], 2)).describe()

@@ -22,8 +22,13 @@ def compose_config(**env: str) -> subprocess.CompletedProcess:
     if not binary:
         pytest.skip("docker-compose is not installed (.ci/run installs Debian's docker-compose)")
     base = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "IRP_WEBHOOK_TOKEN")}
-    return subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], env={**base, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [binary, "-f", str(COMPOSE), "config", "-q"],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_compose_file_is_valid():
@@ -41,7 +46,9 @@ def test_compose_runs_the_entry_points_the_suite_tests():
     assert services["worker"]["command"] == ["python", "worker.py"]
     assert services["webhook"]["command"] == ["python", "-m", "webhook"]
     assert {"postgresql", "temporal", "temporal-ui", "prometheus"} <= set(services)
-    assert "container_name" not in services["worker"] and "ports" not in services["worker"]  # --scale worker=3
+    assert (
+        "container_name" not in services["worker"] and "ports" not in services["worker"]
+    )  # --scale worker=3
 
 
 def test_prometheus_scrapes_what_the_processes_serve():
@@ -52,9 +59,15 @@ def test_prometheus_scrapes_what_the_processes_serve():
     assert scrape[1]["metrics_path"] == "/metrics/"  # the receiver mounts its metrics app there
     dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
-    for metric in ("irp_incidents_opened", "irp_time_to_acknowledge_bucket", "irp_time_to_mitigate_bucket",
-                   "irp_time_to_resolve_bucket", "irp_updates_overdue", "irp_deliverables_overdue",
-                   "irp_webhook_requests_total"):
+    for metric in (
+        "irp_incidents_opened",
+        "irp_time_to_acknowledge_bucket",
+        "irp_time_to_mitigate_bucket",
+        "irp_time_to_resolve_bucket",
+        "irp_updates_overdue",
+        "irp_deliverables_overdue",
+        "irp_webhook_requests_total",
+    ):
         assert metric in exprs, metric
 
 
@@ -62,10 +75,12 @@ def test_dockerfile_copies_every_package_pyproject_installs():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.M)) | set(
-        " ".join(re.findall(r"^COPY (.+) \./$", dockerfile, re.M)).split())
+        " ".join(re.findall(r"^COPY (.+) \./$", dockerfile, re.M)).split()
+    )
     # A subpackage (activities.chat) comes with the directory of the package it is in.
     missing = {p for p in setuptools["packages"] if p.split(".")[0] not in copied} | (
-        {m + ".py" for m in setuptools["py-modules"]} - copied)
+        {m + ".py" for m in setuptools["py-modules"]} - copied
+    )
     assert not missing, f"the Dockerfile does not copy {missing}"
     assert "RUN pip install --no-cache-dir ." in dockerfile
 
@@ -74,6 +89,10 @@ def test_pyproject_installs_every_subpackage():
     """setuptools installs only the packages it lists: a new port's package left out of
     pyproject.toml would be missing from the image."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    on_disk = {".".join(init.parent.relative_to(ROOT).parts)
-               for top in listed if "." not in top for init in (ROOT / top).rglob("__init__.py")}
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in listed
+        if "." not in top
+        for init in (ROOT / top).rglob("__init__.py")
+    }
     assert on_disk <= listed, f"pyproject.toml does not list {on_disk - listed}"

@@ -32,9 +32,13 @@ Affected: Fee collection and attendance marking were unavailable — sorry, éco
 — The PreSkool Team
 """
 CUSTOMER = EmailRequest(
-    incident_id="inc-3f2a9c1b7d10", key="customer-email",
-    to=["Zoë Admin <admin@school-42.example>", "office@school-7.example"], cc=["support@preskool.com"],
-    subject=SUBJECT, body=BODY)
+    incident_id="inc-3f2a9c1b7d10",
+    key="customer-email",
+    to=["Zoë Admin <admin@school-42.example>", "office@school-7.example"],
+    cc=["support@preskool.com"],
+    subject=SUBJECT,
+    body=BODY,
+)
 MESSAGE_ID = "<inc-3f2a9c1b7d10.customer-email@preskool-irp>"
 
 
@@ -44,8 +48,14 @@ async def smtp_server():
         yield server
 
 
-def mailer(server: SmtpSandbox, *, password: str = DEFAULT_PASSWORD, context: ssl.SSLContext | None = None,
-           username: str | None = DEFAULT_USERNAME, starttls: bool = True) -> Smtp:
+def mailer(
+    server: SmtpSandbox,
+    *,
+    password: str = DEFAULT_PASSWORD,
+    context: ssl.SSLContext | None = None,
+    username: str | None = DEFAULT_USERNAME,
+    starttls: bool = True,
+) -> Smtp:
     context = context or server.client_ssl_context()
     return Smtp(server.host, server.port, username, password, starttls, SENDER, context, timeout=5)
 
@@ -133,7 +143,11 @@ async def test_a_server_that_is_down_is_retried():
     await server.stop()
     server.close()
     error = await refused(smtp)
-    assert not error.non_retryable and "unreachable" in error.message and "ConnectionRefusedError" in error.message
+    assert (
+        not error.non_retryable
+        and "unreachable" in error.message
+        and "ConnectionRefusedError" in error.message
+    )
 
 
 async def test_a_server_without_starttls_is_refused_when_we_want_it():
@@ -155,15 +169,18 @@ def test_a_password_is_never_sent_in_clear():
         Smtp("smtp.example", 25, "irp", "secret", False, SENDER, ssl.create_default_context())
 
 
-@pytest.mark.parametrize("change", [
-    {"to": []},
-    {"to": ["not-an-address"]},
-    {"to": ["a@school.example, b@school.example"]},
-    {"cc": ["admin@localhost"]},
-    {"subject": "Hi\nBcc: everyone@example.com"},
-    {"key": "customer email"},
-    {"incident_id": "inc>1"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"to": []},
+        {"to": ["not-an-address"]},
+        {"to": ["a@school.example, b@school.example"]},
+        {"cc": ["admin@localhost"]},
+        {"subject": "Hi\nBcc: everyone@example.com"},
+        {"key": "customer email"},
+        {"incident_id": "inc>1"},
+    ],
+)
 def test_a_malformed_request_is_refused(change):
     with pytest.raises(ValidationError):
         EmailRequest(**{**CUSTOMER.model_dump(), **change})

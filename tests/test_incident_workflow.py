@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from activities import IntegrationSettings
-from plan import AlertmanagerDelivery, Role
+from plan import AlertmanagerDelivery
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
-from tests.helpers import ROUTING_KEY, eventually, status_when, finish
+from tests.helpers import ROUTING_KEY, finish, status_when
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
@@ -19,29 +17,42 @@ from workflows import IncidentWorkflow
 async def open_incident(env, task_queue, policy, payload) -> tuple:
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     handle = await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key="g"),
-        id=incident_id, task_queue=task_queue)
-    receipt = await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, group_key="g"),
+        id=incident_id,
+        task_queue=task_queue,
+    )
+    receipt = await handle.execute_update(
+        IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+    )
     return handle, receipt
 
 
 def opened(status) -> bool:
     """The opening is done: the triage checklist is posted (or a step could not be)."""
-    return any(e.text.startswith("posted the triage-checklist") or e.kind == "step-failed" for e in status.timeline)
+    return any(
+        e.text.startswith("posted the triage-checklist") or e.kind == "step-failed" for e in status.timeline
+    )
 
 
 async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, policy, slack, pagerduty):
     async with run_worker(time_env.client) as tq:
-        handle, receipt = await open_incident(time_env, tq, policy, delivery(alert(module="fees", severity="critical",
-                                                                                    summary="Fee collection failing")))
+        handle, receipt = await open_incident(
+            time_env,
+            tq,
+            policy,
+            delivery(alert(module="fees", severity="critical", summary="Fee collection failing")),
+        )
         assert receipt.created and receipt.severity == "P1"
         status = await status_when(handle, opened)
         await finish(handle)
 
     # §3 P1: IC (R), primary (R), Engineering Lead (A), Communications Lead (R, customer impact).
     paged = {t["dedup_key"] for t in pagerduty.triggers()}
-    assert paged == {f"{receipt.incident_id}:{r}" for r in
-                     ("incident_commander", "oncall_primary", "engineering_lead", "communications_lead")}
+    assert paged == {
+        f"{receipt.incident_id}:{r}"
+        for r in ("incident_commander", "oncall_primary", "engineering_lead", "communications_lead")
+    }
     assert all(t["routing_key"] == ROUTING_KEY for t in pagerduty.triggers())
     assert {t["payload"]["severity"] for t in pagerduty.triggers()} == {"error"}
     assert [p.outcome for p in status.paged] == ["paged"] * 4
@@ -57,16 +68,24 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
     opening, checklist = slack.messages(channel)
     text = opening["text"]
     assert checklist["thread_ts"] == opening["ts"]
-    for line in ("1. Runbook for this alert: observability/runbooks/incident-response.md#api-5xx",
-                 "4. Grafana SLO dashboard: https://grafana.preskool.com/d/preskool-slo?from=",
-                 "5. Loki logs, look for exceptions: https://grafana.preskool.com/explore?from=",
-                 "6. Jaeger, look for trace anomalies: https://jaeger.preskool.com/search?start=",
-                 "7. Identify blast radius"):
+    for line in (
+        "1. Runbook for this alert: observability/runbooks/incident-response.md#api-5xx",
+        "4. Grafana SLO dashboard: https://grafana.preskool.com/d/preskool-slo?from=",
+        "5. Loki logs, look for exceptions: https://grafana.preskool.com/explore?from=",
+        "6. Jaeger, look for trace anomalies: https://jaeger.preskool.com/search?start=",
+        "7. Identify blast radius",
+    ):
         assert line in checklist["text"], line
-    for line in ("🚨 INCIDENT OPENED", "Severity: P1", "Summary: Fee collection failing",
-                 f"Started At: {status.started_at:%Y-%m-%d %H:%M} UTC", "IC: <@U0IC000001>",
-                 "On-Call: <@U0ONCALL01> + <@U0ONCALL02>", "PagerDuty: https://preskool.pagerduty.com",
-                 "Status: 🔴 INVESTIGATING"):
+    for line in (
+        "🚨 INCIDENT OPENED",
+        "Severity: P1",
+        "Summary: Fee collection failing",
+        f"Started At: {status.started_at:%Y-%m-%d %H:%M} UTC",
+        "IC: <@U0IC000001>",
+        "On-Call: <@U0ONCALL01> + <@U0ONCALL02>",
+        "PagerDuty: https://preskool.pagerduty.com",
+        "Status: 🔴 INVESTIGATING",
+    ):
         assert line in text, line
     assert "Impact: Major Degradation: Core functionality broken for many users" in text
     assert status.severity_reasons == ["critical module fees broken → P1"]
@@ -74,8 +93,19 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
 
 async def test_data_at_risk_pages_ic_db_lead_and_cto(time_env, run_worker, policy, pagerduty):
     async with run_worker(time_env.client) as tq:
-        handle, receipt = await open_incident(time_env, tq, policy, delivery(alert(
-            alertname="GradebookCorruption", data_at_risk="true", severity="warning", summary="Grades rows corrupted")))
+        handle, receipt = await open_incident(
+            time_env,
+            tq,
+            policy,
+            delivery(
+                alert(
+                    alertname="GradebookCorruption",
+                    data_at_risk="true",
+                    severity="warning",
+                    summary="Grades rows corrupted",
+                )
+            ),
+        )
         status = await status_when(handle, opened)
         await finish(handle)
     assert receipt.severity == "P0"
@@ -90,14 +120,17 @@ async def test_later_delivery_joins_without_paging_again(time_env, run_worker, p
         handle, first = await open_incident(time_env, tq, policy, payload)
         await status_when(handle, opened)
         triggers = len(pagerduty.triggers())
-        second = await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
+        second = await handle.execute_update(
+            IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+        )
         status = await handle.query(IncidentWorkflow.status)
         await finish(handle)
     assert (first.created, second.created) == (True, False)
     assert len(pagerduty.triggers()) == triggers == 5  # P0: IC, primary, secondary, Eng Lead, Comms Lead
     assert status.deliveries == 2
     assert [e.text for e in status.timeline if e.kind == "delivery"] == [
-        "Alertmanager delivery #2 (firing): 1 firing, 0 resolved"]
+        "Alertmanager delivery #2 (firing): 1 firing, 0 resolved"
+    ]
 
 
 async def test_deliveries_keep_the_clock_timer_instead_of_restarting_it(time_env, run_worker, policy):
@@ -111,13 +144,17 @@ async def test_deliveries_keep_the_clock_timer_instead_of_restarting_it(time_env
         await status_when(handle, opened)
         before = [e.event_type for e in (await handle.fetch_history()).events]
         for _ in range(10):
-            await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload))
-        after = [e.event_type for e in (await handle.fetch_history()).events][len(before):]
+            await handle.execute_update(
+                IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+            )
+        after = [e.event_type for e in (await handle.fetch_history()).events][len(before) :]
         status = await handle.query(IncidentWorkflow.status)
         await finish(handle)
     assert status.deliveries == 11
     assert after.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) == 10
-    assert EventType.EVENT_TYPE_TIMER_STARTED not in after and EventType.EVENT_TYPE_TIMER_CANCELED not in after
+    assert (
+        EventType.EVENT_TYPE_TIMER_STARTED not in after and EventType.EVENT_TYPE_TIMER_CANCELED not in after
+    )
 
 
 async def test_acknowledge_moves_to_triage_and_bad_input_is_refused_visibly(time_env, run_worker, policy):
@@ -152,10 +189,21 @@ async def test_taken_channel_name_gets_a_suffix(time_env, run_worker, policy, sl
 async def test_declared_incident_pages_by_declared_severity(time_env, run_worker, policy, pagerduty):
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     async with run_worker(time_env.client) as tq:
-        handle = await time_env.client.start_workflow(IncidentWorkflow.run, IncidentInput(
-            incident_id=incident_id, declaration=Declaration(
-                summary="Schools report login failures", impact="all schools", severity="P0",
-                reporter="support@preskool.com", source="zendesk")), id=incident_id, task_queue=tq)
+        handle = await time_env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id=incident_id,
+                declaration=Declaration(
+                    summary="Schools report login failures",
+                    impact="all schools",
+                    severity="P0",
+                    reporter="support@preskool.com",
+                    source="zendesk",
+                ),
+            ),
+            id=incident_id,
+            task_queue=tq,
+        )
         status = await status_when(handle, opened)
         await finish(handle)
     assert status.severity == "P0" and status.severity_reasons == ["declared P0 by support@preskool.com"]
@@ -211,7 +259,9 @@ async def test_a_busy_day_finds_the_next_free_channel_name_at_once(time_env, run
     assert len(slack.calls_to("conversations.create")) == 2 and len(slack.calls_to("conversations.list")) == 1
 
 
-async def test_a_busy_day_lists_the_channels_once_per_worker_not_per_incident(time_env, run_worker, policy, slack):
+async def test_a_busy_day_lists_the_channels_once_per_worker_not_per_incident(
+    time_env, run_worker, policy, slack
+):
     """conversations.list is rate-limited (Tier 2): later incidents on the same worker pick the
     next name from what it already knows; a name someone else took meanwhile costs one more try."""
     day = f"preskool-incident-{(await time_env.get_current_time()):%Y-%m-%d}"

@@ -9,7 +9,7 @@ import pytest
 
 from plan import AlertmanagerDelivery
 from plan.incident import IncidentInput
-from tests.helpers import status_when, finish
+from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
@@ -21,11 +21,20 @@ ENG_LEAD = "dana.whitfield@preskool.com"
 async def open_incident(env, task_queue, policy, **labels):
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
     handle = await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, group_key="g"),
-        id=incident_id, task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))))
-    await status_when(handle, lambda s: any(e.text.startswith("posted the triage-checklist") for e in s.timeline))
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, group_key="g"),
+        id=incident_id,
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(
+            delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))
+        ),
+    )
+    await status_when(
+        handle, lambda s: any(e.text.startswith("posted the triage-checklist") for e in s.timeline)
+    )
     return handle
 
 
@@ -49,14 +58,18 @@ def posts(slack, status, needle: str) -> list[str]:
 
 async def test_phase_windows_nudge_once_each(time_env, run_worker, policy, slack):
     async with run_worker(time_env.client) as tq:
-        handle = await open_incident(time_env, tq, policy, severity="warning", module="reports")  # P2: no cadence
+        handle = await open_incident(
+            time_env, tq, policy, severity="warning", module="reports"
+        )  # P2: no cadence
         await at(time_env, handle, 1)
         await handle.signal("acknowledge", {"by": PRIMARY})
         await status_when(handle, lambda s: s.phase == "TRIAGE")
         assert kinds(await at(time_env, handle, 9.5), "window") == []
         status = await at(time_env, handle, 10.5)
         await status_when(handle, lambda s: len(kinds(s, "window")) == 1)
-        await handle.signal("declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"], "by": PRIMARY})
+        await handle.signal(
+            "declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"], "by": PRIMARY}
+        )
         await status_when(handle, lambda s: s.phase == "CONTAIN")
         await at(time_env, handle, 29)
         status = await status_when(handle, lambda s: len(kinds(s, "window")) == 1)
@@ -71,21 +84,33 @@ async def test_phase_windows_nudge_once_each(time_env, run_worker, policy, slack
         await at(time_env, handle, 600)
         status = await handle.query(IncidentWorkflow.status)
         await finish(handle)
-    assert kinds(status, "window") == ["TRIAGE window (10 min) passed", "CONTAIN window (30 min) passed",
-                                       "FIX window (240 min) passed"]
+    assert kinds(status, "window") == [
+        "TRIAGE window (10 min) passed",
+        "CONTAIN window (30 min) passed",
+        "FIX window (240 min) passed",
+    ]
     assert list(status.phases) == ["DETECTION", "TRIAGE", "CONTAIN", "FIX"]
-    assert [round((t - status.started_at).total_seconds() / 60) for t in status.phases.values()] == [0, 1, 11, 31]
+    assert [round((t - status.started_at).total_seconds() / 60) for t in status.phases.values()] == [
+        0,
+        1,
+        11,
+        31,
+    ]
     assert len(posts(slack, status, "window")) == 3
     assert "the TRIAGE window (10 min from the start, §4) has passed" in posts(slack, status, "window")[0]
     assert kinds(status, "update-overdue") == []  # P2 has no cadence
 
 
-@pytest.mark.parametrize("labels, escalated", [
-    ({"module": "fees"}, ["oncall_secondary"]),                          # P1: IC already paged
-    ({"severity": "info"}, ["oncall_secondary"]),                        # P3: secondary only, no IC
-])
-async def test_unacknowledged_page_escalates_at_two_minutes(time_env, run_worker, policy, pagerduty, slack,
-                                                            labels, escalated):
+@pytest.mark.parametrize(
+    "labels, escalated",
+    [
+        ({"module": "fees"}, ["oncall_secondary"]),  # P1: IC already paged
+        ({"severity": "info"}, ["oncall_secondary"]),  # P3: secondary only, no IC
+    ],
+)
+async def test_unacknowledged_page_escalates_at_two_minutes(
+    time_env, run_worker, policy, pagerduty, slack, labels, escalated
+):
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, **labels)
         before = {t["dedup_key"] for t in pagerduty.triggers()}
@@ -117,21 +142,33 @@ async def test_p0_cadence_every_15_minutes(time_env, run_worker, policy, slack):
         await at(time_env, handle, 15.5)
         await status_when(handle, lambda s: s.cadence.overdue_updates == 1)
         await at(time_env, handle, 20)
-        await handle.signal("post_update", {"by": IC, "status": "ONGOING", "current_action": "Restarting backend",
-                                            "what_we_know": "Bad deploy at 09:55", "next_update_minutes": 15})
+        await handle.signal(
+            "post_update",
+            {
+                "by": IC,
+                "status": "ONGOING",
+                "current_action": "Restarting backend",
+                "what_we_know": "Bad deploy at 09:55",
+                "next_update_minutes": 15,
+            },
+        )
         await status_when(handle, lambda s: s.cadence.updates_posted == 1)
         assert (await at(time_env, handle, 34.5)).cadence.overdue_updates == 1
         await at(time_env, handle, 35.5)
         status = await status_when(handle, lambda s: s.cadence.overdue_updates == 2)
         await finish(handle)
     [update] = posts(slack, status, "📝 UPDATE")
-    assert "Status: 🔴 ONGOING\nCurrent Action: Restarting backend\nWhat We Know: Bad deploy at 09:55\n" \
-           "Next Update: in 15 minutes" in update
+    assert (
+        "Status: 🔴 ONGOING\nCurrent Action: Restarting backend\nWhat We Know: Bad deploy at 09:55\n"
+        "Next Update: in 15 minutes" in update
+    )
     nudges = posts(slack, status, "update is overdue")
     assert len(nudges) == 2 and "<@U0IC000001>" in nudges[0] and "every 15 minutes" in nudges[0]
 
 
-async def test_p1_cadence_30_minutes_switches_on_severity_change(time_env, run_worker, policy, pagerduty, slack):
+async def test_p1_cadence_30_minutes_switches_on_severity_change(
+    time_env, run_worker, policy, pagerduty, slack
+):
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, module="fees")
         await handle.signal("acknowledge", {"by": PRIMARY})
@@ -162,12 +199,17 @@ async def test_only_the_ic_or_engineering_lead_redeclare_severity(time_env, run_
         await finish(handle)
     refusals = kinds(status, "refused")
     assert len(refusals) == 2
-    assert "ben.okafor@preskool.com may not set severity: it needs Incident Commander (IC), Engineering Lead" in refusals[0]
+    assert (
+        "ben.okafor@preskool.com may not set severity: it needs Incident Commander (IC), Engineering Lead"
+        in refusals[0]
+    )
     assert "asha.rao@preskool.com may not set severity" in refusals[1]
     assert next(r for r in status.roles if r.role == "incident_commander").person == PRIMARY
 
 
-async def test_resolve_gate_fails_then_is_forced(time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus):
+async def test_resolve_gate_fails_then_is_forced(
+    time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus
+):
     prometheus.unhealthy(policy)
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, module="fees")
@@ -175,7 +217,9 @@ async def test_resolve_gate_fails_then_is_forced(time_env, run_worker, policy, s
         status = await status_when(handle, lambda s: s.gate_runs)
         assert status.phase != "REVIEW" and status.resolution is None
         await handle.signal("resolve", {"by": PRIMARY, "summary": "x", "force_reason": "trust me"})
-        await handle.signal("resolve", {"by": IC, "summary": "Rolled back", "force_reason": "metrics pipeline down"})
+        await handle.signal(
+            "resolve", {"by": IC, "summary": "Rolled back", "force_reason": "metrics pipeline down"}
+        )
         result = await status_when(handle, lambda s: s.phase == "REVIEW")
         await finish(handle)
     [failed, forced] = result.gate_runs
@@ -187,15 +231,27 @@ async def test_resolve_gate_fails_then_is_forced(time_env, run_worker, policy, s
     assert result.phase == "REVIEW"
 
 
-async def test_resolve_verified_closes_out(time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus):
+async def test_resolve_verified_closes_out(
+    time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus
+):
     prometheus.healthy(policy)
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, module="fees")
         status = await handle.query(IncidentWorkflow.status)
         await handle.signal("acknowledge", {"by": PRIMARY})
-        await handle.signal("post_update", {"by": IC, "status": "MITIGATED", "current_action": "Fees back",
-                                            "what_we_know": "Payment gateway timeout", "public": True})
-        await handle.signal("resolve", {"by": IC, "summary": "Gateway timeout raised", "root_cause": "Gateway change"})
+        await handle.signal(
+            "post_update",
+            {
+                "by": IC,
+                "status": "MITIGATED",
+                "current_action": "Fees back",
+                "what_we_know": "Payment gateway timeout",
+                "public": True,
+            },
+        )
+        await handle.signal(
+            "resolve", {"by": IC, "summary": "Gateway timeout raised", "root_cause": "Gateway change"}
+        )
         result = await status_when(handle, lambda s: s.phase == "REVIEW")
         await finish(handle)
     assert result.phase == "REVIEW" and result.gate_runs[0].passed and not result.resolution.forced

@@ -22,13 +22,19 @@ from tests.test_lifecycle import IC, PRIMARY
 async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, policy, prometheus, monkeypatch):
     address = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("IRP_METRICS_ADDRESS", address)
-    client = await Client.connect(dev_env.client.service_client.config.target_host,
-                                  data_converter=dev_env.client.data_converter, runtime=metrics_runtime())
+    client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        data_converter=dev_env.client.data_converter,
+        runtime=metrics_runtime(),
+    )
     await register_search_attributes(client)
     prometheus.healthy(policy)
     async with run_worker(client) as tq:
-        receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(
-            delivery(alert(scope="all"), group=f"Metrics-{free_port()}")))
+        receipt = await deliver_alerts(
+            client,
+            tq,
+            AlertmanagerDelivery.model_validate(delivery(alert(scope="all"), group=f"Metrics-{free_port()}")),
+        )
         handle = client.get_workflow_handle(receipt.incident_id)
         await handle.signal("acknowledge", {"by": PRIMARY})
         await handle.signal("mitigate", {"by": PRIMARY, "summary": "Rolled back"})
@@ -41,9 +47,9 @@ async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, poli
 
         text = await eventually(scraped)
         await finish(handle)
-    assert 'irp_incidents_opened{' in text and 'severity="P0"' in text
+    assert "irp_incidents_opened{" in text and 'severity="P0"' in text
     for name in ("irp_time_to_acknowledge", "irp_time_to_mitigate", "irp_time_to_resolve"):
-        assert f"{name}_count" in text and f'{name}_bucket{{' in text, name
+        assert f"{name}_count" in text and f"{name}_bucket{{" in text, name
     assert "temporal_workflow_task_execution_latency" in text or "temporal_request" in text  # the SDK's own
 
 
@@ -58,8 +64,13 @@ async def test_receiver_request_metrics(receiver):
 
 def test_json_log_lines_carry_the_incident_and_the_activity():
     record = logging.LogRecord("temporalio.activity", logging.INFO, __file__, 1, "paged %s", ("cto",), None)
-    record.temporal_activity = {"workflow_id": "inc-123", "workflow_run_id": "r1", "activity_type": "page_role",
-                                "attempt": 2, "workflow_type": "IncidentWorkflow"}
+    record.temporal_activity = {
+        "workflow_id": "inc-123",
+        "workflow_run_id": "r1",
+        "activity_type": "page_role",
+        "attempt": 2,
+        "workflow_type": "IncidentWorkflow",
+    }
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "paged cto" and line["incident_id"] == line["workflow_id"] == "inc-123"
     assert (line["activity"], line["attempt"], line["run_id"]) == ("page_role", 2, "r1")

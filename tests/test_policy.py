@@ -8,11 +8,14 @@ from plan.models import GatedAction
 from plan.policy import DEFAULT_POLICY_FILE
 
 
-
 def test_shipped_policy_is_the_plan():
     policy = load_policy()
     assert [policy.severities[s].name for s in Severity] == [
-        "Complete Outage", "Major Degradation", "Partial Impact", "Minor Issue"]
+        "Complete Outage",
+        "Major Degradation",
+        "Partial Impact",
+        "Minor Issue",
+    ]
     assert policy.raci[Role.incident_commander].letter(Severity.P2) is Raci.A
     assert policy.raci[Role.incident_commander].letter(Severity.P3) is Raci.none
     assert policy.raci[Role.database_lead].letter(Severity.P0) is Raci.C
@@ -21,14 +24,20 @@ def test_shipped_policy_is_the_plan():
     assert set(policy.roster) == set(Role)
 
 
-@pytest.mark.parametrize("mutate, where", [
-    (lambda r: r["raci"]["cto"].update(P0="X"), "raci.cto.P0"),
-    (lambda r: r["roster"]["oncall_primary"].update(email="not-an-email"), "roster.oncall_primary.email"),
-    (lambda r: r["roster"]["oncall_primary"].update(pager="x"), "roster.oncall_primary.pager"),
-    (lambda r: r["severities"].pop("P2"), "severities"),
-    (lambda r: r.update(bridge_channel_prefix="Bad Prefix!"), "bridge_channel_prefix"),
-    (lambda r: r["triage"]["alertmanager_severity"].update(critical="P7"), "triage.alertmanager_severity.critical"),
-])
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda r: r["raci"]["cto"].update(P0="X"), "raci.cto.P0"),
+        (lambda r: r["roster"]["oncall_primary"].update(email="not-an-email"), "roster.oncall_primary.email"),
+        (lambda r: r["roster"]["oncall_primary"].update(pager="x"), "roster.oncall_primary.pager"),
+        (lambda r: r["severities"].pop("P2"), "severities"),
+        (lambda r: r.update(bridge_channel_prefix="Bad Prefix!"), "bridge_channel_prefix"),
+        (
+            lambda r: r["triage"]["alertmanager_severity"].update(critical="P7"),
+            "triage.alertmanager_severity.critical",
+        ),
+    ],
+)
 def test_bad_policy_names_the_bad_key(mutate, where):
     raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
     mutate(raw)
@@ -40,14 +49,18 @@ def test_bad_policy_names_the_bad_key(mutate, where):
 def test_secrets_come_from_the_environment_and_stay_out_of_dumps(monkeypatch):
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY_IC", "R0UTINGSECRET")
     policy = load_policy()
-    assert policy.roster[Role.incident_commander].pagerduty_routing_key.get_secret_value() == "R0UTINGSECRET"
+    assert (
+        policy.roster[Role.incident_commander].paging_keys["pagerduty"].get_secret_value() == "R0UTINGSECRET"
+    )
     assert "R0UTINGSECRET" not in policy.model_dump_json()
 
 
 def test_missing_environment_variable_is_named(tmp_path):
     raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
-    raw["roster"]["cto"]["pagerduty_routing_key"] = "${IRP_TEST_UNSET_VARIABLE}"
-    with pytest.raises(PolicyError, match="roster.cto.pagerduty_routing_key: environment variable IRP_TEST_UNSET_VARIABLE"):
+    raw["roster"]["cto"]["paging_keys"] = {"pagerduty": "${IRP_TEST_UNSET_VARIABLE}"}
+    with pytest.raises(
+        PolicyError, match="roster.cto.paging_keys.pagerduty: environment variable IRP_TEST_UNSET_VARIABLE"
+    ):
         parse_policy(raw)
 
 
@@ -67,6 +80,7 @@ def test_unreadable_and_invalid_yaml(tmp_path):
 
 
 # --- authority fails closed (issue 11) ----------------------------------------------------------
+
 
 def shipped() -> dict:
     return yaml.safe_load(DEFAULT_POLICY_FILE.read_text())

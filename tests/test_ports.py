@@ -5,22 +5,21 @@ worker's roster, or the person's name, or the email."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import importlib
+import re
 import ssl
+from pathlib import Path
 from typing import Protocol, get_type_hints
 
 import pytest
+from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
 from activities import PROVIDERS, IntegrationSettings, build_activities
-from activities.chat import (BridgeActivities, BridgePost, Directory, InviteRequest, PersonNotice,
-                             PostResult)
+from activities.chat import BridgeActivities, BridgePost, Directory, InviteRequest, PersonNotice
 from activities.chat.slack import SlackChat
+from activities.paging.pagerduty import PagerDutyPager
 from plan import Role
-from plan.incident import Bridge
 from plan.models import Person
 from plan.templates import mention
 from sandbox.slack import DEFAULT_TOKEN
@@ -67,10 +66,16 @@ async def test_a_person_token_becomes_a_slack_mention_or_the_name_or_the_email(s
     chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
     channel_id, _ = await chat.create_channel("inc-tokens", "Incident inc-tokens")
 
-    posted = await ActivityEnvironment().run(BridgeActivities(chat, people).post_to_bridge, BridgePost(
-        incident_id="inc-tokens", channel_id=channel_id, key="opening",
-        text=f"IC: <person:{ic.email.upper()}> · On-Call: <person:{primary.email}> · "
-             f"Reporter: <person:{STRANGER}>"))
+    posted = await ActivityEnvironment().run(
+        BridgeActivities(chat, people).post_to_bridge,
+        BridgePost(
+            incident_id="inc-tokens",
+            channel_id=channel_id,
+            key="opening",
+            text=f"IC: <person:{ic.email.upper()}> · On-Call: <person:{primary.email}> · "
+            f"Reporter: <person:{STRANGER}>",
+        ),
+    )
 
     (message,) = slack.messages("inc-tokens")
     assert message["text"] == f"IC: <@U0IC000001> · On-Call: {primary.name} · Reporter: {STRANGER}"
@@ -84,8 +89,9 @@ async def test_people_without_a_chat_user_are_reported_not_failed(slack, policy)
     bridge = BridgeActivities(chat, people)
     channel_id, _ = await chat.create_channel("inc-people", "Incident inc-people")
 
-    invited = await ActivityEnvironment().run(bridge.invite_to_bridge, InviteRequest(
-        channel_id=channel_id, emails=[ic.email, cto.email, STRANGER]))
+    invited = await ActivityEnvironment().run(
+        bridge.invite_to_bridge, InviteRequest(channel_id=channel_id, emails=[ic.email, cto.email, STRANGER])
+    )
     assert invited.failed == {cto.email: "no slack user", STRANGER: "no slack user"}
     assert "U0IC000001" in slack.channel_by_name("inc-people").members
 
@@ -107,16 +113,50 @@ def test_a_bad_slack_id_in_the_roster_refuses_to_build_the_slack_provider(policy
     assert build_activities(IntegrationSettings(slack_bot_token=None), bad)
 
 
-SLACK_ISMS = re.compile(r"slack_sdk|slack_bolt|slack_user_id|chat[._]postMessage|conversations[._]|thread_ts|"
-                        r"<@|\[UW\]\[A-Z0-9\]|\bts\b")
+SLACK_ISMS = re.compile(
+    r"slack_sdk|slack_bolt|slack_user_id|chat[._]postMessage|conversations[._]|thread_ts|"
+    r"<@|\[UW\]\[A-Z0-9\]|\bts\b"
+)
 
 
 def test_only_the_slack_provider_knows_slack():
     """Outside the Slack provider (and the sandbox and tests), no module names Slack's API, its
     ids or its mention syntax: the plan and the workflow speak of people, bridges and messages."""
     root = Path(__file__).resolve().parent.parent
-    modules = [p for folder in ("plan", "workflows", "activities", "runtime", "webhook") for p in (root / folder).rglob("*.py")]
+    modules = [
+        p
+        for folder in ("plan", "workflows", "activities", "runtime", "webhook")
+        for p in (root / folder).rglob("*.py")
+    ]
     modules += [root / "worker.py", root / "starter.py"]
-    offenders = [f"{p.relative_to(root)}:{n}: {line.strip()}" for p in modules if p != root / "activities/chat/slack.py"
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if SLACK_ISMS.search(line)]
+    offenders = [
+        f"{p.relative_to(root)}:{n}: {line.strip()}"
+        for p in modules
+        if p != root / "activities/chat/slack.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if SLACK_ISMS.search(line)
+    ]
     assert len(modules) > 40 and not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    "table, entry", [("contacts", {"slak": "U0IC000001"}), ("paging_keys", {"pagerduty2": "k"})]
+)
+def test_a_misspelt_provider_in_the_roster_stops_the_worker(policy, table, entry):
+    """`contacts: {slak: …}` would leave the IC silently unmentioned and uninvited: refused instead."""
+    ic = policy.roster[Role.incident_commander].model_copy(update={table: entry})
+    bad = policy.model_copy(update={"roster": {**policy.roster, Role.incident_commander: ic}})
+    with pytest.raises(ValueError, match=f"roster.incident_commander.{table}.{next(iter(entry))}"):
+        build_activities(IntegrationSettings(), bad)
+
+
+def test_pagerduty_without_any_routing_key_is_not_configured(policy):
+    assert (
+        PagerDutyPager.from_settings(
+            IntegrationSettings(pagerduty_routing_key=None), tuple(policy.roster.values())
+        )
+        is None
+    )
+    keyed = policy.roster[Role.cto].model_copy(update={"paging_keys": {"pagerduty": SecretStr("R-CTO")}})
+    pager = PagerDutyPager.from_settings(IntegrationSettings(pagerduty_routing_key=None), (keyed,))
+    assert pager is not None and pager.routing_key(keyed) == "R-CTO" and pager.routing_key(None) is None

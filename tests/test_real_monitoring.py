@@ -17,7 +17,7 @@ import math
 import shutil
 import ssl
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,6 @@ from tests.exporter import Exporter
 from tests.helpers import status_when
 from tests.processes import Process, free_port, wait_for
 from webhook.app import create_app
-from workflows import IncidentWorkflow
 
 ALERTMANAGER = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
 AMTOOL = shutil.which("amtool")
@@ -41,20 +40,24 @@ PROMETHEUS = shutil.which("prometheus")
 INSTALLED_BY = ".ci/run installs Debian's prometheus and prometheus-alertmanager"
 
 needs_alertmanager = pytest.mark.skipif(
-    not (ALERTMANAGER and AMTOOL), reason=f"alertmanager/amtool not installed: {INSTALLED_BY}")
+    not (ALERTMANAGER and AMTOOL), reason=f"alertmanager/amtool not installed: {INSTALLED_BY}"
+)
 needs_prometheus = pytest.mark.skipif(not PROMETHEUS, reason=f"prometheus not installed: {INSTALLED_BY}")
 
 
 # ---------------------------------------------------------------------------------------------------
 # processes
 
+
 async def ready(url: str, proc: Process, what: str) -> None:
     async with httpx.AsyncClient(timeout=2) as http:
+
         async def up() -> bool:
             try:
                 return (await http.get(url)).status_code == 200
             except httpx.TransportError:
                 return False
+
         await wait_for(up, what, proc, timeout=20)
 
 
@@ -63,10 +66,18 @@ class Alertmanager(Process):
         self.port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / "am.yml").write_text(yaml.safe_dump(config))
-        super().__init__("alertmanager", [
-            ALERTMANAGER, f"--config.file={tmp / 'am.yml'}", f"--storage.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=debug",
-        ], tmp / "alertmanager.log")
+        super().__init__(
+            "alertmanager",
+            [
+                ALERTMANAGER,
+                f"--config.file={tmp / 'am.yml'}",
+                f"--storage.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=debug",
+            ],
+            tmp / "alertmanager.log",
+        )
 
     @property
     def url(self) -> str:
@@ -74,8 +85,12 @@ class Alertmanager(Process):
 
     async def amtool(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
-            AMTOOL, f"--alertmanager.url={self.url}", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            AMTOOL,
+            f"--alertmanager.url={self.url}",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await proc.communicate()
         assert proc.returncode == 0, f"amtool {' '.join(args)} exited {proc.returncode}: {out.decode()}"
         return out.decode()
@@ -84,21 +99,32 @@ class Alertmanager(Process):
         """The sum of one metric's samples on Alertmanager's own /metrics."""
         async with httpx.AsyncClient(timeout=5) as http:
             text = (await http.get(f"{self.url}/metrics")).text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith(name + "{") or line.startswith(name + " "))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "{") or line.startswith(name + " ")
+        )
 
 
 class PrometheusServer(Process):
     def __init__(self, tmp: Path, targets: list[str]):
         self.port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
-        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": [{"job_name": "preskool", "static_configs": [{"targets": targets}]}]}
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "preskool", "static_configs": [{"targets": targets}]}],
+        }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        super().__init__("prometheus", [
-            PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-        ], tmp / "prometheus.log")
+        super().__init__(
+            "prometheus",
+            [
+                PROMETHEUS,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            tmp / "prometheus.log",
+        )
 
     @property
     def url(self) -> str:
@@ -108,17 +134,31 @@ class PrometheusServer(Process):
 # ---------------------------------------------------------------------------------------------------
 # 1. Alertmanager → the receiver
 
+
 def am_config(receiver_url: str, token: str, wrong_alert: str) -> dict:
     """What a user pastes (README), plus a second receiver with the wrong token for one alert name."""
+
     def webhook(name: str, credentials: str) -> dict:
-        return {"name": name, "webhook_configs": [{
-            "url": f"{receiver_url}/webhooks/alertmanager", "send_resolved": True,
-            "http_config": {"authorization": {"type": "Bearer", "credentials": credentials}}}]}
+        return {
+            "name": name,
+            "webhook_configs": [
+                {
+                    "url": f"{receiver_url}/webhooks/alertmanager",
+                    "send_resolved": True,
+                    "http_config": {"authorization": {"type": "Bearer", "credentials": credentials}},
+                }
+            ],
+        }
 
     return {
-        "route": {"receiver": "preskool-irp", "group_by": ["alertname"], "group_wait": "1s",
-                  "group_interval": "2s", "repeat_interval": "1h",
-                  "routes": [{"receiver": "wrong-token", "matchers": [f'alertname="{wrong_alert}"']}]},
+        "route": {
+            "receiver": "preskool-irp",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "1h",
+            "routes": [{"receiver": "wrong-token", "matchers": [f'alertname="{wrong_alert}"']}],
+        },
         "receivers": [webhook("preskool-irp", token), webhook("wrong-token", "not-" + token)],
     }
 
@@ -132,10 +172,12 @@ async def served(dev_env, policy):
     async def serve(task_queue: str) -> str:
         async def connect():
             return dev_env.client
+
         app = create_app(token=SecretStr(token), task_queue=task_queue, connect=connect)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
         servers.append((server, asyncio.create_task(server.serve())))
         await wait_for(lambda: server.started or servers[-1][1].done(), "uvicorn serving", timeout=10)
         assert server.started, f"uvicorn did not start: {servers[-1][1]}"
@@ -161,8 +203,9 @@ async def incidents_on(client, task_queue: str) -> list[str]:
 
 
 @needs_alertmanager
-async def test_real_alertmanager_groups_delivers_and_resolves(dev_env, run_worker, served, pagerduty, slack, processes,
-                                                              tmp_path):
+async def test_real_alertmanager_groups_delivers_and_resolves(
+    dev_env, run_worker, served, pagerduty, slack, processes, tmp_path
+):
     run = uuid.uuid4().hex[:8]
     name, wrong = f"PreskoolDown{run}", f"WrongToken{run}"
     async with run_worker(dev_env.client) as tq:
@@ -172,38 +215,70 @@ async def test_real_alertmanager_groups_delivers_and_resolves(dev_env, run_worke
         await ready(f"{am.url}/-/ready", am, "alertmanager ready")
 
         # Two alerts of one group (alertname): Alertmanager's own grouping makes them one delivery.
-        await am.amtool("alert", "add", name, "scope=all", "module=auth", "instance=a",
-                        "--annotation=summary=Every school sees 502s")
-        await am.amtool("alert", "add", name, "severity=warning", "instance=b",
-                        "--annotation=summary=Every school sees 502s")
+        await am.amtool(
+            "alert",
+            "add",
+            name,
+            "scope=all",
+            "module=auth",
+            "instance=a",
+            "--annotation=summary=Every school sees 502s",
+        )
+        await am.amtool(
+            "alert",
+            "add",
+            name,
+            "severity=warning",
+            "instance=b",
+            "--annotation=summary=Every school sees 502s",
+        )
         await am.amtool("alert", "add", wrong, "scope=all", "--annotation=summary=Sent with the wrong token")
 
         ids = await wait_for(lambda: incidents_on(dev_env.client, tq), "an incident opened", am, timeout=20)
         handle = dev_env.client.get_workflow_handle(ids[0])
         status = await status_when(handle, lambda s: s.channel and len(s.paged) == 5, timeout=20)
-        assert status.severity == "P0" and any("scope" in r for r in status.severity_reasons), status.severity_reasons
+        assert status.severity == "P0" and any("scope" in r for r in status.severity_reasons), (
+            status.severity_reasons
+        )
         assert status.deliveries >= 1
         assert "2 firing" in status.summary or status.deliveries >= 2, status.summary
         assert len({t["dedup_key"] for t in pagerduty.triggers()}) == 5
 
         # The wrong token: 401 is final for Alertmanager (no retry), counted as a failed notification.
-        await wait_for(lambda: am.metric("alertmanager_notifications_failed_total"), "the 401 counted", am, timeout=20)
-        assert any("wrong-token/webhook" in line and "unexpected status code 401" in line
-                   for line in am.log.read_text().splitlines()), am.tail()
+        await wait_for(
+            lambda: am.metric("alertmanager_notifications_failed_total"), "the 401 counted", am, timeout=20
+        )
+        assert any(
+            "wrong-token/webhook" in line and "unexpected status code 401" in line
+            for line in am.log.read_text().splitlines()
+        ), am.tail()
 
         # End both alerts: the "resolved" notification reaches the incident; it stays open.
-        past = (datetime.now(timezone.utc) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        past = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for labels in (["scope=all", "module=auth", "instance=a"], ["severity=warning", "instance=b"]):
-            await am.amtool("alert", "add", name, *labels, f"--end={past}",
-                            "--annotation=summary=Every school sees 502s")
-        status = await status_when(handle, lambda s: any(
-            "resolved" in e.text and "0 firing" in e.text for e in s.timeline), timeout=20)
-        ready_post = await wait_for(lambda: [m for m in slack.messages(status.channel)
-                                             if "✅ All alerts in this group resolved" in m.get("text", "")],
-                                    "the ready-to-verify post in the bridge", timeout=10)
+            await am.amtool(
+                "alert", "add", name, *labels, f"--end={past}", "--annotation=summary=Every school sees 502s"
+            )
+        status = await status_when(
+            handle,
+            lambda s: any("resolved" in e.text and "0 firing" in e.text for e in s.timeline),
+            timeout=20,
+        )
+        ready_post = await wait_for(
+            lambda: [
+                m
+                for m in slack.messages(status.channel)
+                if "✅ All alerts in this group resolved" in m.get("text", "")
+            ],
+            "the ready-to-verify post in the bridge",
+            timeout=10,
+        )
         assert "ready to verify" in ready_post[0]["text"]
-        status = await status_when(handle, lambda s: any(
-            e.kind == "posted" and "alerts-resolved" in e.text for e in s.timeline), timeout=10)
+        status = await status_when(
+            handle,
+            lambda s: any(e.kind == "posted" and "alerts-resolved" in e.text for e in s.timeline),
+            timeout=10,
+        )
         assert status.resolution is None and str(status.phase) not in ("REVIEW", "Phase.REVIEW")
         assert (await handle.describe()).status.name == "RUNNING"
 
@@ -215,17 +290,26 @@ async def test_real_alertmanager_groups_delivers_and_resolves(dev_env, run_worke
 # ---------------------------------------------------------------------------------------------------
 # 2. Prometheus evaluates the resolve gate's PromQL
 
-HEALTHY = dict(requests_per_second=200.0, error_ratio=0.0, latency={0.1: 1.0},
-               pods={"backend-0": "Running", "backend-1": "Running"})
-BROKEN = dict(requests_per_second=200.0, error_ratio=0.05, latency={0.1: 0.9, 1.0: 1.0},
-              pods={"backend-0": "Running", "backend-1": "Pending"})
+HEALTHY = dict(
+    requests_per_second=200.0,
+    error_ratio=0.0,
+    latency={0.1: 1.0},
+    pods={"backend-0": "Running", "backend-1": "Running"},
+)
+BROKEN = dict(
+    requests_per_second=200.0,
+    error_ratio=0.05,
+    latency={0.1: 0.9, 1.0: 1.0},
+    pods={"backend-0": "Running", "backend-1": "Pending"},
+)
 
 
 async def gate(prometheus_url: str, policy) -> RecoveryVerdict:
     activities = VerificationActivities(Prometheus(prometheus_url, ssl.create_default_context()))
-    return await ActivityEnvironment().run(activities.verify_recovery,
-                                           VerifyRecovery(incident_id="inc-real-prometheus",
-                                                          checks=policy.recovery_checks))
+    return await ActivityEnvironment().run(
+        activities.verify_recovery,
+        VerifyRecovery(incident_id="inc-real-prometheus", checks=policy.recovery_checks),
+    )
 
 
 @pytest.fixture
@@ -244,6 +328,7 @@ async def scraped(processes, tmp_path):
 
         async def two_samples() -> bool:  # rate() answers once a series has two samples in the window
             return bool(await client.query('count(rate(http_requests_total{namespace="preskool"}[5m]))'))
+
         await wait_for(two_samples, f"prometheus ({label}) has two scrapes", prom, timeout=20)
         return prom.url, exporter
 
@@ -254,8 +339,11 @@ async def scraped(processes, tmp_path):
 
 @needs_prometheus
 async def test_real_prometheus_gate_passes_healthy_and_fails_broken_with_measured_values(scraped, policy):
-    urls = await asyncio.gather(scraped("healthy", **HEALTHY), scraped("broken", **BROKEN),
-                                scraped("idle", **{**HEALTHY, "requests_per_second": 0.0}))
+    urls = await asyncio.gather(
+        scraped("healthy", **HEALTHY),
+        scraped("broken", **BROKEN),
+        scraped("idle", **{**HEALTHY, "requests_per_second": 0.0}),
+    )
     healthy, broken, idle = await asyncio.gather(*(gate(url, policy) for url, _ in urls))
 
     assert healthy.passed, healthy
@@ -280,8 +368,10 @@ async def test_real_prometheus_gate_passes_healthy_and_fails_broken_with_measure
     # The gate refuses (nothing was measured); the IC can force the resolve with a reason.
     assert not idle.passed
     assert [r.detail for r in idle.results] == [
-        "error rate NaN (needs < 0.1%)", "P95 latency NaN (needs < 500ms)",
-        "0 pods not Running (needs all K8s pods Running)"]
+        "error rate NaN (needs < 0.1%)",
+        "P95 latency NaN (needs < 500ms)",
+        "0 pods not Running (needs all K8s pods Running)",
+    ]
 
 
 @needs_prometheus

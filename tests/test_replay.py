@@ -11,8 +11,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from workflows.paging import Paging
 from worker import WORKFLOWS
+from workflows.paging import Paging
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
@@ -62,7 +62,10 @@ async def test_replay_catches_a_non_deterministic_change():
     Paging._page = page_nobody
     try:
         with pytest.raises(Exception, match="[Nn]ondetermin"):
-            await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
-                           workflow_runner=UnsandboxedWorkflowRunner()).replay_workflow(history)
+            await Replayer(
+                workflows=WORKFLOWS,
+                data_converter=pydantic_data_converter,
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            ).replay_workflow(history)
     finally:
         Paging._page = original

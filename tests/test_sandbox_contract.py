@@ -25,7 +25,10 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox import DEFAULT_TOKEN, PagerDutyFake, SlackFake
@@ -48,6 +51,7 @@ ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
 
 # --- the specs, as validators ------------------------------------------------------------------
 
+
 def _as_union(node):
     """The Slack spec writes "one of these objects" as `{"items": [A, B]}` without a type, which
     JSON Schema ignores for non-arrays (objs_conversation would accept anything). Read it as
@@ -67,12 +71,18 @@ def _slack_spec_errata(spec: dict) -> dict:
     spec = _as_union(copy.deepcopy(spec))
     # Message metadata (2022): chat.postMessage takes it, conversations.history returns it.
     spec["definitions"]["objs_message"]["properties"]["metadata"] = {
-        "type": "object", "additionalProperties": False, "required": ["event_type", "event_payload"],
-        "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}}}
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["event_type", "event_payload"],
+        "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}},
+    }
     history = spec["paths"]["/conversations.history"]["get"]["responses"]["200"]["schema"]
     # History pages with a cursor like every other list; an empty channel has no messages.
     history["properties"]["response_metadata"] = {
-        "type": "object", "required": ["next_cursor"], "properties": {"next_cursor": {"type": "string"}}}
+        "type": "object",
+        "required": ["next_cursor"],
+        "properties": {"next_cursor": {"type": "string"}},
+    }
     history["properties"]["messages"].pop("minItems")
     return spec
 
@@ -80,8 +90,11 @@ def _slack_spec_errata(spec: dict) -> dict:
 SLACK = _slack_spec_errata(json.loads(SLACK_SPEC.read_text()))
 SLACK_REGISTRY = Registry().with_resource("urn:slack", Resource(SLACK, DRAFT4))
 # HTTP 429 ("ratelimited") and unknown methods ("unknown_method") are in no method's error enum.
-SLACK_ANY_ERROR = {"type": "object", "required": ["ok", "error"],
-                   "properties": {"ok": {"enum": [False]}, "error": {"type": "string"}}}
+SLACK_ANY_ERROR = {
+    "type": "object",
+    "required": ["ok", "error"],
+    "properties": {"ok": {"enum": [False]}, "error": {"type": "string"}},
+}
 PD = json.loads(PD_SPEC.read_text())
 
 
@@ -117,13 +130,16 @@ def _request_schema(path: str) -> dict:
         if isinstance(node, dict):
             if "$ref" in node:
                 return strip(components[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: strip(v) for k, v in node.items() if k not in ("description", "x-examples", "examples")}
+            return {
+                k: strip(v) for k, v in node.items() if k not in ("description", "x-examples", "examples")
+            }
         return [strip(v) for v in node] if isinstance(node, list) else node
 
     return strip(PD["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"])
 
 
 # --- fixtures -----------------------------------------------------------------------------------
+
 
 @pytest_asyncio.fixture
 async def slack_fake():
@@ -135,8 +151,11 @@ async def slack_fake():
 
 @pytest.fixture
 def slack(slack_fake):
-    return AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url,
-                          retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
+    return AsyncWebClient(
+        token=DEFAULT_TOKEN,
+        base_url=slack_fake.url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+    )
 
 
 @pytest_asyncio.fixture
@@ -149,7 +168,9 @@ async def pd_fake():
 
 @pytest.fixture
 def pd(pd_fake):
-    client = pagerduty.EventsApiV2Client(ROUTING_KEY, base_url=pd_fake.url, verify=pd_fake.client_ssl_context())
+    client = pagerduty.EventsApiV2Client(
+        ROUTING_KEY, base_url=pd_fake.url, verify=pd_fake.client_ssl_context()
+    )
     client.sleep_timer = 0.01  # its retries sleep (blocking) 1.5 s, doubling, by default
     yield client
     client.close()
@@ -163,6 +184,7 @@ async def slack_error(call) -> str:
 
 # --- Slack ---------------------------------------------------------------------------------------
 
+
 async def test_create_set_purpose_and_invite(slack, slack_fake):
     identity = await slack.auth_test()
     channel = (await slack.conversations_create(name="inc-42-db-down"))["channel"]
@@ -172,18 +194,32 @@ async def test_create_set_purpose_and_invite(slack, slack_fake):
     stored = slack_fake.channel_by_name("inc-42-db-down")
     assert channel["id"] == stored.id and channel["creator"] == identity["user_id"]
     assert stored.members == [identity["user_id"], "U0IC000001", "U0ONCALL01"]
-    assert (await slack.conversations_info(channel=channel["id"]))["channel"]["purpose"]["value"] == "INC-42: DB unreachable"
+    assert (await slack.conversations_info(channel=channel["id"]))["channel"]["purpose"][
+        "value"
+    ] == "INC-42: DB unreachable"
     # Slack refuses an invite only when every user is already there.
-    assert await slack_error(slack.conversations_invite(channel=channel["id"], users="U0IC000001")) == "already_in_channel"
+    assert (
+        await slack_error(slack.conversations_invite(channel=channel["id"], users="U0IC000001"))
+        == "already_in_channel"
+    )
     await slack.conversations_invite(channel=channel["id"], users="U0IC000001,U0ONCALL02")
-    assert await slack_error(slack.conversations_invite(channel=channel["id"], users="U0NOBODY01")) == "user_not_found"
+    assert (
+        await slack_error(slack.conversations_invite(channel=channel["id"], users="U0NOBODY01"))
+        == "user_not_found"
+    )
     assert stored.members[-1] == "U0ONCALL02"
 
 
-@pytest.mark.parametrize("name, error", [
-    ("Inc-42", "invalid_name_specials"), ("inc 42", "invalid_name_specials"),
-    ("x" * 81, "invalid_name_maxlength"), ("--", "invalid_name_punctuation"), ("", "invalid_name_required"),
-])
+@pytest.mark.parametrize(
+    "name, error",
+    [
+        ("Inc-42", "invalid_name_specials"),
+        ("inc 42", "invalid_name_specials"),
+        ("x" * 81, "invalid_name_maxlength"),
+        ("--", "invalid_name_punctuation"),
+        ("", "invalid_name_required"),
+    ],
+)
 async def test_channel_names_follow_slack_rules(slack, slack_fake, name, error):
     assert await slack_error(slack.conversations_create(name=name)) == error
     assert await slack.conversations_create(name="a_" + "x" * 78)  # 80 characters is fine
@@ -196,8 +232,9 @@ async def test_posts_carry_metadata_and_history_returns_it_only_when_asked(slack
     first = await slack.chat_postMessage(channel=channel, text="Incident opened", metadata=tag)
     reply = await slack.chat_postMessage(channel=channel, text="in thread", thread_ts=first["ts"])
     # The form-encoded path: metadata as a JSON string, the channel by name.
-    second = await slack.api_call("chat.postMessage", data={"channel": "#inc-7", "text": "update",
-                                                          "metadata": json.dumps(tag)})
+    second = await slack.api_call(
+        "chat.postMessage", data={"channel": "#inc-7", "text": "update", "metadata": json.dumps(tag)}
+    )
     assert first["ts"] < reply["ts"] < second["ts"] and first["message"]["metadata"] == tag
 
     with_metadata = await slack.conversations_history(channel=channel, include_all_metadata=True)
@@ -242,7 +279,9 @@ async def test_list_pages_and_excludes_archived(slack):
     await slack.conversations_archive(channel=ids[0])
     names, cursor, pages = [], None, 0
     while True:
-        page = await slack.conversations_list(exclude_archived=True, types="public_channel", limit=2, cursor=cursor)
+        page = await slack.conversations_list(
+            exclude_archived=True, types="public_channel", limit=2, cursor=cursor
+        )
         names += [c["name"] for c in page["channels"]]
         pages += 1
         cursor = page["response_metadata"]["next_cursor"]
@@ -267,7 +306,9 @@ async def test_users_by_email_and_direct_messages(slack, slack_fake):
     assert user["id"] == "U0ONCALL01"
     assert await slack_error(slack.users_lookupByEmail(email="ghost@preskool.com")) == "users_not_found"
     dm = await slack.chat_postMessage(channel=user["id"], text="You are paged for INC-3")
-    assert dm["channel"].startswith("D") and slack_fake.messages(dm["channel"])[0]["text"].startswith("You are paged")
+    assert dm["channel"].startswith("D") and slack_fake.messages(dm["channel"])[0]["text"].startswith(
+        "You are paged"
+    )
 
 
 async def test_rate_limit_is_ridden_through_by_the_retry_handler(slack, slack_fake):
@@ -277,7 +318,11 @@ async def test_rate_limit_is_ridden_through_by_the_retry_handler(slack, slack_fa
     await slack.chat_postMessage(channel="inc-rl", text="after the rate limit")
     assert time.monotonic() - started >= 1  # it honoured Retry-After
     limited, posted = slack_fake.calls_to("chat.postMessage")
-    assert (limited.status, limited.headers["Retry-After"], limited.response["error"]) == (429, "1", "ratelimited")
+    assert (limited.status, limited.headers["Retry-After"], limited.response["error"]) == (
+        429,
+        "1",
+        "ratelimited",
+    )
     assert posted.response["ok"] and len(slack_fake.messages("inc-rl")) == 1
 
     # Without a handler, slack_sdk does not retry: the 429 surfaces.
@@ -297,17 +342,27 @@ async def test_server_error_body_is_text_and_the_handler_retries_it(slack_fake):
     assert info.value.response.status_code == 503 and isinstance(info.value.response.data, str)
 
     slack_fake.fail_next("chat.postMessage", 503)
-    retrying = AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url,
-                              retry_handlers=[AsyncServerErrorRetryHandler(max_retry_count=1)])
+    retrying = AsyncWebClient(
+        token=DEFAULT_TOKEN,
+        base_url=slack_fake.url,
+        retry_handlers=[AsyncServerErrorRetryHandler(max_retry_count=1)],
+    )
     assert (await retrying.chat_postMessage(channel="general", text="x"))["ok"]
     assert [c.status for c in slack_fake.calls] == [503, 503, 200] and len(slack_fake.posts()) == 1
 
 
 # --- PagerDuty -----------------------------------------------------------------------------------
 
+
 async def test_trigger_acknowledge_resolve_over_https(pd, pd_fake):
-    key = await asyncio.to_thread(pd.trigger, "DB unreachable", "preskool-irp", dedup_key="INC-42",
-                                  severity="critical", custom_details={"incident": "INC-42"})
+    key = await asyncio.to_thread(
+        pd.trigger,
+        "DB unreachable",
+        "preskool-irp",
+        dedup_key="INC-42",
+        severity="critical",
+        custom_details={"incident": "INC-42"},
+    )
     assert key == "INC-42" and pd_fake.alerts[(ROUTING_KEY, key)].state == "triggered"
     await asyncio.to_thread(pd.acknowledge, key)
     assert pd_fake.alerts[(ROUTING_KEY, key)].state == "acknowledged"
@@ -347,14 +402,23 @@ PAYLOAD = {"summary": "DB unreachable", "source": "db-1", "severity": "critical"
 EVENT = {"routing_key": ROUTING_KEY, "event_action": "trigger", "dedup_key": "INC-5", "payload": PAYLOAD}
 
 
-@pytest.mark.parametrize("event, error", [
-    ({**EVENT, "payload": {**PAYLOAD, "severity": "bogus"}}, "payload.severity"),
-    ({**EVENT, "payload": {"source": "db-1", "severity": "critical"}}, "'summary' is a required property"),
-    ({**EVENT, "event_action": "explode"}, "event_action"),
-    ({**EVENT, "routing_key": None}, "routing_key"),
-    ({k: v for k, v in EVENT.items() if k != "payload"}, "'payload' is missing"),
-    ({k: v for k, v in EVENT.items() if k != "dedup_key"} | {"event_action": "resolve"}, "'dedup_key' is missing"),
-])
+@pytest.mark.parametrize(
+    "event, error",
+    [
+        ({**EVENT, "payload": {**PAYLOAD, "severity": "bogus"}}, "payload.severity"),
+        (
+            {**EVENT, "payload": {"source": "db-1", "severity": "critical"}},
+            "'summary' is a required property",
+        ),
+        ({**EVENT, "event_action": "explode"}, "event_action"),
+        ({**EVENT, "routing_key": None}, "routing_key"),
+        ({k: v for k, v in EVENT.items() if k != "payload"}, "'payload' is missing"),
+        (
+            {k: v for k, v in EVENT.items() if k != "dedup_key"} | {"event_action": "resolve"},
+            "'dedup_key' is missing",
+        ),
+    ],
+)
 async def test_invalid_events_are_refused_with_the_spec_error_shape(pd_fake, event, error):
     async with httpx.AsyncClient(verify=pd_fake.client_ssl_context()) as http:
         response = await http.post(pd_fake.url + "/v2/enqueue", json=event)
@@ -403,11 +467,18 @@ def test_fake_request_schemas_are_the_spec():
 
 # --- the process the demo runs --------------------------------------------------------------------
 
+
 async def test_python_m_sandbox_serves_until_sigterm(tmp_path):
     state = tmp_path / "sandbox.json"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sandbox", "--state-file", str(state),
-        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent)
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--state-file",
+        str(state),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
     try:
         info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
         slack = AsyncWebClient(token=info["slack_token"], base_url=info["slack_url"])
@@ -422,4 +493,3 @@ async def test_python_m_sandbox_serves_until_sigterm(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
     assert json.loads(state.read_text())["slack"]["calls"][0]["path"] == "/api/chat.postMessage"
-

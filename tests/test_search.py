@@ -14,8 +14,15 @@ from tests.payloads import alert, delivery
 
 async def temporal_cli(dev_env, *args: str) -> list[dict]:
     proc = await asyncio.create_subprocess_exec(
-        binary("temporal"), *args, "--address", dev_env.client.service_client.config.target_host, "-o", "json",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        binary("temporal"),
+        *args,
+        "--address",
+        dev_env.client.service_client.config.target_host,
+        "-o",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     return json.loads(out or b"[]")
@@ -26,11 +33,15 @@ async def test_open_p0_is_found_by_its_search_attributes(dev_env, run_worker, po
     async with run_worker(dev_env.client) as tq:
         receipt = await deliver_alerts(dev_env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = dev_env.client.get_workflow_handle(receipt.incident_id)
-        await handle.signal("declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"],
-                                                     "by": "ben.okafor@preskool.com"})
+        await handle.signal(
+            "declare_blast_radius",
+            {"scope": "tenant", "tenants": ["school-42"], "by": "ben.okafor@preskool.com"},
+        )
         await status_when(handle, lambda s: s.phase == "CONTAIN")
-        query = (f"Severity = 'P0' AND IncidentStatus = 'open' AND Tenant = 'school-42' AND Phase = 'CONTAIN' "
-                 f"AND WorkflowId = '{receipt.incident_id}'")
+        query = (
+            f"Severity = 'P0' AND IncidentStatus = 'open' AND Tenant = 'school-42' AND Phase = 'CONTAIN' "
+            f"AND WorkflowId = '{receipt.incident_id}'"
+        )
 
         async def listed():
             return await temporal_cli(dev_env, "workflow", "list", "--query", query)

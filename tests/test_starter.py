@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import status_when, finish
+from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,13 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def cli(dev_env):
     async def run(*args: str, task_queue: str = "unused") -> tuple[int, str, str]:
-        env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-               "TEMPORAL_TASK_QUEUE": task_queue}
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+        }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "starter.py"), *args, env=env, cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            str(ROOT / "starter.py"),
+            *args,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         return proc.returncode, out.decode(), err.decode()
+
     return run
 
 
@@ -49,7 +59,11 @@ async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, page
         status = json.loads(out)
         assert status["acknowledged_by"] == "ben.okafor@preskool.com"
         assert {p["role"] for p in status["paged"]} == {
-            "incident_commander", "oncall_primary", "engineering_lead", "communications_lead"}
+            "incident_commander",
+            "oncall_primary",
+            "engineering_lead",
+            "communications_lead",
+        }
 
         code, out, err = await cli("list")
         assert code == 0 and incident in out, err
@@ -58,8 +72,18 @@ async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, page
 
 async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty):
     async with run_worker(dev_env.client) as tq:
-        code, out, err = await cli("declare", "--summary", "Schools report fee payments failing", "--module", "fees",
-                                   "--reporter", "support@preskool.com", "--source", "zendesk", task_queue=tq)
+        code, out, err = await cli(
+            "declare",
+            "--summary",
+            "Schools report fee payments failing",
+            "--module",
+            "fees",
+            "--reporter",
+            "support@preskool.com",
+            "--source",
+            "zendesk",
+            task_queue=tq,
+        )
         assert code == 0, err
         incident = json.loads(out)["incident_id"]
         status = await status_when(dev_env.client.get_workflow_handle(incident), lambda s: len(s.paged) == 4)
@@ -68,12 +92,15 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
     assert status.timeline[0].text.startswith("declared by support@preskool.com (zendesk)")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("status", "inc-doesnotexist"), "no incident 'inc-doesnotexist'"),
-    (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
-    (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
-    (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("status", "inc-doesnotexist"), "no incident 'inc-doesnotexist'"),
+        (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
+        (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
+        (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
+    ],
+)
 async def test_clear_errors(cli, args, message):
     code, out, err = await cli(*args)
     assert code != 0 and message in err, err
@@ -86,15 +113,43 @@ async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_wo
         incident = json.loads(out)["incident_id"]
         handle = dev_env.client.get_workflow_handle(incident)
         await status_when(handle, lambda s: s.cadence)
-        for args in (("ack", incident, "--by", "ben.okafor@preskool.com"),
-                     ("blast-radius", incident, "--by", "ben.okafor@preskool.com", "--scope", "tenant",
-                      "--tenant", "school-7"),
-                     ("severity", incident, "P1", "--by", "asha.rao@preskool.com", "--reason", "one tenant"),
-                     ("update", incident, "--by", "asha.rao@preskool.com", "--action", "Restarting",
-                      "--know", "Pod OOM", "--next", "10"),
-                     ("mitigate", incident, "--by", "ben.okafor@preskool.com", "--summary", "Restarted"),
-                     ("resolve", incident, "--by", "asha.rao@preskool.com", "--summary", "Restarted",
-                      "--root-cause", "Memory limit")):
+        for args in (
+            ("ack", incident, "--by", "ben.okafor@preskool.com"),
+            (
+                "blast-radius",
+                incident,
+                "--by",
+                "ben.okafor@preskool.com",
+                "--scope",
+                "tenant",
+                "--tenant",
+                "school-7",
+            ),
+            ("severity", incident, "P1", "--by", "asha.rao@preskool.com", "--reason", "one tenant"),
+            (
+                "update",
+                incident,
+                "--by",
+                "asha.rao@preskool.com",
+                "--action",
+                "Restarting",
+                "--know",
+                "Pod OOM",
+                "--next",
+                "10",
+            ),
+            ("mitigate", incident, "--by", "ben.okafor@preskool.com", "--summary", "Restarted"),
+            (
+                "resolve",
+                incident,
+                "--by",
+                "asha.rao@preskool.com",
+                "--summary",
+                "Restarted",
+                "--root-cause",
+                "Memory limit",
+            ),
+        ):
             code, out, err = await cli(*args)
             assert code == 0, err
             assert out.startswith("sent ")
@@ -107,21 +162,33 @@ async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_wo
 
 async def test_request_and_approve_from_the_cli(cli, dev_env, run_worker):
     async with run_worker(dev_env.client) as tq:
-        code, out, err = await cli("declare", "--summary", "Fee reminders flood the API", "--severity", "P1",
-                                   task_queue=tq)
+        code, out, err = await cli(
+            "declare", "--summary", "Fee reminders flood the API", "--severity", "P1", task_queue=tq
+        )
         incident = json.loads(out)["incident_id"]
         handle = dev_env.client.get_workflow_handle(incident)
         await status_when(handle, lambda s: s.cadence)
-        code, out, err = await cli("request", incident, "circuit_break", "fee-reminders", "--by",
-                                   "ben.okafor@preskool.com", "--reason", "reminders hammer the API", "--id", "cb-1")
+        code, out, err = await cli(
+            "request",
+            incident,
+            "circuit_break",
+            "fee-reminders",
+            "--by",
+            "ben.okafor@preskool.com",
+            "--reason",
+            "reminders hammer the API",
+            "--id",
+            "cb-1",
+        )
         assert code == 0, err
         await status_when(handle, lambda s: s.requests)
         code, out, err = await cli("approve", incident, "cb-1", "--by", "grace.mensah@preskool.com")
         assert code == 1 and "refused: grace.mensah@preskool.com may not approve circuit_break" in err
         code, out, err = await cli("approve", incident, "cb-1", "--by", "asha.rao@preskool.com")
         assert code == 0 and out.strip() == "cb-1: approved (1 approval(s))", err
-        code, out, err = await cli("done", incident, "cb-1", "--by", "ben.okafor@preskool.com",
-                                   "--outcome", "flag fee_reminders=off")
+        code, out, err = await cli(
+            "done", incident, "cb-1", "--by", "ben.okafor@preskool.com", "--outcome", "flag fee_reminders=off"
+        )
         assert code == 0, err
         status = await status_when(handle, lambda s: s.requests[0].state == "done")
         await finish(handle)

@@ -21,12 +21,18 @@ from tests.helpers import unconfigured
 
 OURS = "inc-3f2a9c1b7d10"
 INVESTIGATING = StatusPageUpdate(
-    incident_id=OURS, status="investigating", title="Elevated Error Rates",
+    incident_id=OURS,
+    status="investigating",
+    title="Elevated Error Rates",
     body="We are investigating elevated error rates affecting some users.",
-    components={"auth-component-id": "major_outage"})
+    components={"auth-component-id": "major_outage"},
+)
 RESOLVED = StatusPageUpdate(
-    incident_id=OURS, status="resolved", title="Resolved - Elevated Error Rates",
-    body="The issue affecting login has been resolved. All systems are now operating normally.")
+    incident_id=OURS,
+    status="resolved",
+    title="Resolved - Elevated Error Rates",
+    body="The issue affecting login has been resolved. All systems are now operating normally.",
+)
 
 
 @pytest_asyncio.fixture
@@ -36,7 +42,9 @@ async def fake():
 
 
 def publisher(fake: StatuspageFake, key: str = DEFAULT_KEY, page_id: str = DEFAULT_PAGE_ID):
-    return StatusPageActivities(Statuspage(fake.url, key, page_id, ssl.create_default_context())).publish_status
+    return StatusPageActivities(
+        Statuspage(fake.url, key, page_id, ssl.create_default_context())
+    ).publish_status
 
 
 async def publish(fake, update: StatusPageUpdate, **kw):
@@ -45,14 +53,19 @@ async def publish(fake, update: StatusPageUpdate, **kw):
 
 async def test_create_then_update_is_one_incident_with_two_updates(fake):
     first = await publish(fake, INVESTIGATING)
-    identified = INVESTIGATING.model_copy(update={"status": "identified", "body": "Cause found: a bad deploy."})
+    identified = INVESTIGATING.model_copy(
+        update={"status": "identified", "body": "Cause found: a bad deploy."}
+    )
     second = await publish(fake, identified)
 
     assert first.created and not second.created
     assert first.statuspage_incident_id == second.statuspage_incident_id
     (incident,) = fake.incidents.values()
     assert incident["status"] == "identified" and incident["impact"] == "critical"
-    assert [u["body"] for u in incident["incident_updates"]] == ["Cause found: a bad deploy.", INVESTIGATING.body]
+    assert [u["body"] for u in incident["incident_updates"]] == [
+        "Cause found: a bad deploy.",
+        INVESTIGATING.body,
+    ]
     assert incident["metadata"] == {"preskool_irp": {"incident_id": OURS}}
     assert fake.component_status["auth-component-id"] == "major_outage"
     assert fake.calls_to("POST")[0].params["body"]["incident"]["deliver_notifications"] is True
@@ -86,10 +99,13 @@ async def test_a_retry_after_a_lost_create_finds_the_first_incident(fake):
     assert len(fake.incident_for(OURS)["incident_updates"]) == 1
 
 
-@pytest.mark.parametrize("key, page_id, status", [
-    ("sp-wrong-key-0123456789", DEFAULT_PAGE_ID, "401"),
-    (DEFAULT_KEY, "nosuchpage", "404"),
-])
+@pytest.mark.parametrize(
+    "key, page_id, status",
+    [
+        ("sp-wrong-key-0123456789", DEFAULT_PAGE_ID, "401"),
+        (DEFAULT_KEY, "nosuchpage", "404"),
+    ],
+)
 async def test_refusals_are_final_and_never_show_the_key(fake, key, page_id, status):
     with pytest.raises(ApplicationError) as info:
         await publish(fake, INVESTIGATING, key=key, page_id=page_id)
@@ -101,7 +117,11 @@ async def test_an_invalid_component_is_refused_with_statuspage_s_reason(fake):
     bad = INVESTIGATING.model_copy(update={"components": {"library-component-id": "major_outage"}})
     with pytest.raises(ApplicationError) as info:
         await publish(fake, bad)
-    assert info.value.non_retryable and "422" in info.value.message and "library-component-id" in info.value.message
+    assert (
+        info.value.non_retryable
+        and "422" in info.value.message
+        and "library-component-id" in info.value.message
+    )
 
 
 @pytest.mark.parametrize("status", [420, 429, 502, 503])
@@ -129,10 +149,19 @@ async def test_the_fake_speaks_the_wire_format(fake):
     headers = {"Authorization": f"OAuth {DEFAULT_KEY}"}
     async with httpx.AsyncClient(base_url=f"{fake.url}/v1/pages/{DEFAULT_PAGE_ID}", headers=headers) as http:
         for n in range(3):
-            created = await http.post("/incidents", json={"incident": {
-                "name": f"Outage {n}", "body": f"update {n}", "metadata": {"irp": {"n": str(n)}}}})
+            created = await http.post(
+                "/incidents",
+                json={
+                    "incident": {
+                        "name": f"Outage {n}",
+                        "body": f"update {n}",
+                        "metadata": {"irp": {"n": str(n)}},
+                    }
+                },
+            )
             assert created.status_code == 200 and created.json()["status"] == "investigating"
         await http.patch(f"/incidents/{created.json()['id']}", json={"incident": {"status": "resolved"}})
+
         async def names(path: str, **params) -> list[str]:
             return [i["name"] for i in (await http.get(path, params=params)).json()]
 
@@ -141,8 +170,10 @@ async def test_the_fake_speaks_the_wire_format(fake):
         assert await names("/incidents", q="update 1") == ["Outage 1"]
         assert await names("/incidents", q="irp") == []
         assert await names("/incidents/unresolved") == ["Outage 1", "Outage 0"]
-        refused = [await http.post("/incidents", json={"name": "no wrapper"}),
-                   await http.post("/incidents", json={"incident": {"name": "x", "status": "on_fire"}}),
-                   await http.get("/incidents", headers={"Authorization": "Bearer " + DEFAULT_KEY})]
+        refused = [
+            await http.post("/incidents", json={"name": "no wrapper"}),
+            await http.post("/incidents", json={"incident": {"name": "x", "status": "on_fire"}}),
+            await http.get("/incidents", headers={"Authorization": "Bearer " + DEFAULT_KEY}),
+        ]
     assert [(r.status_code, "error" in r.json()) for r in refused] == [(422, True), (422, True), (401, True)]
     assert len(fake.incidents) == 3

@@ -24,11 +24,15 @@ from tests.helpers import unconfigured
 
 OURS = "inc-3f2a9c1b7d10"
 POSTMORTEM = TicketRequest(
-    incident_id=OURS, key="postmortem", summary="Post-mortem: login failures for every school",
+    incident_id=OURS,
+    key="postmortem",
+    summary="Post-mortem: login failures for every school",
     description="# Post-mortem\n\n**Impact**: all schools could not log in.\n\n"
-                "## Action items\n- Add an alert on login errors\n- Canary the auth deploys\n\n"
-                "```sh\nbash scripts/rollback.sh backend\n```",
-    due=date(2026, 3, 5), assignee_email="asha.rao@preskool.com")
+    "## Action items\n- Add an alert on login errors\n- Canary the auth deploys\n\n"
+    "```sh\nbash scripts/rollback.sh backend\n```",
+    due=date(2026, 3, 5),
+    assignee_email="asha.rao@preskool.com",
+)
 
 
 @pytest_asyncio.fixture
@@ -37,13 +41,17 @@ async def fake():
         yield fake
 
 
-def jira(fake: JiraFake, token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT,
-         recheck_after: float = 0.0) -> Jira:
-    return Jira(fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context(),
-                recheck_after=recheck_after)
+def jira(
+    fake: JiraFake, token: str = DEFAULT_TOKEN, project: str = DEFAULT_PROJECT, recheck_after: float = 0.0
+) -> Jira:
+    return Jira(
+        fake.url, DEFAULT_EMAIL, token, project, ssl.create_default_context(), recheck_after=recheck_after
+    )
 
 
-async def create(fake, request: TicketRequest = POSTMORTEM, *, attempt: int = 1, recheck_after: float = 0.0, **kw):
+async def create(
+    fake, request: TicketRequest = POSTMORTEM, *, attempt: int = 1, recheck_after: float = 0.0, **kw
+):
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
     tickets = TicketActivities(jira(fake, recheck_after=recheck_after, **kw))
@@ -59,13 +67,23 @@ async def test_creates_a_ticket_with_description_due_date_and_assignee(fake):
 
     (issue,) = fake.issues.values()
     fields = issue["fields"]
-    assert (result.key, result.url, result.created, result.note) == ("IRP-1", f"{fake.url}/browse/IRP-1", True, None)
+    assert (result.key, result.url, result.created, result.note) == (
+        "IRP-1",
+        f"{fake.url}/browse/IRP-1",
+        True,
+        None,
+    )
     assert fields["summary"] == POSTMORTEM.summary and fields["issuetype"]["name"] == "Task"
     assert fields["duedate"] == "2026-03-05"
     assert fields["assignee"]["accountId"] == "712020:0a5e1c0001"
     assert fields["labels"] == [LABEL, OURS, "irp-inc-3f2a9c1b7d10-postmortem"]
     assert [n["type"] for n in fields["description"]["content"]] == [
-        "heading", "paragraph", "heading", "bulletList", "codeBlock"]
+        "heading",
+        "paragraph",
+        "heading",
+        "bulletList",
+        "codeBlock",
+    ]
     assert fields["description"] == to_adf(POSTMORTEM.description)
     (sent,) = fake.calls_to("/rest/api/3/issue")
     assert sent.status == 201 and sent.response == {"id": issue["id"], "key": "IRP-1", "self": issue["self"]}
@@ -108,11 +126,16 @@ async def test_a_bad_token_is_refused_for_good_and_never_shown(fake):
 async def test_an_unknown_project_is_refused_with_jira_s_reason(fake):
     with pytest.raises(ApplicationError) as info:
         await create(fake, POSTMORTEM, project="NOPE")
-    assert info.value.non_retryable and "400" in info.value.message and "'NOPE' does not exist" in info.value.message
+    assert (
+        info.value.non_retryable
+        and "400" in info.value.message
+        and "'NOPE' does not exist" in info.value.message
+    )
 
 
-@pytest.mark.parametrize("path, status", [("/rest/api/3/issue", 503), ("/rest/api/3/issue", 429),
-                                          ("/rest/api/3/search/jql", 502)])
+@pytest.mark.parametrize(
+    "path, status", [("/rest/api/3/issue", 503), ("/rest/api/3/issue", 429), ("/rest/api/3/search/jql", 502)]
+)
 async def test_rate_limits_and_server_errors_are_retried(fake, path, status):
     fake.fail_next(path, status)
     with pytest.raises(ApplicationError) as info:
@@ -137,8 +160,9 @@ async def test_an_unknown_assignee_is_left_unassigned_with_a_note(fake):
 async def test_what_jira_refuses_of_the_optional_fields_is_dropped_with_a_note():
     """A person Jira knows but will not assign, and a project whose create screen has no due date."""
     users = {"chen.li@preskool.com": {"accountId": "712020:c", "displayName": "Chen Li", "assignable": False}}
-    async with JiraFake(users=users, create_screen={"project", "summary", "issuetype", "description", "labels",
-                                                    "assignee"}) as fake:
+    async with JiraFake(
+        users=users, create_screen={"project", "summary", "issuetype", "description", "labels", "assignee"}
+    ) as fake:
         result = await create(fake, POSTMORTEM.model_copy(update={"assignee_email": "chen.li@preskool.com"}))
 
         (issue,) = fake.issues.values()
@@ -147,13 +171,24 @@ async def test_what_jira_refuses_of_the_optional_fields_is_dropped_with_a_note()
         assert [c.status for c in fake.calls_to("/rest/api/3/issue")] == [400, 201]
 
 
-@pytest.mark.parametrize("users, expected", [
-    ({"asha.rao@preskool.com": {"accountId": "a", "displayName": "Asha Rao"},
-      "asha.rao@preskool.community": {"accountId": "b", "displayName": "Asha R"}}, "a"),
-    ({"asha.rao@preskool.community": {"accountId": "b", "displayName": "Asha R"}}, None),  # visible, not hers
-    ({"asha.rao@preskool.com": {"accountId": "h", "displayName": "Asha Rao", "emailHidden": True}}, "h"),
-    ({"asha.rao@preskool.com": {"accountId": "x", "displayName": "Asha Rao", "active": False}}, None),
-])
+@pytest.mark.parametrize(
+    "users, expected",
+    [
+        (
+            {
+                "asha.rao@preskool.com": {"accountId": "a", "displayName": "Asha Rao"},
+                "asha.rao@preskool.community": {"accountId": "b", "displayName": "Asha R"},
+            },
+            "a",
+        ),
+        (
+            {"asha.rao@preskool.community": {"accountId": "b", "displayName": "Asha R"}},
+            None,
+        ),  # visible, not hers
+        ({"asha.rao@preskool.com": {"accountId": "h", "displayName": "Asha Rao", "emailHidden": True}}, "h"),
+        ({"asha.rao@preskool.com": {"accountId": "x", "displayName": "Asha Rao", "active": False}}, None),
+    ],
+)
 async def test_a_person_is_found_by_email_even_when_jira_hides_it(users, expected):
     async with JiraFake(users=users) as fake:
         assert await jira(fake).account_id("asha.rao@preskool.com") == expected
@@ -165,8 +200,12 @@ async def test_not_configured_is_skipped():
 
 
 async def test_what_jira_would_refuse_is_made_to_fit(fake):
-    long = TicketRequest(incident_id="INC 3f2a/9c1b", key="action-item-3", summary="Fix\nthe\tlogin  " + "x" * 300,
-                         description="\n\n".join(f"- step {n}: restart the auth pods" for n in range(3000)))
+    long = TicketRequest(
+        incident_id="INC 3f2a/9c1b",
+        key="action-item-3",
+        summary="Fix\nthe\tlogin  " + "x" * 300,
+        description="\n\n".join(f"- step {n}: restart the auth pods" for n in range(3000)),
+    )
     result = await create(fake, long)
 
     fields = fake.issues[result.key]["fields"]
@@ -191,6 +230,7 @@ def test_labels_are_bounded_and_unique():
 
 # the fake is held to what Jira checks -----------------------------------------------------------
 
+
 def _issue(**fields) -> dict:
     return {"fields": {"project": {"key": "IRP"}, "summary": "s", "issuetype": {"name": "Task"}, **fields}}
 
@@ -202,34 +242,69 @@ def _p(*inline) -> dict:
 _TEXT = {"type": "text", "text": "hi"}
 
 
-@pytest.mark.parametrize("description", [
-    "plain text, as API v2 took it",
-    {"type": "doc", "version": 2, "content": [_p(_TEXT)]},
-    {"type": "doc", "version": 1},
-    {"type": "doc", "version": 1, "content": [_p({"type": "text", "text": ""})]},
-    {"type": "doc", "version": 1, "content": [_TEXT]},
-    {"type": "doc", "version": 1, "content": [{"type": "table", "content": []}]},
-    {"type": "doc", "version": 1, "content": [{"type": "codeBlock", "content": [{**_TEXT, "marks": [{"type": "strong"}]}]}]},
-    {"type": "doc", "version": 1, "content": [{"type": "heading", "attrs": {"level": 7}, "content": [_TEXT]}]},
-    {"type": "doc", "version": 1, "content": [{"type": "bulletList", "content": [
-        {"type": "listItem", "content": [{"type": "bulletList", "content": []}]}]}]},
-    {"type": "doc", "version": 1, "content": [_p({**_TEXT, "marks": [{"type": "code"}, {"type": "strong"}]})]},
-    {"type": "doc", "version": 1, "content": [_p({**_TEXT, "marks": [{"type": "link", "attrs": {}}]})]},
-])
+@pytest.mark.parametrize(
+    "description",
+    [
+        "plain text, as API v2 took it",
+        {"type": "doc", "version": 2, "content": [_p(_TEXT)]},
+        {"type": "doc", "version": 1},
+        {"type": "doc", "version": 1, "content": [_p({"type": "text", "text": ""})]},
+        {"type": "doc", "version": 1, "content": [_TEXT]},
+        {"type": "doc", "version": 1, "content": [{"type": "table", "content": []}]},
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "codeBlock", "content": [{**_TEXT, "marks": [{"type": "strong"}]}]}],
+        },
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "heading", "attrs": {"level": 7}, "content": [_TEXT]}],
+        },
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [
+                {
+                    "type": "bulletList",
+                    "content": [{"type": "listItem", "content": [{"type": "bulletList", "content": []}]}],
+                }
+            ],
+        },
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [_p({**_TEXT, "marks": [{"type": "code"}, {"type": "strong"}]})],
+        },
+        {"type": "doc", "version": 1, "content": [_p({**_TEXT, "marks": [{"type": "link", "attrs": {}}]})]},
+    ],
+)
 async def test_the_fake_refuses_a_description_that_is_not_adf(fake, description):
     async with raw(fake) as http:
         refused = await http.post("/rest/api/3/issue", json=_issue(description=description))
         accepted = await http.post("/rest/api/3/issue", json=_issue(description=to_adf("# ok\n\n- fine")))
-    assert refused.status_code == 400 and refused.json() == {"errorMessages": [], "errors": {"description": NOT_ADF}}
+    assert refused.status_code == 400 and refused.json() == {
+        "errorMessages": [],
+        "errors": {"description": NOT_ADF},
+    }
     assert accepted.status_code == 201 and list(fake.issues) == ["IRP-1"]
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"summary": "two\nlines"}, "summary"), ({"summary": "x" * 256}, "summary"), ({"summary": " "}, "summary"),
-    ({"labels": ["has space"]}, "labels"), ({"duedate": "05/03/2026"}, "duedate"), ({"duedate": "2026-02-30"}, "duedate"),
-    ({"issuetype": {"name": "Incident"}}, "issuetype"), ({"project": {"key": "OPS"}}, "project"),
-    ({"assignee": {"accountId": "nobody"}}, "assignee"), ({"environment": "prod"}, "environment"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"summary": "two\nlines"}, "summary"),
+        ({"summary": "x" * 256}, "summary"),
+        ({"summary": " "}, "summary"),
+        ({"labels": ["has space"]}, "labels"),
+        ({"duedate": "05/03/2026"}, "duedate"),
+        ({"duedate": "2026-02-30"}, "duedate"),
+        ({"issuetype": {"name": "Incident"}}, "issuetype"),
+        ({"project": {"key": "OPS"}}, "project"),
+        ({"assignee": {"accountId": "nobody"}}, "assignee"),
+        ({"environment": "prod"}, "environment"),
+    ],
+)
 async def test_the_fake_refuses_fields_as_jira_does(fake, fields, field):
     async with raw(fake) as http:
         response = await http.post("/rest/api/3/issue", json=_issue(**fields))
@@ -245,20 +320,33 @@ async def test_the_fake_searches_only_the_jql_it_understands(fake):
             return await http.post("/rest/api/3/search/jql", json={"jql": jql, "fields": ["labels"], **body})
 
         page1 = (await search('project = "IRP" AND labels = "irp"', maxResults=2)).json()
-        page2 = (await search('project = "IRP" AND labels = "irp"', maxResults=2,
-                              nextPageToken=page1["nextPageToken"])).json()
-        one = (await search('labels = n1 and project = IRP')).json()
-        refused = [await search("project = IRP ORDER BY created DESC"), await search('labels in ("irp")'),
-                   await search('project = "OPS"')]
-        unauthenticated = await http.post("/rest/api/3/search/jql", json={"jql": "project = IRP"}, auth=("x", "y"))
+        page2 = (
+            await search(
+                'project = "IRP" AND labels = "irp"', maxResults=2, nextPageToken=page1["nextPageToken"]
+            )
+        ).json()
+        one = (await search("labels = n1 and project = IRP")).json()
+        refused = [
+            await search("project = IRP ORDER BY created DESC"),
+            await search('labels in ("irp")'),
+            await search('project = "OPS"'),
+        ]
+        unauthenticated = await http.post(
+            "/rest/api/3/search/jql", json={"jql": "project = IRP"}, auth=("x", "y")
+        )
     assert [i["key"] for i in page1["issues"]] == ["IRP-3", "IRP-2"] and page1["isLast"] is False
-    assert [i["key"] for i in page2["issues"]] == ["IRP-1"] and page2["isLast"] and "nextPageToken" not in page2
-    assert [i["key"] for i in one["issues"]] == ["IRP-2"] and one["issues"][0]["fields"] == {"labels": ["irp", "n1"]}
+    assert (
+        [i["key"] for i in page2["issues"]] == ["IRP-1"] and page2["isLast"] and "nextPageToken" not in page2
+    )
+    assert [i["key"] for i in one["issues"]] == ["IRP-2"] and one["issues"][0]["fields"] == {
+        "labels": ["irp", "n1"]
+    }
     assert [(r.status_code, bool(r.json()["errorMessages"])) for r in refused] == [(400, True)] * 3
     assert unauthenticated.status_code == 401
 
 
 # light markdown to ADF ---------------------------------------------------------------------------
+
 
 def t(text: str, *marks: dict) -> dict:
     return {"type": "text", "text": text, **({"marks": list(marks)} if marks else {})}
@@ -283,36 +371,68 @@ def link(href: str) -> dict:
     return {"type": "link", "attrs": {"href": href}}
 
 
-@pytest.mark.parametrize("markdown, content", [
-    ("", []),
-    ("\n \n", []),
-    ("Hello", [p(t("Hello"))]),
-    ("one\ntwo", [p(t("one"), BR, t("two"))]),
-    ("one\n\n\ntwo", [p(t("one")), p(t("two"))]),
-    ("# Title\n## Sub\n### Third", [h(1, "Title"), h(2, "Sub"), h(3, "Third")]),
-    ("#not a heading", [p(t("#not a heading"))]),
-    ("- one\n- two", [{"type": "bulletList", "content": items("one", "two")}]),
-    ("- one\n  more", [{"type": "bulletList", "content": [{"type": "listItem", "content": [
-        p(t("one"), BR, t("more"))]}]}]),
-    ("1. a\n2. b", [{"type": "orderedList", "content": items("a", "b")}]),
-    ("3. c", [{"type": "orderedList", "attrs": {"order": 3}, "content": items("c")}]),
-    ("- a\n1. b", [{"type": "bulletList", "content": items("a")}, {"type": "orderedList", "content": items("b")}]),
-    ("intro\n- a\nafter", [p(t("intro")), {"type": "bulletList", "content": items("a")}, p(t("after"))]),
-    ("```sql\nSELECT 1;\n\n  SELECT 2;\n```\nafter", [
-        {"type": "codeBlock", "attrs": {"language": "sql"}, "content": [t("SELECT 1;\n\n  SELECT 2;")]},
-        p(t("after"))]),
-    ("```\n```", [{"type": "codeBlock", "content": []}]),
-    ("```\nunclosed", [{"type": "codeBlock", "content": [t("unclosed")]}]),
-    ("| a | b |\n|---|---|\n| 1 | 2 |\nafter", [
-        {"type": "codeBlock", "content": [t("| a | b |\n|---|---|\n| 1 | 2 |")]}, p(t("after"))]),
-    ("---", [{"type": "rule"}]),
-    ("Run `kubectl get pods` now", [p(t("Run "), t("kubectl get pods", CODE), t(" now"))]),
-    ("**Impact**: all", [p(t("Impact", STRONG), t(": all"))]),
-    ("See [runbook](https://x.io/r) and https://grafana.preskool.com/d/slo.", [p(
-        t("See "), t("runbook", link("https://x.io/r")), t(" and "),
-        t("https://grafana.preskool.com/d/slo", link("https://grafana.preskool.com/d/slo")), t("."))]),
-    ("a\x00b\r\nc", [p(t("ab"), BR, t("c"))]),
-])
+@pytest.mark.parametrize(
+    "markdown, content",
+    [
+        ("", []),
+        ("\n \n", []),
+        ("Hello", [p(t("Hello"))]),
+        ("one\ntwo", [p(t("one"), BR, t("two"))]),
+        ("one\n\n\ntwo", [p(t("one")), p(t("two"))]),
+        ("# Title\n## Sub\n### Third", [h(1, "Title"), h(2, "Sub"), h(3, "Third")]),
+        ("#not a heading", [p(t("#not a heading"))]),
+        ("- one\n- two", [{"type": "bulletList", "content": items("one", "two")}]),
+        (
+            "- one\n  more",
+            [
+                {
+                    "type": "bulletList",
+                    "content": [{"type": "listItem", "content": [p(t("one"), BR, t("more"))]}],
+                }
+            ],
+        ),
+        ("1. a\n2. b", [{"type": "orderedList", "content": items("a", "b")}]),
+        ("3. c", [{"type": "orderedList", "attrs": {"order": 3}, "content": items("c")}]),
+        (
+            "- a\n1. b",
+            [{"type": "bulletList", "content": items("a")}, {"type": "orderedList", "content": items("b")}],
+        ),
+        ("intro\n- a\nafter", [p(t("intro")), {"type": "bulletList", "content": items("a")}, p(t("after"))]),
+        (
+            "```sql\nSELECT 1;\n\n  SELECT 2;\n```\nafter",
+            [
+                {
+                    "type": "codeBlock",
+                    "attrs": {"language": "sql"},
+                    "content": [t("SELECT 1;\n\n  SELECT 2;")],
+                },
+                p(t("after")),
+            ],
+        ),
+        ("```\n```", [{"type": "codeBlock", "content": []}]),
+        ("```\nunclosed", [{"type": "codeBlock", "content": [t("unclosed")]}]),
+        (
+            "| a | b |\n|---|---|\n| 1 | 2 |\nafter",
+            [{"type": "codeBlock", "content": [t("| a | b |\n|---|---|\n| 1 | 2 |")]}, p(t("after"))],
+        ),
+        ("---", [{"type": "rule"}]),
+        ("Run `kubectl get pods` now", [p(t("Run "), t("kubectl get pods", CODE), t(" now"))]),
+        ("**Impact**: all", [p(t("Impact", STRONG), t(": all"))]),
+        (
+            "See [runbook](https://x.io/r) and https://grafana.preskool.com/d/slo.",
+            [
+                p(
+                    t("See "),
+                    t("runbook", link("https://x.io/r")),
+                    t(" and "),
+                    t("https://grafana.preskool.com/d/slo", link("https://grafana.preskool.com/d/slo")),
+                    t("."),
+                )
+            ],
+        ),
+        ("a\x00b\r\nc", [p(t("ab"), BR, t("c"))]),
+    ],
+)
 def test_to_adf(markdown, content):
     doc = to_adf(markdown)
     assert doc == {"type": "doc", "version": 1, "content": content}

@@ -47,7 +47,9 @@ async def test_the_gate_passes_when_every_check_holds(prom):
 
 async def test_the_gate_fails_and_shows_each_measured_value(prom):
     prom.set(ERROR_RATE.query, 0.024)
-    prom.set("http_request_duration_seconds_bucket", [({"pod": "backend-a"}, 0.21), ({"pod": "backend-b"}, 0.812)])
+    prom.set(
+        "http_request_duration_seconds_bucket", [({"pod": "backend-a"}, 0.21), ({"pod": "backend-b"}, 0.812)]
+    )
     prom.set(PODS.query, 2)
     verdict = await verify(prom)
     assert not verdict.passed
@@ -86,7 +88,9 @@ async def test_bad_promql_is_final_with_prometheus_s_error(prom):
     prom.set(LATENCY.query, PrometheusFake.BAD)
     with pytest.raises(ApplicationError) as info:
         await verify(prom)
-    assert info.value.non_retryable and "bad_data" in info.value.message and "parse error" in info.value.message
+    assert (
+        info.value.non_retryable and "bad_data" in info.value.message and "parse error" in info.value.message
+    )
 
 
 async def test_prometheus_unavailable_is_retried(prom):
@@ -121,16 +125,19 @@ def check(shown_as: str, name: str = "x") -> RecoveryCheck:
     return RecoveryCheck(name=name, query="q", op="<", threshold=1, shown_as=shown_as)
 
 
-@pytest.mark.parametrize("value, shown_as, text", [
-    (0.024, "< 0.1%", "2.40%"),
-    (0.0005, "< 0.1%", "0.05%"),
-    (0.812, "< 500ms", "812ms"),
-    (2.0, "< 1.5 s", "2"),
-    (2.0, "all K8s pods Running", "2"),
-    (0.25, "< 3 items", "0.25"),  # "items" ends in "ms" but is not milliseconds
-    (math.nan, "< 0.1%", "NaN"),
-    (math.inf, "< 500ms", "+Inf"),
-])
+@pytest.mark.parametrize(
+    "value, shown_as, text",
+    [
+        (0.024, "< 0.1%", "2.40%"),
+        (0.0005, "< 0.1%", "0.05%"),
+        (0.812, "< 500ms", "812ms"),
+        (2.0, "< 1.5 s", "2"),
+        (2.0, "all K8s pods Running", "2"),
+        (0.25, "< 3 items", "0.25"),  # "items" ends in "ms" but is not milliseconds
+        (math.nan, "< 0.1%", "NaN"),
+        (math.inf, "< 500ms", "+Inf"),
+    ],
+)
 def test_values_read_as_the_plan_states_them(value, shown_as, text):
     assert format_value(value, shown_as) == text
 

@@ -47,8 +47,13 @@ async def ui_env(chromium_path):
     """A dev server of this module's own, with its Web UI on a free port: (env, ui_url)."""
     ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter,
-        ui=True, ui_port=ui_port, dev_server_extra_args=["--ui-disable-news-fetch"], dev_server_log_level="error")
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        ui=True,
+        ui_port=ui_port,
+        dev_server_extra_args=["--ui-disable-news-fetch"],
+        dev_server_log_level="error",
+    )
     await register_search_attributes(env.client)
     ui_url = f"http://127.0.0.1:{ui_port}"
 
@@ -77,17 +82,28 @@ async def page(browser):
     await page.close()
 
 
-async def test_acknowledge_sent_from_the_web_ui_moves_the_incident_to_triage(ui_env, page, run_worker, policy, shots):
+async def test_acknowledge_sent_from_the_web_ui_moves_the_incident_to_triage(
+    ui_env, page, run_worker, policy, shots
+):
     env, ui_url = ui_env
-    payload = delivery(alert(module="fees", summary="Fee collection failing"), group=f"WebUi-{uuid.uuid4().hex[:8]}")
+    payload = delivery(
+        alert(module="fees", summary="Fee collection failing"), group=f"WebUi-{uuid.uuid4().hex[:8]}"
+    )
     async with run_worker(env.client) as tq:
         receipt = await deliver_alerts(env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = env.client.get_workflow_handle(receipt.incident_id)
         before = await status_when(handle, lambda s: s.channel)
         assert before.phase == "DETECTION" and before.acknowledged_by is None
 
-        await webui.send_signal_in_ui(page, ui_url, env.client.namespace, receipt.incident_id, "acknowledge", ACK,
-                                      screenshot_to=shots / "ui-send-signal.png")
+        await webui.send_signal_in_ui(
+            page,
+            ui_url,
+            env.client.namespace,
+            receipt.incident_id,
+            "acknowledge",
+            ACK,
+            screenshot_to=shots / "ui-send-signal.png",
+        )
         status = await status_when(handle, lambda s: s.phase == "TRIAGE")
 
         shown = await webui.query_in_ui(page, "status")  # the same, as the UI shows it
@@ -96,7 +112,9 @@ async def test_acknowledge_sent_from_the_web_ui_moves_the_incident_to_triage(ui_
         await finish(handle)
 
     assert status.acknowledged_by == "ben.okafor@preskool.com"
-    assert [e.text for e in status.timeline if e.kind == "acknowledged"] == ["acknowledged by ben.okafor@preskool.com"]
+    assert [e.text for e in status.timeline if e.kind == "acknowledged"] == [
+        "acknowledged by ben.okafor@preskool.com"
+    ]
 
 
 async def test_rollback_approved_from_the_web_ui_runs_once(ui_env, page, run_worker, policy, tmp_path, shots):
@@ -107,8 +125,19 @@ async def test_rollback_approved_from_the_web_ui_runs_once(ui_env, page, run_wor
     from plan.models import Executor
 
     runs = tmp_path / "runs.log"
-    rollback = policy.actions["rollback"].model_copy(update={"executor": Executor(command=[
-        sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')", str(runs), "{target}"])})
+    rollback = policy.actions["rollback"].model_copy(
+        update={
+            "executor": Executor(
+                command=[
+                    sys.executable,
+                    "-c",
+                    "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')",
+                    str(runs),
+                    "{target}",
+                ]
+            )
+        }
+    )
     drill = policy.model_copy(update={"actions": {**policy.actions, "rollback": rollback}})
     env, ui_url = ui_env
     payload = delivery(alert(module="fees"), group=f"WebUi-{uuid.uuid4().hex[:8]}")
@@ -116,13 +145,27 @@ async def test_rollback_approved_from_the_web_ui_runs_once(ui_env, page, run_wor
         receipt = await deliver_alerts(env.client, tq, AlertmanagerDelivery.model_validate(payload))
         handle = env.client.get_workflow_handle(receipt.incident_id)
         await status_when(handle, lambda s: s.channel)
-        await handle.signal("request_action", {"request_id": "rollback-1", "action": "rollback", "target": "backend",
-                                               "by": "ben.okafor@preskool.com", "reason": "errors since the deploy"})
+        await handle.signal(
+            "request_action",
+            {
+                "request_id": "rollback-1",
+                "action": "rollback",
+                "target": "backend",
+                "by": "ben.okafor@preskool.com",
+                "reason": "errors since the deploy",
+            },
+        )
         await status_when(handle, lambda s: s.requests)
 
-        await webui.send_signal_in_ui(page, ui_url, env.client.namespace, receipt.incident_id, "approve",
-                                      '{"request_id": "rollback-1", "by": "dana.whitfield@preskool.com"}',
-                                      screenshot_to=shots / "ui-approve.png")
+        await webui.send_signal_in_ui(
+            page,
+            ui_url,
+            env.client.namespace,
+            receipt.incident_id,
+            "approve",
+            '{"request_id": "rollback-1", "by": "dana.whitfield@preskool.com"}',
+            screenshot_to=shots / "ui-approve.png",
+        )
         status = await status_when(handle, lambda s: s.requests[0].state == "done")
         await finish(handle)
 

@@ -25,8 +25,15 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 VIEWPORT = {"width": 1400, "height": 900}
 UI_TIMEOUT = timedelta(seconds=10)
@@ -45,7 +52,9 @@ def chromium_missing(executable: str = CHROMIUM) -> str | None:
 async def chromium(executable: str = CHROMIUM) -> AsyncIterator[Browser]:
     """A headless Debian Chromium, closed on exit (and Playwright's driver with it)."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield browser
         finally:
@@ -59,7 +68,9 @@ async def new_page(browser: Browser) -> Page:
 
 
 def workflow_url(ui_url: str, namespace: str, workflow_id: str) -> str:
-    return f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+    return (
+        f"{ui_url.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+    )
 
 
 async def open_workflow(page: Page, ui_url: str, namespace: str, workflow_id: str) -> None:
@@ -111,8 +122,16 @@ async def _type_json(page: Page, dialog: Locator, json_text: str) -> None:
         raise AssertionError(f"the Data editor holds {typed!r}, not {json_text!r}")
 
 
-async def send_signal_in_ui(page: Page, ui_url: str, namespace: str, workflow_id: str, signal_name: str,
-                            json_text: str, *, screenshot_to: Path | None = None) -> None:
+async def send_signal_in_ui(
+    page: Page,
+    ui_url: str,
+    namespace: str,
+    workflow_id: str,
+    signal_name: str,
+    json_text: str,
+    *,
+    screenshot_to: Path | None = None,
+) -> None:
     """Open the workflow in the Web UI, "More Actions" → "Send a Signal", choose the signal, type its
     JSON, (screenshot the filled-in dialog,) Submit, and wait for the UI's "Workflow signaled."."""
     json.loads(json_text)  # fail here, not in the UI, on a typo in the test
@@ -132,7 +151,9 @@ async def send_signal_in_ui(page: Page, ui_url: str, namespace: str, workflow_id
         await expect(page.get_by_text(SIGNAL_SENT).filter(visible=True).first).to_be_visible()
     except AssertionError as e:
         shown = await dialog.inner_text() if await dialog.is_visible() else ""
-        raise AssertionError(f"the UI did not confirm the {signal_name} signal; the dialog shows: {shown!r}") from e
+        raise AssertionError(
+            f"the UI did not confirm the {signal_name} signal; the dialog shows: {shown!r}"
+        ) from e
     await expect(dialog).to_be_hidden()
 
 

@@ -22,15 +22,25 @@ def main() -> None:
         sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
     temporal = TemporalSettings()
     try:
-        temporal.connect_options()  # a bad TLS, API key or payload key setting stops us here, not at the first alert
+        # A bad TLS, API key or payload key setting stops us here, not at the first alert.
+        temporal.connect_options()
     except TemporalConfigError as e:
         sys.exit(f"receiver not started: {e}")
-    app = create_app(token=settings.irp_webhook_token, task_queue=temporal.temporal_task_queue,
-                     connect=lambda: connect(temporal), pagerduty_secret=settings.pagerduty_webhook_secret)
+    app = create_app(
+        token=settings.irp_webhook_token,
+        task_queue=temporal.temporal_task_queue,
+        connect=lambda: connect(temporal),
+        pagerduty_secret=settings.pagerduty_webhook_secret,
+    )
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.
-    uvicorn.run(app, host=settings.irp_webhook_host, port=settings.irp_webhook_port, log_level="info",
-                access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.irp_webhook_host,
+        port=settings.irp_webhook_port,
+        log_level="info",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

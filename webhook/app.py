@@ -31,8 +31,14 @@ from webhook.pagerduty import PagerDutyWebhook
 log = logging.getLogger("webhook")
 KNOWN_PATHS = {"/webhooks/alertmanager", "/webhooks/pagerduty", "/incidents", "/healthz"}
 MAX_BODY = 1024 * 1024
-RETRYABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
-             RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN}
+RETRYABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+}
 
 
 class WebhookSettings(BaseSettings):
@@ -49,13 +55,24 @@ class Refusal(Exception):
         self.status, self.reason, self.errors = status, reason, errors
 
 
-def create_app(*, token: SecretStr, task_queue: str,
-               connect: Callable[[], Awaitable[Client]], pagerduty_secret: SecretStr | None = None) -> FastAPI:
+def create_app(
+    *,
+    token: SecretStr,
+    task_queue: str,
+    connect: Callable[[], Awaitable[Client]],
+    pagerduty_secret: SecretStr | None = None,
+) -> FastAPI:
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
-    requests = Counter("irp_webhook_requests", "Requests to the receiver, by endpoint and answer",
-                       ["endpoint", "status"], registry=registry)
-    latency = Histogram("irp_webhook_request_seconds", "Time to answer, by endpoint", ["endpoint"], registry=registry)
+    requests = Counter(
+        "irp_webhook_requests",
+        "Requests to the receiver, by endpoint and answer",
+        ["endpoint", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "irp_webhook_request_seconds", "Time to answer, by endpoint", ["endpoint"], registry=registry
+    )
     app.mount("/metrics", make_asgi_app(registry=registry))
 
     app.add_middleware(Measured, requests=requests, latency=latency)
@@ -119,15 +136,21 @@ def create_app(*, token: SecretStr, task_queue: str,
         if incident_id is None:
             log.info("pagerduty event %s ignored: not an incident this service paged", event.id)
             return {"ignored": "not an incident this service paged (no inc-… incident_key)"}
-        signal = PagerDutyEvent(event_id=event.id, event_type=event.event_type, agent=event.agent_name(),
-                                pagerduty_incident=event.data.get("id"))
+        signal = PagerDutyEvent(
+            event_id=event.id,
+            event_type=event.event_type,
+            agent=event.agent_name(),
+            pagerduty_incident=event.data.get("id"),
+        )
         async with temporal_errors("the PagerDuty event"):
             try:
                 await (await client()).get_workflow_handle(incident_id).signal("pagerduty_event", signal)
             except RPCError as e:
                 if e.status is not RPCStatusCode.NOT_FOUND:
                     raise
-                log.info("pagerduty %s for %s ignored: the incident is not running", event.event_type, incident_id)
+                log.info(
+                    "pagerduty %s for %s ignored: the incident is not running", event.event_type, incident_id
+                )
                 return {"ignored": f"incident {incident_id} is not running"}
         seen_events.remember(event.id)
         log.info("pagerduty %s by %s → %s", event.event_type, signal.agent or "someone", incident_id)
@@ -163,8 +186,12 @@ class Measured:
 
 
 def receipt_json(receipt) -> dict:
-    return {"incident_id": receipt.incident_id, "workflow_id": receipt.incident_id,
-            "severity": receipt.severity.value, "created": receipt.created}
+    return {
+        "incident_id": receipt.incident_id,
+        "workflow_id": receipt.incident_id,
+        "severity": receipt.severity.value,
+        "created": receipt.created,
+    }
 
 
 @asynccontextmanager

@@ -15,8 +15,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.executor import ExecutorActivities, RunAction
     from plan import templates
     from plan.approvals import (
-        ActionDone, ActionRequest, Approval, Decide, RequestAction, approvals_complete, digest, refuse_approval,
-        refuse_request, render_command, who_may_approve,
+        ActionDone,
+        ActionRequest,
+        Approval,
+        Decide,
+        RequestAction,
+        approvals_complete,
+        digest,
+        refuse_approval,
+        refuse_request,
+        render_command,
+        who_may_approve,
     )
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext, minutes
@@ -39,25 +48,61 @@ class Approvals:
         bound = digest(request.action, request.target, request.params)
         earlier = s.requests.get(request_id)
         if earlier and earlier.state != "pending":
-            ctx.refuse("request_action", f"request {request_id} is already {earlier.state}; use a new request_id")
+            ctx.refuse(
+                "request_action", f"request {request_id} is already {earlier.state}; use a new request_id"
+            )
             return
         if earlier and earlier.digest == bound:
-            ctx.note("action", f"{request.by} asked again for {request_id}; it is still pending", by=request.by)
+            ctx.note(
+                "action", f"{request.by} asked again for {request_id}; it is still pending", by=request.by
+            )
             return
-        now = workflow.now()
-        r = s.requests[request_id] = ActionRequest(
-            request_id=request_id, action=request.action, title=action.title, forbidden=action.forbidden,
-            target=request.target, params=request.params, by=request.by, reason=request.reason, digest=bound,
-            command=render_command(action.executor, request.target, request.params) if action.executor else None,
-            requested_at=now, expires_at=now + ctx.policy.approval_expiry,
-            approvals=earlier.approvals if earlier else [])  # kept for the record; they no longer match
+        r = s.requests[request_id] = self._recorded(request, request_id, bound, earlier)
         changed = " (changed: earlier approvals no longer count)" if earlier else ""
-        ctx.note("action-requested", f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}",
-                 by=request.by)
-        self.bridge.post(templates.approval_request(
-            incident_id=ctx.incident_id, request_id=request_id, title=action.title, plan=action.plan,
-            forbidden=action.forbidden, by=r.by, reason=r.reason, target=r.target, params=r.params, command=r.command,
-            who=who_may_approve(ctx.policy, action), expires_at=r.expires_at), "approval-request")
+        ctx.note(
+            "action-requested",
+            f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}",
+            by=request.by,
+        )
+        self.bridge.post(
+            templates.approval_request(
+                incident_id=ctx.incident_id,
+                request_id=request_id,
+                title=action.title,
+                plan=action.plan,
+                forbidden=action.forbidden,
+                by=r.by,
+                reason=r.reason,
+                target=r.target,
+                params=r.params,
+                command=r.command,
+                who=who_may_approve(ctx.policy, action),
+                expires_at=r.expires_at,
+            ),
+            "approval-request",
+        )
+
+    def _recorded(
+        self, request: RequestAction, request_id: str, bound: str, earlier: ActionRequest | None
+    ) -> ActionRequest:
+        """The request as the incident keeps it, bound to exactly its action, target and params."""
+        action, now = self.ctx.policy.actions[request.action], workflow.now()
+        command = render_command(action.executor, request.target, request.params) if action.executor else None
+        return ActionRequest(
+            request_id=request_id,
+            action=request.action,
+            title=action.title,
+            forbidden=action.forbidden,
+            target=request.target,
+            params=request.params,
+            by=request.by,
+            reason=request.reason,
+            digest=bound,
+            command=command,
+            requested_at=now,
+            expires_at=now + self.ctx.policy.approval_expiry,
+            approvals=earlier.approvals if earlier else [],  # kept for the record; they no longer match
+        )
 
     def approval_refusal(self, decision: Decide) -> str | None:
         """Why this approval cannot count (pure: the update's validator asks it too)."""
@@ -65,8 +110,13 @@ class Approvals:
         if request is None:
             known = ", ".join(self.ctx.s.requests) or "none"
             return f"no request {decision.request_id!r} in this incident (requests: {known})"
-        return refuse_approval(self.ctx.policy.actions[request.action], request, decision.by,
-                               self.ctx.roles_of(decision.by), workflow.now())
+        return refuse_approval(
+            self.ctx.policy.actions[request.action],
+            request,
+            decision.by,
+            self.ctx.roles_of(decision.by),
+            workflow.now(),
+        )
 
     def approve(self, decision: Decide) -> None:
         ctx = self.ctx
@@ -76,22 +126,33 @@ class Approvals:
         request = ctx.s.requests[decision.request_id]
         action = ctx.policy.actions[request.action]
         roles = [r for r in action.approvers if r in ctx.roles_of(decision.by)]
-        request.approvals.append(Approval(by=decision.by, roles=roles, at=workflow.now(), digest=request.digest,
-                                          reason=decision.reason))
-        ctx.note("approved", f"{decision.by} ({', '.join(r.title for r in roles)}) approved {request.request_id}",
-                 by=decision.by)
+        request.approvals.append(
+            Approval(
+                by=decision.by, roles=roles, at=workflow.now(), digest=request.digest, reason=decision.reason
+            )
+        )
+        ctx.note(
+            "approved",
+            f"{decision.by} ({', '.join(r.title for r in roles)}) approved {request.request_id}",
+            by=decision.by,
+        )
         if approvals_complete(action, request):
             self._approved(request, decision.by)
         else:
-            self.bridge.post(f"✔️ {decision.by} approved {request.request_id}; still needs "
-                             f"{who_may_approve(ctx.policy, action)}", "approval")
+            self.bridge.post(
+                f"✔️ {decision.by} approved {request.request_id}; still needs "
+                f"{who_may_approve(ctx.policy, action)}",
+                "approval",
+            )
 
     def denial_refusal(self, decision: Decide) -> str | None:
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None or request.state != "pending" or workflow.now() >= request.expires_at:
             return self.approval_refusal(decision)
         action = self.ctx.policy.actions[request.action]
-        if decision.by.lower() != request.by.lower() and not set(action.approvers) & self.ctx.roles_of(decision.by):
+        if decision.by.lower() != request.by.lower() and not set(action.approvers) & self.ctx.roles_of(
+            decision.by
+        ):
             return f"{decision.by} may not deny {request.action}: only its approvers or the requester may"
         return None
 
@@ -110,11 +171,17 @@ class Approvals:
         request = self.ctx.s.requests.get(done.request_id)
         if request is None or request.state != "approved" or request.command or request.automatic:
             state = "unknown" if request is None else request.state
-            why = "it runs by itself" if request and (request.command or request.automatic) else f"it is {state}"
+            why = (
+                "it runs by itself"
+                if request and (request.command or request.automatic)
+                else f"it is {state}"
+            )
             self.ctx.refuse("action_done", f"{done.request_id} cannot be reported done: {why}")
             return
         request.state, request.outcome = "done", done.outcome
-        self.ctx.note("action-done", f"{done.by} carried out {request.request_id}: {done.outcome}", by=done.by)
+        self.ctx.note(
+            "action-done", f"{done.by} carried out {request.request_id}: {done.outcome}", by=done.by
+        )
         self.bridge.post(f"🔧 {request.request_id} done by {done.by}: {done.outcome}", "action-done")
 
     def _approved(self, request: ActionRequest, by: str) -> None:
@@ -122,12 +189,17 @@ class Approvals:
         if request.automatic:
             return  # its owner sees the approval and carries it out
         if request.command:
-            self.bridge.post(f"✅ {request.request_id} approved: running `{' '.join(request.command)}` once", "approval")
+            self.bridge.post(
+                f"✅ {request.request_id} approved: running `{' '.join(request.command)}` once", "approval"
+            )
             self.ctx.later(self.LANE, self._run, request.request_id)
         else:
-            self.bridge.post(f"✅ {request.request_id} approved: carry out “{request.title}” on {request.target}, "
-                             f"then report with `action_done` {{\"request_id\": \"{request.request_id}\", "
-                             f"\"by\": \"<your email>\", \"outcome\": \"...\"}}", "approval")
+            self.bridge.post(
+                f"✅ {request.request_id} approved: carry out “{request.title}” on {request.target}, "
+                f'then report with `action_done` {{"request_id": "{request.request_id}", '
+                f'"by": "<your email>", "outcome": "..."}}',
+                "approval",
+            )
 
     async def _run(self, request_id: str) -> None:
         """Runs at most once. The guard is checked here, at the last moment, not when approved."""
@@ -139,20 +211,36 @@ class Approvals:
         request.state = "running"
         ctx.note("action-running", f"running {request_id}: {' '.join(request.command)}")
         timeout = action.executor.timeout
-        result = await outside(ctx, ExecutorActivities.run_action, RunAction(
-            incident_id=ctx.incident_id, request_id=request_id, command=request.command, timeout=timeout),
-            what=f"run {request_id}", options=dict(start_to_close_timeout=timeout + timedelta(minutes=1),
-                                                  retry_policy=RetryPolicy(maximum_attempts=1)))
+        result = await outside(
+            ctx,
+            ExecutorActivities.run_action,
+            RunAction(
+                incident_id=ctx.incident_id, request_id=request_id, command=request.command, timeout=timeout
+            ),
+            what=f"run {request_id}",
+            options=dict(
+                start_to_close_timeout=timeout + timedelta(minutes=1),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            ),
+        )
         if result is None:
-            request.state, request.outcome = "failed", "no result (the worker stopped or timed out): check by hand"
+            request.state, request.outcome = (
+                "failed",
+                "no result (the worker stopped or timed out): check by hand",
+            )
         else:
             request.exit_code, request.outcome = result.exit_code, result.output
             request.state = "done" if result.exit_code == 0 else "failed"
         output = request.outcome or ""
-        ctx.note(f"action-{request.state}", f"{request_id} {request.state} (exit code {request.exit_code}): "
-                 f"{output[-300:]}")
-        self.bridge.post(f"{'🟢' if request.state == 'done' else '🔴'} {request_id} {request.state}, "
-                         f"exit code {request.exit_code}:\n```\n{output[-1500:]}\n```", "action-result")
+        ctx.note(
+            f"action-{request.state}",
+            f"{request_id} {request.state} (exit code {request.exit_code}): {output[-300:]}",
+        )
+        self.bridge.post(
+            f"{'🟢' if request.state == 'done' else '🔴'} {request_id} {request.state}, "
+            f"exit code {request.exit_code}:\n```\n{output[-1500:]}\n```",
+            "action-result",
+        )
 
     # --- the approval clock --------------------------------------------------------------------
 
@@ -164,6 +252,8 @@ class Approvals:
             if request.state == "pending" and now >= request.expires_at:
                 request.state, request.decided_at = "expired", now
                 self.ctx.note("expired", f"{request.request_id} expired without its approvals")
-                self.bridge.post(f"⌛ {request.request_id} expired without its approvals "
-                                 f"({minutes(self.ctx.policy.approval_expiry)} min); request it again if still needed",
-                                 "approval")
+                self.bridge.post(
+                    f"⌛ {request.request_id} expired without its approvals "
+                    f"({minutes(self.ctx.policy.approval_expiry)} min); request it again if still needed",
+                    "approval",
+                )

@@ -9,7 +9,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.chat import (
-        ArchiveBridge, BridgeActivities, BridgePost, InviteRequest, OpenBridgeRequest, PersonNotice,
+        ArchiveBridge,
+        BridgeActivities,
+        BridgePost,
+        InviteRequest,
+        OpenBridgeRequest,
+        PersonNotice,
     )
     from plan import Role, templates
     from workflows.context import IncidentContext
@@ -50,9 +55,17 @@ class Bridge:
             return None
         s.posts += 1
         key = what if what in ONCE else f"{what}-{s.posts}"
-        posted = await self._outside(BridgeActivities.post_to_bridge, BridgePost(
-            incident_id=self.ctx.incident_id, channel_id=s.bridge.channel_id, key=key, text=text,
-            thread=s.bridge.opening_message_id if thread else None), f"post the {what} message")
+        posted = await self._outside(
+            BridgeActivities.post_to_bridge,
+            BridgePost(
+                incident_id=self.ctx.incident_id,
+                channel_id=s.bridge.channel_id,
+                key=key,
+                text=text,
+                thread=s.bridge.opening_message_id if thread else None,
+            ),
+            f"post the {what} message",
+        )
         if posted:
             self.ctx.note("posted", f"posted the {what} message in #{s.bridge.channel}")
         return posted.message_id if posted else None
@@ -62,8 +75,11 @@ class Bridge:
         if not person:
             self.ctx.note("notify-skipped", f"nobody holds the {role.title} role: {key} not sent")
             return
-        sent = await self._outside(BridgeActivities.notify_person, PersonNotice(
-            incident_id=self.ctx.incident_id, email=person.email, key=key, text=text), f"message {person.name}")
+        sent = await self._outside(
+            BridgeActivities.notify_person,
+            PersonNotice(incident_id=self.ctx.incident_id, email=person.email, key=key, text=text),
+            f"message {person.name}",
+        )
         if sent and sent.skipped:
             self.ctx.note("notify-skipped", f"{key} not sent: {sent.skipped}")
         elif sent and sent.message_id:
@@ -74,8 +90,11 @@ class Bridge:
         s = self.ctx.s
         if not s.bridge.channel_id:
             return
-        archived = await self._outside(BridgeActivities.archive_bridge, ArchiveBridge(
-            channel_id=s.bridge.channel_id), "archive the bridge")
+        archived = await self._outside(
+            BridgeActivities.archive_bridge,
+            ArchiveBridge(channel_id=s.bridge.channel_id),
+            "archive the bridge",
+        )
         s.bridge.archived = archived is not None
         if s.bridge.archived:
             self.ctx.note("bridge", f"bridge #{s.bridge.channel} archived")
@@ -84,9 +103,16 @@ class Bridge:
 
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
-        opened = await self._outside(BridgeActivities.open_bridge, OpenBridgeRequest(
-            incident_id=ctx.incident_id, channel_prefix=ctx.policy.bridge_channel_prefix, started_at=s.started_at,
-            purpose=f"Incident {ctx.incident_id}: {s.summary}"[:250]), "open the incident bridge")
+        opened = await self._outside(
+            BridgeActivities.open_bridge,
+            OpenBridgeRequest(
+                incident_id=ctx.incident_id,
+                channel_prefix=ctx.policy.bridge_channel_prefix,
+                started_at=s.started_at,
+                purpose=f"Incident {ctx.incident_id}: {s.summary}"[:250],
+            ),
+            "open the incident bridge",
+        )
         if opened is None or opened.skipped:
             s.bridge.skipped = opened.skipped if opened else "failed"
             if opened:
@@ -95,21 +121,35 @@ class Bridge:
         s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
         ctx.note("bridge", f"bridge opened: #{opened.channel}")
         await self._invite(ctx.engaged.bridge_members)
-        s.bridge.opening_message_id = await self.send(templates.bridge_opening(
-            severity=s.decision.severity, summary=s.summary, impact=s.impact or ctx.default_impact(),
-            started_at=s.started_at, ic=ctx.person(Role.incident_commander),
-            primary=ctx.person(Role.oncall_primary), secondary=ctx.person(Role.oncall_secondary),
-            pagerduty=f"{ctx.policy.links.pagerduty} (dedup key {ctx.incident_id}:<role>)"), "opening")
+        s.bridge.opening_message_id = await self.send(
+            templates.bridge_opening(
+                severity=s.decision.severity,
+                summary=s.summary,
+                impact=s.impact or ctx.default_impact(),
+                started_at=s.started_at,
+                ic=ctx.person(Role.incident_commander),
+                primary=ctx.person(Role.oncall_primary),
+                secondary=ctx.person(Role.oncall_secondary),
+                pagerduty=f"{ctx.policy.links.pagerduty} (dedup key {ctx.incident_id}:<role>)",
+            ),
+            "opening",
+        )
 
     async def _invite(self, roles: list[Role]) -> None:
         s = self.ctx.s
         if not s.bridge.channel_id or s.bridge.archived:
             return
         emails = list(dict.fromkeys(p.email for p in map(self.ctx.person, roles) if p))
-        invited = await self._outside(BridgeActivities.invite_to_bridge, InviteRequest(
-            channel_id=s.bridge.channel_id, emails=emails), "invite people to the bridge")
+        invited = await self._outside(
+            BridgeActivities.invite_to_bridge,
+            InviteRequest(channel_id=s.bridge.channel_id, emails=emails),
+            "invite people to the bridge",
+        )
         if invited and invited.failed:
-            self.ctx.note("invite-failed", "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()))
+            self.ctx.note(
+                "invite-failed",
+                "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items()),
+            )
 
     async def _outside(self, activity, request, what: str):
         return await outside(self.ctx, activity, request, what=what, slow_in_bridge=False)

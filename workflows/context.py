@@ -55,8 +55,10 @@ class IncidentContext:
         try:
             return model.model_validate(payload)
         except ValidationError as e:
-            self.refuse(signal, "; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}"
-                                          for err in e.errors()))
+            self.refuse(
+                signal,
+                "; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}" for err in e.errors()),
+            )
             return None
 
     def allowed(self, action: GatedAction, by: str) -> bool:
@@ -64,7 +66,9 @@ class IncidentContext:
         if self.policy.may(action, self.roles_of(by)):
             return True
         needed = ", ".join(r.title for r in self.policy.authority.get(action) or [])
-        self.refuse(action.value, f"{by} may not {action.value.replace('_', ' ')}: it needs {needed or 'nobody'}")
+        self.refuse(
+            action.value, f"{by} may not {action.value.replace('_', ' ')}: it needs {needed or 'nobody'}"
+        )
         return False
 
     # --- outward steps --------------------------------------------------------------------------
@@ -93,7 +97,11 @@ class IncidentContext:
     def engaged(self) -> Engagement | None:
         """Whom the RACI engages at the current severity (§3, §6)."""
         decision = self.s.decision
-        return engagement(self.policy, decision.severity, decision.data_at_risk) if decision and self.policy else None
+        return (
+            engagement(self.policy, decision.severity, decision.data_at_risk)
+            if decision and self.policy
+            else None
+        )
 
     # --- phases, cadence and what the UI shows -----------------------------------------------------
 
@@ -119,26 +127,36 @@ class IncidentContext:
             return
         s = self.s
         workflow.set_current_details(self.details())
-        search.upsert(severity=s.decision.severity.value if s.decision else None, phase=s.phase.value,
-                      module=s.decision.module if s.decision else None,
-                      tenants=s.blast_radius.tenants if s.blast_radius else [], status=self.incident_status())
+        search.upsert(
+            severity=s.decision.severity.value if s.decision else None,
+            phase=s.phase.value,
+            module=s.decision.module if s.decision else None,
+            tenants=s.blast_radius.tenants if s.blast_radius else [],
+            status=self.incident_status(),
+        )
 
     def incident_status(self) -> str:
         """`open` until resolved, `review` while §8 deliverables are open, then `closed`."""
         s = self.s
         if not s.resolution:
             return "open"
-        return "closed" if s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) else "review"
+        return (
+            "closed" if s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) else "review"
+        )
 
     def details(self) -> str:
         """What the Web UI shows on the incident's page without a query (markdown)."""
         s = self.s
         ic = self.person(Role.incident_commander) if self.policy else None
-        lines = [f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
-                 f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
-                 f"acknowledged: {s.acknowledged_by or 'not yet'}"]
+        lines = [
+            f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
+            f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
+            f"acknowledged: {s.acknowledged_by or 'not yet'}",
+        ]
         if s.cadence and s.cadence.next_due:
-            lines.append(f"Next update due {s.cadence.next_due:%H:%M} UTC ({s.cadence.overdue_updates} overdue so far)")
+            lines.append(
+                f"Next update due {s.cadence.next_due:%H:%M} UTC ({s.cadence.overdue_updates} overdue so far)"
+            )
         if pending := [r.request_id for r in s.requests.values() if r.state == "pending"]:
             lines.append("Waiting for approval: " + ", ".join(pending))
         if s.ledger:

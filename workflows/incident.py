@@ -43,7 +43,9 @@ PIN_POLICY = timedelta(seconds=30)
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, input: IncidentInput) -> None:
-        state = input.state or IncidentState(started_at=workflow.now(), phases={Phase.DETECTION: workflow.now()})
+        state = input.state or IncidentState(
+            started_at=workflow.now(), phases={Phase.DETECTION: workflow.now()}
+        )
         self.ctx = ctx = IncidentContext(input.incident_id, state, input.policy)
         if input.state:
             state.runs += 1
@@ -59,7 +61,7 @@ class IncidentWorkflow:
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
-        # Signals that came before the policy was pinned, taken in order once it is.
+        # Signals that came before the incident knew its policy and severity, taken in order then.
         self.early: list[tuple[Signal, Any]] = []
 
     @workflow.run
@@ -67,35 +69,42 @@ class IncidentWorkflow:
         ctx = self.ctx
         # The policy in force for this incident: the worker's, read once and kept in history.
         ctx.policy = ctx.policy or await workflow.execute_local_activity_method(
-            PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY)
+            PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
+        )
         ctx.running = True
-        for signal, payload in self.early:
-            self.receive(signal, payload)
-        self.early.clear()
         if input.state is None:
             # 1. DETECTION: an alert (or a person) says something is wrong.
             if input.declaration:
                 self.lifecycle.declared(input.declaration)
             if not await self._first_alert():
-                ctx.note("abandoned", "no alert arrived; nothing to respond to")
+                ctx.note(
+                    "abandoned",
+                    f"no alert arrived; nothing to respond to ({len(self.early)} signal(s) "
+                    "sent before any alert were not applied)",
+                )
                 return self.status()
             ctx.publish()
             metrics.opened(ctx.s.decision.severity)
-            self.paging.page(ctx.engaged.page)      # page at once, whatever else is slow
-            self.bridge.open()                      # #preskool-incident-<date> and §5.1
+            self.paging.page(ctx.engaged.page)  # page at once, whatever else is slow
+            self.bridge.open()  # #preskool-incident-<date> and §5.1
             # 2. TRIAGE starts with the checklist; customers hear from the status page.
             self.lifecycle.post_triage_checklist()
             self.status_page.open()
             self.lifecycle.retime_cadence()
+        early, self.early = self.early, []
+        for signal, payload in early:
+            self.receive(signal, payload)
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
         while not self._finished():
             if workflow.info().is_continue_as_new_suggested() and ctx.lanes.idle:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s))
-            await self._sleep_until_next_clock()
+                workflow.continue_as_new(
+                    IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s)
+                )
+            now = await self._sleep_until_next_clock()
             for component in self.clocks:
-                component.check(workflow.now())
+                component.check(now)
         await workflow.wait_condition(workflow.all_handlers_finished)
         ctx.publish()
         return self.status()
@@ -104,7 +113,7 @@ class IncidentWorkflow:
 
     @workflow.update(description="An Alertmanager delivery for this alert group (sent by the webhook).")
     async def receive_alerts(self, delivery: AlertmanagerDelivery) -> DeliveryReceipt:
-        if self.ctx.policy is None:  # only the first delivery waits; later ones keep their order
+        if self.ctx.policy is None:  # deliveries before the pin wait for it; later ones keep their order
             await self._pinned()
         s = self.ctx.s
         created = s.decision is None
@@ -113,17 +122,23 @@ class IncidentWorkflow:
             self.lifecycle.detected(delivery, classify_alerts(delivery.alerts, self.ctx.policy.triage))
         else:
             self.lifecycle.later_delivery(delivery)
-        return DeliveryReceipt(incident_id=self.ctx.incident_id, severity=s.decision.severity, created=created)
+        return DeliveryReceipt(
+            incident_id=self.ctx.incident_id, severity=s.decision.severity, created=created
+        )
 
     @receive_alerts.validator
     def _open_for_alerts(self, delivery: AlertmanagerDelivery) -> None:
         if self.ctx.s.resolution is not None:
             raise ApplicationError(f"incident {self.ctx.incident_id} is resolved", type="IncidentClosed")
 
-    @workflow.update(description="The incident as it opened: its id and severity (the receiver asks it once).")
+    @workflow.update(
+        description="The incident as it opened: its id and severity (the receiver asks it once)."
+    )
     async def opened(self) -> DeliveryReceipt:
         await workflow.wait_condition(lambda: self.ctx.s.decision is not None)
-        return DeliveryReceipt(incident_id=self.ctx.incident_id, severity=self.ctx.s.decision.severity, created=True)
+        return DeliveryReceipt(
+            incident_id=self.ctx.incident_id, severity=self.ctx.s.decision.severity, created=True
+        )
 
     # --- people: one handler per row of workflows/signals.py --------------------------------------
 
@@ -131,8 +146,8 @@ class IncidentWorkflow:
         """Validate, check authority, then hand the input to its component. Refused input is told
         in the timeline and the bridge; an incident never fails because of what someone typed.
         Synchronous, so signals and the approval updates' validators see each other in order."""
-        if self.ctx.policy is None:
-            self.early.append((signal, payload))
+        if self.ctx.policy is None or self.ctx.s.decision is None or self.early:
+            self.early.append((signal, payload))  # the run body takes them once the incident has opened
             return
         accepted = self.ctx.accept(signal.name, signal.model, payload)
         if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
@@ -140,33 +155,45 @@ class IncidentWorkflow:
         component, method = signal.handler.split(".")
         getattr(getattr(self, component), method)(accepted)
 
-    @workflow.update(description='Approve, with an answer at once: refused input is rejected before it reaches '
-                                 'history. {"request_id", "by", "reason"?}')
+    @workflow.update(
+        description="Approve, with an answer at once: refused input is rejected before it reaches "
+        'history. {"request_id", "by", "reason"?}'
+    )
     def approve_action(self, payload: Any) -> ActionRequest:
-        self.approvals.approve(Decide.model_validate(payload))
-        return self.ctx.s.requests[payload["request_id"]]
+        decision = Decide.model_validate(payload)
+        self.approvals.approve(decision)
+        return self.ctx.s.requests[decision.request_id]
 
     @approve_action.validator
     def _check_approve_action(self, payload: Any) -> None:
-        _reject_if(self.ctx.policy is None and "the incident is starting; try again" or
-                   self.approvals.approval_refusal(_decision(payload)))
+        _reject_if(
+            self.ctx.policy is None
+            and "the incident is starting; try again"
+            or self.approvals.approval_refusal(_decision(payload))
+        )
 
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
     def deny_action(self, payload: Any) -> ActionRequest:
-        self.approvals.deny(Decide.model_validate(payload))
-        return self.ctx.s.requests[payload["request_id"]]
+        decision = Decide.model_validate(payload)
+        self.approvals.deny(decision)
+        return self.ctx.s.requests[decision.request_id]
 
     @deny_action.validator
     def _check_deny_action(self, payload: Any) -> None:
-        _reject_if(self.ctx.policy is None and "the incident is starting; try again" or
-                   self.approvals.denial_refusal(_decision(payload)))
+        _reject_if(
+            self.ctx.policy is None
+            and "the incident is starting; try again"
+            or self.approvals.denial_refusal(_decision(payload))
+        )
 
     @workflow.query(description="The §8 ledger: each deliverable with its due time, state and link.")
     def deliverables(self) -> list[Deliverable]:
         return self.ctx.s.ledger
 
-    @workflow.query(description="Everything about the incident: severity and why, phase, roles, bridge, "
-                                "requests, timeline.")
+    @workflow.query(
+        description="Everything about the incident: severity and why, phase, roles, bridge, "
+        "requests, timeline."
+    )
     def status(self) -> IncidentStatus:
         return status.of(self.ctx)
 
@@ -178,7 +205,7 @@ class IncidentWorkflow:
     async def _first_alert(self) -> bool:
         try:
             await workflow.wait_condition(lambda: self.ctx.s.decision is not None, timeout=FIRST_ALERT_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -191,34 +218,46 @@ class IncidentWorkflow:
 
     def _woken(self) -> bool:
         """Something happened (every change writes the timeline), so the clocks may have moved."""
-        return self.ctx.wake or self._finished() or \
-            (workflow.info().is_continue_as_new_suggested() and self.ctx.lanes.idle)
+        return (
+            self.ctx.wake
+            or self._finished()
+            or (workflow.info().is_continue_as_new_suggested() and self.ctx.lanes.idle)
+        )
 
-    async def _sleep_until_next_clock(self) -> None:
+    async def _sleep_until_next_clock(self) -> datetime:
         """One timer per deadline, kept while only other things happen: an alert storm's
-        deliveries do not each cancel and restart it."""
+        deliveries do not each cancel and restart it. Answers the time the clocks are checked
+        at: when the timer fired, its deadline has come, whatever a task's timestamp says (a
+        server's clock may put the task a few ms before it; replay must decide the same)."""
         deadline = self._next_clock()
         if deadline is not None and deadline <= workflow.now():
-            return
+            return workflow.now()
         if self.clock is not None and self.clock_at != deadline:
             self.clock.cancel()
             self.clock = None
         if self.clock is None and deadline is not None:
             self.clock_at = deadline
-            self.clock = asyncio.create_task(workflow.sleep(
-                deadline - workflow.now(), summary="next clock: update cadence, phase window or escalation"))
+            self.clock = asyncio.create_task(
+                workflow.sleep(
+                    deadline - workflow.now(),
+                    summary="next clock: update cadence, phase window or escalation",
+                )
+            )
         self.ctx.wake = False
         await workflow.wait_condition(lambda: self._woken() or (self.clock is not None and self.clock.done()))
         if self.clock is not None and self.clock.done():
             self.clock = None
+            return max(workflow.now(), self.clock_at)
+        return workflow.now()
 
 
 def _decision(payload: Any) -> Decide:
     try:
         return Decide.model_validate(payload)
     except ValidationError as e:
-        raise ValueError("; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}"
-                                   for err in e.errors())) from None
+        raise ValueError(
+            "; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}" for err in e.errors())
+        ) from None
 
 
 def _reject_if(reason: str | None) -> None:

@@ -8,12 +8,25 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from plan import AlertmanagerDelivery, Declaration, Role, SeverityDecision, classify_declaration, templates
+    from plan import (
+        AlertmanagerDelivery,
+        Declaration,
+        Role,
+        SeverityDecision,
+        classify_declaration,
+        templates,
+    )
     from plan.incident import BlastRadius, Cadence
     from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, next_update_due, phase_deadline
     from plan.models import Phase
     from plan.signals import (
-        Acknowledge, AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, SetSeverity,
+        Acknowledge,
+        AssignRole,
+        DeclareBlastRadius,
+        Mitigate,
+        PagerDutyEvent,
+        PostUpdate,
+        SetSeverity,
     )
     from workflows import metrics
     from workflows.bridge import Bridge
@@ -33,26 +46,37 @@ class Lifecycle:
     def declared(self, declaration: Declaration) -> None:
         s = self.ctx.s
         s.summary, s.impact, s.source = declaration.summary, declaration.impact, declaration.source
-        self.ctx.note("detected", f"declared by {declaration.reporter} ({declaration.source}): {declaration.summary}",
-                      by=declaration.reporter)
+        self.ctx.note(
+            "detected",
+            f"declared by {declaration.reporter} ({declaration.source}): {declaration.summary}",
+            by=declaration.reporter,
+        )
         self._decide(classify_declaration(declaration, self.ctx.policy.triage))
 
     def detected(self, delivery: AlertmanagerDelivery, decision: SeverityDecision) -> None:
         s = self.ctx.s
         s.summary, s.impact, s.source = delivery.summary, delivery.impact, delivery.source
-        s.runbook = next((a.annotations["runbook_url"] for a in delivery.alerts if "runbook_url" in a.annotations),
-                         None)
+        s.runbook = next(
+            (a.annotations["runbook_url"] for a in delivery.alerts if "runbook_url" in a.annotations), None
+        )
         self.ctx.note("detected", f"Alertmanager: {s.summary}", by="alertmanager")
         self._decide(decision)
 
     def later_delivery(self, delivery: AlertmanagerDelivery) -> None:
         s, firing = self.ctx.s, len(delivery.firing)
-        self.ctx.note("delivery", f"Alertmanager delivery #{s.deliveries} ({delivery.status}): "
-                      f"{firing} firing, {len(delivery.alerts) - firing} resolved", by="alertmanager")
+        self.ctx.note(
+            "delivery",
+            f"Alertmanager delivery #{s.deliveries} ({delivery.status}): "
+            f"{firing} firing, {len(delivery.alerts) - firing} resolved",
+            by="alertmanager",
+        )
         if not firing and not s.alerts_resolved:
             s.alerts_resolved = True
-            self.bridge.post("✅ All alerts in this group resolved — ready to verify (§4.5). "
-                             "The incident stays open until someone sends `resolve`.", "alerts-resolved")
+            self.bridge.post(
+                "✅ All alerts in this group resolved — ready to verify (§4.5). "
+                "The incident stays open until someone sends `resolve`.",
+                "alerts-resolved",
+            )
         elif firing and s.alerts_resolved:
             s.alerts_resolved = False
             self.bridge.post(f"🔁 Alerts firing again: {delivery.summary}", "alerts-firing")
@@ -61,10 +85,17 @@ class Lifecycle:
         """§4.2, in the opening's thread, with links around the incident's start."""
         s, links = self.ctx.s, self.ctx.policy.links
         start_ms = int((s.started_at - timedelta(minutes=30)).timestamp() * 1000)
-        self.bridge.post(templates.triage_checklist(
-            runbook=s.runbook or links.runbooks, severity=s.decision.severity.value,
-            grafana=f"{links.grafana_slo}?from={start_ms}&to=now", loki=f"{links.loki}?from={start_ms}&to=now",
-            jaeger=f"{links.jaeger}/search?start={start_ms * 1000}"), "triage-checklist", thread=True)
+        self.bridge.post(
+            templates.triage_checklist(
+                runbook=s.runbook or links.runbooks,
+                severity=s.decision.severity.value,
+                grafana=f"{links.grafana_slo}?from={start_ms}&to=now",
+                loki=f"{links.loki}?from={start_ms}&to=now",
+                jaeger=f"{links.jaeger}/search?start={start_ms * 1000}",
+            ),
+            "triage-checklist",
+            thread=True,
+        )
 
     # --- 2–4. TRIAGE, CONTAIN, FIX: what people's signals mean -----------------------------------
 
@@ -87,11 +118,18 @@ class Lifecycle:
         if change.severity == before:
             self.ctx.note("severity", f"{change.by} confirmed {before}: {change.reason}", by=change.by)
             return
-        self._decide(self.ctx.s.decision.model_copy(update={
-            "severity": change.severity, "reasons": [f"re-declared {change.severity} by {change.by}: {change.reason}"]}))
+        self._decide(
+            self.ctx.s.decision.model_copy(
+                update={
+                    "severity": change.severity,
+                    "reasons": [f"re-declared {change.severity} by {change.by}: {change.reason}"],
+                }
+            )
+        )
         self.retime_cadence()
-        self.bridge.post(f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}",
-                         "severity")
+        self.bridge.post(
+            f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}", "severity"
+        )
         engaged = self.ctx.engaged
         self.paging.page(engaged.page)
         self.bridge.invite(engaged.bridge_members)
@@ -112,22 +150,37 @@ class Lifecycle:
         promised = minutes(due - now) if due else update.next_update_minutes
         kept = s.cadence = s.cadence or Cadence(last_update_at=now)
         kept.last_update_at, kept.next_due, kept.updates_posted = now, due, kept.updates_posted + 1
-        self.ctx.note("update", f"{update.status} update by {update.by}: {update.current_action}", by=update.by)
-        self.bridge.post(templates.update_message(
-            at=now, status=update.status, current_action=update.current_action, what_we_know=update.what_we_know,
-            next_update_minutes=promised), "update")
+        self.ctx.note(
+            "update", f"{update.status} update by {update.by}: {update.current_action}", by=update.by
+        )
+        self.bridge.post(
+            templates.update_message(
+                at=now,
+                status=update.status,
+                current_action=update.current_action,
+                what_we_know=update.what_we_know,
+                next_update_minutes=promised,
+            ),
+            "update",
+        )
         if update.status == "RESOLVED":
-            self.ctx.note("hint", "a RESOLVED update does not resolve the incident: send `resolve` to verify and close")
+            self.ctx.note(
+                "hint", "a RESOLVED update does not resolve the incident: send `resolve` to verify and close"
+            )
         if update.public:
             title, body = templates.status_page_investigating(promised or 30)
-            self.status_page.publish(PUBLIC_STATUS[update.status], title, update.public_message or body,
-                                     "degraded_performance")
+            self.status_page.publish(
+                PUBLIC_STATUS[update.status], title, update.public_message or body, "degraded_performance"
+            )
 
     def declare_blast_radius(self, radius: DeclareBlastRadius) -> None:
         s = self.ctx.s
         s.blast_radius = BlastRadius(**radius.model_dump(), at=workflow.now())
-        scope = SCOPE.get(radius.scope) or (f"tenant(s) {', '.join(radius.tenants)}" if radius.scope == "tenant"
-                                            else f"endpoint(s) {', '.join(radius.endpoints)}")
+        scope = SCOPE.get(radius.scope) or (
+            f"tenant(s) {', '.join(radius.tenants)}"
+            if radius.scope == "tenant"
+            else f"endpoint(s) {', '.join(radius.endpoints)}"
+        )
         self.ctx.note("blast-radius", f"blast radius: {scope} (by {radius.by})", by=radius.by)
         self.bridge.post(f"💥 Blast radius: {scope} (declared by {radius.by})", "blast-radius")
         self.ctx.publish()
@@ -140,10 +193,16 @@ class Lifecycle:
             s.mitigated_at = workflow.now()
             metrics.took("irp_time_to_mitigate", s.decision.severity, workflow.now() - s.started_at)
         self.ctx.note("mitigated", f"mitigated by {mitigation.by}: {mitigation.summary}", by=mitigation.by)
-        self.bridge.post(templates.update_message(
-            at=workflow.now(), status="MITIGATED", current_action=mitigation.summary,
-            what_we_know="Service restored; root cause under investigation (§4.4)",
-            next_update_minutes=self.ctx.cadence_minutes()), "mitigated")
+        self.bridge.post(
+            templates.update_message(
+                at=workflow.now(),
+                status="MITIGATED",
+                current_action=mitigation.summary,
+                what_we_know="Service restored; root cause under investigation (§4.4)",
+                next_update_minutes=self.ctx.cadence_minutes(),
+            ),
+            "mitigated",
+        )
         if s.phase in (Phase.DETECTION, Phase.TRIAGE, Phase.CONTAIN):
             self.ctx.enter(Phase.FIX)
 
@@ -157,7 +216,9 @@ class Lifecycle:
         if event.event_type == "incident.acknowledged":
             self.acknowledged(who, via=" in PagerDuty")
         elif event.event_type == "incident.resolved":
-            self.ctx.note("pagerduty", f"PagerDuty incident resolved by {who}; this incident stays open until `resolve`")
+            self.ctx.note(
+                "pagerduty", f"PagerDuty incident resolved by {who}; this incident stays open until `resolve`"
+            )
         else:
             self.ctx.note("pagerduty", f"PagerDuty {event.event_type} by {who}")
 
@@ -168,7 +229,9 @@ class Lifecycle:
         message counts); a severity change re-times it."""
         s, now = self.ctx.s, workflow.now()
         s.cadence = s.cadence or Cadence(last_update_at=now)
-        s.cadence.next_due = next_update_due(self.ctx.policy, s.decision.severity, s.cadence.last_update_at, now)
+        s.cadence.next_due = next_update_due(
+            self.ctx.policy, s.decision.severity, s.cadence.last_update_at, now
+        )
 
     def next_clock(self) -> datetime | None:
         """The earliest moment a clock of the live incident needs looking at."""
@@ -193,27 +256,46 @@ class Lifecycle:
 
     def _escalate_unacknowledged(self, now: datetime) -> None:
         s, policy = self.ctx.s, self.ctx.policy
-        if s.acknowledged_by or s.escalated_unacknowledged or now < phase_deadline(policy, s.started_at, Phase.DETECTION):
+        if (
+            s.acknowledged_by
+            or s.escalated_unacknowledged
+            or now < phase_deadline(policy, s.started_at, Phase.DETECTION)
+        ):
             return
         s.escalated_unacknowledged = True
         s.windows_nudged.append(Phase.DETECTION)
         roles = escalate_unacknowledged(s.decision.severity, self.ctx.engaged, self.paging.paged_roles())
-        self.ctx.note("escalated", "no acknowledgement within the detection window: paging "
-                      + (", ".join(r.title for r in roles) or "nobody new"))
+        self.ctx.note(
+            "escalated",
+            "no acknowledgement within the detection window: paging "
+            + (", ".join(r.title for r in roles) or "nobody new"),
+        )
         self.paging.page(roles)
-        self.bridge.post(templates.unacknowledged(paged=[r.title for r in roles],
-                                                  minutes=minutes(policy.phase_windows.DETECTION)), "unacknowledged")
+        self.bridge.post(
+            templates.unacknowledged(
+                paged=[r.title for r in roles], minutes=minutes(policy.phase_windows.DETECTION)
+            ),
+            "unacknowledged",
+        )
 
     def _nudge_window(self, now: datetime) -> None:
         s, policy = self.ctx.s, self.ctx.policy
-        if s.phase not in WINDOWED or s.phase is Phase.DETECTION or s.phase in s.windows_nudged or \
-                now < phase_deadline(policy, s.started_at, s.phase):
+        if (
+            s.phase not in WINDOWED
+            or s.phase is Phase.DETECTION
+            or s.phase in s.windows_nudged
+            or now < phase_deadline(policy, s.started_at, s.phase)
+        ):
             return
         s.windows_nudged.append(s.phase)
         window = minutes(getattr(policy.phase_windows, s.phase.value))
         self.ctx.note("window", f"{s.phase} window ({window} min) passed")
-        self.bridge.post(templates.window_passed(ic=self.ctx.person(Role.incident_commander), phase=s.phase.value,
-                                                 window_minutes=window), "window")
+        self.bridge.post(
+            templates.window_passed(
+                ic=self.ctx.person(Role.incident_commander), phase=s.phase.value, window_minutes=window
+            ),
+            "window",
+        )
 
     def _nudge_update(self, now: datetime) -> None:
         s = self.ctx.s
@@ -224,9 +306,15 @@ class Lifecycle:
         metrics.update_overdue(s.decision.severity)
         s.cadence.next_due = now + every if every else None
         self.ctx.note("update-overdue", f"update overdue (#{s.cadence.overdue_updates})")
-        self.bridge.post(templates.update_overdue(
-            ic=self.ctx.person(Role.incident_commander), severity=s.decision.severity.value,
-            every_minutes=minutes(every) if every else 0, last_at=s.cadence.last_update_at), "update-overdue")
+        self.bridge.post(
+            templates.update_overdue(
+                ic=self.ctx.person(Role.incident_commander),
+                severity=s.decision.severity.value,
+                every_minutes=minutes(every) if every else 0,
+                last_at=s.cadence.last_update_at,
+            ),
+            "update-overdue",
+        )
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -240,4 +328,7 @@ class Lifecycle:
         return templates.mention(person) if person else "nobody"
 
     def _roster_email(self, name: str | None) -> str | None:
-        return next((p.email for p in self.ctx.policy.roster.values() if name and p.name.lower() == name.lower()), None)
+        return next(
+            (p.email for p in self.ctx.policy.roster.values() if name and p.name.lower() == name.lower()),
+            None,
+        )

@@ -14,20 +14,24 @@ HISTOGRAMS = ("irp_time_to_acknowledge", "irp_time_to_mitigate", "irp_time_to_re
 
 def opened(severity: str) -> None:
     workflow.metric_meter().create_counter("irp_incidents_opened", "Incidents opened, by severity").add(
-        1, {"severity": str(severity)})
+        1, {"severity": str(severity)}
+    )
 
 
 def took(name: str, severity: str, duration: timedelta) -> None:
     """`name` is one of HISTOGRAMS: time from the start to acknowledge, mitigate, resolve."""
-    workflow.metric_meter().create_histogram_timedelta(name, f"{name.replace('_', ' ')[4:]}, by severity").record(
-        duration, {"severity": str(severity)})
+    workflow.metric_meter().create_histogram_timedelta(
+        name, f"{name.replace('_', ' ')[4:]}, by severity"
+    ).record(duration, {"severity": str(severity)})
 
 
 def update_overdue(severity: str) -> None:
     workflow.metric_meter().create_counter("irp_updates_overdue", "§5.2 updates that came late").add(
-        1, {"severity": str(severity)})
+        1, {"severity": str(severity)}
+    )
 
 
 def deliverable_overdue(deliverable: str) -> None:
     workflow.metric_meter().create_counter("irp_deliverables_overdue", "§8 deliverables past their SLA").add(
-        1, {"deliverable": deliverable})
+        1, {"deliverable": deliverable}
+    )

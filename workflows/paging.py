@@ -32,15 +32,22 @@ class Paging:
     def paged_roles(self) -> set[Role]:
         """Roles whose current holder holds a page."""
         s = self.ctx.s
-        return {p.role for p in s.paged if p.outcome == "paged"
-                and (p.role not in s.assignments or p.person == s.assignments[p.role])}
+        return {
+            p.role
+            for p in s.paged
+            if p.outcome == "paged" and (p.role not in s.assignments or p.person == s.assignments[p.role])
+        }
 
     async def resolve_all(self) -> None:
         """§4.5 step 5: close every PagerDuty alert the incident opened (same dedup keys)."""
         s = self.ctx.s
         for page in [p for p in s.paged if p.outcome == "paged" and not p.resolved]:
-            done = await outside(self.ctx, PagingActivities.resolve_page, ResolvePage(
-                role=page.role, person=page.person, dedup_key=page.dedup_key), what=f"resolve the {page.role.title} page")
+            done = await outside(
+                self.ctx,
+                PagingActivities.resolve_page,
+                ResolvePage(role=page.role, person=page.person, dedup_key=page.dedup_key),
+                what=f"resolve the {page.role.title} page",
+            )
             page.resolved = done is not None
         if resolved := [p.role.title for p in s.paged if p.resolved]:
             self.ctx.note("pages-resolved", "PagerDuty pages resolved: " + ", ".join(resolved))
@@ -54,15 +61,25 @@ class Paging:
         person = ctx.person(role)
         email = person.email if person else s.assignments.get(role)
         dedup_key = f"{ctx.incident_id}:{role.value}" + (f":{email}" if role in s.assignments else "")
-        request = PageRequest(incident_id=ctx.incident_id, role=role, person=email, dedup_key=dedup_key,
-                              severity=s.decision.severity, summary=s.summary, source=s.source,
-                              details={"reasons": "; ".join(s.decision.reasons), "impact": s.impact})
+        request = PageRequest(
+            incident_id=ctx.incident_id,
+            role=role,
+            person=email,
+            dedup_key=dedup_key,
+            severity=s.decision.severity,
+            summary=s.summary,
+            source=s.source,
+            details={"reasons": "; ".join(s.decision.reasons), "impact": s.impact},
+        )
         try:
-            result = await watched(ctx, PagingActivities.page_role, request, what=f"page the {role.title}",
-                                   options=PAGING)
+            result = await watched(
+                ctx, PagingActivities.page_role, request, what=f"page the {role.title}", options=PAGING
+            )
             outcome, detail = result.outcome, result.detail
         except ActivityError as e:
             outcome, detail = "failed", failure(e)
         who = f"{role.title} ({person.name})" if person else role.title
         ctx.note(OUTCOME_KIND[outcome], f"paged {who}" if outcome == "paged" else f"{who}: {detail}")
-        return Page(role=role, person=email, dedup_key=dedup_key, outcome=outcome, detail=detail, at=workflow.now())
+        return Page(
+            role=role, person=email, dedup_key=dedup_key, outcome=outcome, detail=detail, at=workflow.now()
+        )

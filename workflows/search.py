@@ -16,10 +16,12 @@ KEYS = (SEVERITY, PHASE, MODULE, TENANT, INCIDENT_STATUS)
 
 def upsert(*, severity: str | None, phase: str, module: str | None, tenants: list[str], status: str) -> None:
     """Keep the incident's search attributes current (status: open, review or closed)."""
-    workflow.upsert_search_attributes([
-        SEVERITY.value_set(severity) if severity else SEVERITY.value_unset(),
-        PHASE.value_set(phase),
-        MODULE.value_set(module) if module else MODULE.value_unset(),
-        TENANT.value_set(tenants) if tenants else TENANT.value_unset(),
-        INCIDENT_STATUS.value_set(status),
-    ])
+    workflow.upsert_search_attributes(
+        [
+            SEVERITY.value_set(severity) if severity else SEVERITY.value_unset(),
+            PHASE.value_set(phase),
+            MODULE.value_set(module) if module else MODULE.value_unset(),
+            TENANT.value_set(tenants) if tenants else TENANT.value_unset(),
+            INCIDENT_STATUS.value_set(status),
+        ]
+    )

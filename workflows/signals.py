@@ -17,21 +17,30 @@ with workflow.unsafe.imports_passed_through():
     from plan.deliverables import AddActionItem, CompleteDeliverable, EditCustomerEmail, WaiveDeliverable
     from plan.models import GatedAction
     from plan.signals import (
-        Acknowledge, AssignRole, DeclareBlastRadius, Mitigate, PagerDutyEvent, PostUpdate, Resolve, SetSeverity,
+        Acknowledge,
+        AssignRole,
+        DeclareBlastRadius,
+        Mitigate,
+        PagerDutyEvent,
+        PostUpdate,
+        Resolve,
+        SetSeverity,
         json_shape,
     )
 
 
 @dataclass(frozen=True)
 class Cli:
-    """How starter.py spells the signal: its command, which fields are positional, and flags
-    whose name differs from the field's (`current_action` → `--action`)."""
+    """How starter.py spells the signal: its command, which fields are positional, flags whose
+    name differs from the field's (`current_action` → `--action`), defaults, and optional fields
+    the command still asks for (a denial says why)."""
 
     command: str
     help: str
     positional: tuple[str, ...] = ()
     flags: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,46 +62,147 @@ class Signal:
 
 A = GatedAction
 SIGNALS = (
-    Signal("acknowledge", Acknowledge, "lifecycle.acknowledge", A.acknowledge,
-           "On-call acknowledges the page (§4.1).", Cli("ack", "acknowledge the page")),
-    Signal("set_severity", SetSeverity, "lifecycle.set_severity", A.set_severity,
-           "The IC re-declares severity (§3).", Cli("severity", "re-declare severity (IC)", ("severity",))),
-    Signal("assign_role", AssignRole, "lifecycle.assign_role", A.assign_role,
-           "Give a role to a person for this incident.", Cli("role", "give a role to a person", ("role", "person"))),
-    Signal("post_update", PostUpdate, "lifecycle.post_update", A.post_update,
-           "§5.2 update; `public` also updates the status page (§5.3).",
-           Cli("update", "post the §5.2 update", flags={"current_action": "action", "what_we_know": "know",
-                                                        "next_update_minutes": "next"}, defaults={"status": "ONGOING"})),
-    Signal("declare_blast_radius", DeclareBlastRadius, "lifecycle.declare_blast_radius", A.declare_blast_radius,
-           "§4.2 step 7: all users? one tenant? one endpoint?",
-           Cli("blast-radius", "declare the blast radius (§4.2 step 7)", flags={"tenants": "tenant",
-                                                                                "endpoints": "endpoint"})),
-    Signal("mitigate", Mitigate, "lifecycle.mitigate", A.mitigate,
-           "Service restored; root-causing continues (§4.4).", Cli("mitigate", "service restored; root-causing continues")),
-    Signal("resolve", Resolve, "gate.resolve", A.resolve,
-           "Verify recovery (§4.5) and resolve.", Cli("resolve", "verify recovery (§4.5) and resolve")),
-    Signal("request_action", RequestAction, "approvals.request_action", A.request_action,
-           "Ask for a risky (§4.3) or forbidden (§7) action.",
-           Cli("request", "ask for a risky (§4.3) or forbidden (§7) action", ("action", "target"),
-               flags={"params": "param", "request_id": "id"})),
-    Signal("approve", Decide, "approvals.approve", None, "Approve a request.",
-           Cli("approve", "approve a request (answers at once)", ("request_id",))),
-    Signal("deny", Decide, "approvals.deny", None, "Deny a request (its approvers or its requester).",
-           Cli("deny", "deny a request", ("request_id",))),
-    Signal("action_done", ActionDone, "approvals.action_done", A.action_done,
-           "Report an approved action without an executor as carried out.",
-           Cli("done", "report an approved manual action as carried out", ("request_id",))),
-    Signal("complete_deliverable", CompleteDeliverable, "ledger.complete_deliverable", A.complete_deliverable,
-           "A §8 deliverable is done.", Cli("complete", "a §8 deliverable is done", ("deliverable",))),
-    Signal("waive_deliverable", WaiveDeliverable, "ledger.waive_deliverable", A.waive_deliverable,
-           "Waive a §8 deliverable (Engineering Lead).", Cli("waive", "waive a §8 deliverable", ("deliverable",))),
-    Signal("add_action_item", AddActionItem, "ledger.add_action_item", A.add_action_item,
-           "A post-mortem action item, as a ticket.", Cli("action-item", "a post-mortem action item, as a ticket")),
-    Signal("edit_customer_email", EditCustomerEmail, "customer_email.edit_customer_email", A.edit_customer_email,
-           "Change the §5.4 customer email draft before approving it.",
-           Cli("edit-email", "change the customer email draft before approving it")),
-    Signal("pagerduty_event", PagerDutyEvent, "lifecycle.pagerduty_event", None,
-           "A verified PagerDuty webhook event (sent by the webhook receiver)."),
+    Signal(
+        "acknowledge",
+        Acknowledge,
+        "lifecycle.acknowledge",
+        A.acknowledge,
+        "On-call acknowledges the page (§4.1).",
+        Cli("ack", "acknowledge the page"),
+    ),
+    Signal(
+        "set_severity",
+        SetSeverity,
+        "lifecycle.set_severity",
+        A.set_severity,
+        "The IC re-declares severity (§3).",
+        Cli("severity", "re-declare severity (IC)", ("severity",)),
+    ),
+    Signal(
+        "assign_role",
+        AssignRole,
+        "lifecycle.assign_role",
+        A.assign_role,
+        "Give a role to a person for this incident.",
+        Cli("role", "give a role to a person", ("role", "person")),
+    ),
+    Signal(
+        "post_update",
+        PostUpdate,
+        "lifecycle.post_update",
+        A.post_update,
+        "§5.2 update; `public` also updates the status page (§5.3).",
+        Cli(
+            "update",
+            "post the §5.2 update",
+            flags={"current_action": "action", "what_we_know": "know", "next_update_minutes": "next"},
+            defaults={"status": "ONGOING"},
+        ),
+    ),
+    Signal(
+        "declare_blast_radius",
+        DeclareBlastRadius,
+        "lifecycle.declare_blast_radius",
+        A.declare_blast_radius,
+        "§4.2 step 7: all users? one tenant? one endpoint?",
+        Cli(
+            "blast-radius",
+            "declare the blast radius (§4.2 step 7)",
+            flags={"tenants": "tenant", "endpoints": "endpoint"},
+        ),
+    ),
+    Signal(
+        "mitigate",
+        Mitigate,
+        "lifecycle.mitigate",
+        A.mitigate,
+        "Service restored; root-causing continues (§4.4).",
+        Cli("mitigate", "service restored; root-causing continues"),
+    ),
+    Signal(
+        "resolve",
+        Resolve,
+        "gate.resolve",
+        A.resolve,
+        "Verify recovery (§4.5) and resolve.",
+        Cli("resolve", "verify recovery (§4.5) and resolve"),
+    ),
+    Signal(
+        "request_action",
+        RequestAction,
+        "approvals.request_action",
+        A.request_action,
+        "Ask for a risky (§4.3) or forbidden (§7) action.",
+        Cli(
+            "request",
+            "ask for a risky (§4.3) or forbidden (§7) action",
+            ("action", "target"),
+            flags={"params": "param", "request_id": "id"},
+        ),
+    ),
+    Signal(
+        "approve",
+        Decide,
+        "approvals.approve",
+        None,
+        "Approve a request.",
+        Cli("approve", "approve a request (answers at once)", ("request_id",)),
+    ),
+    Signal(
+        "deny",
+        Decide,
+        "approvals.deny",
+        None,
+        "Deny a request (its approvers or its requester).",
+        Cli("deny", "deny a request", ("request_id",), required=("reason",)),
+    ),
+    Signal(
+        "action_done",
+        ActionDone,
+        "approvals.action_done",
+        A.action_done,
+        "Report an approved action without an executor as carried out.",
+        Cli("done", "report an approved manual action as carried out", ("request_id",)),
+    ),
+    Signal(
+        "complete_deliverable",
+        CompleteDeliverable,
+        "ledger.complete_deliverable",
+        A.complete_deliverable,
+        "A §8 deliverable is done.",
+        Cli("complete", "a §8 deliverable is done", ("deliverable",)),
+    ),
+    Signal(
+        "waive_deliverable",
+        WaiveDeliverable,
+        "ledger.waive_deliverable",
+        A.waive_deliverable,
+        "Waive a §8 deliverable (Engineering Lead).",
+        Cli("waive", "waive a §8 deliverable", ("deliverable",)),
+    ),
+    Signal(
+        "add_action_item",
+        AddActionItem,
+        "ledger.add_action_item",
+        A.add_action_item,
+        "A post-mortem action item, as a ticket.",
+        Cli("action-item", "a post-mortem action item, as a ticket"),
+    ),
+    Signal(
+        "edit_customer_email",
+        EditCustomerEmail,
+        "customer_email.edit_customer_email",
+        A.edit_customer_email,
+        "Change the §5.4 customer email draft before approving it.",
+        Cli("edit-email", "change the customer email draft before approving it"),
+    ),
+    Signal(
+        "pagerduty_event",
+        PagerDutyEvent,
+        "lifecycle.pagerduty_event",
+        None,
+        "A verified PagerDuty webhook event (sent by the webhook receiver).",
+    ),
 )
 BY_NAME = {s.name: s for s in SIGNALS}
 

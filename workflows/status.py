@@ -14,16 +14,44 @@ def of(ctx: IncidentContext) -> IncidentStatus:
     s, engaged = ctx.s, ctx.engaged
     roles = []
     if engaged:
-        how = {**{r: "informed" for r in engaged.inform}, **{r: "invited" for r in engaged.invite},
-               **{r: "paged" for r in engaged.page}}
-        roles = [RoleAssignment(role=role, letter=letter, engaged=how.get(role, "none"),
-                                person=(p := ctx.person(role)) and p.email, name=p and p.name)
-                 for role, letter in engaged.letters.items()]
+        how = {
+            **{r: "informed" for r in engaged.inform},
+            **{r: "invited" for r in engaged.invite},
+            **{r: "paged" for r in engaged.page},
+        }
+        roles = [
+            RoleAssignment(
+                role=role,
+                letter=letter,
+                engaged=how.get(role, "none"),
+                person=(p := ctx.person(role)) and p.email,
+                name=p and p.name,
+            )
+            for role, letter in engaged.letters.items()
+        ]
     return IncidentStatus(
-        incident_id=ctx.incident_id, severity=s.decision.severity if s.decision else None,
-        severity_reasons=s.decision.reasons if s.decision else [], phase=s.phase, phases=s.phases,
-        summary=s.summary, impact=s.impact, started_at=s.started_at, acknowledged_by=s.acknowledged_by,
-        acknowledged_at=s.acknowledged_at, roles=roles, channel=s.bridge.channel, paged=s.paged,
-        deliveries=s.deliveries, blast_radius=s.blast_radius, cadence=s.cadence, status_page_id=s.status_page_id,
-        resolution=s.resolution, gate_runs=s.gate_runs, requests=list(s.requests.values()),
-        deliverables=s.ledger, tickets=s.tickets, runs=s.runs, timeline=s.timeline)
+        incident_id=ctx.incident_id,
+        severity=s.decision.severity if s.decision else None,
+        severity_reasons=s.decision.reasons if s.decision else [],
+        phase=s.phase,
+        phases=s.phases,
+        summary=s.summary,
+        impact=s.impact,
+        started_at=s.started_at,
+        acknowledged_by=s.acknowledged_by,
+        acknowledged_at=s.acknowledged_at,
+        roles=roles,
+        channel=s.bridge.channel,
+        paged=s.paged,
+        deliveries=s.deliveries,
+        blast_radius=s.blast_radius,
+        cadence=s.cadence,
+        status_page_id=s.status_page_id,
+        resolution=s.resolution,
+        gate_runs=s.gate_runs,
+        requests=list(s.requests.values()),
+        deliverables=s.ledger,
+        tickets=s.tickets,
+        runs=s.runs,
+        timeline=s.timeline,
+    )

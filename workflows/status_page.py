@@ -31,7 +31,9 @@ class StatusPage:
     async def resolve(self) -> None:
         """§5.3 Resolved, now (from the close-out), if the incident ever reached the page."""
         if self.ctx.s.status_page_id:
-            title, body = templates.status_page_resolved(self.ctx.s.decision.module or "PreSkool ERP", workflow.now())
+            title, body = templates.status_page_resolved(
+                self.ctx.s.decision.module or "PreSkool ERP", workflow.now()
+            )
             await self._publish("resolved", title, body, "operational")
 
     async def _open(self) -> None:
@@ -44,9 +46,18 @@ class StatusPage:
     async def _publish(self, status: str, title: str, body: str, component_status: str) -> None:
         ctx, pages = self.ctx, self.ctx.policy.status_page
         component = pages.components.get(ctx.s.decision.module or "") or pages.default_component
-        result = await outside(ctx, StatusPageActivities.publish_status, StatusPageUpdate(
-            incident_id=ctx.incident_id, status=status, title=title, body=body,
-            components={component: component_status} if component else {}), what="update the status page")
+        result = await outside(
+            ctx,
+            StatusPageActivities.publish_status,
+            StatusPageUpdate(
+                incident_id=ctx.incident_id,
+                status=status,
+                title=title,
+                body=body,
+                components={component: component_status} if component else {},
+            ),
+            what="update the status page",
+        )
         if result and result.skipped:
             ctx.note("status-page-skipped", result.skipped)
         elif result:

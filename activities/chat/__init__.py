@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio import activity
 
 from plan.models import Person
@@ -40,6 +40,7 @@ class Directory:
     def render(self, text: str, mention: Callable[[Person], str | None]) -> str:
         """`text` with each `<person:EMAIL>` replaced by `mention(person)`, or, where that is None,
         by the person's name (a stand-in's name is the email)."""
+
         def one(token: re.Match) -> str:
             person = self.person(token[1])
             return mention(person) or person.name
@@ -53,8 +54,9 @@ class Chat(Protocol):
 
     name: str
 
-    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
-                           tried: str | None) -> tuple[str, str] | None:
+    async def find_channel(
+        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None
+    ) -> tuple[str, str] | None:
         """(id, name) of an open channel this incident already made (a retry after a lost create):
         one whose purpose names the incident, or `tried` if we made it and never set its purpose."""
         ...
@@ -75,8 +77,9 @@ class Chat(Protocol):
         """The message id of the post tagged (incident_id, key), if one is there."""
         ...
 
-    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None,
-                   people: Directory) -> str:
+    async def post(
+        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
+    ) -> str:
         """Post `text` (its tokens rendered with `people`), tagged (incident_id, key) so that
         `find_post` finds it; in the thread of message `thread` if given. The message id."""
         ...
@@ -192,8 +195,11 @@ class BridgeActivities:
                 return BridgeChannel(channel_id=created[0], channel=created[1])
             taken = self._remember(base, await self.chat.names_taken(base) | {base})
         for attempt in range(1, MAX_NAME_RACES + 1):
-            n = next(n for n in range(2, len(taken) + 3)
-                     if channel_name(request.channel_prefix, request.started_at, n) not in taken)
+            n = next(
+                n
+                for n in range(2, len(taken) + 3)
+                if channel_name(request.channel_prefix, request.started_at, n) not in taken
+            )
             name = channel_name(request.channel_prefix, request.started_at, n)
             activity.heartbeat(name)
             taken.add(name)  # reserved before asking, so concurrent openings pick different names
@@ -229,10 +235,12 @@ class BridgeActivities:
         """Post once: a retry first looks for the post its lost attempt made."""
         assert self.chat is not None, "the workflow posts only into an open bridge"
         if activity.info().attempt > 1 and (
-                found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)):
+            found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)
+        ):
             return PostResult(message_id=found, reused=True)
-        message_id = await self.chat.post(post.channel_id, post.text, post.incident_id, post.key, post.thread,
-                                          self.people)
+        message_id = await self.chat.post(
+            post.channel_id, post.text, post.incident_id, post.key, post.thread, self.people
+        )
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
         return PostResult(message_id=message_id)
 
@@ -252,5 +260,8 @@ class BridgeActivities:
         channel_id = await self.chat.open_dm(person)
         if channel_id is None:
             return PostResult(skipped=f"skipped: {person.name} has no {self.chat.name} user")
-        return await self.post_to_bridge(BridgePost(incident_id=notice.incident_id, channel_id=channel_id,
-                                                    key=notice.key, text=notice.text))
+        return await self.post_to_bridge(
+            BridgePost(
+                incident_id=notice.incident_id, channel_id=channel_id, key=notice.key, text=notice.text
+            )
+        )

@@ -8,10 +8,10 @@ import re
 import ssl
 from collections.abc import Iterable
 
+from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from pydantic import SecretStr
 
 from activities.chat import Directory
 from activities.errors import give_up, try_again
@@ -22,9 +22,22 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… o
 METADATA_EVENT = "preskool_irp_message"
 # Errors a retry cannot fix: stop and say so.
 FINAL_ERRORS = {
-    "not_authed", "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "no_permission",
-    "channel_not_found", "is_archived", "invalid_name", "invalid_name_specials", "invalid_name_punctuation",
-    "invalid_name_maxlength", "invalid_name_required", "restricted_action", "msg_too_long", "no_text",
+    "not_authed",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "no_permission",
+    "channel_not_found",
+    "is_archived",
+    "invalid_name",
+    "invalid_name_specials",
+    "invalid_name_punctuation",
+    "invalid_name_maxlength",
+    "invalid_name_required",
+    "restricted_action",
+    "msg_too_long",
+    "no_text",
 }
 
 
@@ -57,35 +70,54 @@ class SlackChat:
     def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext, people: Iterable[Person] = ()):
         """`people`: the roster this worker serves. Their Slack ids are checked here, so a typo
         stops the worker at start rather than a mention or an invitation mid-incident."""
-        bad = {p.email: p.contacts[self.name] for p in people
-               if self.name in p.contacts and not USER_ID.match(p.contacts[self.name])}
+        bad = {
+            p.email: p.contacts[self.name]
+            for p in people
+            if self.name in p.contacts and not USER_ID.match(p.contacts[self.name])
+        }
         if bad:
-            raise ValueError("roster contacts.slack must be Slack user ids (U… or W…, capitals and "
-                             "digits): " + ", ".join(f"{email}: {value!r}" for email, value in bad.items()))
+            raise ValueError(
+                "roster contacts.slack must be Slack user ids (U… or W…, capitals and "
+                "digits): " + ", ".join(f"{email}: {value!r}" for email, value in bad.items())
+            )
         self.client = AsyncWebClient(
-            token=token, base_url=api_url, ssl=ssl_context, timeout=15,
+            token=token,
+            base_url=api_url,
+            ssl=ssl_context,
+            timeout=15,
             # A 429 means Slack did nothing: retrying in place is safe. A 5xx may come after Slack
             # acted, so it goes back to Temporal, whose retry looks for the first post before posting.
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
         )
 
-    async def find_channel(self, name_prefix: str, incident_id: str, purpose: str,
-                           tried: str | None) -> tuple[str, str] | None:
+    async def find_channel(
+        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None
+    ) -> tuple[str, str] | None:
         """An open channel this incident already made (a retry after create, before we recorded
         it): one whose purpose names the incident, or the one the last attempt was creating
         (`tried`) if this bot made it and its purpose was never set — then it is set now."""
         me = (await self._call("auth.test", self.client.auth_test))["user_id"]
         cursor = None
         while True:
-            page = await self._call("conversations.list", self.client.conversations_list,
-                                    exclude_archived=True, types="public_channel", limit=1000, cursor=cursor)
+            page = await self._call(
+                "conversations.list",
+                self.client.conversations_list,
+                exclude_archived=True,
+                types="public_channel",
+                limit=1000,
+                cursor=cursor,
+            )
             for ch in page["channels"]:
                 stated = (ch.get("purpose") or {}).get("value", "")
                 if ch["name"].startswith(name_prefix) and incident_id in stated:
                     return ch["id"], ch["name"]
                 if ch["name"] == tried and not stated and ch.get("creator") == me:
-                    await self._call("conversations.setPurpose", self.client.conversations_setPurpose,
-                                     channel=ch["id"], purpose=purpose)
+                    await self._call(
+                        "conversations.setPurpose",
+                        self.client.conversations_setPurpose,
+                        channel=ch["id"],
+                        purpose=purpose,
+                    )
                     return ch["id"], ch["name"]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -95,9 +127,14 @@ class SlackChat:
         """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
         names, cursor = set(), None
         while True:
-            page = await self._call("conversations.list", self.client.conversations_list,
-                                    exclude_archived=False, types="public_channel,private_channel",
-                                    limit=1000, cursor=cursor)
+            page = await self._call(
+                "conversations.list",
+                self.client.conversations_list,
+                exclude_archived=False,
+                types="public_channel,private_channel",
+                limit=1000,
+                cursor=cursor,
+            )
             names |= {ch["name"] for ch in page["channels"] if ch["name"].startswith(prefix)}
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -146,22 +183,35 @@ class SlackChat:
 
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
         """The ts (Slack's message id) of the latest 200 messages' one whose metadata is ours."""
-        page = await self._call("conversations.history", self.client.conversations_history,
-                                channel=channel_id, limit=200, include_all_metadata=True)
+        page = await self._call(
+            "conversations.history",
+            self.client.conversations_history,
+            channel=channel_id,
+            limit=200,
+            include_all_metadata=True,
+        )
         for message in page["messages"]:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("incident_id") == incident_id and payload.get("key") == key:
                 return message["ts"]
         return None
 
-    async def post(self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None,
-                   people: Directory) -> str:
+    async def post(
+        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
+    ) -> str:
         """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts."""
         response = await self._call(
-            "chat.postMessage", self.client.chat_postMessage, channel=channel_id,
-            text=people.render(text, self.mention), thread_ts=thread, unfurl_links=False,
-            metadata={"event_type": METADATA_EVENT,
-                      "event_payload": {"incident_id": incident_id, "key": key}})
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=channel_id,
+            text=people.render(text, self.mention),
+            thread_ts=thread,
+            unfurl_links=False,
+            metadata={
+                "event_type": METADATA_EVENT,
+                "event_payload": {"incident_id": incident_id, "key": key},
+            },
+        )
         return response["ts"]
 
     async def open_dm(self, person: Person) -> str | None:

@@ -94,8 +94,17 @@ class Mailer(Protocol):
 
     name: str
 
-    async def send(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
-                   body: str, handing_over: Callable[[], None]) -> Sent:
+    async def send(
+        self,
+        *,
+        incident_id: str,
+        key: str,
+        to: list[str],
+        cc: list[str],
+        subject: str,
+        body: str,
+        handing_over: Callable[[], None],
+    ) -> Sent:
         """Send it with Message-ID `message_id(incident_id, key)`. `handing_over` is called (in
         any thread) just before the content goes out: after it, the receiver may have the email
         whatever happens to us, and a failure must say "may have been sent"."""
@@ -130,13 +139,20 @@ class EmailActivities:
         if self.mailer is None:
             return EmailResult(skipped=f"skipped: {self.missing} not configured")
         if HANDED_OVER in activity.info().heartbeat_details:
-            raise give_up(f"email {message_id(request.incident_id, request.key)} may have been sent: an "
-                          "earlier attempt had handed it to the SMTP server when its worker stopped; check "
-                          "before re-sending")
+            raise give_up(
+                f"email {message_id(request.incident_id, request.key)} may have been sent: an "
+                "earlier attempt had handed it to the SMTP server when its worker stopped; check "
+                "before re-sending"
+            )
         loop = asyncio.get_running_loop()
         sent = await self.mailer.send(
-            incident_id=request.incident_id, key=request.key, to=request.to, cc=request.cc,
-            subject=request.subject, body=request.body,
-            handing_over=lambda: asyncio.run_coroutine_threadsafe(_handing_over(), loop).result(timeout=5))
+            incident_id=request.incident_id,
+            key=request.key,
+            to=request.to,
+            cc=request.cc,
+            subject=request.subject,
+            body=request.body,
+            handing_over=lambda: asyncio.run_coroutine_threadsafe(_handing_over(), loop).result(timeout=5),
+        )
         activity.logger.info("email %s sent to %d recipients", sent.message_id, len(sent.recipients))
         return EmailResult(message_id=sent.message_id, recipients=len(sent.recipients))

@@ -27,7 +27,7 @@ import asyncio
 import smtplib
 import ssl
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 
@@ -77,14 +77,25 @@ class Smtp:
     name = "smtp"
     Settings = SmtpSettings
 
-    def __init__(self, host: str, port: int, username: str | None, password: str | None, starttls: bool,
-                 sender: str, ssl_context: ssl.SSLContext, *, timeout: float = TIMEOUT,
-                 local_hostname: str | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        starttls: bool,
+        sender: str,
+        ssl_context: ssl.SSLContext,
+        *,
+        timeout: float = TIMEOUT,
+        local_hostname: str | None = None,
+    ):
         """`sender` is EMAIL_FROM ("Name <address>" or an address). A username without STARTTLS
         is refused here: the password would cross the network in clear."""
         if username and not starttls:
-            raise ValueError("SMTP_USERNAME is set but SMTP_STARTTLS is off: the password would be sent "
-                             "unencrypted")
+            raise ValueError(
+                "SMTP_USERNAME is set but SMTP_STARTTLS is off: the password would be sent unencrypted"
+            )
         if "@" not in envelope_address(sender):
             raise ValueError(f"EMAIL_FROM {sender!r} has no address")
         self.host, self.port, self.starttls = host, port, starttls
@@ -97,12 +108,19 @@ class Smtp:
         """None when SMTP_HOST is unset; ValueError for settings that would be unsafe or unusable."""
         if not settings.smtp_host:
             return None
-        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_username,
-                   secret(settings.smtp_password), settings.smtp_starttls, settings.email_from,
-                   settings.ssl_context)
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            secret(settings.smtp_password),
+            settings.smtp_starttls,
+            settings.email_from,
+            settings.ssl_context,
+        )
 
-    def build(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
-              body: str) -> EmailMessage:
+    def build(
+        self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str, body: str
+    ) -> EmailMessage:
         """The email as it goes out: UTF-8, quoted-printable, with its Message-ID and our headers."""
         message = EmailMessage()
         message["From"] = self.sender
@@ -110,7 +128,7 @@ class Smtp:
         if cc:
             message["Cc"] = ", ".join(cc)
         message["Subject"] = subject
-        message["Date"] = format_datetime(datetime.now(timezone.utc))
+        message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = message_id(incident_id, key)
         message["X-IRP-Incident"] = incident_id
         message["X-IRP-Key"] = key
@@ -118,8 +136,17 @@ class Smtp:
         message.set_content(body, charset="utf-8", cte="quoted-printable")
         return message
 
-    async def send(self, *, incident_id: str, key: str, to: list[str], cc: list[str], subject: str,
-                   body: str, handing_over: Callable[[], None] = lambda: None) -> Sent:
+    async def send(
+        self,
+        *,
+        incident_id: str,
+        key: str,
+        to: list[str],
+        cc: list[str],
+        subject: str,
+        body: str,
+        handing_over: Callable[[], None] = lambda: None,
+    ) -> Sent:
         """One SMTP transaction (see the module's docstring for what each failure means).
         `handing_over` is called (in the sending thread) just before the content goes out: after
         it, the server may have the message whatever happens to us."""
@@ -163,23 +190,36 @@ class Smtp:
             self._reply(client, *client.data(_data(message)))
         except smtplib.SMTPServerDisconnected as e:
             if client is not None and client.stage == "DATA" and client.last_code == 354:
-                raise give_up(self._hide(
-                    f"SMTP {where} dropped the connection after {mid} was handed over and before it "
-                    f"confirmed it ({e}): it may have been sent; check before re-sending")) from None
-            raise try_again(self._hide(f"SMTP {where} closed the connection before accepting {mid} "
-                                       f"(at {client.stage if client else 'connect'}): {e}")) from None
+                raise give_up(
+                    self._hide(
+                        f"SMTP {where} dropped the connection after {mid} was handed over and before it "
+                        f"confirmed it ({e}): it may have been sent; check before re-sending"
+                    )
+                ) from None
+            raise try_again(
+                self._hide(
+                    f"SMTP {where} closed the connection before accepting {mid} "
+                    f"(at {client.stage if client else 'connect'}): {e}"
+                )
+            ) from None
         except ssl.SSLCertVerificationError as e:
-            raise give_up(f"SMTP {where}: the server's certificate does not verify ({e.verify_message}); "
-                          "is its CA in IRP_CA_BUNDLE, and is SMTP_HOST the name on it?") from None
+            raise give_up(
+                f"SMTP {where}: the server's certificate does not verify ({e.verify_message}); "
+                "is its CA in IRP_CA_BUNDLE, and is SMTP_HOST the name on it?"
+            ) from None
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as e:
             raise try_again(f"SMTP {where}: the TLS handshake was cut off ({e})") from None
         except ssl.SSLError as e:
             raise give_up(f"SMTP {where}: TLS failed ({e.reason or e})") from None
         except smtplib.SMTPAuthenticationError as e:
             refuse = try_again if 400 <= e.smtp_code < 500 else give_up  # 454: a temporary failure
-            raise refuse(self._hide(
-                f"SMTP {where} refused the login of {self.username!r}: {e.smtp_code} {_text(e.smtp_error)}; "
-                "check SMTP_USERNAME and SMTP_PASSWORD")) from None
+            raise refuse(
+                self._hide(
+                    f"SMTP {where} refused the login of {self.username!r}: {e.smtp_code} "
+                    f"{_text(e.smtp_error)}; "
+                    "check SMTP_USERNAME and SMTP_PASSWORD"
+                )
+            ) from None
         except smtplib.SMTPNotSupportedError as e:  # AUTH not offered (e.g. only after STARTTLS)
             raise give_up(f"SMTP {where} at {client.stage if client else 'connect'}: {e}") from None
         except smtplib.SMTPResponseException as e:  # a greeting other than 220, DATA other than 354
@@ -196,8 +236,9 @@ class Smtp:
                 except (OSError, smtplib.SMTPException):
                     client.close()
 
-    def _reply(self, client: _Client | None, code: int, reply: bytes | str,
-               ok: tuple[int, ...] = (250,)) -> None:
+    def _reply(
+        self, client: _Client | None, code: int, reply: bytes | str, ok: tuple[int, ...] = (250,)
+    ) -> None:
         if code not in ok:
             raise self._refusal(client, code, reply)
 
@@ -219,4 +260,3 @@ def _data(message: EmailMessage) -> bytes:
 
 def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-

@@ -30,7 +30,8 @@ class ProcessExecutor:
         """Exit code and the output's tail; exit code None when it could not start or was killed."""
         try:
             proc = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
         except OSError as e:
             return ActionResult(exit_code=None, output=f"could not start {command[0]}: {e.strerror}")
         try:

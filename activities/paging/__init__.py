@@ -24,8 +24,17 @@ class Pager(Protocol):
         PagerDuty routing key"; None when it can."""
         ...
 
-    def trigger(self, *, person: Person | None, dedup_key: str, summary: str, source: str,
-                severity: Severity, details: dict[str, str], links: dict[str, str]) -> str:
+    def trigger(
+        self,
+        *,
+        person: Person | None,
+        dedup_key: str,
+        summary: str,
+        source: str,
+        severity: Severity,
+        details: dict[str, str],
+        links: dict[str, str],
+    ) -> str:
         """Page `person` (`links`: text -> href); the provider's answer, for the log."""
         ...
 
@@ -87,14 +96,18 @@ class PagingActivities:
         if reason := self.pager.unreachable(person):
             return PageResult(outcome="skipped", detail=f"skipped: {reason} for {request.role.value}")
         await asyncio.to_thread(
-            self.pager.trigger, person=person, dedup_key=request.dedup_key,
-            summary=f"[{request.severity}] {request.summary}", source=request.source,
+            self.pager.trigger,
+            person=person,
+            dedup_key=request.dedup_key,
+            summary=f"[{request.severity}] {request.summary}",
+            source=request.source,
             severity=request.severity,
             details={"incident_id": request.incident_id, "role": request.role.title, **request.details},
             links=request.links,
         )
-        activity.logger.info("paged %s through %s (dedup key %s)", request.role.value, self.pager.name,
-                             request.dedup_key)
+        activity.logger.info(
+            "paged %s through %s (dedup key %s)", request.role.value, self.pager.name, request.dedup_key
+        )
         return PageResult(outcome="paged", detail=f"{self.pager.name} dedup_key={request.dedup_key}")
 
     @activity.defn

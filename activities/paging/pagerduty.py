@@ -1,6 +1,6 @@
 """Paging on PagerDuty: Events API v2 (https://developer.pagerduty.com/docs/events-api-v2/overview),
 through the maintained `pagerduty` client (successor of pdpyras). A person is paged on their
-own routing key (the roster's `pagerduty_routing_key`), else on PAGERDUTY_ROUTING_KEY."""
+own routing key (the roster's `paging_keys: {pagerduty: ...}`), else on PAGERDUTY_ROUTING_KEY."""
 
 from __future__ import annotations
 
@@ -42,18 +42,23 @@ class PagerDutyPager:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: PagerDutySettings, people: tuple[Person, ...] = ()) -> PagerDutyPager:
-        """Always built: people may have their own routing keys without a default one."""
-        return cls(settings.pagerduty_events_url, settings.ssl_context,
-                   secret(settings.pagerduty_routing_key))
+    def from_settings(
+        cls, settings: PagerDutySettings, people: tuple[Person, ...] = ()
+    ) -> PagerDutyPager | None:
+        """None (not configured) when there is no routing key at all: neither PAGERDUTY_ROUTING_KEY
+        nor anyone's own in the roster."""
+        pager = cls(
+            settings.pagerduty_events_url, settings.ssl_context, secret(settings.pagerduty_routing_key)
+        )
+        return pager if pager.default_routing_key or any(pager.routing_key(p) for p in people) else None
 
     def routing_key(self, person: Person | None) -> str | None:
         """The person's own key, else the default."""
-        own = person.pagerduty_routing_key if person else None
+        own = person.paging_keys.get(self.name) if person else None
         return (own.get_secret_value() if own else "") or self.default_routing_key
 
     def unreachable(self, person: Person | None) -> str | None:
-        """"no PagerDuty routing key" when neither the person nor the default has one."""
+        """ "no PagerDuty routing key" when neither the person nor the default has one."""
         return None if self.routing_key(person) else "no PagerDuty routing key"
 
     @contextmanager
@@ -79,13 +84,29 @@ class PagerDutyPager:
         client.timeout = 10.0  # within the workflow's 15 s per attempt
         return client
 
-    def trigger(self, *, person: Person | None, dedup_key: str, summary: str, source: str, severity: Severity,
-                details: dict[str, str], links: dict[str, str]) -> str:
+    def trigger(
+        self,
+        *,
+        person: Person | None,
+        dedup_key: str,
+        summary: str,
+        source: str,
+        severity: Severity,
+        details: dict[str, str],
+        links: dict[str, str],
+    ) -> str:
         """An Events v2 `trigger` (summary cut to its 1024 characters); PagerDuty's dedup key."""
         with self._client(self._key(person)) as client:
-            return self._call(lambda: client.trigger(
-                summary[:1024], source, dedup_key=dedup_key, severity=EVENT_SEVERITY[severity],
-                custom_details=details, links=[{"href": href, "text": text} for text, href in links.items()]))
+            return self._call(
+                lambda: client.trigger(
+                    summary[:1024],
+                    source,
+                    dedup_key=dedup_key,
+                    severity=EVENT_SEVERITY[severity],
+                    custom_details=details,
+                    links=[{"href": href, "text": text} for text, href in links.items()],
+                )
+            )
 
     def resolve(self, *, person: Person | None, dedup_key: str) -> str:
         """An Events v2 `resolve` of the alert with `dedup_key`."""

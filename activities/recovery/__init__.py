@@ -76,13 +76,20 @@ class VerificationActivities:
 def evaluate(check: RecoveryCheck, values: list[float]) -> CheckResult:
     """Every sample must hold; the one shown is the worst (NaN fails every comparison)."""
     if not values:
-        return CheckResult(name=check.name, passed=check.if_no_data == "pass",
-                           detail=f"no data (counts as {check.if_no_data})")
+        return CheckResult(
+            name=check.name,
+            passed=check.if_no_data == "pass",
+            detail=f"no data (counts as {check.if_no_data})",
+        )
     holds = OPS[check.op]
     failing = [v for v in values if not holds(v, check.threshold)]
     worst = max(failing or values, key=lambda v: _badness(v, check))
-    return CheckResult(name=check.name, passed=not failing, value=worst,
-                       detail=f"{describe(check, worst)} (needs {check.shown_as})")
+    return CheckResult(
+        name=check.name,
+        passed=not failing,
+        value=worst,
+        detail=f"{describe(check, worst)} (needs {check.shown_as})",
+    )
 
 
 def _badness(value: float, check: RecoveryCheck) -> float:
@@ -92,7 +99,7 @@ def _badness(value: float, check: RecoveryCheck) -> float:
 
 
 def describe(check: RecoveryCheck, value: float) -> str:
-    """"error rate 2.40%", "P95 latency 812ms", but "2 pods not Running": a count reads first."""
+    """ "error rate 2.40%", "P95 latency 812ms", but "2 pods not Running": a count reads first."""
     shown = format_value(value, check.shown_as)
     if "%" in check.shown_as or _MS.search(check.shown_as):
         return f"{check.name} {shown}"

@@ -33,8 +33,9 @@ class Prometheus:
         self.ssl_context = ssl_context
 
     @classmethod
-    def from_settings(cls, settings: PrometheusSettings,
-                      people: tuple[Person, ...] = ()) -> Prometheus | None:
+    def from_settings(
+        cls, settings: PrometheusSettings, people: tuple[Person, ...] = ()
+    ) -> Prometheus | None:
         """None when PROMETHEUS_URL is unset."""
         return cls(settings.prometheus_url, settings.ssl_context) if settings.prometheus_url else None
 
@@ -59,8 +60,9 @@ class Prometheus:
             return [(sample["metric"], float(sample["value"][1])) for sample in data["result"]]
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
-        raise give_up(f"Prometheus answered a {data['resultType']}: a check needs an instant vector or a "
-                      "scalar")
+        raise give_up(
+            f"Prometheus answered a {data['resultType']}: a check needs an instant vector or a scalar"
+        )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -41,8 +41,9 @@ class Statuspage:
         self.api_key, self.ssl_context = api_key, ssl_context
 
     @classmethod
-    def from_settings(cls, settings: StatuspageSettings,
-                      people: tuple[Person, ...] = ()) -> Statuspage | None:
+    def from_settings(
+        cls, settings: StatuspageSettings, people: tuple[Person, ...] = ()
+    ) -> Statuspage | None:
         """None unless both STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID are set."""
         key = secret(settings.statuspage_api_key)
         if not key or not settings.statuspage_page_id:
@@ -63,16 +64,18 @@ class Statuspage:
             components = {c["id"]: "operational" for c in found.get("components") or []}
         if already_says(found, update, components):
             # Our earlier attempt did it; if that was the create, the incident has only its update.
-            return StatusPageResult(statuspage_incident_id=found["id"],
-                                    created=len(found.get("incident_updates") or []) <= 1)
+            return StatusPageResult(
+                statuspage_incident_id=found["id"], created=len(found.get("incident_updates") or []) <= 1
+            )
         await self.update_incident(found["id"], components=components, **fields)
         return StatusPageResult(statuspage_incident_id=found["id"])
 
     async def find(self, incident_id: str) -> dict | None:
         """The Statuspage incident (as the API shows it) that our incident opened, if any."""
         for page in range(1, MAX_UNRESOLVED_PAGES + 1):
-            batch = await self._request("GET", "/incidents/unresolved",
-                                        params={"page": page, "per_page": PER_PAGE})
+            batch = await self._request(
+                "GET", "/incidents/unresolved", params={"page": page, "per_page": PER_PAGE}
+            )
             if found := _ours(batch, incident_id):
                 return found
             if len(batch) < PER_PAGE:
@@ -80,21 +83,38 @@ class Statuspage:
         recent = await self._request("GET", "/incidents", params={"limit": PER_PAGE, "page": 1})
         return _ours(recent, incident_id)
 
-    async def create_incident(self, incident_id: str, *, name: str, status: str, body: str,
-                              components: dict[str, str]) -> str:
+    async def create_incident(
+        self, incident_id: str, *, name: str, status: str, body: str, components: dict[str, str]
+    ) -> str:
         """`POST /incidents` tagged with our incident id in its metadata, notifying subscribers;
         the new incident's id. `components`: component id -> status."""
-        created = await self._request("POST", "/incidents", json={"incident": {
-            "name": name, "status": status, "body": body, "component_ids": list(components),
-            "components": components, "metadata": {METADATA_KEY: {"incident_id": incident_id}},
-            "deliver_notifications": True}})
+        created = await self._request(
+            "POST",
+            "/incidents",
+            json={
+                "incident": {
+                    "name": name,
+                    "status": status,
+                    "body": body,
+                    "component_ids": list(components),
+                    "components": components,
+                    "metadata": {METADATA_KEY: {"incident_id": incident_id}},
+                    "deliver_notifications": True,
+                }
+            },
+        )
         return created["id"]
 
-    async def update_incident(self, statuspage_id: str, *, name: str, status: str, body: str,
-                              components: dict[str, str]) -> None:
+    async def update_incident(
+        self, statuspage_id: str, *, name: str, status: str, body: str, components: dict[str, str]
+    ) -> None:
         """`PATCH /incidents/{id}`: a new incident update, notifying subscribers."""
-        incident: dict[str, Any] = {"name": name, "status": status, "body": body,
-                                    "deliver_notifications": True}
+        incident: dict[str, Any] = {
+            "name": name,
+            "status": status,
+            "body": body,
+            "deliver_notifications": True,
+        }
         if components:  # else the incident keeps the components it has
             incident["components"] = components
         await self._request("PATCH", f"/incidents/{statuspage_id}", json={"incident": incident})
@@ -102,8 +122,9 @@ class Statuspage:
     async def _request(self, method: str, path: str, **kwargs) -> Any:
         what = f"{method} {path}"
         try:
-            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15,
-                                         headers={"Authorization": f"OAuth {self.api_key}"}) as client:
+            async with httpx.AsyncClient(
+                verify=self.ssl_context, timeout=15, headers={"Authorization": f"OAuth {self.api_key}"}
+            ) as client:
                 response = await client.request(method, self.base + path, **kwargs)
         except httpx.TransportError as e:
             raise try_again(self._hide(f"Statuspage unreachable ({what}): {type(e).__name__} {e}")) from None
@@ -128,8 +149,12 @@ def already_says(incident: dict, update: StatusPageUpdate, components: dict[str,
     updates = incident.get("incident_updates") or []
     latest = max(updates, key=lambda u: datetime.fromisoformat(u["created_at"]), default={})
     now = {c["id"]: c.get("status") for c in incident.get("components") or []}
-    return (incident.get("name") == update.title and incident.get("status") == update.status
-            and latest.get("body") == update.body and all(now.get(k) == v for k, v in components.items()))
+    return (
+        incident.get("name") == update.title
+        and incident.get("status") == update.status
+        and latest.get("body") == update.body
+        and all(now.get(k) == v for k, v in components.items())
+    )
 
 
 def _ours(incidents: Any, incident_id: str) -> dict | None:

@@ -71,7 +71,9 @@ class TicketActivities:
         if self.tickets is None:
             return TicketResult(skipped=f"skipped: {self.missing} not configured")
         if not _KEY.match(request.key):
-            raise give_up(f"ticket key {request.key!r} must be lowercase letters, digits and '-', "
-                          "starting with a letter, at most 100 characters")
+            raise give_up(
+                f"ticket key {request.key!r} must be lowercase letters, digits and '-', "
+                "starting with a letter, at most 100 characters"
+            )
         found = await self.tickets.find(request.incident_id, request.key, retry=activity.info().attempt > 1)
         return found or await self.tickets.create(request)

@@ -59,8 +59,16 @@ class Jira:
     Settings = JiraSettings
     optional_fields = ("assignee", "duedate")  # may be dropped if the project's create screen lacks them
 
-    def __init__(self, url: str, email: str, api_token: str, project: str, ssl_context: ssl.SSLContext,
-                 *, recheck_after: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        email: str,
+        api_token: str,
+        project: str,
+        ssl_context: ssl.SSLContext,
+        *,
+        recheck_after: float = 5.0,
+    ):
         self.url, self.email, self.project = url.rstrip("/"), email, project
         self.api_token, self.ssl_context, self.recheck_after = api_token, ssl_context, recheck_after
 
@@ -97,23 +105,35 @@ class Jira:
         if truncated:
             notes.append("description truncated to fit Jira's size limit")
         labels = [LABEL, label_part(request.incident_id), ticket_label(request.incident_id, request.key)]
-        fields = dict(summary=one_line(request.summary), description_adf=description,
-                      issue_type=request.issue_type, labels=labels, due=request.due,
-                      assignee_account_id=assignee)
+        fields = dict(
+            summary=one_line(request.summary),
+            description_adf=description,
+            issue_type=request.issue_type,
+            labels=labels,
+            due=request.due,
+            assignee_account_id=assignee,
+        )
         try:
             created = await self.create_issue(**fields)
         except FieldsRefused as refused:  # nothing was created: again, without what was refused
             if "assignee" in refused.errors:
                 fields["assignee_account_id"] = None
-                notes.append(f"assignee {request.assignee_email} cannot be assigned in Jira "
-                             f"({refused.errors['assignee']}); left unassigned")
+                notes.append(
+                    f"assignee {request.assignee_email} cannot be assigned in Jira "
+                    f"({refused.errors['assignee']}); left unassigned"
+                )
             if "duedate" in refused.errors:
                 fields["due"] = None
-                notes.append(f"due date {request.due} refused by Jira ({refused.errors['duedate']}); "
-                             "left without one")
+                notes.append(
+                    f"due date {request.due} refused by Jira ({refused.errors['duedate']}); left without one"
+                )
             created = await self.create_issue(**fields)
-        return TicketResult(key=created["key"], url=self.browse_url(created["key"]), created=True,
-                            note="; ".join(notes) or None)
+        return TicketResult(
+            key=created["key"],
+            url=self.browse_url(created["key"]),
+            created=True,
+            note="; ".join(notes) or None,
+        )
 
     # the REST API --------------------------------------------------------------------------------
 
@@ -124,17 +144,30 @@ class Jira:
     async def find_issue(self, label: str) -> dict | None:
         """The project's issue carrying `label`, as the search shows it (id, key, self, fields)."""
         jql = f"project = {jql_string(self.project)} AND labels = {jql_string(label)}"
-        found = await self._request("POST", "/rest/api/3/search/jql",
-                                    json={"jql": jql, "fields": SEARCH_FIELDS, "maxResults": 1})
+        found = await self._request(
+            "POST", "/rest/api/3/search/jql", json={"jql": jql, "fields": SEARCH_FIELDS, "maxResults": 1}
+        )
         issues = found.get("issues") if isinstance(found, dict) else None
         return issues[0] if issues else None
 
-    async def create_issue(self, *, summary: str, description_adf: dict | None, issue_type: str,
-                           labels: list[str], due: date | None, assignee_account_id: str | None) -> dict:
+    async def create_issue(
+        self,
+        *,
+        summary: str,
+        description_adf: dict | None,
+        issue_type: str,
+        labels: list[str],
+        due: date | None,
+        assignee_account_id: str | None,
+    ) -> dict:
         """`{"id", "key", "self"}` of the new issue. Raises FieldsRefused when Jira refused only
         the assignee or the due date (nothing was created)."""
-        fields: dict[str, Any] = {"project": {"key": self.project}, "summary": summary,
-                                  "issuetype": {"name": issue_type}, "labels": labels}
+        fields: dict[str, Any] = {
+            "project": {"key": self.project},
+            "summary": summary,
+            "issuetype": {"name": issue_type},
+            "labels": labels,
+        }
         if description_adf and description_adf.get("content"):
             fields["description"] = description_adf
         if due is not None:
@@ -153,10 +186,21 @@ class Jira:
         """The active person with this email. Jira hides emails by the person's profile visibility:
         an exact match wins; failing that, the first person whose email is hidden (the query
         matched their email or name); a visible email that differs is never taken."""
-        users = await self._request("GET", "/rest/api/3/user/search",
-                                    params={"query": email, "maxResults": 10})
-        people = [u for u in users if isinstance(u, dict) and u.get("accountId") and u.get("active", True)
-                  and u.get("accountType", "atlassian") != "app"] if isinstance(users, list) else []
+        users = await self._request(
+            "GET", "/rest/api/3/user/search", params={"query": email, "maxResults": 10}
+        )
+        people = (
+            [
+                u
+                for u in users
+                if isinstance(u, dict)
+                and u.get("accountId")
+                and u.get("active", True)
+                and u.get("accountType", "atlassian") != "app"
+            ]
+            if isinstance(users, list)
+            else []
+        )
         exact = next((u for u in people if str(u.get("emailAddress") or "").lower() == email.lower()), None)
         hidden = next((u for u in people if not u.get("emailAddress")), None)
         chosen = exact or hidden
@@ -167,9 +211,12 @@ class Jira:
 
     async def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
-            async with httpx.AsyncClient(verify=self.ssl_context, timeout=15,
-                                         auth=(self.email, self.api_token),
-                                         headers={"Accept": "application/json"}) as client:
+            async with httpx.AsyncClient(
+                verify=self.ssl_context,
+                timeout=15,
+                auth=(self.email, self.api_token),
+                headers={"Accept": "application/json"},
+            ) as client:
                 return await client.request(method, self.url + path, **kwargs)
         except httpx.TransportError as e:
             said = f"Jira unreachable ({method} {path}): {type(e).__name__} {e}"
@@ -209,13 +256,13 @@ def _bounded(label: str, source: str) -> str:
     if len(label) <= MAX_LABEL:
         return label
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return f"{label[:MAX_LABEL - len(digest) - 1]}-{digest}"
+    return f"{label[: MAX_LABEL - len(digest) - 1]}-{digest}"
 
 
 def one_line(summary: str) -> str:
     """Jira refuses a summary with a line break or over 255 characters."""
     line = " ".join(summary.split())
-    return line if len(line) <= MAX_SUMMARY else line[:MAX_SUMMARY - 1] + "…"
+    return line if len(line) <= MAX_SUMMARY else line[: MAX_SUMMARY - 1] + "…"
 
 
 def jql_string(value: str) -> str:

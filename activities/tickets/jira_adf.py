@@ -28,7 +28,8 @@ _INLINE = re.compile(
     r"`(?P<code>[^`]+)`"
     r"|\*\*(?P<strong>[^*]+?)\*\*"
     r"|\[(?P<label>[^\]]+)\]\((?P<href>https?://[^)\s]+)\)"
-    r"|(?P<url>https?://[^\s<>()\[\]]*[^\s<>()\[\].,;:!?'\"])")
+    r"|(?P<url>https?://[^\s<>()\[\]]*[^\s<>()\[\].,;:!?'\"])"
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -49,8 +50,10 @@ def to_adf(text: str) -> Node:
         nonlocal list_kind
         if list_kind:
             kind, start = list_kind
-            node: Node = {"type": kind, "content": [
-                {"type": "listItem", "content": [_paragraph(item)]} for item in items]}
+            node: Node = {
+                "type": kind,
+                "content": [{"type": "listItem", "content": [_paragraph(item)]} for item in items],
+            }
             if kind == "orderedList" and start != 1:
                 node["attrs"] = {"order": start}
             content.append(node)
@@ -67,9 +70,10 @@ def to_adf(text: str) -> Node:
         fence = _FENCE.match(line)
         if fence:
             close()
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")),
-                       len(lines))
-            content.append(_code(lines[i + 1:end], fence.group(1)))
+            end = next(
+                (j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```")), len(lines)
+            )
+            content.append(_code(lines[i + 1 : end], fence.group(1)))
             i = end + 1
             continue
         if line.lstrip().startswith("|"):
@@ -86,8 +90,13 @@ def to_adf(text: str) -> Node:
             content.append({"type": "rule"})
         elif heading := _HEADING.match(line):
             close()
-            content.append({"type": "heading", "attrs": {"level": len(heading.group(1))},
-                            "content": _inline(heading.group(2))})
+            content.append(
+                {
+                    "type": "heading",
+                    "attrs": {"level": len(heading.group(1))},
+                    "content": _inline(heading.group(2)),
+                }
+            )
         elif (bullet := _BULLET.match(line)) or (ordered := _ORDERED.match(line)):
             close_paragraph()
             kind = ("bulletList", 0) if bullet else ("orderedList", int(ordered.group(1)))
@@ -134,7 +143,7 @@ def _inline(text: str) -> list[Node]:
 
     at = 0
     for match in _INLINE.finditer(text):
-        add(text[at:match.start()])
+        add(text[at : match.start()])
         at = match.end()
         if match["code"] is not None:
             add(match["code"], {"type": "code"})

@@ -23,9 +23,10 @@ from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
+from runtime.intake import declare_incident
 from runtime.temporal import register_search_attributes
-from sandbox.pagerduty import PagerDutyFake
 from sandbox.jira import JiraFake
+from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
@@ -42,13 +43,21 @@ ERA = HERE / "v1.0"
 
 
 async def p1_acknowledged(client, task_queue, policy, env, prometheus):
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p1", group_key="g"), id="inc-golden-p1", task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(module="fees", summary="Fee collection failing"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-p1", group_key="g"),
+        id="inc-golden-p1",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+    )
     await status_when(handle, lambda s: s.channel)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(module="fees", summary="Fee collection failing"))))
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+    )
     await handle.signal("acknowledge", {"by": "nobody"})
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
     await status_when(handle, lambda s: s.phase == "TRIAGE")
@@ -56,73 +65,138 @@ async def p1_acknowledged(client, task_queue, policy, env, prometheus):
 
 
 async def p0_declared_data_at_risk(client, task_queue, policy, env, prometheus):
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p0", declaration=Declaration(
-            summary="Grades rows corrupted", severity="P0", reporter="support@preskool.com", source="zendesk")),
-        id="inc-golden-p0", task_queue=task_queue)
+    """Declared as the receiver and the CLI declare: update-with-start, answered by `opened`."""
+    receipt = await declare_incident(
+        client,
+        task_queue,
+        Declaration(
+            summary="Grades rows corrupted", severity="P0", reporter="support@preskool.com", source="zendesk"
+        ),
+    )
+    handle = client.get_workflow_handle(receipt.incident_id)
     await status_when(handle, lambda s: s.channel)
     return handle
 
 
 async def p1_lifecycle_resolved(client, task_queue, policy, env, prometheus):
     """The whole §4 lifecycle: ack, blast radius, updates, mitigate, a failed gate, a verified one."""
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-lifecycle", group_key="g"), id="inc-golden-lifecycle",
-        task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(module="fees", summary="Fee collection failing"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-lifecycle", group_key="g"),
+        id="inc-golden-lifecycle",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+    )
     await status_when(handle, lambda s: s.cadence)
-    await env.sleep(timedelta(minutes=3))   # the unacknowledged page escalates
+    await env.sleep(timedelta(minutes=3))  # the unacknowledged page escalates
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
-    await handle.signal("declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"], "by": "ben.okafor@preskool.com"})
-    await handle.signal("set_severity", {"severity": "P0", "by": "asha.rao@preskool.com", "reason": "every school"})
+    await handle.signal(
+        "declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"], "by": "ben.okafor@preskool.com"}
+    )
+    await handle.signal(
+        "set_severity", {"severity": "P0", "by": "asha.rao@preskool.com", "reason": "every school"}
+    )
     await env.sleep(timedelta(minutes=16))  # an overdue update
-    await handle.signal("post_update", {"by": "asha.rao@preskool.com", "status": "ONGOING", "public": True,
-                                        "current_action": "Rolling back", "what_we_know": "Gateway change"})
+    await handle.signal(
+        "post_update",
+        {
+            "by": "asha.rao@preskool.com",
+            "status": "ONGOING",
+            "public": True,
+            "current_action": "Rolling back",
+            "what_we_know": "Gateway change",
+        },
+    )
     await handle.signal("mitigate", {"by": "ben.okafor@preskool.com", "summary": "Rolled back"})
     await handle.signal("resolve", {"by": "ben.okafor@preskool.com", "summary": "not the IC"})
     prometheus.unhealthy(policy)
     await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back"})
     await status_when(handle, lambda s: s.gate_runs)
     prometheus.healthy(policy)
-    await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back", "root_cause": "Gateway"})
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back", "root_cause": "Gateway"}
+    )
     await status_when(handle, lambda s: s.phase == "REVIEW")
     return handle
 
 
 async def p3_forced_close(client, task_queue, policy, env, prometheus):
     """A minor issue closed at once by the IC without metrics."""
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-p3", group_key="g"), id="inc-golden-p3", task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(severity="info", summary="UI glitch on the reports page"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-p3", group_key="g"),
+        id="inc-golden-p3",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(
+            delivery(alert(severity="info", summary="UI glitch on the reports page"))
+        ),
+    )
     await status_when(handle, lambda s: s.cadence)
-    await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Cosmetic", "force_reason": "no metric for it"})
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "Cosmetic", "force_reason": "no metric for it"}
+    )
     await status_when(handle, lambda s: s.phase == "REVIEW")
     return handle
 
 
 async def p0_approvals(client, task_queue, policy, env, prometheus):
     """§4.3 and §7: refusals, a two-person secret change, an executor run, an expiry."""
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-approvals", group_key="g"), id="inc-golden-approvals",
-        task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-approvals", group_key="g"),
+        id="inc-golden-approvals",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(
+            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        ),
+    )
     await status_when(handle, lambda s: s.cadence)
     ic, primary, lead = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
     await handle.signal("approve", {"request_id": "early", "by": ic})
-    await handle.signal("request_action", {"request_id": "rb", "action": "restart_scale", "target": "backend",
-                                           "by": primary, "reason": "pods stuck"})
+    await handle.signal(
+        "request_action",
+        {
+            "request_id": "rb",
+            "action": "restart_scale",
+            "target": "backend",
+            "by": primary,
+            "reason": "pods stuck",
+        },
+    )
     await handle.signal("approve", {"request_id": "rb", "by": primary})
     await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "rb", "by": ic})
-    await handle.signal("request_action", {"request_id": "sec", "action": "modify_secrets", "target": "db-password",
-                                           "by": primary, "reason": "leaked"})
+    await handle.signal(
+        "request_action",
+        {
+            "request_id": "sec",
+            "action": "modify_secrets",
+            "target": "db-password",
+            "by": primary,
+            "reason": "leaked",
+        },
+    )
     await handle.signal("approve", {"request_id": "sec", "by": lead})
     await handle.signal("approve", {"request_id": "sec", "by": ic})
     await handle.signal("action_done", {"request_id": "sec", "by": primary, "outcome": "rotated"})
-    await handle.signal("request_action", {"request_id": "media", "action": "contact_media", "target": "press",
-                                           "by": lead, "reason": "journalist asking"})
+    await handle.signal(
+        "request_action",
+        {
+            "request_id": "media",
+            "action": "contact_media",
+            "target": "press",
+            "by": lead,
+            "reason": "journalist asking",
+        },
+    )
     await status_when(handle, lambda s: len(s.requests) == 3 and s.requests[0].state in ("done", "failed"))
     await env.sleep(timedelta(minutes=31))
     await status_when(handle, lambda s: s.requests[2].state == "expired")
@@ -133,21 +207,34 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
     """§8 after resolution: the customer email approved and sent, reminders, overdue escalations,
     an action item, a waiver; recorded part-way, as a worker upgrade would find it."""
     prometheus.healthy(policy)
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-ledger", group_key="g"), id="inc-golden-ledger", task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-ledger", group_key="g"),
+        id="inc-golden-ledger",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(
+            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        ),
+    )
     await status_when(handle, lambda s: s.cadence)
     ic, primary, lead = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
     await handle.signal("acknowledge", {"by": primary})
     await handle.signal("resolve", {"by": ic, "summary": "Rolled back", "root_cause": "A bad deploy"})
     await status_when(handle, lambda s: s.phase == "REVIEW" and len(s.tickets) >= 3)
-    await handle.execute_update(IncidentWorkflow.approve_action, {"request_id": "customer-email",
-                                                                  "by": "elif.demir@preskool.com"})
+    await handle.execute_update(
+        IncidentWorkflow.approve_action, {"request_id": "customer-email", "by": "elif.demir@preskool.com"}
+    )
     await handle.signal("add_action_item", {"title": "Canary deploys", "owner": primary, "by": ic})
     await env.sleep(timedelta(hours=25))
-    await handle.signal("complete_deliverable", {"deliverable": "incident_report", "by": ic, "link": "https://x"})
-    await handle.signal("waive_deliverable", {"deliverable": "public_postmortem", "by": lead, "reason": "internal"})
+    await handle.signal(
+        "complete_deliverable", {"deliverable": "incident_report", "by": ic, "link": "https://x"}
+    )
+    await handle.signal(
+        "waive_deliverable", {"deliverable": "public_postmortem", "by": lead, "reason": "internal"}
+    )
     await env.sleep(timedelta(hours=50))
     await status_when(handle, lambda s: s.deliverables[2].state == "overdue")
     return handle
@@ -155,10 +242,18 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
 
 async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
     """A P0 left running for days: its first run ends by continuing as new (the run recorded)."""
-    handle = await client.start_workflow(IncidentWorkflow.run, IncidentInput(
-        incident_id="inc-golden-long", group_key="g"), id="inc-golden-long", task_queue=task_queue)
-    await handle.execute_update(IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(
-        delivery(alert(scope="all", summary="API returning 500s for all requests"))))
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-long", group_key="g"),
+        id="inc-golden-long",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        AlertmanagerDelivery.model_validate(
+            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        ),
+    )
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
     for _ in range(6):
         await env.sleep(timedelta(days=1))
@@ -166,9 +261,15 @@ async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
     return client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
 
 
-SCENARIOS = {"p1_acknowledged": p1_acknowledged, "p0_declared": p0_declared_data_at_risk,
-             "p1_lifecycle_resolved": p1_lifecycle_resolved, "p3_forced_close": p3_forced_close,
-             "p0_approvals": p0_approvals, "p0_ledger": p0_ledger, "p0_continue_as_new": p0_continue_as_new}
+SCENARIOS = {
+    "p1_acknowledged": p1_acknowledged,
+    "p0_declared": p0_declared_data_at_risk,
+    "p1_lifecycle_resolved": p1_lifecycle_resolved,
+    "p3_forced_close": p3_forced_close,
+    "p0_approvals": p0_approvals,
+    "p0_ledger": p0_ledger,
+    "p0_continue_as_new": p0_continue_as_new,
+}
 
 
 async def main(names: list[str]) -> None:
@@ -177,17 +278,38 @@ async def main(names: list[str]) -> None:
     for name in names or list(SCENARIOS):
         # A time-skipping server per scenario: its clock is global to it.
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=shutil.which("temporal-test-server"), data_converter=pydantic_data_converter)
+            test_server_existing_path=shutil.which("temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
         await register_search_attributes(env.client)
-        async with SlackFake() as slack, PagerDutyFake() as pagerduty, StatuspageFake() as statuspage, \
-                PrometheusFake() as prometheus, JiraFake() as jira, SmtpSandbox(ca=pagerduty.ca) as smtp, env:
+        async with (
+            SlackFake() as slack,
+            PagerDutyFake() as pagerduty,
+            StatuspageFake() as statuspage,
+            PrometheusFake() as prometheus,
+            JiraFake() as jira,
+            SmtpSandbox(ca=pagerduty.ca) as smtp,
+            env,
+        ):
             settings = IntegrationSettings(
-                slack_bot_token=SLACK_TOKEN, slack_api_url=slack.url, pagerduty_events_url=pagerduty.url,
-                pagerduty_routing_key=ROUTING_KEY, irp_ca_bundle=pagerduty.ca_pem_path,
-                statuspage_api_url=statuspage.url, statuspage_api_key=STATUSPAGE_KEY,
-                statuspage_page_id=statuspage.page_id, prometheus_url=prometheus.url, jira_url=jira.url,
-                jira_email=jira.email, jira_api_token=jira.api_token, jira_project=jira.project,
-                smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username, smtp_password=smtp.password)
+                slack_bot_token=SLACK_TOKEN,
+                slack_api_url=slack.url,
+                pagerduty_events_url=pagerduty.url,
+                pagerduty_routing_key=ROUTING_KEY,
+                irp_ca_bundle=pagerduty.ca_pem_path,
+                statuspage_api_url=statuspage.url,
+                statuspage_api_key=STATUSPAGE_KEY,
+                statuspage_page_id=statuspage.page_id,
+                prometheus_url=prometheus.url,
+                jira_url=jira.url,
+                jira_email=jira.email,
+                jira_api_token=jira.api_token,
+                jira_project=jira.project,
+                smtp_host=smtp.host,
+                smtp_port=smtp.port,
+                smtp_username=smtp.username,
+                smtp_password=smtp.password,
+            )
             async with build_worker(env.client, "record", policy, settings):
                 handle = await SCENARIOS[name](env.client, "record", policy, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":

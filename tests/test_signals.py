@@ -1,0 +1,81 @@
+"""The signal table is the one place a signal is declared: the workflow's handlers, the Web UI's
+descriptions, starter.py's commands and the authority check all come from it."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import starter
+from plan.models import GatedAction
+from plan.signals import json_shape
+from workflows import IncidentWorkflow
+from workflows.approvals import Approvals
+from workflows.customer_email import CustomerEmail
+from workflows.ledger import Ledger
+from workflows.lifecycle import Lifecycle
+from workflows.resolve_gate import ResolveGate
+from workflows.signals import SIGNALS
+
+# The component classes the workflow holds, by the attribute name the table's handlers use.
+COMPONENTS = {
+    "lifecycle": Lifecycle,
+    "approvals": Approvals,
+    "ledger": Ledger,
+    "customer_email": CustomerEmail,
+    "gate": ResolveGate,
+}
+
+
+def test_names_are_unique_and_every_handler_is_a_component_method():
+    assert len({s.name for s in SIGNALS}) == len(SIGNALS)
+    for signal in SIGNALS:
+        component, method = signal.handler.split(".")
+        assert callable(getattr(COMPONENTS[component], method, None)), signal.handler
+        source = inspect.getsource(IncidentWorkflow.__init__)
+        assert f"self.{component} = " in source, f"the workflow holds no {component}"
+
+
+def test_the_workflow_has_one_described_handler_per_signal():
+    defined = IncidentWorkflow.__temporal_workflow_definition.signals
+    for signal in SIGNALS:
+        assert defined[signal.name].description == signal.description
+        assert json_shape(signal.model) in signal.description
+
+
+def test_every_gated_action_is_checked_somewhere():
+    """Each key of `authority` is a signal's gate, or force_resolve, which the gate checks itself."""
+    gates = {s.authority for s in SIGNALS if s.authority} | {GatedAction.force_resolve}
+    assert gates == set(GatedAction)
+    assert "GatedAction.force_resolve" in inspect.getsource(ResolveGate.resolve)
+
+
+@pytest.mark.parametrize("signal", [s for s in SIGNALS if s.cli], ids=lambda s: s.cli.command)
+def test_every_cli_command_sends_its_signals_json(signal):
+    """Each command parses into exactly the JSON the model accepts."""
+    args = ["--by", "asha.rao@preskool.com"]
+    values = {
+        "severity": "P1",
+        "role": "oncall_primary",
+        "person": "sam.lee@preskool.com",
+        "action": "rollback",
+        "target": "backend",
+        "request_id": "rollback-1",
+        "deliverable": "incident_report",
+    }
+    positional = [values[name] for name in signal.cli.positional]
+    for name, field in signal.model.model_fields.items():
+        if (
+            (field.is_required() or name in signal.cli.required)
+            and name != "by"
+            and name not in signal.cli.positional
+            and name not in signal.cli.defaults
+        ):
+            flag = "--" + signal.cli.flags.get(name, name).replace("_", "-")
+            example = {"scope": "all", "owner": "ben.okafor@preskool.com"}.get(name, "some text")
+            args += [flag, example]
+    parsed = starter.parser().parse_args([signal.cli.command, "inc-x", *positional, *args])
+    payload = starter.payload_of(signal, parsed)
+    assert signal.model.model_validate(payload).by == "asha.rao@preskool.com"
+    assert starter.COMMANDS[signal.cli.command] is signal
