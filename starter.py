@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from plan import AlertmanagerDelivery, Declaration
 from runtime.commands import add_signal_commands, payload_of
 from runtime.intake import declare_incident, deliver_alerts
+from runtime.keycheck import key_mismatch
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
 from workflows.signals import SIGNALS
@@ -67,11 +69,9 @@ async def run(args: argparse.Namespace) -> None:
             source=args.source,
             module=args.module,
         )
-        show(
-            (await declare_incident(client, settings.temporal_task_queue, declaration)).model_dump(
-                mode="json"
-            )
-        )
+        key = args.idempotency_key or f"cli-{uuid.uuid4()}"
+        receipt = await declare_incident(client, settings.temporal_task_queue, declaration, key)
+        show(receipt.model_dump(mode="json"))
     elif args.command == "status":
         status = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.status)
         show(status.model_dump(mode="json"))
@@ -88,6 +88,8 @@ async def run(args: argparse.Namespace) -> None:
         )
         handle = client.get_workflow_handle(args.incident)
         await handle.describe()  # a clear "no incident" before sending into nothing
+        if warning := await key_mismatch(handle, settings.payload_codec()):
+            print(warning, file=sys.stderr)
         await handle.signal(name, payload)
         print(
             f"sent {name} {json.dumps(payload)} to {args.incident}; "
@@ -127,6 +129,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--reporter", default="oncall@preskool.com", help="email of who declares it")
     d.add_argument("--source", default="manual", help="zendesk, school-email, uptimerobot, …")
     d.add_argument("--module")
+    d.add_argument(
+        "--idempotency-key",
+        help="the same key and declaration give the same incident (default: a new key for this command)",
+    )
     sub.add_parser("status", help="an incident's status").add_argument("incident")
     s = sub.add_parser("signal", help="send a signal (one JSON object)")
     s.add_argument("incident")

@@ -13,12 +13,14 @@ from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
 from plan import Policy, PolicyError, load_policy
+from runtime.codec import EncryptionCodec
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime
 from runtime.temporal import (
     TemporalConfigError,
     TemporalSettings,
     connect,
+    data_converter,
     register_search_attributes,
     workflow_runner,
 )
@@ -29,7 +31,12 @@ WORKFLOWS = [IncidentWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
-    """The worker is the one reader of the policy: incidents pin it from here at their start."""
+    """The worker is the one reader of the policy: incidents pin it from here at their start.
+    A payload sealed by a key the worker lacks reaches the incident still sealed, to be refused
+    there by its key id, rather than failing every task of that incident."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec) and not codec.keep_unknown:
+        client = Client(**{**client.config(), "data_converter": data_converter(codec.keeping_unknown())})
     return Worker(
         client,
         task_queue=task_queue,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Literal
 
@@ -83,3 +84,7 @@ class Declaration(BaseModel):
     reporter: str = Field(min_length=1, max_length=254)
     source: str = Field(default="manual", max_length=100)
     module: str | None = None
+
+    def digest(self) -> str:
+        """What an Idempotency-Key binds to: exactly this declaration (16 hex characters)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

@@ -100,6 +100,10 @@ class IncidentState(BaseModel):
     runbook: str | None = None
     deliveries: int = 0
     alerts_resolved: bool = False
+    alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
+    declared_severity_by: str | None = None  # who last set the severity by hand
+    alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
+    declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
     paged: list[Page] = []
     bridge: Bridge = Bridge()
@@ -117,6 +121,7 @@ class IncidentState(BaseModel):
     posts: int = 0
     requests: dict[str, ActionRequest] = {}
     ledger_opened: bool = False
+    declaration_answers: int = 0  # how often `opened` answered: a retried declaration is not created twice
     ledger: list[Deliverable] = []
     tickets: dict[str, str] = {}
     postmortem_draft: str = ""

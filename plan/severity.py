@@ -56,15 +56,17 @@ def classify_labels(labels: Mapping[str, str], triage: Triage) -> SeverityDecisi
 
 
 def classify_alerts(alerts: Iterable[Alert], triage: Triage) -> SeverityDecision:
-    """A group is as severe as its most severe firing alert; data at risk anywhere counts."""
+    """A group is as severe as its most severe firing alert; data at risk anywhere counts.
+    `alerts` are Alerts or a digest's LabelSets (anything with status, labels and name)."""
     firing = [a for a in alerts if a.status == "firing"] or list(alerts)
     if not firing:
         raise ValueError("an alert group needs at least one alert")
     decisions = [(classify_labels(a.labels, triage), a) for a in firing]
     worst, alert = min(decisions, key=lambda d: d[0].severity.rank)
     reasons = list(worst.reasons)
-    if len(firing) > 1:
-        reasons.append(f"most severe of {len(firing)} firing alerts: {alert.name}")
+    count = sum(getattr(a, "count", 1) for a in firing)  # a digest's label set stands for `count` alerts
+    if count > 1:
+        reasons.append(f"most severe of {count:,} firing alerts: {alert.name}")
     return worst.model_copy(
         update={
             "reasons": reasons,

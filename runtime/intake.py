@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
+from plan.alert_digest import AlertDigest, digest
 from plan.incident import DeliveryReceipt, IncidentInput
 from workflows import IncidentWorkflow
 
@@ -38,9 +39,11 @@ async def deliver_alerts(
 ) -> DeliveryReceipt | None:
     """Start the group's incident or join the open one, atomically (update-with-start): two
     deliveries racing for a new group make one incident. A "resolved" delivery only joins an
-    open incident; with none open it returns None."""
+    open incident; with none open it returns None. The incident is sent a bounded digest of the
+    delivery (plan/alert_digest.py), never the whole body."""
+    sent = digest(delivery)
     if not delivery.firing:
-        return await _deliver_resolved(client, delivery)
+        return await _deliver_resolved(client, sent)
     for generation in range(1, MAX_GENERATIONS):
         incident_id = incident_id_for_group(delivery.groupKey, generation)
         start = WithStartWorkflowOperation(
@@ -50,12 +53,12 @@ async def deliver_alerts(
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Alert group: {delivery.summary}"[:200],
-            memo={"summary": delivery.summary[:200]},
+            static_summary=f"Alert group: {sent.summary}"[:200],
+            memo={"summary": sent.summary[:200]},
         )
         try:
             return await client.execute_update_with_start_workflow(
-                IncidentWorkflow.receive_alerts, delivery, start_workflow_operation=start
+                IncidentWorkflow.receive_alerts, sent, start_workflow_operation=start
             )
         except WorkflowAlreadyStartedError:
             continue  # that generation has ended
@@ -65,7 +68,7 @@ async def deliver_alerts(
     raise RuntimeError(f"alert group {delivery.groupKey!r} has {MAX_GENERATIONS} incidents")
 
 
-async def _deliver_resolved(client: Client, delivery: AlertmanagerDelivery) -> DeliveryReceipt | None:
+async def _deliver_resolved(client: Client, delivery: AlertDigest) -> DeliveryReceipt | None:
     for generation in range(1, MAX_GENERATIONS):
         handle = client.get_workflow_handle(incident_id_for_group(delivery.groupKey, generation))
         try:
@@ -82,19 +85,42 @@ async def _deliver_resolved(client: Client, delivery: AlertmanagerDelivery) -> D
     return None
 
 
-async def declare_incident(client: Client, task_queue: str, declaration: Declaration) -> DeliveryReceipt:
-    """A person's declaration (§4.1 customer report, health check): always a new incident. The
-    answer comes from the incident itself, once it has classified the declaration by its policy."""
-    incident_id = "inc-" + uuid.uuid4().hex[:12]
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used for another declaration (the receiver answers 409)."""
+
+
+def incident_id_for_key(idempotency_key: str) -> str:
+    """One incident per Idempotency-Key: a retried or double-clicked declaration finds it again."""
+    return "inc-" + hashlib.sha256(b"idempotency-key\x00" + idempotency_key.encode()).hexdigest()[:12]
+
+
+async def declare_incident(
+    client: Client, task_queue: str, declaration: Declaration, idempotency_key: str | None = None
+) -> DeliveryReceipt:
+    """A person's declaration (§4.1 customer report, health check): a new incident, or, for an
+    `idempotency_key` seen before with the same body, that incident again (`created` false).
+    The answer comes from the incident itself, once it has classified the declaration.
+    Raises IdempotencyConflict when the key was used with another body."""
+    incident_id = incident_id_for_key(idempotency_key) if idempotency_key else "inc-" + uuid.uuid4().hex[:12]
     start = WithStartWorkflowOperation(
         IncidentWorkflow.run,
         IncidentInput(incident_id=incident_id, declaration=declaration),
         id=incident_id,
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Declared: {declaration.summary}"[:200],
         memo={"summary": declaration.summary[:200]},
     )
-    return await client.execute_update_with_start_workflow(
-        IncidentWorkflow.opened, start_workflow_operation=start
-    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            IncidentWorkflow.opened, declaration.digest(), start_workflow_operation=start
+        )
+    except WorkflowUpdateFailedError as e:
+        if isinstance(e.cause, ApplicationError) and e.cause.type == "IdempotencyConflict":
+            raise IdempotencyConflict(e.cause.message) from None
+        raise
+    except WorkflowAlreadyStartedError:  # that key's incident has ended: say so, do not open another
+        raise IdempotencyConflict(
+            f"the incident for this Idempotency-Key, {incident_id}, has ended; use a new key for a new one"
+        ) from None

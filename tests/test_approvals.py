@@ -227,7 +227,7 @@ async def test_requests_expire(time_env, run_worker, drill_policy, runs, slack):
         ("approve", {"request_id": "x"}, "by: Field required"),
         ("approve", {"request_id": 7, "by": IC}, "request_id: Input should be a valid string"),
         ("approve", {"request_id": "x", "by": IC, "sudo": True}, "sudo: Extra inputs are not permitted"),
-        ("approve", ["x"], "Input should be a valid dictionary"),
+        ("approve", ["x"], "a list of 1 item(s): send one JSON object, not a list"),
         (
             "request_action",
             {"action": "format_disk", "target": "db", "by": IC, "reason": "x"},

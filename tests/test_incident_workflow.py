@@ -7,6 +7,7 @@ import uuid
 
 from activities import IntegrationSettings
 from plan import AlertmanagerDelivery
+from plan.alert_digest import digest
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
 from tests.helpers import ROUTING_KEY, finish, status_when
@@ -23,7 +24,7 @@ async def open_incident(env, task_queue, policy, payload) -> tuple:
         task_queue=task_queue,
     )
     receipt = await handle.execute_update(
-        IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+        IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(payload))
     )
     return handle, receipt
 
@@ -121,7 +122,7 @@ async def test_later_delivery_joins_without_paging_again(time_env, run_worker, p
         await status_when(handle, opened)
         triggers = len(pagerduty.triggers())
         second = await handle.execute_update(
-            IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+            IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(payload))
         )
         status = await handle.query(IncidentWorkflow.status)
         await finish(handle)
@@ -145,7 +146,7 @@ async def test_deliveries_keep_the_clock_timer_instead_of_restarting_it(time_env
         before = [e.event_type for e in (await handle.fetch_history()).events]
         for _ in range(10):
             await handle.execute_update(
-                IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(payload)
+                IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(payload))
             )
         after = [e.event_type for e in (await handle.fetch_history()).events][len(before) :]
         status = await handle.query(IncidentWorkflow.status)
@@ -170,7 +171,7 @@ async def test_acknowledge_moves_to_triage_and_bad_input_is_refused_visibly(time
     refusals = [e.text for e in status.timeline if e.kind == "refused"]
     assert len(refusals) == 3
     assert "by: String should match pattern" in refusals[0]
-    assert "Input should be a valid dictionary" in refusals[1]
+    assert "a JSON string ('just a string'), not an object: send one JSON object" in refusals[1]
     assert "extra: Extra inputs are not permitted" in refusals[2]
     assert status.acknowledged_by == "ben.okafor@preskool.com"
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from plan import AlertmanagerDelivery
+from plan.alert_digest import digest
 from plan.incident import IncidentInput
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
@@ -28,8 +29,10 @@ async def open_incident(env, task_queue, policy, **labels):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(
-            delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))
+            )
         ),
     )
     await status_when(
@@ -272,7 +275,9 @@ async def test_resolve_verified_closes_out(
 async def test_alertmanager_resolved_says_ready_to_verify_once(time_env, run_worker, policy, slack):
     async with run_worker(time_env.client) as tq:
         handle = await open_incident(time_env, tq, policy, module="fees")
-        resolved = AlertmanagerDelivery.model_validate(delivery(alert(status="resolved", module="fees")))
+        resolved = digest(
+            AlertmanagerDelivery.model_validate(delivery(alert(status="resolved", module="fees")))
+        )
         await handle.execute_update(IncidentWorkflow.receive_alerts, resolved)
         await handle.execute_update(IncidentWorkflow.receive_alerts, resolved)
         status = await status_when(handle, lambda s: posts(slack, s, "ready to verify"))

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from activities import IntegrationSettings
 from plan import AlertmanagerDelivery
+from plan.alert_digest import digest
 from plan.incident import IncidentInput
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
@@ -83,7 +84,7 @@ async def test_bad_slack_credentials_fail_the_step_once_and_the_incident_goes_on
         )
         await handle.execute_update(
             IncidentWorkflow.receive_alerts,
-            AlertmanagerDelivery.model_validate(delivery(alert(module="fees"))),
+            digest(AlertmanagerDelivery.model_validate(delivery(alert(module="fees")))),
         )
         status = await status_when(handle, lambda s: kinds(s, "step-failed") and len(s.paged) == 4)
         await handle.signal("acknowledge", {"by": PRIMARY})
@@ -140,7 +141,8 @@ async def test_integrations_not_configured_are_skipped_everywhere(time_env, run_
             task_queue=tq,
         )
         await handle.execute_update(
-            IncidentWorkflow.receive_alerts, AlertmanagerDelivery.model_validate(delivery(alert(scope="all")))
+            IncidentWorkflow.receive_alerts,
+            digest(AlertmanagerDelivery.model_validate(delivery(alert(scope="all")))),
         )
         status = await status_when(
             handle, lambda s: kinds(s, "status-page-skipped") and kinds(s, "bridge-skipped")

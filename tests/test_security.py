@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
@@ -21,7 +20,6 @@ import httpx
 import pytest
 import trustme
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -45,6 +43,7 @@ from runtime.codec_server import CodecServerSettings
 from runtime.codec_server import create_app as create_codec_app
 from runtime.codec_server import main as codec_server_main
 from runtime.intake import deliver_alerts
+from runtime.keycheck import payloads_in
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
@@ -81,32 +80,6 @@ def settings_for(dev_env, **values) -> TemporalSettings:
         irp_payload_old_keys=None,
     )
     return TemporalSettings(**(defaults | values))
-
-
-PAYLOAD_TYPE = Payload.DESCRIPTOR.full_name
-NOT_CODED = {"search_attributes", "header"}  # the server indexes these; the SDK never runs a codec on them
-
-
-def payloads_in(message: Message) -> Iterator[Payload]:
-    """Every Payload inside a history event (or any proto), but search attributes and headers."""
-    for field, value in message.ListFields():
-        if field.name in NOT_CODED or field.message_type is None:
-            continue
-        is_map = field.message_type.GetOptions().map_entry
-        if is_map:
-            value_field = field.message_type.fields_by_name["value"]
-            if value_field.message_type is None:
-                continue
-            items = list(value.values())
-            is_payload = value_field.message_type.full_name == PAYLOAD_TYPE
-        else:
-            items = list(value) if field.is_repeated else [value]
-            is_payload = field.message_type.full_name == PAYLOAD_TYPE
-        for item in items:
-            if is_payload:
-                yield item
-            else:
-                yield from payloads_in(item)
 
 
 async def idle(handle) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from pydantic import SecretStr
 
 from tests.helpers import AUTH, TOKEN, finish, status_when
 from tests.payloads import alert, delivery
-from webhook.app import MAX_BODY, create_app
+from webhook.app import MAX_ALERTMANAGER_BODY, MAX_BODY, create_app
 
 
 def unique(payload: dict, request) -> dict:
@@ -86,8 +87,14 @@ async def test_malformed_payload_is_422_with_the_reason(receiver, body, where):
 
 async def test_oversized_payload_is_413(receiver):
     async with receiver("unused-queue") as http:
-        answer = await http.post("/webhooks/alertmanager", content=b"x" * (MAX_BODY + 1), headers=AUTH)
-    assert answer.status_code == 413
+        answer = await http.post(
+            "/webhooks/alertmanager", content=b"x" * (MAX_ALERTMANAGER_BODY + 1), headers=AUTH
+        )
+        assert answer.status_code == 413 and "33554432" in answer.text, answer.text
+        declared = await http.post("/incidents", content=b"x" * (MAX_BODY + 1), headers=AUTH)
+        assert declared.status_code == 413
+        unsigned = await http.post("/webhooks/alertmanager", content=b"x" * (MAX_ALERTMANAGER_BODY + 1))
+    assert unsigned.status_code == 401, "authenticated first: no one unauthenticated makes us read 32 MiB"
 
 
 async def test_temporal_unreachable_is_503_so_alertmanager_retries(receiver):
@@ -251,6 +258,31 @@ async def test_declare_from_a_customer_report(dev_env, run_worker, receiver, pag
         await finish(handle)
     assert incident["severity"] == "P1" and status.summary == "Schools cannot mark attendance"
     assert status.impact == "Reported by 14 schools via Zendesk"
+
+
+async def test_a_retried_declaration_is_one_incident(dev_env, run_worker, receiver, pagerduty):
+    """Support's automation times out and retries with the same Idempotency-Key, and a person
+    double-clicks: one incident, one set of pages; the same key with another body is a 409."""
+    report = {
+        "summary": "Schools report fee payments failing",
+        "reporter": "support@preskool.com",
+        "source": "zendesk",
+        "module": "fees",
+    }
+    key = {**AUTH, "Idempotency-Key": f"zendesk-{uuid.uuid4().hex[:8]}"}
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        answers = await asyncio.gather(*(http.post("/incidents", json=report, headers=key) for _ in range(3)))
+        incidents = [a.json()["incidents"][0] for a in answers]
+        assert len({i["incident_id"] for i in incidents}) == 1
+        assert sorted(a.status_code for a in answers) == [200, 200, 201]
+        assert sorted(i["created"] for i in incidents) == [False, False, True]
+        other = await http.post("/incidents", json={**report, "summary": "something else"}, headers=key)
+        assert other.status_code == 409 and "another body" in other.json()["error"], other.text
+        handle = dev_env.client.get_workflow_handle(incidents[0]["incident_id"])
+        status = await status_when(handle, lambda s: len(s.paged) == 4)
+        await finish(handle)
+    assert len(pagerduty.events) == 4, "each role paged once"
+    assert [e.kind for e in status.timeline].count("detected") == 1
 
 
 async def test_group_firing_again_after_resolution_opens_a_new_incident(

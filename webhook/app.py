@@ -25,12 +25,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from plan import AlertmanagerDelivery, Declaration
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import declare_incident, deliver_alerts
+from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts
 from webhook.pagerduty import PagerDutyWebhook
 
 log = logging.getLogger("webhook")
 KNOWN_PATHS = {"/webhooks/alertmanager", "/webhooks/pagerduty", "/incidents", "/healthz"}
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024  # a declaration or a PagerDuty event
+# A genuine alert storm is never refused for its size: 2,000 alerts of one group are ~1.5 MB, and
+# Alertmanager never retries a 4xx. What the incident keeps of it is bounded (plan/alert_digest.py).
+MAX_ALERTMANAGER_BODY = 32 * 1024 * 1024
 RETRYABLE = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -104,7 +107,7 @@ def create_app(
     @app.post("/webhooks/alertmanager", status_code=202)
     async def alertmanager(request: Request) -> dict:
         authorize(request, expected)
-        delivery = parse(AlertmanagerDelivery, await read_body(request))
+        delivery = parse(AlertmanagerDelivery, await read_body(request, MAX_ALERTMANAGER_BODY))
         async with temporal_errors("the alert"):
             receipt = await deliver_alerts(await client(), task_queue, delivery)
         incidents = [receipt_json(receipt)] if receipt else []
@@ -116,10 +119,23 @@ def create_app(
         """§4.1: an incident from a customer report (Zendesk, school email) or a person."""
         authorize(request, expected)
         declaration = parse(Declaration, await read_body(request))
+        key = request.headers.get("idempotency-key") or None
+        if key is not None and not 1 <= len(key) <= 255:
+            raise Refusal(422, "Idempotency-Key must be 1 to 255 characters")
         async with temporal_errors("the declaration"):
-            receipt = await declare_incident(await client(), task_queue, declaration)
-        log.info("declared by %s → %s", declaration.reporter, receipt.incident_id)
-        return {"incidents": [receipt_json(receipt)]}
+            try:
+                receipt = await declare_incident(await client(), task_queue, declaration, key)
+            except IdempotencyConflict as e:
+                raise Refusal(409, str(e)) from None
+        log.info(
+            "declared by %s → %s%s",
+            declaration.reporter,
+            receipt.incident_id,
+            "" if receipt.created else f" (again, Idempotency-Key {key!r})",
+        )
+        return JSONResponse(
+            {"incidents": [receipt_json(receipt)]}, status_code=201 if receipt.created else 200
+        )
 
     @app.post("/webhooks/pagerduty", status_code=202)
     async def pagerduty(request: Request) -> dict:
@@ -240,9 +256,9 @@ def authorize(request: Request, expected: bytes) -> None:
         raise Refusal(401, "wrong bearer token")
 
 
-async def read_body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     try:
-        return await read_capped(request, MAX_BODY)
+        return await read_capped(request, limit)
     except BodyTooLarge as e:
         raise Refusal(413, str(e)) from None
 

@@ -13,16 +13,19 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
-    from plan import AlertmanagerDelivery, classify_alerts
+    from plan import person_input
+    from plan.alert_digest import AlertDigest
     from plan.approvals import ActionRequest, Decide
     from plan.deliverables import Deliverable, ledger_closed
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
     from plan.models import Phase
     from workflows import metrics, status
+    from workflows.alerts import AlertGroup
     from workflows.approvals import Approvals
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
@@ -47,12 +50,14 @@ class IncidentWorkflow:
             started_at=workflow.now(), phases={Phase.DETECTION: workflow.now()}
         )
         self.ctx = ctx = IncidentContext(input.incident_id, state, input.policy)
+        self.declaration = input.declaration
         if input.state:
             state.runs += 1
         self.bridge = Bridge(ctx)
         self.paging = Paging(ctx)
         self.status_page = StatusPage(ctx)
         self.lifecycle = Lifecycle(ctx, self.bridge, self.paging, self.status_page)
+        self.alerts = AlertGroup(ctx, self.bridge, self.lifecycle)
         self.approvals = Approvals(ctx, self.bridge)
         self.customer_email = CustomerEmail(ctx, self.bridge)
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)
@@ -62,7 +67,7 @@ class IncidentWorkflow:
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
         # Signals that came before the incident knew its policy and severity, taken in order then.
-        self.early: list[tuple[Signal, Any]] = []
+        self.early: list[tuple[Signal, RawValue]] = []
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
@@ -112,44 +117,70 @@ class IncidentWorkflow:
     # --- alerts ------------------------------------------------------------------------------
 
     @workflow.update(description="An Alertmanager delivery for this alert group (sent by the webhook).")
-    async def receive_alerts(self, delivery: AlertmanagerDelivery) -> DeliveryReceipt:
+    async def receive_alerts(self, delivery: AlertDigest) -> DeliveryReceipt:
+        """`delivery` is the bounded digest the receiver makes of Alertmanager's body."""
         if self.ctx.policy is None:  # deliveries before the pin wait for it; later ones keep their order
             await self._pinned()
         s = self.ctx.s
         created = s.decision is None
         s.deliveries += 1
         if created:
-            self.lifecycle.detected(delivery, classify_alerts(delivery.alerts, self.ctx.policy.triage))
+            self.alerts.detected(delivery)
         else:
-            self.lifecycle.later_delivery(delivery)
+            self.alerts.later_delivery(delivery)
         return DeliveryReceipt(
             incident_id=self.ctx.incident_id, severity=s.decision.severity, created=created
         )
 
     @receive_alerts.validator
-    def _open_for_alerts(self, delivery: AlertmanagerDelivery) -> None:
-        if self.ctx.s.resolution is not None:
+    def _open_for_alerts(self, delivery: AlertDigest) -> None:
+        """A resolved incident takes only stale firings (noted, nothing more); anything new is the
+        next incident's (the receiver opens it)."""
+        if self.ctx.s.resolution is not None and not delivery.stale(self.ctx.s.alerts_ended):
             raise ApplicationError(f"incident {self.ctx.incident_id} is resolved", type="IncidentClosed")
 
     @workflow.update(
-        description="The incident as it opened: its id and severity (the receiver asks it once)."
+        description="A declared incident as it opened: its id and severity (sent by the receiver)."
     )
-    async def opened(self) -> DeliveryReceipt:
+    async def opened(self, digest: str) -> DeliveryReceipt:
+        """`digest` is the declaration's (Declaration.digest): a retry with the same Idempotency-Key
+        and body answers the same incident, created only the first time."""
         await workflow.wait_condition(lambda: self.ctx.s.decision is not None)
+        s = self.ctx.s
+        s.declaration_answers += 1
         return DeliveryReceipt(
-            incident_id=self.ctx.incident_id, severity=self.ctx.s.decision.severity, created=True
+            incident_id=self.ctx.incident_id, severity=s.decision.severity, created=s.declaration_answers == 1
         )
+
+    @opened.validator
+    def _same_declaration(self, digest: str) -> None:
+        if self.declaration is None or self.declaration.digest() != digest:
+            raise ApplicationError(
+                f"incident {self.ctx.incident_id} was declared with another body under this Idempotency-Key: "
+                "use a new key for a new incident",
+                type="IdempotencyConflict",
+            )
 
     # --- people: one handler per row of workflows/signals.py --------------------------------------
 
-    def receive(self, signal: Signal, payload: Any) -> None:
+    def receive(self, signal: Signal, payload: RawValue) -> None:
         """Validate, check authority, then hand the input to its component. Refused input is told
         in the timeline and the bridge; an incident never fails because of what someone typed.
         Synchronous, so signals and the approval updates' validators see each other in order."""
         if self.ctx.policy is None or self.ctx.s.decision is None or self.early:
             self.early.append((signal, payload))  # the run body takes them once the incident has opened
             return
-        accepted = self.ctx.accept(signal.name, signal.model, payload)
+        reading = person_input.read(
+            payload.payload.metadata.get("encoding", b"").decode(errors="replace"),
+            payload.payload.data,
+            payload.payload.metadata.get(person_input.SEALED_KEY_ID, b"").decode(errors="replace") or None,
+        )
+        if reading.refusal:
+            self.ctx.refuse(signal.name, reading.refusal)
+            return
+        if reading.note:
+            self.ctx.note("input", f"{signal.name}: {reading.note}")
+        accepted = self.ctx.accept(signal.name, signal.model, reading.value)
         if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
             return
         component, method = signal.handler.split(".")

@@ -83,7 +83,9 @@ class Ledger:
             meeting,
             Role.incident_commander,
         )
-        ctx.later(Bridge.LANE, self._invite_to_postmortem, meeting)
+        ctx.later(
+            Bridge.LANE, self._invite_to_postmortem, meeting
+        )  # not behind Jira: a ticket link if one is ready
         if self._entry(DeliverableKey.runbook_update):
             self._ticket(
                 "runbook-update",

@@ -9,7 +9,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan import (
-        AlertmanagerDelivery,
         Declaration,
         Role,
         SeverityDecision,
@@ -51,35 +50,7 @@ class Lifecycle:
             f"declared by {declaration.reporter} ({declaration.source}): {declaration.summary}",
             by=declaration.reporter,
         )
-        self._decide(classify_declaration(declaration, self.ctx.policy.triage))
-
-    def detected(self, delivery: AlertmanagerDelivery, decision: SeverityDecision) -> None:
-        s = self.ctx.s
-        s.summary, s.impact, s.source = delivery.summary, delivery.impact, delivery.source
-        s.runbook = next(
-            (a.annotations["runbook_url"] for a in delivery.alerts if "runbook_url" in a.annotations), None
-        )
-        self.ctx.note("detected", f"Alertmanager: {s.summary}", by="alertmanager")
-        self._decide(decision)
-
-    def later_delivery(self, delivery: AlertmanagerDelivery) -> None:
-        s, firing = self.ctx.s, len(delivery.firing)
-        self.ctx.note(
-            "delivery",
-            f"Alertmanager delivery #{s.deliveries} ({delivery.status}): "
-            f"{firing} firing, {len(delivery.alerts) - firing} resolved",
-            by="alertmanager",
-        )
-        if not firing and not s.alerts_resolved:
-            s.alerts_resolved = True
-            self.bridge.post(
-                "✅ All alerts in this group resolved — ready to verify (§4.5). "
-                "The incident stays open until someone sends `resolve`.",
-                "alerts-resolved",
-            )
-        elif firing and s.alerts_resolved:
-            s.alerts_resolved = False
-            self.bridge.post(f"🔁 Alerts firing again: {delivery.summary}", "alerts-firing")
+        self.decide(classify_declaration(declaration, self.ctx.policy.triage))
 
     def post_triage_checklist(self) -> None:
         """§4.2, in the opening's thread, with links around the incident's start."""
@@ -115,21 +86,22 @@ class Lifecycle:
 
     def set_severity(self, change: SetSeverity) -> None:
         before = self.ctx.s.decision.severity
+        self.ctx.s.declared_severity_by = f"{change.severity} declared by {change.by}"
         if change.severity == before:
             self.ctx.note("severity", f"{change.by} confirmed {before}: {change.reason}", by=change.by)
             return
-        self._decide(
-            self.ctx.s.decision.model_copy(
-                update={
-                    "severity": change.severity,
-                    "reasons": [f"re-declared {change.severity} by {change.by}: {change.reason}"],
-                }
-            )
+        reasons = [f"re-declared {change.severity} by {change.by}: {change.reason}"]
+        self.change_severity(
+            self.ctx.s.decision.model_copy(update={"severity": change.severity, "reasons": reasons}),
+            f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}",
         )
+
+    def change_severity(self, decision: SeverityDecision, announcement: str) -> None:
+        """A new severity: said in the bridge; the cadence re-timed; whoever the RACI now engages
+        paged and invited; the status page opened where customers are affected."""
+        self.decide(decision)
         self.retime_cadence()
-        self.bridge.post(
-            f"⚠️ Severity {before} → {change.severity}, declared by {change.by}: {change.reason}", "severity"
-        )
+        self.bridge.post(announcement, "severity")
         engaged = self.ctx.engaged
         self.paging.page(engaged.page)
         self.bridge.invite(engaged.bridge_members)
@@ -318,7 +290,7 @@ class Lifecycle:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _decide(self, decision: SeverityDecision) -> None:
+    def decide(self, decision: SeverityDecision) -> None:
         self.ctx.s.decision = decision
         self.ctx.note("severity", f"{decision.severity}: " + "; ".join(decision.reasons))
         self.ctx.publish()

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from plan.approvals import ActionDone, Decide, RequestAction
@@ -209,14 +210,15 @@ BY_NAME = {s.name: s for s in SIGNALS}
 
 def handled(cls: type) -> type:
     """Give the workflow class one `@workflow.signal` method per row of SIGNALS, each passing its
-    payload to `cls.receive(signal, payload)`. Apply below `@workflow.defn`."""
+    raw payload to `cls.receive(signal, payload)`: raw, so the SDK drops nothing it cannot decode
+    (plan/person_input.py reads it). Apply below `@workflow.defn`."""
     for signal in SIGNALS:
         setattr(cls, signal.name, _handler(signal))
     return cls
 
 
 def _handler(signal: Signal):
-    def handler(self, payload: Any) -> None:
+    def handler(self, payload: RawValue) -> None:
         self.receive(signal, payload)
 
     handler.__name__ = handler.__qualname__ = signal.name

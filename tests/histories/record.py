@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
+from plan.alert_digest import digest
 from plan.alerts import Declaration
 from plan.incident import IncidentInput
 from runtime.intake import declare_incident
@@ -51,12 +52,20 @@ async def p1_acknowledged(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(module="fees", summary="Fee collection failing"))
+            )
+        ),
     )
     await status_when(handle, lambda s: s.channel)
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(module="fees", summary="Fee collection failing"))
+            )
+        ),
     )
     await handle.signal("acknowledge", {"by": "nobody"})
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
@@ -88,7 +97,11 @@ async def p1_lifecycle_resolved(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fee collection failing"))),
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(module="fees", summary="Fee collection failing"))
+            )
+        ),
     )
     await status_when(handle, lambda s: s.cadence)
     await env.sleep(timedelta(minutes=3))  # the unacknowledged page escalates
@@ -133,8 +146,10 @@ async def p3_forced_close(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(
-            delivery(alert(severity="info", summary="UI glitch on the reports page"))
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(severity="info", summary="UI glitch on the reports page"))
+            )
         ),
     )
     await status_when(handle, lambda s: s.cadence)
@@ -155,8 +170,10 @@ async def p0_approvals(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(
-            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(scope="all", summary="API returning 500s for all requests"))
+            )
         ),
     )
     await status_when(handle, lambda s: s.cadence)
@@ -215,8 +232,10 @@ async def p0_ledger(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(
-            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(scope="all", summary="API returning 500s for all requests"))
+            )
         ),
     )
     await status_when(handle, lambda s: s.cadence)
@@ -250,8 +269,10 @@ async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        AlertmanagerDelivery.model_validate(
-            delivery(alert(scope="all", summary="API returning 500s for all requests"))
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(scope="all", summary="API returning 500s for all requests"))
+            )
         ),
     )
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})

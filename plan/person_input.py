@@ -1,0 +1,84 @@
+"""What a person sends an incident, read the way people type it: one JSON object, taken from the
+raw payload so that nothing undecodable is dropped before the incident sees it. Pure.
+
+`read(encoding, data, key_id)` answers a `Reading`: the object (and a note when it took an
+unambiguous liberty: one level of string encoding, a list of one object), or the reason it
+cannot, in words a person can act on. `encoding` and `key_id` come from the payload's metadata
+(Temporal's `json/plain`; `binary/encrypted` with the `encryption-key-id` of runtime/codec.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SMART_QUOTES = "“”‘’„‟«»"
+JSON = "json/plain"
+# How runtime/codec.py marks a sealed payload, and names its key.
+SEALED = "binary/encrypted"
+SEALED_KEY_ID = "encryption-key-id"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """`value` is a dict when the input can be used; otherwise `refusal` says why."""
+
+    value: dict | None = None
+    note: str | None = None
+    refusal: str | None = None
+
+
+def read(encoding: str, data: bytes, key_id: str | None = None) -> Reading:
+    """One JSON object from a payload, or the reason it is not one."""
+    if encoding == SEALED:
+        return Reading(
+            refusal=f"sealed with payload key {key_id or '(no key id)'}, which the workers do not "
+            "have: add that key to IRP_PAYLOAD_OLD_KEYS on the workers (or send with their key)"
+        )
+    if encoding == "binary/null":
+        return Reading(refusal='no input: send one JSON object, e.g. {"by": "you@preskool.com"}')
+    if encoding != JSON:
+        return Reading(refusal=f"payload encoding {encoding or '(none)'} is not JSON: send one JSON object")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Reading(refusal=f"not UTF-8 text (byte {e.start}): send one JSON object")
+    return _object(text)
+
+
+def _object(text: str) -> Reading:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        return Reading(refusal=_why_not_json(text, e))
+    if isinstance(value, str):
+        inner = _object(value) if value.lstrip()[:1] in ("{", "[", '"') else None
+        if inner and inner.value is not None:
+            return Reading(
+                value=inner.value, note="the JSON object came as a JSON string; read it as the object"
+            )
+        return Reading(refusal=f"a JSON string ({value[:40]!r}), not an object: send one JSON object")
+    if isinstance(value, list):
+        if len(value) == 1 and isinstance(value[0], dict):
+            return Reading(value=value[0], note="a list of one object; read it as that object")
+        return Reading(refusal=f"a list of {len(value)} item(s): send one JSON object, not a list")
+    if not isinstance(value, dict):
+        return Reading(refusal=f"a JSON {type(value).__name__}, not an object: send one JSON object")
+    return Reading(value=value)
+
+
+def _why_not_json(text: str, e: json.JSONDecodeError) -> str:
+    where = f"not valid JSON at character {e.pos + 1}"
+    if quote := next((q for q in SMART_QUOTES if q in text), None):
+        first = text.index(quote) + 1
+        return (
+            f'not valid JSON at character {first}: use straight quotes (") instead of {quote} (a chat app '
+            "or word processor changed them)"
+        )
+    if _trailing_comma(text, e.pos):
+        return f"{where}: remove the comma before the closing bracket"
+    return f"{where}: {e.msg}"
+
+
+def _trailing_comma(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return before.endswith(",") and text[pos:].lstrip()[:1] in ("}", "]")

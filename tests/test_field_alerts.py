@@ -1,0 +1,131 @@
+"""What real Alertmanagers send, through the webhook on the real dev server: a storm over 1 MiB,
+a group that turns worse in a later delivery, and a replica's stale firing after resolution."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.helpers import finish, status_when
+from tests.payloads import alert, delivery
+from tests.test_webhook import AUTH
+from workflows import IncidentWorkflow
+
+PRIMARY, IC = "ben.okafor@preskool.com", "asha.rao@preskool.com"
+
+
+def group(*alerts: dict, name: str) -> dict:
+    payload = delivery(*alerts, group=name)
+    payload["groupKey"] += f":{os.urandom(4).hex()}"
+    return payload
+
+
+def pod_down(n: int) -> dict:
+    a = alert(summary="Target down", alertname="TargetDown", severity="critical", pod=f"backend-{n:05d}")
+    a["fingerprint"] = f"{n:016x}"
+    a["annotations"]["description"] = "The scrape target is down. " * 20
+    return a
+
+
+async def test_an_alert_storm_over_one_mib_opens_the_incident_and_keeps_a_digest(
+    dev_env, run_worker, receiver
+):
+    """2,000 pods down in one group (~1.5 MB): 202, one incident that says 2,000 firing, and a
+    history that holds a bounded digest, not the body. The same group capped by max_alerts."""
+    storm = group(*(pod_down(n) for n in range(2000)), name="TargetDown")
+    body = json.dumps(storm).encode()
+    assert len(body) > 1024 * 1024
+    capped = {**storm, "alerts": storm["alerts"][:500], "truncatedAlerts": 1500}
+    capped["groupKey"] += ":capped"
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        answer = await http.post(
+            "/webhooks/alertmanager", content=body, headers={**AUTH, "content-type": "application/json"}
+        )
+        assert answer.status_code == 202, answer.text
+        handle = dev_env.client.get_workflow_handle(answer.json()["incidents"][0]["incident_id"])
+        status = await status_when(handle, lambda s: s.channel)
+        truncated = (await http.post("/webhooks/alertmanager", json=capped, headers=AUTH)).json()[
+            "incidents"
+        ][0]
+        capped_status = await status_when(
+            dev_env.client.get_workflow_handle(truncated["incident_id"]), lambda s: s.channel
+        )
+        history = await handle.fetch_history()
+        await finish(handle)
+        await finish(dev_env.client.get_workflow_handle(truncated["incident_id"]))
+    assert status.summary == "Target down (2,000 firing)" and status.severity == "P1"
+    assert capped_status.summary == "Target down (2,000 firing, 1,500 of them truncated by Alertmanager)"
+    size = sum(e.ByteSize() for e in history.events)
+    assert size < len(body) / 5, f"history holds {size} bytes of a {len(body)}-byte delivery"
+
+
+async def test_a_group_that_turns_worse_raises_the_severity(dev_env, run_worker, receiver, slack, pagerduty):
+    """A warning on reports opens a P2; five minutes later the group carries a critical alert
+    with data at risk: P0, announced with the reason, the IC, DB Lead and CTO paged, 15-min cadence."""
+    warning = alert(summary="Reports slow", module="reports", severity="warning")
+    first = group(warning, name="ReportsSlow")
+    worse_alert = alert(
+        summary="Report rows lost", module="reports", severity="critical", data_at_risk="true"
+    )
+    worse_alert["fingerprint"] = "0badc0ffee000001"
+    worse = {**first, "alerts": [warning, worse_alert]}
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        opened = (await http.post("/webhooks/alertmanager", json=first, headers=AUTH)).json()["incidents"][0]
+        assert opened["severity"] == "P2"
+        handle = dev_env.client.get_workflow_handle(opened["incident_id"])
+        await status_when(handle, lambda s: s.channel)
+        await handle.signal("set_severity", {"severity": "P2", "by": IC, "reason": "reports only"})
+        again = (await http.post("/webhooks/alertmanager", json=worse, headers=AUTH)).json()["incidents"][0]
+        status = await status_when(
+            handle,
+            lambda s: (
+                s.severity == "P0"
+                and {"database_lead", "cto"} <= {p.role for p in s.paged if p.outcome == "paged"}
+            ),
+        )
+        lower = (await http.post("/webhooks/alertmanager", json=first, headers=AUTH)).json()["incidents"][0]
+        await finish(handle)
+    assert again["incident_id"] == opened["incident_id"] and not again["created"]
+    assert lower["severity"] == "P0", "a delivery never lowers severity by itself"
+    said = [m["text"] for m in slack.messages(status.channel) if m["text"].startswith("⚠️ Severity P2 → P0")]
+    assert len(said) == 1 and "above the P2 declared by asha.rao@preskool.com" in said[0], said
+    assert "data at risk" in said[0]
+    assert (
+        status.cadence.next_due
+        and (status.cadence.next_due - status.cadence.last_update_at).total_seconds() <= 900
+    )
+
+
+async def test_a_stale_firing_after_resolution_opens_nothing_and_a_new_one_does(
+    dev_env, run_worker, receiver, slack, pagerduty, prometheus, policy
+):
+    """Two replicas retry out of order: firing (T0), resolved (T1), firing (T0) again. The stale
+    firing is a timeline note only, even after the incident was resolved; a genuine re-fire
+    (a later startsAt) still opens the next incident."""
+    prometheus.healthy(policy)
+    firing = group(alert(module="fees"), name="FeesDown")
+    resolved = {**firing, "status": "resolved", "alerts": [alert(status="resolved", module="fees")]}
+    refire_alert = {**alert(module="fees"), "startsAt": "2026-11-27T11:00:00Z"}
+    refire = {**firing, "alerts": [refire_alert]}
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        first = (await http.post("/webhooks/alertmanager", json=firing, headers=AUTH)).json()["incidents"][0]
+        handle = dev_env.client.get_workflow_handle(first["incident_id"])
+        await status_when(handle, lambda s: s.channel)
+        await http.post("/webhooks/alertmanager", json=resolved, headers=AUTH)
+        stale = (await http.post("/webhooks/alertmanager", json=firing, headers=AUTH)).json()["incidents"][0]
+        await handle.signal("resolve", {"by": IC, "summary": "Fixed the fee gateway"})
+        await status_when(handle, lambda s: s.phase == "REVIEW")
+        triggers = len(pagerduty.triggers())
+        after = (await http.post("/webhooks/alertmanager", json=firing, headers=AUTH)).json()["incidents"][0]
+        status = await handle.query(IncidentWorkflow.status)
+        triggers_after_stale = len(pagerduty.triggers())
+        new = (await http.post("/webhooks/alertmanager", json=refire, headers=AUTH)).json()["incidents"][0]
+        await status_when(dev_env.client.get_workflow_handle(new["incident_id"]), lambda s: s.channel)
+        await finish(handle)
+        await finish(dev_env.client.get_workflow_handle(new["incident_id"]))
+    assert stale["incident_id"] == after["incident_id"] == first["incident_id"] and not after["created"]
+    assert [e.kind for e in status.timeline].count("stale") == 2
+    assert not [m for m in slack.messages(status.channel) if "firing again" in m["text"]]
+    assert triggers_after_stale == triggers, "a stale firing pages nobody"
+    assert new["created"] and new["incident_id"] == first["incident_id"] + "-2"
+    assert [t for t in pagerduty.triggers() if t["dedup_key"].startswith(new["incident_id"] + ":")]
