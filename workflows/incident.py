@@ -66,6 +66,7 @@ class IncidentWorkflow:
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
+        self.deliveries_waiting = 0  # Alertmanager deliveries waiting for the policy to be pinned
         # Signals that came before the incident knew its policy and severity, taken in order then.
         self.early: list[tuple[Signal, RawValue]] = []
 
@@ -120,7 +121,9 @@ class IncidentWorkflow:
     async def receive_alerts(self, delivery: AlertDigest) -> DeliveryReceipt:
         """`delivery` is the bounded digest the receiver makes of Alertmanager's body."""
         if self.ctx.policy is None:  # deliveries before the pin wait for it; later ones keep their order
+            self.deliveries_waiting += 1
             await self._pinned()
+            self.deliveries_waiting -= 1
         s = self.ctx.s
         created = s.decision is None
         s.deliveries += 1
@@ -234,6 +237,11 @@ class IncidentWorkflow:
         await workflow.wait_condition(lambda: self.ctx.policy is not None)
 
     async def _first_alert(self) -> bool:
+        """True once the incident has its first alert (or declaration). One already in hand (the
+        update of an update-with-start) is waited for without a timer: opening costs no timer."""
+        if self.ctx.s.decision is not None or self.deliveries_waiting:
+            await workflow.wait_condition(lambda: self.ctx.s.decision is not None)
+            return True
         try:
             await workflow.wait_condition(lambda: self.ctx.s.decision is not None, timeout=FIRST_ALERT_WAIT)
         except TimeoutError:
