@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from plan.models import Policy, Role, Severity
+from plan.models import Email, Policy, Role, Severity
 from plan.signals import HumanInput
 
 DeliverableState = Literal["pending", "done", "overdue", "waived"]
@@ -46,7 +46,7 @@ class WaiveDeliverable(HumanInput):
 
 class AddActionItem(HumanInput):
     title: str = Field(min_length=1, max_length=250)
-    owner: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    owner: Email
     due: date | None = Field(default=None, description="YYYY-MM-DD")
 
 

@@ -9,9 +9,19 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def normalised_email(value: object) -> object:
+    """A person is one identity everywhere: emails are trimmed and lower-cased on the way in, so
+    `Sam.Lee@PreSkool.com` and `sam.lee@preskool.com` are one person, one page, one dedup key."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# A person's email wherever the plan takes one: the roster, `by`, `person`, an action item's owner.
+Email = Annotated[str, BeforeValidator(normalised_email), Field(max_length=254, pattern=EMAIL)]
 
 
 class Strict(BaseModel):
@@ -107,7 +117,7 @@ class Person(Strict):
     person (e.g. `{slack: U0IC000001}`); each provider checks its own ids when it is built."""
 
     name: str
-    email: str = Field(pattern=EMAIL)
+    email: Email
     contacts: dict[str, Annotated[str, Field(min_length=1)]] = {}
     paging_keys: dict[str, SecretStr] = Field(
         default={},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel
 
 from plan.models import Policy, Raci, Role, Severity
@@ -37,3 +39,17 @@ def engagement(policy: Policy, severity: Severity, data_at_risk: bool = False) -
     invite = [r for r in Role if letters[r] is Raci.C and r not in page]
     inform = [r for r in Role if letters[r] is Raci.I and r not in page]
     return Engagement(page=page, invite=invite, inform=inform, letters=letters)
+
+
+# PagerDuty Events v2 allows dedup keys of at most 255 characters.
+MAX_DEDUP_KEY = 255
+
+
+def dedup_key(incident_id: str, role: Role, email: str | None = None) -> str:
+    """One page per incident and role, and per person once the role is handed to someone:
+    `inc-…:oncall_primary[:email]`. A key too long for PagerDuty names the person by a hash
+    of the (normalised) email instead, so it stays the same on every retry."""
+    key = f"{incident_id}:{role.value}" + (f":{email}" if email else "")
+    if len(key) <= MAX_DEDUP_KEY:
+        return key
+    return f"{incident_id[:200]}:{role.value}:{hashlib.sha256((email or '').encode()).hexdigest()[:16]}"

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 from enum import Enum
 from types import UnionType
-from typing import Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from plan.models import EMAIL, Role, Severity
-
-Email = Field(max_length=254, pattern=EMAIL)
+from plan.models import Email, Role, Severity
 PEOPLE = ("by", "person", "owner")
 
 
 class HumanInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    by: str = Field(max_length=254, pattern=EMAIL, description="your email, as in the roster")
+    by: Annotated[Email, Field(description="your email, as in the roster")]
 
 
 class Acknowledge(HumanInput):
@@ -35,7 +33,7 @@ class SetSeverity(HumanInput):
 
 class AssignRole(HumanInput):
     role: Role
-    person: str = Email
+    person: Email
 
 
 class PostUpdate(HumanInput):

@@ -93,6 +93,9 @@ _VALIDATORS = {
     "/v2/change/enqueue": Draft4Validator(CHANGE_EVENT_SCHEMA),
 }
 MAX_DEDUP_KEY = 255
+# Events API v2's documented limits: the whole event 512 KB, the payload summary 1,024 characters.
+MAX_EVENT_BYTES = 512 * 1024
+MAX_SUMMARY = 1024
 
 
 @dataclass
@@ -202,6 +205,10 @@ class PagerDutyFake(FakeServer):
             return _invalid(["'dedup_key' is missing or blank"])
         if len(event.get("dedup_key", "")) > MAX_DEDUP_KEY:
             return _invalid([f"'dedup_key' is longer than {MAX_DEDUP_KEY} characters"])
+        if len(json.dumps(event).encode()) > MAX_EVENT_BYTES:
+            return _invalid([f"Event object is larger than {MAX_EVENT_BYTES // 1024} KB"])
+        if len((event.get("payload") or {}).get("summary", "")) > MAX_SUMMARY:
+            return _invalid([f"'payload.summary' is longer than {MAX_SUMMARY} characters"])
         event = {**event, "dedup_key": event.get("dedup_key") or uuid.uuid4().hex}
         self.events.append(event)
         key = (event["routing_key"], event["dedup_key"])

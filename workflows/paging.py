@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.paging import PageRequest, PagingActivities, ResolvePage
     from plan import Role
     from plan.incident import Page
+    from plan.raci import dedup_key as page_key
     from workflows.context import IncidentContext
     from workflows.outside import PAGING, failure, outside, watched
 
@@ -60,7 +61,7 @@ class Paging:
         ctx, s = self.ctx, self.ctx.s
         person = ctx.person(role)
         email = person.email if person else s.assignments.get(role)
-        dedup_key = f"{ctx.incident_id}:{role.value}" + (f":{email}" if role in s.assignments else "")
+        dedup_key = page_key(ctx.incident_id, role, email if role in s.assignments else None)
         request = PageRequest(
             incident_id=ctx.incident_id,
             role=role,

@@ -14,8 +14,13 @@ from pydantic import SecretStr
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan import Severity
+from plan.alert_digest import clip
 from plan.models import Person
 
+# Events API v2's documented limits (the whole event is at most 512 KB): the summary's 1,024
+# characters, and each detail kept well within the event (the full text stays in the incident).
+MAX_SUMMARY = 1024
+MAX_DETAIL = 16 * 1024
 # Events v2 severities for the plan's levels.
 EVENT_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 TRANSIENT = (429, 500, 502, 503, 504)
@@ -99,11 +104,11 @@ class PagerDutyPager:
         with self._client(self._key(person)) as client:
             return self._call(
                 lambda: client.trigger(
-                    summary[:1024],
-                    source,
+                    clip(summary, MAX_SUMMARY - 60),
+                    clip(source, 255),
                     dedup_key=dedup_key,
                     severity=EVENT_SEVERITY[severity],
-                    custom_details=details,
+                    custom_details={k: clip(v, MAX_DETAIL) for k, v in details.items()},
                     links=[{"href": href, "text": text} for text, href in links.items()],
                 )
             )

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+from temporalio.exceptions import ApplicationError
 from pydantic import SecretStr
 
 from activities.errors import give_up, try_again
@@ -96,11 +97,7 @@ class Jira:
         """A new issue labelled `preskool-irp`, the incident id and `ticket_label`. An assignee Jira
         does not know, or refuses, and a due date it refuses, are left out and said in `note`."""
         notes: list[str] = []
-        assignee = None
-        if request.assignee_email:
-            assignee = await self.account_id(request.assignee_email)
-            if assignee is None:
-                notes.append(f"assignee {request.assignee_email} not found in Jira; left unassigned")
+        assignee = await self._assignee(request.assignee_email, notes)
         description, truncated = fit_description(request.description)
         if truncated:
             notes.append("description truncated to fit Jira's size limit")
@@ -181,6 +178,20 @@ class Jira:
             if refused and len(refused) == len(errors) and not _messages(response):
                 raise FieldsRefused(refused, self._said("POST /rest/api/3/issue", response))
         return self._answer("POST /rest/api/3/issue", response)
+
+    async def _assignee(self, email: str | None, notes: list[str]) -> str | None:
+        """The assignee's account, or None with a note: the lookup is an enrichment, and a failed
+        one (a 403 for a bot that may not browse users, a 404, Jira down) never blocks the ticket."""
+        if not email:
+            return None
+        try:
+            account = await self.account_id(email)
+        except ApplicationError as e:
+            notes.append(f"assignee {email} could not be looked up ({e.message}); left unassigned")
+            return None
+        if account is None:
+            notes.append(f"assignee {email} not found in Jira; left unassigned")
+        return account
 
     async def account_id(self, email: str) -> str | None:
         """The active person with this email. Jira hides emails by the person's profile visibility:
