@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from plan.models import Email, Role, Severity
+
 PEOPLE = ("by", "person", "owner")
 
 

@@ -29,17 +29,28 @@ async def test_the_same_person_typed_twice_is_one_identity(dev_env, run_worker, 
         for typed in ("sam.lee@preskool.com", " Sam.Lee@PreSkool.com "):
             await handle.signal("assign_role", {"role": "oncall_primary", "person": typed, "by": IC})
         await handle.signal("acknowledge", {"by": "Ben.Okafor@PreSkool.com"})
-        status = await status_when(handle, lambda s: s.acknowledged_by and
-                                   len([e for e in s.timeline if e.kind == "role"]) == 2
-                                   and any(p.person == "sam.lee@preskool.com" for p in s.paged))
+        status = await status_when(
+            handle,
+            lambda s: (
+                s.acknowledged_by
+                and len([e for e in s.timeline if e.kind == "role"]) == 2
+                and any(p.person == "sam.lee@preskool.com" for p in s.paged)
+            ),
+        )
         await finish(handle)
-    keys = {t["dedup_key"] for t in pagerduty.triggers() if t["dedup_key"].startswith(f"{handle.id}:oncall_primary:")}
+    keys = {
+        t["dedup_key"]
+        for t in pagerduty.triggers()
+        if t["dedup_key"].startswith(f"{handle.id}:oncall_primary:")
+    }
     assert keys == {f"{handle.id}:oncall_primary:sam.lee@preskool.com"}
     assert status.acknowledged_by == "ben.okafor@preskool.com"
     assert [r.person for r in status.roles if r.role == "oncall_primary"] == ["sam.lee@preskool.com"]
 
 
-async def test_a_failed_assignee_lookup_never_blocks_the_ticket(dev_env, run_worker, jira, prometheus, policy):
+async def test_a_failed_assignee_lookup_never_blocks_the_ticket(
+    dev_env, run_worker, jira, prometheus, policy
+):
     """A bot account that may not browse users gets 403 from user search: the §8 action item is
     created unassigned, and the timeline says why."""
     prometheus.healthy(policy)
@@ -62,14 +73,21 @@ def test_a_dedup_key_always_fits_pagerduty():
     from plan.raci import MAX_DEDUP_KEY, dedup_key
 
     assert dedup_key("inc-1", Role.oncall_primary) == "inc-1:oncall_primary"
-    assert dedup_key("inc-1", Role.oncall_primary, "sam.lee@preskool.com") == "inc-1:oncall_primary:sam.lee@preskool.com"
+    assert (
+        dedup_key("inc-1", Role.oncall_primary, "sam.lee@preskool.com")
+        == "inc-1:oncall_primary:sam.lee@preskool.com"
+    )
     long = "a" * 240 + "@preskool.com"
     assert len(dedup_key("inc-1", Role.oncall_primary, long)) <= MAX_DEDUP_KEY
     assert dedup_key("inc-1", Role.oncall_primary, long) == dedup_key("inc-1", Role.oncall_primary, long)
-    assert dedup_key("inc-1", Role.oncall_primary, long) != dedup_key("inc-1", Role.oncall_primary, "b" + long)
+    assert dedup_key("inc-1", Role.oncall_primary, long) != dedup_key(
+        "inc-1", Role.oncall_primary, "b" + long
+    )
 
 
-async def test_a_huge_annotation_still_pages_and_opens_the_bridge(dev_env, run_worker, receiver, pagerduty, slack):
+async def test_a_huge_annotation_still_pages_and_opens_the_bridge(
+    dev_env, run_worker, receiver, pagerduty, slack
+):
     """An `impact` listing every affected school (~560 KB) in a delivery well under the limit:
     every page is accepted by PagerDuty (512 KB events, 1,024-character summaries), the §5.1
     opening is posted (Slack's 40,000 characters), and the incident keeps a bounded copy."""
@@ -77,16 +95,22 @@ async def test_a_huge_annotation_still_pages_and_opens_the_bridge(dev_env, run_w
 
     schools = ", ".join(f"school-{n:05d} (Springfield district {n % 97})" for n in range(14_000))
     assert len(schools) > 512 * 1024
-    payload = delivery(alert(module="fees", summary="Fee collection failing"), group=f"Huge{uuid.uuid4().hex[:8]}")
+    payload = delivery(
+        alert(module="fees", summary="Fee collection failing"), group=f"Huge{uuid.uuid4().hex[:8]}"
+    )
     payload["alerts"][0]["annotations"]["impact"] = schools
     async with run_worker(dev_env.client) as tq, receiver(tq) as http:
         answer = await http.post("/webhooks/alertmanager", json=payload, headers=AUTH)
         assert answer.status_code == 202, answer.text
         handle = dev_env.client.get_workflow_handle(answer.json()["incidents"][0]["incident_id"])
-        status = await status_when(handle, lambda s: len(s.paged) == 4 and any(
-            e.text.startswith("posted the opening") for e in s.timeline))
+        status = await status_when(
+            handle,
+            lambda s: len(s.paged) == 4 and any(e.text.startswith("posted the opening") for e in s.timeline),
+        )
         await finish(handle)
     assert {p.outcome for p in status.paged} == {"paged"}
     assert len(status.impact) < 2_100 and "(truncated, " in status.impact
-    opening = next(m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🚨 INCIDENT OPENED"))
+    opening = next(
+        m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🚨 INCIDENT OPENED")
+    )
     assert "more characters)" in opening

@@ -13,8 +13,8 @@ from datetime import date
 from typing import Any
 
 import httpx
-from temporalio.exceptions import ApplicationError
 from pydantic import SecretStr
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
