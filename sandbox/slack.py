@@ -119,6 +119,8 @@ class SlackFake(FakeServer):
             "conversations.history": self._history,
             "conversations.info": self._info,
             "conversations.invite": self._invite,
+            "conversations.join": self._join,
+            "conversations.unarchive": self._unarchive,
             "conversations.list": self._list,
             "conversations.open": self._open,
             "conversations.setPurpose": lambda p: self._set_text(p, "purpose"),
@@ -130,6 +132,15 @@ class SlackFake(FakeServer):
         self._reseed()
 
     # helpers for tests and the demo ----------------------------------------------------------
+
+    def archive_as_a_person(self, name: str) -> None:
+        """A workspace clean-up archives the channel (the bot is not told)."""
+        self.channel_by_name(name).is_archived = True
+
+    def remove_bot(self, name: str) -> None:
+        """Someone removes the bot from the channel (/remove @bot)."""
+        channel = self.channel_by_name(name)
+        channel.members = [m for m in channel.members if m != BOT_USER_ID]
 
     def channel_by_name(self, name: str) -> Channel | None:
         name = name.lstrip("#")
@@ -412,6 +423,25 @@ class SlackFake(FakeServer):
         channel.is_archived = True
         return {}
 
+    def _unarchive(self, p: dict) -> dict:
+        channel = self._channel(p)
+        if not channel.is_archived:
+            raise SlackError("not_archived")
+        channel.is_archived = False
+        return {}
+
+    def _join(self, p: dict) -> dict:
+        """Bots join public channels only; archived ones refuse."""
+        channel = self._channel(p)
+        if channel.is_private or channel.is_im:
+            raise SlackError("method_not_supported_for_channel_type")
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        already = BOT_USER_ID in channel.members
+        if not already:
+            channel.members.append(BOT_USER_ID)
+        return {"channel": self._conversation(channel)} | ({"already_in_channel": True} if already else {})
+
     def _history(self, p: dict) -> dict:
         channel = self._channel(p)
         latest, oldest = p.get("latest"), p.get("oldest")
@@ -478,6 +508,8 @@ class SlackFake(FakeServer):
         channel = self._channel(p, by_name=True, open_dm=True)
         if channel.is_archived:
             raise SlackError("is_archived")
+        if not channel.is_im and BOT_USER_ID not in channel.members:
+            raise SlackError("not_in_channel")  # a bot token posts only where the bot is a member
         # Legacy attachments count as content but are not echoed back.
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "team": TEAM_ID}
         self._content(p, message)

@@ -7,6 +7,7 @@ import uuid
 
 from plan import AlertmanagerDelivery
 from runtime.intake import deliver_alerts
+from sandbox.slack import BOT_USER_ID
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 
@@ -114,3 +115,43 @@ async def test_a_huge_annotation_still_pages_and_opens_the_bridge(
         m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🚨 INCIDENT OPENED")
     )
     assert "more characters)" in opening
+
+
+async def test_the_bridge_survives_what_a_workspace_does_to_it(dev_env, run_worker, slack):
+    """Hours into a P1 a clean-up archives the bridge, later someone removes the bot: the next
+    update and the approval request still reach the bridge, the IC hears it directly, and the
+    chat lane keeps moving."""
+    async with run_worker(dev_env.client) as tq:
+        handle = await open_incident(dev_env.client, tq, module="fees")
+        status = await status_when(
+            handle, lambda s: any(e.text.startswith("posted the triage") for e in s.timeline)
+        )
+        slack.archive_as_a_person(status.channel)
+        await handle.signal(
+            "post_update",
+            {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A bad deploy"},
+        )
+        await status_when(handle, lambda s: any(e.text.startswith("posted the update") for e in s.timeline))
+        slack.remove_bot(status.channel)
+        await handle.signal(
+            "request_action",
+            {
+                "request_id": "rollback-1",
+                "action": "rollback",
+                "target": "backend",
+                "by": IC,
+                "reason": "errors since the deploy",
+            },
+        )
+        status = await status_when(
+            handle, lambda s: any(e.text.startswith("posted the approval-request") for e in s.timeline)
+        )
+        await finish(handle)
+    texts = [m["text"] for m in slack.messages(status.channel)]
+    assert any(t.startswith("📝 UPDATE") for t in texts) and any("rollback-1" in t for t in texts)
+    channel = slack.channel_by_name(status.channel)
+    assert not channel.is_archived and BOT_USER_ID in channel.members
+    recovered = [e.text for e in status.timeline if e.kind == "bridge-recovered"]
+    assert len(recovered) == 2 and "unarchived" in recovered[0] and "joined it again" in recovered[1]
+    told = [e.text for e in status.timeline if e.kind == "notified" and e.text.startswith("bridge-recovered")]
+    assert len(told) == 2

@@ -66,9 +66,23 @@ class Bridge:
             ),
             f"post the {what} message",
         )
+        if posted and posted.recovered:
+            await self._recovered(posted.recovered, what)
         if posted:
             self.ctx.note("posted", f"posted the {what} message in #{s.bridge.channel}")
         return posted.message_id if posted else None
+
+    async def _recovered(self, how: str, what: str) -> None:
+        """The workspace archived the bridge or removed the bot; the provider reopened it. The
+        timeline says so and the IC hears it directly: someone did that to an open incident."""
+        channel = self.ctx.s.bridge.channel
+        self.ctx.note("bridge-recovered", f"#{channel}: {how}; the {what} message was posted after it")
+        await self.tell(
+            Role.incident_commander,
+            f"bridge-recovered-{self.ctx.s.posts}",
+            f"⚠️ Incident {self.ctx.incident_id}: #{channel} — {how}, so the {what} message got "
+            f"through. Check who did it, and that everyone is still in the bridge.",
+        )
 
     async def tell(self, role: Role, key: str, text: str) -> None:
         person = self.ctx.person(role)

@@ -93,6 +93,20 @@ class Chat(Protocol):
         """Archive the channel; already archived counts as done."""
         ...
 
+    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
+        """Make the bridge postable again after `lost` (unarchive it, or join it again); what was
+        done, in words. Raises when it cannot be done (then the post fails visibly)."""
+        ...
+
+
+class BridgeLost(Exception):
+    """A provider's post found the bridge archived, or the bot no longer in it: something a
+    workspace did to the channel, which waiting cannot clear but `Chat.rejoin` can."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
 
 class OpenBridgeRequest(BaseModel):
     """Open §4.1's `#<prefix>-<YYYY-MM-DD>` (then -2, -3…) for one incident."""
@@ -157,6 +171,7 @@ class PostResult(BaseModel):
     message_id: str | None = None
     reused: bool = False
     skipped: str | None = None
+    recovered: str | None = None  # what was done to reach the bridge again (it was archived, or left)
 
 
 MAX_NAME_RACES = 20
@@ -238,11 +253,20 @@ class BridgeActivities:
             found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)
         ):
             return PostResult(message_id=found, reused=True)
-        message_id = await self.chat.post(
+        recovered = None
+        try:
+            message_id = await self._post(post)
+        except BridgeLost as lost:  # archived, or the bot removed: reopen the bridge and post again
+            recovered = await self.chat.rejoin(post.channel_id, lost)
+            activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
+            message_id = await self._post(post)
+        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
+        return PostResult(message_id=message_id, recovered=recovered)
+
+    async def _post(self, post: BridgePost) -> str:
+        return await self.chat.post(
             post.channel_id, post.text, post.incident_id, post.key, post.thread, self.people
         )
-        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
-        return PostResult(message_id=message_id)
 
     @activity.defn
     async def archive_bridge(self, request: ArchiveBridge) -> bool:

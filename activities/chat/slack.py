@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from activities.chat import Directory
+from activities.chat import BridgeLost, Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan.models import Person
@@ -21,6 +21,8 @@ from plan.models import Person
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
 METADATA_EVENT = "preskool_irp_message"
 # Errors a retry cannot fix: stop and say so.
+# What a workspace does to a channel: the bridge is reopened (Chat.rejoin), then the post retried.
+LOST = {"is_archived", "not_in_channel"}
 FINAL_ERRORS = {
     "not_authed",
     "invalid_auth",
@@ -199,20 +201,34 @@ class SlackChat:
     async def post(
         self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
     ) -> str:
-        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts."""
-        response = await self._call(
-            "chat.postMessage",
-            self.client.chat_postMessage,
-            channel=channel_id,
-            text=people.render(text, self.mention),
-            thread_ts=thread,
-            unfurl_links=False,
-            metadata={
-                "event_type": METADATA_EVENT,
-                "event_payload": {"incident_id": incident_id, "key": key},
-            },
-        )
+        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts.
+        Raises BridgeLost for an archived channel or one the bot was removed from."""
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel_id,
+                text=people.render(text, self.mention),
+                thread_ts=thread,
+                unfurl_links=False,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"incident_id": incident_id, "key": key},
+                },
+            )
+        except SlackApiError as e:
+            if slack_error(e) in LOST:
+                raise BridgeLost(slack_error(e)) from None
+            raise self._classify("chat.postMessage", e) from None
         return response["ts"]
+
+    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
+        """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join."""
+        if lost.why == "is_archived":
+            await self._call(
+                "conversations.unarchive", self.client.conversations_unarchive, channel=channel_id
+            )
+            return "the bridge had been archived: unarchived it"
+        await self._call("conversations.join", self.client.conversations_join, channel=channel_id)
+        return "the bot had been removed from the bridge: joined it again"
 
     async def open_dm(self, person: Person) -> str | None:
         """The direct-message channel with a person (the same one every time); None without a user."""
