@@ -160,3 +160,19 @@ def test_pagerduty_without_any_routing_key_is_not_configured(policy):
     keyed = policy.roster[Role.cto].model_copy(update={"paging_keys": {"pagerduty": SecretStr("R-CTO")}})
     pager = PagerDutyPager.from_settings(IntegrationSettings(pagerduty_routing_key=None), (keyed,))
     assert pager is not None and pager.routing_key(keyed) == "R-CTO" and pager.routing_key(None) is None
+
+
+async def test_a_message_too_long_for_slack_is_cut_and_sent(slack, policy):
+    """Slack refuses text over 40,000 characters (`msg_too_long`, enforced by the sandbox): the
+    provider cuts it with a visible note and posts, never gives up."""
+    people = Directory(list(policy.roster.values()))
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    channel_id, _ = await chat.create_channel("inc-long", "Incident inc-long")
+    text = "every school: " + "school-00042, " * 10_000
+    posted = await ActivityEnvironment().run(
+        BridgeActivities(chat, people).post_to_bridge,
+        BridgePost(incident_id="inc-long", channel_id=channel_id, key="update-1", text=text),
+    )
+    (message,) = slack.messages("inc-long")
+    assert posted.message_id == message["ts"] and len(message["text"]) <= 40_000
+    assert message["text"].startswith("every school: ") and "more characters)" in message["text"]

@@ -113,15 +113,15 @@ async def test_refusals_are_final_and_never_show_the_key(fake, key, page_id, sta
     assert key not in info.value.message and fake.incidents == {}
 
 
-async def test_an_invalid_component_is_refused_with_statuspage_s_reason(fake):
+async def test_an_invalid_component_never_blocks_the_update(fake):
+    """A component id the page does not have (a stale one in the policy) is left out: customers
+    still hear, and the note carries Statuspage's reason."""
     bad = INVESTIGATING.model_copy(update={"components": {"library-component-id": "major_outage"}})
-    with pytest.raises(ApplicationError) as info:
-        await publish(fake, bad)
-    assert (
-        info.value.non_retryable
-        and "422" in info.value.message
-        and "library-component-id" in info.value.message
-    )
+    result = await publish(fake, bad)
+    [incident] = fake.incidents.values()
+    assert result.created and incident["status"] == "investigating" and not incident["components"]
+    assert "posted without its component" in result.note and "422" in result.note
+    assert "library-component-id" in result.note
 
 
 @pytest.mark.parametrize("status", [420, 429, 502, 503])

@@ -62,4 +62,7 @@ class StatusPage:
             ctx.note("status-page-skipped", result.skipped)
         elif result:
             ctx.s.status_page_id = result.statuspage_incident_id
-            ctx.note("status-page", f"status page: {status} ({title})")
+            ctx.note(
+                "status-page",
+                f"status page: {status} ({title})" + (f"; {result.note}" if result.note else ""),
+            )

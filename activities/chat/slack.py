@@ -16,31 +16,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from activities.chat import BridgeLost, Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
+from plan.alert_digest import clip
 from plan.models import Person
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
 METADATA_EVENT = "preskool_irp_message"
-# Errors a retry cannot fix: stop and say so.
+# chat.postMessage's documented limit on `text`, and room for the "… (truncated, N more characters)".
+MAX_TEXT = 40_000
+CUT_NOTE = 60
 # What a workspace does to a channel: the bridge is reopened (Chat.rejoin), then the post retried.
 LOST = {"is_archived", "not_in_channel"}
-FINAL_ERRORS = {
-    "not_authed",
-    "invalid_auth",
-    "account_inactive",
-    "token_revoked",
-    "missing_scope",
-    "no_permission",
-    "channel_not_found",
-    "is_archived",
-    "invalid_name",
-    "invalid_name_specials",
-    "invalid_name_punctuation",
-    "invalid_name_maxlength",
-    "invalid_name_required",
-    "restricted_action",
-    "msg_too_long",
-    "no_text",
-}
+# The only errors waiting can clear (Slack's own trouble; 429s are ridden out by the retry
+# handler first). Every other error code is final: it fails the step once, visibly, so an
+# error that will never clear (channel_not_found, restricted_action, account_inactive, or one
+# this code has never heard of) never holds the chat lane.
+TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
 def slack_error(e: SlackApiError) -> str:
@@ -201,24 +191,30 @@ class SlackChat:
     async def post(
         self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
     ) -> str:
-        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts.
-        Raises BridgeLost for an archived channel or one the bot was removed from."""
-        try:
-            response = await self.client.chat_postMessage(
-                channel=channel_id,
-                text=people.render(text, self.mention),
-                thread_ts=thread,
-                unfurl_links=False,
-                metadata={
-                    "event_type": METADATA_EVENT,
-                    "event_payload": {"incident_id": incident_id, "key": key},
-                },
-            )
-        except SlackApiError as e:
-            if slack_error(e) in LOST:
-                raise BridgeLost(slack_error(e)) from None
-            raise self._classify("chat.postMessage", e) from None
-        return response["ts"]
+        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts. Text
+        over Slack's 40,000 characters is cut with a visible note before it goes, and a message
+        Slack still finds too long is cut further and sent again, never given up. Raises
+        BridgeLost for an archived channel or one the bot was removed from."""
+        rendered = people.render(text, self.mention)
+        for limit in (MAX_TEXT, MAX_TEXT // 4):
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=channel_id,
+                    text=clip(rendered, limit - CUT_NOTE),
+                    thread_ts=thread,
+                    unfurl_links=False,
+                    metadata={
+                        "event_type": METADATA_EVENT,
+                        "event_payload": {"incident_id": incident_id, "key": key},
+                    },
+                )
+                return response["ts"]
+            except SlackApiError as e:
+                if slack_error(e) in LOST:
+                    raise BridgeLost(slack_error(e)) from None
+                if slack_error(e) != "msg_too_long" or limit != MAX_TEXT:
+                    raise self._classify("chat.postMessage", e) from None
+        raise AssertionError("unreachable: the last try returns or raises")
 
     async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
         """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join."""
@@ -255,6 +251,6 @@ class SlackChat:
     @staticmethod
     def _classify(method: str, e: SlackApiError):
         error = slack_error(e)
-        if error in FINAL_ERRORS:
-            return give_up(f"Slack {method} refused: {error}")
-        return try_again(f"Slack {method} failed: {error}")
+        if error in TRANSIENT_ERRORS or error.startswith("HTTP 5") or error == "HTTP 429":
+            return try_again(f"Slack {method} failed: {error}")
+        return give_up(f"Slack {method} refused: {error}")

@@ -26,6 +26,7 @@ class StatusPageResult(BaseModel):
     statuspage_incident_id: str | None = None
     created: bool = False
     skipped: str | None = None
+    note: str | None = None  # what was left out to get the update through (an unknown component)
 
 
 class StatusPage(Protocol):

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
@@ -51,6 +52,18 @@ class Statuspage:
         return cls(settings.statuspage_api_url, key, settings.statuspage_page_id, settings.ssl_context)
 
     async def publish(self, update: StatusPageUpdate) -> StatusPageResult:
+        """`_publish`; a component the page does not have (a stale id in the policy) is an
+        enrichment, not the message: the update goes out without components, and says so."""
+        try:
+            return await self._publish(update)
+        except ApplicationError as e:
+            if not update.components or "omponent" not in e.message:
+                raise
+            refused = e.message
+        result = await self._publish(update.model_copy(update={"components": {}}))
+        return result.model_copy(update={"note": f"posted without its component ({refused})"})
+
+    async def _publish(self, update: StatusPageUpdate) -> StatusPageResult:
         """Create or update, found by our incident id each time, so every retry is safe: an update
         that is already there (its answer was lost) is not posted again, which would notify the
         page's subscribers twice."""
