@@ -121,6 +121,7 @@ class IncidentState(BaseModel):
     posts: int = 0
     requests: dict[str, ActionRequest] = {}
     ledger_opened: bool = False
+    declaration_digest: str | None = None  # Declaration.digest of the body that opened it, if declared
     declaration_answers: int = 0  # how often `opened` answered: a retried declaration is not created twice
     ledger: list[Deliverable] = []
     tickets: dict[str, str] = {}

@@ -50,7 +50,8 @@ class IncidentWorkflow:
             started_at=workflow.now(), phases={Phase.DETECTION: workflow.now()}
         )
         self.ctx = ctx = IncidentContext(input.incident_id, state, input.policy)
-        self.declaration = input.declaration
+        if input.declaration and not input.state:
+            state.declaration_digest = input.declaration.digest()  # kept across continue-as-new
         if input.state:
             state.runs += 1
         self.bridge = Bridge(ctx)
@@ -157,7 +158,7 @@ class IncidentWorkflow:
 
     @opened.validator
     def _same_declaration(self, digest: str) -> None:
-        if self.declaration is None or self.declaration.digest() != digest:
+        if self.ctx.s.declaration_digest != digest:
             raise ApplicationError(
                 f"incident {self.ctx.incident_id} was declared with another body under this Idempotency-Key: "
                 "use a new key for a new incident",
