@@ -102,8 +102,6 @@ class IncidentState(BaseModel):
     alerts_resolved: bool = False
     alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
     declared_severity_by: str | None = None  # who last set the severity by hand
-    alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
-    declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
     paged: list[Page] = []
     bridge: Bridge = Bridge()

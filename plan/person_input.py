@@ -16,6 +16,8 @@ JSON = "json/plain"
 # How runtime/codec.py marks a sealed payload, and names its key.
 SEALED = "binary/encrypted"
 SEALED_KEY_ID = "encryption-key-id"
+# How the worker's codec marks a payload of a key it has that does not open (passed on, refused).
+UNOPENED = "binary/unopened"
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,15 @@ class Reading:
 
 def read(encoding: str, data: bytes, key_id: str | None = None) -> Reading:
     """One JSON object from a payload, or the reason it is not one."""
+    key = (key_id or "(no key id)")[:32]
+    if encoding == UNOPENED:
+        return Reading(
+            refusal=f"sealed with payload key {key}, but it does not open (altered, truncated, or "
+            "sealed by another key with that id): send it again"
+        )
     if encoding == SEALED:
         return Reading(
-            refusal=f"sealed with payload key {key_id or '(no key id)'}, which the workers do not "
+            refusal=f"sealed with payload key {key}, which the workers do not "
             "have: add that key to IRP_PAYLOAD_OLD_KEYS on the workers (or send with their key)"
         )
     if encoding == "binary/null":
@@ -50,6 +58,11 @@ def _object(text: str) -> Reading:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         return Reading(refusal=_why_not_json(text, e))
+    except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, 100,000 nested brackets
+        return Reading(
+            refusal=f"not JSON this incident can take ({type(e).__name__}: {str(e)[:120]}): "
+            "send one plain JSON object"
+        )
     if isinstance(value, str):
         inner = _object(value) if value.lstrip()[:1] in ("{", "[", '"') else None
         if inner and inner.value is not None:

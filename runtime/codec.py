@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from plan.person_input import SEALED, SEALED_KEY_ID
+from plan.person_input import SEALED, SEALED_KEY_ID, UNOPENED
 
 ENCODING = SEALED.encode()
 KEY_ID = SEALED_KEY_ID
@@ -150,15 +150,23 @@ class EncryptionCodec(PayloadCodec):
                 f"({self.key_id}) nor one of IRP_PAYLOAD_OLD_KEYS; add that key to IRP_PAYLOAD_OLD_KEYS"
             )
         if len(payload.data) < NONCE_SIZE + 16:
-            raise PayloadDecryptError(f"encrypted payload (key id {kid}) is truncated")
+            return self._unopened(payload, f"encrypted payload (key id {kid}) is truncated")
         try:
             plain = aead.decrypt(payload.data[:NONCE_SIZE], payload.data[NONCE_SIZE:], kid.encode())
         except InvalidTag:
-            raise PayloadDecryptError(
+            return self._unopened(
+                payload,
                 f"encrypted payload (key id {kid}) fails authentication: "
-                "it was altered, or sealed by another key with the same id"
-            ) from None
+                "it was altered, or sealed by another key with the same id",
+            )
         return Payload.FromString(plain)
+
+    def _unopened(self, payload: Payload, why: str) -> Payload:
+        """Raise PayloadDecryptError; in the worker (`keep_unknown`) pass the payload on marked
+        unopened instead, so the incident refuses it rather than failing every task."""
+        if not self.keep_unknown:
+            raise PayloadDecryptError(why)
+        return Payload(metadata={**payload.metadata, "encoding": UNOPENED.encode()}, data=payload.data)
 
 
 class PayloadKeySettings(BaseSettings):

@@ -444,6 +444,8 @@ class SlackFake(FakeServer):
 
     def _history(self, p: dict) -> dict:
         channel = self._channel(p)
+        if not channel.is_im and BOT_USER_ID not in channel.members:
+            raise SlackError("not_in_channel")  # a bot reads only the channels it is in
         latest, oldest = p.get("latest"), p.get("oldest")
         for value, error in ((latest, "invalid_ts_latest"), (oldest, "invalid_ts_oldest")):
             if value is not None and not re.match(r"^\d+(\.\d+)?$", str(value)):

@@ -17,7 +17,7 @@ from temporalio.common import RawValue
 
 from plan import AlertmanagerDelivery
 from plan.person_input import read
-from runtime.codec import EncryptionCodec, generate_key
+from runtime.codec import KEY_ID, EncryptionCodec, PayloadDecryptError, generate_key
 from runtime.intake import deliver_alerts
 from runtime.temporal import connect
 from tests.helpers import finish, status_when
@@ -42,6 +42,8 @@ CURLY = "{“request_id”: “rollback-1”, “by”: “dana.whitfield@presko
         ("42", None, None, "a JSON int, not an object"),
         ('"hello"', None, None, "a JSON string ('hello'), not an object"),
         ("{not json", None, None, "not valid JSON at character 2"),
+        ('{"by": ' + "1" * 5000 + "}", None, None, "not JSON this incident can take (ValueError"),
+        ("[" * 100_000, None, None, "not JSON this incident can take (RecursionError"),
     ],
 )
 def test_reading_json_as_people_type_it(text, value, note, refusal):
@@ -49,6 +51,23 @@ def test_reading_json_as_people_type_it(text, value, note, refusal):
     assert reading.value == value
     assert (note or "") in (reading.note or "") and (refusal or "") in (reading.refusal or "")
     assert (reading.value is None) == (reading.refusal is not None)
+
+
+def test_a_payload_that_does_not_open_is_passed_on_marked_and_refused():
+    """Under a key the worker has, an altered or truncated payload does not fail the worker's
+    decode (which would fail every task of the incident): it is marked unopened and refused."""
+    key = generate_key()
+    worker = EncryptionCodec.from_text(key).keeping_unknown()
+    sealed = EncryptionCodec.from_text(key).encrypt(
+        Payload(metadata={"encoding": b"json/plain"}, data=b'{"by": "a@b.co"}')
+    )
+    altered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    for bad in (altered, Payload(metadata=dict(sealed.metadata), data=sealed.data[:8])):
+        (passed,) = asyncio.run(worker.decode([bad]))
+        reading = read(passed.metadata["encoding"].decode(), passed.data, passed.metadata[KEY_ID].decode())
+        assert reading.value is None and "does not open" in reading.refusal
+    with pytest.raises(PayloadDecryptError):
+        asyncio.run(EncryptionCodec.from_text(key).decode([altered]))  # a client still says so loudly
 
 
 def test_sealed_unknown_and_odd_encodings_are_refused_with_the_fix():

@@ -5,6 +5,7 @@ worker's roster, or the person's name, or the email."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 import ssl
@@ -176,3 +177,38 @@ async def test_a_message_too_long_for_slack_is_cut_and_sent(slack, policy):
     (message,) = slack.messages("inc-long")
     assert posted.message_id == message["ts"] and len(message["text"]) <= 40_000
     assert message["text"].startswith("every school: ") and "more characters)" in message["text"]
+
+
+async def test_a_message_slack_still_finds_too_long_is_cut_further_and_sent(slack, policy, monkeypatch):
+    """If Slack counts differently and still answers msg_too_long, the provider cuts again and
+    re-sends once (here the provider's own limit is set above the sandbox's)."""
+    import activities.chat.slack as provider
+
+    monkeypatch.setattr(provider, "MAX_TEXT", 100_000)
+    people = Directory(list(policy.roster.values()))
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    channel_id, _ = await chat.create_channel("inc-longer", "Incident inc-longer")
+    posted = await ActivityEnvironment().run(
+        BridgeActivities(chat, people).post_to_bridge,
+        BridgePost(incident_id="inc-longer", channel_id=channel_id, key="update-1", text="x" * 90_000),
+    )
+    (message,) = slack.messages("inc-longer")
+    assert posted.message_id == message["ts"] and len(message["text"]) <= 25_000
+    assert len(slack.calls_to("chat.postMessage")) == 2
+
+
+async def test_a_retried_post_into_a_bridge_the_bot_left_rejoins_and_posts_once(slack, policy):
+    """On a retry the look for the earlier post meets not_in_channel too: the bot joins again,
+    looks, and posts once."""
+    people = Directory(list(policy.roster.values()))
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    channel_id, name = await chat.create_channel("inc-left", "Incident inc-left")
+    slack.remove_bot(name)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    posted = await env.run(
+        BridgeActivities(chat, people).post_to_bridge,
+        BridgePost(incident_id="inc-left", channel_id=channel_id, key="update-1", text="still here"),
+    )
+    assert posted.recovered == "the bot had been removed from the bridge: joined it again"
+    assert [m["text"] for m in slack.messages("inc-left")] == ["still here"]

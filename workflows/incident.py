@@ -140,6 +140,8 @@ class IncidentWorkflow:
     def _open_for_alerts(self, delivery: AlertDigest) -> None:
         """A resolved incident takes only stale firings (noted, nothing more); anything new is the
         next incident's (the receiver opens it)."""
+        if not delivery.label_sets:  # the receiver never sends one; a hand-made update might
+            raise ApplicationError("a delivery with no alerts: nothing to evaluate", type="Refused")
         if self.ctx.s.resolution is not None and not delivery.stale(self.ctx.s.alerts_ended):
             raise ApplicationError(f"incident {self.ctx.incident_id} is resolved", type="IncidentClosed")
 

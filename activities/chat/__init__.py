@@ -17,6 +17,7 @@ from typing import Protocol
 from pydantic import BaseModel
 from temporalio import activity
 
+from activities.errors import give_up
 from plan.models import Person
 from plan.templates import channel_name
 
@@ -247,21 +248,29 @@ class BridgeActivities:
 
     @activity.defn
     async def post_to_bridge(self, post: BridgePost) -> PostResult:
-        """Post once: a retry first looks for the post its lost attempt made."""
+        """Post once: a retry first looks for the post its lost attempt made. A bridge found
+        archived or left (on the look or the post) is reopened once, then the post goes again;
+        still unreachable after that, the step fails visibly instead of holding the chat lane."""
         assert self.chat is not None, "the workflow posts only into an open bridge"
+        try:
+            return await self._post_once(post)
+        except BridgeLost as lost:
+            recovered = await self.chat.rejoin(post.channel_id, lost)
+            activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
+        try:
+            result = await self._post_once(post)
+        except BridgeLost as again:
+            raise give_up(f"the bridge is still unreachable after it was reopened: {again.why}") from None
+        return result.model_copy(update={"recovered": recovered})
+
+    async def _post_once(self, post: BridgePost) -> PostResult:
         if activity.info().attempt > 1 and (
             found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)
         ):
             return PostResult(message_id=found, reused=True)
-        recovered = None
-        try:
-            message_id = await self._post(post)
-        except BridgeLost as lost:  # archived, or the bot removed: reopen the bridge and post again
-            recovered = await self.chat.rejoin(post.channel_id, lost)
-            activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
-            message_id = await self._post(post)
+        message_id = await self._post(post)
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
-        return PostResult(message_id=message_id, recovered=recovered)
+        return PostResult(message_id=message_id)
 
     async def _post(self, post: BridgePost) -> str:
         return await self.chat.post(

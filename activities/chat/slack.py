@@ -174,14 +174,16 @@ class SlackChat:
         return None
 
     async def find_post(self, channel_id: str, incident_id: str, key: str) -> str | None:
-        """The ts (Slack's message id) of the latest 200 messages' one whose metadata is ours."""
-        page = await self._call(
-            "conversations.history",
-            self.client.conversations_history,
-            channel=channel_id,
-            limit=200,
-            include_all_metadata=True,
-        )
+        """The ts (Slack's message id) of the latest 200 messages' one whose metadata is ours.
+        Raises BridgeLost when the bot may no longer read the channel."""
+        try:
+            page = await self.client.conversations_history(
+                channel=channel_id, limit=200, include_all_metadata=True
+            )
+        except SlackApiError as e:
+            if slack_error(e) in LOST:
+                raise BridgeLost(slack_error(e)) from None
+            raise self._classify("conversations.history", e) from None
         for message in page["messages"]:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("incident_id") == incident_id and payload.get("key") == key:
@@ -219,9 +221,11 @@ class SlackChat:
     async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
         """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join."""
         if lost.why == "is_archived":
-            await self._call(
-                "conversations.unarchive", self.client.conversations_unarchive, channel=channel_id
-            )
+            try:
+                await self.client.conversations_unarchive(channel=channel_id)
+            except SlackApiError as e:
+                if slack_error(e) != "not_archived":  # someone unarchived it first: done
+                    raise self._classify("conversations.unarchive", e) from None
             return "the bridge had been archived: unarchived it"
         await self._call("conversations.join", self.client.conversations_join, channel=channel_id)
         return "the bot had been removed from the bridge: joined it again"

@@ -57,7 +57,7 @@ class Statuspage:
         try:
             return await self._publish(update)
         except ApplicationError as e:
-            if not update.components or "omponent" not in e.message:
+            if not update.components or not e.non_retryable or "omponent" not in e.message:
                 raise
             refused = e.message
         result = await self._publish(update.model_copy(update={"components": {}}))
