@@ -16,34 +16,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities import IntegrationSettings
 from plan.models import Severity
 from runtime.temporal import register_search_attributes
+from sandbox.settings import sandbox_settings
 from tests.helpers import finish, status_when
 from tests.test_lifecycle import PRIMARY, at, open_incident
 from worker import build_worker
 
 
 def settings(stack) -> IntegrationSettings:
-    from benchmarks.stack import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY
-
-    s, pd, sp, j, m = stack.slack, stack.pagerduty, stack.statuspage, stack.jira, stack.smtp
-    return IntegrationSettings(
-        slack_bot_token=SLACK_TOKEN,
-        slack_api_url=s.url,
-        pagerduty_events_url=pd.url,
-        pagerduty_routing_key=ROUTING_KEY,
-        irp_ca_bundle=pd.ca_pem_path,
-        statuspage_api_url=sp.url,
-        statuspage_api_key=STATUSPAGE_KEY,
-        statuspage_page_id=sp.page_id,
-        prometheus_url=stack.prometheus.url,
-        jira_url=j.url,
-        jira_email=j.email,
-        jira_api_token=j.api_token,
-        jira_project=j.project,
-        smtp_host=m.host,
-        smtp_port=m.port,
-        smtp_username=m.username,
-        smtp_password=m.password,
-        smtp_starttls=True,
+    return sandbox_settings(
+        stack.slack, stack.pagerduty, stack.statuspage, stack.prometheus, stack.jira, stack.smtp
     )
 
 

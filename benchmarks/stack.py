@@ -23,15 +23,13 @@ from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
+from sandbox.settings import sandbox_env
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SLACK_TOKEN = "xoxb-sandbox-token"
-ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
-STATUSPAGE_KEY = "sandbox-statuspage-key"
 TOKEN = "bench-webhook-token"
 
 
@@ -142,29 +140,9 @@ class Stack:
                 ("IRP_", "TEMPORAL_", "SLACK_", "PAGERDUTY_", "STATUSPAGE_", "JIRA_", "SMTP_", "PROMETHEUS_")
             )
         }
-        s, pd, sp, j, m = self.slack, self.pagerduty, self.statuspage, self.jira, self.smtp
+        env.update(TEMPORAL_ADDRESS=self.address, TEMPORAL_TASK_QUEUE=task_queue, PYTHONUNBUFFERED="1")
         env.update(
-            TEMPORAL_ADDRESS=self.address,
-            TEMPORAL_TASK_QUEUE=task_queue,
-            PYTHONUNBUFFERED="1",
-            SLACK_BOT_TOKEN=SLACK_TOKEN,
-            SLACK_API_URL=s.url,
-            PAGERDUTY_EVENTS_URL=pd.url,
-            PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
-            IRP_CA_BUNDLE=pd.ca_pem_path,
-            STATUSPAGE_API_URL=sp.url,
-            STATUSPAGE_API_KEY=STATUSPAGE_KEY,
-            STATUSPAGE_PAGE_ID=sp.page_id,
-            PROMETHEUS_URL=self.prometheus.url,
-            JIRA_URL=j.url,
-            JIRA_EMAIL=j.email,
-            JIRA_API_TOKEN=j.api_token,
-            JIRA_PROJECT=j.project,
-            SMTP_HOST=m.host,
-            SMTP_PORT=str(m.port),
-            SMTP_USERNAME=m.username,
-            SMTP_PASSWORD=m.password,
-            SMTP_STARTTLS="true",
+            sandbox_env(self.slack, self.pagerduty, self.statuspage, self.prometheus, self.jira, self.smtp)
         )
         env.update(extra)
         return env

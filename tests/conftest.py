@@ -26,10 +26,11 @@ from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
+from sandbox.settings import sandbox_settings
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
-from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY, TOKEN
+from tests.helpers import TOKEN
 from webhook.app import create_app
 from worker import build_worker
 
@@ -115,26 +116,7 @@ async def smtp(pagerduty):
 
 @pytest.fixture
 def integrations(slack, pagerduty, statuspage, prometheus, jira, smtp) -> IntegrationSettings:
-    return IntegrationSettings(
-        slack_bot_token=SLACK_TOKEN,
-        slack_api_url=slack.url,
-        pagerduty_events_url=pagerduty.url,
-        pagerduty_routing_key=ROUTING_KEY,
-        irp_ca_bundle=pagerduty.ca_pem_path,
-        statuspage_api_url=statuspage.url,
-        statuspage_api_key=STATUSPAGE_KEY,
-        statuspage_page_id=statuspage.page_id,
-        prometheus_url=prometheus.url,
-        jira_url=jira.url,
-        jira_email=jira.email,
-        jira_api_token=jira.api_token,
-        jira_project=jira.project,
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_username=smtp.username,
-        smtp_password=smtp.password,
-        smtp_starttls=True,
-    )
+    return sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 from temporalio.client import WorkflowHandle
 
-SLACK_TOKEN = "xoxb-sandbox-token"
-ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
-STATUSPAGE_KEY = "sandbox-statuspage-key"
+from sandbox.settings import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY  # noqa: F401 (tests import them here)
+
 TOKEN = "test-webhook-token-5f1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

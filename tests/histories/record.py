@@ -19,7 +19,6 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities import IntegrationSettings
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
@@ -29,10 +28,11 @@ from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
+from sandbox.settings import sandbox_settings
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
-from tests.helpers import ROUTING_KEY, SLACK_TOKEN, STATUSPAGE_KEY, finish, status_when
+from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 from worker import build_worker
 from workflows import IncidentWorkflow
@@ -312,25 +312,7 @@ async def main(names: list[str]) -> None:
             SmtpSandbox(ca=pagerduty.ca) as smtp,
             env,
         ):
-            settings = IntegrationSettings(
-                slack_bot_token=SLACK_TOKEN,
-                slack_api_url=slack.url,
-                pagerduty_events_url=pagerduty.url,
-                pagerduty_routing_key=ROUTING_KEY,
-                irp_ca_bundle=pagerduty.ca_pem_path,
-                statuspage_api_url=statuspage.url,
-                statuspage_api_key=STATUSPAGE_KEY,
-                statuspage_page_id=statuspage.page_id,
-                prometheus_url=prometheus.url,
-                jira_url=jira.url,
-                jira_email=jira.email,
-                jira_api_token=jira.api_token,
-                jira_project=jira.project,
-                smtp_host=smtp.host,
-                smtp_port=smtp.port,
-                smtp_username=smtp.username,
-                smtp_password=smtp.password,
-            )
+            settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
             async with build_worker(env.client, "record", policy, settings):
                 handle = await SCENARIOS[name](env.client, "record", policy, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":

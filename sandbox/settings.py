@@ -1,0 +1,39 @@
+"""The environment that points every provider at the sandbox's fakes: one place for the tests,
+the recorded histories and the benchmarks (their workers in-process or as their own process)."""
+
+from __future__ import annotations
+
+from activities import IntegrationSettings
+
+SLACK_TOKEN = "xoxb-sandbox-token"
+ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
+STATUSPAGE_KEY = "sandbox-statuspage-key"
+
+
+def sandbox_env(slack, pagerduty, statuspage, prometheus, jira, smtp) -> dict[str, str]:
+    """Environment variables (as worker.py reads them) for the running fakes."""
+    return {
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "SLACK_API_URL": slack.url,
+        "PAGERDUTY_EVENTS_URL": pagerduty.url,
+        "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "IRP_CA_BUNDLE": str(pagerduty.ca_pem_path),
+        "STATUSPAGE_API_URL": statuspage.url,
+        "STATUSPAGE_API_KEY": STATUSPAGE_KEY,
+        "STATUSPAGE_PAGE_ID": statuspage.page_id,
+        "PROMETHEUS_URL": prometheus.url,
+        "JIRA_URL": jira.url,
+        "JIRA_EMAIL": jira.email,
+        "JIRA_API_TOKEN": jira.api_token,
+        "JIRA_PROJECT": jira.project,
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_USERNAME": smtp.username,
+        "SMTP_PASSWORD": smtp.password,
+    }
+
+
+def sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp) -> IntegrationSettings:
+    """The same, as the settings an in-process worker is built with."""
+    env = sandbox_env(slack, pagerduty, statuspage, prometheus, jira, smtp)
+    return IntegrationSettings(**{name.lower(): value for name, value in env.items()})
