@@ -30,6 +30,21 @@ def incident_id_for_group(group_key: str, generation: int = 1) -> str:
     return base if generation == 1 else f"{base}-{generation}"
 
 
+def _start(input: IncidentInput, task_queue: str, kind: str, summary: str) -> WithStartWorkflowOperation:
+    """Start the incident, or join it if its id is running (never reopen one that has ended);
+    the summary shows in the Web UI's list and the memo."""
+    return WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        input,
+        id=input.incident_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"{kind}: {summary}"[:200],
+        memo={"summary": summary[:200]},
+    )
+
+
 def _closed(e: WorkflowUpdateFailedError) -> bool:
     return isinstance(e.cause, ApplicationError) and e.cause.type == "IncidentClosed"
 
@@ -46,15 +61,11 @@ async def deliver_alerts(
         return await _deliver_resolved(client, sent)
     for generation in range(1, MAX_GENERATIONS):
         incident_id = incident_id_for_group(delivery.groupKey, generation)
-        start = WithStartWorkflowOperation(
-            IncidentWorkflow.run,
+        start = _start(
             IncidentInput(incident_id=incident_id, group_key=delivery.groupKey),
-            id=incident_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Alert group: {sent.summary}"[:200],
-            memo={"summary": sent.summary[:200]},
+            task_queue,
+            "Alert group",
+            sent.summary,
         )
         try:
             return await client.execute_update_with_start_workflow(
@@ -102,15 +113,11 @@ async def declare_incident(
     The answer comes from the incident itself, once it has classified the declaration.
     Raises IdempotencyConflict when the key was used with another body."""
     incident_id = incident_id_for_key(idempotency_key) if idempotency_key else "inc-" + uuid.uuid4().hex[:12]
-    start = WithStartWorkflowOperation(
-        IncidentWorkflow.run,
+    start = _start(
         IncidentInput(incident_id=incident_id, declaration=declaration),
-        id=incident_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"Declared: {declaration.summary}"[:200],
-        memo={"summary": declaration.summary[:200]},
+        task_queue,
+        "Declared",
+        declaration.summary,
     )
     try:
         return await client.execute_update_with_start_workflow(

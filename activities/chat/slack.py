@@ -89,48 +89,40 @@ class SlackChat:
         it): one whose purpose names the incident, or the one the last attempt was creating
         (`tried`) if this bot made it and its purpose was never set — then it is set now."""
         me = (await self._call("auth.test", self.client.auth_test))["user_id"]
-        cursor = None
-        while True:
-            page = await self._call(
-                "conversations.list",
-                self.client.conversations_list,
-                exclude_archived=True,
-                types="public_channel",
-                limit=1000,
-                cursor=cursor,
-            )
-            for ch in page["channels"]:
-                stated = (ch.get("purpose") or {}).get("value", "")
-                if ch["name"].startswith(name_prefix) and incident_id in stated:
-                    return ch["id"], ch["name"]
-                if ch["name"] == tried and not stated and ch.get("creator") == me:
-                    await self._call(
-                        "conversations.setPurpose",
-                        self.client.conversations_setPurpose,
-                        channel=ch["id"],
-                        purpose=purpose,
-                    )
-                    return ch["id"], ch["name"]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
+        async for ch in self._channels(exclude_archived=True, types="public_channel"):
+            stated = (ch.get("purpose") or {}).get("value", "")
+            if ch["name"].startswith(name_prefix) and incident_id in stated:
+                return ch["id"], ch["name"]
+            if ch["name"] == tried and not stated and ch.get("creator") == me:
+                await self._call(
+                    "conversations.setPurpose",
+                    self.client.conversations_setPurpose,
+                    channel=ch["id"],
+                    purpose=purpose,
+                )
+                return ch["id"], ch["name"]
+        return None
 
     async def names_taken(self, prefix: str) -> set[str]:
         """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
-        names, cursor = set(), None
+        return {
+            ch["name"]
+            async for ch in self._channels(exclude_archived=False, types="public_channel,private_channel")
+            if ch["name"].startswith(prefix)
+        }
+
+    async def _channels(self, **filters):
+        """Every channel conversations.list gives with `filters`, page after page (cursor)."""
+        cursor = None
         while True:
             page = await self._call(
-                "conversations.list",
-                self.client.conversations_list,
-                exclude_archived=False,
-                types="public_channel,private_channel",
-                limit=1000,
-                cursor=cursor,
+                "conversations.list", self.client.conversations_list, limit=1000, cursor=cursor, **filters
             )
-            names |= {ch["name"] for ch in page["channels"] if ch["name"].startswith(prefix)}
+            for channel in page["channels"]:
+                yield channel
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                return names
+                return
 
     async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
         """The channel's id and name, or None when the name is taken."""
