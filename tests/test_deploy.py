@@ -96,3 +96,8 @@ def test_pyproject_installs_every_subpackage():
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert on_disk <= listed, f"pyproject.toml does not list {on_disk - listed}"
+
+
+def test_the_image_has_the_scripts_the_executors_run():
+    """`bash scripts/rollback.sh` runs from the worker's directory (/app in the image)."""
+    assert re.search(r"^COPY scripts scripts$", (ROOT / "Dockerfile").read_text(), re.M)
