@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,7 @@ class Stack:
         self.config = config
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = asyncio.Event()
+        self.token_from = ""  # where a person finds the receiver's token
         self.env = {**config.env, "PYTHONUNBUFFERED": "1", "TEMPORAL_ADDRESS": config.address}
 
     async def run(self) -> int:
@@ -149,6 +151,8 @@ class Stack:
             except RuntimeError as e:
                 raise StackError(f"the Temporal dev server did not start: {e}") from None
             self.save_pids()
+        if self.stopping.is_set():
+            return ""
         if c.sandbox:
             self.env.update(await self.start_sandbox())
             self.env.update(IRP_DRILL="1", IRP_POLICY_FILE=str(drill_policy(c.data / "drill-policy.yaml")))
@@ -163,7 +167,7 @@ class Stack:
         self.env.update(IRP_METRICS_ADDRESS=c.metrics_address)
         self.spawn("worker", [sys.executable, "worker.py"])
         self.spawn("webhook", [sys.executable, "-m", "webhook"], IRP_WEBHOOK_TOKEN=token)
-        await self.ready()
+        await self.ready(f"{self.children['worker'].pid}@{socket.gethostname()}")
         return outside
 
     async def start_sandbox(self) -> dict[str, str]:
@@ -195,8 +199,8 @@ class Stack:
         self.save_pids()
         return self.children[name]
 
-    async def ready(self) -> None:
-        """The receiver answers /healthz and the worker polls the task queue."""
+    async def ready(self, worker_identity: str) -> None:
+        """The receiver answers /healthz and our worker (the SDK's `pid@host`) polls the task queue."""
         c = self.config
         try:
             client = await connect(TemporalSettings(temporal_address=c.address))
@@ -216,7 +220,7 @@ class Stack:
                     try:
                         if name == "worker":
                             answer = await client.workflow_service.describe_task_queue(request)
-                            if answer.pollers:
+                            if any(p.identity == worker_identity for p in answer.pollers):
                                 break
                         elif (await http.get(f"{self.receiver_url}/healthz")).status_code == 200:
                             break
@@ -240,6 +244,7 @@ class Stack:
             temporal, ui = f"{c.address} (a cluster; no dev server started)", "the cluster's own"
         cli = Path(sys.executable).parent / "irp"
         prefix = "" if c.address == EMBEDDED_ADDRESS else f"TEMPORAL_ADDRESS={c.address} "
+        prefix += "" if c.task_queue == "incident-response" else f"TEMPORAL_TASK_QUEUE={c.task_queue} "
         return "\n".join(
             [
                 "preskool-irp is up; Ctrl-C here (or `make down` in another terminal) stops it all.",
@@ -291,8 +296,8 @@ def up() -> int:
     busy = [f"{what} :{port}" for what, port in ports if devserver.port_open("127.0.0.1", port)]
     if busy:
         print(
-            f"in use already: {', '.join(busy)}. Is `make demo` or another server running? "
-            "Stop it, or choose other ports with the variables named."
+            f"in use already: {', '.join(busy)}. Is `make demo` or another server running? Stop it "
+            "(`make down` stops a stack, even one killed), or choose other ports with the variables named."
         )
         return 1
     return asyncio.run(Stack(config).run())
@@ -326,7 +331,7 @@ def down() -> int:
         child = state["children"][name]
         stop_group(child["pid"], child["args"])
     config.pid_file.unlink(missing_ok=True)
-    print("stack stopped" + (f" (and its {', '.join(left)}, left behind)" if left else ""))
+    print("stack stopped" + (f"; its {', '.join(left)} had been left running, stopped now" if left else ""))
     return 0
 
 
