@@ -153,7 +153,8 @@ class Stack:
             self.save_pids()
         if self.stopping.is_set():
             return ""
-        if c.sandbox:
+        if c.sandbox:  # no real routing key goes anywhere, not even to a fake
+            self.env = {k: v for k, v in self.env.items() if not k.startswith("PAGERDUTY_ROUTING_KEY_")}
             self.env.update(await self.start_sandbox())
             self.env.update(IRP_DRILL="1", IRP_POLICY_FILE=str(drill_policy(c.data / "drill-policy.yaml")))
             outside = (
@@ -171,6 +172,7 @@ class Stack:
         return outside
 
     async def start_sandbox(self) -> dict[str, str]:
+        """`python -m sandbox`, and the environment that points every provider at its fakes."""
         state = self.config.data / "stack-sandbox.json"
         proc = self.spawn("sandbox", [sys.executable, "-m", "sandbox", "--state-file", str(state)], pipe=True)
         try:
@@ -232,6 +234,7 @@ class Stack:
 
     @property
     def receiver_url(self) -> str:
+        """Where the webhook receiver listens."""
         return f"http://{self.config.webhook_host}:{self.config.webhook_port}"
 
     def summary(self, outside: str) -> str:
@@ -272,6 +275,7 @@ class Stack:
         return 0
 
     def exited(self, name: str) -> str:
+        """What a person reads when a part has exited: its exit code and its log."""
         code, log = self.children[name].returncode, shown(self.config.logs / f"{name}.log")
         return f"the {name} exited ({code}); see {log}"
 
@@ -281,6 +285,7 @@ class Stack:
             stop_group(self.children[name])
 
     def save_pids(self) -> None:
+        """The pid file `down` reads: this process, and each part's pid and command line."""
         children = {name: {"pid": p.pid, "args": p.args} for name, p in self.children.items()}
         self.config.pid_file.write_text(json.dumps({"pid": os.getpid(), "children": children}))
 

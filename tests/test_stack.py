@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from runtime.processes import group_gone
-from runtime.stack import CREDENTIALS
+from runtime.stack import CREDENTIALS, Config
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +143,21 @@ def test_down_stops_every_part(stack):
     assert not (data / "stack.pid").exists()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{RECEIVER}/healthz", timeout=2)
+
+
+def test_the_sandbox_serves_only_where_no_credentials_are_set():
+    assert Config({}).sandbox and Config({}).real == []
+    real = Config({"SLACK_BOT_TOKEN": "xoxb-real", "PAGERDUTY_ROUTING_KEY_IC": "key"})
+    assert not real.sandbox and real.real == ["Slack", "PagerDuty"]
+    assert Config({"SLACK_BOT_TOKEN": "xoxb-real", "IRP_SANDBOX": "1"}).sandbox
+    assert not Config({"IRP_SANDBOX": "0"}).sandbox
+
+
+def test_a_local_temporal_address_is_the_dev_servers_port_and_another_host_a_cluster():
+    assert Config({}).temporal_port == 7233 and Config({}).ports()["Web UI (IRP_UI_PORT)"] == 8233
+    assert Config({"TEMPORAL_ADDRESS": "127.0.0.1:7300"}).temporal_port == 7300
+    cluster = Config({"TEMPORAL_ADDRESS": "temporal.internal:7233"})
+    assert cluster.temporal_port is None and set(cluster.ports()) == {
+        "receiver (IRP_WEBHOOK_PORT)",
+        "worker metrics (IRP_METRICS_ADDRESS)",
+    }
