@@ -23,11 +23,11 @@ async def open_incident(client, tq, **labels):
 
 
 async def test_the_same_person_typed_twice_is_one_identity(dev_env, run_worker, pagerduty):
-    """The primary is handed to sam.lee@preskool.com, then to Sam.Lee@PreSkool.com: one page, one
+    """The primary is handed to grace.mensah@preskool.com, then to Grace.Mensah@PreSkool.com: one page, one
     dedup key; an acknowledgement in capitals is the roster's person."""
     async with run_worker(dev_env.client) as tq:
         handle = await open_incident(dev_env.client, tq, module="fees")
-        for typed in ("sam.lee@preskool.com", " Sam.Lee@PreSkool.com "):
+        for typed in ("grace.mensah@preskool.com", " Grace.Mensah@PreSkool.com "):
             await handle.signal("assign_role", {"role": "oncall_primary", "person": typed, "by": IC})
         await handle.signal("acknowledge", {"by": "Ben.Okafor@PreSkool.com"})
         status = await status_when(
@@ -35,7 +35,7 @@ async def test_the_same_person_typed_twice_is_one_identity(dev_env, run_worker, 
             lambda s: (
                 s.acknowledged_by
                 and len([e for e in s.timeline if e.kind == "role"]) == 2
-                and any(p.person == "sam.lee@preskool.com" for p in s.paged)
+                and any(p.person == "grace.mensah@preskool.com" for p in s.paged)
             ),
         )
         await finish(handle)
@@ -44,9 +44,9 @@ async def test_the_same_person_typed_twice_is_one_identity(dev_env, run_worker, 
         for t in pagerduty.triggers()
         if t["dedup_key"].startswith(f"{handle.id}:oncall_primary:")
     }
-    assert keys == {f"{handle.id}:oncall_primary:sam.lee@preskool.com"}
+    assert keys == {f"{handle.id}:oncall_primary:grace.mensah@preskool.com"}
     assert status.acknowledged_by == "ben.okafor@preskool.com"
-    assert [r.person for r in status.roles if r.role == "oncall_primary"] == ["sam.lee@preskool.com"]
+    assert [r.person for r in status.roles if r.role == "oncall_primary"] == ["grace.mensah@preskool.com"]
 
 
 async def test_a_failed_assignee_lookup_never_blocks_the_ticket(

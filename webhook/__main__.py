@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from runtime.observability import configure_logging
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
+from webhook.slack import SlackAppSettings
 
 
 def main() -> None:
@@ -26,11 +27,15 @@ def main() -> None:
         temporal.connect_options()
     except TemporalConfigError as e:
         sys.exit(f"receiver not started: {e}")
+    slack = SlackAppSettings()
+    if problems := slack.problems():
+        sys.exit("receiver not started: " + "; ".join(problems))
     app = create_app(
         token=settings.irp_webhook_token,
         task_queue=temporal.temporal_task_queue,
         connect=lambda: connect(temporal),
         pagerduty_secret=settings.pagerduty_webhook_secret,
+        slack=slack,
     )
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.

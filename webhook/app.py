@@ -27,9 +27,11 @@ from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts
 from webhook.pagerduty import PagerDutyWebhook
+from webhook.slack import SlackAppSettings
+from webhook.slack.app import mount_slack
 
 log = logging.getLogger("webhook")
-KNOWN_PATHS = {"/webhooks/alertmanager", "/webhooks/pagerduty", "/incidents", "/healthz"}
+KNOWN_PATHS = {"/webhooks/alertmanager", "/webhooks/pagerduty", "/incidents", "/slack/events", "/healthz"}
 MAX_BODY = 1024 * 1024  # a declaration or a PagerDuty event
 # A genuine alert storm is never refused for its size: 2,000 alerts of one group are ~1.5 MB, and
 # Alertmanager never retries a 4xx. What the incident keeps of it is bounded (plan/alert_digest.py).
@@ -64,6 +66,7 @@ def create_app(
     task_queue: str,
     connect: Callable[[], Awaitable[Client]],
     pagerduty_secret: SecretStr | None = None,
+    slack: SlackAppSettings | None = None,
 ) -> FastAPI:
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
@@ -173,6 +176,8 @@ def create_app(
         return {"incident_id": incident_id, "event_type": event.event_type}
 
     seen_events = RecentIds()
+    if slack is not None and slack.enabled:
+        mount_slack(app, slack, client, task_queue)
     return app
 
 

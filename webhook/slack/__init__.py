@@ -1,0 +1,46 @@
+"""People act from Slack (issue 15): a Slack app inside the receiver, on Slack's own framework
+(slack_bolt's AsyncApp), at one endpoint, `POST /slack/events`, for button clicks, modals, the
+`/incident` command and reactions.
+
+The person is the Slack user of the signed request, never a field they type: the receiver asks
+Slack who they are (users.info, their verified email) and passes each action to the incident
+with an Ed25519 attestation (plan/attestation.py) the incident checks itself.
+
+Settings: SLACK_SIGNING_SECRET turns it on (with SLACK_BOT_TOKEN, and IRP_ATTESTATION_KEY, without
+which the receiver refuses to start); SLACK_TEAM_ID refuses other workspaces; SLACK_API_URL points
+the Web API client at a proxy or the sandbox."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SlackAppSettings(BaseSettings):
+    """The Slack app's settings, from the environment only."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_team_id: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    irp_attestation_key: SecretStr | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.slack_signing_secret and self.slack_signing_secret.get_secret_value())
+
+    def problems(self) -> list[str]:
+        """What stops the receiver from starting with the Slack app on (empty when all is well)."""
+        if not self.enabled:
+            return []
+        missing = [
+            name
+            for name, value in (
+                ("SLACK_BOT_TOKEN", self.slack_bot_token),
+                ("IRP_ATTESTATION_KEY", self.irp_attestation_key),
+            )
+            if not (value and value.get_secret_value())
+        ]
+        return [f"SLACK_SIGNING_SECRET is set but {name} is not" for name in missing]

@@ -1,0 +1,288 @@
+"""The Slack app's listeners: what each button, modal, `/incident` subcommand and reaction does.
+
+Every listener acknowledges Slack first (Bolt answers within its 3 seconds) and then acts: it
+names the person from the signed request, attests the action and sends it to the incident's
+`act` update, whose answer decides what the person sees — the message updated in place ("who did
+what, and when"), or a refusal only they see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from plan import Declaration, buttons
+from plan.attestation import attest, load_private_key
+from plan.signals import Outcome
+from runtime.http import BodyTooLarge, read_capped
+from runtime.intake import declare_incident
+from webhook.slack import SlackAppSettings
+from webhook.slack.guard import SlackGuard
+from webhook.slack.people import SlackPeople
+from webhook.slack.views import MODALS, read
+from webhook.slack.views import view as modal_view
+
+log = logging.getLogger("webhook.slack")
+MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at most 2,000 characters
+ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
+IN_MODAL = 2.0  # …while a modal waits (Slack closes it after 3 seconds)
+# Buttons that act at once: the signal, its input from the button's value, and the line they leave.
+AT_ONCE = {
+    buttons.ACK: ("acknowledge", (), "✅ Acknowledged"),
+    buttons.APPROVE: ("approve", ("request_id",), "✅ Approved"),
+    buttons.CONFIRM: ("confirm_claim", ("claim_id",), "✅ Confirmed"),
+    buttons.NOT_ME: ("confirm_claim", ("claim_id",), "🚨 Reported as not you"),
+}
+# Buttons that open a modal first, and the modal.
+ASKING = {
+    buttons.UPDATE: "irp.update",
+    buttons.MITIGATE: "irp.mitigate",
+    buttons.RESOLVE: "irp.resolve",
+    buttons.DENY: "irp.deny",
+    buttons.COMPLETE: "irp.complete",
+    buttons.WAIVE: "irp.waive",
+}
+HELP = (
+    "*/incident* — `declare` (a modal) · `ack` · `update` (a modal) · `role <role> @person` · "
+    "`status` (only you see it) · `help`. In a bridge channel the incident is the channel's."
+)
+
+
+class SlackActions:
+    """The Bolt app and what its listeners need: Slack's Web API, who people are, the signing
+    key, and the incidents (Temporal)."""
+
+    def __init__(
+        self, settings: SlackAppSettings, temporal: Callable[[], Awaitable[Client]], task_queue: str
+    ):
+        self.web = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        self.people = SlackPeople(self.web)
+        self.key = load_private_key(settings.irp_attestation_key.get_secret_value())
+        self.temporal, self.task_queue = temporal, task_queue
+        self.app = AsyncApp(
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            token=settings.slack_bot_token.get_secret_value(),
+            client=self.web,
+        )
+        for action in AT_ONCE:
+            self.app.action(action)(self.at_once)
+        for action in ASKING:
+            self.app.action(action)(self.asking)
+        for callback_id in MODALS:
+            self.app.view(callback_id)(self.submitted)
+        self.app.command("/incident")(self.command)
+        self.app.event("reaction_added")(self.reaction)
+        self.app.event("reaction_removed")(self.reaction)
+
+    # --- the incident ----------------------------------------------------------------------------
+
+    async def send(self, incident: str, signal: str, data: dict, user: str, wait: float = ANSWER) -> Outcome:
+        """The action, attested as `user`'s, through the incident's `act` update: its Outcome."""
+        email = await self.people.email(user)
+        if email is None:
+            return Outcome(signal=signal, accepted=False, reason="Slack has no verified email for you")
+        attestation = attest(
+            self.key, incident_id=incident, signal=signal, signal_input=data,
+            person=email, user=user, at=datetime.now(UTC),
+        )  # fmt: skip
+        signed = {**data, "by": email, "attestation": attestation.model_dump(mode="json")}
+        handle = (await self.temporal()).get_workflow_handle(incident)
+        try:
+            return await asyncio.wait_for(
+                handle.execute_update("act", {"signal": signal, "input": signed}, result_type=Outcome), wait
+            )
+        except TimeoutError:
+            return Outcome(signal=signal, accepted=True, notes=["sent; the incident has not answered yet"])
+        except Exception as e:  # an unknown incident, Temporal away: say so, to this person only
+            reason = getattr(getattr(e, "cause", None), "message", None) or str(e) or type(e).__name__
+            return Outcome(signal=signal, accepted=False, reason=reason)
+
+    # --- buttons ---------------------------------------------------------------------------------
+
+    async def at_once(self, ack, body, action) -> None:
+        await ack()
+        signal, keys, done = AT_ONCE[action["action_id"]]
+        target = json.loads(action.get("value") or "{}")
+        data = {k: target[k] for k in keys}
+        if signal == "confirm_claim":
+            data["confirmed"] = action["action_id"] == buttons.CONFIRM
+        user, where = body["user"]["id"], body.get("container") or {}
+        outcome = await self.send(target["incident"], signal, data, user)
+        await self.answer(
+            outcome, user, where.get("channel_id"), where.get("message_ts"), done, action["action_id"]
+        )
+
+    async def asking(self, ack, body, action) -> None:
+        await ack()
+        target = json.loads(action.get("value") or "{}")
+        where = body.get("container") or {}
+        context = {**target, "channel": where.get("channel_id"), "ts": where.get("message_ts")}
+        await self.open(body["trigger_id"], ASKING[action["action_id"]], context)
+
+    # --- modals ----------------------------------------------------------------------------------
+
+    async def submitted(self, ack, body, view) -> None:  # Bolt passes the arguments by name
+        callback_id, user = view["callback_id"], body["user"]["id"]
+        context = json.loads(view.get("private_metadata") or "{}")
+        email = await self.people.email(user) or ""
+        fixed = {k: context[k] for k in ("request_id", "deliverable") if k in context}
+        fixed |= {"reporter": email, "source": "slack"} if callback_id == "irp.declare" else {"by": email}
+        data, errors = read(callback_id, view, fixed)
+        if errors:
+            return await ack(response_action="errors", errors=errors)
+        if callback_id == "irp.declare":
+            await ack()
+            receipt = await declare_incident(await self.temporal(), self.task_queue, Declaration(**data))
+            return await self.tell(user, None, f"Declared {receipt.incident_id} ({receipt.severity}).")
+        modal = MODALS[callback_id]
+        data = {k: v for k, v in data.items() if k != "by"}
+        outcome = await self.send(context["incident"], modal.signal, data, user, wait=IN_MODAL)
+        if not outcome.accepted:
+            return await ack(response_action="errors", errors={modal.fields[0].name: outcome.reason[:2000]})
+        await ack()
+        if callback_id in ("irp.deny", "irp.complete", "irp.waive", "irp.resolve"):
+            line = {"irp.deny": "🛑 Denied", "irp.complete": "✅ Completed", "irp.waive": "Waived"}
+            await self.mark(
+                context.get("channel"), context.get("ts"), line.get(callback_id, "✅ Resolved"), user
+            )
+
+    # --- /incident -------------------------------------------------------------------------------
+
+    async def command(self, ack, body, respond) -> None:
+        words = (body.get("text") or "").split()
+        verb = words[0].lower() if words else "help"
+        if verb == "help" or verb not in ("declare", "ack", "update", "role", "status"):
+            return await ack(HELP if verb == "help" else f"Unknown `{verb}`. {HELP}")
+        await ack()
+        if verb == "declare":
+            return await self.open(body["trigger_id"], "irp.declare", {})
+        incident = await self.people.incident_of(body["channel_id"])
+        if incident is None:
+            return await respond(f"`/incident {verb}` works in an incident's bridge channel. {HELP}")
+        if verb == "update":
+            return await self.open(body["trigger_id"], "irp.update", {"incident": incident})
+        if verb == "status":
+            return await respond(await self.status_line(incident))
+        data = {}
+        if verb == "role":
+            person = await self.people.email(words[2].strip("<>@").split("|")[0]) if len(words) > 2 else None
+            if person is None:
+                return await respond("Usage: `/incident role <role> @person` (a Slack user with an email)")
+            data = {"role": words[1], "person": person}
+        outcome = await self.send(
+            incident, "acknowledge" if verb == "ack" else "assign_role", data, body["user_id"]
+        )
+        await respond(said(outcome))
+
+    async def status_line(self, incident: str) -> str:
+        status = await (await self.temporal()).get_workflow_handle(incident).query("status")
+        ic = next((r["person"] for r in status["roles"] if r["role"] == "incident_commander"), None)
+        due = (status.get("cadence") or {}).get("next_due")
+        pending = [r["request_id"] for r in status["requests"] if r["state"] == "pending"]
+        return (
+            f"*{incident}* · {status['severity']} · {status['phase']} · IC {ic or '—'} · next update due "
+            f"{due or '—'} · waiting for approval: {', '.join(pending) or 'nothing'}"
+        )
+
+    # --- 📌 -----------------------------------------------------------------------------------------
+
+    async def reaction(self, event) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message":
+            return
+        incident = await self.people.incident_of(item["channel"])
+        message = await self.people.message(item["channel"], item["ts"]) if incident else None
+        if message is None:
+            return
+        author = await self.people.email(message.get("user", "")) or message.get("user", "")
+        data = {
+            "channel": item["channel"],
+            "message_id": item["ts"],
+            "author": author,
+            "text": (message.get("text") or "")[:4000],
+            "emoji": event["reaction"],
+            "removed": event["type"] == "reaction_removed",
+        }
+        outcome = await self.send(incident, "pin_message", data, event["user"])
+        if not outcome.accepted:
+            await self.tell(event["user"], item["channel"], said(outcome))
+
+    # --- what the person sees ------------------------------------------------------------------------
+
+    async def answer(self, outcome: Outcome, user: str, channel, ts, done: str, action: str) -> None:
+        if outcome.accepted:
+            await self.mark(channel, ts, done, user, only=action if action == buttons.ACK else None)
+        else:
+            await self.tell(user, channel, said(outcome))
+
+    async def mark(self, channel, ts, done: str, user: str, only: str | None = None) -> None:
+        """The decision in place of the buttons (`only`: just that button): who, and when."""
+        message = await self.people.message(channel, ts) if channel and ts else None
+        if message is None:
+            return
+        kept = []
+        for block in message.get("blocks") or []:
+            if block.get("type") == "actions" and only:
+                block = {**block, "elements": [e for e in block["elements"] if e.get("action_id") != only]}
+            if block.get("type") != "actions" or (only and block["elements"]):
+                kept.append(block)
+        line = f"{done} by <@{user}> at {datetime.now(UTC):%H:%M} UTC"
+        kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+        try:
+            await self.web.chat_update(channel=channel, ts=ts, text=message.get("text") or line, blocks=kept)
+        except SlackApiError:
+            pass  # the decision counted; a stale message is cosmetic
+
+    async def tell(self, user: str, channel: str | None, text: str) -> None:
+        """A message only `user` sees: ephemeral in the channel, else a direct message."""
+        try:
+            if channel:
+                await self.web.chat_postEphemeral(channel=channel, user=user, text=text)
+            else:
+                dm = (await self.web.conversations_open(users=user))["channel"]["id"]
+                await self.web.chat_postMessage(channel=dm, text=text)
+        except SlackApiError:
+            pass
+
+    async def open(self, trigger_id: str, callback_id: str, context: dict) -> None:
+        await self.web.views_open(trigger_id=trigger_id, view=modal_view(callback_id, context))
+
+
+def said(outcome: Outcome) -> str:
+    """One line for the person: what the incident answered."""
+    if not outcome.accepted:
+        return f"🚫 {outcome.reason}"
+    return f"✅ {outcome.signal}: " + (outcome.notes[0] if outcome.notes else "done")
+
+
+def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: str) -> None:
+    """`POST /slack/events` on the receiver: checked by SlackGuard (signature, age, replay,
+    workspace: 401 with the reason, nothing done), then handed to the Bolt app, which answers
+    Slack at once and acts after. ValueError when a setting the app needs is missing."""
+    if problems := settings.problems():
+        raise ValueError("; ".join(problems))
+    actions = SlackActions(settings, temporal, task_queue)
+    guard = SlackGuard(settings.slack_signing_secret.get_secret_value(), settings.slack_team_id)
+
+    @api.post("/slack/events")
+    async def slack_events(request: Request):
+        try:
+            body = await read_capped(request, MAX_BODY)
+        except BodyTooLarge as e:
+            return JSONResponse({"error": str(e)}, status_code=413)
+        if why := guard.refusal(request.headers, body):
+            log.warning("refused /slack/events: %s", why)
+            return JSONResponse({"error": f"not a request from Slack for this app: {why}"}, status_code=401)
+        return to_starlette_response(await actions.app.async_dispatch(to_async_bolt_request(request, body)))
