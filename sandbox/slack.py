@@ -726,13 +726,9 @@ class SlackFake(FakeServer):
         return {"view": self._wire_view(view_id)}
 
     def _update_view(self, p: dict) -> dict:
+        external_id = p.get("external_id")
         view_id = p.get("view_id") or next(
-            (
-                i
-                for i, v in self.views.items()
-                if p.get("external_id") and v["external_id"] == p["external_id"]
-            ),
-            None,
+            (i for i, v in self.views.items() if external_id and v["external_id"] == external_id), None
         )
         if view_id not in self.views or self.views[view_id].get("_closed"):
             raise SlackError("not_found")
@@ -740,9 +736,8 @@ class SlackFake(FakeServer):
         if p.get("hash") and p["hash"] != current["hash"]:
             raise SlackError("hash_conflict")  # someone updated it since this caller read it
         under = self.views.get(current["previous_view_id"] or "")
-        self.views[view_id] = self._view_object(
-            view_id, self._view_arg(p), under, root=current["root_view_id"]
-        )
+        view = {"external_id": current["external_id"], **self._view_arg(p)}  # the id stays
+        self.views[view_id] = self._view_object(view_id, view, under, root=current["root_view_id"])
         return {"view": self._wire_view(view_id)}
 
     def _view_object(self, view_id: str, view: dict, under: dict | None, root: str = "") -> dict:
