@@ -194,7 +194,7 @@ class SlackFake(FakeServer):
             }
             for c in self.channels.values()
         ]
-        return {**super().snapshot(), "channels": channels}
+        return {**super().snapshot(), "channels": channels, **self._interaction_snapshot()}
 
     # wire ------------------------------------------------------------------------------------
 
@@ -665,6 +665,10 @@ class SlackFake(FakeServer):
     def close_view(self, view_id: str) -> None:
         """Slack closed the modal (a view_submission answered with an empty 200, or `clear`)."""
         self.views[view_id]["_closed"] = True
+
+    def _interaction_snapshot(self) -> dict:
+        views = [{**self._wire_view(i), "user": self.view_owner[i]} for i in self.views]
+        return {"ephemerals": self.ephemerals, "views": views, "responses": self.responses}
 
     def _post_ephemeral(self, p: dict) -> dict:
         channel = self._channel(p, by_name=True)
