@@ -662,9 +662,21 @@ class SlackFake(FakeServer):
         self._react({"channel": channel, "timestamp": ts, "name": name}, user_id, removed)
         return next(m for m in self._channel({"channel": channel}, by_name=True).messages if m["ts"] == ts)
 
-    def close_view(self, view_id: str) -> None:
-        """Slack closed the modal (a view_submission answered with an empty 200, or `clear`)."""
-        self.views[view_id]["_closed"] = True
+    def answer_submission(self, view_id: str, answer: dict) -> None:
+        """What Slack does with the app's answer to a view_submission: close the view (an empty
+        answer), close its whole stack (`clear`), replace it (`update`) or stack one on it
+        (`push`); `errors` leaves it open."""
+        action = answer.get("response_action")
+        root = self.views[view_id]["root_view_id"]
+        if action is None or action == "clear":
+            for other in self.views.values():
+                if other["id"] == view_id or (action == "clear" and other["root_view_id"] == root):
+                    other["_closed"] = True
+        elif action == "update":
+            self._update_view({"view_id": view_id, "view": answer.get("view")})
+        elif action == "push":
+            trigger = self.new_interaction(self.view_owner[view_id], view_id=view_id).trigger_id
+            self._open_view({"trigger_id": trigger, "view": answer.get("view")}, push=True)
 
     def _interaction_snapshot(self) -> dict:
         views = [{**self._wire_view(i), "user": self.view_owner[i]} for i in self.views]
@@ -840,14 +852,15 @@ class SlackFake(FakeServer):
         if "_error" in body:
             raise SlackError("invalid_payload")
         channel = self.channels.get(interaction.channel_id or "")
-        original = (
-            next((m for m in channel.messages if m["ts"] == interaction.message_ts), None)
-            if channel
-            else None
-        )
+        ts, user = interaction.message_ts, interaction.user_id
+        messages = channel.messages if channel else []
+        original = next((m for m in messages if m["ts"] == ts), None)
+        if original is None:  # the click was on an ephemeral message: only its user's copy changes
+            messages = self.ephemerals
+            original = next((m for m in messages if m["ts"] == ts and m["user"] == user), None)
         if _flag(body.get("delete_original")):
             if original is not None:
-                channel.messages.remove(original)
+                messages.remove(original)
             return
         if _flag(body.get("replace_original")) and original is not None:
             replaced = {k: v for k, v in original.items() if k not in ("text", "blocks")}

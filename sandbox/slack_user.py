@@ -68,9 +68,10 @@ class SlackUser:
     # what a person does ------------------------------------------------------------------------
 
     async def click(self, channel: str, message_ts: str, action_id: str, value: str | None = None):
-        """Clicks the button `action_id` on a stored message: a `block_actions` interaction.
+        """Clicks the button `action_id` on a stored message, or on an ephemeral one this person
+        saw (then, as Slack, the payload carries no `message`): a `block_actions` interaction.
         LookupError when the message, or a button with that action_id on it, is not there."""
-        channel_id, channel_name, message = self._message(channel, message_ts)
+        channel_id, channel_name, message, ephemeral = self._message(channel, message_ts)
         block_id, button = _find_button(message, action_id)
         interaction = self.fake.new_interaction(self.user_id, channel_id, message_ts)
         action = {
@@ -87,10 +88,10 @@ class SlackUser:
                 "type": "message",
                 "message_ts": message_ts,
                 "channel_id": channel_id,
-                "is_ephemeral": False,
+                "is_ephemeral": ephemeral,
             },
             "channel": {"id": channel_id, "name": channel_name},
-            "message": message,
+            **({} if ephemeral else {"message": message}),
             "state": {"values": {}},
             "response_url": interaction.response_url,
             "actions": [{k: v for k, v in action.items() if v is not None}],
@@ -100,8 +101,8 @@ class SlackUser:
     async def submit(self, view: dict, values: dict[str, dict[str, object]]):
         """Submits a modal the app opened for this person (from `fake.views_for(user_id)`):
         `values` is {block_id: {action_id: value}} (a list of values for checkboxes and
-        multi-selects). KeyError for a block or action the view does not have. When the app
-        answers with an empty 200 (or `clear`), the fake closes the view, as Slack does."""
+        multi-selects). KeyError for a block or action the view does not have. The fake then does
+        what Slack does with the app's answer (`SlackFake.answer_submission`)."""
         state = {
             block: {action: _state(view, block, action, v) for action, v in acts.items()}
             for block, acts in values.items()
@@ -110,9 +111,8 @@ class SlackUser:
         submitted = {**view, "state": {"values": state}}
         payload = {**self._envelope("view_submission", trigger), "view": submitted, "response_urls": []}
         response = await self._post_form({"payload": json.dumps(payload)})
-        answer = response.json() if response.content else {}
-        if response.status_code == 200 and answer.get("response_action") in (None, "clear"):
-            self.fake.close_view(view["id"])
+        if response.status_code == 200:
+            self.fake.answer_submission(view["id"], response.json() if response.content else {})
         return response
 
     async def slash(self, channel: str, text: str, command: str = "/incident"):
@@ -199,12 +199,19 @@ class SlackUser:
             "is_ext_shared_channel": False,
         }
 
-    def _message(self, channel: str, ts: str) -> tuple[str, str, dict]:
+    def _message(self, channel: str, ts: str) -> tuple[str, str, dict, bool]:
+        """(channel id, channel name, the message, whether it is an ephemeral one of this person's)."""
         target = self.fake.channels.get(channel) or self.fake.channel_by_name(channel)
-        message = next((m for m in target.messages if m["ts"] == ts), None) if target else None
-        if message is None:
-            raise LookupError(f"no message {ts} in {channel!r}")
-        return target.id, ("directmessage" if target.is_im else target.name), message
+        if target is None:
+            raise LookupError(f"no channel {channel!r} in the fake")
+        name = "directmessage" if target.is_im else target.name
+        message = next((m for m in target.messages if m["ts"] == ts), None)
+        if message is not None:
+            return target.id, name, message, False
+        mine = [m for m in self.fake.ephemeral(self.user_id) if m["channel"] == target.id and m["ts"] == ts]
+        if not mine:
+            raise LookupError(f"no message {ts} in {channel!r} that {self.user_id} can see")
+        return target.id, name, mine[0], True
 
     async def _post_form(self, fields: dict) -> httpx.Response:
         return await self._send(urlencode(fields).encode(), "application/x-www-form-urlencoded")

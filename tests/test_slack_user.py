@@ -9,6 +9,7 @@ import hmac
 import json
 from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -160,6 +161,21 @@ async def test_a_click_carries_the_message_and_a_trigger_the_app_opens_a_modal_w
         await asha.click("general", posted["ts"], "resolve")
 
 
+async def test_a_click_on_an_ephemeral_message_is_marked_so_and_its_answer_replaces_it(world):
+    fake, receiver, asha = world
+    shown = await receiver.client.chat_postEphemeral(channel="general", user=ASHA, text="Ack?", blocks=[ACK])
+    await asha.click("general", shown["message_ts"], "ack")
+    payload = receiver.seen[-1]["body"]
+    assert payload["container"]["is_ephemeral"] is True and "message" not in payload
+    async with httpx.AsyncClient() as http:
+        await http.post(payload["response_url"], json={"replace_original": True, "text": "Acknowledged"})
+    assert [m["text"] for m in fake.ephemeral(ASHA)] == ["Acknowledged"]
+    with pytest.raises(LookupError):
+        await SlackUser(fake, "http://unused", SECRET, "U0ONCALL01").click(
+            "general", shown["message_ts"], "ack"
+        )
+
+
 async def test_submitting_a_modal_gives_slacks_state_and_the_apps_errors_keep_it_open(world):
     fake, receiver, asha = world
     posted = await receiver.client.chat_postMessage(channel="general", text="x", blocks=[ACK])
@@ -175,6 +191,20 @@ async def test_submitting_a_modal_gives_slacks_state_and_the_apps_errors_keep_it
     assert state["severity"]["severity"] == {"type": "static_select", "selected_option": SEVERITIES[1]}
     with pytest.raises(KeyError):
         await asha.submit(modal, {"severity": {"severity": "SEV9"}})
+
+
+async def test_the_apps_answer_to_a_submission_updates_or_pushes_the_modal(world):
+    fake, receiver, asha = world
+    posted = await receiver.client.chat_postMessage(channel="general", text="x", blocks=[ACK])
+    await asha.click("general", posted["ts"], "ack")
+    (modal,) = fake.views_for(ASHA)
+    thanks = {**DECLARE, "title": {"type": "plain_text", "text": "Declared"}, "blocks": []}
+    fake.answer_submission(modal["id"], {"response_action": "update", "view": thanks})
+    assert [v["title"]["text"] for v in fake.views_for(ASHA)] == ["Declared"]
+    fake.answer_submission(modal["id"], {"response_action": "push", "view": DECLARE})
+    assert [v["previous_view_id"] for v in fake.views_for(ASHA)] == [None, modal["id"]]
+    fake.answer_submission(modal["id"], {"response_action": "clear"})
+    assert fake.views_for(ASHA) == []
 
 
 async def test_a_slash_command_is_plain_form_fields(world):
