@@ -314,6 +314,16 @@ class Policy(Strict):
     deliverables: dict[DeliverableKey, DeliverablePolicy]
     reminders: Reminders = Reminders()
     customer_email: CustomerEmailPolicy = CustomerEmailPolicy()
+    pin_emoji: str = Field(
+        default="pushpin",
+        pattern=r"^[a-z0-9_+-]{1,100}$",
+        description="a reaction with this emoji on a bridge message puts it in the timeline (§4.6 draft)",
+    )
+    attestation_keys: list[str] = Field(
+        default=[],
+        description="Ed25519 public keys (base64 of the raw 32 bytes) whose attestations prove who acted; "
+        "the worker sets them from IRP_ATTESTATION_PUBLIC_KEYS",
+    )
 
     @field_validator("authority")
     @classmethod

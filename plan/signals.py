@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plan.attestation import Attestation
 from plan.models import Email, Role, Severity
 
 PEOPLE = ("by", "person", "owner")
@@ -20,6 +21,28 @@ class HumanInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     by: Annotated[Email, Field(description="your email, as in the roster")]
+    # Set by the receiver for an action taken in Slack (plan/attestation.py); never typed.
+    attestation: Attestation | None = None
+
+
+class ConfirmClaim(HumanInput):
+    """`confirm_claim`: the claimed person's own verified answer to a decision sent in their name
+    from the Web UI or the CLI (issue 15): it counts only once they confirm."""
+
+    claim_id: str = Field(pattern=r"^claim-[0-9]{1,6}$")
+    confirmed: bool
+
+
+class PinMessage(HumanInput):
+    """`pin_message`: a bridge message someone reacted to with the policy's pin emoji (§4.6: it goes
+    into the timeline and the post-mortem draft); `removed` takes it out again."""
+
+    channel: str = Field(max_length=64)
+    message_id: str = Field(max_length=64, description="the message's id in the chat service")
+    author: str = Field(default="", max_length=254)
+    text: str = Field(default="", max_length=4000)
+    emoji: str = Field(max_length=100)
+    removed: bool = False
 
 
 class Acknowledge(HumanInput):
@@ -93,6 +116,8 @@ def json_shape(model: type[BaseModel]) -> str:
     (a `?` marks an optional key). Shown in the Web UI's signal descriptions and the CLI's help."""
     parts = []
     for name, field in model.model_fields.items():
+        if name == "attestation":
+            continue
         parts.append(f'"{name}"{"" if field.is_required() else "?"}: {_example(name, field.annotation)}')
     return "{" + ", ".join(parts) + "}"
 

@@ -80,6 +80,7 @@ class SlackUser:
             "text": button.get("text"),
             "value": value if value is not None else button.get("value"),
             "type": "button",
+            "style": button.get("style"),  # Slack echoes a styled button's style
             "action_ts": _ts(),
         }
         payload = {

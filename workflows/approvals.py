@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.executor import ExecutorActivities, RunAction
+    from plan import buttons as chat_buttons
     from plan import templates
     from plan.approvals import (
         ActionDone,
@@ -81,6 +82,7 @@ class Approvals:
                 expires_at=r.expires_at,
             ),
             "approval-request",
+            buttons=chat_buttons.approval(ctx.incident_id, request_id),
         )
 
     def _recorded(
@@ -119,6 +121,7 @@ class Approvals:
             decision.by,
             self.ctx.roles_of(decision.by),
             workflow.now(),
+            self.ctx.verified_user,
         )
 
     def approve(self, decision: Decide) -> None:
@@ -131,7 +134,12 @@ class Approvals:
         roles = [r for r in action.approvers if r in ctx.roles_of(decision.by)]
         request.approvals.append(
             Approval(
-                by=decision.by, roles=roles, at=workflow.now(), digest=request.digest, reason=decision.reason
+                by=decision.by,
+                roles=roles,
+                at=workflow.now(),
+                digest=request.digest,
+                reason=decision.reason,
+                user=ctx.verified_user,
             )
         )
         ctx.note(

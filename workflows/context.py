@@ -37,6 +37,8 @@ class IncidentContext:
         self.wake = False
         self.running = False
         self.announce: Callable[[str, str], None] = lambda text, what: None
+        # The chat user an attestation proved is acting, while its input is being applied.
+        self.verified_user: str | None = None
 
     # --- the timeline and refusals ------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
@@ -33,9 +33,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
     from workflows.customer_email import CustomerEmail
+    from workflows.identity import Identity
     from workflows.ledger import Ledger
     from workflows.lifecycle import Lifecycle
     from workflows.paging import Paging
+    from workflows.pins import Pins
     from workflows.resolve_gate import ResolveGate
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.status_page import StatusPage
@@ -66,6 +68,9 @@ class IncidentWorkflow:
         self.customer_email = CustomerEmail(ctx, self.bridge)
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)
         self.gate = ResolveGate(ctx, self.bridge, self.paging, self.status_page, self.ledger)
+        self.identity = Identity(ctx, self.bridge)
+        self.identity.apply_as = self._apply_as
+        self.pins = Pins(ctx)
         self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email)
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
@@ -192,7 +197,8 @@ class IncidentWorkflow:
         self.apply(signal, reading.value)
 
     def apply(self, signal: Signal, value: object) -> None:
-        """Validate, check the people and the authority, then hand the input to its component."""
+        """Validate, check the people, the authority and (with attestation keys) the proof of
+        who acted, then hand the input to its component."""
         ctx = self.ctx
         accepted = ctx.accept(signal.name, signal.model, value)
         gated = signal.authority is None or ctx.policy.authority.get(signal.authority) != ANYONE
@@ -200,8 +206,24 @@ class IncidentWorkflow:
             return
         if signal.authority and not ctx.allowed(signal.authority, accepted.by):
             return
+        if self.identity.admit(signal.name, accepted, value):
+            self._handle(signal, accepted)
+
+    def _apply_as(self, name: str, value: dict, user: str | None) -> None:
+        """A confirmed claim: its input applied as its person's (proved to be chat user `user`)."""
+        signal = BY_NAME[name]
+        accepted = self.ctx.accept(name, signal.model, value)
+        if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
+            return
+        self.ctx.verified_user = user
+        self._handle(signal, accepted)
+
+    def _handle(self, signal: Signal, accepted: BaseModel) -> None:
         component, method = signal.handler.split(".")
-        getattr(getattr(self, component), method)(accepted)
+        try:
+            getattr(getattr(self, component), method)(accepted)
+        finally:
+            self.ctx.verified_user = None
 
     @workflow.update(
         description="Any person's signal, answered with its outcome (accepted, or refused and why; "
@@ -240,7 +262,7 @@ class IncidentWorkflow:
     )
     def approve_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.approvals.approve(decision)
+        self.apply(BY_NAME["approve"], payload)  # with attestation keys, a claim until confirmed
         return self.ctx.s.requests[decision.request_id]
 
     @approve_action.validator
@@ -254,7 +276,7 @@ class IncidentWorkflow:
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
     def deny_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.approvals.deny(decision)
+        self.apply(BY_NAME["deny"], payload)
         return self.ctx.s.requests[decision.request_id]
 
     @deny_action.validator

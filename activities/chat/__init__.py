@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import give_up
+from plan.buttons import ChatButton
 from plan.models import Person
 from plan.templates import channel_name
 
@@ -87,11 +88,13 @@ class Chat(Protocol):
         thread: str | None,
         people: Directory,
         look_first: bool = False,
+        buttons: list[ChatButton] = (),
     ) -> tuple[str, bool]:
         """Post `text` (its tokens rendered with `people`) whole, in as many messages as the
         service needs, tagged (incident_id, key) so that `find_post` finds it; in the thread of
-        message `thread` if given. With `look_first` (a retry) a message already there is not
-        posted again. (message id, whether it was found already posted)."""
+        message `thread` if given; `buttons` under the first. With `look_first` (a retry) a
+        message already there is not posted again. (message id, whether it was found already
+        posted)."""
         ...
 
     async def open_dm(self, person: Person) -> str | None:
@@ -151,13 +154,14 @@ class InviteResult(BaseModel):
 
 class BridgePost(BaseModel):
     """One message. `key` names it within the incident (e.g. "opening"), so it is posted once;
-    `thread` is the message id of the post to reply under."""
+    `thread` is the message id of the post to reply under; `buttons` go under it."""
 
     incident_id: str
     channel_id: str
     key: str
     text: str
     thread: str | None = None
+    buttons: list[ChatButton] = []
 
 
 class ArchiveBridge(BaseModel):
@@ -174,6 +178,7 @@ class PersonNotice(BaseModel):
     email: str
     key: str
     text: str
+    buttons: list[ChatButton] = []
 
 
 class PostResult(BaseModel):
@@ -286,6 +291,7 @@ class BridgeActivities:
             post.thread,
             self.people,
             look_first=activity.info().attempt > 1,
+            buttons=post.buttons,
         )
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
         return PostResult(message_id=message_id, reused=reused)
@@ -308,7 +314,11 @@ class BridgeActivities:
             return PostResult(skipped=f"skipped: {person.name} has no {self.chat.name} user")
         sent = await self.post_to_bridge(
             BridgePost(
-                incident_id=notice.incident_id, channel_id=channel_id, key=notice.key, text=notice.text
+                incident_id=notice.incident_id,
+                channel_id=channel_id,
+                key=notice.key,
+                text=notice.text,
+                buttons=notice.buttons,
             )
         )
         if sent.gone:  # a direct message's channel is never deleted; should it be, say so

@@ -17,6 +17,7 @@ from activities.chat import BridgeLost, Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan.alert_digest import clip
+from plan.buttons import ChatButton
 from plan.models import Person
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
@@ -25,6 +26,7 @@ METADATA_EVENT = "preskool_irp_message"
 MAX_TEXT = 40_000
 CUT_NOTE = 60
 PART = MAX_TEXT - 200  # one follow-up message of a cut text (room for its header and note)
+SECTION = 3_000  # Block Kit: a section's text is at most 3,000 characters
 MORE_PARTS = 12  # follow-ups of one cut text: about 480,000 characters in all
 # What a workspace does to a channel: the bridge is reopened (Chat.rejoin), or, deleted, continued
 # in a new channel by the workflow; then the post is sent again.
@@ -34,6 +36,26 @@ LOST = {"is_archived", "not_in_channel", "channel_not_found"}
 # error that will never clear (restricted_action, account_inactive, invalid_auth, or one
 # this code has never heard of) never holds the chat lane.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
+    """The message as Block Kit (https://api.slack.com/block-kit): the text in sections of at most
+    3,000 characters (Slack's limit per section; at most 45 of them), then the buttons."""
+    sections = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[i : i + SECTION]}}
+        for i in range(0, min(len(text), SECTION * 45), SECTION)
+    ]
+    elements = [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": b.label},
+            "action_id": b.action,
+            "value": b.value,
+            **({"style": b.style} if b.style else {}),
+        }
+        for b in buttons
+    ]
+    return [*sections, {"type": "actions", "block_id": "irp-actions", "elements": elements}]
 
 
 def slack_error(e: SlackApiError) -> str:
@@ -194,6 +216,7 @@ class SlackChat:
         thread: str | None,
         people: Directory,
         look_first: bool = False,
+        buttons: list[ChatButton] = (),
     ) -> tuple[str, bool]:
         """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions: (ts, whether
         it was found already posted). With `look_first` (a retry) each part is looked for before
@@ -206,7 +229,7 @@ class SlackChat:
         ts, shown = (
             (found, MAX_TEXT - CUT_NOTE)
             if found
-            else await self._post_cut(channel_id, rendered, incident_id, key, thread)
+            else await self._post_cut(channel_id, rendered, incident_id, key, thread, buttons)
         )
         rest = rendered[shown:]
         parts = [rest[i : i + PART] for i in range(0, min(len(rest), PART * MORE_PARTS), PART)]
@@ -221,7 +244,13 @@ class SlackChat:
         return ts, bool(found)
 
     async def _post_cut(
-        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None
+        self,
+        channel_id: str,
+        text: str,
+        incident_id: str,
+        key: str,
+        thread: str | None,
+        buttons: list[ChatButton] = (),
     ) -> tuple[str, int]:
         """One chat.postMessage of `text`, cut to fit (and cut to a quarter on msg_too_long):
         its ts, and how many of the text's characters it holds."""
@@ -230,6 +259,7 @@ class SlackChat:
                 response = await self.client.chat_postMessage(
                     channel=channel_id,
                     text=clip(text, limit - CUT_NOTE),
+                    blocks=blocks(clip(text, limit - CUT_NOTE), buttons) if buttons else None,
                     thread_ts=thread,
                     unfurl_links=False,
                     metadata={
