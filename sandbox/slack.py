@@ -4,13 +4,19 @@ Held to the published OpenAPI 2.0 spec (slackapi/slack-api-specs, 2021): every a
 shape and the error codes the spec gives for that method, and errors are HTTP 200 with
 `ok: false`, as Slack does. The spec predates message `metadata` (2022) and the
 `include_all_metadata` flag of conversations.history: they are accepted and answered as the
-real API does today, and the contract test states those additions explicitly."""
+real API does today, and the contract test states those additions explicitly.
+
+Interactivity (issue 15, the section at the end): chat.postEphemeral, views.open/update/push with
+single-use 3-second trigger_ids, users.info, reactions.add/remove, and a response_url per
+interaction served at `POST {root_url}/response/<token>`. `sandbox.slack_user.SlackUser` acts as
+a person: it registers each interaction here (`new_interaction`) and posts it, signed, to the app."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 NAME_CHARS = re.compile(r"^[a-z0-9_-]+$")
 MAX_TEXT = 40_000
 MAX_TOPIC = 250
+RESPONSE_PATH = "/response/"  # where the fake serves each interaction's response_url
 
 
 class SlackError(Exception):
@@ -129,6 +136,8 @@ class SlackFake(FakeServer):
             "chat.update": self._update,
             "users.lookupByEmail": self._lookup_by_email,
         }
+        self._methods.update(self._interaction_methods())
+        self._reset_interactions()
         self._reseed()
 
     # helpers for tests and the demo ----------------------------------------------------------
@@ -169,6 +178,7 @@ class SlackFake(FakeServer):
 
     def reset(self) -> None:
         super().reset()
+        self._reset_interactions()
         self._reseed()
 
     def snapshot(self) -> dict:
@@ -184,7 +194,7 @@ class SlackFake(FakeServer):
             }
             for c in self.channels.values()
         ]
-        return {**super().snapshot(), "channels": channels}
+        return {**super().snapshot(), "channels": channels, **self._interaction_snapshot()}
 
     # wire ------------------------------------------------------------------------------------
 
@@ -194,7 +204,7 @@ class SlackFake(FakeServer):
         params: dict[str, Any] = dict(request.query)
         if not raw:
             return params
-        if request.content_type == "application/json":
+        if request.content_type == "application/json" or request.path.startswith(RESPONSE_PATH):
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -207,6 +217,8 @@ class SlackFake(FakeServer):
         return params
 
     async def handle(self, request: web.Request, params: dict) -> tuple[int, Any, dict]:
+        if request.path.startswith(RESPONSE_PATH):
+            return self._respond(request.path.removeprefix(RESPONSE_PATH), params)
         method = self._methods.get(request.path.removeprefix(self.prefix))
         try:
             if method is None:
@@ -540,8 +552,11 @@ class SlackFake(FakeServer):
         message = next((m for m in channel.messages if m["ts"] == p.get("ts")), None)
         if message is None:
             raise SlackError("message_not_found")
+        if message.get("user") != BOT_USER_ID:
+            raise SlackError("cant_update_message")  # a bot edits only its own messages
         updated = dict(message)
-        updated.pop("blocks", None)
+        if "blocks" in p:  # left out, the blocks stay; `[]` removes them (chat.update's docs)
+            updated.pop("blocks", None)
         self._content(p, updated)
         message.clear()
         message.update(updated)
@@ -586,3 +601,338 @@ class SlackFake(FakeServer):
                     }
                 }
         raise SlackError("users_not_found")
+
+    # interactivity (issue 15): what people do in Slack, and the app's answers -------------------
+
+    def _interaction_methods(self) -> dict:
+        return {
+            "chat.postEphemeral": self._post_ephemeral,
+            "views.open": lambda p: self._open_view(p, push=False),
+            "views.push": lambda p: self._open_view(p, push=True),
+            "views.update": self._update_view,
+            "users.info": self._user_info,
+            "reactions.add": lambda p: self._react(p, BOT_USER_ID, removed=False),
+            "reactions.remove": lambda p: self._react(p, BOT_USER_ID, removed=True),
+        }
+
+    def _reset_interactions(self) -> None:
+        self.trigger_ttl = 3.0  # seconds a trigger_id is good for (Slack: 3)
+        self.response_ttl = 30 * 60.0  # seconds a response_url is good for (Slack: 30 minutes)
+        self.response_uses = 5  # posts one response_url takes (Slack: 5)
+        self.interactions: dict[str, Interaction] = {}  # by response_url token
+        self.triggers: dict[str, Trigger] = {}
+        self.views: dict[str, dict] = {}  # view id -> the view object as Slack answers it
+        self.view_owner: dict[str, str] = {}  # view id -> the user it was opened for
+        self.ephemerals: list[dict] = []  # what each user saw only for themselves, in order
+        self.responses: list[dict] = []  # every response_url post: {"token", "body", "error"}
+
+    def new_interaction(
+        self, user_id: str, channel_id: str | None = None, message_ts: str | None = None, view_id: str = ""
+    ) -> Interaction:
+        """A fresh trigger_id (good once, for `trigger_ttl` seconds) and response_url (good
+        `response_uses` times for `response_ttl` seconds) for something `user_id` just did."""
+        now = time.monotonic()
+        trigger_id = f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+        self.triggers[trigger_id] = Trigger(user_id, now, view_id)
+        token = secrets.token_urlsafe(18)
+        self.interactions[token] = Interaction(
+            trigger_id, f"{self.root_url}{RESPONSE_PATH}{token}", user_id, channel_id, message_ts, now
+        )
+        return self.interactions[token]
+
+    def ephemeral(self, user_id: str) -> list[dict]:
+        """The ephemeral messages `user_id` saw (chat.postEphemeral or a response_url), oldest first:
+        {"channel", "user", "ts", "text", "blocks"?, "thread_ts"?, "via"}."""
+        return [m for m in self.ephemerals if m["user"] == user_id]
+
+    def views_for(self, user_id: str) -> list[dict]:
+        """The views opened for `user_id` that are still open, oldest first (as views.open answered,
+        updated since)."""
+        return [v for i, v in self.views.items() if self.view_owner[i] == user_id and not v.get("_closed")]
+
+    def post_as(self, user_id: str, channel: str, text: str) -> dict:
+        """A person's own message (the bot cannot chat.update it)."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = {"type": "message", "user": user_id, "team": TEAM_ID, "text": text, "ts": self._next_ts()}
+        target.messages.append(message)
+        return message
+
+    def react_as(self, user_id: str, channel: str, ts: str, name: str, removed: bool = False) -> dict:
+        """A person adds (or removes) a reaction; the message reacted to, as stored."""
+        self._react({"channel": channel, "timestamp": ts, "name": name}, user_id, removed)
+        return next(m for m in self._channel({"channel": channel}, by_name=True).messages if m["ts"] == ts)
+
+    def answer_submission(self, view_id: str, answer: dict) -> None:
+        """What Slack does with the app's answer to a view_submission: close the view (an empty
+        answer), close its whole stack (`clear`), replace it (`update`) or stack one on it
+        (`push`); `errors` leaves it open."""
+        action = answer.get("response_action")
+        root = self.views[view_id]["root_view_id"]
+        if action is None or action == "clear":
+            for other in self.views.values():
+                if other["id"] == view_id or (action == "clear" and other["root_view_id"] == root):
+                    other["_closed"] = True
+        elif action == "update":
+            self._update_view({"view_id": view_id, "view": answer.get("view")})
+        elif action == "push":
+            trigger = self.new_interaction(self.view_owner[view_id], view_id=view_id).trigger_id
+            self._open_view({"trigger_id": trigger, "view": answer.get("view")}, push=True)
+
+    def _interaction_snapshot(self) -> dict:
+        views = [{**self._wire_view(i), "user": self.view_owner[i]} for i in self.views]
+        return {"ephemerals": self.ephemerals, "views": views, "responses": self.responses}
+
+    def _post_ephemeral(self, p: dict) -> dict:
+        channel = self._channel(p, by_name=True)
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        user = str(p.get("user") or "")
+        in_channel = user == channel.name if channel.is_im else channel.is_general or user in channel.members
+        if not in_channel:
+            raise SlackError("user_not_in_channel")
+        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
+        self._content(p, message)
+        message.pop("metadata", None)  # ephemeral messages carry no metadata
+        message.update(ts=self._next_ts(), channel=channel.id, via="chat.postEphemeral")
+        if p.get("thread_ts"):
+            message["thread_ts"] = str(p["thread_ts"])
+        self.ephemerals.append({**message, "user": user})
+        return {"message_ts": message["ts"]}
+
+    def _take_trigger(self, p: dict) -> Trigger:
+        trigger = self.triggers.get(str(p.get("trigger_id") or ""))
+        if trigger is None:
+            raise SlackError("invalid_trigger_id")
+        if trigger.used:
+            raise SlackError("exchanged_trigger_id")
+        if time.monotonic() - trigger.issued > self.trigger_ttl:
+            raise SlackError("expired_trigger_id")
+        trigger.used = True
+        return trigger
+
+    def _view_arg(self, p: dict) -> dict:
+        view = _json_field(p.get("view"), "invalid_arguments")
+        if not (
+            isinstance(view, dict) and view.get("type") == "modal" and isinstance(view.get("title"), dict)
+        ):
+            raise SlackError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > 100 or not all("type" in b for b in blocks):
+            raise SlackError("invalid_arguments")
+        return view
+
+    def _open_view(self, p: dict, push: bool) -> dict:
+        """views.open / views.push: a modal for the trigger's user; a push stacks it on that
+        user's open modal (at most 3 deep, as Slack)."""
+        view = self._view_arg(p)
+        trigger = self._take_trigger(p)
+        under = None
+        if push:
+            under = self.views.get(trigger.view_id) or next(iter(self.views_for(trigger.user)[-1:]), None)
+            if under is None:
+                raise SlackError("not_found")
+            if sum(v["root_view_id"] == under["root_view_id"] for v in self.views_for(trigger.user)) >= 3:
+                raise SlackError("push_limit_reached")
+        external_id = view.get("external_id", "")
+        if external_id and any(v["external_id"] == external_id for v in self.views.values()):
+            raise SlackError("duplicate_external_id")
+        view_id = self._new_id("V")
+        self.views[view_id] = self._view_object(view_id, view, under)
+        self.view_owner[view_id] = trigger.user
+        return {"view": self._wire_view(view_id)}
+
+    def _update_view(self, p: dict) -> dict:
+        external_id = p.get("external_id")
+        view_id = p.get("view_id") or next(
+            (i for i, v in self.views.items() if external_id and v["external_id"] == external_id), None
+        )
+        if view_id not in self.views or self.views[view_id].get("_closed"):
+            raise SlackError("not_found")
+        current = self.views[view_id]
+        if p.get("hash") and p["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")  # someone updated it since this caller read it
+        under = self.views.get(current["previous_view_id"] or "")
+        view = {"external_id": current["external_id"], **self._view_arg(p)}  # the id stays
+        self.views[view_id] = self._view_object(view_id, view, under, root=current["root_view_id"])
+        return {"view": self._wire_view(view_id)}
+
+    def _view_object(self, view_id: str, view: dict, under: dict | None, root: str = "") -> dict:
+        """The view as Slack stores and answers it (views.open's documented response)."""
+        return {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": "modal",
+            "title": view["title"],
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view["blocks"],
+            "private_metadata": str(view.get("private_metadata", "")),
+            "callback_id": str(view.get("callback_id", "")),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": root or (under["root_view_id"] if under else view_id),
+            "previous_view_id": under["id"] if under else None,
+            "app_id": APP_ID,
+            "external_id": str(view.get("external_id", "")),
+            "app_installed_team_id": TEAM_ID,
+            "bot_id": BOT_ID,
+        }
+
+    def _wire_view(self, view_id: str) -> dict:
+        return {k: v for k, v in self.views[view_id].items() if not k.startswith("_")}
+
+    def _user_info(self, p: dict) -> dict:
+        """users.info: the user object, with profile.email (users:read.email)."""
+        user_id = str(p.get("user") or "")
+        if user_id == BOT_USER_ID:
+            return {"user": _user_object(user_id, {"name": "irp-bot"}, is_bot=True)}
+        if self.users is not None and user_id in self.users:
+            return {"user": _user_object(user_id, self.users[user_id])}
+        if self.users is None and USER_ID.match(user_id):
+            return {"user": _user_object(user_id, {"name": user_id})}  # no email known
+        raise SlackError("user_not_found")
+
+    def _react(self, p: dict, user_id: str, removed: bool) -> dict:
+        """reactions.add / reactions.remove on a message, by the bot (or a person: react_as)."""
+        if not p.get("channel") or not p.get("timestamp"):
+            raise SlackError("no_item_specified")
+        name = str(p.get("name") or "")
+        if not re.match(r"^[a-z0-9_+'-]+$", name):
+            raise SlackError("invalid_name")
+        channel = self._channel(p, by_name=True)
+        message = next((m for m in channel.messages if m["ts"] == p["timestamp"]), None)
+        if message is None:
+            raise SlackError("message_not_found")
+        reactions = message.get("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if removed:
+            if reaction is None or user_id not in reaction["users"]:
+                raise SlackError("no_reaction")
+            reaction["users"].remove(user_id)
+        elif reaction is None:
+            reactions.append({"name": name, "users": [user_id], "count": 1})
+        elif user_id in reaction["users"]:
+            raise SlackError("already_reacted")
+        else:
+            reaction["users"].append(user_id)
+        reactions = [{**r, "count": len(r["users"])} for r in reactions if r["users"]]
+        if reactions:
+            message["reactions"] = reactions
+        else:
+            message.pop("reactions", None)
+        return {}
+
+    def _respond(self, token: str, body: dict) -> tuple[int, Any, dict]:
+        """POST to a response_url: `{"text", "blocks", "response_type": "ephemeral" (the default)
+        | "in_channel", "replace_original", "delete_original", "thread_ts"}`. Replaces or deletes
+        the message the interaction came from, or posts a new one (ephemeral to the person, or in
+        the channel as the app). Answers `{"ok": true}`; 404 `expired_url` after `response_ttl`
+        or for an unknown token, `used_url` after `response_uses` posts, 400 `invalid_payload`
+        / `no_text` (hooks.slack.com's codes: the Web API spec does not cover response_url)."""
+        interaction = self.interactions.get(token)
+        record = {"token": token, "body": body, "error": None}
+        self.responses.append(record)
+        status, error = 200, None
+        if interaction is None or time.monotonic() - interaction.issued > self.response_ttl:
+            status, error = 404, "expired_url"
+        elif interaction.uses >= self.response_uses:
+            status, error = 404, "used_url"
+        else:
+            interaction.uses += 1
+            try:
+                self._apply_response(interaction, body)
+            except SlackError as e:
+                status, error = 400, e.error
+        record["error"] = error
+        return status, ({"ok": True} if error is None else {"ok": False, "error": error}), {}
+
+    def _apply_response(self, interaction: Interaction, body: dict) -> None:
+        if "_error" in body:
+            raise SlackError("invalid_payload")
+        channel = self.channels.get(interaction.channel_id or "")
+        ts, user = interaction.message_ts, interaction.user_id
+        messages = channel.messages if channel else []
+        original = next((m for m in messages if m["ts"] == ts), None)
+        if original is None:  # the click was on an ephemeral message: only its user's copy changes
+            messages = self.ephemerals
+            original = next((m for m in messages if m["ts"] == ts and m["user"] == user), None)
+        if _flag(body.get("delete_original")):
+            if original is not None:
+                messages.remove(original)
+            return
+        if _flag(body.get("replace_original")) and original is not None:
+            replaced = {k: v for k, v in original.items() if k not in ("text", "blocks")}
+            self._content(body, replaced)
+            original.clear()
+            original.update(replaced, edited={"user": BOT_USER_ID, "ts": self._next_ts()})
+            return
+        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID}
+        self._content(body, message)
+        message.pop("metadata", None)
+        if channel is None:
+            raise SlackError("channel_not_found")
+        if body.get("response_type") == "in_channel":
+            channel.messages.append({**message, "team": TEAM_ID, "ts": self._next_ts()})
+        else:
+            message.update(ts=self._next_ts(), channel=channel.id, via="response_url")
+            self.ephemerals.append({**message, "user": interaction.user_id})
+
+
+APP_ID = "ASANDBOXAPP"
+
+
+@dataclass
+class Trigger:
+    """A trigger_id: whose interaction made it, when (monotonic seconds), from which view if any."""
+
+    user: str
+    issued: float
+    view_id: str = ""
+    used: bool = False
+
+
+@dataclass
+class Interaction:
+    """What a person's click or command gives the app to answer with."""
+
+    trigger_id: str
+    response_url: str
+    user_id: str
+    channel_id: str | None
+    message_ts: str | None
+    issued: float
+    uses: int = 0
+
+
+def _user_object(user_id: str, user: dict, is_bot: bool = False) -> dict:
+    """A users.info `user` (objs_user); profile.email only when the fake knows one."""
+    name = user.get("name", user_id)
+    profile = {
+        "real_name": name,
+        "real_name_normalized": name,
+        "display_name": name,
+        "display_name_normalized": name,
+        "avatar_hash": "",
+        "title": "",
+        "phone": "",
+        "skype": "",
+        "status_text": "",
+        "status_emoji": "",
+        "fields": None,
+        "team": TEAM_ID,
+    }
+    if user.get("email"):
+        profile["email"] = user["email"]
+    return {
+        "id": user_id,
+        "team_id": TEAM_ID,
+        "name": name,
+        "real_name": name,
+        "deleted": False,
+        "is_bot": is_bot,
+        "is_app_user": False,
+        "updated": int(time.time()),
+        "profile": profile,
+    }

@@ -114,3 +114,65 @@ def test_the_image_installs_the_cli_as_irp():
 def test_compose_passes_the_rollback_namespace_to_the_workers():
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     assert services["worker"]["environment"]["IRP_K8S_NAMESPACE"] == "${IRP_K8S_NAMESPACE:-preskool}"
+
+
+# The bot scopes each Slack method needs with a bot token (each method's page on
+# api.slack.com/methods). A method the code calls that is missing here fails the test below.
+SLACK_SCOPES = {
+    "auth.test": set(),
+    "chat.postEphemeral": {"chat:write"},
+    "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "conversations.archive": {"channels:manage"},
+    "conversations.create": {"channels:manage"},
+    # DMs: a retried direct message looks for itself (activities.chat.notify_person).
+    "conversations.history": {"channels:history", "im:history"},
+    "conversations.info": {"channels:read"},
+    "conversations.invite": {"channels:manage"},
+    "conversations.join": {"channels:join"},
+    "conversations.list": {"channels:read", "groups:read"},  # types=public_channel,private_channel
+    "conversations.open": {"im:write"},
+    "conversations.setPurpose": {"channels:manage"},
+    "conversations.unarchive": {"channels:manage"},
+    "users.info": {"users:read", "users:read.email"},  # profile.email
+    "users.lookupByEmail": {"users:read.email"},
+    "views.open": set(),
+    "views.update": set(),
+    "views.push": set(),
+}
+# What the app needs that is no Web API call: the slash command and the reaction events.
+SLACK_APP_SCOPES = {"commands", "reactions:read"}
+SLACK_CALL = re.compile(r"\bclient\.((?:auth|chat|conversations|users|views|reactions|files|pins)_\w+)\b")
+
+
+def slack_methods_called() -> set[str]:
+    """Slack methods the code calls through slack_sdk, called or passed on
+    (`client.chat_postMessage` → chat.postMessage)."""
+    sources = [ROOT / "activities" / "chat" / "slack.py", *sorted((ROOT / "webhook").rglob("*.py"))]
+    return {name.replace("_", ".", 1) for path in sources for name in SLACK_CALL.findall(path.read_text())}
+
+
+def test_slack_app_manifest_sends_everything_to_the_signed_endpoint_and_asks_only_for_what_is_used():
+    manifest = yaml.safe_load((ROOT / "deploy" / "slack-app-manifest.yaml").read_text())
+    settings = manifest["settings"]
+    (command,) = manifest["features"]["slash_commands"]
+    urls = [
+        command["url"],
+        settings["interactivity"]["request_url"],
+        settings["event_subscriptions"]["request_url"],
+    ]
+    assert all(url.startswith("https://") and url.endswith("/slack/events") for url in urls), urls
+    assert command["command"] == "/incident" and settings["interactivity"]["is_enabled"] is True
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"reaction_added", "reaction_removed"}
+    assert settings["socket_mode_enabled"] is False and settings["org_deploy_enabled"] is False
+
+    called = slack_methods_called()
+    assert {"chat.postMessage", "conversations.create", "conversations.open"} <= called  # the scan reads
+    assert not called - set(SLACK_SCOPES), (
+        f"add these methods' scopes to SLACK_SCOPES: {called - set(SLACK_SCOPES)}"
+    )
+    needed = set().union(*(SLACK_SCOPES[m] for m in called)) | SLACK_APP_SCOPES
+    # The interactive app (issue 15) answers with these, whether or not its module is merged yet.
+    needed |= SLACK_SCOPES["chat.update"] | SLACK_SCOPES["users.info"] | SLACK_SCOPES["users.lookupByEmail"]
+    granted = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert granted == needed, f"missing {needed - granted}, never used {granted - needed}"
