@@ -13,6 +13,7 @@ from plan.models import Email, OnCallSource, Person, Role
 
 __all__ = ["Handoff", "Holder", "Look", "OnCallPerson", "OnCallSource", "Settled", "settle"]
 
+
 class OnCallPerson(BaseModel):
     """One person on call, as PagerDuty's user has them; `until` ends the shift (None: open-ended);
     `where` names the schedule or policy (e.g. "PagerDuty schedule Daily Rotation (PI7DH85)")."""
@@ -71,9 +72,7 @@ def holder_after(look: Look, role: Role, fixed: Person | None, before: Holder | 
     return Holder(name=fixed.name, email=fixed.email, source="roster", detail=why)
 
 
-def settle(
-    roles: list[Role], roster: dict[Role, Person], before: dict[Role, Holder], look: Look
-) -> Settled:
+def settle(roles: list[Role], roster: dict[Role, Person], before: dict[Role, Holder], look: Look) -> Settled:
     """Each role's holder after `look`, given the holders `before` it. The first look notes who
     holds each role and from where; later looks note a failure they rode out, and report every
     change of person as a handoff."""
@@ -83,11 +82,15 @@ def settle(
         now = settled.holders[role] = holder_after(look, role, roster.get(role), previous)
         who = now.name or "nobody"
         if previous is None:
-            where = f"on call per {now.detail}" if now.source == "pagerduty" else f"the roster's ({now.detail})"
+            where = (
+                f"on call per {now.detail}" if now.source == "pagerduty" else f"the roster's ({now.detail})"
+            )
             settled.notes.append(f"{role.title}: {who}, {where}")
         elif (previous.email or "").lower() != (now.email or "").lower():
             settled.handoffs.append(Handoff(role=role, before=previous, after=now))
-            settled.notes.append(f"{role.title}: handed over from {previous.name or 'nobody'} to {who} ({now.detail})")
+            settled.notes.append(
+                f"{role.title}: handed over from {previous.name or 'nobody'} to {who} ({now.detail})"
+            )
         elif role not in look.found and previous.source == "pagerduty":
             reason = look.failed.get(role) or look.skipped or "no answer"
             settled.notes.append(f"{role.title}: still {who}; PagerDuty did not answer ({reason})")

@@ -5,7 +5,6 @@ AsyncWebClient, with its rate-limit retries. A person's Slack user is found by e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import ssl
@@ -13,7 +12,6 @@ import time
 from collections.abc import Iterable
 
 import aiohttp
-
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -176,7 +174,7 @@ class SlackChat:
             else:
                 log.warning("Slack users.lookupByEmail failed: %s", slack_error(e))
             return None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             log.warning("Slack users.lookupByEmail failed: %s", type(e).__name__)
             return None
         if len(self._users) >= USERS_KEPT:
