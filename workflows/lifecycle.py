@@ -243,6 +243,7 @@ class Lifecycle:
             + (", ".join(r.title for r in roles) or "nobody new"),
         )
         self.paging.page(roles)
+        self.bridge.look_up_on_call("the escalation page")
         self.bridge.post(
             templates.unacknowledged(
                 paged=[r.title for r in roles], minutes=minutes(policy.phase_windows.DETECTION)
