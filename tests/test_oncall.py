@@ -28,6 +28,7 @@ from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
 PRIMARY = Role.oncall_primary
+BEN = "ben.okafor@preskool.com"
 SCHEDULE = OnCallSource(pagerduty_schedule="PSCHED1")
 ZOE = ("PZOE001", "Zoe Adams", "zoe.adams@preskool.com", "UZOE00001")
 YUSUF = ("PYUSUF1", "Yusuf Ali", "yusuf.ali@preskool.com", "UYUSUF001")
@@ -250,5 +251,18 @@ async def test_authority_follows_whoever_is_on_call(time_env, run_worker, policy
             "set_severity", {"by": "zoe.adams@preskool.com", "severity": "P0", "reason": "all"}
         )
         status = await status_when(handle, lambda s: s.severity == "P0")
+        # Approvals name, and take, the IC on call.
+        await handle.signal(
+            "request_action",
+            {"by": BEN, "request_id": "flag-off", "action": "circuit_break", "target": "fees", "reason": "x"},
+        )
+        await status_when(handle, lambda s: any(r.request_id == "flag-off" for r in s.requests))
+        request = await handle.execute_update(
+            IncidentWorkflow.approve_action, {"request_id": "flag-off", "by": ZOE[2]}
+        )
+        await status_when(handle, lambda s: said(s, "posted the approval-request message"))
         await finish(handle)
     assert said(status, "refused set_severity: asha.rao@preskool.com may not set severity")
+    assert request.state != "pending" and request.approvals[0].by == ZOE[2]
+    texts = " ".join(m["text"] for m in slack.messages(f"preskool-incident-{status.started_at:%Y-%m-%d}"))
+    assert "Incident Commander (IC) (Zoe Adams)" in texts
