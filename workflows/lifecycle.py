@@ -301,7 +301,9 @@ class Lifecycle:
         return templates.mention(person) if person else "nobody"
 
     def _roster_email(self, name: str | None) -> str | None:
+        """The email of the roster's person, or PagerDuty's on-call holder, with this name."""
+        people = [*self.ctx.policy.roster.values(), *self.ctx.s.on_call.values()]
         return next(
-            (p.email for p in self.ctx.policy.roster.values() if name and p.name.lower() == name.lower()),
+            (p.email for p in people if name and p.name and p.email and p.name.lower() == name.lower()),
             None,
         )
