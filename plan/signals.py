@@ -4,9 +4,10 @@ People are named by email. Unknown fields are refused, so a typo is an error, no
 
 from __future__ import annotations
 
+import difflib
 from enum import Enum
 from types import UnionType
-from typing import Annotated, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -113,3 +114,41 @@ def _example(name: str, annotation: object) -> str:
     if origin is dict:
         return "{...}"
     return '"<email>"' if name in PEOPLE else '"..."'
+
+
+class Act(BaseModel):
+    """`act`: any person's signal, answered with its outcome (what the CLI sends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal: str = Field(description="a signal's name, e.g. acknowledge")
+    input: Any = Field(description="the signal's JSON object")
+
+
+class Outcome(BaseModel):
+    """What came of one signal sent through `act`: accepted or refused (with the reason), what the
+    incident noted on the way, and the ids of requests it made."""
+
+    signal: str
+    accepted: bool
+    reason: str | None = None
+    notes: list[str] = []
+    requests: list[str] = []
+
+
+def outcome(signal: str, entries: list, requests: list[str]) -> Outcome:
+    """The Outcome of `signal` from the timeline entries it wrote (TimelineEntry: kind, text)."""
+    refusal = next((e.text.removeprefix("refused ") for e in entries if e.kind == "refused"), None)
+    return Outcome(
+        signal=signal,
+        accepted=refusal is None,
+        reason=refusal,
+        notes=[e.text for e in entries if e.kind != "refused"][:10],
+        requests=requests,
+    )
+
+
+def nearest(name: str, known: list[str]) -> str:
+    """ " (did you mean `x`?)" for the known name closest to a misspelt one, else ""."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

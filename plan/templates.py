@@ -48,6 +48,15 @@ def bridge_opening(
     )
 
 
+def bridge_continued(incident_id: str, old_channel: str | None, why: str) -> str:
+    """The first post of a continuation bridge (§4.1's bridge, reopened after a deletion)."""
+    return (
+        f"🔁 BRIDGE CONTINUED — incident {incident_id}\n"
+        f"#{old_channel} is gone ({why}). This channel continues the incident bridge; "
+        f"the incident's timeline keeps everything said before."
+    )
+
+
 def channel_name(prefix: str, started_at: datetime, attempt: int = 1) -> str:
     """§4.1 `#preskool-incident-<YYYY-MM-DD>`, then -2, -3… when the name is taken."""
     name = f"{prefix}-{started_at:%Y-%m-%d}"

@@ -61,7 +61,8 @@ class Approvals:
         changed = " (changed: earlier approvals no longer count)" if earlier else ""
         ctx.note(
             "action-requested",
-            f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}",
+            f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}; "
+            f"needs {who_may_approve(ctx.policy, action)}",
             by=request.by,
         )
         self.bridge.post(
@@ -106,6 +107,8 @@ class Approvals:
 
     def approval_refusal(self, decision: Decide) -> str | None:
         """Why this approval cannot count (pure: the update's validator asks it too)."""
+        if stranger := self.ctx.stranger(decision.by):
+            return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None:
             known = ", ".join(self.ctx.s.requests) or "none"
@@ -146,6 +149,8 @@ class Approvals:
             )
 
     def denial_refusal(self, decision: Decide) -> str | None:
+        if stranger := self.ctx.stranger(decision.by):
+            return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None or request.state != "pending" or workflow.now() >= request.expires_at:
             return self.approval_refusal(decision)

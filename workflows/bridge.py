@@ -32,6 +32,7 @@ class Bridge:
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
         self.on_call = OnCall(ctx)
+        self.continuing = False  # opening a continuation bridge now (a deleted one's)
 
     # --- queued in the chat lane -----------------------------------------------------------------
 
@@ -75,6 +76,8 @@ class Bridge:
             ),
             f"post the {what} message",
         )
+        if posted and posted.gone:
+            return await self._continue(posted.gone, text, what, thread)
         if posted and posted.recovered:
             await self._recovered(posted.recovered, what)
         if posted:
@@ -92,6 +95,34 @@ class Bridge:
             f"⚠️ Incident {self.ctx.incident_id}: #{channel} — {how}, so the {what} message got "
             f"through. Check who did it, and that everyone is still in the bridge.",
         )
+
+    async def _continue(self, why: str, text: str, what: str, thread: bool) -> str | None:
+        """The bridge was deleted mid-incident: open a continuation bridge (its purpose names the
+        incident and the old channel), bring the people in, say so there and to the IC, then
+        post what was missed. Once per loss: a continuation lost at once fails visibly."""
+        ctx, s = self.ctx, self.ctx.s
+        old, s.bridge.channel_id = s.bridge.channel, None
+        ctx.note("bridge-lost", f"#{old}: {why}; the bridge continues in a new channel")
+        if self.continuing:
+            return None
+        self.continuing = True
+        try:
+            if not await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}): {s.summary}"):
+                return None
+            await self._invite(ctx.engaged.bridge_members)
+            s.bridge.opening_message_id = await self.send(
+                templates.bridge_continued(ctx.incident_id, old, why), "continuation"
+            )
+            message_id = await self.send(text, what, thread)
+        finally:
+            self.continuing = False
+        await self.tell(
+            Role.incident_commander,
+            f"bridge-continued-{s.posts}",
+            f"⚠️ Incident {ctx.incident_id}: #{old} was deleted ({why}). The bridge continues in "
+            f"#{s.bridge.channel}; everyone engaged was invited. Check who deleted it.",
+        )
+        return message_id
 
     async def tell(self, role: Role, key: str, text: str) -> None:
         person = self.ctx.person(role)
@@ -127,23 +158,8 @@ class Bridge:
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
         await self.on_call.look("open")  # before anyone is invited or named
-        opened = await self._outside(
-            BridgeActivities.open_bridge,
-            OpenBridgeRequest(
-                incident_id=ctx.incident_id,
-                channel_prefix=ctx.policy.bridge_channel_prefix,
-                started_at=s.started_at,
-                purpose=f"Incident {ctx.incident_id}: {s.summary}"[:250],
-            ),
-            "open the incident bridge",
-        )
-        if opened is None or opened.skipped:
-            s.bridge.skipped = opened.skipped if opened else "failed"
-            if opened:
-                ctx.note("bridge-skipped", opened.skipped)
+        if not await self._open_channel(f"Incident {ctx.incident_id}: {s.summary}"):
             return
-        s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
-        ctx.note("bridge", f"bridge opened: #{opened.channel}")
         await self._invite(ctx.engaged.bridge_members)
         s.bridge.opening_message_id = await self.send(
             templates.bridge_opening(
@@ -175,6 +191,28 @@ class Bridge:
             f"(was {before}; {handoff.after.detail})",
             "handoff",
         )
+
+    async def _open_channel(self, purpose: str) -> bool:
+        """A new bridge channel whose purpose names the incident; False (noted) when none opened."""
+        ctx, s = self.ctx, self.ctx.s
+        opened = await self._outside(
+            BridgeActivities.open_bridge,
+            OpenBridgeRequest(
+                incident_id=ctx.incident_id,
+                channel_prefix=ctx.policy.bridge_channel_prefix,
+                started_at=s.started_at,
+                purpose=purpose[:250],
+            ),
+            "open the incident bridge",
+        )
+        if opened is None or opened.skipped:
+            s.bridge.skipped = opened.skipped if opened else "failed"
+            if opened:
+                ctx.note("bridge-skipped", opened.skipped)
+            return False
+        s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
+        ctx.note("bridge", f"bridge opened: #{opened.channel}")
+        return True
 
     async def _invite(self, roles: list[Role]) -> None:
         s = self.ctx.s

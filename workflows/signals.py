@@ -206,6 +206,7 @@ SIGNALS = (
     ),
 )
 BY_NAME = {s.name: s for s in SIGNALS}
+PEOPLES = {s.name for s in SIGNALS if s.cli}  # what a person may send through `act`
 
 
 def handled(cls: type) -> type:

@@ -79,10 +79,19 @@ class Chat(Protocol):
         ...
 
     async def post(
-        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
-    ) -> str:
-        """Post `text` (its tokens rendered with `people`), tagged (incident_id, key) so that
-        `find_post` finds it; in the thread of message `thread` if given. The message id."""
+        self,
+        channel_id: str,
+        text: str,
+        incident_id: str,
+        key: str,
+        thread: str | None,
+        people: Directory,
+        look_first: bool = False,
+    ) -> tuple[str, bool]:
+        """Post `text` (its tokens rendered with `people`) whole, in as many messages as the
+        service needs, tagged (incident_id, key) so that `find_post` finds it; in the thread of
+        message `thread` if given. With `look_first` (a retry) a message already there is not
+        posted again. (message id, whether it was found already posted)."""
         ...
 
     async def open_dm(self, person: Person) -> str | None:
@@ -94,9 +103,10 @@ class Chat(Protocol):
         """Archive the channel; already archived counts as done."""
         ...
 
-    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
+    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str | None:
         """Make the bridge postable again after `lost` (unarchive it, or join it again); what was
-        done, in words. Raises when it cannot be done (then the post fails visibly)."""
+        done, in words. None when the channel is gone for good (deleted): the workflow continues
+        the bridge in a new channel. Raises when it cannot be done (the post fails visibly)."""
         ...
 
 
@@ -173,6 +183,7 @@ class PostResult(BaseModel):
     reused: bool = False
     skipped: str | None = None
     recovered: str | None = None  # what was done to reach the bridge again (it was archived, or left)
+    gone: str | None = None  # the channel is gone for good (deleted): nothing was posted
 
 
 MAX_NAME_RACES = 20
@@ -250,12 +261,15 @@ class BridgeActivities:
     async def post_to_bridge(self, post: BridgePost) -> PostResult:
         """Post once: a retry first looks for the post its lost attempt made. A bridge found
         archived or left (on the look or the post) is reopened once, then the post goes again;
-        still unreachable after that, the step fails visibly instead of holding the chat lane."""
+        a deleted one is answered `gone` (the workflow continues the bridge elsewhere); still
+        unreachable after that, the step fails visibly instead of holding the chat lane."""
         assert self.chat is not None, "the workflow posts only into an open bridge"
         try:
             return await self._post_once(post)
         except BridgeLost as lost:
             recovered = await self.chat.rejoin(post.channel_id, lost)
+            if recovered is None:
+                return PostResult(gone=f"the channel is gone ({lost.why}): it was deleted")
             activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
         try:
             result = await self._post_once(post)
@@ -264,18 +278,17 @@ class BridgeActivities:
         return result.model_copy(update={"recovered": recovered})
 
     async def _post_once(self, post: BridgePost) -> PostResult:
-        if activity.info().attempt > 1 and (
-            found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)
-        ):
-            return PostResult(message_id=found, reused=True)
-        message_id = await self._post(post)
-        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
-        return PostResult(message_id=message_id)
-
-    async def _post(self, post: BridgePost) -> str:
-        return await self.chat.post(
-            post.channel_id, post.text, post.incident_id, post.key, post.thread, self.people
+        message_id, reused = await self.chat.post(
+            post.channel_id,
+            post.text,
+            post.incident_id,
+            post.key,
+            post.thread,
+            self.people,
+            look_first=activity.info().attempt > 1,
         )
+        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
+        return PostResult(message_id=message_id, reused=reused)
 
     @activity.defn
     async def archive_bridge(self, request: ArchiveBridge) -> bool:
@@ -293,8 +306,11 @@ class BridgeActivities:
         channel_id = await self.chat.open_dm(person)
         if channel_id is None:
             return PostResult(skipped=f"skipped: {person.name} has no {self.chat.name} user")
-        return await self.post_to_bridge(
+        sent = await self.post_to_bridge(
             BridgePost(
                 incident_id=notice.incident_id, channel_id=channel_id, key=notice.key, text=notice.text
             )
         )
+        if sent.gone:  # a direct message's channel is never deleted; should it be, say so
+            raise give_up(f"the direct message to {person.name} could not be posted: {sent.gone}")
+        return sent
