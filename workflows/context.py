@@ -66,8 +66,9 @@ class IncidentContext:
 
     def stranger(self, email: str) -> str | None:
         """Why `email` is nobody the policy's roster names (with the nearest roster email), or None
-        for someone it names."""
-        emails = sorted({p.email.lower() for p in self.policy.roster.values()})
+        for someone it names, or whom PagerDuty says is on call for a role of this incident."""
+        on_call = [h for h in self.s.on_call.values() if h.source == "pagerduty" and h.email]
+        emails = sorted({p.email.lower() for p in [*self.policy.roster.values(), *on_call]})
         if email.lower() in emails:
             return None
         return f"{email} is not in the roster{nearest(email.lower(), emails)}"
