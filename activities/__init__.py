@@ -3,7 +3,8 @@
 One package per capability (a port): its `typing.Protocol`, its request/result models and its
 activities class in the package's `__init__.py`, and each provider in a module beside it with its
 own settings class: chat/ (slack.py), paging/ (pagerduty.py), status_page/ (statuspage.py),
-recovery/ (prometheus.py), tickets/ (jira.py), email/ (smtp.py), executor/ (process.py).
+recovery/ (prometheus.py), tickets/ (jira.py), email/ (smtp.py), executor/ (process.py),
+on_call/ (pagerduty.py).
 
 A provider class has `name` (used in "skipped: <name> not configured"), `Settings` (its
 pydantic-settings class, extending settings.SharedSettings) and
@@ -22,6 +23,8 @@ from activities.email import EmailActivities
 from activities.email.smtp import Smtp
 from activities.executor import ExecutorActivities
 from activities.executor.process import ProcessExecutor
+from activities.on_call import OnCallActivities
+from activities.on_call.pagerduty import PagerDutyOnCall
 from activities.paging import PagingActivities
 from activities.paging.pagerduty import PagerDutyPager
 from activities.policy import PolicyActivities
@@ -42,6 +45,7 @@ from plan.models import Person
 PROVIDERS: dict[str, tuple[Any, ...]] = {
     "chat": (SlackChat,),
     "paging": (PagerDutyPager,),
+    "on_call": (PagerDutyOnCall,),
     "status_page": (Statuspage,),
     "recovery": (Prometheus,),
     "tickets": (Jira,),
@@ -111,15 +115,16 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
     ValueError for settings a provider refuses (e.g. an SMTP password without STARTTLS)."""
     people = tuple(policy.roster.values())
     _known_providers_only(policy)
-    chat, pager, status_page, recovery, tickets, email, executor = (
+    chat, pager, status_page, recovery, tickets, email, executor, on_call = (
         choose(port, settings, people)
-        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor")
+        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor", "on_call")
     )
     paging = PagingActivities(pager.provider, policy, missing=pager.missing)
     bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
     return [
         paging.page_role,
         paging.resolve_page,
+        OnCallActivities(on_call.provider, missing=on_call.missing).who_is_on_call,
         bridge.open_bridge,
         bridge.invite_to_bridge,
         bridge.post_to_bridge,

@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from plan.models import ActionPolicy, Executor, Policy, Role
+from plan.models import ActionPolicy, Executor, Person, Policy, Role
 from plan.signals import HumanInput
 
 SAFE_ARG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=@+-]{0,200}$")
@@ -154,9 +155,13 @@ def approvals_complete(action: ActionPolicy, request: ActionRequest) -> bool:
     return len(people) >= action.approvals and set(action.required) <= held
 
 
-def who_may_approve(policy: Policy, action: ActionPolicy) -> str:
-    """For the bridge: how many approvals, from whom."""
-    names = [f"{r.title} ({p.name})" if (p := policy.person(r)) else r.title for r in action.approvers]
+def who_may_approve(
+    policy: Policy, action: ActionPolicy, holder: Callable[[Role], Person | None] | None = None
+) -> str:
+    """For the bridge: how many approvals, from whom. `holder` says who holds a role now (the
+    incident's: an assignment, PagerDuty's on-call); the roster's by default."""
+    holder = holder or policy.person
+    names = [f"{r.title} ({p.name})" if (p := holder(r)) else r.title for r in action.approvers]
     need = f"{action.approvals} approval{'s' if action.approvals > 1 else ''} from " + ", ".join(names)
     if action.required:
         need += "; must include " + ", ".join(r.title for r in action.required)

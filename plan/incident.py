@@ -12,6 +12,7 @@ from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
 from plan.models import Phase, Policy, Raci, Role, Severity
+from plan.oncall import Holder
 from plan.severity import SeverityDecision
 from plan.signals import Acknowledge
 
@@ -125,6 +126,7 @@ class IncidentState(BaseModel):
     alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
     declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
+    on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
     paged: list[Page] = []
     bridge: Bridge = Bridge()
     acknowledged_by: str | None = None

@@ -135,6 +135,31 @@ class Person(Strict):
     )
 
 
+# PagerDuty's object ids: capitals and digits (e.g. PI7DH85).
+PagerDutyId = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,32}$")]
+
+
+class OnCallSource(Strict):
+    """Where a role's holder is looked up: one PagerDuty schedule, or one escalation policy at
+    `escalation_level` (1 is the first level). Written `roster.<role>.on_call` in the policy."""
+
+    pagerduty_schedule: PagerDutyId | None = None
+    pagerduty_escalation_policy: PagerDutyId | None = None
+    escalation_level: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OnCallSource:
+        if (self.pagerduty_schedule is None) == (self.pagerduty_escalation_policy is None):
+            raise ValueError("name one of pagerduty_schedule or pagerduty_escalation_policy")
+        return self
+
+    def describe(self) -> str:
+        """In the timeline's words, e.g. "PagerDuty schedule PI7DH85"."""
+        if self.pagerduty_schedule:
+            return f"PagerDuty schedule {self.pagerduty_schedule}"
+        return f"PagerDuty escalation policy {self.pagerduty_escalation_policy} level {self.escalation_level}"
+
+
 class Links(Strict):
     """§9 Useful Quick Links."""
 
@@ -298,6 +323,11 @@ class Policy(Strict):
     severities: dict[Severity, SeverityDefinition]
     raci: dict[Role, RaciRow]
     roster: dict[Role, Person]
+    on_call: dict[Role, OnCallSource] = Field(
+        default={},
+        description="Roles whose holder PagerDuty knows (written `roster.<role>.on_call`); the roster's "
+        "person for the role, if any, is the fallback.",
+    )
     triage: Triage = Triage()
     bridge_channel_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,58}$")] = "preskool-incident"
     links: Links
@@ -324,6 +354,24 @@ class Policy(Strict):
         description="Ed25519 public keys (base64 of the raw 32 bytes) whose attestations prove who acted; "
         "the worker sets them from IRP_ATTESTATION_PUBLIC_KEYS",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_on_call(cls, data: object) -> object:
+        """`roster.<role>.on_call` goes to `on_call.<role>`; a roster entry that names only a
+        schedule (no fixed person) leaves the roster."""
+        if not isinstance(data, dict) or not isinstance(data.get("roster"), dict):
+            return data
+        roster, on_call = dict(data["roster"]), dict(data.get("on_call") or {})
+        for role, entry in data["roster"].items():
+            if isinstance(entry, dict) and "on_call" in entry:
+                on_call[role] = entry["on_call"]
+                rest = {k: v for k, v in entry.items() if k != "on_call"}
+                if rest:
+                    roster[role] = rest
+                else:
+                    roster.pop(role)
+        return {**data, "roster": roster, "on_call": on_call} if on_call else data
 
     @field_validator("authority")
     @classmethod

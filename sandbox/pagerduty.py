@@ -1,4 +1,5 @@
-"""PagerDuty's Events API v2 over HTTPS, signed by a throwaway CA, for `pagerduty.EventsApiV2Client`.
+"""PagerDuty's Events API v2 over HTTPS, signed by a throwaway CA, for `pagerduty.EventsApiV2Client`;
+and, on the same server, the REST API v2's on-call look-ups (sandbox/pagerduty_rest.py, `.rest`).
 
 Requests are checked against the request schemas of the published OpenAPI 3.0 spec
 (PagerDuty/api-schema, reference/events-v2/openapiv3.json), copied below without their prose so
@@ -21,6 +22,7 @@ from aiohttp import web
 from jsonschema import Draft4Validator
 
 from sandbox.base import FakeServer, server_tls, write_ca_pem
+from sandbox.pagerduty_rest import OnCallBook
 
 _LINKS = {
     "type": "array",
@@ -113,9 +115,17 @@ def _invalid(errors: list[str]) -> tuple[int, dict, dict]:
 
 
 class PagerDutyFake(FakeServer):
-    def __init__(self, *, ca: trustme.CA | None = None, routing_keys: set[str] | None = None, **kw):
+    def __init__(
+        self,
+        *,
+        ca: trustme.CA | None = None,
+        routing_keys: set[str] | None = None,
+        api_tokens: set[str] | None = None,
+        **kw,
+    ):
         """`ca` signs the server's certificate (a new one by default; share one to give every fake
-        the same trust bundle). `routing_keys`: the integration keys that exist; None accepts any."""
+        the same trust bundle). `routing_keys`: the integration keys that exist; None accepts any.
+        `api_tokens`: the REST API keys that exist; None accepts any."""
         self.ca = ca or trustme.CA()
         super().__init__(ssl_context=server_tls(self.ca), **kw)
         self.ca_pem_path = write_ca_pem(self.ca)
@@ -123,6 +133,7 @@ class PagerDutyFake(FakeServer):
         self.events: list[dict] = []  # accepted events, in order
         self.change_events: list[dict] = []
         self.alerts: dict[tuple[str, str], Alert] = {}
+        self.rest = OnCallBook(api_tokens)  # who is on call: rest.add_user, rest.put_on_call
 
     # helpers for tests and the demo ----------------------------------------------------------
 
@@ -145,6 +156,7 @@ class PagerDutyFake(FakeServer):
         self.events.clear()
         self.change_events.clear()
         self.alerts.clear()
+        self.rest.reset()
 
     async def stop(self) -> None:
         await super().stop()
@@ -157,6 +169,8 @@ class PagerDutyFake(FakeServer):
     # wire ------------------------------------------------------------------------------------
 
     async def parse(self, request: web.Request, raw: bytes) -> Any:
+        if request.method == "GET":  # the REST look-ups: their query, every value of each parameter
+            return {"query": {k: request.query.getall(k) for k in request.query}}
         try:
             return json.loads(raw)
         except ValueError:
@@ -169,6 +183,8 @@ class PagerDutyFake(FakeServer):
         return {"status": "Internal Server Error", "message": "The server could not process the event."}
 
     async def handle(self, request: web.Request, body: Any) -> tuple[int, Any, dict]:
+        if self.rest.serves(request):
+            return self.rest.handle(request)
         validator = _VALIDATORS.get(request.path)
         if validator is None or request.method != "POST":
             return (

@@ -8,6 +8,7 @@ from activities import IntegrationSettings
 SLACK_TOKEN = "xoxb-sandbox-token"
 ROUTING_KEY = "R0UT1NGKEY0SANDBOX00000000000000"
 STATUSPAGE_KEY = "sandbox-statuspage-key"
+PAGERDUTY_API_TOKEN = "u+sandboxRestApiKey0"
 
 
 def sandbox_env(slack, pagerduty, statuspage, prometheus, jira, smtp) -> dict[str, str]:
@@ -17,6 +18,8 @@ def sandbox_env(slack, pagerduty, statuspage, prometheus, jira, smtp) -> dict[st
         "SLACK_API_URL": slack.url,
         "PAGERDUTY_EVENTS_URL": pagerduty.url,
         "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "PAGERDUTY_API_URL": pagerduty.url,  # the REST API's on-call look-ups, on the same fake
+        "PAGERDUTY_API_TOKEN": PAGERDUTY_API_TOKEN,
         "IRP_CA_BUNDLE": str(pagerduty.ca_pem_path),
         "STATUSPAGE_API_URL": statuspage.url,
         "STATUSPAGE_API_KEY": STATUSPAGE_KEY,

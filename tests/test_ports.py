@@ -33,6 +33,7 @@ PORTS = {  # package: (its Protocol, its activities class)
     "tickets": ("Tickets", "TicketActivities"),
     "email": ("Mailer", "EmailActivities"),
     "executor": ("Executor", "ExecutorActivities"),
+    "on_call": ("OnCallDirectory", "OnCallActivities"),
 }
 STRANGER = "someone@school-42.example"
 

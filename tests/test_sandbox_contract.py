@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import os
+import re
 import signal
 import ssl
 import sys
@@ -34,11 +35,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sandbox import DEFAULT_TOKEN, PagerDutyFake, SlackFake
 from sandbox.base import Call
 from sandbox.pagerduty import CHANGE_EVENT_SCHEMA, EVENT_SCHEMA
+from sandbox.pagerduty_rest import QUERY_PARAMETERS
 
 SPECS = Path(os.environ.get("SANDBOX_SPECS_DIR", "/work/shared/specs"))
 SLACK_SPEC = SPECS / "slack-web-openapi-v2.json"
 PD_SPEC = SPECS / "pagerduty-events-v2-openapiv3.json"
-if not (SLACK_SPEC.exists() and PD_SPEC.exists()):
+PD_REST_SPEC = SPECS / "pagerduty-rest-v2-openapiv3.json"
+if not (SLACK_SPEC.exists() and PD_SPEC.exists() and PD_REST_SPEC.exists()):
     pytest.skip(f"published API specs not found in {SPECS} (set SANDBOX_SPECS_DIR)", allow_module_level=True)
 
 USERS = {
@@ -147,6 +150,10 @@ SLACK_ANY_ERROR = {
     "properties": {"ok": {"enum": [False]}, "error": {"type": "string"}},
 }
 PD = json.loads(PD_SPEC.read_text())
+PD_REST = json.loads(PD_REST_SPEC.read_text())
+PD_REST_REGISTRY = Registry().with_resource("urn:pd-rest", Resource(contents=PD_REST, specification=DRAFT4))
+# Every REST error names one shape (`{"error": {"code", "message", "errors"}}`), written once in the spec.
+PD_REST_ERROR = "urn:pd-rest#/components/responses/Conflict/content/application~1json/schema"
 
 
 def assert_slack_contract(call: Call) -> None:
@@ -165,7 +172,22 @@ def assert_slack_contract(call: Call) -> None:
     Draft4Validator(schema, registry=SLACK_REGISTRY).validate(body)
 
 
+def assert_pagerduty_rest_contract(call: Call) -> None:
+    """A REST answer against the REST spec: the operation's 200 schema, else the error shape."""
+    operation = re.sub(r"/[A-Z0-9]+$", "/{id}", call.path)
+    assert operation in QUERY_PARAMETERS, call
+    if call.status == 200:
+        path = operation.replace("/", "~1")
+        pointer = f"urn:pd-rest#/paths/{path}/get/responses/200/content/application~1json/schema"
+    else:
+        pointer = PD_REST_ERROR
+    Draft4Validator({"$ref": pointer}, registry=PD_REST_REGISTRY).validate(call.response)
+
+
 def assert_pagerduty_contract(call: Call) -> None:
+    if call.method == "GET":
+        assert_pagerduty_rest_contract(call)
+        return
     # 400 and 429 name "#/components/responses/ArgumentError" / "TooManyRequests" in a
     # description, not a $ref, and neither exists: Error is the only error shape the spec has.
     name = "Success" if call.status == 202 else "Error"
@@ -665,6 +687,75 @@ async def test_change_events(pd, pd_fake):
 def test_fake_request_schemas_are_the_spec():
     assert EVENT_SCHEMA == _request_schema("/enqueue")
     assert CHANGE_EVENT_SCHEMA == _request_schema("/change/enqueue")
+
+
+# --- PagerDuty REST API v2: who is on call ---------------------------------------------------------
+
+
+@pytest.fixture
+def rest(pd_fake):
+    pd_fake.rest.api_tokens = {"u+contractRestKey001"}
+    pd_fake.rest.add_user("PZOE001", "Zoe Adams", "zoe.adams@preskool.com")
+    pd_fake.rest.add_user("PYUSUF1", "Yusuf Ali", "yusuf.ali@preskool.com")
+    pd_fake.rest.put_on_call("PZOE001", schedule="PSCHED1", escalation_policy="PEP0001", level=1)
+    pd_fake.rest.put_on_call("PYUSUF1", escalation_policy="PEP0001", level=2)
+    client = pagerduty.RestApiV2Client(
+        "u+contractRestKey001", base_url=pd_fake.url, verify=pd_fake.client_ssl_context()
+    )
+    client.sleep_timer = 0.01
+    yield client
+    client.close()
+
+
+async def test_oncalls_users_and_schedules_over_https(rest, pd_fake):
+    by_schedule = await asyncio.to_thread(
+        rest.rget, "/oncalls", params={"schedule_ids": ["PSCHED1"], "earliest": "true"}
+    )
+    assert [(o["user"]["id"], o["schedule"]["id"], o["escalation_level"]) for o in by_schedule] == [
+        ("PZOE001", "PSCHED1", 1)
+    ]
+    by_policy = await asyncio.to_thread(rest.rget, "/oncalls", params={"escalation_policy_ids": ["PEP0001"]})
+    assert [o["user"]["id"] for o in by_policy] == ["PZOE001", "PYUSUF1"]
+    assert "schedule" not in by_policy[1]  # a user named directly by the policy has no schedule
+    paged = await asyncio.to_thread(lambda: list(rest.iter_all("/oncalls", params={"limit": 1})))
+    assert len(paged) == 2 and len(pd_fake.calls_to("/oncalls")) == 4  # the iterator followed `more`
+    user = await asyncio.to_thread(rest.rget, "/users/PZOE001")
+    assert (user["name"], user["email"], user["type"]) == ("Zoe Adams", "zoe.adams@preskool.com", "user")
+    schedule = await asyncio.to_thread(rest.rget, "/schedules/PSCHED1")
+    assert schedule["name"] == "Primary rotation" and [u["id"] for u in schedule["users"]] == ["PZOE001"]
+
+
+async def test_a_handoff_ends_the_shift_before_it(rest, pd_fake):
+    pd_fake.rest.put_on_call("PYUSUF1", schedule="PSCHED1", escalation_policy="PEP0001", level=1)
+    now = await asyncio.to_thread(rest.rget, "/oncalls", params={"schedule_ids": ["PSCHED1"]})
+    assert [o["user"]["id"] for o in now] == ["PYUSUF1"]
+
+
+async def test_rest_errors_have_the_spec_shape(rest, pd_fake):
+    with pytest.raises(pagerduty.HttpError) as missing:
+        await asyncio.to_thread(rest.rget, "/users/PNOBODY")
+    assert missing.value.response.status_code == 404
+    async with httpx.AsyncClient(verify=pd_fake.client_ssl_context(), base_url=pd_fake.url) as http:
+        unknown = await http.get(
+            "/oncalls",
+            params={"schedule_id": "PSCHED1"},
+            headers={"Authorization": "Token token=u+contractRestKey001"},
+        )
+        anonymous = await http.get("/oncalls")
+    assert unknown.status_code == 400 and unknown.json()["error"]["errors"] == [
+        "schedule_id is not a parameter"
+    ]
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["message"] == "Unauthorized"
+
+
+def test_fake_rest_parameters_are_the_spec():
+    parameters = PD_REST["components"]["parameters"]
+    for operation, names in QUERY_PARAMETERS.items():
+        listed = [
+            parameters[p["$ref"].rsplit("/", 1)[-1]] if "$ref" in p else p
+            for p in PD_REST["paths"][operation]["get"]["parameters"]
+        ]
+        assert names == {p["name"] for p in listed if p["in"] == "query"}, operation
 
 
 # --- the process the demo runs --------------------------------------------------------------------

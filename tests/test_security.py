@@ -28,7 +28,8 @@ from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
-from plan import AlertmanagerDelivery, Role, load_policy
+from plan import AlertmanagerDelivery, Policy, Role, load_policy
+from plan.models import OnCallSource
 from runtime.codec import (
     ENCODING,
     KEY_ID,
@@ -626,6 +627,7 @@ def distinctive_secrets() -> dict[str, str]:
         "SLACK_BOT_TOKEN": f"xoxb-{MARK}slack-{tag}",
         "PAGERDUTY_ROUTING_KEY": f"{MARK}pdrouting{tag}",
         "PAGERDUTY_ROUTING_KEY_IC": f"{MARK}pdicroute{tag}",  # the IC's own, through the policy's ${...}
+        "PAGERDUTY_API_TOKEN": f"{MARK}pdrest{tag}",  # who is on call (REST API v2)
         "STATUSPAGE_API_KEY": f"{MARK}statuspage-{tag}",
         "JIRA_API_TOKEN": f"{MARK}jira-{tag}",
         "SMTP_PASSWORD": f"{MARK}smtp-{tag}",
@@ -637,6 +639,13 @@ def distinctive_secrets() -> dict[str, str]:
     }
 
 
+def looking_up_on_call(policy: Policy) -> Policy:
+    """The policy with the primary on call from a PagerDuty schedule, so the REST API key is used."""
+    return policy.model_copy(
+        update={"on_call": {Role.oncall_primary: OnCallSource(pagerduty_schedule="PSCHED1")}}
+    )
+
+
 @asynccontextmanager
 async def outside_world(secrets: dict[str, str], prometheus, accept: bool = True):
     """The sandbox's fakes holding the credentials `secrets` names (or, with accept=False, other
@@ -644,7 +653,8 @@ async def outside_world(secrets: dict[str, str], prometheus, accept: bool = True
     held = secrets if accept else {name: f"someone-else-{name.lower()}" for name in secrets}
     async with (
         PagerDutyFake(
-            routing_keys={held["PAGERDUTY_ROUTING_KEY"], held["PAGERDUTY_ROUTING_KEY_IC"]}
+            routing_keys={held["PAGERDUTY_ROUTING_KEY"], held["PAGERDUTY_ROUTING_KEY_IC"]},
+            api_tokens={held["PAGERDUTY_API_TOKEN"]},
         ) as pagerduty,
         SlackFake(tokens={held["SLACK_BOT_TOKEN"]}) as slack,
         StatuspageFake(api_keys={held["STATUSPAGE_API_KEY"]}) as statuspage,
@@ -656,6 +666,8 @@ async def outside_world(secrets: dict[str, str], prometheus, accept: bool = True
             slack_api_url=slack.url,
             pagerduty_events_url=pagerduty.url,
             pagerduty_routing_key=secrets["PAGERDUTY_ROUTING_KEY"],
+            pagerduty_api_url=pagerduty.url,
+            pagerduty_api_token=secrets["PAGERDUTY_API_TOKEN"],
             irp_ca_bundle=pagerduty.ca_pem_path,
             statuspage_api_url=statuspage.url,
             statuspage_api_key=secrets["STATUSPAGE_API_KEY"],
@@ -814,7 +826,9 @@ async def scanned_places(
 async def test_secrets_never_reach_history_logs_or_the_timeline(
     dev_env, secrets, every_log, capfd, prometheus
 ):
-    policy = load_policy()  # the IC's own routing key comes in through ${PAGERDUTY_ROUTING_KEY_IC}
+    policy = looking_up_on_call(
+        load_policy()
+    )  # the IC's own routing key comes in through ${PAGERDUTY_ROUTING_KEY_IC}
     assert (
         policy.roster[Role.incident_commander].paging_keys["pagerduty"].get_secret_value()
         == secrets["PAGERDUTY_ROUTING_KEY_IC"]
@@ -956,7 +970,7 @@ async def test_secrets_never_reach_history_logs_or_the_timeline(
 async def test_refused_credentials_are_reported_without_them(dev_env, secrets, every_log, capfd, prometheus):
     """Every outside system refuses its credential: the failures land in the timeline, the
     history's failures and the logs, with what went wrong and never with the credential."""
-    policy = load_policy()
+    policy = looking_up_on_call(load_policy())
     settings = settings_for(dev_env, irp_payload_key=secrets["IRP_PAYLOAD_KEY"])
     codec = settings.payload_codec()
     client = await connect(settings)
@@ -999,4 +1013,5 @@ async def test_refused_credentials_are_reported_without_them(dev_env, secrets, e
         smtp_user, jira_email = world.smtp.username, world.jira.email
 
     assert [p.outcome for p in status.paged] == ["failed"] * 5
+    assert any("PagerDuty refused GET /oncalls (401)" in e.text for e in status.timeline)
     assert leaks(secrets, places, smtp_user=smtp_user, jira_email=jira_email) == []

@@ -78,7 +78,7 @@ class Approvals:
                 target=r.target,
                 params=r.params,
                 command=r.command,
-                who=who_may_approve(ctx.policy, action),
+                who=who_may_approve(ctx.policy, action, ctx.person),
                 expires_at=r.expires_at,
             ),
             "approval-request",
@@ -152,7 +152,7 @@ class Approvals:
         else:
             self.bridge.post(
                 f"✔️ {decision.by} approved {request.request_id}; still needs "
-                f"{who_may_approve(ctx.policy, action)}",
+                f"{who_may_approve(ctx.policy, action, ctx.person)}",
                 "approval",
             )
 

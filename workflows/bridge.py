@@ -19,7 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from plan import Role, templates
     from plan import buttons as chat_buttons
     from plan.buttons import ChatButton
+    from plan.oncall import Handoff
     from workflows.context import IncidentContext
+    from workflows.oncall import OnCall
     from workflows.outside import outside
 
 # Messages an incident posts once; every other post is numbered.
@@ -31,6 +33,7 @@ class Bridge:
 
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
+        self.on_call = OnCall(ctx)
         self.continuing = False  # opening a continuation bridge now (a deleted one's)
 
     # --- queued in the chat lane -----------------------------------------------------------------
@@ -43,7 +46,13 @@ class Bridge:
         self.ctx.later(self.LANE, self.send, text, what, thread, list(buttons))
 
     def invite(self, roles: list[Role]) -> None:
-        self.ctx.later(self.LANE, self._invite, roles)
+        """Who is on call is looked up first (a page or a role change), so the invitations name them."""
+        self.ctx.later(self.LANE, self._look_and_invite, roles, "a page or role change")
+
+    def look_up_on_call(self, why: str) -> None:
+        """A look at who is on call (issue 16), with nobody new to invite but a handoff's new holder."""
+        if self.on_call.wanted():
+            self.ctx.later(self.LANE, self._look_and_invite, None, why)
 
     def notify(self, role: Role, key: str, text: str, buttons: list[ChatButton] = ()) -> None:
         """A direct message: reminders and invitations reach people after the bridge is archived."""
@@ -166,6 +175,7 @@ class Bridge:
 
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
+        await self.on_call.look("open")  # before anyone is invited or named
         if not await self._open_channel(f"Incident {ctx.incident_id}: {s.summary}"):
             return
         await self._invite(ctx.engaged.bridge_members)
@@ -182,6 +192,23 @@ class Bridge:
             ),
             "opening",
             buttons=chat_buttons.opening(ctx.incident_id),
+        )
+
+    async def _look_and_invite(self, roles: list[Role] | None, why: str) -> None:
+        """Look, announce each handoff, then invite `roles` (None: only the handoffs' new holders)."""
+        handoffs = await self.on_call.look(why)
+        for handoff in handoffs:
+            await self._announce(handoff)
+        if roles is not None or handoffs:
+            await self._invite(list(dict.fromkeys([*(roles or []), *(h.role for h in handoffs)])))
+
+    async def _announce(self, handoff: Handoff) -> None:
+        """A handoff said in the bridge, naming the new holder as a mention."""
+        before, now = handoff.before.name or "nobody", self.ctx.person(handoff.role)
+        await self.send(
+            f"🔁 On-call handoff: {handoff.role.title} is now {templates.mention(now)} "
+            f"(was {before}; {handoff.after.detail})",
+            "handoff",
         )
 
     async def _open_channel(self, purpose: str) -> bool:

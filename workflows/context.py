@@ -68,8 +68,9 @@ class IncidentContext:
 
     def stranger(self, email: str) -> str | None:
         """Why `email` is nobody the policy's roster names (with the nearest roster email), or None
-        for someone it names."""
-        emails = sorted({p.email.lower() for p in self.policy.roster.values()})
+        for someone it names, or whom PagerDuty says is on call for a role of this incident."""
+        on_call = [h for h in self.s.on_call.values() if h.source == "pagerduty" and h.email]
+        emails = sorted({p.email.lower() for p in [*self.policy.roster.values(), *on_call]})
         if email.lower() in emails:
             return None
         return f"{email} is not in the roster{nearest(email.lower(), emails)}"
@@ -109,18 +110,23 @@ class IncidentContext:
     # --- people ---------------------------------------------------------------------------------
 
     def person(self, role: Role) -> Person | None:
-        """Who holds the role now: an assignment in this incident, else the roster."""
+        """Who holds the role now: an assignment in this incident, else whom PagerDuty said is on
+        call (the last look), else the roster. Someone not in the roster is named by what is known."""
         if email := self.s.assignments.get(role):
-            known = next((p for p in self.policy.roster.values() if p.email.lower() == email.lower()), None)
-            return known or Person.model_construct(name=email, email=email, contacts={})
+            return self._known(email, email)
+        held = self.s.on_call.get(role)
+        if held and held.source == "pagerduty" and held.email:
+            return self._known(held.email, held.name or held.email)
         return self.policy.person(role)
 
+    def _known(self, email: str, name: str) -> Person:
+        known = next((p for p in self.policy.roster.values() if p.email.lower() == email.lower()), None)
+        return known or Person.model_construct(name=name, email=email, contacts={})
+
     def roles_of(self, email: str) -> set[Role]:
-        """The roster's roles, unless this incident gave them to someone else, plus its assignments."""
+        """The roles `email` holds now (see `person`): assignments, PagerDuty's on-call, the roster."""
         email = email.lower()
-        assigned = {role: person.lower() for role, person in self.s.assignments.items()}
-        roster = {r for r in self.policy.role_of(email) if assigned.get(r, email) == email}
-        return roster | {r for r, person in assigned.items() if person == email}
+        return {role for role in Role if (p := self.person(role)) and p.email.lower() == email}
 
     @property
     def engaged(self) -> Engagement | None:

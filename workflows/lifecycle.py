@@ -243,6 +243,7 @@ class Lifecycle:
             + (", ".join(r.title for r in roles) or "nobody new"),
         )
         self.paging.page(roles)
+        self.bridge.look_up_on_call("the escalation page")
         self.bridge.post(
             templates.unacknowledged(
                 paged=[r.title for r in roles], minutes=minutes(policy.phase_windows.DETECTION)
@@ -300,7 +301,9 @@ class Lifecycle:
         return templates.mention(person) if person else "nobody"
 
     def _roster_email(self, name: str | None) -> str | None:
+        """The email of the roster's person, or PagerDuty's on-call holder, with this name."""
+        people = [*self.ctx.policy.roster.values(), *self.ctx.s.on_call.values()]
         return next(
-            (p.email for p in self.ctx.policy.roster.values() if name and p.name.lower() == name.lower()),
+            (p.email for p in people if name and p.name and p.email and p.name.lower() == name.lower()),
             None,
         )

@@ -59,8 +59,11 @@ class Paging:
 
     async def _page_role(self, role: Role) -> Page:
         ctx, s = self.ctx, self.ctx.s
-        person = ctx.person(role)
-        email = person.email if person else s.assignments.get(role)
+        person = ctx.person(role)  # named in the timeline: whoever holds the role now
+        # Paged at the address of the role's assignee, else of the roster's person for the role
+        # (their routing key leads to the role's PagerDuty service, whoever is on call there).
+        addressee = person if role in s.assignments else ctx.policy.person(role)
+        email = addressee.email if addressee else s.assignments.get(role)
         dedup_key = page_key(ctx.incident_id, role, email if role in s.assignments else None)
         request = PageRequest(
             incident_id=ctx.incident_id,

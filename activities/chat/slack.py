@@ -1,19 +1,23 @@
 """The bridge on Slack: the Web API (https://api.slack.com/methods) through slack_sdk's
-AsyncWebClient, with its rate-limit retries. A person's Slack user is `contacts.slack` in the
-roster (`U…` or `W…`); `<person:EMAIL>` tokens become `<@U…>` mentions."""
+AsyncWebClient, with its rate-limit retries. A person's Slack user is found by email
+(users.lookupByEmail, cached per worker; needs the `users:read.email` scope), else it is
+`contacts.slack` in the roster (`U…` or `W…`); `<person:EMAIL>` tokens become `<@U…>` mentions."""
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
+import time
 from collections.abc import Iterable
 
+import aiohttp
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from activities.chat import BridgeLost, Directory
+from activities.chat import PERSON_TOKEN, BridgeLost, Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan.alert_digest import clip
@@ -36,6 +40,11 @@ LOST = {"is_archived", "not_in_channel", "channel_not_found"}
 # error that will never clear (restricted_action, account_inactive, invalid_auth, or one
 # this code has never heard of) never holds the chat lane.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# users.lookupByEmail answers kept per worker: found users for good (bounded), "no such user" a while.
+USERS_KEPT = 2048
+MISS_KEPT_SECONDS = 600.0
+
+log = logging.getLogger(__name__)
 
 
 def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
@@ -106,6 +115,8 @@ class SlackChat:
             # acted, so it goes back to Temporal, whose retry looks for the first post before posting.
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
         )
+        self._users: dict[str, str] = {}  # email → Slack user id, from users.lookupByEmail
+        self._missed: dict[str, float] = {}  # email → when Slack said users_not_found (monotonic s)
 
     async def find_channel(
         self, name_prefix: str, incident_id: str, purpose: str, tried: str | None
@@ -164,19 +175,46 @@ class SlackChat:
             pass
         return channel["id"], channel["name"]
 
-    def user_id(self, person: Person) -> str | None:
-        """The person's Slack user id, from the roster's `contacts.slack`."""
+    async def user_id(self, person: Person) -> str | None:
+        """The person's Slack user id: found by email (users.lookupByEmail, cached), else the
+        roster's `contacts.slack`; None when neither knows one."""
+        if found := await self._by_email(person.email):
+            return found
         user_id = person.contacts.get(self.name)
         return user_id if user_id and USER_ID.match(user_id) else None
 
-    def mention(self, person: Person) -> str | None:
-        """`<@U…>`, which Slack shows as the person's name and notifies them by."""
-        user_id = self.user_id(person)
-        return f"<@{user_id}>" if user_id else None
+    async def _by_email(self, email: str) -> str | None:
+        """users.lookupByEmail, cached. Any failure is no answer (the roster's id stands in);
+        only `users_not_found` is remembered, for MISS_KEPT_SECONDS."""
+        key = email.lower()
+        if key in self._users:
+            return self._users[key]
+        if time.monotonic() - self._missed.get(key, -MISS_KEPT_SECONDS) < MISS_KEPT_SECONDS:
+            return None
+        try:
+            response = await self.client.users_lookupByEmail(email=email)
+        except SlackApiError as e:
+            if slack_error(e) == "users_not_found":
+                self._missed[key] = time.monotonic()
+            else:
+                log.warning("Slack users.lookupByEmail failed: %s", slack_error(e))
+            return None
+        except (TimeoutError, aiohttp.ClientError) as e:
+            log.warning("Slack users.lookupByEmail failed: %s", type(e).__name__)
+            return None
+        if len(self._users) >= USERS_KEPT:
+            self._users.pop(next(iter(self._users)))
+        user_id = self._users[key] = response["user"]["id"]
+        return user_id
+
+    async def mentions(self, text: str, people: Directory) -> str:
+        """`text` with each `<person:EMAIL>` as `<@U…>`, or the person's name where Slack has no user."""
+        ids = {e.lower(): await self.user_id(people.person(e)) for e in set(PERSON_TOKEN.findall(text))}
+        return people.render(text, lambda p: f"<@{u}>" if (u := ids.get(p.email.lower())) else None)
 
     async def invite(self, channel_id: str, person: Person) -> str | None:
         """None when invited (or already there), else why not: "no slack user", or Slack's error."""
-        user_id = self.user_id(person)
+        user_id = await self.user_id(person)
         if user_id is None:
             return "no slack user"
         try:
@@ -224,7 +262,7 @@ class SlackChat:
         follows in numbered messages (at most MORE_PARTS), so the whole text reaches people; a
         message Slack still finds too long is cut further and sent again, never given up. Raises
         BridgeLost for an archived, left or deleted channel."""
-        rendered = people.render(text, self.mention)
+        rendered = await self.mentions(text, people)
         found = look_first and await self.find_post(channel_id, incident_id, key)
         ts, shown = (
             (found, MAX_TEXT - CUT_NOTE)
@@ -292,7 +330,7 @@ class SlackChat:
 
     async def open_dm(self, person: Person) -> str | None:
         """The direct-message channel with a person (the same one every time); None without a user."""
-        user_id = self.user_id(person)
+        user_id = await self.user_id(person)
         if user_id is None:
             return None
         response = await self._call("conversations.open", self.client.conversations_open, users=user_id)
