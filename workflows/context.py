@@ -78,13 +78,15 @@ class IncidentContext:
     def known_people(self, signal: str, gated: bool, accepted: BaseModel) -> bool:
         """A person is someone the roster names. An unknown `by` or `person` refuses a gated
         decision; an ungated step (anyone may: acknowledge, an update) goes ahead, flagged in
-        the timeline and the bridge."""
+        the timeline and the bridge — unless it came from the chat app, which vouched for who
+        this is: a chat user in no roster is refused ("you are not in the roster")."""
+        attested = getattr(accepted, "attestation", None) is not None
         for field in ("by", "person"):
             email = getattr(accepted, field, None)
             why = email and self.stranger(email)
             if not why:
                 continue
-            if gated or field == "person":
+            if gated or attested or field == "person":
                 self.refuse(signal, f"unknown person: {why}")
                 return False
             self.note("not-in-roster", f"{signal} by {why}: accepted, flagged", by=email)

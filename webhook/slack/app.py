@@ -246,15 +246,19 @@ class SlackActions:
             pass  # the decision counted; a stale message is cosmetic
 
     async def tell(self, user: str, channel: str | None, text: str) -> None:
-        """A message only `user` sees: ephemeral in the channel, else a direct message."""
-        try:
-            if channel:
+        """A message only `user` sees: ephemeral in the channel, else (or if Slack refuses that:
+        they may not be a member) a direct message."""
+        if channel:
+            try:
                 await self.web.chat_postEphemeral(channel=channel, user=user, text=text)
-            else:
-                dm = (await self.web.conversations_open(users=user))["channel"]["id"]
-                await self.web.chat_postMessage(channel=dm, text=text)
-        except SlackApiError:
-            pass
+                return
+            except SlackApiError as e:
+                log.info("ephemeral to %s refused (%s); sending it directly", user, e.response.get("error"))
+        try:
+            dm = (await self.web.conversations_open(users=user))["channel"]["id"]
+            await self.web.chat_postMessage(channel=dm, text=text)
+        except SlackApiError as e:
+            log.warning("could not tell %s: %s", user, e.response.get("error"))
 
     async def open(self, trigger_id: str, callback_id: str, context: dict) -> None:
         await self.web.views_open(trigger_id=trigger_id, view=modal_view(callback_id, context))
