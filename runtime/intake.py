@@ -17,8 +17,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import AlertDigest, digest
+from plan.alerts import Alert
+from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat
 from plan.incident import DeliveryReceipt, IncidentInput
-from workflows import IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow
 
 MAX_GENERATIONS = 10_000
 
@@ -94,6 +96,31 @@ async def _deliver_resolved(client: Client, delivery: AlertDigest) -> DeliveryRe
             if not _closed(e):
                 raise
     return None
+
+
+async def deliver_heartbeat(
+    client: Client, task_queue: str, delivery: AlertmanagerDelivery, alerts: list[Alert], alert_name: str
+) -> BeatReceipt | None:
+    """A beat for the heartbeat of the delivery's Alertmanager (keyed by its externalURL), started
+    if it is not running (update-with-start). `alerts` are the delivery's heartbeat alerts; only a
+    firing one is a beat (None otherwise: a "resolved" heartbeat means Prometheus stopped)."""
+    if not is_beat(alerts):
+        return None
+    beat_id = heartbeat_id(delivery.externalURL)
+    start = WithStartWorkflowOperation(
+        HeartbeatWorkflow.run,
+        HeartbeatInput(heartbeat_id=beat_id, alertmanager=delivery.externalURL),
+        id=beat_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # a heartbeat someone ended starts again
+        static_summary=f"Heartbeat: {delivery.externalURL or '(no externalURL)'}"[:200],
+    )
+    return await client.execute_update_with_start_workflow(
+        HeartbeatWorkflow.beat,
+        Beat(alertmanager=delivery.externalURL, alert_name=alert_name),
+        start_workflow_operation=start,
+    )
 
 
 class IdempotencyConflict(ValueError):

@@ -17,15 +17,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
+from plan.heartbeat import split_heartbeats
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts
+from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts, deliver_heartbeat
 from webhook.pagerduty import PagerDutyWebhook
 
 log = logging.getLogger("webhook")
@@ -51,6 +52,8 @@ class WebhookSettings(BaseSettings):
     irp_webhook_port: int = 8000
     irp_webhook_token: SecretStr
     pagerduty_webhook_secret: SecretStr | None = None
+    # The dead man's switch's alert (README): never an incident. Keep it the policy's heartbeat.alert_name.
+    irp_heartbeat_alert: str = Field(default="Watchdog", min_length=1)
 
 
 class Refusal(Exception):
@@ -64,7 +67,10 @@ def create_app(
     task_queue: str,
     connect: Callable[[], Awaitable[Client]],
     pagerduty_secret: SecretStr | None = None,
+    heartbeat_alert: str = "Watchdog",
 ) -> FastAPI:
+    """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
+    Alertmanager's heartbeat workflow and never opens an incident."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -108,11 +114,20 @@ def create_app(
     async def alertmanager(request: Request) -> dict:
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request, MAX_ALERTMANAGER_BODY))
+        beats, alerts = split_heartbeats(delivery, heartbeat_alert)
         async with temporal_errors("the alert"):
-            receipt = await deliver_alerts(await client(), task_queue, delivery)
+            receipt = await deliver_alerts(await client(), task_queue, alerts) if alerts else None
+            beat = (
+                await deliver_heartbeat(await client(), task_queue, delivery, beats, heartbeat_alert)
+                if beats
+                else None
+            )
         incidents = [receipt_json(receipt)] if receipt else []
         log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
-        return {"incidents": incidents}
+        if not beats:
+            return {"incidents": incidents}
+        log.info("alertmanager %r: %s", delivery.externalURL, f"beat {beat.beats}" if beat else "no beat")
+        return {"incidents": incidents, "heartbeat": beat.model_dump() if beat else None}
 
     @app.post("/incidents", status_code=201)
     async def declare(request: Request) -> dict:

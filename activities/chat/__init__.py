@@ -62,6 +62,10 @@ class Chat(Protocol):
         one whose purpose names the incident, or `tried` if we made it and never set its purpose."""
         ...
 
+    async def channel_named(self, name: str) -> str | None:
+        """The id of the open channel called `name` (e.g. the policy's alerts channel), if any."""
+        ...
+
     async def names_taken(self, prefix: str) -> set[str]:
         """Every channel name starting with `prefix`, archived ones too."""
         ...
@@ -148,6 +152,16 @@ class BridgePost(BaseModel):
     key: str
     text: str
     thread: str | None = None
+
+
+class ChannelPost(BaseModel):
+    """One message in a standing channel the policy names (e.g. #preskool-alerts), not a bridge.
+    `key` names it within `incident_id` (the posting workflow's id), so it is posted once."""
+
+    incident_id: str
+    channel: str
+    key: str
+    text: str
 
 
 class ArchiveBridge(BaseModel):
@@ -275,6 +289,19 @@ class BridgeActivities:
     async def _post(self, post: BridgePost) -> str:
         return await self.chat.post(
             post.channel_id, post.text, post.incident_id, post.key, post.thread, self.people
+        )
+
+    @activity.defn
+    async def post_to_channel(self, post: ChannelPost) -> PostResult:
+        """Post once in the channel named `post.channel` (found by name each time: it is not
+        ours to create); a channel that does not exist fails the step once, visibly."""
+        if self.chat is None:
+            return PostResult(skipped=f"skipped: {self.missing} not configured")
+        channel_id = await self.chat.channel_named(post.channel)
+        if channel_id is None:
+            raise give_up(f"no channel #{post.channel} on {self.chat.name}: create it (the bot joins it)")
+        return await self.post_to_bridge(
+            BridgePost(incident_id=post.incident_id, channel_id=channel_id, key=post.key, text=post.text)
         )
 
     @activity.defn
