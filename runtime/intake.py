@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
-from plan.alert_digest import AlertDigest, digest
+from plan.alert_digest import AlertDigest, clip, digest
 from plan.alerts import Alert
 from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat
 from plan.incident import DeliveryReceipt, IncidentInput
@@ -107,18 +107,19 @@ async def deliver_heartbeat(
     if not is_beat(alerts):
         return None
     beat_id = heartbeat_id(delivery.externalURL)
+    alertmanager = clip(delivery.externalURL, 1000)  # as shown; the id hashes the whole URL
     start = WithStartWorkflowOperation(
         HeartbeatWorkflow.run,
-        HeartbeatInput(heartbeat_id=beat_id, alertmanager=delivery.externalURL),
+        HeartbeatInput(heartbeat_id=beat_id, alertmanager=alertmanager),
         id=beat_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # a heartbeat someone ended starts again
-        static_summary=f"Heartbeat: {delivery.externalURL or '(no externalURL)'}"[:200],
+        static_summary=f"Heartbeat: {alertmanager or '(no externalURL)'}"[:200],
     )
     return await client.execute_update_with_start_workflow(
         HeartbeatWorkflow.beat,
-        Beat(alertmanager=delivery.externalURL, alert_name=alert_name),
+        Beat(alertmanager=alertmanager, alert_name=alert_name),
         start_workflow_operation=start,
     )
 

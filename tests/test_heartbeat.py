@@ -40,11 +40,13 @@ def watchdog(url: str, status: str = "firing") -> dict:
     return payload
 
 
-def receiver(env, task_queue: str) -> httpx.AsyncClient:
+def receiver(env, task_queue: str, heartbeat_alert: str = "Watchdog") -> httpx.AsyncClient:
     async def connect():
         return env.client
 
-    app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect)
+    app = create_app(
+        token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, heartbeat_alert=heartbeat_alert
+    )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
 
 
@@ -175,4 +177,23 @@ async def test_continue_as_new_keeps_the_last_beat_and_an_open_alarm(
         await eventually(lambda: pagerduty.triggers(page_key(beat_id, alarms)))
         status = await handle.query(HeartbeatWorkflow.status)
         assert status.state.silences == alarms and status.state.runs == 2
+        await finish(handle)
+
+
+async def test_the_receiver_s_name_decides_and_a_mismatch_with_the_policy_is_shown(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """IRP_HEARTBEAT_ALERT names the heartbeat at the receiver (which reads no policy); the heartbeat
+    says when that is not the policy's heartbeat.alert_name."""
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    switch = watchdog(url)
+    switch["alerts"][0]["labels"]["alertname"] = "DeadMansSwitch"
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq, "DeadMansSwitch") as http:
+        assert (await post(http, switch))["heartbeat"]["beats"] == 1
+        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        status = await eventually(lambda: _status_if(handle, lambda s: s.alert_name is not None))
+        assert "IRP_HEARTBEAT_ALERT" in status.warning and "'DeadMansSwitch'" in status.warning
+        # To this receiver a Watchdog is an ordinary alert: it goes to its group's incident.
+        [incident] = (await post(http, watchdog(url)))["incidents"]
+        await finish(time_env.client.get_workflow_handle(incident["incident_id"]))
         await finish(handle)
