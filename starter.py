@@ -1,6 +1,7 @@
 """Talk to incidents from the command line.
 
   python starter.py alert FILE                     start/join from an Alertmanager payload, as the webhook
+                                                   (a Watchdog beats the dead man's switch instead)
   python starter.py declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
   python starter.py status INCIDENT                the incident's status as JSON
   python starter.py signal INCIDENT NAME JSON      send any signal as one JSON object
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -42,7 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
 from runtime.commands import add_signal_commands, payload_of
-from runtime.intake import declare_incident, deliver_alerts
+from runtime.intake import declare_incident, deliver
 from runtime.keycheck import key_mismatch
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
@@ -54,12 +56,16 @@ async def run(args: argparse.Namespace) -> None:
     client = await connect(settings)
     if args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
-        receipt = await deliver_alerts(client, settings.temporal_task_queue, delivery)
-        show(
+        heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
+        receipt, heartbeats, beat = await deliver(
+            client, settings.temporal_task_queue, delivery, heartbeat_alert
+        )
+        shown = (
             receipt.model_dump(mode="json")
             if receipt
             else {"incidents": [], "note": "no open incident for this group"}
         )
+        show(shown | ({"heartbeat": beat.model_dump(mode="json") if beat else None} if heartbeats else {}))
     elif args.command == "declare":
         declaration = Declaration(
             summary=args.summary,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import NamedTuple
 
 from temporalio.client import (
     Client,
@@ -18,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import AlertDigest, clip, digest
 from plan.alerts import Alert
-from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat
+from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat, split_heartbeats
 from plan.incident import DeliveryReceipt, IncidentInput
 from workflows import HeartbeatWorkflow, IncidentWorkflow
 
@@ -96,6 +97,27 @@ async def _deliver_resolved(client: Client, delivery: AlertDigest) -> DeliveryRe
             if not _closed(e):
                 raise
     return None
+
+
+class Intake(NamedTuple):
+    """What one Alertmanager delivery did: the incident of its real alerts (None: none, or none
+    open for a "resolved" one), whether it held heartbeat alerts, and the heartbeat's answer
+    (None when those were all "resolved": no beat)."""
+
+    receipt: DeliveryReceipt | None
+    heartbeats: bool
+    beat: BeatReceipt | None
+
+
+async def deliver(
+    client: Client, task_queue: str, delivery: AlertmanagerDelivery, heartbeat_alert: str = "Watchdog"
+) -> Intake:
+    """One Alertmanager delivery: alerts named `heartbeat_alert` beat the dead man's switch
+    (README) and are never an incident; the others go to their incident (deliver_alerts)."""
+    beats, alerts = split_heartbeats(delivery, heartbeat_alert)
+    receipt = await deliver_alerts(client, task_queue, alerts) if alerts else None
+    beat = await deliver_heartbeat(client, task_queue, delivery, beats, heartbeat_alert) if beats else None
+    return Intake(receipt, bool(beats), beat)
 
 
 async def deliver_heartbeat(

@@ -23,10 +23,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
-from plan.heartbeat import split_heartbeats
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts, deliver_heartbeat
+from runtime.intake import IdempotencyConflict, declare_incident, deliver
 from webhook.pagerduty import PagerDutyWebhook
 
 log = logging.getLogger("webhook")
@@ -114,17 +113,11 @@ def create_app(
     async def alertmanager(request: Request) -> dict:
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request, MAX_ALERTMANAGER_BODY))
-        beats, alerts = split_heartbeats(delivery, heartbeat_alert)
         async with temporal_errors("the alert"):
-            receipt = await deliver_alerts(await client(), task_queue, alerts) if alerts else None
-            beat = (
-                await deliver_heartbeat(await client(), task_queue, delivery, beats, heartbeat_alert)
-                if beats
-                else None
-            )
+            receipt, heartbeats, beat = await deliver(await client(), task_queue, delivery, heartbeat_alert)
         incidents = [receipt_json(receipt)] if receipt else []
         log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
-        if not beats:
+        if not heartbeats:
             return {"incidents": incidents}
         log.info("alertmanager %r: %s", delivery.externalURL, f"beat {beat.beats}" if beat else "no beat")
         return {"incidents": incidents, "heartbeat": beat.model_dump() if beat else None}
