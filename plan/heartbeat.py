@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from plan.alerts import Alert, AlertmanagerDelivery
-from plan.models import Person, Policy
+from plan.models import Person, Policy, Role
 from plan.templates import mention
 
 
@@ -64,6 +64,7 @@ class Silence(BaseModel):
     number: int
     since: datetime
     noticed_at: datetime
+    role: Role = Role.oncall_primary  # whom it paged: resolved the same way, whatever the policy says later
     paged: bool = False
     detail: str = ""
     ended_at: datetime | None = None
@@ -88,7 +89,8 @@ BEATS_PER_RUN = 500  # about 3,500 events: continue-as-new before Temporal's sug
 
 
 class HeartbeatInput(BaseModel):
-    """A heartbeat's start, or its next run (`policy` pinned and `state` carried over)."""
+    """A heartbeat's start, or its next run (`state` carried over). Each run pins the worker's
+    policy when it starts (`policy` None), so a changed policy applies from the next run."""
 
     heartbeat_id: str
     alertmanager: str

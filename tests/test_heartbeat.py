@@ -13,13 +13,17 @@ from pydantic import SecretStr
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
+from activities import build_activities
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key
+from plan.models import HeartbeatPolicy
 from runtime.intake import incident_id_for_group
 from sandbox.slack import SlackFake
-from tests.helpers import AUTH, TOKEN, eventually, finish
+from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
 from tests.payloads import alert, delivery
 from webhook.app import create_app
+from worker import WORKFLOWS
 from workflows import HeartbeatWorkflow
 
 ALERTS = "preskool-alerts"
@@ -111,6 +115,9 @@ async def test_a_watchdog_opens_no_incident_and_ten_silent_minutes_page_the_prim
         )
         assert status.alert_name == "Watchdog" and status.window == timedelta(minutes=10)
         await finish(handle)
+    # The pinned policy and every step's input keep no secret (routing keys stay in the worker).
+    history = (await handle.fetch_history()).to_json()
+    assert ROUTING_KEY not in history and SLACK_TOKEN not in history
     assert len(pagerduty.triggers()) == 1  # paged once in all
 
 
@@ -141,6 +148,47 @@ async def test_a_resolved_watchdog_is_no_beat_and_no_incident(time_env, run_work
     assert await no_workflow(time_env, heartbeat_id(url))
 
 
+async def beat_with_start(client, task_queue: str, url: str, beats_per_run: int = 2):
+    """One beat as intake sends it, to a heartbeat that continues as new every `beats_per_run`."""
+    beat_id = heartbeat_id(url)
+    start = WithStartWorkflowOperation(
+        HeartbeatWorkflow.run,
+        HeartbeatInput(heartbeat_id=beat_id, alertmanager=url, beats_per_run=beats_per_run),
+        id=beat_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return await client.execute_update_with_start_workflow(
+        HeartbeatWorkflow.beat, Beat(alertmanager=url, alert_name="Watchdog"), start_workflow_operation=start
+    )
+
+
+def uncached_worker(client, task_queue: str, policy, integrations) -> Worker:
+    """The worker, with no workflow cache: the next worker's task never waits on this one's sticky queue."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(integrations, policy),
+        max_cached_workflows=0,
+    )
+
+
+async def test_each_run_pins_the_worker_s_policy_then_in_force(time_env, policy, integrations):
+    """A heartbeat runs for months: a changed window reaches it at its next run."""
+    url, tq = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093", f"tq-{uuid.uuid4().hex[:8]}"
+    handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+    async with uncached_worker(time_env.client, tq, policy, integrations):
+        await beat_with_start(time_env.client, tq, url)
+        assert (await handle.query(HeartbeatWorkflow.status)).window == timedelta(minutes=10)
+    longer = policy.model_copy(update={"heartbeat": HeartbeatPolicy(window=timedelta(minutes=30))})
+    async with uncached_worker(time_env.client, tq, longer, integrations):
+        await beat_with_start(time_env.client, tq, url)  # the second beat: the next run
+        status = await eventually(lambda: _status_if(handle, lambda s: s.state.runs == 2), timeout=30)
+        assert status.window == timedelta(minutes=30)
+        await finish(handle)
+
+
 @pytest.mark.parametrize("alarm_open", [False, True])
 async def test_continue_as_new_keeps_the_last_beat_and_an_open_alarm(
     time_env, run_worker, policy, slack, pagerduty, alarm_open
@@ -148,27 +196,13 @@ async def test_continue_as_new_keeps_the_last_beat_and_an_open_alarm(
     url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
     beat_id = heartbeat_id(url)
 
-    async def beat():
-        start = WithStartWorkflowOperation(
-            HeartbeatWorkflow.run,
-            HeartbeatInput(heartbeat_id=beat_id, alertmanager=url, beats_per_run=2),
-            id=beat_id,
-            task_queue=tq,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        return await time_env.client.execute_update_with_start_workflow(
-            HeartbeatWorkflow.beat,
-            Beat(alertmanager=url, alert_name="Watchdog"),
-            start_workflow_operation=start,
-        )
-
     handle = time_env.client.get_workflow_handle(beat_id)
     async with run_worker(time_env.client) as tq:
-        await beat()
+        await beat_with_start(time_env.client, tq, url)
         if alarm_open:
             await time_env.sleep(timedelta(minutes=11))
             await eventually(lambda: pagerduty.triggers(page_key(beat_id, 1)))
-        await beat()  # the run's second beat: it continues as new
+        await beat_with_start(time_env.client, tq, url)  # the run's second beat: it continues as new
         status = await eventually(lambda: _status_if(handle, lambda s: s.state.runs == 2))
         assert status.state.beats == 2 and status.state.last_beat is not None
         # The window still counts from the last beat, in the new run.

@@ -2,7 +2,8 @@
 switch"). Each delivery of the always-firing `Watchdog` re-arms a durable timer; when the policy's
 window passes with none, the on-call primary is paged and the alerts channel hears that the
 alerting pipeline has gone silent. The next delivery ends the alarm, resolves the page and says so.
-It continues as new every few hundred beats, carrying absolute times, so it runs for months."""
+It continues as new every few hundred beats, carrying absolute times, so it runs for months; each
+run pins the worker's policy as it starts."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class HeartbeatWorkflow:
 
     @workflow.run
     async def run(self, input: HeartbeatInput) -> None:
-        # The policy this heartbeat works by: the worker's, read once and kept in history.
+        # The policy this run works by: the worker's, read once and kept in history.
         self.policy = self.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
         )
@@ -64,8 +65,7 @@ class HeartbeatWorkflow:
                     HeartbeatInput(
                         heartbeat_id=self.id,
                         alertmanager=self.alertmanager,
-                        policy=self.policy,
-                        state=self.s,
+                        state=self.s,  # the next run pins the worker's policy then in force
                         beats_per_run=self.beats_per_run,
                     )
                 )
@@ -138,7 +138,7 @@ class HeartbeatWorkflow:
         s, rule = self.s, self.policy.heartbeat
         s.silences += 1
         s.alarm = alarm = Silence(
-            number=s.silences, since=s.last_beat or s.started_at, noticed_at=workflow.now()
+            number=s.silences, since=s.last_beat or s.started_at, noticed_at=workflow.now(), role=rule.page
         )
         person = self.policy.person(rule.page)
         request = PageRequest(
@@ -167,7 +167,7 @@ class HeartbeatWorkflow:
         alarm.ended_at = s.last_beat
         steps = [self._post(f"back-{alarm.number}", back_text(self.alertmanager, rule.alert_name, alarm))]
         if alarm.paged:
-            resolve = ResolvePage(role=rule.page, dedup_key=page_key(self.id, alarm.number))
+            resolve = ResolvePage(role=alarm.role, dedup_key=page_key(self.id, alarm.number))
             steps.append(self._step(PagingActivities.resolve_page, resolve, OUTSIDE))
         await asyncio.gather(*steps)
         s.ended = [*s.ended, alarm][-KEEP_ENDED:]
