@@ -3,6 +3,7 @@ the real receiver app, with Slack and PagerDuty faked at the HTTP boundary."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -230,4 +231,26 @@ async def test_the_receiver_s_name_decides_and_a_mismatch_with_the_policy_is_sho
         # To this receiver a Watchdog is an ordinary alert: it goes to its group's incident.
         [incident] = (await post(http, watchdog(url)))["incidents"]
         await finish(time_env.client.get_workflow_handle(incident["incident_id"]))
+        await finish(handle)
+
+
+async def test_a_beat_while_the_alarm_is_still_sounding_ends_it(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """The page is slow to go out; the pipeline comes back meanwhile. The alarm still ends: the
+    page goes once and is resolved, and the channel hears both."""
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        await post(http, watchdog(url))
+        pagerduty.delay_next("/v2/enqueue", 3.0)
+        silence = asyncio.create_task(time_env.sleep(timedelta(minutes=11)))
+        await eventually(lambda: pagerduty.held_for("/v2/enqueue"))
+        assert (await post(http, watchdog(url)))["heartbeat"]["ended_silence"] is True
+        await silence
+        await eventually(
+            lambda: pagerduty.triggers() and not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2
+        )
+        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        status = await eventually(lambda: _status_if(handle, lambda s: s.state.alarm is None))
+        assert len(pagerduty.triggers()) == 1 and [a.number for a in status.state.ended] == [1]
         await finish(handle)

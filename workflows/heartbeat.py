@@ -126,10 +126,15 @@ class HeartbeatWorkflow:
         return not silent(self.s, window, workflow.now())
 
     async def _next_beat(self) -> bool:
-        """True when a beat came after the alarm; False to continue as new first."""
-        seen = self.s.beats
-        await workflow.wait_condition(lambda: self.s.beats != seen or self._time_to_continue())
-        return self.s.beats != seen
+        """True once a beat came after the silence began (also one that came while the alarm was
+        being sounded); False to continue as new first."""
+        s = self.s
+
+        def back() -> bool:
+            return (s.last_beat or s.started_at) > s.alarm.since
+
+        await workflow.wait_condition(lambda: back() or self._time_to_continue())
+        return back()
 
     # --- the alarm -----------------------------------------------------------------------------
 
