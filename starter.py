@@ -1,12 +1,13 @@
-"""Talk to incidents from the command line.
+"""Talk to incidents from the command line: `irp` (installed by `make install` as .venv/bin/irp;
+`python starter.py` is the same).
 
-  python starter.py alert FILE                     start/join from an Alertmanager payload, as the webhook
-                                                   (a Watchdog beats the dead man's switch instead)
-  python starter.py declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
-  python starter.py status INCIDENT                the incident's status as JSON
-  python starter.py signal INCIDENT NAME JSON      send any signal as one JSON object
-  python starter.py list                           open incidents
-  python starter.py deliverables INCIDENT          the §8 ledger
+  irp alert FILE                     start/join from an Alertmanager payload, as the webhook
+                                     (a Watchdog beats the dead man's switch instead)
+  irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
+  irp status INCIDENT                the incident's status as JSON
+  irp signal INCIDENT NAME JSON      send any signal as one JSON object
+  irp list                           open incidents
+  irp deliverables INCIDENT          the §8 ledger
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -18,7 +19,7 @@ made from the incident's signal table, workflows/signals.py):
   mitigate INCIDENT --by EMAIL --summary TEXT
   resolve INCIDENT --by EMAIL --summary TEXT [--root-cause TEXT] [--force-reason TEXT]
   request INCIDENT ACTION TARGET --by EMAIL --reason TEXT [--param K=V ...] [--id REQUEST_ID]
-  approve INCIDENT REQUEST_ID --by EMAIL [--reason TEXT]     (an update: refused at once if it cannot count)
+  approve INCIDENT REQUEST_ID --by EMAIL [--reason TEXT]     (waits for the action it completes)
   deny INCIDENT REQUEST_ID --by EMAIL --reason TEXT
   done INCIDENT REQUEST_ID --by EMAIL --outcome TEXT
   complete INCIDENT DELIVERABLE --by EMAIL --link URL
@@ -43,15 +44,18 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
+from plan.signals import nearest
+from runtime import outcomes
 from runtime.commands import add_signal_commands, payload_of
 from runtime.intake import declare_incident, deliver
 from runtime.keycheck import key_mismatch
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
-from workflows.signals import SIGNALS
+from workflows.signals import PEOPLES, SIGNALS
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> int:
+    """Do the command; its exit code (runtime/outcomes.py)."""
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "alert":
@@ -81,33 +85,28 @@ async def run(args: argparse.Namespace) -> None:
     elif args.command == "status":
         status = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.status)
         show(status.model_dump(mode="json"))
-    elif args.command == "approve":
-        decided = await client.get_workflow_handle(args.incident).execute_update(
-            IncidentWorkflow.approve_action, payload_of(COMMANDS["approve"], args)
-        )
-        print(f"{args.request_id}: {decided.state} ({len(decided.approvals)} approval(s))")
     elif args.command == "signal" or args.command in COMMANDS:
         name, payload = (
             (args.name, json.loads(args.json))
             if args.command == "signal"
             else (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
         )
+        if name not in PEOPLES:  # checked before anything is sent
+            print(f"refused: no signal {name!r}{nearest(name, sorted(PEOPLES))}; known: {', '.join(PEOPLES)}")
+            return outcomes.REFUSED
         handle = client.get_workflow_handle(args.incident)
         await handle.describe()  # a clear "no incident" before sending into nothing
         if warning := await key_mismatch(handle, settings.payload_codec()):
             print(warning, file=sys.stderr)
-        await handle.signal(name, payload)
-        print(
-            f"sent {name} {json.dumps(payload)} to {args.incident}; "
-            f"`python starter.py status {args.incident}` shows the outcome"
-        )
+        if name == "approve":
+            return await outcomes.approve(handle, payload, args.wait)
+        return await outcomes.act(handle, name, payload, args.wait)
     elif args.command == "deliverables":
         ledger = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.deliverables)
         show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
     elif args.command == "list":
-        query = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
-        async for wf in client.list_workflows(query):
-            print(f"{wf.id}\t{wf.start_time:%Y-%m-%d %H:%M UTC}\t{await wf.memo_value('summary', '')}")
+        return await outcomes.list_incidents(client, min(args.wait, 3))
+    return outcomes.OK
 
 
 # The shortcut commands, by their CLI name (`ack`, `severity`, …), from the signal table.
@@ -121,7 +120,7 @@ def show(data: dict) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="preskool-irp: incidents from the command line",
-        epilog=__doc__,
+        epilog=__doc__ + "\n" + outcomes.EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,18 +147,26 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
     add_signal_commands(sub, COMMANDS.values())
+    for command in sub.choices.values():
+        command.add_argument(
+            "--wait",
+            type=float,
+            default=10.0,
+            help="seconds to wait for the incident's answer (and an approved action's run); default 10",
+        )
     return p
 
 
 def main() -> None:
     args = parser().parse_args()
+    code = outcomes.ERROR
     try:
-        asyncio.run(run(args))
-        exit_now(0)
+        exit_now(asyncio.run(run(args)))
     except (ValidationError, TemporalConfigError, json.JSONDecodeError, OSError, ValueError) as e:
         error = str(e)
     except WorkflowUpdateFailedError as e:
-        error = f"refused: {e.cause.message if e.cause else e}"
+        print(f"refused: {e.cause.message if e.cause else e}")
+        exit_now(outcomes.REFUSED)
     except RPCError as e:
         if e.status is RPCStatusCode.NOT_FOUND:
             error = f"no incident {getattr(args, 'incident', '')!r} (workflow not found)"
@@ -168,7 +175,7 @@ def main() -> None:
     except RuntimeError as e:
         error = f"cannot reach Temporal at {TemporalSettings().address}: {e}"
     print(f"error: {error}", file=sys.stderr)
-    exit_now(1)
+    exit_now(code)
 
 
 if __name__ == "__main__":

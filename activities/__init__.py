@@ -12,6 +12,7 @@ worker's roster, for providers that address people). PROVIDERS below is where th
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -33,6 +34,7 @@ from activities.status_page.statuspage import Statuspage
 from activities.tickets import TicketActivities
 from activities.tickets.jira import Jira
 from plan import Policy
+from plan.attestation import public_keys
 from plan.models import Person
 
 # The ONE place providers are chosen: one line per provider, under the port it serves. A port
@@ -70,6 +72,16 @@ def choose(port: str, settings: IntegrationSettings, people: tuple[Person, ...])
         if (built := provider.from_settings(settings, people)) is not None:
             return Chosen(built, provider.name)
     return Chosen(None, " or ".join(p.name for p in candidates))
+
+
+def with_attestation_keys(policy: Policy, settings: SharedSettings) -> Policy:
+    """The policy incidents pin, with the worker's IRP_ATTESTATION_PUBLIC_KEYS: with keys, a
+    gated decision counts only when attested (or confirmed) by the person. Raises ValueError
+    for a key that is not base64 of 32 raw bytes."""
+    keys = public_keys(settings.irp_attestation_public_keys)
+    return policy.model_copy(
+        update={"attestation_keys": [base64.b64encode(k).decode() for k in keys.values()]}
+    )
 
 
 def _known_providers_only(policy: Policy) -> None:
@@ -120,5 +132,5 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         PostmortemActivities().draft_postmortem,
         TicketActivities(tickets.provider, missing=tickets.missing).create_ticket,
         EmailActivities(email.provider, missing=email.missing).send_email,
-        PolicyActivities(policy).current_policy,
+        PolicyActivities(with_attestation_keys(policy, settings)).current_policy,
     ]

@@ -20,6 +20,8 @@ class SharedSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
     irp_ca_bundle: Path | None = None
+    # Ed25519 public keys (comma-separated base64) whose attestations prove who acted (issue 15).
+    irp_attestation_public_keys: str = ""
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext:

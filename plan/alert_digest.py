@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -25,11 +26,23 @@ TRACKED = 5_000  # alerts whose fingerprints are kept per delivery (about 35 byt
 TEXT = 2_000  # characters of any one text kept (summary, impact, an annotation)
 
 
-def clip(text: str, limit: int = TEXT) -> str:
-    """`text`, cut to `limit` characters with a visible note of what was cut."""
+def clip(text: str, limit: int = TEXT, whole: str = "") -> str:
+    """`text`, cut to `limit` characters with a visible note of what was cut (and of where the
+    `whole` text is, when that is known)."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"… (truncated, {len(text) - limit:,} more characters)"
+    where = f"; the whole text: {whole}" if whole else ""
+    return text[:limit] + f"… (truncated, {len(text) - limit:,} more characters{where})"
+
+
+def alertmanager_link(delivery: AlertmanagerDelivery) -> str:
+    """The group's first alert in Alertmanager's UI, where its full annotations stay readable
+    while it fires ("" when the delivery names no externalURL)."""
+    if not delivery.externalURL.startswith(("http://", "https://")):
+        return ""
+    name = (delivery.firing or delivery.alerts)[0].name
+    query = quote(f'{{alertname="{name[:200]}"}}', safe="")
+    return f"{delivery.externalURL.rstrip('/')[:500]}/#/alerts?filter={query}"
 
 
 class LabelSet(BaseModel):
@@ -86,11 +99,11 @@ def digest(delivery: AlertmanagerDelivery) -> AlertDigest:
         firing=firing,
         resolved=len(alerts) - firing,
         truncated=delivery.truncatedAlerts,
-        summary=clip(_summary(delivery)),
-        impact=clip(delivery.impact),
+        summary=clip(_summary(delivery), whole=alertmanager_link(delivery)),
+        impact=clip(delivery.impact, whole=alertmanager_link(delivery)),
         source=clip(delivery.source, 200),
         runbook=_runbook(alerts),
-        sample=[_clipped(a) for a in alerts[:SAMPLE]],
+        sample=[_clipped(a, alertmanager_link(delivery)) for a in alerts[:SAMPLE]],
         label_sets=_label_sets(alerts),
         firing_since={
             fingerprint(a): a.startsAt.timestamp() for a in alerts[:TRACKED] if a.status == "firing"
@@ -119,10 +132,10 @@ def _runbook(alerts: list[Alert]) -> str | None:
     return clip(url, 500) if url else None
 
 
-def _clipped(alert: Alert) -> Alert:
+def _clipped(alert: Alert, whole: str) -> Alert:
     return alert.model_copy(
         update={
-            "annotations": {k: clip(v, 500) for k, v in alert.annotations.items()},
+            "annotations": {k: clip(v, 500, whole) for k, v in alert.annotations.items()},
             "labels": {k: clip(v, 200) for k, v in alert.labels.items()},
         }
     )

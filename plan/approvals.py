@@ -43,11 +43,19 @@ class ActionDone(HumanInput):
 
 
 class Approval(BaseModel):
+    """One approval. `user`: the chat user an attestation proved it came from (None when the
+    incident checks no attestations): distinct people are counted by it, not by email."""
+
     by: str
     roles: list[Role]
     at: datetime
     digest: str
     reason: str | None = None
+    user: str | None = None
+
+    @property
+    def who(self) -> str:
+        return self.user or self.by.lower()
 
 
 class ActionRequest(BaseModel):
@@ -112,9 +120,15 @@ def eligible_roles(action: ActionPolicy, roles: set[Role]) -> list[Role]:
 
 
 def refuse_approval(
-    action: ActionPolicy, request: ActionRequest, by: str, roles: set[Role], now: datetime
+    action: ActionPolicy,
+    request: ActionRequest,
+    by: str,
+    roles: set[Role],
+    now: datetime,
+    user: str | None = None,
 ) -> str | None:
-    """Why `by` (holding `roles`) cannot approve `request` now, or None."""
+    """Why `by` (holding `roles`; proved to be chat user `user`, if known) cannot approve
+    `request` now, or None. One person is one approver, whichever email they use."""
     if request.state == "expired" or (request.state == "pending" and now >= request.expires_at):
         return f"request {request.request_id} expired at {request.expires_at:%H:%M UTC}; request it again"
     if request.state != "pending":
@@ -124,7 +138,7 @@ def refuse_approval(
     if not eligible_roles(action, roles):
         needed = ", ".join(r.title for r in action.approvers)
         return f"{by} may not approve {request.action}: it needs {needed}"
-    if any(a.by.lower() == by.lower() and a.digest == request.digest for a in request.approvals):
+    if any(a.who in (by.lower(), user) and a.digest == request.digest for a in request.approvals):
         return f"{by} already approved {request.request_id}"
     return None
 
@@ -135,7 +149,7 @@ def approvals_complete(action: ActionPolicy, request: ActionRequest) -> bool:
     valid = [
         a for a in request.approvals if a.digest == request.digest and a.by.lower() != request.by.lower()
     ]
-    people = {a.by.lower() for a in valid}
+    people = {a.who for a in valid}
     held = {r for a in valid for r in a.roles}
     return len(people) >= action.approvals and set(action.required) <= held
 

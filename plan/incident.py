@@ -89,6 +89,28 @@ class GateRun(BaseModel):
     note: str = ""
 
 
+class Claim(BaseModel):
+    """A gated decision sent in `by`'s name from the Web UI or the CLI while the incident checks
+    attestations: held until `by` confirms it with a verified click (or says it wasn't them)."""
+
+    claim_id: str
+    signal: str
+    input: dict
+    by: str
+    at: datetime
+    state: Literal["pending", "confirmed", "disowned"] = "pending"
+
+
+class PinnedMessage(BaseModel):
+    """A bridge message put in the timeline with the pin emoji (§4.6 post-mortem draft)."""
+
+    message_id: str
+    author: str
+    text: str
+    at: datetime
+    by: str
+
+
 class IncidentState(BaseModel):
     started_at: datetime
     phase: Phase = Phase.DETECTION
@@ -119,6 +141,9 @@ class IncidentState(BaseModel):
     posts: int = 0
     requests: dict[str, ActionRequest] = {}
     ledger_opened: bool = False
+    claims: dict[str, Claim] = {}  # decisions sent in someone's name without an attestation (issue 15)
+    nonces: dict[str, datetime] = {}  # attestation nonces seen in the last MAX_AGE (replays refused)
+    pins: dict[str, PinnedMessage] = {}  # bridge messages pinned to the timeline, by message id
     declaration_digest: str | None = None  # Declaration.digest of the body that opened it, if declared
     declaration_answers: int = 0  # how often `opened` answered: a retried declaration is not created twice
     ledger: list[Deliverable] = []

@@ -325,6 +325,16 @@ class Policy(Strict):
     deliverables: dict[DeliverableKey, DeliverablePolicy]
     reminders: Reminders = Reminders()
     customer_email: CustomerEmailPolicy = CustomerEmailPolicy()
+    pin_emoji: str = Field(
+        default="pushpin",
+        pattern=r"^[a-z0-9_+-]{1,100}$",
+        description="a reaction with this emoji on a bridge message puts it in the timeline (§4.6 draft)",
+    )
+    attestation_keys: list[str] = Field(
+        default=[],
+        description="Ed25519 public keys (base64 of the raw 32 bytes) whose attestations prove who acted; "
+        "the worker sets them from IRP_ATTESTATION_PUBLIC_KEYS",
+    )
     # §4.1 "Prometheus alert → PagerDuty + Slack #preskool-alerts": where the pipeline's own
     # silence is told (the channel exists; the bot joins it if it is public).
     alerts_channel: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")] = "preskool-alerts"

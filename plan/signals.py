@@ -4,12 +4,14 @@ People are named by email. Unknown fields are refused, so a typo is an error, no
 
 from __future__ import annotations
 
+import difflib
 from enum import Enum
 from types import UnionType
-from typing import Annotated, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plan.attestation import Attestation
 from plan.models import Email, Role, Severity
 
 PEOPLE = ("by", "person", "owner")
@@ -19,6 +21,28 @@ class HumanInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     by: Annotated[Email, Field(description="your email, as in the roster")]
+    # Set by the receiver for an action taken in Slack (plan/attestation.py); never typed.
+    attestation: Attestation | None = None
+
+
+class ConfirmClaim(HumanInput):
+    """`confirm_claim`: the claimed person's own verified answer to a decision sent in their name
+    from the Web UI or the CLI (issue 15): it counts only once they confirm."""
+
+    claim_id: str = Field(pattern=r"^claim-[0-9]{1,6}$")
+    confirmed: bool
+
+
+class PinMessage(HumanInput):
+    """`pin_message`: a bridge message someone reacted to with the policy's pin emoji (§4.6: it goes
+    into the timeline and the post-mortem draft); `removed` takes it out again."""
+
+    channel: str = Field(max_length=64)
+    message_id: str = Field(max_length=64, description="the message's id in the chat service")
+    author: str = Field(default="", max_length=254)
+    text: str = Field(default="", max_length=4000)
+    emoji: str = Field(max_length=100)
+    removed: bool = False
 
 
 class Acknowledge(HumanInput):
@@ -92,6 +116,8 @@ def json_shape(model: type[BaseModel]) -> str:
     (a `?` marks an optional key). Shown in the Web UI's signal descriptions and the CLI's help."""
     parts = []
     for name, field in model.model_fields.items():
+        if name == "attestation":
+            continue
         parts.append(f'"{name}"{"" if field.is_required() else "?"}: {_example(name, field.annotation)}')
     return "{" + ", ".join(parts) + "}"
 
@@ -113,3 +139,41 @@ def _example(name: str, annotation: object) -> str:
     if origin is dict:
         return "{...}"
     return '"<email>"' if name in PEOPLE else '"..."'
+
+
+class Act(BaseModel):
+    """`act`: any person's signal, answered with its outcome (what the CLI sends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal: str = Field(description="a signal's name, e.g. acknowledge")
+    input: Any = Field(description="the signal's JSON object")
+
+
+class Outcome(BaseModel):
+    """What came of one signal sent through `act`: accepted or refused (with the reason), what the
+    incident noted on the way, and the ids of requests it made."""
+
+    signal: str
+    accepted: bool
+    reason: str | None = None
+    notes: list[str] = []
+    requests: list[str] = []
+
+
+def outcome(signal: str, entries: list, requests: list[str]) -> Outcome:
+    """The Outcome of `signal` from the timeline entries it wrote (TimelineEntry: kind, text)."""
+    refusal = next((e.text.removeprefix("refused ") for e in entries if e.kind == "refused"), None)
+    return Outcome(
+        signal=signal,
+        accepted=refusal is None,
+        reason=refusal,
+        notes=[e.text for e in entries if e.kind != "refused"][:10],
+        requests=requests,
+    )
+
+
+def nearest(name: str, known: list[str]) -> str:
+    """ " (did you mean `x`?)" for the known name closest to a misspelt one, else ""."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

@@ -48,6 +48,15 @@ def bridge_opening(
     )
 
 
+def bridge_continued(incident_id: str, old_channel: str | None, why: str) -> str:
+    """The first post of a continuation bridge (§4.1's bridge, reopened after a deletion)."""
+    return (
+        f"🔁 BRIDGE CONTINUED — incident {incident_id}\n"
+        f"#{old_channel} is gone ({why}). This channel continues the incident bridge; "
+        f"the incident's timeline keeps everything said before."
+    )
+
+
 def channel_name(prefix: str, started_at: datetime, attempt: int = 1) -> str:
     """§4.1 `#preskool-incident-<YYYY-MM-DD>`, then -2, -3… when the name is taken."""
     name = f"{prefix}-{started_at:%Y-%m-%d}"
@@ -235,3 +244,27 @@ def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, t
         f"to be held before {timestamp(due_at)} (§4.6, §8: within 72 hours)."
         + (f" Ticket: {ticket}" if ticket else "")
     )
+
+
+def claim_confirmation(incident_id: str, claim_id: str, signal: str, value: dict) -> str:
+    """The direct message to the person a decision was sent in the name of (issue 15)."""
+    said = ", ".join(f"{k}={v}" for k, v in value.items() if k not in ("by", "attestation"))
+    return (
+        f"🔐 Incident {incident_id}: `{signal}` ({said}) was sent in your name from outside the chat "
+        f"({claim_id}). It counts only if you confirm it here. If it wasn't you, say so: the bridge "
+        "and the Engineering Lead will be told."
+    )
+
+
+def claim_disowned(incident_id: str, claim_id: str, signal: str, by: str) -> str:
+    """The security notice when the named person says a claimed decision wasn't theirs."""
+    return (
+        f"🚨 SECURITY — incident {incident_id}: `{signal}` was sent in {mention_email(by)}'s name from "
+        f"outside the chat ({claim_id}), and they say it wasn't them. It did not count. Find out who "
+        "can send signals to this incident's Temporal namespace."
+    )
+
+
+def mention_email(email: str) -> str:
+    """A person named by email only (the provider renders it as a mention)."""
+    return f"<person:{email}>"

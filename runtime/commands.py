@@ -18,14 +18,15 @@ def add_signal_commands(sub: argparse._SubParsersAction, signals: Iterable[Signa
         command = sub.add_parser(signal.cli.command, help=signal.cli.help, description=signal.summary)
         command.add_argument("incident")
         for name, field in signal.model.model_fields.items():
-            _add_field(command, signal, name, field)
+            if name != "attestation":  # made by the receiver for a Slack action, never typed
+                _add_field(command, signal, name, field)
 
 
 def payload_of(signal: Signal, args: argparse.Namespace) -> dict[str, Any]:
     """The JSON the signal's model takes, from the parsed arguments (unset ones left out)."""
     payload = {}
     for name, field in signal.model.model_fields.items():
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         if value in (None, [], False):
             continue
         if get_origin(_bare(field.annotation)) is dict:

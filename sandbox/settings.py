@@ -37,3 +37,27 @@ def sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp) -> In
     """The same, as the settings an in-process worker is built with."""
     env = sandbox_env(slack, pagerduty, statuspage, prometheus, jira, smtp)
     return IntegrationSettings(**{name.lower(): value for name, value in env.items()})
+
+
+def sandbox_env_from_startup(info: dict) -> dict[str, str]:
+    """The same variables for a sandbox run as its own process (`python -m sandbox`), from the
+    JSON line it prints when it listens."""
+    return {
+        "SLACK_BOT_TOKEN": info["slack_token"],
+        "SLACK_API_URL": info["slack_url"],
+        "PAGERDUTY_EVENTS_URL": info["pagerduty_url"],
+        "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "IRP_CA_BUNDLE": info["ca_bundle"],
+        "STATUSPAGE_API_URL": info["statuspage_url"],
+        "STATUSPAGE_API_KEY": info["statuspage_api_key"],
+        "STATUSPAGE_PAGE_ID": info["statuspage_page_id"],
+        "PROMETHEUS_URL": info["prometheus_url"],
+        "JIRA_URL": info["jira_url"],
+        "JIRA_EMAIL": info["jira_email"],
+        "JIRA_API_TOKEN": info["jira_api_token"],
+        "JIRA_PROJECT": info["jira_project"],
+        "SMTP_HOST": info["smtp_host"],
+        "SMTP_PORT": str(info["smtp_port"]),
+        "SMTP_USERNAME": info["smtp_username"],
+        "SMTP_PASSWORD": info["smtp_password"],
+    }

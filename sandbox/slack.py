@@ -137,6 +137,11 @@ class SlackFake(FakeServer):
         """A workspace clean-up archives the channel (the bot is not told)."""
         self.channel_by_name(name).is_archived = True
 
+    def delete_as_a_person(self, name: str) -> None:
+        """An admin deletes the channel: every later call naming it gets channel_not_found, and
+        its name is free again."""
+        del self.channels[self.channel_by_name(name).id]
+
     def remove_bot(self, name: str) -> None:
         """Someone removes the bot from the channel (/remove @bot)."""
         channel = self.channel_by_name(name)

@@ -96,3 +96,21 @@ def test_pyproject_installs_every_subpackage():
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert on_disk <= listed, f"pyproject.toml does not list {on_disk - listed}"
+
+
+def test_the_image_has_the_scripts_the_executors_run():
+    """`bash scripts/rollback.sh` runs from the worker's directory (/app in the image)."""
+    assert re.search(r"^COPY scripts scripts$", (ROOT / "Dockerfile").read_text(), re.M)
+
+
+def test_the_image_installs_the_cli_as_irp():
+    """`pip install .` (the Dockerfile, `make install`) makes the `irp` command from starter.py."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["irp"] == "starter:main"
+    assert "starter" in project["tool"]["setuptools"]["py-modules"]
+    assert re.search(r"^def main\(\) -> None:", (ROOT / "starter.py").read_text(), re.M)
+
+
+def test_compose_passes_the_rollback_namespace_to_the_workers():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert services["worker"]["environment"]["IRP_K8S_NAMESPACE"] == "${IRP_K8S_NAMESPACE:-preskool}"

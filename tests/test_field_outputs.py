@@ -110,11 +110,13 @@ async def test_a_huge_annotation_still_pages_and_opens_the_bridge(
         )
         await finish(handle)
     assert {p.outcome for p in status.paged} == {"paged"}
-    assert len(status.impact) < 2_100 and "(truncated, " in status.impact
+    assert len(status.impact) < 2_300 and "(truncated, " in status.impact
+    # The whole text stays where a person can read it: on the alert, in Alertmanager's UI.
+    assert "the whole text: http://alertmanager:9093/#/alerts?filter=%7Balertname%3D" in status.impact
     opening = next(
         m["text"] for m in slack.messages(status.channel) if m["text"].startswith("🚨 INCIDENT OPENED")
     )
-    assert "more characters)" in opening
+    assert "more characters; the whole text: http://alertmanager:9093" in opening
 
 
 async def test_the_bridge_survives_what_a_workspace_does_to_it(dev_env, run_worker, slack):
@@ -155,3 +157,36 @@ async def test_the_bridge_survives_what_a_workspace_does_to_it(dev_env, run_work
     assert len(recovered) == 2 and "unarchived" in recovered[0] and "joined it again" in recovered[1]
     told = [e.text for e in status.timeline if e.kind == "notified" and e.text.startswith("bridge-recovered")]
     assert len(told) == 2
+
+
+async def test_a_deleted_bridge_continues_in_a_new_channel(dev_env, run_worker, slack):
+    """An admin deletes the bridge mid-incident (`channel_not_found` from then on): the next update
+    opens a continuation bridge whose purpose names the incident and the old channel, everyone
+    engaged is invited, the update is posted there once, and the IC hears it directly."""
+    async with run_worker(dev_env.client) as tq:
+        handle = await open_incident(dev_env.client, tq, module="fees")
+        status = await status_when(
+            handle, lambda s: any(e.text.startswith("posted the triage") for e in s.timeline)
+        )
+        old = status.channel
+        members = set(slack.channel_by_name(old).members)
+        slack.delete_as_a_person(old)
+        await handle.signal(
+            "post_update",
+            {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A bad deploy"},
+        )
+        status = await status_when(
+            handle, lambda s: any(e.text.startswith("bridge-continued") for e in s.timeline)
+        )
+        await finish(handle)
+    assert status.channel != old and slack.channel_by_name(old) is None
+    new = slack.channel_by_name(status.channel)
+    assert handle.id in new.purpose["value"] and f"#{old}" in new.purpose["value"]
+    assert members <= set(new.members)
+    texts = [m["text"] for m in new.messages]
+    assert texts[0].startswith("🔁 BRIDGE CONTINUED") and f"#{old} is gone" in texts[0]
+    assert sum(t.startswith("📝 UPDATE") for t in texts) == 1
+    lost = [e.text for e in status.timeline if e.kind == "bridge-lost"]
+    assert len(lost) == 1 and "channel_not_found" in lost[0]
+    assert any(e.kind == "notified" and e.text.startswith("bridge-continued") for e in status.timeline)
+    assert not [e for e in status.timeline if e.kind == "step-failed"]

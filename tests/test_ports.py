@@ -163,20 +163,27 @@ def test_pagerduty_without_any_routing_key_is_not_configured(policy):
     assert pager is not None and pager.routing_key(keyed) == "R-CTO" and pager.routing_key(None) is None
 
 
-async def test_a_message_too_long_for_slack_is_cut_and_sent(slack, policy):
+async def test_a_message_too_long_for_slack_is_cut_and_the_rest_follows(slack, policy):
     """Slack refuses text over 40,000 characters (`msg_too_long`, enforced by the sandbox): the
-    provider cuts it with a visible note and posts, never gives up."""
+    provider cuts it with a visible note, posts, and the rest follows in numbered messages, so the
+    whole text reaches people; a retry of the step posts none of them again."""
     people = Directory(list(policy.roster.values()))
     chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
     channel_id, _ = await chat.create_channel("inc-long", "Incident inc-long")
-    text = "every school: " + "school-00042, " * 10_000
-    posted = await ActivityEnvironment().run(
-        BridgeActivities(chat, people).post_to_bridge,
-        BridgePost(incident_id="inc-long", channel_id=channel_id, key="update-1", text=text),
-    )
-    (message,) = slack.messages("inc-long")
-    assert posted.message_id == message["ts"] and len(message["text"]) <= 40_000
-    assert message["text"].startswith("every school: ") and "more characters)" in message["text"]
+    text = "every school: " + "".join(f"school-{n:05d}, " for n in range(7_000))  # 98,014 characters
+    post = BridgePost(incident_id="inc-long", channel_id=channel_id, key="update-1", text=text)
+    posted = await ActivityEnvironment().run(BridgeActivities(chat, people).post_to_bridge, post)
+    first, *rest = slack.messages("inc-long")
+    assert posted.message_id == first["ts"] and len(first["text"]) <= 40_000
+    assert first["text"].startswith("every school: ") and "more characters)" in first["text"]
+    headers = [m["text"].split("\n")[0] for m in rest]
+    assert headers == ["(continued, part 2 of 3)", "(continued, part 3 of 3)"]
+    shown = first["text"].split("…")[0] + "".join(m["text"].split("\n", 1)[1] for m in rest)
+    assert shown == text and all(len(m["text"]) <= 40_000 for m in rest)
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2)
+    again = await retry.run(BridgeActivities(chat, people).post_to_bridge, post)
+    assert again.reused and again.message_id == first["ts"] and len(slack.messages("inc-long")) == 3
 
 
 async def test_a_message_slack_still_finds_too_long_is_cut_further_and_sent(slack, policy, monkeypatch):
@@ -192,9 +199,10 @@ async def test_a_message_slack_still_finds_too_long_is_cut_further_and_sent(slac
         BridgeActivities(chat, people).post_to_bridge,
         BridgePost(incident_id="inc-longer", channel_id=channel_id, key="update-1", text="x" * 90_000),
     )
-    (message,) = slack.messages("inc-longer")
+    message, *more = slack.messages("inc-longer")
     assert posted.message_id == message["ts"] and len(message["text"]) <= 25_000
-    assert len(slack.calls_to("chat.postMessage")) == 2
+    whole = message["text"].split("…")[0] + "".join(m["text"].split("\n", 1)[1] for m in more)
+    assert whole == "x" * 90_000 and len(slack.calls_to("chat.postMessage")) == 2 + len(more)
 
 
 async def test_a_retried_post_into_a_bridge_the_bot_left_rejoins_and_posts_once(slack, policy):

@@ -72,3 +72,53 @@ async def test_the_ui_shows_live_details_without_a_query(dev_env, run_worker, po
     assert shown.startswith("**P1** · TRIAGE · API returning 500s for all requests")
     assert "acknowledged: ben.okafor@preskool.com" in shown and "Next update due" in shown
     assert (await described.static_summary()).startswith("Alert group:")
+
+
+async def test_review_and_closed_are_found_by_the_readmes_query(dev_env, run_worker, prometheus, policy):
+    """After resolution with §8 deliverables open, the README's `IncidentStatus = 'review'` finds the
+    incident and its live details list the deliverables; closed once they are all done. A pending
+    approval shows in the details too."""
+    from plan import Declaration
+    from runtime.intake import declare_incident
+
+    prometheus.healthy(policy)
+    ic = "asha.rao@preskool.com"
+    async with run_worker(dev_env.client) as tq:
+        receipt = await declare_incident(
+            dev_env.client, tq, Declaration(summary="Exports slow", severity="P2", reporter=ic)
+        )
+        handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+
+        async def details(needle: str):
+            text = (await handle.query("__temporal_workflow_metadata")).current_details
+            return text if needle in text else None
+
+        await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+        await handle.signal(
+            "request_action",
+            {
+                "action": "rollback",
+                "target": "exports",
+                "by": ic,
+                "reason": "slow since deploy",
+                "request_id": "rb-1",
+            },
+        )
+        assert "Waiting for approval: rb-1" in await eventually(lambda: details("Waiting for approval"))
+        await handle.signal("deny", {"request_id": "rb-1", "by": ic, "reason": "not the deploy"})
+        await handle.signal("resolve", {"by": ic, "summary": "Index rebuilt"})
+        status = await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
+
+        async def listed(state: str):
+            query = f"IncidentStatus = '{state}' AND WorkflowId = '{receipt.incident_id}'"
+            return await temporal_cli(dev_env, "workflow", "list", "--query", query)
+
+        assert await eventually(lambda: listed("review"))
+        shown = await eventually(lambda: details("Deliverables:"))
+        assert all(f"{d.key} {d.state}" in shown for d in status.deliverables), shown
+        for d in status.deliverables:
+            await handle.signal(
+                "complete_deliverable", {"deliverable": d.key, "by": ic, "link": f"https://x/{d.key}"}
+            )
+        await handle.result()
+        assert await eventually(lambda: listed("closed"))

@@ -13,8 +13,10 @@ from plan.signals import json_shape
 from workflows import IncidentWorkflow
 from workflows.approvals import Approvals
 from workflows.customer_email import CustomerEmail
+from workflows.identity import Identity
 from workflows.ledger import Ledger
 from workflows.lifecycle import Lifecycle
+from workflows.pins import Pins
 from workflows.resolve_gate import ResolveGate
 from workflows.signals import SIGNALS
 
@@ -25,6 +27,8 @@ COMPONENTS = {
     "ledger": Ledger,
     "customer_email": CustomerEmail,
     "gate": ResolveGate,
+    "identity": Identity,
+    "pins": Pins,
 }
 
 
@@ -39,6 +43,7 @@ def test_names_are_unique_and_every_handler_is_a_component_method():
 
 def test_the_workflow_has_one_described_handler_per_signal():
     defined = IncidentWorkflow.__temporal_workflow_definition.signals
+    assert defined[None].description.startswith("Any other name: refused")  # the dynamic handler
     for signal in SIGNALS:
         assert defined[signal.name].description == signal.description
         assert json_shape(signal.model) in signal.description

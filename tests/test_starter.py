@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from starter import COMMANDS
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 
@@ -152,7 +153,7 @@ async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_wo
         ):
             code, out, err = await cli(*args)
             assert code == 0, err
-            assert out.startswith("sent ")
+            assert out.startswith(f"{COMMANDS[args[0]].name}: accepted"), out
         status = await status_when(handle, lambda s: s.phase == "REVIEW", timeout=30)
     assert status.acknowledged_by == "ben.okafor@preskool.com"
     assert status.blast_radius.tenants == ["school-7"] and status.severity == "P1"
@@ -182,10 +183,11 @@ async def test_request_and_approve_from_the_cli(cli, dev_env, run_worker):
         )
         assert code == 0, err
         await status_when(handle, lambda s: s.requests)
+        assert "request id: cb-1" in out and "needs 1 approval from" in out, out
         code, out, err = await cli("approve", incident, "cb-1", "--by", "grace.mensah@preskool.com")
-        assert code == 1 and "refused: grace.mensah@preskool.com may not approve circuit_break" in err
+        assert code == 3 and "refused: grace.mensah@preskool.com may not approve circuit_break" in out
         code, out, err = await cli("approve", incident, "cb-1", "--by", "asha.rao@preskool.com")
-        assert code == 0 and out.strip() == "cb-1: approved (1 approval(s))", err
+        assert code == 0 and out.strip() == "cb-1: approval counted (1 so far), approved", err
         code, out, err = await cli(
             "done", incident, "cb-1", "--by", "ben.okafor@preskool.com", "--outcome", "flag fee_reminders=off"
         )
@@ -193,3 +195,57 @@ async def test_request_and_approve_from_the_cli(cli, dev_env, run_worker):
         status = await status_when(handle, lambda s: s.requests[0].state == "done")
         await finish(handle)
     assert status.requests[0].outcome == "flag fee_reminders=off"
+
+
+async def test_every_command_says_what_really_happened(cli, dev_env, run_worker):
+    """The field's 3 a.m. cases: each refusal is printed with its reason and exits 3; a typo'd
+    signal name is refused before anything is sent (and, sent raw, refused in the timeline); a
+    person nobody knows is refused for a gated decision and flagged for an acknowledgement; a
+    request prints its id and approvers; an approval waits for the action it runs."""
+    ic, lead = "asha.rao@preskool.com", "dana.whitfield@preskool.com"
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Fees API 500s", "--severity", "P1", task_queue=tq)
+        incident = json.loads(out)["incident_id"]
+        handle = dev_env.client.get_workflow_handle(incident)
+        await status_when(handle, lambda s: s.cadence)
+
+        code, out, _ = await cli("ack", incident, "--by", "ben.okafr@preskool.com")
+        assert code == 0 and "not in the roster (did you mean `ben.okafor@preskool.com`?)" in out, out
+        code, out, _ = await cli("signal", incident, "acknowlege", '{"by": "ben.okafor@preskool.com"}')
+        assert code == 3 and "no signal 'acknowlege' (did you mean `acknowledge`?)" in out, out
+        await handle.signal("acknowlege", {"by": "ben.okafor@preskool.com"})
+        code, out, _ = await cli(
+            "signal", incident, "acknowledge", '{"by": "ben.okafor@preskool.com", "x": 1}'
+        )
+        assert code == 3 and "refused: acknowledge: x: Extra inputs are not permitted" in out, out
+        code, out, _ = await cli("resolve", incident, "--by", "ben.okafor@preskool.com", "--summary", "ok")
+        assert code == 3 and "ben.okafor@preskool.com may not resolve: it needs Incident Commander" in out
+        typo = {"by": ic, "deliverable": "postmortm", "link": "https://x"}
+        code, out, _ = await cli("signal", incident, "complete_deliverable", json.dumps(typo))
+        assert code == 3 and "no deliverable 'postmortm'" in out, out
+
+        code, out, _ = await cli(
+            "request", incident, "rollback", "backend", "--by", ic, "--reason", "errors since the deploy"
+        )
+        assert code == 0 and "request id: rollback-1" in out and "Engineering Lead (Dana" in out, out
+        code, out, _ = await cli("approve", incident, "rollback-1", "--by", "dana.whitfeld@preskool.com")
+        assert code == 3 and "unknown person: dana.whitfeld@preskool.com is not in the roster" in out, out
+        assert f"(did you mean `{lead}`?)" in out
+        code, out, _ = await cli("approve", incident, "rollback-1", "--by", lead, "--wait", "30")
+        assert out.startswith("rollback-1: approval counted (1 so far), approved"), out
+        final = out.strip().splitlines()[-1]
+        assert final.startswith("rollback-1: done (exit code 0)") if code == 0 else code == 4, out
+        assert code == 0 or final.startswith("rollback-1: failed (exit code "), out
+
+        status = await status_when(
+            handle, lambda s: any("this incident takes no signal 'acknowlege'" in e.text for e in s.timeline)
+        )
+        code, out, _ = await cli("list")
+        row = next(line for line in out.splitlines() if line.startswith(incident))
+        assert code == 0 and " P1 " in row and "open" in row and ic in row and "Fees API 500s" in row, out
+        await finish(handle)
+    flagged = [e.text for e in status.timeline if e.kind == "not-in-roster"]
+    assert flagged == [
+        "acknowledge by ben.okafr@preskool.com is not in the roster (did you mean "
+        "`ben.okafor@preskool.com`?): accepted, flagged"
+    ]

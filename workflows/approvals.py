@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.executor import ExecutorActivities, RunAction
+    from plan import buttons as chat_buttons
     from plan import templates
     from plan.approvals import (
         ActionDone,
@@ -61,7 +62,8 @@ class Approvals:
         changed = " (changed: earlier approvals no longer count)" if earlier else ""
         ctx.note(
             "action-requested",
-            f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}",
+            f"{request.by} requests {request_id}: {action.title} on {request.target}{changed}; "
+            f"needs {who_may_approve(ctx.policy, action)}",
             by=request.by,
         )
         self.bridge.post(
@@ -80,6 +82,7 @@ class Approvals:
                 expires_at=r.expires_at,
             ),
             "approval-request",
+            buttons=chat_buttons.approval(ctx.incident_id, request_id),
         )
 
     def _recorded(
@@ -106,6 +109,8 @@ class Approvals:
 
     def approval_refusal(self, decision: Decide) -> str | None:
         """Why this approval cannot count (pure: the update's validator asks it too)."""
+        if stranger := self.ctx.stranger(decision.by):
+            return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None:
             known = ", ".join(self.ctx.s.requests) or "none"
@@ -116,6 +121,7 @@ class Approvals:
             decision.by,
             self.ctx.roles_of(decision.by),
             workflow.now(),
+            self.ctx.verified_user,
         )
 
     def approve(self, decision: Decide) -> None:
@@ -128,7 +134,12 @@ class Approvals:
         roles = [r for r in action.approvers if r in ctx.roles_of(decision.by)]
         request.approvals.append(
             Approval(
-                by=decision.by, roles=roles, at=workflow.now(), digest=request.digest, reason=decision.reason
+                by=decision.by,
+                roles=roles,
+                at=workflow.now(),
+                digest=request.digest,
+                reason=decision.reason,
+                user=ctx.verified_user,
             )
         )
         ctx.note(
@@ -146,6 +157,8 @@ class Approvals:
             )
 
     def denial_refusal(self, decision: Decide) -> str | None:
+        if stranger := self.ctx.stranger(decision.by):
+            return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None or request.state != "pending" or workflow.now() >= request.expires_at:
             return self.approval_refusal(decision)

@@ -17,6 +17,8 @@ with workflow.unsafe.imports_passed_through():
         PersonNotice,
     )
     from plan import Role, templates
+    from plan import buttons as chat_buttons
+    from plan.buttons import ChatButton
     from workflows.context import IncidentContext
     from workflows.outside import outside
 
@@ -29,6 +31,7 @@ class Bridge:
 
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
+        self.continuing = False  # opening a continuation bridge now (a deleted one's)
 
     # --- queued in the chat lane -----------------------------------------------------------------
 
@@ -36,19 +39,25 @@ class Bridge:
         """#<prefix>-<YYYY-MM-DD>, its members, and the §5.1 opening."""
         self.ctx.later(self.LANE, self._open)
 
-    def post(self, text: str, what: str, thread: bool = False) -> None:
-        self.ctx.later(self.LANE, self.send, text, what, thread)
+    def post(self, text: str, what: str, thread: bool = False, buttons: list[ChatButton] = ()) -> None:
+        self.ctx.later(self.LANE, self.send, text, what, thread, list(buttons))
 
     def invite(self, roles: list[Role]) -> None:
         self.ctx.later(self.LANE, self._invite, roles)
 
-    def notify(self, role: Role, key: str, text: str) -> None:
+    def notify(self, role: Role, key: str, text: str, buttons: list[ChatButton] = ()) -> None:
         """A direct message: reminders and invitations reach people after the bridge is archived."""
-        self.ctx.later(self.LANE, self.tell, role, key, text)
+        self.ctx.later(self.LANE, self.tell, role, key, text, list(buttons))
+
+    def notify_email(self, email: str, key: str, text: str, buttons: list[ChatButton] = ()) -> None:
+        """A direct message to a person by email (someone a claim names may hold no role)."""
+        self.ctx.later(self.LANE, self._tell_person, email, key, text, list(buttons))
 
     # --- done now, in the caller's lane -------------------------------------------------------------
 
-    async def send(self, text: str, what: str, thread: bool = False) -> str | None:
+    async def send(
+        self, text: str, what: str, thread: bool = False, buttons: list[ChatButton] = ()
+    ) -> str | None:
         """Post in the bridge. Each post has a key of its own, so a retry never posts twice."""
         s = self.ctx.s
         if not s.bridge.channel_id or s.bridge.archived:
@@ -63,9 +72,12 @@ class Bridge:
                 key=key,
                 text=text,
                 thread=s.bridge.opening_message_id if thread else None,
+                buttons=list(buttons),
             ),
             f"post the {what} message",
         )
+        if posted and posted.gone:
+            return await self._continue(posted.gone, text, what, thread, buttons)
         if posted and posted.recovered:
             await self._recovered(posted.recovered, what)
         if posted:
@@ -84,20 +96,57 @@ class Bridge:
             f"through. Check who did it, and that everyone is still in the bridge.",
         )
 
-    async def tell(self, role: Role, key: str, text: str) -> None:
+    async def _continue(
+        self, why: str, text: str, what: str, thread: bool, buttons: list[ChatButton]
+    ) -> str | None:
+        """The bridge was deleted mid-incident: open a continuation bridge (its purpose names the
+        incident and the old channel), bring the people in, say so there and to the IC, then
+        post what was missed. Once per loss: a continuation lost at once fails visibly."""
+        ctx, s = self.ctx, self.ctx.s
+        old, s.bridge.channel_id = s.bridge.channel, None
+        ctx.note("bridge-lost", f"#{old}: {why}; the bridge continues in a new channel")
+        if self.continuing:
+            return None
+        self.continuing = True
+        try:
+            if not await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}): {s.summary}"):
+                return None
+            await self._invite(ctx.engaged.bridge_members)
+            s.bridge.opening_message_id = await self.send(
+                templates.bridge_continued(ctx.incident_id, old, why), "continuation"
+            )
+            message_id = await self.send(text, what, thread, buttons)
+        finally:
+            self.continuing = False
+        await self.tell(
+            Role.incident_commander,
+            f"bridge-continued-{s.posts}",
+            f"⚠️ Incident {ctx.incident_id}: #{old} was deleted ({why}). The bridge continues in "
+            f"#{s.bridge.channel}; everyone engaged was invited. Check who deleted it.",
+        )
+        return message_id
+
+    async def tell(self, role: Role, key: str, text: str, buttons: list[ChatButton] = ()) -> None:
         person = self.ctx.person(role)
         if not person:
             self.ctx.note("notify-skipped", f"nobody holds the {role.title} role: {key} not sent")
             return
+        await self._tell_person(person.email, key, text, buttons, person.name)
+
+    async def _tell_person(
+        self, email: str, key: str, text: str, buttons: list[ChatButton] = (), name: str | None = None
+    ) -> None:
         sent = await self._outside(
             BridgeActivities.notify_person,
-            PersonNotice(incident_id=self.ctx.incident_id, email=person.email, key=key, text=text),
-            f"message {person.name}",
+            PersonNotice(
+                incident_id=self.ctx.incident_id, email=email, key=key, text=text, buttons=list(buttons)
+            ),
+            f"message {name or email}",
         )
         if sent and sent.skipped:
             self.ctx.note("notify-skipped", f"{key} not sent: {sent.skipped}")
         elif sent and sent.message_id:
-            self.ctx.note("notified", f"{key} → {person.name}")
+            self.ctx.note("notified", f"{key} → {name or email}")
 
     async def archive(self) -> None:
         """§4.5 step 6."""
@@ -117,23 +166,8 @@ class Bridge:
 
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
-        opened = await self._outside(
-            BridgeActivities.open_bridge,
-            OpenBridgeRequest(
-                incident_id=ctx.incident_id,
-                channel_prefix=ctx.policy.bridge_channel_prefix,
-                started_at=s.started_at,
-                purpose=f"Incident {ctx.incident_id}: {s.summary}"[:250],
-            ),
-            "open the incident bridge",
-        )
-        if opened is None or opened.skipped:
-            s.bridge.skipped = opened.skipped if opened else "failed"
-            if opened:
-                ctx.note("bridge-skipped", opened.skipped)
+        if not await self._open_channel(f"Incident {ctx.incident_id}: {s.summary}"):
             return
-        s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
-        ctx.note("bridge", f"bridge opened: #{opened.channel}")
         await self._invite(ctx.engaged.bridge_members)
         s.bridge.opening_message_id = await self.send(
             templates.bridge_opening(
@@ -147,7 +181,30 @@ class Bridge:
                 pagerduty=f"{ctx.policy.links.pagerduty} (dedup key {ctx.incident_id}:<role>)",
             ),
             "opening",
+            buttons=chat_buttons.opening(ctx.incident_id),
         )
+
+    async def _open_channel(self, purpose: str) -> bool:
+        """A new bridge channel whose purpose names the incident; False (noted) when none opened."""
+        ctx, s = self.ctx, self.ctx.s
+        opened = await self._outside(
+            BridgeActivities.open_bridge,
+            OpenBridgeRequest(
+                incident_id=ctx.incident_id,
+                channel_prefix=ctx.policy.bridge_channel_prefix,
+                started_at=s.started_at,
+                purpose=purpose[:250],
+            ),
+            "open the incident bridge",
+        )
+        if opened is None or opened.skipped:
+            s.bridge.skipped = opened.skipped if opened else "failed"
+            if opened:
+                ctx.note("bridge-skipped", opened.skipped)
+            return False
+        s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
+        ctx.note("bridge", f"bridge opened: #{opened.channel}")
+        return True
 
     async def _invite(self, roles: list[Role]) -> None:
         s = self.ctx.s

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.lifecycle import cadence
     from plan.models import GatedAction, Phase
     from plan.raci import Engagement, engagement
+    from plan.signals import nearest
     from workflows import search
     from workflows.lanes import Lanes
 
@@ -36,6 +37,8 @@ class IncidentContext:
         self.wake = False
         self.running = False
         self.announce: Callable[[str, str], None] = lambda text, what: None
+        # The chat user an attestation proved is acting, while its input is being applied.
+        self.verified_user: str | None = None
 
     # --- the timeline and refusals ------------------------------------------------------------
 
@@ -43,6 +46,8 @@ class IncidentContext:
         """Every change writes the timeline, which also wakes the main loop."""
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
         self.wake = True
+        if self.running and self.policy:  # the UI's live details (metadata, not a command in history)
+            workflow.set_current_details(self.details())
         workflow.logger.info("%s: %s", kind, text)  # the timeline, in the logs (not repeated on replay)
 
     def refuse(self, signal: str, reason: str) -> None:
@@ -60,6 +65,30 @@ class IncidentContext:
                 "; ".join(f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg']}" for err in e.errors()),
             )
             return None
+
+    def stranger(self, email: str) -> str | None:
+        """Why `email` is nobody the policy's roster names (with the nearest roster email), or None
+        for someone it names."""
+        emails = sorted({p.email.lower() for p in self.policy.roster.values()})
+        if email.lower() in emails:
+            return None
+        return f"{email} is not in the roster{nearest(email.lower(), emails)}"
+
+    def known_people(self, signal: str, gated: bool, accepted: BaseModel) -> bool:
+        """A person is someone the roster names. An unknown `by` or `person` refuses a gated
+        decision; an ungated step (anyone may: acknowledge, an update) goes ahead, flagged in
+        the timeline and the bridge."""
+        for field in ("by", "person"):
+            email = getattr(accepted, field, None)
+            why = email and self.stranger(email)
+            if not why:
+                continue
+            if gated or field == "person":
+                self.refuse(signal, f"unknown person: {why}")
+                return False
+            self.note("not-in-roster", f"{signal} by {why}: accepted, flagged", by=email)
+            self.announce(f"⚠️ `{signal}` by {why}: accepted (anyone may), flagged.", "refusal")
+        return True
 
     def allowed(self, action: GatedAction, by: str) -> bool:
         """The policy's authority for `action`; a refusal names who may."""
@@ -151,7 +180,8 @@ class IncidentContext:
         lines = [
             f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
             f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
-            f"acknowledged: {s.acknowledged_by or 'not yet'}",
+            f"acknowledged: {s.acknowledged_by or 'not yet'}"
+            + (" (not in the roster)" if s.acknowledged_by and self.stranger(s.acknowledged_by) else ""),
         ]
         if s.cadence and s.cadence.next_due:
             lines.append(

@@ -8,10 +8,11 @@ outward steps run in one lane per outside system, while the main loop keeps the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
@@ -19,22 +20,26 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
     from plan import person_input
+    from plan import signals as signals_plan
     from plan.alert_digest import AlertDigest
     from plan.approvals import ActionRequest, Decide
     from plan.deliverables import Deliverable, ledger_closed
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
-    from plan.models import Phase
+    from plan.models import ANYONE, Phase
+    from plan.signals import Act, Outcome
     from workflows import metrics, status
     from workflows.alerts import AlertGroup
     from workflows.approvals import Approvals
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
     from workflows.customer_email import CustomerEmail
+    from workflows.identity import Identity
     from workflows.ledger import Ledger
     from workflows.lifecycle import Lifecycle
     from workflows.paging import Paging
+    from workflows.pins import Pins
     from workflows.resolve_gate import ResolveGate
-    from workflows.signals import Signal, handled
+    from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.status_page import StatusPage
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
@@ -63,6 +68,9 @@ class IncidentWorkflow:
         self.customer_email = CustomerEmail(ctx, self.bridge)
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)
         self.gate = ResolveGate(ctx, self.bridge, self.paging, self.status_page, self.ledger)
+        self.identity = Identity(ctx, self.bridge)
+        self.identity.apply_as = self._apply_as
+        self.pins = Pins(ctx)
         self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email)
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
@@ -170,10 +178,10 @@ class IncidentWorkflow:
     # --- people: one handler per row of workflows/signals.py --------------------------------------
 
     def receive(self, signal: Signal, payload: RawValue) -> None:
-        """Validate, check authority, then hand the input to its component. Refused input is told
-        in the timeline and the bridge; an incident never fails because of what someone typed.
-        Synchronous, so signals and the approval updates' validators see each other in order."""
-        if self.ctx.policy is None or self.ctx.s.decision is None or self.early:
+        """Read what a person sent, then apply it. Refused input is told in the timeline and the
+        bridge; an incident never fails because of what someone typed. Synchronous, so signals
+        and the updates' validators see each other in order."""
+        if not self._open_for_people() or self.early:
             self.early.append((signal, payload))  # the run body takes them once the incident has opened
             return
         reading = person_input.read(
@@ -186,11 +194,67 @@ class IncidentWorkflow:
             return
         if reading.note:
             self.ctx.note("input", f"{signal.name}: {reading.note}")
-        accepted = self.ctx.accept(signal.name, signal.model, reading.value)
+        self.apply(signal, reading.value)
+
+    def apply(self, signal: Signal, value: object) -> None:
+        """Validate, check the people, the authority and (with attestation keys) the proof of
+        who acted, then hand the input to its component."""
+        ctx = self.ctx
+        accepted = ctx.accept(signal.name, signal.model, value)
+        gated = signal.authority is None or ctx.policy.authority.get(signal.authority) != ANYONE
+        if accepted is None or not ctx.known_people(signal.name, gated, accepted):
+            return
+        if signal.authority and not ctx.allowed(signal.authority, accepted.by):
+            return
+        if self.identity.admit(signal.name, accepted, value):
+            self._handle(signal, accepted)
+
+    def _apply_as(self, name: str, value: dict, user: str | None) -> None:
+        """A confirmed claim: its input applied as its person's (proved to be chat user `user`)."""
+        signal = BY_NAME[name]
+        accepted = self.ctx.accept(name, signal.model, value)
         if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
             return
+        self.ctx.verified_user = user
+        self._handle(signal, accepted)
+
+    def _handle(self, signal: Signal, accepted: BaseModel) -> None:
         component, method = signal.handler.split(".")
-        getattr(getattr(self, component), method)(accepted)
+        try:
+            getattr(getattr(self, component), method)(accepted)
+        finally:
+            self.ctx.verified_user = None
+
+    @workflow.update(
+        description="Any person's signal, answered with its outcome (accepted, or refused and why; "
+        'the CLI sends this). {"signal": NAME, "input": {…the signal\'s JSON…}}'
+    )
+    async def act(self, call: Any) -> Outcome:
+        act = Act.model_validate(call)
+        await workflow.wait_condition(lambda: self._open_for_people() and not self.early)
+        before, requests = len(self.ctx.s.timeline), set(self.ctx.s.requests)
+        self.apply(BY_NAME[act.signal], act.input)
+        made = [r for r in self.ctx.s.requests if r not in requests]
+        return signals_plan.outcome(act.signal, self.ctx.s.timeline[before:], made)
+
+    @act.validator
+    def _known_signal(self, call: Any) -> None:
+        """An unknown name is answered at once, with the nearest known one."""
+        try:
+            act = Act.model_validate(call)
+        except ValidationError as e:
+            shape = '{"signal": NAME, "input": {…}}'
+            raise ApplicationError(f"act takes {shape}: {e.errors()[0]['msg']}", type="Refused") from None
+        if act.signal not in PEOPLES:
+            raise ApplicationError(
+                f"no signal {act.signal!r}{signals_plan.nearest(act.signal, sorted(PEOPLES))}", type="Refused"
+            )
+
+    @workflow.signal(dynamic=True, description="Any other name: refused in the timeline and the bridge.")
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """A misspelt signal name never vanishes: it is refused where people look."""
+        hint = signals_plan.nearest(name, sorted(PEOPLES))
+        self.ctx.refuse(name, f"this incident takes no signal {name!r}{hint}")
 
     @workflow.update(
         description="Approve, with an answer at once: refused input is rejected before it reaches "
@@ -198,7 +262,7 @@ class IncidentWorkflow:
     )
     def approve_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.approvals.approve(decision)
+        self.apply(BY_NAME["approve"], payload)  # with attestation keys, a claim until confirmed
         return self.ctx.s.requests[decision.request_id]
 
     @approve_action.validator
@@ -212,7 +276,7 @@ class IncidentWorkflow:
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
     def deny_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.approvals.deny(decision)
+        self.apply(BY_NAME["deny"], payload)
         return self.ctx.s.requests[decision.request_id]
 
     @deny_action.validator
@@ -250,6 +314,9 @@ class IncidentWorkflow:
         except TimeoutError:
             return False
         return True
+
+    def _open_for_people(self) -> bool:
+        return self.ctx.policy is not None and self.ctx.s.decision is not None
 
     def _finished(self) -> bool:
         s = self.ctx.s

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemActivities, PostmortemFacts
     from activities.tickets import TicketActivities, TicketRequest
     from plan import Role, templates
+    from plan import buttons as chat_buttons
     from plan.deliverables import (
         AddActionItem,
         CompleteDeliverable,
@@ -172,6 +173,7 @@ class Ledger:
                     templates.deliverable_reminder(
                         title=d.title, incident_id=self.ctx.incident_id, due_at=d.due_at, key=d.key
                     ),
+                    chat_buttons.deliverable(self.ctx.incident_id, d.key),
                 )
 
     # --- steps ----------------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from plan.signals import (
         Acknowledge,
         AssignRole,
+        ConfirmClaim,
         DeclareBlastRadius,
         Mitigate,
         PagerDutyEvent,
+        PinMessage,
         PostUpdate,
         Resolve,
         SetSeverity,
@@ -198,6 +200,20 @@ SIGNALS = (
         Cli("edit-email", "change the customer email draft before approving it"),
     ),
     Signal(
+        "confirm_claim",
+        ConfirmClaim,
+        "identity.confirm_claim",
+        None,
+        "The named person's own answer to a decision sent in their name (from a chat click only).",
+    ),
+    Signal(
+        "pin_message",
+        PinMessage,
+        "pins.pin_message",
+        None,
+        "A bridge message pinned to the timeline with the policy's pin emoji (from the chat app).",
+    ),
+    Signal(
         "pagerduty_event",
         PagerDutyEvent,
         "lifecycle.pagerduty_event",
@@ -206,6 +222,7 @@ SIGNALS = (
     ),
 )
 BY_NAME = {s.name: s for s in SIGNALS}
+PEOPLES = {s.name for s in SIGNALS if s.name != "pagerduty_event"}  # what a person may send through `act`
 
 
 def handled(cls: type) -> type:

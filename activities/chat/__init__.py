@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import give_up
+from plan.buttons import ChatButton
 from plan.models import Person
 from plan.templates import channel_name
 
@@ -83,10 +84,21 @@ class Chat(Protocol):
         ...
 
     async def post(
-        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
-    ) -> str:
-        """Post `text` (its tokens rendered with `people`), tagged (incident_id, key) so that
-        `find_post` finds it; in the thread of message `thread` if given. The message id."""
+        self,
+        channel_id: str,
+        text: str,
+        incident_id: str,
+        key: str,
+        thread: str | None,
+        people: Directory,
+        look_first: bool = False,
+        buttons: list[ChatButton] = (),
+    ) -> tuple[str, bool]:
+        """Post `text` (its tokens rendered with `people`) whole, in as many messages as the
+        service needs, tagged (incident_id, key) so that `find_post` finds it; in the thread of
+        message `thread` if given; `buttons` under the first. With `look_first` (a retry) a
+        message already there is not posted again. (message id, whether it was found already
+        posted)."""
         ...
 
     async def open_dm(self, person: Person) -> str | None:
@@ -98,9 +110,10 @@ class Chat(Protocol):
         """Archive the channel; already archived counts as done."""
         ...
 
-    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
+    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str | None:
         """Make the bridge postable again after `lost` (unarchive it, or join it again); what was
-        done, in words. Raises when it cannot be done (then the post fails visibly)."""
+        done, in words. None when the channel is gone for good (deleted): the workflow continues
+        the bridge in a new channel. Raises when it cannot be done (the post fails visibly)."""
         ...
 
 
@@ -145,13 +158,14 @@ class InviteResult(BaseModel):
 
 class BridgePost(BaseModel):
     """One message. `key` names it within the incident (e.g. "opening"), so it is posted once;
-    `thread` is the message id of the post to reply under."""
+    `thread` is the message id of the post to reply under; `buttons` go under it."""
 
     incident_id: str
     channel_id: str
     key: str
     text: str
     thread: str | None = None
+    buttons: list[ChatButton] = []
 
 
 class ChannelPost(BaseModel):
@@ -178,6 +192,7 @@ class PersonNotice(BaseModel):
     email: str
     key: str
     text: str
+    buttons: list[ChatButton] = []
 
 
 class PostResult(BaseModel):
@@ -187,6 +202,7 @@ class PostResult(BaseModel):
     reused: bool = False
     skipped: str | None = None
     recovered: str | None = None  # what was done to reach the bridge again (it was archived, or left)
+    gone: str | None = None  # the channel is gone for good (deleted): nothing was posted
 
 
 MAX_NAME_RACES = 20
@@ -264,12 +280,15 @@ class BridgeActivities:
     async def post_to_bridge(self, post: BridgePost) -> PostResult:
         """Post once: a retry first looks for the post its lost attempt made. A bridge found
         archived or left (on the look or the post) is reopened once, then the post goes again;
-        still unreachable after that, the step fails visibly instead of holding the chat lane."""
+        a deleted one is answered `gone` (the workflow continues the bridge elsewhere); still
+        unreachable after that, the step fails visibly instead of holding the chat lane."""
         assert self.chat is not None, "the workflow posts only into an open bridge"
         try:
             return await self._post_once(post)
         except BridgeLost as lost:
             recovered = await self.chat.rejoin(post.channel_id, lost)
+            if recovered is None:
+                return PostResult(gone=f"the channel is gone ({lost.why}): it was deleted")
             activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
         try:
             result = await self._post_once(post)
@@ -278,18 +297,18 @@ class BridgeActivities:
         return result.model_copy(update={"recovered": recovered})
 
     async def _post_once(self, post: BridgePost) -> PostResult:
-        if activity.info().attempt > 1 and (
-            found := await self.chat.find_post(post.channel_id, post.incident_id, post.key)
-        ):
-            return PostResult(message_id=found, reused=True)
-        message_id = await self._post(post)
-        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
-        return PostResult(message_id=message_id)
-
-    async def _post(self, post: BridgePost) -> str:
-        return await self.chat.post(
-            post.channel_id, post.text, post.incident_id, post.key, post.thread, self.people
+        message_id, reused = await self.chat.post(
+            post.channel_id,
+            post.text,
+            post.incident_id,
+            post.key,
+            post.thread,
+            self.people,
+            look_first=activity.info().attempt > 1,
+            buttons=post.buttons,
         )
+        activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
+        return PostResult(message_id=message_id, reused=reused)
 
     @activity.defn
     async def post_to_channel(self, post: ChannelPost) -> PostResult:
@@ -300,9 +319,12 @@ class BridgeActivities:
         channel_id = await self.chat.channel_named(post.channel)
         if channel_id is None:
             raise give_up(f"no channel #{post.channel} on {self.chat.name}: create it (the bot joins it)")
-        return await self.post_to_bridge(
+        result = await self.post_to_bridge(
             BridgePost(incident_id=post.incident_id, channel_id=channel_id, key=post.key, text=post.text)
         )
+        if result.gone:  # deleted between the look and the post: not ours to continue elsewhere
+            raise give_up(f"#{post.channel}: {result.gone}")
+        return result
 
     @activity.defn
     async def archive_bridge(self, request: ArchiveBridge) -> bool:
@@ -320,8 +342,15 @@ class BridgeActivities:
         channel_id = await self.chat.open_dm(person)
         if channel_id is None:
             return PostResult(skipped=f"skipped: {person.name} has no {self.chat.name} user")
-        return await self.post_to_bridge(
+        sent = await self.post_to_bridge(
             BridgePost(
-                incident_id=notice.incident_id, channel_id=channel_id, key=notice.key, text=notice.text
+                incident_id=notice.incident_id,
+                channel_id=channel_id,
+                key=notice.key,
+                text=notice.text,
+                buttons=notice.buttons,
             )
         )
+        if sent.gone:  # a direct message's channel is never deleted; should it be, say so
+            raise give_up(f"the direct message to {person.name} could not be posted: {sent.gone}")
+        return sent

@@ -17,6 +17,7 @@ from activities.chat import BridgeLost, Directory
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
 from plan.alert_digest import clip
+from plan.buttons import ChatButton
 from plan.models import Person
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # Slack's user ids: U… (or W… on Enterprise Grid)
@@ -24,13 +25,37 @@ METADATA_EVENT = "preskool_irp_message"
 # chat.postMessage's documented limit on `text`, and room for the "… (truncated, N more characters)".
 MAX_TEXT = 40_000
 CUT_NOTE = 60
-# What a workspace does to a channel: the bridge is reopened (Chat.rejoin), then the post retried.
-LOST = {"is_archived", "not_in_channel"}
+PART = MAX_TEXT - 200  # one follow-up message of a cut text (room for its header and note)
+SECTION = 3_000  # Block Kit: a section's text is at most 3,000 characters
+MORE_PARTS = 12  # follow-ups of one cut text: about 480,000 characters in all
+# What a workspace does to a channel: the bridge is reopened (Chat.rejoin), or, deleted, continued
+# in a new channel by the workflow; then the post is sent again.
+LOST = {"is_archived", "not_in_channel", "channel_not_found"}
 # The only errors waiting can clear (Slack's own trouble; 429s are ridden out by the retry
 # handler first). Every other error code is final: it fails the step once, visibly, so an
-# error that will never clear (channel_not_found, restricted_action, account_inactive, or one
+# error that will never clear (restricted_action, account_inactive, invalid_auth, or one
 # this code has never heard of) never holds the chat lane.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
+    """The message as Block Kit (https://api.slack.com/block-kit): the text in sections of at most
+    3,000 characters (Slack's limit per section; at most 45 of them), then the buttons."""
+    sections = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[i : i + SECTION]}}
+        for i in range(0, min(len(text), SECTION * 45), SECTION)
+    ]
+    elements = [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": b.label},
+            "action_id": b.action,
+            "value": b.value,
+            **({"style": b.style} if b.style else {}),
+        }
+        for b in buttons
+    ]
+    return [*sections, {"type": "actions", "block_id": "irp-actions", "elements": elements}]
 
 
 def slack_error(e: SlackApiError) -> str:
@@ -190,18 +215,58 @@ class SlackChat:
         return None
 
     async def post(
-        self, channel_id: str, text: str, incident_id: str, key: str, thread: str | None, people: Directory
-    ) -> str:
-        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions; its ts. Text
-        over Slack's 40,000 characters is cut with a visible note before it goes, and a message
-        Slack still finds too long is cut further and sent again, never given up. Raises
-        BridgeLost for an archived channel or one the bot was removed from."""
+        self,
+        channel_id: str,
+        text: str,
+        incident_id: str,
+        key: str,
+        thread: str | None,
+        people: Directory,
+        look_first: bool = False,
+        buttons: list[ChatButton] = (),
+    ) -> tuple[str, bool]:
+        """chat.postMessage with our metadata, `<person:EMAIL>` rendered as mentions: (ts, whether
+        it was found already posted). With `look_first` (a retry) each part is looked for before
+        it is posted. Text over Slack's 40,000 characters is cut with a visible note, and the rest
+        follows in numbered messages (at most MORE_PARTS), so the whole text reaches people; a
+        message Slack still finds too long is cut further and sent again, never given up. Raises
+        BridgeLost for an archived, left or deleted channel."""
         rendered = people.render(text, self.mention)
+        found = look_first and await self.find_post(channel_id, incident_id, key)
+        ts, shown = (
+            (found, MAX_TEXT - CUT_NOTE)
+            if found
+            else await self._post_cut(channel_id, rendered, incident_id, key, thread, buttons)
+        )
+        rest = rendered[shown:]
+        parts = [rest[i : i + PART] for i in range(0, min(len(rest), PART * MORE_PARTS), PART)]
+        for n, part in enumerate(parts, start=2):
+            more_key = f"{key}/part-{n}"
+            if look_first and await self.find_post(channel_id, incident_id, more_key):
+                continue
+            header = f"(continued, part {n} of {len(parts) + 1})\n"
+            if n == len(parts) + 1 and (left := len(rest) - PART * MORE_PARTS) > 0:
+                part += f"… (truncated, {left:,} more characters)"
+            await self._post_cut(channel_id, header + part, incident_id, more_key, thread)
+        return ts, bool(found)
+
+    async def _post_cut(
+        self,
+        channel_id: str,
+        text: str,
+        incident_id: str,
+        key: str,
+        thread: str | None,
+        buttons: list[ChatButton] = (),
+    ) -> tuple[str, int]:
+        """One chat.postMessage of `text`, cut to fit (and cut to a quarter on msg_too_long):
+        its ts, and how many of the text's characters it holds."""
         for limit in (MAX_TEXT, MAX_TEXT // 4):
             try:
                 response = await self.client.chat_postMessage(
                     channel=channel_id,
-                    text=clip(rendered, limit - CUT_NOTE),
+                    text=clip(text, limit - CUT_NOTE),
+                    blocks=blocks(clip(text, limit - CUT_NOTE), buttons) if buttons else None,
                     thread_ts=thread,
                     unfurl_links=False,
                     metadata={
@@ -209,7 +274,7 @@ class SlackChat:
                         "event_payload": {"incident_id": incident_id, "key": key},
                     },
                 )
-                return response["ts"]
+                return response["ts"], limit - CUT_NOTE
             except SlackApiError as e:
                 if slack_error(e) in LOST:
                     raise BridgeLost(slack_error(e)) from None
@@ -217,8 +282,11 @@ class SlackChat:
                     raise self._classify("chat.postMessage", e) from None
         raise AssertionError("unreachable: the last try returns or raises")
 
-    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str:
-        """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join."""
+    async def rejoin(self, channel_id: str, lost: BridgeLost) -> str | None:
+        """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join;
+        `channel_not_found` (deleted): None, nothing can bring it back."""
+        if lost.why == "channel_not_found":
+            return None
         if lost.why == "is_archived":
             try:
                 await self.client.conversations_unarchive(channel=channel_id)
@@ -238,11 +306,11 @@ class SlackChat:
         return response["channel"]["id"]
 
     async def archive(self, channel_id: str) -> None:
-        """conversations.archive; `already_archived` counts as done."""
+        """conversations.archive; `already_archived` (or a deleted channel) counts as done."""
         try:
             await self.client.conversations_archive(channel=channel_id)
         except SlackApiError as e:
-            if slack_error(e) != "already_archived":
+            if slack_error(e) not in ("already_archived", "channel_not_found"):  # deleted: done too
                 raise self._classify("conversations.archive", e) from None
 
     async def _call(self, method: str, fn, **kwargs):

@@ -1,0 +1,155 @@
+"""Who really sent a decision: an attestation the receiver signs and the incident checks itself.
+
+§3 and §7 rest on who approves: "the Engineering Lead approves risky actions", two people for a
+production secret. A `by` typed into a signal is a claim. When the receiver takes an action
+from a signed Slack request, it names the Slack user Slack vouched for, and signs (Ed25519, a
+key only the receiver holds) exactly what was decided: the incident, the signal, a hash of the
+signal's input, the person, the time and a nonce. The incident verifies that with the public
+keys its worker pinned, so someone who can only send raw Temporal signals cannot forge one.
+Pure: verifying is computation, safe in workflow code."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, Field
+
+from plan.models import Email
+
+MAX_AGE = timedelta(minutes=5)  # Slack's own window for a request's timestamp
+# Fields of a signal's input an attestation does not bind (it carries itself; `by` is `person`).
+UNBOUND = ("attestation", "by")
+
+
+class Attestation(BaseModel):
+    """The receiver's signed word that `person` (chat user `user`) sent `signal` with the input
+    hashed in `request`, for `incident_id`, at `at`. `key_id` names the signing key (rotation)."""
+
+    incident_id: str = Field(max_length=200)
+    signal: str = Field(max_length=64)
+    request: str = Field(pattern=r"^[0-9a-f]{64}$")
+    person: Email
+    user: str = Field(max_length=64, description="the chat user id (Slack U…) the request was signed for")
+    at: datetime
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+    key_id: str = Field(pattern=r"^[0-9a-f]{8}$")
+    signature: str = Field(max_length=200)
+
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: every field but the signature, canonical JSON."""
+        return canonical(self.model_dump(mode="json", exclude={"signature"}))
+
+
+def canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def request_hash(signal_input: dict) -> str:
+    """SHA-256 (hex) of the signal's input without `by` and `attestation`: the exact decision."""
+    return hashlib.sha256(canonical({k: v for k, v in signal_input.items() if k not in UNBOUND})).hexdigest()
+
+
+def key_id(public_key: bytes) -> str:
+    """The first 8 hex digits of SHA-256 of the raw 32-byte public key."""
+    return hashlib.sha256(public_key).hexdigest()[:8]
+
+
+def load_private_key(b64: str) -> Ed25519PrivateKey:
+    """IRP_ATTESTATION_KEY: standard base64 of the raw 32-byte Ed25519 private key. ValueError if not."""
+    return Ed25519PrivateKey.from_private_bytes(_raw32(b64, "IRP_ATTESTATION_KEY"))
+
+
+def public_keys(csv: str) -> dict[str, bytes]:
+    """IRP_ATTESTATION_PUBLIC_KEYS (comma-separated base64 raw keys) → {key_id: raw key}.
+    ValueError for a bad one."""
+    keys = [_raw32(part.strip(), "IRP_ATTESTATION_PUBLIC_KEYS") for part in csv.split(",") if part.strip()]
+    return {key_id(k): k for k in keys}
+
+
+def new_key_pair() -> tuple[str, str]:
+    """(private, public), each standard base64 of the raw 32 bytes: what `irp keygen` prints."""
+    private = Ed25519PrivateKey.generate()
+    raw_public = private.public_key().public_bytes_raw()
+    return base64.b64encode(private.private_bytes_raw()).decode(), base64.b64encode(raw_public).decode()
+
+
+def attest(
+    private: Ed25519PrivateKey,
+    *,
+    incident_id: str,
+    signal: str,
+    signal_input: dict,
+    person: str,
+    user: str,
+    at: datetime,
+) -> Attestation:
+    """Sign one decision (the receiver does this for a verified Slack request)."""
+    unsigned = Attestation.model_construct(
+        incident_id=incident_id,
+        signal=signal,
+        request=request_hash(signal_input),
+        person=person.strip().lower(),
+        user=user,
+        at=at,
+        nonce=secrets.token_hex(16),
+        key_id=key_id(private.public_key().public_bytes_raw()),
+        signature="",
+    )
+    signature = base64.b64encode(private.sign(unsigned.signed_bytes())).decode()
+    return Attestation.model_validate({**unsigned.model_dump(mode="json"), "signature": signature})
+
+
+def refusal(
+    attestation: Attestation,
+    keys: dict[str, bytes],
+    *,
+    incident_id: str,
+    signal: str,
+    signal_input: dict,
+    by: str,
+    now: datetime,
+    seen: set[str],
+) -> str | None:
+    """Why `attestation` does not prove this decision, or None when it does. Checks, in order: a
+    pinned key of that id, the signature, the incident, the signal, the input's hash, the person
+    (= `by`), the age (at most MAX_AGE, not from the future beyond a minute) and the nonce."""
+    key = keys.get(attestation.key_id)
+    if key is None:
+        return f"signed with key {attestation.key_id}, which this incident's workers do not hold"
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(
+            base64.b64decode(attestation.signature, validate=True), attestation.signed_bytes()
+        )
+    except (InvalidSignature, binascii.Error, ValueError):
+        return "its signature does not verify"
+    wrong = [
+        ("incident", attestation.incident_id, incident_id),
+        ("signal", attestation.signal, signal),
+        ("request", attestation.request, request_hash(signal_input)),
+        ("person", attestation.person, by.strip().lower()),
+    ]
+    if mismatch := next((name for name, said, is_ in wrong if said != is_), None):
+        return f"it was signed for another {mismatch}"
+    if not (-timedelta(minutes=1) <= now - attestation.at <= MAX_AGE):
+        age = int((now - attestation.at).total_seconds())
+        return f"it is {age} s old (at most {int(MAX_AGE.total_seconds())})"
+    if attestation.nonce in seen:
+        return "its nonce was used before (a replay)"
+    return None
+
+
+def _raw32(b64: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name}: not standard base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"{name}: an Ed25519 key is 32 raw bytes, this is {len(raw)}")
+    return raw

@@ -1,0 +1,117 @@
+"""What the CLI prints after it sends something: the incident's own answer, in a line or two, and
+an exit code a script can act on. Each command waits (bounded, `--wait` seconds) for the outcome
+of its own input; nothing is reported as done that the incident did not confirm."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowHandle
+
+from plan.approvals import ActionRequest
+from plan.signals import Outcome
+from workflows import IncidentWorkflow
+
+# Exit codes (README "Exit codes", `irp --help`).
+OK = 0  # accepted; for an approval, also its action ran and succeeded (or waits for more approvals)
+ERROR = 1  # could not ask: Temporal unreachable, no such incident, input the CLI could not read
+USAGE = 2  # the command line itself is wrong (argparse)
+REFUSED = 3  # the incident refused it; the reason is printed
+FAILED = 4  # approved, but the action it ran failed (its exit code is printed)
+NO_ANSWER = 5  # no outcome within --wait seconds (no worker running?); it is applied when one runs
+EXIT_CODES = (
+    "exit codes: 0 accepted (an approval: its action succeeded, or more approvals are needed); "
+    "1 could not ask (Temporal, unknown incident, unreadable input); 2 wrong command line; "
+    "3 refused by the incident (reason printed); 4 the approved action failed; "
+    "5 no answer within --wait seconds (is a worker running? `make up` starts one)"
+)
+FINAL = ("done", "failed", "denied", "expired")
+
+
+async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -> int:
+    """Send `signal` through the incident's `act` update and print what came of it."""
+    try:
+        outcome: Outcome = await asyncio.wait_for(
+            handle.execute_update(IncidentWorkflow.act, {"signal": signal, "input": payload}), wait
+        )
+    except TimeoutError:
+        return no_answer(signal, wait)
+    if not outcome.accepted:
+        print(f"refused: {outcome.reason}")
+        return REFUSED
+    print(f"{signal}: accepted" + (f" — {outcome.notes[0]}" if outcome.notes else ""))
+    for request_id in outcome.requests:
+        print(f"request id: {request_id} (approve: irp approve {handle.id} {request_id} --by EMAIL)")
+    return OK
+
+
+async def approve(handle: WorkflowHandle, payload: dict, wait: float) -> int:
+    """Approve (the update answers at once), then wait for the action the approval completes."""
+    started = time.monotonic()
+    try:
+        request: ActionRequest = await asyncio.wait_for(
+            handle.execute_update(IncidentWorkflow.approve_action, payload), wait
+        )
+    except TimeoutError:
+        return no_answer("approve", wait)
+    print(f"{request.request_id}: approval counted ({len(request.approvals)} so far), {request.state}")
+    while request.state in ("approved", "running") and request.command:
+        if time.monotonic() - started > wait:
+            print(f"{request.request_id}: still {request.state} after {wait:g} s; `irp status` shows the end")
+            return NO_ANSWER
+        await asyncio.sleep(0.3)
+        status = await handle.query(IncidentWorkflow.status)
+        request = next(r for r in status.requests if r.request_id == request.request_id)
+    if request.state in FINAL or request.command:
+        code = "" if request.exit_code is None else f" (exit code {request.exit_code})"
+        said = " ".join((request.outcome or "").split())[:300]
+        print(f"{request.request_id}: {request.state}{code}: {said}".rstrip(": "))
+    return FAILED if request.state == "failed" else OK
+
+
+def no_answer(signal: str, wait: float) -> int:
+    print(
+        f"{signal}: sent, but no answer within {wait:g} s — is a worker running? (`make up` starts "
+        "one). It is applied when a worker picks the incident up."
+    )
+    return NO_ANSWER
+
+
+async def list_incidents(client: Client, wait: float) -> int:
+    """Running incidents, newest first: id, severity, phase, status, IC, age, summary."""
+    query = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
+    rows = [wf async for wf in client.list_workflows(query)]
+    ics = await asyncio.gather(*(ic_of(client.get_workflow_handle(wf.id), wait) for wf in rows))
+    print(f"{'INCIDENT':<18} {'SEV':<4} {'PHASE':<9} {'STATUS':<7} {'IC':<26} {'AGE':>6}  SUMMARY")
+    now = datetime.now(UTC)
+    for wf, ic in zip(rows, ics, strict=True):
+        attrs = wf.search_attributes
+        severity, phase, state = (
+            (attrs.get(key) or ["—"])[0] for key in ("Severity", "Phase", "IncidentStatus")
+        )
+        summary, since = await wf.memo_value("summary", ""), age(now - wf.start_time)
+        print(f"{wf.id:<18} {severity:<4} {phase:<9} {state:<7} {ic:<26} {since:>6}  {summary}")
+    if not rows:
+        print("(no running incidents)")
+    return OK
+
+
+async def ic_of(handle: WorkflowHandle, wait: float) -> str:
+    """The incident commander's email, or "?" when no worker answers in time."""
+    try:
+        status = await asyncio.wait_for(handle.query(IncidentWorkflow.status), wait)
+    except Exception:  # a list never fails because one incident cannot answer
+        return "?"
+    ic = next((r for r in status.roles if r.role == "incident_commander"), None)
+    return (ic.person if ic else None) or "—"
+
+
+def age(delta) -> str:
+    """`3d`, `5h`, `12m` or `40s`."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,180 @@
+"""Who acted (issue 15), on the real dev server: with attestation keys pinned, a gated decision
+counts only when attested for exactly that decision, or confirmed by its own person. Attestations
+are made here as the receiver makes them (plan/attestation.py); the Slack side is in
+tests/test_slack_app.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from plan import AlertmanagerDelivery
+from plan.attestation import attest, load_private_key, new_key_pair, refusal, request_hash
+from runtime.intake import deliver_alerts
+from tests.helpers import finish, status_when
+from tests.payloads import alert, delivery
+
+IC, PRIMARY, LEAD, SECONDARY = (
+    "asha.rao@preskool.com",
+    "ben.okafor@preskool.com",
+    "dana.whitfield@preskool.com",
+    "chen.li@preskool.com",
+)
+USERS = {IC: "U0IC000001", LEAD: "U0ENGLEAD1", SECONDARY: "U0ONCALL02", PRIMARY: "U0ONCALL01"}
+PRIVATE, PUBLIC = new_key_pair()
+OTHER_PRIVATE, _ = new_key_pair()
+
+
+def signed(
+    incident_id: str, signal: str, signal_input: dict, person: str, *, key=PRIVATE, at=None, user=None
+):
+    """The input as the receiver sends it for a verified chat user: `by` and an attestation."""
+    attestation = attest(
+        load_private_key(key),
+        incident_id=incident_id,
+        signal=signal,
+        signal_input=signal_input,
+        person=person,
+        user=USERS[person],
+        at=at or datetime.now(UTC),
+    )
+    return {**signal_input, "by": person, "attestation": attestation.model_dump(mode="json")}
+
+
+@pytest.fixture
+def keyed(integrations):
+    return integrations.model_copy(update={"irp_attestation_public_keys": PUBLIC})
+
+
+def direct_messages(slack, user_id: str) -> list[dict]:
+    return next(c.messages for c in slack.channels.values() if c.is_im and c.name == user_id)
+
+
+async def open_with_request(client, tq, action="modify_secrets", request_id="sec-1"):
+    payload = delivery(alert(module="fees"), group=f"Identity{uuid.uuid4().hex[:8]}")
+    receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
+    handle = client.get_workflow_handle(receipt.incident_id)
+    await status_when(handle, lambda s: s.channel)
+    await handle.signal(
+        "request_action",
+        {
+            "request_id": request_id,
+            "action": action,
+            "target": "db-password",
+            "by": PRIMARY,
+            "reason": "leaked",
+        },
+    )
+    await status_when(handle, lambda s: s.requests)
+    return handle
+
+
+def test_an_attestation_proves_exactly_one_decision():
+    """Table: each way an attestation can fail to prove this decision is named."""
+    now = datetime.now(UTC)
+    decision = {"request_id": "rb-1"}
+    good = attest(
+        load_private_key(PRIVATE), incident_id="inc-1", signal="approve", signal_input=decision,
+        person=LEAD, user="U0ENGLEAD1", at=now,
+    )  # fmt: skip
+    from plan.attestation import public_keys
+
+    keys = public_keys(PUBLIC)
+    check = dict(incident_id="inc-1", signal="approve", signal_input=decision, by=LEAD, now=now, seen=set())
+    assert refusal(good, keys, **check) is None
+    assert request_hash({"request_id": "rb-1", "by": "x", "attestation": {}}) == good.request
+    cases = {
+        "key": ({}, "which this incident's workers do not hold"),
+        "incident": ({"incident_id": "inc-2"}, "signed for another incident"),
+        "signal": ({"signal": "deny"}, "signed for another signal"),
+        "request": ({"signal_input": {"request_id": "rb-2"}}, "signed for another request"),
+        "person": ({"by": IC}, "signed for another person"),
+        "age": ({"now": now + timedelta(minutes=6)}, "s old (at most 300)"),
+        "nonce": ({"seen": {good.nonce}}, "nonce was used before"),
+    }
+    for name, (change, reason) in cases.items():
+        assert reason in refusal(good, {} if name == "key" else keys, **{**check, **change}), name
+    tampered = good.model_copy(update={"user": "U0IC000001"})
+    assert refusal(tampered, keys, **check) == "its signature does not verify"
+
+
+async def test_a_raw_approval_is_a_claim_until_its_person_confirms(dev_env, run_worker, keyed, slack):
+    """An approval typed in the Web UI or the CLI in the Engineering Lead's name does not count;
+    the Lead gets Confirm / It wasn't me; a confirmation by anyone else does not count; forged,
+    stale and replayed attestations are refused; the Lead's own confirmation counts."""
+    async with run_worker(dev_env.client, keyed) as tq:
+        handle = await open_with_request(dev_env.client, tq)
+        iid = handle.id
+        first = signed(iid, "approve", {"request_id": "sec-1"}, IC)
+        await handle.signal("approve", first)
+        await handle.signal("approve", {"request_id": "sec-1", "by": LEAD})
+        status = await status_when(handle, lambda s: any(e.kind == "claimed" for e in s.timeline))
+        assert len(status.requests[0].approvals) == 1 and status.requests[0].approvals[0].user == USERS[IC]
+        await handle.signal("approve", first)  # the same bytes again
+        await handle.signal(
+            "approve", signed(iid, "approve", {"request_id": "sec-1"}, LEAD, key=OTHER_PRIVATE)
+        )
+        stale = datetime.now(UTC) - timedelta(minutes=10)
+        await handle.signal("approve", signed(iid, "approve", {"request_id": "sec-1"}, LEAD, at=stale))
+        claim = {"claim_id": "claim-1", "confirmed": True}
+        await handle.signal("confirm_claim", signed(iid, "confirm_claim", claim, SECONDARY))
+        await handle.signal("confirm_claim", {**claim, "by": LEAD})  # no proof: refused
+        await handle.signal("confirm_claim", signed(iid, "confirm_claim", claim, LEAD))
+        status = await status_when(
+            handle,
+            lambda s: (
+                s.requests[0].state == "approved"
+                and any(e.kind == "notified" and e.text.startswith("claim-1") for e in s.timeline)
+            ),
+        )
+        await finish(handle)
+    refused = [e.text for e in status.timeline if e.kind == "refused"]
+    assert any("its nonce was used before" in r for r in refused), refused
+    assert any("which this incident's workers do not hold" in r for r in refused)
+    assert any("s old (at most 300)" in r for r in refused)
+    assert any(f"only {LEAD} may answer claim-1, not {SECONDARY}" in r for r in refused)
+    assert any("confirmed only by its person's own click" in r for r in refused)
+    assert [a.user for a in status.requests[0].approvals] == [USERS[IC], USERS[LEAD]]
+    dm = direct_messages(slack, USERS[LEAD])
+    assert any("sent in your name" in m["text"] for m in dm), dm
+    buttons = [e["action_id"] for m in dm for b in m.get("blocks", []) for e in b.get("elements", [])]
+    assert buttons == ["irp.confirm", "irp.not_me"]
+
+
+async def test_one_person_is_one_approver_whichever_email_they_use(dev_env, run_worker, keyed, policy):
+    """§7: a production secret needs two engineers. The IC, listed again as the Database Lead
+    under a second email with the same chat user, approves once by click and then confirms a
+    claim in the second email's name: it does not count as the second engineer."""
+    roster = dict(policy.roster)
+    roster["database_lead"] = roster["database_lead"].model_copy(
+        update={"email": "asha.r@preskool.com", "contacts": {"slack": USERS[IC]}}
+    )
+    twice = policy.model_copy(update={"roster": roster})
+    async with run_worker(dev_env.client, keyed, with_policy=twice) as tq:
+        handle = await open_with_request(dev_env.client, tq)
+        await handle.signal("approve", signed(handle.id, "approve", {"request_id": "sec-1"}, IC))
+        await handle.signal("approve", {"request_id": "sec-1", "by": "asha.r@preskool.com"})
+        await status_when(handle, lambda s: any(e.kind == "claimed" for e in s.timeline))
+        claim = {"claim_id": "claim-1", "confirmed": True}
+        await handle.signal("confirm_claim", signed(handle.id, "confirm_claim", claim, IC))
+        status = await status_when(handle, lambda s: any("already approved" in e.text for e in s.timeline))
+        await finish(handle)
+    assert status.requests[0].state == "pending" and len(status.requests[0].approvals) == 1
+
+
+async def test_it_wasnt_me_raises_a_security_notice(dev_env, run_worker, keyed, slack):
+    async with run_worker(dev_env.client, keyed) as tq:
+        handle = await open_with_request(dev_env.client, tq, action="rollback", request_id="rb-1")
+        await handle.signal("approve", {"request_id": "rb-1", "by": LEAD})
+        await status_when(handle, lambda s: any(e.kind == "claimed" for e in s.timeline))
+        answer = {"claim_id": "claim-1", "confirmed": False}
+        await handle.signal("confirm_claim", signed(handle.id, "confirm_claim", answer, LEAD))
+        status = await status_when(
+            handle,
+            lambda s: any(e.kind == "notified" and e.text.startswith("security-claim-1") for e in s.timeline),
+        )
+        await finish(handle)
+    assert status.requests[0].state == "pending" and not status.requests[0].approvals
+    assert any(m["text"].startswith("🚨 SECURITY") for m in slack.messages(status.channel))

@@ -1,0 +1,163 @@
+"""`make up` as a person uses it: `python -m runtime.stack up` (free ports, the sandbox, its own
+data directory) in one "terminal", the receiver and `.venv/bin/irp` from another, then
+`python -m runtime.stack down` — and nothing of the stack is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.processes import group_gone
+from runtime.stack import CREDENTIALS, Config
+from tests.processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+IRP = Path(sys.executable).parent / "irp"  # what `make install` puts in .venv/bin
+WEBHOOK_PORT = free_port()
+# The stack's environment, and the other terminal's: no real credentials, ports no one else uses.
+ENV = {
+    **{
+        k: v
+        for k, v in os.environ.items()
+        if k not in CREDENTIALS.values() and not k.startswith(("IRP_", "TEMPORAL_"))
+    },
+    "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+    "TEMPORAL_TASK_QUEUE": "incident-response",
+    "IRP_UI_PORT": str(free_port()),
+    "IRP_WEBHOOK_PORT": str(WEBHOOK_PORT),
+    "IRP_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+    "IRP_SANDBOX": "1",
+}
+RECEIVER = f"http://127.0.0.1:{WEBHOOK_PORT}"
+
+
+def run_irp(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`.venv/bin/irp ARGS` as a person in another terminal runs it, against the test's stack."""
+    return subprocess.run(
+        [str(IRP), *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def stack_command(command: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runtime.stack", command],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The running stack: its process, the block it printed, its data directory."""
+    ENV["IRP_DATA_DIR"] = str(tmp_path_factory.mktemp("stack-data"))
+    proc, printed = stack_command("up"), []
+    deadline = time.monotonic() + 60
+    while not any("is up" in line for line in printed):
+        line = proc.stdout.readline()
+        assert line and time.monotonic() < deadline, "the stack did not come up:\n" + "".join(printed)
+        printed.append(line)
+    printed += [proc.stdout.readline() for _ in range(7)]  # the rest of the block
+    yield proc, "".join(printed), Path(ENV["IRP_DATA_DIR"])
+    if proc.poll() is None:  # a test failed before `down`
+        stack_command("down").wait(60)
+        proc.wait(30)
+
+
+def test_the_stack_says_what_runs_where(stack):
+    _, block, data = stack
+    assert f"Receiver  {RECEIVER} (bearer token: {data / 'webhook-token'})" in block
+    assert f"Web UI    http://localhost:{ENV['IRP_UI_PORT']}" in block
+    assert "Outside   sandbox: fake Slack, PagerDuty" in block and "a drill" in block
+    assert f"TEMPORAL_ADDRESS={ENV['TEMPORAL_ADDRESS']} " in block
+    assert (data / "webhook-token").stat().st_mode & 0o077 == 0
+
+
+def test_an_incident_declared_at_the_receiver_and_by_the_cli_is_worked_from_the_cli(stack):
+    _, _, data = stack
+    token = (data / "webhook-token").read_text().strip()
+    answer = httpx.post(
+        f"{RECEIVER}/incidents",
+        json={"summary": "Fees page times out", "impact": "some schools", "reporter": "support@preskool.com"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    received = answer.json()["incidents"][0]["incident_id"]
+
+    declared = run_irp("declare", "--summary", "Schools report login failures", "--severity", "P1")
+    assert declared.returncode == 0, declared.stderr
+    incident = json.loads(declared.stdout)["incident_id"]
+
+    status = run_irp("status", incident)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["incident_id"] == incident
+    assert json.loads(status.stdout)["severity"] == "P1"
+
+    listed = run_irp("list")
+    assert listed.returncode == 0, listed.stderr
+    assert incident in listed.stdout and received in listed.stdout
+    assert "Schools report login failures" in listed.stdout
+
+
+def test_an_approved_rollback_is_a_drill_that_succeeds(stack):
+    """The executor's script exists and, in the sandbox's drill, only says what it would run."""
+    incident = json.loads(run_irp("declare", "--summary", "Bad deploy", "--severity", "P2").stdout)[
+        "incident_id"
+    ]
+    by, lead = "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
+    requested = run_irp(
+        "request", incident, "rollback", "backend", "--by", by, "--reason", "deploy", "--id", "rb-1"
+    )
+    assert requested.returncode == 0, requested.stderr
+    assert run_irp("approve", incident, "rb-1", "--by", lead).returncode == 0
+    deadline = time.monotonic() + 20
+    while (request := json.loads(run_irp("status", incident).stdout)["requests"][0])["state"] != "done":
+        assert request["state"] in ("approved", "running") and time.monotonic() < deadline, request
+    assert request["exit_code"] == 0
+    assert request["outcome"].startswith("DRILL, nothing runs: bash scripts/rollback.sh backend")
+
+
+def test_down_stops_every_part(stack):
+    proc, _, data = stack
+    children = json.loads((data / "stack.pid").read_text())["children"]
+    assert set(children) == {"temporal", "sandbox", "worker", "webhook"}
+
+    down = stack_command("down")
+    out, _ = down.communicate(timeout=60)
+    assert down.returncode == 0 and "stack stopped" in out, out
+    assert proc.wait(10) == 0
+    assert "stack: stopped" in proc.stdout.read()
+    left = {name for name, child in children.items() if not group_gone(child["pid"], child["args"])}
+    assert not left, f"still running after down: {left}"
+    assert not (data / "stack.pid").exists()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{RECEIVER}/healthz", timeout=2)
+
+
+def test_the_sandbox_serves_only_where_no_credentials_are_set():
+    assert Config({}).sandbox and Config({}).real == []
+    real = Config({"SLACK_BOT_TOKEN": "xoxb-real", "PAGERDUTY_ROUTING_KEY_IC": "key"})
+    assert not real.sandbox and real.real == ["Slack", "PagerDuty"]
+    assert Config({"SLACK_BOT_TOKEN": "xoxb-real", "IRP_SANDBOX": "1"}).sandbox
+    assert not Config({"IRP_SANDBOX": "0"}).sandbox
+
+
+def test_a_local_temporal_address_is_the_dev_servers_port_and_another_host_a_cluster():
+    assert Config({}).temporal_port == 7233 and Config({}).ports()["Web UI (IRP_UI_PORT)"] == 8233
+    assert Config({"TEMPORAL_ADDRESS": "127.0.0.1:7300"}).temporal_port == 7300
+    cluster = Config({"TEMPORAL_ADDRESS": "temporal.internal:7233"})
+    assert cluster.temporal_port is None and set(cluster.ports()) == {
+        "receiver (IRP_WEBHOOK_PORT)",
+        "worker metrics (IRP_METRICS_ADDRESS)",
+    }
