@@ -2,6 +2,7 @@
 `python starter.py` is the same).
 
   irp alert FILE                     start/join from an Alertmanager payload, as the webhook
+                                     (a Watchdog beats the dead man's switch instead)
   irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
   irp status INCIDENT                the incident's status as JSON
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -45,7 +47,7 @@ from plan import AlertmanagerDelivery, Declaration
 from plan.signals import nearest
 from runtime import outcomes
 from runtime.commands import add_signal_commands, payload_of
-from runtime.intake import declare_incident, deliver_alerts
+from runtime.intake import declare_incident, deliver
 from runtime.keycheck import key_mismatch
 from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
@@ -58,12 +60,16 @@ async def run(args: argparse.Namespace) -> int:
     client = await connect(settings)
     if args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
-        receipt = await deliver_alerts(client, settings.temporal_task_queue, delivery)
-        show(
+        heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
+        receipt, heartbeats, beat = await deliver(
+            client, settings.temporal_task_queue, delivery, heartbeat_alert
+        )
+        shown = (
             receipt.model_dump(mode="json")
             if receipt
             else {"incidents": [], "note": "no open incident for this group"}
         )
+        show(shown | ({"heartbeat": beat.model_dump(mode="json") if beat else None} if heartbeats else {}))
     elif args.command == "declare":
         declaration = Declaration(
             summary=args.summary,

@@ -24,14 +24,15 @@ from runtime.temporal import (
     register_search_attributes,
     workflow_runner,
 )
-from workflows import IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow
 from workflows.search import KEYS
 
-WORKFLOWS = [IncidentWorkflow]
+WORKFLOWS = [IncidentWorkflow, HeartbeatWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
-    """The worker is the one reader of the policy: incidents pin it from here at their start.
+    """The worker is the one reader of the policy: incidents and heartbeats pin it from here at
+    their start.
     A payload sealed by a key the worker lacks reaches the incident still sealed, to be refused
     there by its key id, rather than failing every task of that incident."""
     codec = client.data_converter.payload_codec

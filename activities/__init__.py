@@ -128,6 +128,7 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         bridge.open_bridge,
         bridge.invite_to_bridge,
         bridge.post_to_bridge,
+        bridge.post_to_channel,
         bridge.archive_bridge,
         bridge.notify_person,
         StatusPageActivities(status_page.provider, missing=status_page.missing).publish_status,

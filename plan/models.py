@@ -316,6 +316,17 @@ class CustomerEmailPolicy(Strict):
     support: str = "support@preskool.com"
 
 
+class HeartbeatPolicy(Strict):
+    """The dead man's switch on the alerting pipeline: Alertmanager's always-firing alert named
+    `alert_name` is never an incident; when none arrives for `window`, `page` is paged and the
+    alerts channel hears that alerting has gone silent (README "The dead man's switch")."""
+
+    alert_name: Annotated[str, Field(min_length=1, max_length=200)] = "Watchdog"
+    window: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=10)
+    page: Role = Role.oncall_primary
+    severity: Severity = Severity.P2
+
+
 class Policy(Strict):
     """The plan as data (config/preskool.yaml)."""
 
@@ -354,6 +365,10 @@ class Policy(Strict):
         description="Ed25519 public keys (base64 of the raw 32 bytes) whose attestations prove who acted; "
         "the worker sets them from IRP_ATTESTATION_PUBLIC_KEYS",
     )
+    # §4.1 "Prometheus alert → PagerDuty + Slack #preskool-alerts": where the pipeline's own
+    # silence is told (the channel exists; the bot joins it if it is public).
+    alerts_channel: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")] = "preskool-alerts"
+    heartbeat: HeartbeatPolicy = HeartbeatPolicy()
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import NamedTuple
 
 from temporalio.client import (
     Client,
@@ -16,9 +17,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
-from plan.alert_digest import AlertDigest, digest
+from plan.alert_digest import AlertDigest, clip, digest
+from plan.alerts import Alert
+from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat, split_heartbeats
 from plan.incident import DeliveryReceipt, IncidentInput
-from workflows import IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow
 
 MAX_GENERATIONS = 10_000
 
@@ -94,6 +97,53 @@ async def _deliver_resolved(client: Client, delivery: AlertDigest) -> DeliveryRe
             if not _closed(e):
                 raise
     return None
+
+
+class Intake(NamedTuple):
+    """What one Alertmanager delivery did: the incident of its real alerts (None: none, or none
+    open for a "resolved" one), whether it held heartbeat alerts, and the heartbeat's answer
+    (None when those were all "resolved": no beat)."""
+
+    receipt: DeliveryReceipt | None
+    heartbeats: bool
+    beat: BeatReceipt | None
+
+
+async def deliver(
+    client: Client, task_queue: str, delivery: AlertmanagerDelivery, heartbeat_alert: str = "Watchdog"
+) -> Intake:
+    """One Alertmanager delivery: alerts named `heartbeat_alert` beat the dead man's switch
+    (README) and are never an incident; the others go to their incident (deliver_alerts)."""
+    beats, alerts = split_heartbeats(delivery, heartbeat_alert)
+    receipt = await deliver_alerts(client, task_queue, alerts) if alerts else None
+    beat = await deliver_heartbeat(client, task_queue, delivery, beats, heartbeat_alert) if beats else None
+    return Intake(receipt, bool(beats), beat)
+
+
+async def deliver_heartbeat(
+    client: Client, task_queue: str, delivery: AlertmanagerDelivery, alerts: list[Alert], alert_name: str
+) -> BeatReceipt | None:
+    """A beat for the heartbeat of the delivery's Alertmanager (keyed by its externalURL), started
+    if it is not running (update-with-start). `alerts` are the delivery's heartbeat alerts; only a
+    firing one is a beat (None otherwise: a "resolved" heartbeat means Prometheus stopped)."""
+    if not is_beat(alerts):
+        return None
+    beat_id = heartbeat_id(delivery.externalURL)
+    alertmanager = clip(delivery.externalURL, 1000)  # as shown; the id hashes the whole URL
+    start = WithStartWorkflowOperation(
+        HeartbeatWorkflow.run,
+        HeartbeatInput(heartbeat_id=beat_id, alertmanager=alertmanager),
+        id=beat_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # a heartbeat someone ended starts again
+        static_summary=f"Heartbeat: {alertmanager or '(no externalURL)'}"[:200],
+    )
+    return await client.execute_update_with_start_workflow(
+        HeartbeatWorkflow.beat,
+        Beat(alertmanager=alertmanager, alert_name=alert_name),
+        start_workflow_operation=start,
+    )
 
 
 class IdempotencyConflict(ValueError):

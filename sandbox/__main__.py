@@ -32,7 +32,8 @@ def _write(path: str, data: dict) -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    slack, pagerduty = SlackFake(), PagerDutyFake()
+    # #preskool-alerts: where the dead man's switch tells a silent alerting pipeline (README).
+    slack, pagerduty = SlackFake(channels=("general", "preskool-alerts")), PagerDutyFake()
     statuspage, prometheus = StatuspageFake(), PrometheusFake()
     await slack.start(args.host, args.slack_port)
     await pagerduty.start(args.host, args.pagerduty_port)

@@ -7,6 +7,9 @@
    with the wrong token gets 401 (Alertmanager counts the failure) and opens nothing.
 2. Prometheus scrapes tests/exporter.py every second, and the real §4.5 gate activity evaluates
    the shipped policy's `recovery_checks` PromQL against it.
+3. The dead man's switch: Prometheus's `vector(1)` Watchdog rule, through Alertmanager's README
+   route, beats the heartbeat (no incident); Alertmanager killed, the silence pages the on-call
+   primary once; Alertmanager back, its next delivery ends the alarm and resolves the page.
 
 Skipped where the binaries are missing: `.ci/run` installs them."""
 
@@ -29,10 +32,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.recovery import RecoveryVerdict, VerificationActivities, VerifyRecovery
 from activities.recovery.prometheus import Prometheus
+from plan.heartbeat import page_key
+from plan.models import HeartbeatPolicy
+from sandbox.slack import SlackFake
 from tests.exporter import Exporter
 from tests.helpers import status_when
 from tests.processes import Process, free_port, wait_for
 from webhook.app import create_app
+from workflows import HeartbeatWorkflow
 
 ALERTMANAGER = shutil.which("alertmanager") or shutil.which("prometheus-alertmanager")
 AMTOOL = shutil.which("amtool")
@@ -107,13 +114,33 @@ class Alertmanager(Process):
 
 
 class PrometheusServer(Process):
-    def __init__(self, tmp: Path, targets: list[str]):
+    """Prometheus scraping `targets` (itself when None), evaluating `rules` every second and sending
+    their alerts to `alertmanagers` (host:port) every second (resend delay 1s, not 1m)."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        targets: list[str] | None = None,
+        *,
+        rules: list[dict] | None = None,
+        alertmanagers: list[str] | None = None,
+    ):
         self.port = free_port()
         tmp.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "preskool", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [
+                {
+                    "job_name": "preskool",
+                    "static_configs": [{"targets": targets or [f"127.0.0.1:{self.port}"]}],
+                }
+            ],
         }
+        if rules:
+            (tmp / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "irp", "rules": rules}]}))
+            config["rule_files"] = [str(tmp / "rules.yml")]
+        if alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
         super().__init__(
             "prometheus",
@@ -122,6 +149,7 @@ class PrometheusServer(Process):
                 f"--config.file={tmp / 'prometheus.yml'}",
                 f"--storage.tsdb.path={tmp / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                "--rules.alert.resend-delay=1s",
             ],
             tmp / "prometheus.log",
         )
@@ -285,6 +313,104 @@ async def test_real_alertmanager_groups_delivers_and_resolves(
         # Nothing opened for the wrong-token alert: this queue holds exactly the one incident.
         assert await incidents_on(dev_env.client, tq) == ids
         await handle.terminate("test finished")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. The dead man's switch: Prometheus's always-firing Watchdog through Alertmanager
+
+WATCHDOG_RULE = {
+    "alert": "Watchdog",
+    "expr": "vector(1)",
+    "labels": {"severity": "none"},
+    "annotations": {"summary": "An alert that should always be firing to certify that Alertmanager works."},
+}
+
+
+def watchdog_am_config(receiver_url: str, token: str) -> dict:
+    """The README's route for the Watchdog, with its intervals in seconds (repeat_interval still
+    shorter than the heartbeat window)."""
+    receiver = {
+        "name": "preskool-irp",
+        "webhook_configs": [
+            {
+                "url": f"{receiver_url}/webhooks/alertmanager",
+                "send_resolved": True,
+                "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
+            }
+        ],
+    }
+    watchdog = {
+        "receiver": "preskool-irp",
+        "matchers": ['alertname="Watchdog"'],
+        "group_wait": "0s",
+        "group_interval": "1s",
+        "repeat_interval": "2s",
+    }
+    return {
+        "route": {"receiver": "preskool-irp", "group_by": ["alertname"], "routes": [watchdog]},
+        "receivers": [receiver],
+    }
+
+
+@pytest.fixture
+async def slack():
+    """Slack with the policy's alerts channel (#preskool-alerts), where the pipeline's silence is told."""
+    async with SlackFake(channels=("general", "preskool-alerts")) as fake:
+        yield fake
+
+
+def alerts_posts(slack) -> list[str]:
+    return [m.get("text", "") for m in slack.messages("preskool-alerts")]
+
+
+@needs_alertmanager
+@needs_prometheus
+async def test_real_watchdog_beats_a_silent_alertmanager_pages_once_and_its_return_ends_it(
+    dev_env, run_worker, served, pagerduty, slack, policy, processes, tmp_path
+):
+    window = timedelta(seconds=10)
+    quick = policy.model_copy(update={"heartbeat": HeartbeatPolicy(window=window)})
+    async with run_worker(dev_env.client, with_policy=quick) as tq:
+        url = await served(tq)
+        am = Alertmanager(tmp_path / "am", watchdog_am_config(url, served.token))
+        processes.append(am.start())
+        await ready(f"{am.url}/-/ready", am, "alertmanager ready")
+        prom = PrometheusServer(
+            tmp_path / "prom", rules=[WATCHDOG_RULE], alertmanagers=[f"127.0.0.1:{am.port}"]
+        )
+        processes.append(prom.start())
+        await ready(f"{prom.url}/-/ready", prom, "prometheus ready")
+
+        # Prometheus fires Watchdog, Alertmanager re-sends it every couple of seconds: beats, no incident.
+        [heartbeat] = await wait_for(lambda: incidents_on(dev_env.client, tq), "a heartbeat started", am, 30)
+        assert heartbeat.startswith("heartbeat-")
+        handle = dev_env.client.get_workflow_handle(heartbeat)
+        status = await wait_for(lambda: beats(handle, 3), "three Watchdog deliveries", am, 30)
+        assert status.alertmanager.startswith("http") and status.state.alarm is None
+        assert await incidents_on(dev_env.client, tq) == [heartbeat]
+        assert pagerduty.triggers() == [] and alerts_posts(slack) == []
+
+        # Alertmanager dies: within the window the on-call primary is paged, once, and the channel told.
+        am.kill9()
+        await wait_for(lambda: pagerduty.triggers() and alerts_posts(slack), "the silence paged", prom, 30)
+        [trigger] = pagerduty.triggers()
+        assert trigger["dedup_key"] == page_key(heartbeat, 1)
+        assert "silent since" in alerts_posts(slack)[0] and "<@U0ONCALL01> is paged" in alerts_posts(slack)[0]
+
+        # It comes back (same address): Prometheus re-sends Watchdog, the next delivery ends the alarm.
+        am.start()
+        await wait_for(
+            lambda: not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2, "the alarm ended", am, 30
+        )
+        assert "is back" in alerts_posts(slack)[1]
+        assert len(pagerduty.triggers()) == 1
+        assert await incidents_on(dev_env.client, tq) == [heartbeat]
+        await handle.terminate("test finished")
+
+
+async def beats(handle, at_least: int):
+    status = await handle.query(HeartbeatWorkflow.status)
+    return status if status.state.beats >= at_least else None
 
 
 # ---------------------------------------------------------------------------------------------------

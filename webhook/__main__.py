@@ -17,8 +17,10 @@ def main() -> None:
     configure_logging()
     try:
         settings = WebhookSettings()
-    except ValidationError:
-        sys.exit("IRP_WEBHOOK_TOKEN is not set: the receiver refuses to start without a token")
+    except ValidationError as e:
+        if any(err["loc"] == ("irp_webhook_token",) for err in e.errors()):
+            sys.exit("IRP_WEBHOOK_TOKEN is not set: the receiver refuses to start without a token")
+        sys.exit(f"receiver not started: {e}")
     if not settings.irp_webhook_token.get_secret_value():
         sys.exit("IRP_WEBHOOK_TOKEN is empty: the receiver refuses to start without a token")
     temporal = TemporalSettings()
@@ -36,6 +38,7 @@ def main() -> None:
         connect=lambda: connect(temporal),
         pagerduty_secret=settings.pagerduty_webhook_secret,
         slack=slack,
+        heartbeat_alert=settings.irp_heartbeat_alert,
     )
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.

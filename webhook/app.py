@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from plan import AlertmanagerDelivery, Declaration
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import IdempotencyConflict, declare_incident, deliver_alerts
+from runtime.intake import IdempotencyConflict, declare_incident, deliver
 from webhook.pagerduty import PagerDutyWebhook
 from webhook.slack import SlackAppSettings
 from webhook.slack.app import mount_slack
@@ -53,6 +53,8 @@ class WebhookSettings(BaseSettings):
     irp_webhook_port: int = 8000
     irp_webhook_token: SecretStr
     pagerduty_webhook_secret: SecretStr | None = None
+    # The dead man's switch's alert (README): never an incident. Keep it the policy's heartbeat.alert_name.
+    irp_heartbeat_alert: str = Field(default="Watchdog", min_length=1)
 
 
 class Refusal(Exception):
@@ -67,7 +69,10 @@ def create_app(
     connect: Callable[[], Awaitable[Client]],
     pagerduty_secret: SecretStr | None = None,
     slack: SlackAppSettings | None = None,
+    heartbeat_alert: str = "Watchdog",
 ) -> FastAPI:
+    """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
+    Alertmanager's heartbeat workflow and never opens an incident."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -112,10 +117,13 @@ def create_app(
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request, MAX_ALERTMANAGER_BODY))
         async with temporal_errors("the alert"):
-            receipt = await deliver_alerts(await client(), task_queue, delivery)
+            receipt, heartbeats, beat = await deliver(await client(), task_queue, delivery, heartbeat_alert)
         incidents = [receipt_json(receipt)] if receipt else []
         log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
-        return {"incidents": incidents}
+        if not heartbeats:
+            return {"incidents": incidents}
+        log.info("alertmanager %r: %s", delivery.externalURL, f"beat {beat.beats}" if beat else "no beat")
+        return {"incidents": incidents, "heartbeat": beat.model_dump() if beat else None}
 
     @app.post("/incidents", status_code=201)
     async def declare(request: Request) -> dict:

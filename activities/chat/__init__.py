@@ -63,6 +63,10 @@ class Chat(Protocol):
         one whose purpose names the incident, or `tried` if we made it and never set its purpose."""
         ...
 
+    async def channel_named(self, name: str) -> str | None:
+        """The id of the open channel called `name` (e.g. the policy's alerts channel), if any."""
+        ...
+
     async def names_taken(self, prefix: str) -> set[str]:
         """Every channel name starting with `prefix`, archived ones too."""
         ...
@@ -162,6 +166,16 @@ class BridgePost(BaseModel):
     text: str
     thread: str | None = None
     buttons: list[ChatButton] = []
+
+
+class ChannelPost(BaseModel):
+    """One message in a standing channel the policy names (e.g. #preskool-alerts), not a bridge.
+    `key` names it within `incident_id` (the posting workflow's id), so it is posted once."""
+
+    incident_id: str
+    channel: str
+    key: str
+    text: str
 
 
 class ArchiveBridge(BaseModel):
@@ -295,6 +309,22 @@ class BridgeActivities:
         )
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
         return PostResult(message_id=message_id, reused=reused)
+
+    @activity.defn
+    async def post_to_channel(self, post: ChannelPost) -> PostResult:
+        """Post once in the channel named `post.channel` (found by name each time: it is not
+        ours to create); a channel that does not exist fails the step once, visibly."""
+        if self.chat is None:
+            return PostResult(skipped=f"skipped: {self.missing} not configured")
+        channel_id = await self.chat.channel_named(post.channel)
+        if channel_id is None:
+            raise give_up(f"no channel #{post.channel} on {self.chat.name}: create it (the bot joins it)")
+        result = await self.post_to_bridge(
+            BridgePost(incident_id=post.incident_id, channel_id=channel_id, key=post.key, text=post.text)
+        )
+        if result.gone:  # deleted between the look and the post: not ours to continue elsewhere
+            raise give_up(f"#{post.channel}: {result.gone}")
+        return result
 
     @activity.defn
     async def archive_bridge(self, request: ArchiveBridge) -> bool:

@@ -139,6 +139,13 @@ class SlackChat:
                 return ch["id"], ch["name"]
         return None
 
+    async def channel_named(self, name: str) -> str | None:
+        """The id of the open channel called `name` that the bot can see (conversations.list)."""
+        async for ch in self._channels(exclude_archived=True, types="public_channel,private_channel"):
+            if ch["name"] == name:
+                return ch["id"]
+        return None
+
     async def names_taken(self, prefix: str) -> set[str]:
         """Every channel name starting with `prefix`, archived ones too (they keep their names)."""
         return {

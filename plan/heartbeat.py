@@ -1,0 +1,159 @@
+"""The dead man's switch on the alerting pipeline, as pure rules (README "The dead man's switch").
+
+The kube-prometheus stack keeps an always-firing alert (`Watchdog`) so that a receiver can tell
+when Prometheus or Alertmanager goes silent. Such an alert is never an incident: each delivery of
+it is a beat, and a window with no beat is a silence, told to the on-call primary and the alerts
+channel. No I/O and no clock here: the heartbeat workflow (workflows/heartbeat.py) decides when."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from plan.alerts import Alert, AlertmanagerDelivery
+from plan.models import Person, Policy, Role
+from plan.templates import mention
+
+
+def heartbeat_id(external_url: str) -> str:
+    """One heartbeat workflow per Alertmanager, keyed by its `externalURL`: `heartbeat-<12 hex>`."""
+    return "heartbeat-" + hashlib.sha256(external_url.encode()).hexdigest()[:12]
+
+
+def split_heartbeats(
+    delivery: AlertmanagerDelivery, alert_name: str
+) -> tuple[list[Alert], AlertmanagerDelivery | None]:
+    """(the delivery's alerts named `alert_name`, the other alerts as a delivery of their own, or
+    None when there are none). A delivery mixing the two still opens its incident for the rest."""
+    beats = [a for a in delivery.alerts if a.labels.get("alertname") == alert_name]
+    if not beats:
+        return [], delivery
+    rest = [a for a in delivery.alerts if a.labels.get("alertname") != alert_name]
+    if not rest:
+        return beats, None
+    status = "firing" if any(a.status == "firing" for a in rest) else "resolved"
+    return beats, delivery.model_copy(update={"alerts": rest, "status": status})
+
+
+def is_beat(alerts: list[Alert]) -> bool:
+    """Only a firing heartbeat alert is a sign of life. A "resolved" one is what Alertmanager sends
+    when Prometheus stopped sending it: no beat (the window then runs out)."""
+    return any(a.status == "firing" for a in alerts)
+
+
+class Beat(BaseModel):
+    """One delivery of the heartbeat alert, as the receiver sends it to the heartbeat workflow."""
+
+    alertmanager: str
+    alert_name: str
+
+
+class BeatReceipt(BaseModel):
+    """The heartbeat's answer to a beat: how many it has had, and whether this one ended an alarm."""
+
+    heartbeat_id: str
+    beats: int
+    ended_silence: bool = False
+
+
+class Silence(BaseModel):
+    """One alarm: the pipeline silent since `since` (the last beat), noticed at `noticed_at`."""
+
+    number: int
+    since: datetime
+    noticed_at: datetime
+    role: Role = Role.oncall_primary  # whom it paged: resolved the same way, whatever the policy says later
+    paged: bool = False
+    detail: str = ""
+    ended_at: datetime | None = None
+
+
+class HeartbeatState(BaseModel):
+    """What a heartbeat carries across continue-as-new: absolute times only (timers do not carry)."""
+
+    started_at: datetime
+    last_beat: datetime | None = None
+    beats: int = 0
+    beats_this_run: int = 0
+    alert_name: str = ""  # the name the receiver last sent
+    silences: int = 0
+    alarm: Silence | None = None
+    ended: list[Silence] = []  # the latest few, newest last
+    runs: int = 1
+
+
+KEEP_ENDED = 20
+BEATS_PER_RUN = 500  # about 3,500 events: continue-as-new before Temporal's suggestion at ~4,096
+
+
+class HeartbeatInput(BaseModel):
+    """A heartbeat's start, or its next run (`state` carried over). Each run pins the worker's
+    policy when it starts (`policy` None), so a changed policy applies from the next run."""
+
+    heartbeat_id: str
+    alertmanager: str
+    policy: Policy | None = None
+    state: HeartbeatState | None = None
+    beats_per_run: int = BEATS_PER_RUN
+
+
+class HeartbeatStatus(BaseModel):
+    """The heartbeat's query answer: its Alertmanager, the pinned rule, and its state."""
+
+    heartbeat_id: str
+    alertmanager: str
+    alert_name: str | None
+    window: timedelta | None
+    state: HeartbeatState
+    warning: str | None = None
+
+
+def deadline(state: HeartbeatState, window: timedelta) -> datetime:
+    """When the pipeline counts as silent: a window after the last beat (or the start)."""
+    return (state.last_beat or state.started_at) + window
+
+
+def silent(state: HeartbeatState, window: timedelta, now: datetime) -> bool:
+    """True once the window has passed with no beat."""
+    return now >= deadline(state, window)
+
+
+def page_key(heartbeat: str, number: int) -> str:
+    """One PagerDuty dedup key per alarm: retries never page twice, and `resolve` ends that page."""
+    return f"{heartbeat}-silence-{number}"
+
+
+def _utc(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _minutes(span: timedelta) -> int:
+    return max(int(span.total_seconds() // 60), 0)
+
+
+def silence_text(alertmanager: str, alert_name: str, alarm: Silence, paged: Person | None) -> str:
+    """The alerts channel's post when the window runs out, naming whom it pages."""
+    who = f" {mention(paged)} is paged." if paged else ""
+    return (
+        f"🚨 The alerting pipeline has been silent since {_utc(alarm.since)}: no `{alert_name}` from "
+        f"Alertmanager {alertmanager or '(no externalURL)'} for "
+        f"{_minutes(alarm.noticed_at - alarm.since)} minutes. Prometheus or Alertmanager may be down, "
+        f"so alerts may not reach anyone.{who}"
+    )
+
+
+def back_text(alertmanager: str, alert_name: str, alarm: Silence) -> str:
+    """The alerts channel's post when the next beat ends the alarm."""
+    ended = alarm.ended_at or alarm.noticed_at
+    return (
+        f"✅ The alerting pipeline is back: `{alert_name}` from Alertmanager "
+        f"{alertmanager or '(no externalURL)'} arrived at {_utc(ended)}, after "
+        f"{_minutes(ended - alarm.since)} minutes of silence. The page is resolved."
+    )
+
+
+def page_summary(alertmanager: str, alert_name: str, alarm: Silence) -> str:
+    """The PagerDuty summary of the alarm."""
+    return f"Alerting pipeline silent since {_utc(alarm.since)}: no {alert_name} from {alertmanager}"[:1000]

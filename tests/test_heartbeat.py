@@ -1,0 +1,256 @@
+"""The dead man's switch (README "The dead man's switch") on the real time-skipping server, through
+the real receiver app, with Slack and PagerDuty faked at the HTTP boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities import build_activities
+from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key
+from plan.models import HeartbeatPolicy
+from runtime.intake import incident_id_for_group
+from sandbox.slack import SlackFake
+from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
+from tests.payloads import alert, delivery
+from webhook.app import create_app
+from worker import WORKFLOWS
+from workflows import HeartbeatWorkflow
+
+ALERTS = "preskool-alerts"
+
+
+@pytest_asyncio.fixture
+async def slack():
+    """Slack with the policy's alerts channel, as a workspace that follows the plan has it."""
+    async with SlackFake(channels=("general", ALERTS)) as fake:
+        yield fake
+
+
+def watchdog(url: str, status: str = "firing") -> dict:
+    """kube-prometheus's Watchdog, as Alertmanager delivers it."""
+    beat = alert(status, "An alert that should always be firing", alertname="Watchdog", severity="none")
+    payload = delivery(beat, group="Watchdog")
+    payload["externalURL"] = url
+    return payload
+
+
+def receiver(env, task_queue: str, heartbeat_alert: str = "Watchdog") -> httpx.AsyncClient:
+    async def connect():
+        return env.client
+
+    app = create_app(
+        token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, heartbeat_alert=heartbeat_alert
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver")
+
+
+async def post(http: httpx.AsyncClient, payload: dict) -> dict:
+    answer = await http.post("/webhooks/alertmanager", json=payload, headers=AUTH)
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+async def no_workflow(env, workflow_id: str) -> bool:
+    try:
+        await env.client.get_workflow_handle(workflow_id).describe()
+    except RPCError as e:
+        return e.status is RPCStatusCode.NOT_FOUND
+    return False
+
+
+def alerts_posts(slack: SlackFake) -> list[str]:
+    return [m.get("text", "") for m in slack.messages(ALERTS)]
+
+
+async def test_a_watchdog_opens_no_incident_and_ten_silent_minutes_page_the_primary_once(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        first = await post(http, watchdog(url))
+        assert first == {
+            "incidents": [],
+            "heartbeat": {"heartbeat_id": heartbeat_id(url), "beats": 1, "ended_silence": False},
+        }
+        assert await no_workflow(time_env, incident_id_for_group(watchdog(url)["groupKey"]))
+
+        # Every delivery re-arms the window: 9 + 9 minutes with a beat between is no silence.
+        await time_env.sleep(timedelta(minutes=9))
+        assert (await post(http, watchdog(url)))["heartbeat"]["beats"] == 2
+        await time_env.sleep(timedelta(minutes=9))
+        assert pagerduty.triggers() == [] and alerts_posts(slack) == []
+
+        # Ten minutes after the last delivery: the on-call primary is paged, the channel told.
+        await time_env.sleep(timedelta(minutes=2))
+        key = page_key(heartbeat_id(url), 1)
+        await eventually(lambda: pagerduty.triggers(key) and alerts_posts(slack))
+        # Silence goes on: still one page, one post.
+        await time_env.sleep(timedelta(minutes=45))
+        status = await handle.query(HeartbeatWorkflow.status)
+        assert len(pagerduty.triggers()) == 1 and len(alerts_posts(slack)) == 1
+        assert status.state.alarm.paged and status.state.alarm.number == 1
+        trigger = pagerduty.triggers()[0]
+        assert trigger["dedup_key"] == key and trigger["payload"]["severity"] == "warning"
+        assert "Alerting pipeline silent since" in trigger["payload"]["summary"]
+        assert "silent since" in alerts_posts(slack)[0] and "<@U0ONCALL01> is paged" in alerts_posts(slack)[0]
+
+        # The next delivery ends the alarm: the page is resolved, and the channel hears so.
+        back = await post(http, watchdog(url))
+        assert back["heartbeat"]["ended_silence"] is True
+        await eventually(lambda: not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2)
+        assert "is back" in alerts_posts(slack)[1] and "minutes of silence" in alerts_posts(slack)[1]
+        status = await eventually(
+            lambda: _status_if(handle, lambda s: s.state.alarm is None and len(s.state.ended) == 1)
+        )
+        assert status.alert_name == "Watchdog" and status.window == timedelta(minutes=10)
+        await finish(handle)
+    # The pinned policy and every step's input keep no secret (routing keys stay in the worker).
+    history = (await handle.fetch_history()).to_json()
+    assert ROUTING_KEY not in history and SLACK_TOKEN not in history
+    assert len(pagerduty.triggers()) == 1  # paged once in all
+
+
+async def _status_if(handle, predicate):
+    status = await handle.query(HeartbeatWorkflow.status)
+    return status if predicate(status) else None
+
+
+async def test_a_delivery_mixing_watchdog_with_real_alerts_still_opens_their_incident(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    mixed = watchdog(url)
+    mixed["alerts"].append(alert(module="fees", severity="critical", summary="Fee collection failing"))
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        answer = await post(http, mixed)
+        [incident] = answer["incidents"]
+        assert incident["created"] and incident["severity"] == "P1"
+        assert answer["heartbeat"]["beats"] == 1
+        await finish(time_env.client.get_workflow_handle(incident["incident_id"]))
+        await finish(time_env.client.get_workflow_handle(heartbeat_id(url)))
+
+
+async def test_a_resolved_watchdog_is_no_beat_and_no_incident(time_env, run_worker, policy):
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        assert await post(http, watchdog(url, "resolved")) == {"incidents": [], "heartbeat": None}
+    assert await no_workflow(time_env, heartbeat_id(url))
+
+
+async def beat_with_start(client, task_queue: str, url: str, beats_per_run: int = 2):
+    """One beat as intake sends it, to a heartbeat that continues as new every `beats_per_run`."""
+    beat_id = heartbeat_id(url)
+    start = WithStartWorkflowOperation(
+        HeartbeatWorkflow.run,
+        HeartbeatInput(heartbeat_id=beat_id, alertmanager=url, beats_per_run=beats_per_run),
+        id=beat_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return await client.execute_update_with_start_workflow(
+        HeartbeatWorkflow.beat, Beat(alertmanager=url, alert_name="Watchdog"), start_workflow_operation=start
+    )
+
+
+def uncached_worker(client, task_queue: str, policy, integrations) -> Worker:
+    """The worker, with no workflow cache: the next worker's task never waits on this one's sticky queue."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(integrations, policy),
+        max_cached_workflows=0,
+    )
+
+
+async def test_each_run_pins_the_worker_s_policy_then_in_force(time_env, policy, integrations):
+    """A heartbeat runs for months: a changed window reaches it at its next run."""
+    url, tq = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093", f"tq-{uuid.uuid4().hex[:8]}"
+    handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+    async with uncached_worker(time_env.client, tq, policy, integrations):
+        await beat_with_start(time_env.client, tq, url)
+        assert (await handle.query(HeartbeatWorkflow.status)).window == timedelta(minutes=10)
+    longer = policy.model_copy(update={"heartbeat": HeartbeatPolicy(window=timedelta(minutes=30))})
+    async with uncached_worker(time_env.client, tq, longer, integrations):
+        await beat_with_start(time_env.client, tq, url)  # the second beat: the next run
+        status = await eventually(lambda: _status_if(handle, lambda s: s.state.runs == 2), timeout=30)
+        assert status.window == timedelta(minutes=30)
+        await finish(handle)
+
+
+@pytest.mark.parametrize("alarm_open", [False, True])
+async def test_continue_as_new_keeps_the_last_beat_and_an_open_alarm(
+    time_env, run_worker, policy, slack, pagerduty, alarm_open
+):
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    beat_id = heartbeat_id(url)
+
+    handle = time_env.client.get_workflow_handle(beat_id)
+    async with run_worker(time_env.client) as tq:
+        await beat_with_start(time_env.client, tq, url)
+        if alarm_open:
+            await time_env.sleep(timedelta(minutes=11))
+            await eventually(lambda: pagerduty.triggers(page_key(beat_id, 1)))
+        await beat_with_start(time_env.client, tq, url)  # the run's second beat: it continues as new
+        status = await eventually(lambda: _status_if(handle, lambda s: s.state.runs == 2))
+        assert status.state.beats == 2 and status.state.last_beat is not None
+        # The window still counts from the last beat, in the new run.
+        await time_env.sleep(timedelta(minutes=11))
+        alarms = 2 if alarm_open else 1
+        await eventually(lambda: pagerduty.triggers(page_key(beat_id, alarms)))
+        status = await handle.query(HeartbeatWorkflow.status)
+        assert status.state.silences == alarms and status.state.runs == 2
+        await finish(handle)
+
+
+async def test_the_receiver_s_name_decides_and_a_mismatch_with_the_policy_is_shown(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """IRP_HEARTBEAT_ALERT names the heartbeat at the receiver (which reads no policy); the heartbeat
+    says when that is not the policy's heartbeat.alert_name."""
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    switch = watchdog(url)
+    switch["alerts"][0]["labels"]["alertname"] = "DeadMansSwitch"
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq, "DeadMansSwitch") as http:
+        assert (await post(http, switch))["heartbeat"]["beats"] == 1
+        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        status = await eventually(lambda: _status_if(handle, lambda s: s.alert_name is not None))
+        assert "IRP_HEARTBEAT_ALERT" in status.warning and "'DeadMansSwitch'" in status.warning
+        # To this receiver a Watchdog is an ordinary alert: it goes to its group's incident.
+        [incident] = (await post(http, watchdog(url)))["incidents"]
+        await finish(time_env.client.get_workflow_handle(incident["incident_id"]))
+        await finish(handle)
+
+
+async def test_a_beat_while_the_alarm_is_still_sounding_ends_it(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """The page is slow to go out; the pipeline comes back meanwhile. The alarm still ends: the
+    page goes once and is resolved, and the channel hears both."""
+    url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        await post(http, watchdog(url))
+        pagerduty.delay_next("/v2/enqueue", 3.0)
+        silence = asyncio.create_task(time_env.sleep(timedelta(minutes=11)))
+        await eventually(lambda: pagerduty.held_for("/v2/enqueue"))
+        assert (await post(http, watchdog(url)))["heartbeat"]["ended_silence"] is True
+        await silence
+        await eventually(
+            lambda: pagerduty.triggers() and not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2
+        )
+        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        status = await eventually(lambda: _status_if(handle, lambda s: s.state.alarm is None))
+        assert len(pagerduty.triggers()) == 1 and [a.number for a in status.state.ended] == [1]
+        await finish(handle)
