@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from plan import load_policy
+from plan.attestation import new_key_pair
 from runtime import devserver
 from runtime.drill import drill_policy
 from runtime.temporal import connect, exit_now
@@ -159,6 +160,10 @@ def main() -> None:
         if not urls:
             sys.exit(f"demo: the sandbox did not start; see {LOGS / 'sandbox.log'}")
         env.update(sandbox_env_from_startup(urls))
+        # The Slack app in the receiver (issue 15): people click in the sandbox Slack, the receiver
+        # attests who clicked, and the incident checks it with the public key its worker holds.
+        private, public = new_key_pair()
+        env.update(IRP_ATTESTATION_KEY=private, IRP_ATTESTATION_PUBLIC_KEYS=public)
 
         metrics_port = free_port(9464)
         step(
@@ -195,8 +200,10 @@ def main() -> None:
         ic = next(r.person for r in status.roles if r.role == "incident_commander")
         primary = next(r.person for r in status.roles if r.role == "oncall_primary")
         eng_lead = next(r.person for r in status.roles if r.role == "engineering_lead")
-        step(6, "The incident is worked from the CLI (the same JSON works in the Web UI's signal box):")
-        cli(env, "ack", incident_id, "--by", primary)
+        receiver = f"http://127.0.0.1:{port}"
+        step(6, "The incident is worked from Slack (signed clicks) and the CLI (the UI takes the same JSON):")
+        click(urls, receiver, primary, "Acknowledge", status.channel, "🚨 INCIDENT OPENED", "irp.ack")
+        wait_until(lambda: asyncio.run(incident_status(incident_id)).acknowledged_by, "the acknowledgement")
         cli(env, "blast-radius", incident_id, "--by", primary, "--scope", "all")
         cli(
             env,
@@ -213,28 +220,36 @@ def main() -> None:
         )
         wait_until(lambda: asyncio.run(incident_status(incident_id)).requests, "the rollback request")
         cli(env, "approve", incident_id, "rollback-1", "--by", ic, check=False)
-        print("      … refused: §3 says the Engineering Lead approves rollbacks. The Engineering Lead does:")
+        print("      … refused: §3 says the Engineering Lead approves rollbacks.")
+        print("      The Engineering Lead approves from the CLI: a claim, until she confirms it in Slack:")
         cli(env, "approve", incident_id, "rollback-1", "--by", eng_lead)
+        wait_until(
+            lambda: any(e.kind == "claimed" for e in asyncio.run(incident_status(incident_id)).timeline),
+            "the claim",
+        )
+        click(urls, receiver, eng_lead, "Confirm (in her direct messages)", "dm", "🔐", "irp.confirm")
         wait_until(
             lambda: asyncio.run(incident_status(incident_id)).requests[0].state == "done", "the rollback"
         )
-        cli(
-            env,
-            "update",
-            incident_id,
-            "--by",
+        click(urls, receiver, ic, "Post update", status.channel, "🚨 INCIDENT OPENED", "irp.update")
+        submit(
+            urls,
+            receiver,
             ic,
-            "--status",
-            "ONGOING",
-            "--public",
-            "--action",
-            "Rolling back the 09:55 backend deploy",
-            "--know",
-            "Deploy broke session handling",
+            {
+                "status": "ONGOING",
+                "current_action": "Rolling back the 09:55 backend deploy",
+                "what_we_know": "Deploy broke session handling",
+                "public": ["yes"],
+            },
+        )
+        wait_until(
+            lambda: (asyncio.run(incident_status(incident_id)).cadence.updates_posted or 0) >= 1,
+            "the §5.2 update",
         )
         cli(env, "mitigate", incident_id, "--by", primary, "--summary", "Rolled back; error rate falling")
         prometheus(urls, "error rate", 0.024)
-        cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy")
+        cli(env, "resolve", incident_id, "--by", ic, "--summary", "Rolled back the deploy", check=False)
         wait_until(lambda: asyncio.run(incident_status(incident_id)).gate_runs, "the first resolve gate")
         print(
             "      … the gate refuses: Prometheus still shows 2.4% errors. A few minutes later it recovers:"
@@ -259,6 +274,11 @@ def main() -> None:
         comms = next(r.person for r in status.roles if r.role == "communications_lead")
         step(7, "After resolution (§4.6, §8): the post-mortem draft, Jira tickets, the customer email ledger")
         cli(env, "approve", incident_id, "customer-email", "--by", comms)
+        wait_until(
+            lambda: sum(e.kind == "claimed" for e in asyncio.run(incident_status(incident_id)).timeline) >= 2,
+            "the second claim",
+        )
+        click(urls, receiver, comms, "Confirm (in her direct messages)", "dm", "🔐", "irp.confirm")
         status = wait_until(
             lambda: (
                 (s := asyncio.run(incident_status(incident_id))).deliverables
@@ -281,9 +301,44 @@ def main() -> None:
             )
 
 
+def click(
+    urls: dict, receiver: str, email: str, label: str, channel: str, starting: str, action: str
+) -> None:
+    """A person clicks a button in the sandbox Slack; the sandbox signs it as Slack would."""
+    user = slack_user(email)
+    print(f"      [Slack] {email} clicks {label}")
+    done = sandbox_act(
+        urls, {"as": user, "do": "click", "receiver": receiver, "channel": channel, "starting": starting,
+               "action_id": action},
+    )  # fmt: skip
+    if done.get("status") != 200:
+        sys.exit(f"demo: the click was not taken: {done}")
+
+
+def submit(urls: dict, receiver: str, email: str, values: dict) -> None:
+    """The person fills in the modal the app opened for them, and sends it."""
+    print(f"      [Slack] {email} fills in the modal: " + "; ".join(f"{k}={v}" for k, v in values.items()))
+    done = sandbox_act(
+        urls, {"as": slack_user(email), "do": "submit", "receiver": receiver, "values": values}
+    )
+    if done.get("status") != 200 or "errors" in done.get("body", ""):
+        sys.exit(f"demo: the modal was not taken: {done}")
+
+
+def sandbox_act(urls: dict, body: dict) -> dict:
+    root = urls["slack_url"].rstrip("/").rsplit("/api", 1)[0]
+    time.sleep(0.3)  # let the previous message land, as a person would
+    return httpx.post(f"{root}/_sandbox/act", json=body, timeout=30).json()
+
+
+def slack_user(email: str) -> str:
+    person = next(p for p in load_policy().roster.values() if p.email == email)
+    return person.contacts["slack"]
+
+
 def cli(env: dict, *args: str, check: bool = True) -> None:
-    """Run the CLI (starter.py, installed as `irp`) as an SRE would, and show the command (and any
-    refusal it prints)."""
+    """Run the CLI (starter.py, installed as `irp`) as an SRE would, and show the command and what
+    it printed (the incident's answer)."""
     shown = " ".join(
         a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args
     )
@@ -291,10 +346,10 @@ def cli(env: dict, *args: str, check: bool = True) -> None:
     done = subprocess.run(
         [sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True
     )
+    for line in done.stdout.strip().splitlines()[:3]:
+        print(f"        {line}")
     if done.returncode and check:
-        sys.exit(f"demo: {IRP} {args[0]} failed: {done.stderr.strip()}")
-    if done.returncode:
-        print(f"      {done.stderr.strip()}")
+        sys.exit(f"demo: {IRP} {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 def prometheus(urls: dict, check: str, value: float) -> None:

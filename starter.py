@@ -8,6 +8,7 @@
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
+  irp keygen                         a key pair for the Slack app's attestations
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -44,6 +45,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
+from plan.attestation import new_key_pair
 from plan.signals import nearest
 from runtime import outcomes
 from runtime.commands import add_signal_commands, payload_of
@@ -56,6 +58,11 @@ from workflows.signals import PEOPLES, SIGNALS
 
 async def run(args: argparse.Namespace) -> int:
     """Do the command; its exit code (runtime/outcomes.py)."""
+    if args.command == "keygen":  # needs no Temporal
+        private, public = new_key_pair()
+        print(f"IRP_ATTESTATION_KEY={private}          # the receiver only; a secret")
+        print(f"IRP_ATTESTATION_PUBLIC_KEYS={public}   # every worker (comma-separate to rotate)")
+        return outcomes.OK
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "alert":
@@ -144,6 +151,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("json")
     sub.add_parser("list", help="open incidents")
+    sub.add_parser(
+        "keygen", help="a new Ed25519 key pair for attestations (IRP_ATTESTATION_KEY / _PUBLIC_KEYS)"
+    )
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
     add_signal_commands(sub, COMMANDS.values())

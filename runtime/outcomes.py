@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowHandle
 
-from plan.approvals import ActionRequest
 from plan.signals import Outcome
 from workflows import IncidentWorkflow
 
@@ -48,26 +47,27 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
 
 
 async def approve(handle: WorkflowHandle, payload: dict, wait: float) -> int:
-    """Approve (the update answers at once), then wait for the action the approval completes."""
+    """Approve through `act` (refused at once if it cannot count; a claim to confirm in Slack when
+    the incident checks attestations), then wait for the action the approval completes."""
     started = time.monotonic()
-    try:
-        request: ActionRequest = await asyncio.wait_for(
-            handle.execute_update(IncidentWorkflow.approve_action, payload), wait
-        )
-    except TimeoutError:
-        return no_answer("approve", wait)
-    print(f"{request.request_id}: approval counted ({len(request.approvals)} so far), {request.state}")
+    code = await act(handle, "approve", payload, wait)
+    if code != OK:
+        return code
+    request_id = payload["request_id"]
+    status = await handle.query(IncidentWorkflow.status)
+    request = next(r for r in status.requests if r.request_id == request_id)
+    print(f"{request_id}: {len(request.approvals)} approval(s) so far, {request.state}")
     while request.state in ("approved", "running") and request.command:
         if time.monotonic() - started > wait:
-            print(f"{request.request_id}: still {request.state} after {wait:g} s; `irp status` shows the end")
+            print(f"{request_id}: still {request.state} after {wait:g} s; `irp status` shows the end")
             return NO_ANSWER
         await asyncio.sleep(0.3)
         status = await handle.query(IncidentWorkflow.status)
-        request = next(r for r in status.requests if r.request_id == request.request_id)
-    if request.state in FINAL or request.command:
+        request = next(r for r in status.requests if r.request_id == request_id)
+    if request.state in FINAL:
         code = "" if request.exit_code is None else f" (exit code {request.exit_code})"
         said = " ".join((request.outcome or "").split())[:300]
-        print(f"{request.request_id}: {request.state}{code}: {said}".rstrip(": "))
+        print(f"{request_id}: {request.state}{code}: {said}".rstrip(": "))
     return FAILED if request.state == "failed" else OK
 
 

@@ -181,7 +181,12 @@ class Stack:
             line = b""
         if not line:
             raise StackError(f"the sandbox did not start; see {shown(self.config.logs / 'sandbox.log')}")
-        return sandbox_env_from_startup(json.loads(line))
+        env = sandbox_env_from_startup(json.loads(line))
+        # The Slack app stays off here (no attestation keys): people act from the CLI and the UI.
+        # `make demo` turns it on and clicks through the sandbox Slack.
+        for name in ("SLACK_SIGNING_SECRET", "SLACK_TEAM_ID"):
+            env.pop(name, None)
+        return env
 
     def spawn(self, name: str, argv: list[str], pipe: bool = False, **env: str) -> subprocess.Popen:
         """A child in its own session: the terminal's Ctrl-C reaches only this process, which stops it."""

@@ -9,16 +9,18 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 
+from plan import load_policy
 from sandbox.jira import DEFAULT_EMAIL as JIRA_EMAIL
 from sandbox.jira import DEFAULT_PROJECT as JIRA_PROJECT
 from sandbox.jira import DEFAULT_TOKEN as JIRA_TOKEN
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
-from sandbox.slack import DEFAULT_TOKEN, SlackFake
+from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import DEFAULT_KEY, DEFAULT_PAGE_ID, StatuspageFake
 
@@ -31,9 +33,24 @@ def _write(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def roster_users() -> dict[str, dict]:
+    """Slack user id → {name, email} for the policy's people who have a Slack user."""
+    try:
+        people = load_policy().roster.values()
+    except Exception:  # a sandbox without a readable policy still serves, with no users
+        return {}
+    return {p.contacts["slack"]: {"name": p.name, "email": p.email} for p in people if "slack" in p.contacts}
+
+
 async def serve(args: argparse.Namespace) -> int:
     # #preskool-alerts: where the dead man's switch tells a silent alerting pipeline (README).
-    slack, pagerduty = SlackFake(channels=("general", "preskool-alerts")), PagerDutyFake()
+    # The roster's people are the workspace's users (users.info gives their emails), and the app's
+    # signing secret lets the demo act as them (POST /_sandbox/act).
+    signing_secret = secrets.token_hex(16)
+    slack = SlackFake(
+        channels=("general", "preskool-alerts"), users=roster_users(), signing_secret=signing_secret
+    )
+    pagerduty = PagerDutyFake()
     statuspage, prometheus = StatuspageFake(), PrometheusFake()
     await slack.start(args.host, args.slack_port)
     await pagerduty.start(args.host, args.pagerduty_port)
@@ -50,6 +67,8 @@ async def serve(args: argparse.Namespace) -> int:
         "pagerduty_url": pagerduty.url,
         "ca_bundle": pagerduty.ca_pem_path,
         "slack_token": DEFAULT_TOKEN,
+        "slack_signing_secret": signing_secret,
+        "slack_team_id": TEAM_ID,
         "statuspage_url": statuspage.url,
         "statuspage_api_key": DEFAULT_KEY,
         "statuspage_page_id": DEFAULT_PAGE_ID,

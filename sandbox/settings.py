@@ -48,6 +48,9 @@ def sandbox_env_from_startup(info: dict) -> dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": info["slack_token"],
         "SLACK_API_URL": info["slack_url"],
+        # The Slack app (issue 15): the receiver checks the sandbox's signatures as Slack's.
+        "SLACK_SIGNING_SECRET": info.get("slack_signing_secret", ""),
+        "SLACK_TEAM_ID": info.get("slack_team_id", ""),
         "PAGERDUTY_EVENTS_URL": info["pagerduty_url"],
         "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
         "IRP_CA_BUNDLE": info["ca_bundle"],

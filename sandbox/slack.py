@@ -108,11 +108,14 @@ class SlackFake(FakeServer):
         tokens: set[str] | frozenset[str] = frozenset({DEFAULT_TOKEN}),
         users: dict[str, dict] | None = None,
         channels: tuple[str, ...] = ("general",),
+        signing_secret: str | None = None,
         **kw,
     ):
         """`users`: user id -> {"name", "email"}; None accepts any well-formed user id.
-        `channels`: public channels that exist from the start (the first is #general)."""
+        `channels`: public channels that exist from the start (the first is #general).
+        `signing_secret`: the app's, so another process can act as a person (POST /_sandbox/act)."""
         super().__init__(**kw)
+        self.signing_secret = signing_secret
         self.tokens = set(tokens)
         self.users = users
         self._seed = channels
@@ -180,6 +183,14 @@ class SlackFake(FakeServer):
         super().reset()
         self._reset_interactions()
         self._reseed()
+
+    async def control(self, what: str, body: Any) -> web.Response:
+        """POST /_sandbox/act: act as a person in the workspace (sandbox/slack_control.py)."""
+        if what != "act" or not self.signing_secret or not isinstance(body, dict):
+            return await super().control(what, body)
+        from sandbox.slack_control import act  # it imports this module
+
+        return await act(self, self.signing_secret, body)
 
     def snapshot(self) -> dict:
         channels = [

@@ -239,3 +239,17 @@ async def test_slash_command_and_pushpin(dev_env, run_worker, keyed, slack, slac
         and entry.by == "ben.okafor@preskool.com"
     )
     assert not [e for e in unpinned.timeline if "DB CPU" in e.text]
+
+
+def test_the_slack_app_never_starts_half_set_up(dev_env):
+    """With SLACK_SIGNING_SECRET set, the receiver refuses to start without the attestation key
+    (it would act for people it cannot vouch for) or without the bot token."""
+    half = SlackAppSettings(slack_signing_secret=SecretStr(SECRET), slack_bot_token=SecretStr(DEFAULT_TOKEN))
+    assert half.problems() == ["SLACK_SIGNING_SECRET is set but IRP_ATTESTATION_KEY is not"]
+
+    async def connect():
+        return dev_env.client
+
+    with pytest.raises(ValueError, match="IRP_ATTESTATION_KEY is not"):
+        create_app(token=SecretStr(TOKEN), task_queue="tq", connect=connect, slack=half)
+    assert SlackAppSettings().problems() == []  # off: nothing to set up

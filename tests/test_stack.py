@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -126,6 +127,45 @@ def test_an_approved_rollback_is_a_drill_that_succeeds(stack):
         assert request["state"] in ("approved", "running") and time.monotonic() < deadline, request
     assert request["exit_code"] == 0
     assert request["outcome"].startswith("DRILL, nothing runs: bash scripts/rollback.sh backend")
+
+
+def readme_block(after: str) -> str:
+    """The first fenced block of the README after the line starting with `after`."""
+    text = (ROOT / "README.md").read_text()
+    rest = text[text.index(after) :]
+    start = rest.index("```") + 3
+    return rest[rest.index("\n", start) + 1 : rest.index("```", start)]
+
+
+def test_the_readmes_working_commands_run_as_written(stack):
+    """Every `.venv/bin/irp` line of "Working an incident" that names no placeholder runs as
+    written (the README's example incident id replaced by a real one) and is accepted."""
+    lines = readme_block("and work incidents from a second terminal").replace("\\\n", " ").splitlines()
+    commands = [line.split("  #")[0].strip() for line in lines if line.startswith(".venv/bin/irp")]
+    runnable = [c for c in commands if not any(p in c for p in ("…", "NAME", "payload.json"))]
+    assert len(runnable) >= 10, runnable
+    declared = run_irp(*shlex.split(runnable[0])[1:])
+    assert declared.returncode == 0, declared.stdout + declared.stderr
+    incident = json.loads(declared.stdout)["incident_id"]
+    for command in runnable[1:]:
+        done = run_irp(*shlex.split(command.replace("inc-3f2a9c1b7d10", incident))[1:])
+        assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+
+
+def test_the_readmes_refusals_print_what_it_says_with_its_exit_codes(stack):
+    """The README's "3 a.m. mistakes": each command prints the README's line and exits with the
+    README's code."""
+    incident = json.loads(run_irp("declare", "--summary", "Login errors", "--severity", "P1").stdout)[
+        "incident_id"
+    ]
+    lines = readme_block("What the field's 3 a.m. mistakes look like").splitlines()
+    pairs = [(lines[i], lines[i + 1]) for i in range(len(lines) - 1) if lines[i].startswith("$ ")]
+    assert len(pairs) >= 8
+    for command, expected in pairs:
+        line, _, code = command.removeprefix("$ ").partition("# exit ")
+        done = run_irp(*shlex.split(line.replace("INC", incident))[1:])
+        assert done.returncode == int(code), f"{line}\n{done.stdout}{done.stderr}"
+        assert expected in done.stdout, f"{line}\nexpected: {expected}\ngot: {done.stdout}"
 
 
 def test_down_stops_every_part(stack):

@@ -38,6 +38,9 @@ class Identity:
         self.ctx, self.bridge = ctx, bridge
         # Applies a confirmed claim's input as its person's (set by the workflow).
         self.apply_as: Callable[[str, dict, str], None] = lambda signal, value, user: None
+        # Why a decision could not count even if confirmed (set by the workflow): refused at
+        # once, so nobody is asked to confirm what would be refused anyway.
+        self.refusal: Callable[[str, BaseModel], str | None] = lambda signal, accepted: None
 
     @property
     def checking(self) -> bool:
@@ -51,6 +54,8 @@ class Identity:
             if self.checking and needs_proof(signal, accepted):
                 if signal == "confirm_claim":
                     self.ctx.refuse(signal, "a claim is confirmed only by its person's own click in chat")
+                elif why := self.refusal(signal, accepted):
+                    self.ctx.refuse(signal, why)
                 else:
                     self.claim(signal, value, accepted.by)
                 return False

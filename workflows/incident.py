@@ -70,6 +70,7 @@ class IncidentWorkflow:
         self.gate = ResolveGate(ctx, self.bridge, self.paging, self.status_page, self.ledger)
         self.identity = Identity(ctx, self.bridge)
         self.identity.apply_as = self._apply_as
+        self.identity.refusal = self._refusal
         self.pins = Pins(ctx)
         self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email)
         ctx.announce = self.bridge.post
@@ -217,6 +218,14 @@ class IncidentWorkflow:
             return
         self.ctx.verified_user = user
         self._handle(signal, accepted)
+
+    def _refusal(self, name: str, accepted: BaseModel) -> str | None:
+        """Why a decision would be refused whoever confirmed it (approvals know; others don't)."""
+        if name == "approve":
+            return self.approvals.approval_refusal(accepted)
+        if name == "deny":
+            return self.approvals.denial_refusal(accepted)
+        return None
 
     def _handle(self, signal: Signal, accepted: BaseModel) -> None:
         component, method = signal.handler.split(".")
