@@ -15,6 +15,7 @@ from runtime.intake import deliver_alerts
 from sandbox.slack import BOT_USER_ID
 from tests.helpers import AUTH, finish, status_when
 from tests.payloads import alert, delivery
+from webhook.slack.views import read, view
 from workflows import IncidentWorkflow
 from workflows.statement import REQUEST_ID
 
@@ -162,3 +163,18 @@ async def test_a_public_incident_is_unchanged(dev_env, run_worker, policy, slack
     assert not slack.channel_by_name(status.channel).is_private
     assert REQUEST_ID not in {r.request_id for r in status.requests}
     assert {p.key.name: p.value for p in described.typed_search_attributes}["Module"] == "fees"
+
+
+def test_the_slack_declare_modal_has_a_private_checkbox():
+    blocks = {b["block_id"]: b for b in view("irp.declare", {})["blocks"]}
+    assert blocks["private"]["element"]["type"] == "checkboxes" and blocks["private"]["optional"]
+    values = {
+        "summary": {"summary": {"value": SUMMARY}},
+        "severity": {"severity": {"selected_option": {"value": "P0"}}},
+        "private": {"private": {"selected_options": [{"value": "yes"}]}},
+    }
+    data, errors = read("irp.declare", {"state": {"values": values}}, {"reporter": IC, "source": "slack"})
+    assert not errors and Declaration(**data).private
+    values["private"]["private"]["selected_options"] = []
+    data, _ = read("irp.declare", {"state": {"values": values}}, {"reporter": IC, "source": "slack"})
+    assert not Declaration(**data).private
