@@ -178,3 +178,29 @@ def test_the_slack_declare_modal_has_a_private_checkbox():
     values["private"]["private"]["selected_options"] = []
     data, _ = read("irp.declare", {"state": {"values": values}}, {"reporter": IC, "source": "slack"})
     assert not Declaration(**data).private
+
+
+async def test_data_found_at_risk_later_makes_the_incident_private_from_then_on(
+    dev_env, run_worker, policy, slack, statuspage, request
+):
+    group = f"Later-{request.node.name}"
+    first = delivery(alert(scope="all", module="fees"), group=group)
+    later = delivery(
+        alert(scope="all", module="fees"), alert(alertname="Leak", data_at_risk="true"), group=group
+    )
+    async with run_worker(dev_env.client) as tq:
+        receipt = await deliver_alerts(dev_env.client, tq, AlertmanagerDelivery.model_validate(first))
+        handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+        await status_when(handle, lambda s: s.status_page_id is not None)
+        await deliver_alerts(dev_env.client, tq, AlertmanagerDelivery.model_validate(later))
+        status = await status_when(handle, requested)
+        await handle.signal(
+            "post_update",
+            {"by": IC, "status": "ONGOING", "current_action": "x", "what_we_know": "y", "public": True},
+        )
+        await status_when(handle, lambda s: any(e.kind == "status-page-withheld" for e in s.timeline))
+        described = await handle.describe()
+        await finish(handle)
+    assert any("private from now on" in m["text"] for m in slack.messages(status.channel))
+    assert len(statuspage.incident_for(status.incident_id)["incident_updates"]) == 1  # the opening only
+    assert "Module" not in {p.key.name for p in described.typed_search_attributes}

@@ -66,6 +66,7 @@ class IncidentWorkflow:
         self.statement = PublicStatement(ctx, self.bridge, self.status_page)  # private incidents
         self.lifecycle = Lifecycle(ctx, self.bridge, self.paging, self.status_page)
         self.alerts = AlertGroup(ctx, self.bridge, self.lifecycle)
+        self.alerts.at_risk = self.statement.turned_private
         self.approvals = Approvals(ctx, self.bridge)
         self.customer_email = CustomerEmail(ctx, self.bridge)
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)

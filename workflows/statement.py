@@ -51,6 +51,22 @@ class PublicStatement:
             "(status page, search attributes, memo) until a public statement is approved",
         )
 
+    def turned_private(self) -> None:
+        """Data found at risk after the incident opened: private from now on. What was already said
+        stays said (the bridge stays the channel it is; the status page is resolved at close), but
+        nothing more goes public until a statement is approved."""
+        s = self.ctx.s
+        if s.private or not workflow.patched(PATCH):
+            return
+        s.private = True
+        self.ctx.note("private", "private incident from now on (data at risk, §6): nothing more public")
+        self.bridge.post(
+            "🔒 Data at risk: this incident is private from now on. Nothing more goes to the status page "
+            "until a public statement is approved. This channel was opened public: make it private "
+            "(or move to a private one) and keep details out of public channels.",
+            "private",
+        )
+
     def request(self) -> None:
         """Instead of the automatic §5.3 "investigating": a request for the statement, once, for
         severities the status page covers. Its text is its params: approval binds to exactly it."""
