@@ -15,6 +15,7 @@ from runtime.intake import deliver_alerts
 from sandbox.slack import BOT_USER_ID
 from tests.helpers import AUTH, finish, status_when
 from tests.payloads import alert, delivery
+from tests.test_incident_workflow import open_incident, opened
 from webhook.slack.views import read, view
 from workflows import IncidentWorkflow
 from workflows.statement import REQUEST_ID
@@ -204,3 +205,15 @@ async def test_data_found_at_risk_later_makes_the_incident_private_from_then_on(
     assert any("private from now on" in m["text"] for m in slack.messages(status.channel))
     assert len(statuspage.incident_for(status.incident_id)["incident_updates"]) == 1  # the opening only
     assert "Module" not in {p.key.name for p in described.typed_search_attributes}
+
+
+async def test_a_lost_create_answer_adopts_the_private_channel(time_env, run_worker, policy, slack):
+    """The private bridge was made but the answer lost: the retry finds it among the private
+    channels the bot is in (by the incident id in its purpose) instead of opening `-2`."""
+    slack.lose_next_response("conversations.create")
+    async with run_worker(time_env.client) as tq:
+        handle, _ = await open_incident(time_env, tq, policy, delivery(alert(data_at_risk="true")))
+        status = await status_when(handle, opened)
+        await finish(handle)
+    names = [c.name for c in slack.channels.values() if c.name.startswith("preskool-incident")]
+    assert names == [status.channel] and slack.channel_by_name(status.channel).is_private
