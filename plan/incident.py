@@ -191,6 +191,7 @@ class IncidentStatus(BaseModel):
     blast_radius: BlastRadius | None = None
     cadence: Cadence | None = None
     status_page_id: str | None = None
+    private: bool = False  # need-to-know (README: Private incidents)
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     requests: list[ActionRequest] = []

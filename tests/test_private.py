@@ -76,7 +76,7 @@ async def private_and_quiet(dev_env, handle, slack, statuspage, policy) -> None:
     assert channel.is_private
     assert set(channel.members) == {BOT_USER_ID} | {policy.roster[r].contacts["slack"] for r in engaged}
     assert channel.purpose["value"] == f"Incident {status.incident_id}"  # no summary
-    assert status.summary == SUMMARY  # the incident itself keeps everything
+    assert status.private and status.summary == SUMMARY  # the incident itself keeps everything
     assert SUMMARY in slack.messages(status.channel)[0]["text"]  # said in the private bridge only
     public = slack._list({"types": "public_channel", "limit": 1000})["channels"]
     assert status.channel not in {c["name"] for c in public}  # listed with types=private_channel only
@@ -161,7 +161,7 @@ async def test_a_public_incident_is_unchanged(dev_env, run_worker, policy, slack
         status = await status_when(handle, lambda s: s.status_page_id is not None)
         described = await handle.describe()
         await finish(handle)
-    assert not slack.channel_by_name(status.channel).is_private
+    assert not status.private and not slack.channel_by_name(status.channel).is_private
     assert REQUEST_ID not in {r.request_id for r in status.requests}
     assert {p.key.name: p.value for p in described.typed_search_attributes}["Module"] == "fees"
 
