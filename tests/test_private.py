@@ -136,7 +136,13 @@ async def test_data_at_risk_opens_a_private_bridge_and_nothing_public_until_appr
         await status_when(handle, lambda s: any(e.kind == "status-page-withheld" for e in s.timeline))
         assert not statuspage.calls_to("POST")
         await statement_opens_the_status_page(handle, statuspage)
+        # At close the status page is resolved and the private bridge archived, as for any incident.
+        await handle.signal("resolve", {"by": IC, "summary": "Restored from backup", "force_reason": "drill"})
+        status = await status_when(
+            handle, lambda s: s.phase == "REVIEW" and slack.channel_by_name(s.channel).is_archived
+        )
         await finish(handle)
+    assert statuspage.incident_for(status.incident_id)["status"] == "resolved"
 
 
 async def test_a_declaration_marked_private_behaves_the_same(
