@@ -84,7 +84,10 @@ class Declaration(BaseModel):
     reporter: str = Field(min_length=1, max_length=254)
     source: str = Field(default="manual", max_length=100)
     module: str | None = None
+    private: bool = Field(default=False, description="Need-to-know: a private bridge, nothing public")
 
     def digest(self) -> str:
-        """What an Idempotency-Key binds to: exactly this declaration (16 hex characters)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """What an Idempotency-Key binds to: exactly this declaration (16 hex characters). A public
+        one hashes as it did before `private` existed."""
+        dumped = self.model_dump_json(exclude=None if self.private else {"private"})
+        return hashlib.sha256(dumped.encode()).hexdigest()[:16]

@@ -119,6 +119,8 @@ class IncidentState(BaseModel):
     decision: SeverityDecision | None = None
     summary: str = ""
     impact: str = ""
+    private: bool = False  # need-to-know (plan/privacy.py): nothing public until a statement is approved
+    public_statement: bool = False  # a private incident's public statement was approved and made
     source: str = "preskool-irp"
     runbook: str | None = None
     deliveries: int = 0
@@ -189,6 +191,7 @@ class IncidentStatus(BaseModel):
     blast_radius: BlastRadius | None = None
     cadence: Cadence | None = None
     status_page_id: str | None = None
+    private: bool = False  # need-to-know (README: Private incidents)
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     requests: list[ActionRequest] = []

@@ -278,6 +278,9 @@ class DeliverableKey(StrEnum):
 
 # Actions of the catalogue the product itself asks for, so the policy must define them.
 CUSTOMER_EMAIL_ACTION = "send_customer_email"
+# A private incident's public statement (plan/privacy.py). A policy without it (one pinned before
+# private incidents) gets this default: §7 the IC's explicit approval, §3 the Communications Lead's.
+PUBLIC_STATEMENT_ACTION = "public_statement"
 
 
 def _every_key_named(table: dict, keys: type[StrEnum], hint: str) -> dict:
@@ -406,6 +409,14 @@ class Policy(Strict):
         if CUSTOMER_EMAIL_ACTION not in v:
             raise ValueError(
                 f"missing {CUSTOMER_EMAIL_ACTION}: the §5.4 customer email is approved through it"
+            )
+        if PUBLIC_STATEMENT_ACTION not in v:
+            v[PUBLIC_STATEMENT_ACTION] = ActionPolicy(
+                title="Make a public statement (status page)",
+                plan="§7 press and public statements only with explicit IC approval; §3 Communications Lead",
+                approvers=[Role.communications_lead, Role.incident_commander],
+                required=[Role.communications_lead, Role.incident_commander],
+                approvals=2,
             )
         return v
 

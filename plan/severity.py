@@ -22,10 +22,21 @@ class SeverityDecision(BaseModel):
     module: str | None = None
 
 
+def labels_data_at_risk(labels: Mapping[str, str]) -> bool:
+    """§6 "Is data at risk? (corruption, loss, leak)": the alert says `data_at_risk="true"`."""
+    return labels.get("data_at_risk", "").lower() == "true"
+
+
+def firing(alerts: Iterable[Alert]) -> list[Alert]:
+    """The alerts a group is judged by: its firing ones, or all when none fires."""
+    alerts = list(alerts)
+    return [a for a in alerts if a.status == "firing"] or alerts
+
+
 def classify_labels(labels: Mapping[str, str], triage: Triage) -> SeverityDecision:
     """Walk §6 top to bottom for one alert."""
     module = labels.get("module") or None
-    data_at_risk = labels.get("data_at_risk", "").lower() == "true"
+    data_at_risk = labels_data_at_risk(labels)
     override = labels.get("irp_severity", "").upper()
     if override in Severity.__members__:
         reasons = [f"irp_severity={override} set on the alert (a person's override wins)"]
@@ -58,13 +69,13 @@ def classify_labels(labels: Mapping[str, str], triage: Triage) -> SeverityDecisi
 def classify_alerts(alerts: Iterable[Alert], triage: Triage) -> SeverityDecision:
     """A group is as severe as its most severe firing alert; data at risk anywhere counts.
     `alerts` are Alerts or a digest's LabelSets (anything with status, labels and name)."""
-    firing = [a for a in alerts if a.status == "firing"] or list(alerts)
-    if not firing:
+    judged = firing(alerts)
+    if not judged:
         raise ValueError("an alert group needs at least one alert")
-    decisions = [(classify_labels(a.labels, triage), a) for a in firing]
+    decisions = [(classify_labels(a.labels, triage), a) for a in judged]
     worst, alert = min(decisions, key=lambda d: d[0].severity.rank)
     reasons = list(worst.reasons)
-    count = sum(getattr(a, "count", 1) for a in firing)  # a digest's label set stands for `count` alerts
+    count = sum(getattr(a, "count", 1) for a in judged)  # a digest's label set stands for `count` alerts
     if count > 1:
         reasons.append(f"most severe of {count:,} firing alerts: {alert.name}")
     return worst.model_copy(

@@ -21,6 +21,7 @@ from plan.alert_digest import AlertDigest, clip, digest
 from plan.alerts import Alert
 from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat, split_heartbeats
 from plan.incident import DeliveryReceipt, IncidentInput
+from plan.privacy import alerts_private, declaration_private, shown_summary
 from workflows import HeartbeatWorkflow, IncidentWorkflow
 
 MAX_GENERATIONS = 10_000
@@ -33,9 +34,12 @@ def incident_id_for_group(group_key: str, generation: int = 1) -> str:
     return base if generation == 1 else f"{base}-{generation}"
 
 
-def _start(input: IncidentInput, task_queue: str, kind: str, summary: str) -> WithStartWorkflowOperation:
+def _start(
+    input: IncidentInput, task_queue: str, kind: str, summary: str, private: bool = False
+) -> WithStartWorkflowOperation:
     """Start the incident, or join it if its id is running (never reopen one that has ended);
-    the summary shows in the Web UI's list and the memo."""
+    the summary shows in the Web UI's list and the memo ("private incident" for a private one)."""
+    summary = shown_summary(summary, private)
     return WithStartWorkflowOperation(
         IncidentWorkflow.run,
         input,
@@ -69,6 +73,7 @@ async def deliver_alerts(
             task_queue,
             "Alert group",
             sent.summary,
+            alerts_private(delivery.alerts),
         )
         try:
             return await client.execute_update_with_start_workflow(
@@ -168,6 +173,7 @@ async def declare_incident(
         task_queue,
         "Declared",
         declaration.summary,
+        declaration_private(declaration),
     )
     try:
         return await client.execute_update_with_start_workflow(

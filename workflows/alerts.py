@@ -5,6 +5,8 @@ firing already resolved is noted and nothing more."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -21,6 +23,8 @@ REMEMBERED = 10_000
 class AlertGroup:
     def __init__(self, ctx: IncidentContext, bridge: Bridge, lifecycle: Lifecycle) -> None:
         self.ctx, self.bridge, self.lifecycle = ctx, bridge, lifecycle
+        # Data found at risk after the incident opened (workflows/statement.py: private from then on).
+        self.at_risk: Callable[[], None] = lambda: None
 
     def detected(self, delivery: AlertDigest) -> None:
         """The delivery that opens the incident."""
@@ -83,6 +87,8 @@ class AlertGroup:
             reasons=[f"raised by Alertmanager delivery #{s.deliveries}{above}: {why}"],
         )
         said = f"Severity {before.severity} → {severity}" if worse else "Data at risk"
+        if raised.data_at_risk and not before.data_at_risk:
+            self.at_risk()
         self.lifecycle.change_severity(
             raised, f"⚠️ {said} after Alertmanager delivery #{s.deliveries}{above}: {why}"
         )

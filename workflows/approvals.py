@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         render_command,
         who_may_approve,
     )
+    from plan.privacy import PUBLIC_STATEMENT_ACTION
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext, minutes
     from workflows.outside import outside
@@ -105,6 +106,7 @@ class Approvals:
             requested_at=now,
             expires_at=now + self.ctx.policy.approval_expiry,
             approvals=earlier.approvals if earlier else [],  # kept for the record; they no longer match
+            automatic=request.action == PUBLIC_STATEMENT_ACTION,  # asked again: the product publishes it
         )
 
     def approval_refusal(self, decision: Decide) -> str | None:

@@ -118,7 +118,7 @@ class Bridge:
             return None
         self.continuing = True
         try:
-            if not await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}): {s.summary}"):
+            if not await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}){self._about()}"):
                 return None
             await self._invite(ctx.engaged.bridge_members)
             s.bridge.opening_message_id = await self.send(
@@ -176,7 +176,7 @@ class Bridge:
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
         await self.on_call.look("open")  # before anyone is invited or named
-        if not await self._open_channel(f"Incident {ctx.incident_id}: {s.summary}"):
+        if not await self._open_channel(f"Incident {ctx.incident_id}{self._about()}"):
             return
         await self._invite(ctx.engaged.bridge_members)
         s.bridge.opening_message_id = await self.send(
@@ -221,6 +221,7 @@ class Bridge:
                 channel_prefix=ctx.policy.bridge_channel_prefix,
                 started_at=s.started_at,
                 purpose=purpose[:250],
+                private=s.private,
             ),
             "open the incident bridge",
         )
@@ -232,6 +233,10 @@ class Bridge:
         s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
         ctx.note("bridge", f"bridge opened: #{opened.channel}")
         return True
+
+    def _about(self) -> str:
+        """The purpose's summary: none for a private incident (its purpose names only its id)."""
+        return "" if self.ctx.s.private else f": {self.ctx.s.summary}"
 
     async def _invite(self, roles: list[Role]) -> None:
         s = self.ctx.s

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.incident import IncidentState, TimelineEntry
     from plan.lifecycle import cadence
     from plan.models import GatedAction, Phase
+    from plan.privacy import PRIVATE_SUMMARY
     from plan.raci import Engagement, engagement
     from plan.signals import nearest
     from workflows import search
@@ -167,8 +168,8 @@ class IncidentContext:
         search.upsert(
             severity=s.decision.severity.value if s.decision else None,
             phase=s.phase.value,
-            module=s.decision.module if s.decision else None,
-            tenants=s.blast_radius.tenants if s.blast_radius else [],
+            module=s.decision.module if s.decision and not s.private else None,  # private: no details
+            tenants=s.blast_radius.tenants if s.blast_radius and not s.private else [],
             status=self.incident_status(),
         )
 
@@ -184,6 +185,8 @@ class IncidentContext:
     def details(self) -> str:
         """What the Web UI shows on the incident's page without a query (markdown)."""
         s = self.s
+        if s.private:  # need-to-know: the id, severity and phase only (the `status` query has all)
+            return f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {PRIVATE_SUMMARY}"
         ic = self.person(Role.incident_commander) if self.policy else None
         lines = [
             f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",

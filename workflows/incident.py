@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.pins import Pins
     from workflows.resolve_gate import ResolveGate
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
+    from workflows.statement import PublicStatement
     from workflows.status_page import StatusPage
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
@@ -62,8 +63,10 @@ class IncidentWorkflow:
         self.bridge = Bridge(ctx)
         self.paging = Paging(ctx)
         self.status_page = StatusPage(ctx)
+        self.statement = PublicStatement(ctx, self.bridge, self.status_page)  # private incidents
         self.lifecycle = Lifecycle(ctx, self.bridge, self.paging, self.status_page)
         self.alerts = AlertGroup(ctx, self.bridge, self.lifecycle)
+        self.alerts.at_risk = self.statement.turned_private
         self.approvals = Approvals(ctx, self.bridge)
         self.customer_email = CustomerEmail(ctx, self.bridge)
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)
@@ -72,7 +75,7 @@ class IncidentWorkflow:
         self.identity.apply_as = self._apply_as
         self.identity.refusal = self._refusal
         self.pins = Pins(ctx)
-        self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email)
+        self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
@@ -99,6 +102,7 @@ class IncidentWorkflow:
                     "sent before any alert were not applied)",
                 )
                 return self.status()
+            self.statement.decide(input.declaration)  # private? before anything is said anywhere
             ctx.publish()
             metrics.opened(ctx.s.decision.severity)
             self.paging.page(ctx.engaged.page)  # page at once, whatever else is slow

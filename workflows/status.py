@@ -47,6 +47,7 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         blast_radius=s.blast_radius,
         cadence=s.cadence,
         status_page_id=s.status_page_id,
+        private=s.private,
         resolution=s.resolution,
         gate_runs=s.gate_runs,
         requests=list(s.requests.values()),

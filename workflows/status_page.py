@@ -3,6 +3,8 @@ updates people choose to make public, and "resolved" at close."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -20,13 +22,34 @@ class StatusPage:
 
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
+        # What opening does instead for a private incident (workflows/statement.py: ask for approval).
+        self.withheld: Callable[[], None] = lambda: None
 
     def open(self) -> None:
-        """§5.3 Investigating, for severities with customer impact, once."""
+        """§5.3 Investigating, for severities with customer impact, once; a private incident's
+        status page waits for its public statement to be approved."""
+        if self.private():
+            self.withheld()
+            return
         self.ctx.later(self.LANE, self._open)
 
     def publish(self, status: str, title: str, body: str, component_status: str) -> None:
+        if self.private():
+            self.ctx.note(
+                "status-page-withheld",
+                f"status page not updated ({status}): a private incident says nothing public until "
+                "its public statement is approved",
+            )
+            return
         self.ctx.later(self.LANE, self._publish, status, title, body, component_status)
+
+    def private(self) -> bool:
+        """A private incident whose public statement has not been made: nothing public."""
+        return self.ctx.s.private and not self.ctx.s.public_statement
+
+    async def post(self, status: str, title: str, body: str, component_status: str) -> None:
+        """Update the status page now, in the caller's lane (an approved public statement)."""
+        await self._publish(status, title, body, component_status)
 
     async def resolve(self) -> None:
         """§5.3 Resolved, now (from the close-out), if the incident ever reached the page."""

@@ -57,10 +57,11 @@ class Chat(Protocol):
     name: str
 
     async def find_channel(
-        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None
+        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None, private: bool = False
     ) -> tuple[str, str] | None:
         """(id, name) of an open channel this incident already made (a retry after a lost create):
-        one whose purpose names the incident, or `tried` if we made it and never set its purpose."""
+        one whose purpose names the incident, or `tried` if we made it and never set its purpose.
+        `private`: look among the private channels the bot is in."""
         ...
 
     async def channel_named(self, name: str) -> str | None:
@@ -71,8 +72,9 @@ class Chat(Protocol):
         """Every channel name starting with `prefix`, archived ones too."""
         ...
 
-    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
-        """(id, name) of the new channel, or None when the name is taken."""
+    async def create_channel(self, name: str, purpose: str, private: bool = False) -> tuple[str, str] | None:
+        """(id, name) of the new channel (`private`: seen only by its members), or None when the
+        name is taken."""
         ...
 
     async def invite(self, channel_id: str, person: Person) -> str | None:
@@ -133,6 +135,7 @@ class OpenBridgeRequest(BaseModel):
     channel_prefix: str
     started_at: datetime
     purpose: str
+    private: bool = False  # a private incident's: only the people invited see it (plan/privacy.py)
 
 
 class BridgeChannel(BaseModel):
@@ -231,12 +234,14 @@ class BridgeActivities:
         if activity.info().attempt > 1:
             details = activity.info().heartbeat_details
             tried = details[0] if details else None
-            if found := await self.chat.find_channel(base, request.incident_id, request.purpose, tried):
+            if found := await self.chat.find_channel(
+                base, request.incident_id, request.purpose, tried, request.private
+            ):
                 return BridgeChannel(channel_id=found[0], channel=found[1])
         taken = self.taken.get(base)
         if taken is None:  # nothing known about this day yet: the plain name first
             activity.heartbeat(base)
-            if created := await self.chat.create_channel(base, request.purpose):
+            if created := await self.chat.create_channel(base, request.purpose, request.private):
                 self._remember(base, {base})
                 return BridgeChannel(channel_id=created[0], channel=created[1])
             taken = self._remember(base, await self.chat.names_taken(base) | {base})
@@ -250,7 +255,7 @@ class BridgeActivities:
             activity.heartbeat(name)
             taken.add(name)  # reserved before asking, so concurrent openings pick different names
             try:
-                created = await self.chat.create_channel(name, request.purpose)
+                created = await self.chat.create_channel(name, request.purpose, request.private)
             except Exception:
                 taken.discard(name)
                 raise

@@ -119,13 +119,14 @@ class SlackChat:
         self._missed: dict[str, float] = {}  # email → when Slack said users_not_found (monotonic s)
 
     async def find_channel(
-        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None
+        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None, private: bool = False
     ) -> tuple[str, str] | None:
         """An open channel this incident already made (a retry after create, before we recorded
         it): one whose purpose names the incident, or the one the last attempt was creating
         (`tried`) if this bot made it and its purpose was never set — then it is set now."""
         me = (await self._call("auth.test", self.client.auth_test))["user_id"]
-        async for ch in self._channels(exclude_archived=True, types="public_channel"):
+        types = "private_channel" if private else "public_channel"  # private: listed to members only
+        async for ch in self._channels(exclude_archived=True, types=types):
             stated = (ch.get("purpose") or {}).get("value", "")
             if ch["name"].startswith(name_prefix) and incident_id in stated:
                 return ch["id"], ch["name"]
@@ -167,10 +168,13 @@ class SlackChat:
             if not cursor:
                 return
 
-    async def create_channel(self, name: str, purpose: str) -> tuple[str, str] | None:
-        """The channel's id and name, or None when the name is taken."""
+    async def create_channel(self, name: str, purpose: str, private: bool = False) -> tuple[str, str] | None:
+        """The channel's id and name, or None when the name is taken. A private one
+        (`is_private`, scope groups:write) is seen only by its members."""
         try:
-            response = await self.client.conversations_create(name=name)
+            response = await self.client.conversations_create(
+                name=name, **({"is_private": True} if private else {})
+            )
         except SlackApiError as e:
             if slack_error(e) == "name_taken":
                 return None

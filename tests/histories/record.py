@@ -282,6 +282,40 @@ async def p0_continue_as_new(client, task_queue, policy, env, prometheus):
     return client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
 
 
+async def p0_private(client, task_queue, policy, env, prometheus):
+    """Data at risk (issue 16): a private bridge, the public statement requested, approved by the
+    Communications Lead and the IC, then the status page; a public update withheld before it."""
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-private", group_key="g"),
+        id="inc-golden-private",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        digest(
+            AlertmanagerDelivery.model_validate(
+                delivery(alert(data_at_risk="true", module="fees", summary="Fee ledger rows corrupted"))
+            )
+        ),
+    )
+    await status_when(handle, lambda s: s.requests and s.channel)
+    ic, comms = "asha.rao@preskool.com", "elif.demir@preskool.com"
+    await handle.signal(
+        "post_update",
+        {"by": ic, "status": "ONGOING", "public": True, "current_action": "Restoring", "what_we_know": "x"},
+    )
+    for by in (comms, ic):
+        await handle.execute_update(
+            IncidentWorkflow.approve_action, {"request_id": "public-statement", "by": by}
+        )
+    await status_when(handle, lambda s: s.status_page_id)
+    return handle
+
+
+# Scenarios recorded into a later era (the patch their path runs behind), not ERA.
+LATER_ERAS = {"p0_private": "private-incidents"}
+
 SCENARIOS = {
     "p1_acknowledged": p1_acknowledged,
     "p0_declared": p0_declared_data_at_risk,
@@ -290,13 +324,15 @@ SCENARIOS = {
     "p0_approvals": p0_approvals,
     "p0_ledger": p0_ledger,
     "p0_continue_as_new": p0_continue_as_new,
+    "p0_private": p0_private,
 }
 
 
 async def main(names: list[str]) -> None:
     policy = load_policy()
-    ERA.mkdir(exist_ok=True)
-    for name in names or list(SCENARIOS):
+    for name in names or [n for n in SCENARIOS if n not in LATER_ERAS]:
+        era = HERE / LATER_ERAS[name] if name in LATER_ERAS else ERA
+        era.mkdir(exist_ok=True)
         # A time-skipping server per scenario: its clock is global to it.
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=shutil.which("temporal-test-server"),
@@ -318,8 +354,8 @@ async def main(names: list[str]) -> None:
                 if (await handle.describe()).status.name == "RUNNING":
                     await finish(handle)
                 history = await handle.fetch_history()
-                (ERA / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
-                print(f"recorded {ERA.name}/{name}: {len(history.events)} events", flush=True)
+                (era / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+                print(f"recorded {era.name}/{name}: {len(history.events)} events", flush=True)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,12 @@ MODALS = {
             Field("impact", "Impact (who is affected, how)", "multiline", optional=True),
             Field("severity", "Severity", "select", options=(DECIDE, "P0", "P1", "P2", "P3")),
             Field("module", "Module (fees, attendance, …)", optional=True),
+            Field(
+                "private",
+                "Private: data at risk or need-to-know (a private bridge, nothing public)",
+                "check",
+                optional=True,
+            ),
         ),
     ),
 }
