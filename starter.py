@@ -3,7 +3,7 @@
 
   irp alert FILE                     start/join from an Alertmanager payload, as the webhook
                                      (a Watchdog beats the dead man's switch instead)
-  irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees]
+  irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees] [--private]
   irp status INCIDENT                the incident's status as JSON
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
   irp list                           open incidents
@@ -85,6 +85,7 @@ async def run(args: argparse.Namespace) -> int:
             reporter=args.reporter,
             source=args.source,
             module=args.module,
+            private=args.private,
         )
         key = args.idempotency_key or f"cli-{uuid.uuid4()}"
         receipt = await declare_incident(client, settings.temporal_task_queue, declaration, key)
@@ -141,6 +142,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--reporter", default="oncall@preskool.com", help="email of who declares it")
     d.add_argument("--source", default="manual", help="zendesk, school-email, uptimerobot, …")
     d.add_argument("--module")
+    d.add_argument(
+        "--private", action="store_true", help="need-to-know: a private bridge, nothing public until approved"
+    )
     d.add_argument(
         "--idempotency-key",
         help="the same key and declaration give the same incident (default: a new key for this command)",

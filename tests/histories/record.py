@@ -314,7 +314,39 @@ async def p0_private(client, task_queue, policy, env, prometheus):
 
 
 # Scenarios recorded into a later era (the patch their path runs behind), not ERA.
-LATER_ERAS = {"p0_private": "private-incidents"}
+async def p1_on_call(client, task_queue, policy, env, prometheus):
+    """On call from PagerDuty (issue 16): the primary is whoever PagerDuty's schedule says; the
+    bridge invites and names them, and a severity change looks again."""
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-oncall", group_key="g"),
+        id="inc-golden-oncall",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        digest(AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fees down")))),
+    )
+    await status_when(handle, lambda s: any(e.text.startswith("posted the opening") for e in s.timeline))
+    await handle.signal("acknowledge", {"by": "zoe.adams@preskool.com"})
+    await handle.signal(
+        "set_severity", {"severity": "P0", "by": "asha.rao@preskool.com", "reason": "every school"}
+    )
+    await status_when(handle, lambda s: s.severity == "P0" and s.acknowledged_by)
+    return handle
+
+
+def on_call_setup(policy, pagerduty):
+    """Zoe holds the primary's PagerDuty schedule; the roster names the schedule beside Ben."""
+    pagerduty.rest.add_user("PZOE001", "Zoe Adams", "zoe.adams@preskool.com")
+    pagerduty.rest.put_on_call("PZOE001", schedule="PSCHED1")
+    data = policy.model_dump(mode="json")
+    data["roster"]["oncall_primary"]["on_call"] = {"pagerduty_schedule": "PSCHED1"}
+    return type(policy).model_validate(data)
+
+
+LATER_ERAS = {"p0_private": "private-incidents", "p1_on_call": "oncall-from-pagerduty"}
+SETUP = {"p1_on_call": on_call_setup}
 
 SCENARIOS = {
     "p1_acknowledged": p1_acknowledged,
@@ -325,6 +357,7 @@ SCENARIOS = {
     "p0_ledger": p0_ledger,
     "p0_continue_as_new": p0_continue_as_new,
     "p0_private": p0_private,
+    "p1_on_call": p1_on_call,
 }
 
 
@@ -349,8 +382,9 @@ async def main(names: list[str]) -> None:
             env,
         ):
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
-            async with build_worker(env.client, "record", policy, settings):
-                handle = await SCENARIOS[name](env.client, "record", policy, env, prometheus)
+            used = SETUP[name](policy, pagerduty) if name in SETUP else policy
+            async with build_worker(env.client, "record", used, settings):
+                handle = await SCENARIOS[name](env.client, "record", used, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":
                     await finish(handle)
                 history = await handle.fetch_history()
