@@ -194,7 +194,12 @@ def main() -> None:
             sys.exit(f"demo: the receiver refused the alert; logs are in {LOGS}")
         incident_id = answer.json()["incidents"][0]["incident_id"]
         status = wait_until(
-            lambda: (s := asyncio.run(incident_status(incident_id))).cadence and s, "the bridge opening"
+            lambda: (
+                (s := asyncio.run(incident_status(incident_id))).cadence
+                and any(e.text.startswith("posted the opening") for e in s.timeline)
+                and s
+            ),
+            "the bridge opening",
         )
 
         ic = next(r.person for r in status.roles if r.role == "incident_commander")

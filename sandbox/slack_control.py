@@ -36,7 +36,7 @@ async def act(fake, signing_secret: str, body: Any) -> web.Response:
         if do == "react":
             answer = await user.react(channel, message["ts"], body["reaction"], bool(body.get("removed")))
             return _answer(answer, message["ts"])
-    except (KeyError, LookupError, IndexError) as e:
+    except (KeyError, LookupError, IndexError, AttributeError, TypeError) as e:
         return web.json_response({"error": f"cannot act: {e!r}"}, status=400)
     return web.json_response({"error": f"unknown action {body.get('do')!r}"}, status=400)
 
