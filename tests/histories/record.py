@@ -16,12 +16,15 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
+from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id
 from plan.incident import IncidentInput
 from runtime.intake import declare_incident
 from runtime.temporal import register_search_attributes
@@ -32,10 +35,10 @@ from sandbox.settings import sandbox_settings
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
-from tests.helpers import finish, status_when
+from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
 from worker import build_worker
-from workflows import IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 # The code era new recordings belong to. Older eras stay as they were: they prove that incidents
@@ -345,7 +348,51 @@ def on_call_setup(policy, pagerduty):
     return type(policy).model_validate(data)
 
 
-LATER_ERAS = {"p0_private": "private-incidents", "p1_on_call": "oncall-from-pagerduty"}
+async def heartbeat_silence_and_back(client, task_queue, policy, env, prometheus):
+    """The dead man's switch (issue 16): beats, ten silent minutes (the primary paged, the alerts
+    channel told), then a beat that ends the alarm."""
+    url = "http://alertmanager-golden:9093"
+
+    async def beat():
+        start = WithStartWorkflowOperation(
+            HeartbeatWorkflow.run,
+            HeartbeatInput(heartbeat_id=heartbeat_id(url), alertmanager=url),
+            id=heartbeat_id(url),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await client.execute_update_with_start_workflow(
+            HeartbeatWorkflow.beat,
+            Beat(alertmanager=url, alert_name="Watchdog"),
+            start_workflow_operation=start,
+        )
+
+    handle = client.get_workflow_handle(heartbeat_id(url))
+
+    async def state():
+        return (await handle.query(HeartbeatWorkflow.status)).state
+
+    await beat()
+    await env.sleep(timedelta(minutes=11))
+    await eventually(lambda: _alarm_on(state))
+    await beat()
+    await eventually(lambda: _alarm_off(state))
+    return handle
+
+
+async def _alarm_on(state) -> bool:
+    return (await state()).alarm is not None
+
+
+async def _alarm_off(state) -> bool:
+    return (await state()).alarm is None and bool((await state()).ended)
+
+
+LATER_ERAS = {
+    "p0_private": "private-incidents",
+    "p1_on_call": "oncall-from-pagerduty",
+    "heartbeat_silence_and_back": "heartbeat-v1.0",
+}
 SETUP = {"p1_on_call": on_call_setup}
 
 SCENARIOS = {
@@ -358,6 +405,7 @@ SCENARIOS = {
     "p0_continue_as_new": p0_continue_as_new,
     "p0_private": p0_private,
     "p1_on_call": p1_on_call,
+    "heartbeat_silence_and_back": heartbeat_silence_and_back,
 }
 
 
@@ -373,7 +421,7 @@ async def main(names: list[str]) -> None:
         )
         await register_search_attributes(env.client)
         async with (
-            SlackFake() as slack,
+            SlackFake(channels=("general", "preskool-alerts")) as slack,
             PagerDutyFake() as pagerduty,
             StatuspageFake() as statuspage,
             PrometheusFake() as prometheus,
