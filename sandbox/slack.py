@@ -582,35 +582,7 @@ class SlackFake(FakeServer):
         email = str(p.get("email") or "").lower()
         for user_id, user in (self.users or {}).items():
             if str(user.get("email", "")).lower() == email:
-                name = user.get("name", user_id)
-                profile = {
-                    "real_name": name,
-                    "real_name_normalized": name,
-                    "display_name": name,
-                    "display_name_normalized": name,
-                    "email": user["email"],
-                    "avatar_hash": "",
-                    "title": "",
-                    "phone": "",
-                    "skype": "",
-                    "status_text": "",
-                    "status_emoji": "",
-                    "fields": None,
-                    "team": TEAM_ID,
-                }
-                return {
-                    "user": {
-                        "id": user_id,
-                        "team_id": TEAM_ID,
-                        "name": name,
-                        "real_name": name,
-                        "deleted": False,
-                        "is_bot": False,
-                        "is_app_user": False,
-                        "updated": int(time.time()),
-                        "profile": profile,
-                    }
-                }
+                return {"user": _user_object(user_id, user)}
         raise SlackError("users_not_found")
 
     # interactivity (issue 15): what people do in Slack, and the app's answers -------------------
