@@ -58,7 +58,7 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
             else "Recovery verified by the §4.5 checks"
         ),
         "timeline": "\n".join(
-            f"| {e.at:%H:%M:%S} | {e.kind} | {e.text.replace('|', '/')} |" for e in s.timeline
+            f"| {e.at:%H:%M:%S} | {e.kind} | {' '.join(e.text.replace('|', '/').split())} |" for e in s.timeline
         ),
     }
 

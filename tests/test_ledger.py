@@ -6,7 +6,7 @@ import pytest
 
 from plan import Role, Severity, load_policy
 from plan.deliverables import ledger_closed, next_moment, open_ledger
-from plan.incident import IncidentState, Resolution
+from plan.incident import IncidentState, Resolution, TimelineEntry
 from plan.models import Phase
 from plan.postmortem import duration, facts
 
@@ -124,3 +124,12 @@ def test_postmortem_facts_come_from_the_timeline():
     assert "| FIX | 2026-11-27 08:00 UTC | 2 h 00 min |" in f["phase_table"]
     assert f["root_cause"] == "To be established in the post-mortem meeting"
     assert duration(None) == "—"
+
+
+def test_a_timeline_entry_with_line_breaks_stays_one_table_row():
+    """An executor's output ends in a newline (`rollback-1 done: …\n`): the draft's timeline table
+    keeps each entry on one row, and a `|` in a text cannot open a new column."""
+    state = IncidentState(started_at=RESOLVED)
+    state.timeline.append(TimelineEntry(at=RESOLVED, kind="action-done", text="done: a | b\nsecond line\n"))
+    rows = facts("inc-1", state)["timeline"].splitlines()
+    assert rows[-1] == "| 10:00:00 | action-done | done: a / b second line |"
