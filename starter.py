@@ -91,7 +91,12 @@ async def run(args: argparse.Namespace) -> int:
         receipt = await declare_incident(client, settings.temporal_task_queue, declaration, key)
         show(receipt.model_dump(mode="json"))
     elif args.command == "status":
-        status = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.status)
+        try:
+            status = await asyncio.wait_for(
+                client.get_workflow_handle(args.incident).query(IncidentWorkflow.status), args.wait
+            )
+        except TimeoutError:
+            return outcomes.no_answer("status", args.wait)
         show(status.model_dump(mode="json"))
     elif args.command == "signal" or args.command in COMMANDS:
         name, payload = (
@@ -100,7 +105,8 @@ async def run(args: argparse.Namespace) -> int:
             else (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
         )
         if name not in PEOPLES:  # checked before anything is sent
-            print(f"refused: no signal {name!r}{nearest(name, sorted(PEOPLES))}; known: {', '.join(PEOPLES)}")
+            known = sorted(PEOPLES)
+            print(f"refused: no signal {name!r}{nearest(name, known)}; known: {', '.join(known)}")
             return outcomes.REFUSED
         handle = client.get_workflow_handle(args.incident)
         await handle.describe()  # a clear "no incident" before sending into nothing

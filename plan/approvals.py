@@ -34,6 +34,11 @@ class Decide(HumanInput):
 
     request_id: str = Field(min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=1000)
+    digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{16}$",
+        description="the exact request decided on (its digest): refused if the request has changed since",
+    )
 
 
 class ActionDone(HumanInput):

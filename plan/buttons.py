@@ -42,9 +42,10 @@ def opening(incident_id: str) -> list[ChatButton]:
     ]
 
 
-def approval(incident_id: str, request_id: str) -> list[ChatButton]:
-    """§4.3 / §7 approval request: Approve, Deny (asks why)."""
-    value = target(incident_id, request_id=request_id)
+def approval(incident_id: str, request_id: str, digest: str) -> list[ChatButton]:
+    """§4.3 / §7 approval request: Approve, Deny (asks why). `digest` binds a click to exactly
+    this version of the request: one made on it after it changed is refused."""
+    value = target(incident_id, request_id=request_id, digest=digest)
     return [
         ChatButton(label="Approve", action=APPROVE, value=value, style="primary"),
         ChatButton(label="Deny", action=DENY, value=value, style="danger"),

@@ -58,7 +58,8 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
             else "Recovery verified by the §4.5 checks"
         ),
         "timeline": "\n".join(
-            f"| {e.at:%H:%M:%S} | {e.kind} | {' '.join(e.text.replace('|', '/').split())} |" for e in s.timeline
+            f"| {e.at:%H:%M:%S} | {e.kind} | {' '.join(e.text.replace('|', '/').split())} |"
+            for e in s.timeline
         ),
     }
 
@@ -86,3 +87,8 @@ def _requests(s: IncidentState) -> str:
         + (f" (exit code {r.exit_code})" if r.exit_code is not None else "")
         for r in s.requests.values()
     )
+
+
+def _cell(text: str) -> str:
+    """One table cell: no `|` to open a column, no line break to end the row."""
+    return " ".join(text.replace("|", "/").split())

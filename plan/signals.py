@@ -159,17 +159,22 @@ class Outcome(BaseModel):
     reason: str | None = None
     notes: list[str] = []
     requests: list[str] = []
+    claimed: str | None = None  # held as this claim until the named person confirms it
+    pending: bool = False  # taken, but what it decides still waits (more approvals, a claim)
 
 
-def outcome(signal: str, entries: list, requests: list[str]) -> Outcome:
+def outcome(signal: str, entries: list, requests: list[str], pending: bool = False) -> Outcome:
     """The Outcome of `signal` from the timeline entries it wrote (TimelineEntry: kind, text)."""
     refusal = next((e.text.removeprefix("refused ") for e in entries if e.kind == "refused"), None)
+    claimed = next((e.text.split("(", 1)[1].split(")")[0] for e in entries if e.kind == "claimed"), None)
     return Outcome(
         signal=signal,
         accepted=refusal is None,
         reason=refusal,
         notes=[e.text for e in entries if e.kind != "refused"][:10],
         requests=requests,
+        claimed=claimed,
+        pending=refusal is None and (pending or claimed is not None),
     )
 
 

@@ -178,7 +178,7 @@ def approval_request(
             f"Needs: {who}. Expires {timestamp(expires_at)}.",
             f"Approve in the Temporal UI: More Actions → Send a Signal → `approve` with {signal}"
             f' (or `deny`, with a "reason")',
-            f"Or: python starter.py approve {incident_id} {request_id} --by <your email>",
+            f"Or: irp approve {incident_id} {request_id} --by <your email>",
         ]
     )
 
@@ -246,11 +246,13 @@ def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, t
     )
 
 
-def claim_confirmation(incident_id: str, claim_id: str, signal: str, value: dict) -> str:
-    """The direct message to the person a decision was sent in the name of (issue 15)."""
-    said = ", ".join(f"{k}={v}" for k, v in value.items() if k not in ("by", "attestation"))
+def claim_confirmation(incident_id: str, claim_id: str, signal: str, value: dict, about: str = "") -> str:
+    """The direct message to the person a decision was sent in the name of (issue 15): exactly
+    what it decides (`about`: the request it acts on), so they confirm what they see."""
+    said = ", ".join(f"{k}={str(v)[:200]}" for k, v in value.items() if k not in ("by", "attestation"))
+    on = f" on {about}" if about else ""
     return (
-        f"🔐 Incident {incident_id}: `{signal}` ({said}) was sent in your name from outside the chat "
+        f"🔐 Incident {incident_id}: `{signal}` ({said}){on} was sent in your name from outside the chat "
         f"({claim_id}). It counts only if you confirm it here. If it wasn't you, say so: the bridge "
         "and the Engineering Lead will be told."
     )

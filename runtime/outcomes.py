@@ -8,7 +8,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from plan.signals import Outcome
 from workflows import IncidentWorkflow
@@ -19,12 +19,14 @@ ERROR = 1  # could not ask: Temporal unreachable, no such incident, input the CL
 USAGE = 2  # the command line itself is wrong (argparse)
 REFUSED = 3  # the incident refused it; the reason is printed
 FAILED = 4  # approved, but the action it ran failed (its exit code is printed)
-NO_ANSWER = 5  # no outcome within --wait seconds (no worker running?); it is applied when one runs
+NO_ANSWER = 5  # no outcome within --wait seconds (no worker running?): look, and send it again
+CLAIMED = 6  # held as a claim: it counts once the named person confirms it in Slack
 EXIT_CODES = (
     "exit codes: 0 accepted (an approval: its action succeeded, or more approvals are needed); "
     "1 could not ask (Temporal, unknown incident, unreadable input); 2 wrong command line; "
     "3 refused by the incident (reason printed); 4 the approved action failed; "
-    "5 no answer within --wait seconds (is a worker running? `make up` starts one)"
+    "5 no answer within --wait seconds (is a worker running? `make up` starts one); "
+    "6 held as a claim until the named person confirms it in Slack"
 )
 FINAL = ("done", "failed", "denied", "expired")
 
@@ -35,11 +37,17 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
         outcome: Outcome = await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.act, {"signal": signal, "input": payload}), wait
         )
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return no_answer(signal, wait)
     if not outcome.accepted:
         print(f"refused: {outcome.reason}")
         return REFUSED
+    if outcome.claimed:
+        print(
+            f"{signal}: held as {outcome.claimed} — it counts once the person it names confirms it "
+            "with their own click in Slack (they have a direct message)"
+        )
+        return CLAIMED
     print(f"{signal}: accepted" + (f" — {outcome.notes[0]}" if outcome.notes else ""))
     for request_id in outcome.requests:
         print(f"request id: {request_id} (approve: irp approve {handle.id} {request_id} --by EMAIL)")
@@ -54,16 +62,14 @@ async def approve(handle: WorkflowHandle, payload: dict, wait: float) -> int:
     if code != OK:
         return code
     request_id = payload["request_id"]
-    status = await handle.query(IncidentWorkflow.status)
-    request = next(r for r in status.requests if r.request_id == request_id)
+    request = await _request(handle, request_id)
     print(f"{request_id}: {len(request.approvals)} approval(s) so far, {request.state}")
     while request.state in ("approved", "running") and request.command:
         if time.monotonic() - started > wait:
             print(f"{request_id}: still {request.state} after {wait:g} s; `irp status` shows the end")
             return NO_ANSWER
         await asyncio.sleep(0.3)
-        status = await handle.query(IncidentWorkflow.status)
-        request = next(r for r in status.requests if r.request_id == request_id)
+        request = await _request(handle, request_id)
     if request.state in FINAL:
         code = "" if request.exit_code is None else f" (exit code {request.exit_code})"
         said = " ".join((request.outcome or "").split())[:300]
@@ -71,10 +77,19 @@ async def approve(handle: WorkflowHandle, payload: dict, wait: float) -> int:
     return FAILED if request.state == "failed" else OK
 
 
+async def _request(handle: WorkflowHandle, request_id: str):
+    status = await handle.query(IncidentWorkflow.status)
+    found = next((r for r in status.requests if r.request_id == request_id), None)
+    if found is None:
+        raise ValueError(f"the incident has no request {request_id!r}")
+    return found
+
+
 def no_answer(signal: str, wait: float) -> int:
     print(
-        f"{signal}: sent, but no answer within {wait:g} s — is a worker running? (`make up` starts "
-        "one). It is applied when a worker picks the incident up."
+        f"{signal}: no answer within {wait:g} s — is a worker running? (`make up` starts one). It may "
+        "still be applied when a worker picks the incident up, or lost if the server restarts "
+        "first: check with `irp status` before sending it again."
     )
     return NO_ANSWER
 

@@ -57,16 +57,8 @@ async def open_with_request(client, tq, action="modify_secrets", request_id="sec
     receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
     handle = client.get_workflow_handle(receipt.incident_id)
     await status_when(handle, lambda s: s.channel)
-    await handle.signal(
-        "request_action",
-        {
-            "request_id": request_id,
-            "action": action,
-            "target": "db-password",
-            "by": PRIMARY,
-            "reason": "leaked",
-        },
-    )
+    asked = {"request_id": request_id, "action": action, "target": "db", "reason": "leaked"}
+    await handle.signal("request_action", signed(handle.id, "request_action", asked, PRIMARY))
     await status_when(handle, lambda s: s.requests)
     return handle
 
@@ -178,3 +170,23 @@ async def test_it_wasnt_me_raises_a_security_notice(dev_env, run_worker, keyed, 
         await finish(handle)
     assert status.requests[0].state == "pending" and not status.requests[0].approvals
     assert any(m["text"].startswith("🚨 SECURITY") for m in slack.messages(status.channel))
+
+
+async def test_a_claim_confirms_exactly_the_request_it_was_made_on(dev_env, run_worker, keyed, slack):
+    """A claimed approval is bound to the request as it was (its digest): after the request
+    changes, confirming the claim is refused; and only the requester may change a request."""
+    async with run_worker(dev_env.client, keyed) as tq:
+        handle = await open_with_request(dev_env.client, tq, action="rollback", request_id="rb-1")
+        await handle.signal("approve", {"request_id": "rb-1", "by": LEAD})
+        await status_when(handle, lambda s: any(e.kind == "claimed" for e in s.timeline))
+        other = {"request_id": "rb-1", "action": "rollback", "target": "payments", "reason": "now this"}
+        await handle.signal("request_action", signed(handle.id, "request_action", other, IC))
+        await handle.signal("request_action", signed(handle.id, "request_action", other, PRIMARY))
+        await status_when(handle, lambda s: s.requests[0].target == "payments")
+        claim = {"claim_id": "claim-1", "confirmed": True}
+        await handle.signal("confirm_claim", signed(handle.id, "confirm_claim", claim, LEAD))
+        status = await status_when(handle, lambda s: any("has changed since" in e.text for e in s.timeline))
+        await finish(handle)
+    refused = [e.text for e in status.timeline if e.kind == "refused"]
+    assert any("only they may change it" in r for r in refused), refused
+    assert status.requests[0].state == "pending" and not status.requests[0].approvals

@@ -8,6 +8,7 @@ import asyncio
 import socket
 import uuid
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
@@ -15,7 +16,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from plan import AlertmanagerDelivery
-from plan.attestation import new_key_pair
+from plan.attestation import attest, load_private_key, new_key_pair
 from runtime.intake import deliver_alerts
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
 from sandbox.slack_user import SlackUser
@@ -79,6 +80,15 @@ def slack_receiver(dev_env, slack):
             await task
 
     return serve
+
+
+def attested(incident_id: str, signal: str, data: dict, email: str, user: str) -> dict:
+    """The input as the receiver sends it for a verified Slack user."""
+    proof = attest(
+        load_private_key(PRIVATE), incident_id=incident_id, signal=signal, signal_input=data,
+        person=email, user=user, at=datetime.now(UTC),
+    )  # fmt: skip
+    return {**data, "by": email, "attestation": proof.model_dump(mode="json")}
 
 
 def person(slack, url: str, user_id: str) -> SlackUser:
@@ -145,11 +155,15 @@ async def test_an_approve_click_runs_the_rollback_once_and_a_raw_approval_waits_
     double click changes nothing), and the message shows who approved, in place of the buttons."""
     async with run_worker(dev_env.client, keyed) as tq, slack_receiver(tq) as url:
         handle, status = await open_incident(dev_env.client, tq)
+        asked = {
+            "request_id": "rb-1",
+            "action": "rollback",
+            "target": "backend",
+            "reason": "since the deploy",
+        }
         await handle.signal(
-            "request_action",
-            {"request_id": "rb-1", "action": "rollback", "target": "backend", "by": "asha.rao@preskool.com",
-             "reason": "errors since the deploy"},
-        )  # fmt: skip
+            "request_action", attested(handle.id, "request_action", asked, "asha.rao@preskool.com", IC)
+        )
         await handle.signal("approve", {"request_id": "rb-1", "by": "dana.whitfield@preskool.com"})
         await status_when(handle, lambda s: any(e.text.startswith("claim-1 →") for e in s.timeline))
         dm = next(c for c in slack.channels.values() if c.is_im and c.name == LEAD)
@@ -226,6 +240,11 @@ async def test_slash_command_and_pushpin(dev_env, run_worker, keyed, slack, slac
         assert help_.status_code == 200 and "declare" in help_.text, help_.text
         assert (await ben.slash(status.channel, "status")).status_code == 200
         answer = await eventually(lambda: slack.responses)
+        asha = person(slack, url, IC)
+        assert (
+            await asha.slash(status.channel, f"role oncall_secondary <@{SECONDARY}|chen>")
+        ).status_code == 200
+        await status_when(handle, lambda s: any(e.kind == "role" for e in s.timeline))
         said = slack.post_as(SECONDARY, status.channel, "DB CPU at 100% since 02:05")
         assert (await ben.react(status.channel, said["ts"], "pushpin")).status_code == 200
         pinned = await status_when(handle, lambda s: any(e.kind == "pinned" for e in s.timeline))

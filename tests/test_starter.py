@@ -251,3 +251,15 @@ async def test_every_command_says_what_really_happened(cli, dev_env, run_worker)
         "acknowledge by ben.okafr@preskool.com is not in the roster (did you mean "
         "`ben.okafor@preskool.com`?): accepted, flagged"
     ]
+
+
+async def test_no_worker_is_exit_5_and_says_so(cli, dev_env, run_worker):
+    """With no worker polling, a command says it had no answer (exit 5), not a traceback."""
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Reports fail", "--severity", "P2", task_queue=tq)
+        incident = json.loads(out)["incident_id"]
+        await status_when(dev_env.client.get_workflow_handle(incident), lambda s: s.phase)
+    code, out, err = await cli("ack", incident, "--by", "ben.okafor@preskool.com", "--wait", "2")
+    assert code == 5 and "no answer within 2 s — is a worker running?" in out, out + err
+    code, out, err = await cli("status", incident, "--wait", "2")
+    assert code == 5 and "status: no answer within 2 s" in out, out + err

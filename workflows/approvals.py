@@ -54,6 +54,13 @@ class Approvals:
                 "request_action", f"request {request_id} is already {earlier.state}; use a new request_id"
             )
             return
+        if earlier and earlier.by.lower() != request.by.lower():
+            ctx.refuse(
+                "request_action",
+                f"request {request_id} is pending, asked by {earlier.by}: only they may change it; "
+                "use a new request_id",
+            )
+            return
         if earlier and earlier.digest == bound:
             ctx.note(
                 "action", f"{request.by} asked again for {request_id}; it is still pending", by=request.by
@@ -83,7 +90,7 @@ class Approvals:
                 expires_at=r.expires_at,
             ),
             "approval-request",
-            buttons=chat_buttons.approval(ctx.incident_id, request_id),
+            buttons=chat_buttons.approval(ctx.incident_id, request_id, r.digest),
         )
 
     def _recorded(
@@ -117,6 +124,8 @@ class Approvals:
         if request is None:
             known = ", ".join(self.ctx.s.requests) or "none"
             return f"no request {decision.request_id!r} in this incident (requests: {known})"
+        if changed := _changed(request, decision):
+            return changed
         return refuse_approval(
             self.ctx.policy.actions[request.action],
             request,
@@ -162,6 +171,8 @@ class Approvals:
         if stranger := self.ctx.stranger(decision.by):
             return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
+        if request is not None and (changed := _changed(request, decision)):
+            return changed
         if request is None or request.state != "pending" or workflow.now() >= request.expires_at:
             return self.approval_refusal(decision)
         action = self.ctx.policy.actions[request.action]
@@ -272,3 +283,14 @@ class Approvals:
                     f"({minutes(self.ctx.policy.approval_expiry)} min); request it again if still needed",
                     "approval",
                 )
+
+
+def _changed(request: ActionRequest, decision: Decide) -> str | None:
+    """A decision made on another version of the request (a button or a claim from before it
+    changed) is refused: an approval is of exactly what the approver saw."""
+    if decision.digest and decision.digest != request.digest:
+        return (
+            f"request {request.request_id} has changed since this decision was made on it: "
+            f"now {request.action} on {request.target} {request.params or ''}; look again".replace(" ;", ";")
+        )
+    return None

@@ -60,7 +60,7 @@ class Bridge:
 
     def notify_email(self, email: str, key: str, text: str, buttons: list[ChatButton] = ()) -> None:
         """A direct message to a person by email (someone a claim names may hold no role)."""
-        self.ctx.later(self.LANE, self._tell_person, email, key, text, list(buttons))
+        self.ctx.later(self.LANE, self.tell_person, email, key, text, list(buttons))
 
     # --- done now, in the caller's lane -------------------------------------------------------------
 
@@ -70,6 +70,10 @@ class Bridge:
         """Post in the bridge. Each post has a key of its own, so a retry never posts twice."""
         s = self.ctx.s
         if not s.bridge.channel_id or s.bridge.archived:
+            if s.bridge.channel and not s.bridge.archived:  # lost, not closed: say what was not posted
+                self.ctx.note(
+                    "post-skipped", f"the {what} message was not posted: the incident has no bridge"
+                )
             return None
         s.posts += 1
         key = what if what in ONCE else f"{what}-{s.posts}"
@@ -85,6 +89,9 @@ class Bridge:
             ),
             f"post the {what} message",
         )
+        if posted and posted.skipped:
+            self.ctx.note("post-skipped", f"the {what} message was not posted: {posted.skipped}")
+            return None
         if posted and posted.gone:
             return await self._continue(posted.gone, text, what, thread, buttons)
         if posted and posted.recovered:
@@ -117,21 +124,25 @@ class Bridge:
         if self.continuing:
             return None
         self.continuing = True
+        message_id = None
         try:
-            if not await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}){self._about()}"):
-                return None
-            await self._invite(ctx.engaged.bridge_members)
-            s.bridge.opening_message_id = await self.send(
-                templates.bridge_continued(ctx.incident_id, old, why), "continuation"
-            )
-            message_id = await self.send(text, what, thread, buttons)
+            if await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}){self._about()}"):
+                await self._invite(ctx.engaged.bridge_members)
+                s.bridge.opening_message_id = await self.send(
+                    templates.bridge_continued(ctx.incident_id, old, why), "continuation"
+                )
+                message_id = await self.send(text, what, thread, buttons)
         finally:
             self.continuing = False
+        where = (
+            f"The bridge continues in #{s.bridge.channel}; everyone engaged was invited."
+            if s.bridge.channel_id
+            else "No new bridge could be opened: the incident has no bridge now (its timeline has all)."
+        )
         await self.tell(
             Role.incident_commander,
             f"bridge-continued-{s.posts}",
-            f"⚠️ Incident {ctx.incident_id}: #{old} was deleted ({why}). The bridge continues in "
-            f"#{s.bridge.channel}; everyone engaged was invited. Check who deleted it.",
+            f"⚠️ Incident {ctx.incident_id}: #{old} was deleted ({why}). {where} Check who deleted it.",
         )
         return message_id
 
@@ -140,11 +151,12 @@ class Bridge:
         if not person:
             self.ctx.note("notify-skipped", f"nobody holds the {role.title} role: {key} not sent")
             return
-        await self._tell_person(person.email, key, text, buttons, person.name)
+        await self.tell_person(person.email, key, text, buttons, person.name)
 
-    async def _tell_person(
+    async def tell_person(
         self, email: str, key: str, text: str, buttons: list[ChatButton] = (), name: str | None = None
     ) -> None:
+        """A direct message to this person, whatever role they hold now."""
         sent = await self._outside(
             BridgeActivities.notify_person,
             PersonNotice(

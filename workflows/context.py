@@ -81,6 +81,8 @@ class IncidentContext:
         decision; an ungated step (anyone may: acknowledge, an update) goes ahead, flagged in
         the timeline and the bridge — unless it came from the chat app, which vouched for who
         this is: a chat user in no roster is refused ("you are not in the roster")."""
+        if not workflow.patched("people-known"):  # before it, any email was taken as given
+            return True
         attested = getattr(accepted, "attestation", None) is not None
         for field in ("by", "person"):
             email = getattr(accepted, field, None)

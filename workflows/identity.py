@@ -23,8 +23,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
 
-# Decisions whose person must be proved (issue 15, item 6); `resolve` only when forced.
-PROVED = {"approve", "deny", "waive_deliverable", "set_severity", "assign_role", "confirm_claim"}
+# Decisions whose person must be proved (issue 15, item 6); `resolve` only when forced. A request
+# is proved too: its requester may never approve it, so who asked must be known.
+PROVED = {
+    "approve",
+    "deny",
+    "waive_deliverable",
+    "set_severity",
+    "assign_role",
+    "confirm_claim",
+    "request_action",
+    "edit_customer_email",
+}
 
 
 def needs_proof(signal: str, accepted: BaseModel) -> bool:
@@ -41,6 +51,9 @@ class Identity:
         # Why a decision could not count even if confirmed (set by the workflow): refused at
         # once, so nobody is asked to confirm what would be refused anyway.
         self.refusal: Callable[[str, BaseModel], str | None] = lambda signal, accepted: None
+        # What a decision acts on (set by the workflow): (fields that bind the claim to exactly
+        # that — a request's digest — and its words for the confirmation).
+        self.about: Callable[[str, BaseModel], tuple[dict, str]] = lambda signal, accepted: ({}, "")
 
     @property
     def checking(self) -> bool:
@@ -57,7 +70,7 @@ class Identity:
                 elif why := self.refusal(signal, accepted):
                     self.ctx.refuse(signal, why)
                 else:
-                    self.claim(signal, value, accepted.by)
+                    self.claim(signal, value, accepted)
                 return False
             return True
         keys = {key_id(k): k for k in map(base64.b64decode, self.ctx.policy.attestation_keys)}
@@ -74,16 +87,15 @@ class Identity:
         self.ctx.verified_user = attestation.user
         return True
 
-    def claim(self, signal: str, value: dict, by: str) -> None:
-        """Hold the decision; ask its person, directly, to confirm it."""
-        s = self.ctx.s
+    def claim(self, signal: str, value: dict, accepted: BaseModel) -> None:
+        """Hold the decision, bound to exactly what it acts on now; ask its person, directly, to
+        confirm it."""
+        s, by = self.ctx.s, accepted.by
         claim_id = f"claim-{len(s.claims) + 1}"
+        bound, described = self.about(signal, accepted)
+        kept = {k: v for k, v in value.items() if k != "attestation"}
         s.claims[claim_id] = Claim(
-            claim_id=claim_id,
-            signal=signal,
-            input={k: v for k, v in value.items() if k != "attestation"},
-            by=by,
-            at=workflow.now(),
+            claim_id=claim_id, signal=signal, input={**kept, **bound}, by=by, at=workflow.now()
         )
         self.ctx.note(
             "claimed",
@@ -93,7 +105,7 @@ class Identity:
         self.bridge.notify_email(
             by,
             claim_id,
-            templates.claim_confirmation(self.ctx.incident_id, claim_id, signal, value),
+            templates.claim_confirmation(self.ctx.incident_id, claim_id, signal, kept, described),
             buttons.claim(self.ctx.incident_id, claim_id),
         )
 

@@ -74,6 +74,7 @@ class IncidentWorkflow:
         self.identity = Identity(ctx, self.bridge)
         self.identity.apply_as = self._apply_as
         self.identity.refusal = self._refusal
+        self.identity.about = self._about
         self.pins = Pins(ctx)
         self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
         ctx.announce = self.bridge.post
@@ -231,6 +232,20 @@ class IncidentWorkflow:
             return self.approvals.denial_refusal(accepted)
         return None
 
+    def _about(self, name: str, accepted: BaseModel) -> tuple[dict, str]:
+        """A claimed approval or denial is bound to the request as it is now (its digest)."""
+        request = (
+            self.ctx.s.requests.get(getattr(accepted, "request_id", ""))
+            if name in ("approve", "deny")
+            else None
+        )
+        if request is None:
+            return {}, ""
+        params = ", ".join(f"{k}={v}" for k, v in request.params.items())
+        return {"digest": request.digest}, f"{request.title} on {request.target}" + (
+            f" ({params})" if params else ""
+        )
+
     def _handle(self, signal: Signal, accepted: BaseModel) -> None:
         component, method = signal.handler.split(".")
         try:
@@ -245,10 +260,13 @@ class IncidentWorkflow:
     async def act(self, call: Any) -> Outcome:
         act = Act.model_validate(call)
         await workflow.wait_condition(lambda: self._open_for_people() and not self.early)
-        before, requests = len(self.ctx.s.timeline), set(self.ctx.s.requests)
+        s = self.ctx.s
+        before, requests = len(s.timeline), set(s.requests)
         self.apply(BY_NAME[act.signal], act.input)
-        made = [r for r in self.ctx.s.requests if r not in requests]
-        return signals_plan.outcome(act.signal, self.ctx.s.timeline[before:], made)
+        made = [r for r in s.requests if r not in requests]
+        asked = s.requests.get(act.input.get("request_id", "")) if isinstance(act.input, dict) else None
+        waiting = act.signal == "approve" and asked is not None and asked.state == "pending"
+        return signals_plan.outcome(act.signal, s.timeline[before:], made, pending=waiting)
 
     @act.validator
     def _known_signal(self, call: Any) -> None:
@@ -266,8 +284,11 @@ class IncidentWorkflow:
     @workflow.signal(dynamic=True, description="Any other name: refused in the timeline and the bridge.")
     def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """A misspelt signal name never vanishes: it is refused where people look."""
+        if not workflow.patched("unknown-signals"):  # before it, such a signal waited unread
+            return
+        shown = name[:64].replace("<", "‹").replace(">", "›")  # never a mention or a link
         hint = signals_plan.nearest(name, sorted(PEOPLES))
-        self.ctx.refuse(name, f"this incident takes no signal {name!r}{hint}")
+        self.ctx.refuse(shown, f"this incident takes no signal {shown!r}{hint}")
 
     @workflow.update(
         description="Approve, with an answer at once: refused input is rejected before it reaches "

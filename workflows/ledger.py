@@ -216,9 +216,9 @@ class Ledger:
             e.by for e in s.timeline if e.by and "@" in e.by
         }
         for email in sorted(involved):
-            if roles := ctx.policy.role_of(email):
-                await self.bridge.tell(
-                    roles[0],
+            if ctx.policy.role_of(email):  # to the person who was there, not the role's holder now
+                await self.bridge.tell_person(
+                    email,
                     f"postmortem-invitation-{email}",
                     templates.postmortem_invitation(
                         incident_id=ctx.incident_id,

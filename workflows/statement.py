@@ -109,7 +109,7 @@ class PublicStatement:
                 expires_at=r.expires_at,
             ),
             "approval-request",
-            buttons=chat_buttons.approval(ctx.incident_id, REQUEST_ID),
+            buttons=chat_buttons.approval(ctx.incident_id, REQUEST_ID, r.digest),
         )
 
     def next_clock(self) -> None:
@@ -143,6 +143,8 @@ class PublicStatement:
             await self.status_page.post("resolved", title, body, "operational")
         else:
             await self.status_page.post("investigating", title, body, "degraded_performance")
+        if not ctx.s.status_page_id:  # the page was not updated: nothing public was said after all
+            ctx.s.public_statement = False
         request.state = "done" if ctx.s.status_page_id else "failed"
         request.outcome = "status page " + ("opened" if request.state == "done" else "not updated")
         ctx.note("public-statement", f"public statement {request.outcome}", by=request.decided_by)

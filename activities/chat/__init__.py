@@ -274,7 +274,10 @@ class BridgeActivities:
     @activity.defn
     async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:
         """Invite each person; one who cannot be invited is reported, not an error."""
-        assert self.chat is not None, "the workflow invites only into an open bridge"
+        if self.chat is None:
+            return InviteResult(
+                failed={e: f"{self.missing} not configured on this worker" for e in request.emails}
+            )
         failed = {}
         for email in request.emails:
             if error := await self.chat.invite(request.channel_id, self.people.person(email)):
@@ -287,7 +290,8 @@ class BridgeActivities:
         archived or left (on the look or the post) is reopened once, then the post goes again;
         a deleted one is answered `gone` (the workflow continues the bridge elsewhere); still
         unreachable after that, the step fails visibly instead of holding the chat lane."""
-        assert self.chat is not None, "the workflow posts only into an open bridge"
+        if self.chat is None:  # a worker without chat settings, serving an incident whose bridge is open
+            return PostResult(skipped=f"skipped: {self.missing} not configured on this worker")
         try:
             return await self._post_once(post)
         except BridgeLost as lost:
@@ -296,12 +300,12 @@ class BridgeActivities:
                 return PostResult(gone=f"the channel is gone ({lost.why}): it was deleted")
             activity.logger.warning("bridge %s: %s; %s", post.channel_id, lost.why, recovered)
         try:
-            result = await self._post_once(post)
+            result = await self._post_once(post, look=True)  # parts may have gone before the loss
         except BridgeLost as again:
             raise give_up(f"the bridge is still unreachable after it was reopened: {again.why}") from None
         return result.model_copy(update={"recovered": recovered})
 
-    async def _post_once(self, post: BridgePost) -> PostResult:
+    async def _post_once(self, post: BridgePost, look: bool = False) -> PostResult:
         message_id, reused = await self.chat.post(
             post.channel_id,
             post.text,
@@ -309,7 +313,7 @@ class BridgeActivities:
             post.key,
             post.thread,
             self.people,
-            look_first=activity.info().attempt > 1,
+            look_first=look or activity.info().attempt > 1,
             buttons=post.buttons,
         )
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
@@ -334,7 +338,8 @@ class BridgeActivities:
     @activity.defn
     async def archive_bridge(self, request: ArchiveBridge) -> bool:
         """§4.5 step 6: archive the incident channel (already archived counts as done)."""
-        assert self.chat is not None, "the workflow archives only an open bridge"
+        if self.chat is None:
+            raise give_up(f"{self.missing} is not configured on this worker: the bridge was not archived")
         await self.chat.archive(request.channel_id)
         return True
 

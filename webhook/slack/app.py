@@ -19,7 +19,7 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from plan import Declaration, buttons
 from plan.attestation import attest, load_private_key
@@ -34,12 +34,13 @@ from webhook.slack.views import view as modal_view
 
 log = logging.getLogger("webhook.slack")
 MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at most 2,000 characters
+STAND_IN = "someone@example.com"  # checks a modal's fields before Slack says who sent it
 ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
 IN_MODAL = 2.0  # …while a modal waits (Slack closes it after 3 seconds)
 # Buttons that act at once: the signal, its input from the button's value, and the line they leave.
 AT_ONCE = {
     buttons.ACK: ("acknowledge", (), "✅ Acknowledged"),
-    buttons.APPROVE: ("approve", ("request_id",), "✅ Approved"),
+    buttons.APPROVE: ("approve", ("request_id", "digest"), "✅ Approved"),
     buttons.CONFIRM: ("confirm_claim", ("claim_id",), "✅ Confirmed"),
     buttons.NOT_ME: ("confirm_claim", ("claim_id",), "🚨 Reported as not you"),
 }
@@ -68,7 +69,7 @@ class SlackActions:
         self.web = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        self.people = SlackPeople(self.web)
+        self.people = SlackPeople(self.web, settings.slack_team_id)
         self.key = load_private_key(settings.irp_attestation_key.get_secret_value())
         self.temporal, self.task_queue = temporal, task_queue
         self.app = AsyncApp(
@@ -98,12 +99,12 @@ class SlackActions:
             person=email, user=user, at=datetime.now(UTC),
         )  # fmt: skip
         signed = {**data, "by": email, "attestation": attestation.model_dump(mode="json")}
-        handle = (await self.temporal()).get_workflow_handle(incident)
         try:
+            handle = (await self.temporal()).get_workflow_handle(incident)
             return await asyncio.wait_for(
                 handle.execute_update("act", {"signal": signal, "input": signed}, result_type=Outcome), wait
             )
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             return Outcome(signal=signal, accepted=True, notes=["sent; the incident has not answered yet"])
         except Exception as e:  # an unknown incident, Temporal away: say so, to this person only
             reason = getattr(getattr(e, "cause", None), "message", None) or str(e) or type(e).__name__
@@ -115,7 +116,7 @@ class SlackActions:
         await ack()
         signal, keys, done = AT_ONCE[action["action_id"]]
         target = json.loads(action.get("value") or "{}")
-        data = {k: target[k] for k in keys}
+        data = {k: target[k] for k in keys if k in target}
         if signal == "confirm_claim":
             data["confirmed"] = action["action_id"] == buttons.CONFIRM
         user, where = body["user"]["id"], body.get("container") or {}
@@ -134,29 +135,39 @@ class SlackActions:
     # --- modals ----------------------------------------------------------------------------------
 
     async def submitted(self, ack, body, view) -> None:  # Bolt passes the arguments by name
+        """What does not fit is answered in the modal at once, field by field; what does is
+        acknowledged at once (Slack closes the modal) and then sent: the incident's answer comes
+        to the person as a message only they see, and the message acted on is updated."""
         callback_id, user = view["callback_id"], body["user"]["id"]
         context = json.loads(view.get("private_metadata") or "{}")
-        email = await self.people.email(user) or ""
-        fixed = {k: context[k] for k in ("request_id", "deliverable") if k in context}
-        fixed |= {"reporter": email, "source": "slack"} if callback_id == "irp.declare" else {"by": email}
-        data, errors = read(callback_id, view, fixed)
+        fixed = {k: context[k] for k in ("request_id", "deliverable", "digest") if k in context}
+        # Who it is comes from Slack after the ack; the form is checked with a stand-in person.
+        person = (
+            {"reporter": STAND_IN, "source": "slack"} if callback_id == "irp.declare" else {"by": STAND_IN}
+        )
+        data, errors = read(callback_id, view, fixed | person)
         if errors:
             return await ack(response_action="errors", errors=errors)
+        await ack()
         if callback_id == "irp.declare":
-            await ack()
-            receipt = await declare_incident(await self.temporal(), self.task_queue, Declaration(**data))
-            return await self.tell(user, None, f"Declared {receipt.incident_id} ({receipt.severity}).")
+            return await self.declare(user, data)
         modal = MODALS[callback_id]
         data = {k: v for k, v in data.items() if k != "by"}
-        outcome = await self.send(context["incident"], modal.signal, data, user, wait=IN_MODAL)
+        outcome = await self.send(context["incident"], modal.signal, data, user)
         if not outcome.accepted:
-            return await ack(response_action="errors", errors={modal.fields[0].name: outcome.reason[:2000]})
-        await ack()
-        if callback_id in ("irp.deny", "irp.complete", "irp.waive", "irp.resolve"):
-            line = {"irp.deny": "🛑 Denied", "irp.complete": "✅ Completed", "irp.waive": "Waived"}
-            await self.mark(
-                context.get("channel"), context.get("ts"), line.get(callback_id, "✅ Resolved"), user
-            )
+            return await self.tell(user, context.get("channel"), said(outcome))
+        line = {"irp.deny": "🛑 Denied", "irp.complete": "✅ Completed", "irp.waive": "Waived"}
+        if callback_id in line and not outcome.pending:
+            await self.mark(context.get("channel"), context.get("ts"), line[callback_id], user)
+
+    async def declare(self, user: str, data: dict) -> None:
+        email = await self.people.email(user)
+        if email is None:
+            return await self.tell(user, None, "🚫 Slack has no verified email for you here")
+        receipt = await declare_incident(
+            await self.temporal(), self.task_queue, Declaration(**{**data, "reporter": email})
+        )
+        await self.tell(user, None, f"Declared {receipt.incident_id} ({receipt.severity}).")
 
     # --- /incident -------------------------------------------------------------------------------
 
@@ -168,33 +179,35 @@ class SlackActions:
         await ack()
         if verb == "declare":
             return await self.open(body["trigger_id"], "irp.declare", {})
-        incident = await self.people.incident_of(body["channel_id"])
+        incident, status = await self.incident_here(body)
         if incident is None:
             return await respond(f"`/incident {verb}` works in an incident's bridge channel. {HELP}")
         if verb == "update":
             return await self.open(body["trigger_id"], "irp.update", {"incident": incident})
         if verb == "status":
-            return await respond(await self.status_line(incident))
+            return await respond(status_line(incident, status))
         data = {}
         if verb == "role":
-            person = await self.people.email(words[2].strip("<>@").split("|")[0]) if len(words) > 2 else None
+            mentioned = words[2].strip("<>@").split("|")[0] if len(words) > 2 else ""
+            person = await self.people.email(mentioned) if mentioned else None
             if person is None:
-                return await respond("Usage: `/incident role <role> @person` (a Slack user with an email)")
+                return await respond("Usage: `/incident role <role> @person` (a member of this workspace)")
             data = {"role": words[1], "person": person}
-        outcome = await self.send(
-            incident, "acknowledge" if verb == "ack" else "assign_role", data, body["user_id"]
-        )
-        await respond(said(outcome))
+        signal = "acknowledge" if verb == "ack" else "assign_role"
+        await respond(said(await self.send(incident, signal, data, body["user_id"])))
 
-    async def status_line(self, incident: str) -> str:
-        status = await (await self.temporal()).get_workflow_handle(incident).query("status")
-        ic = next((r["person"] for r in status["roles"] if r["role"] == "incident_commander"), None)
-        due = (status.get("cadence") or {}).get("next_due")
-        pending = [r["request_id"] for r in status["requests"] if r["state"] == "pending"]
-        return (
-            f"*{incident}* · {status['severity']} · {status['phase']} · IC {ic or '—'} · next update due "
-            f"{due or '—'} · waiting for approval: {', '.join(pending) or 'nothing'}"
-        )
+    async def incident_here(self, body: dict) -> tuple[str | None, dict]:
+        """The incident whose bridge this channel is, and its status: named by the channel's
+        purpose, and only if the incident itself says this is its bridge (anyone can write a
+        purpose)."""
+        incident = await self.people.incident_of(body["channel_id"])
+        if incident is None:
+            return None, {}
+        try:
+            status = await (await self.temporal()).get_workflow_handle(incident).query("status")
+        except Exception:  # an unknown incident, or Temporal away: not a bridge we can vouch for
+            return None, {}
+        return (incident, status) if status.get("channel") == body.get("channel_name") else (None, {})
 
     # --- 📌 -----------------------------------------------------------------------------------------
 
@@ -222,13 +235,23 @@ class SlackActions:
     # --- what the person sees ------------------------------------------------------------------------
 
     async def answer(self, outcome: Outcome, user: str, channel, ts, done: str, action: str) -> None:
-        if outcome.accepted:
-            await self.mark(channel, ts, done, user, only=action if action == buttons.ACK else None)
-        else:
+        """Refused: only the person hears why. Taken: the message shows who did it, in place of
+        the button (of all buttons once nothing is left to decide; an approval that needs more
+        approvers keeps Approve and Deny for them). Not answered yet: the message stays."""
+        if not outcome.accepted:
             await self.tell(user, channel, said(outcome))
+        elif "not answered yet" in " ".join(outcome.notes):
+            await self.tell(user, channel, "⏳ sent; the incident has not answered yet")
+        elif outcome.pending:
+            await self.mark(channel, ts, f"{done} (more approvals needed)", user, keep=True)
+        else:
+            await self.mark(channel, ts, done, user, only=action if action == buttons.ACK else None)
 
-    async def mark(self, channel, ts, done: str, user: str, only: str | None = None) -> None:
-        """The decision in place of the buttons (`only`: just that button): who, and when."""
+    async def mark(
+        self, channel, ts, done: str, user: str, only: str | None = None, keep: bool = False
+    ) -> None:
+        """The decision in place of the buttons (`only`: just that button; `keep`: all stay):
+        who, and when."""
         message = await self.people.message(channel, ts) if channel and ts else None
         if message is None:
             return
@@ -236,7 +259,7 @@ class SlackActions:
         for block in message.get("blocks") or []:
             if block.get("type") == "actions" and only:
                 block = {**block, "elements": [e for e in block["elements"] if e.get("action_id") != only]}
-            if block.get("type") != "actions" or (only and block["elements"]):
+            if block.get("type") != "actions" or keep or (only and block["elements"]):
                 kept.append(block)
         line = f"{done} by <@{user}> at {datetime.now(UTC):%H:%M} UTC"
         kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
@@ -262,6 +285,17 @@ class SlackActions:
 
     async def open(self, trigger_id: str, callback_id: str, context: dict) -> None:
         await self.web.views_open(trigger_id=trigger_id, view=modal_view(callback_id, context))
+
+
+def status_line(incident: str, status: dict) -> str:
+    """`/incident status`: severity, phase, IC, next update due, pending approvals."""
+    ic = next((r["person"] for r in status["roles"] if r["role"] == "incident_commander"), None)
+    due = (status.get("cadence") or {}).get("next_due")
+    pending = [r["request_id"] for r in status["requests"] if r["state"] == "pending"]
+    return (
+        f"*{incident}* · {status['severity']} · {status['phase']} · IC {ic or '—'} · next update due "
+        f"{due or '—'} · waiting for approval: {', '.join(pending) or 'nothing'}"
+    )
 
 
 def said(outcome: Outcome) -> str:

@@ -18,21 +18,23 @@ TTL = 600.0  # seconds a user's email is trusted before Slack is asked again
 
 
 class SlackPeople:
-    def __init__(self, web: AsyncWebClient):
-        self.web = web
+    def __init__(self, web: AsyncWebClient, team_id: str | None = None):
+        self.web, self.team_id = web, team_id
         self.emails: dict[str, tuple[str | None, float]] = {}
 
     async def email(self, user_id: str) -> str | None:
-        """The user's email as Slack verified it, lower-cased; None for a bot or a user without one."""
+        """The user's email as Slack verified it, lower-cased. None for anyone whose email our
+        workspace does not vouch for: a bot, a deleted user, a guest, a member of another
+        workspace (Slack Connect), or a user of another team than SLACK_TEAM_ID."""
         cached = self.emails.get(user_id)
         if cached and cached[1] > time.monotonic():
             return cached[0]
         try:
             user = (await self.web.users_info(user=user_id))["user"]
-        except SlackApiError:
+        except (SlackApiError, OSError, TimeoutError):
             return None
         email = (user.get("profile") or {}).get("email")
-        found = email.strip().lower() if email and not user.get("is_bot") else None
+        found = email.strip().lower() if email and vouched(user, self.team_id) else None
         self.emails[user_id] = (found, time.monotonic() + TTL)
         return found
 
@@ -40,7 +42,7 @@ class SlackPeople:
         """The incident whose bridge `channel_id` is, from the channel's purpose; None elsewhere."""
         try:
             channel = (await self.web.conversations_info(channel=channel_id))["channel"]
-        except SlackApiError:
+        except (SlackApiError, OSError, TimeoutError):
             return None
         purpose = (channel.get("purpose") or {}).get("value", "")
         found = INCIDENT_IN_PURPOSE.search(purpose)
@@ -52,6 +54,15 @@ class SlackPeople:
             page = await self.web.conversations_history(
                 channel=channel_id, latest=ts, inclusive=True, limit=1
             )
-        except SlackApiError:
+        except (SlackApiError, OSError, TimeoutError):
             return None
         return next((m for m in page.get("messages", []) if m.get("ts") == ts), None)
+
+
+def vouched(user: dict, team_id: str | None) -> bool:
+    """A full member of our workspace: not a bot, deleted, a guest (restricted), a stranger (Slack
+    Connect), nor of another team when SLACK_TEAM_ID is set (users.info's `objs_user` fields)."""
+    flags = ("is_bot", "deleted", "is_restricted", "is_ultra_restricted", "is_stranger")
+    if any(user.get(flag) for flag in flags):
+        return False
+    return not team_id or user.get("team_id") == team_id

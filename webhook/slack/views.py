@@ -168,5 +168,5 @@ def _value(f: Field, state: dict):
         return bool(state.get("selected_options"))
     value = (state.get("value") or "").strip()
     if f.kind == "number" and value:
-        return int(value) if value.isdigit() else value
+        return int(value) if value.isascii() and value.isdecimal() else value
     return value
