@@ -164,6 +164,8 @@ def main() -> None:
         # attests who clicked, and the incident checks it with the public key its worker holds.
         private, public = new_key_pair()
         env.update(IRP_ATTESTATION_KEY=private, IRP_ATTESTATION_PUBLIC_KEYS=public)
+        if not reusing:  # `make up` serves the drill's incident: its receiver signs with this key
+            keep_secret(HERE / ".data" / "drill-attestation-key", private)
 
         metrics_port = free_port(9464)
         step(
@@ -325,6 +327,13 @@ def submit(urls: dict, receiver: str, email: str, values: dict) -> None:
     )
     if done.get("status") != 200 or "errors" in done.get("body", ""):
         sys.exit(f"demo: the modal was not taken: {done}")
+
+
+def keep_secret(path: Path, value: str) -> None:
+    """Write a secret readable by its owner only."""
+    path.write_text("")
+    path.chmod(0o600)
+    path.write_text(value + "\n")
 
 
 def claim_delivered(incident_id: str, n: int) -> None:

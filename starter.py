@@ -60,8 +60,10 @@ async def run(args: argparse.Namespace) -> int:
     """Do the command; its exit code (runtime/outcomes.py)."""
     if args.command == "keygen":  # needs no Temporal
         private, public = new_key_pair()
-        print(f"IRP_ATTESTATION_KEY={private}          # the receiver only; a secret")
-        print(f"IRP_ATTESTATION_PUBLIC_KEYS={public}   # every worker (comma-separate to rotate)")
+        print("# the receiver only; a secret")
+        print(f"IRP_ATTESTATION_KEY={private}")
+        print("# every worker (comma-separated with the old key while rotating)")
+        print(f"IRP_ATTESTATION_PUBLIC_KEYS={public}")
         return outcomes.OK
     settings = TemporalSettings()
     client = await connect(settings)

@@ -182,10 +182,15 @@ class Stack:
         if not line:
             raise StackError(f"the sandbox did not start; see {shown(self.config.logs / 'sandbox.log')}")
         env = sandbox_env_from_startup(json.loads(line))
-        # The Slack app stays off here (no attestation keys): people act from the CLI and the UI.
-        # `make demo` turns it on and clicks through the sandbox Slack.
-        for name in ("SLACK_SIGNING_SECRET", "SLACK_TEAM_ID"):
-            env.pop(name, None)
+        # New incidents here take decisions from the CLI and the UI directly (the workers get no
+        # attestation keys). The receiver's Slack app is on only with the key `make demo` kept:
+        # the drill's incident pinned its public key, so its claims are confirmed by a click.
+        key = drill_attestation_key(self.config.data)
+        if key:
+            env["IRP_ATTESTATION_KEY"] = key
+        else:
+            for name in ("SLACK_SIGNING_SECRET", "SLACK_TEAM_ID"):
+                env.pop(name, None)
         return env
 
     def spawn(self, name: str, argv: list[str], pipe: bool = False, **env: str) -> subprocess.Popen:
@@ -353,3 +358,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def drill_attestation_key(data: Path) -> str | None:
+    """The private key `make demo` kept in DATA/drill-attestation-key (mode 600), if any."""
+    path = data / "drill-attestation-key"
+    return path.read_text().strip() or None if path.exists() else None

@@ -52,6 +52,10 @@ async def serve(args: argparse.Namespace) -> int:
     )
     pagerduty = PagerDutyFake()
     statuspage, prometheus = StatuspageFake(), PrometheusFake()
+    try:  # production recovered: the §4.5 checks pass until someone (the demo) says otherwise
+        prometheus.healthy(load_policy())
+    except Exception:  # no readable policy: Prometheus has no data, and the gate says so
+        pass
     await slack.start(args.host, args.slack_port)
     await pagerduty.start(args.host, args.pagerduty_port)
     await statuspage.start(args.host, args.statuspage_port)
