@@ -300,6 +300,12 @@ class Stack:
         self.config.pid_file.write_text(json.dumps({"pid": os.getpid(), "children": children}))
 
 
+def drill_attestation_key(data: Path) -> str | None:
+    """The private key `make demo` kept in DATA/drill-attestation-key (mode 600), if any."""
+    path = data / "drill-attestation-key"
+    return path.read_text().strip() or None if path.exists() else None
+
+
 def up() -> int:
     """`make up`: refuse what would clash, else run the stack until stopped."""
     config = Config(dict(os.environ))
@@ -358,9 +364,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def drill_attestation_key(data: Path) -> str | None:
-    """The private key `make demo` kept in DATA/drill-attestation-key (mode 600), if any."""
-    path = data / "drill-attestation-key"
-    return path.read_text().strip() or None if path.exists() else None

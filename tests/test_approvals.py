@@ -99,7 +99,7 @@ async def test_rollback_waits_for_the_engineering_lead_and_runs_once(
     assert "Will run once, after approval: `" in ask and "backend`" in ask
     assert "Needs: 1 approval from Engineering Lead (Dana Whitfield); never the requester" in ask
     assert '`approve` with {"request_id": "rollback-1", "by": "<your email>"}' in ask
-    assert f"python starter.py approve {status.incident_id} rollback-1 --by <your email>" in ask
+    assert f"irp approve {status.incident_id} rollback-1 --by <your email>" in ask
     assert any(t.startswith("🚫 Refused `approve`") for t in texts)  # refusals reach the bridge too
     assert any(t.startswith("🟢 rollback-1 done, exit code 0") for t in texts)
 

@@ -67,7 +67,12 @@ async def test_a_running_incident_keeps_the_policy_it_began_with(dev_env, policy
         assert status.cadence.next_due - status.cadence.last_update_at == timedelta(minutes=30)
         await finish(handle)
     history = await handle.fetch_history()
-    pinned = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    pinned = [
+        e
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
     assert len(pinned) == 1, "the policy is read once, at the start"
 
 

@@ -49,17 +49,8 @@ class Approvals:
         request_id = request.request_id or f"{request.action.replace('_', '-')}-{len(s.requests) + 1}"
         bound = digest(request.action, request.target, request.params)
         earlier = s.requests.get(request_id)
-        if earlier and earlier.state != "pending":
-            ctx.refuse(
-                "request_action", f"request {request_id} is already {earlier.state}; use a new request_id"
-            )
-            return
-        if earlier and earlier.by.lower() != request.by.lower():
-            ctx.refuse(
-                "request_action",
-                f"request {request_id} is pending, asked by {earlier.by}: only they may change it; "
-                "use a new request_id",
-            )
+        if why := _not_replaceable(earlier, request):
+            ctx.refuse("request_action", why)
             return
         if earlier and earlier.digest == bound:
             ctx.note(
@@ -283,6 +274,20 @@ class Approvals:
                     f"({minutes(self.ctx.policy.approval_expiry)} min); request it again if still needed",
                     "approval",
                 )
+
+
+def _not_replaceable(earlier: ActionRequest | None, request: RequestAction) -> str | None:
+    """A request id already used is refused, unless it is still pending and its requester asks."""
+    if earlier is None:
+        return None
+    if earlier.state != "pending":
+        return f"request {earlier.request_id} is already {earlier.state}; use a new request_id"
+    if earlier.by.lower() != request.by.lower():
+        return (
+            f"request {earlier.request_id} is pending, asked by {earlier.by}: only they may change "
+            "it; use a new request_id"
+        )
+    return None
 
 
 def _changed(request: ActionRequest, decision: Decide) -> str | None:
