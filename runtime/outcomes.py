@@ -32,7 +32,10 @@ FINAL = ("done", "failed", "denied", "expired")
 
 
 async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -> int:
-    """Send `signal` through the incident's `act` update and print what came of it."""
+    """Send `signal` through the incident's `act` update and print what came of it (for a
+    resolve, the §4.5 gate's verdict too)."""
+    started = time.monotonic()
+    gates = len((await handle.query(IncidentWorkflow.status)).gate_runs) if signal == "resolve" else 0
     try:
         outcome: Outcome = await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.act, {"signal": signal, "input": payload}), wait
@@ -51,7 +54,32 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
     print(f"{signal}: accepted" + (f" — {outcome.notes[0]}" if outcome.notes else ""))
     for request_id in outcome.requests:
         print(f"request id: {request_id} (approve: irp approve {handle.id} {request_id} --by EMAIL)")
+    if signal == "resolve":
+        return await verdict(handle, gates, wait - (time.monotonic() - started))
     return OK
+
+
+async def verdict(handle: WorkflowHandle, gates: int, wait: float) -> int:
+    """A resolve is only resolved when the §4.5 gate verifies recovery (or it is forced): wait for
+    the gate run it started and say what it found."""
+    deadline = time.monotonic() + max(wait, 1.0)
+    while time.monotonic() < deadline:
+        status = await handle.query(IncidentWorkflow.status)
+        resolution = status.resolution
+        if resolution and resolution.forced:
+            print(f"resolved, forced without verification: {resolution.force_reason}")
+            return OK
+        if len(status.gate_runs) > gates and status.gate_runs[-1].passed or resolution:
+            print("resolved: recovery verified by the §4.5 checks")
+            return OK
+        if len(status.gate_runs) > gates:
+            run = status.gate_runs[-1]
+            found = "; ".join(f"{'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in run.checks)
+            print(f"not resolved: recovery not verified ({found or run.note}); the incident stays open")
+            return REFUSED
+        await asyncio.sleep(0.3)
+    print(f"resolve: the §4.5 gate has not answered within {wait:g} s; `irp status` shows its verdict")
+    return NO_ANSWER
 
 
 async def approve(handle: WorkflowHandle, payload: dict, wait: float) -> int:

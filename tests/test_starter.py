@@ -154,6 +154,8 @@ async def test_lifecycle_shortcuts_send_the_documented_json(cli, dev_env, run_wo
             code, out, err = await cli(*args)
             assert code == 0, err
             assert out.startswith(f"{COMMANDS[args[0]].name}: accepted"), out
+            if args[0] == "resolve":  # a resolve says what the §4.5 gate found
+                assert "resolved: recovery verified by the §4.5 checks" in out, out
         status = await status_when(handle, lambda s: s.phase == "REVIEW", timeout=30)
     assert status.acknowledged_by == "ben.okafor@preskool.com"
     assert status.blast_radius.tenants == ["school-7"] and status.severity == "P1"
