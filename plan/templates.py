@@ -249,7 +249,11 @@ def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, t
 def claim_confirmation(incident_id: str, claim_id: str, signal: str, value: dict, about: str = "") -> str:
     """The direct message to the person a decision was sent in the name of (issue 15): exactly
     what it decides (`about`: the request it acts on), so they confirm what they see."""
-    said = ", ".join(f"{k}={str(v)[:200]}" for k, v in value.items() if k not in ("by", "attestation"))
+    said = ", ".join(  # as code: what someone typed is never a link or a mention here
+        f"`{k}={str(v)[:200].replace('`', chr(39))}`"
+        for k, v in value.items()
+        if k not in ("by", "attestation")
+    )
     on = f" on {about}" if about else ""
     return (
         f"🔐 Incident {incident_id}: `{signal}` ({said}){on} was sent in your name from outside the chat "

@@ -222,3 +222,14 @@ async def test_a_retried_post_into_a_bridge_the_bot_left_rejoins_and_posts_once(
     )
     assert posted.recovered == "the bot had been removed from the bridge: joined it again"
     assert [m["text"] for m in slack.messages("inc-left")] == ["still here"]
+
+
+def test_a_bridge_is_adopted_only_by_the_incident_its_purpose_names():
+    """A retry adopts a channel whose purpose names its incident: exactly that id, not a longer
+    one that starts with it (`inc-1` is not `inc-1-2`)."""
+    from activities.chat.slack import names
+
+    assert names("Incident inc-1: Fees down", "inc-1")
+    assert names("Incident inc-1 (continues #preskool-incident-2026-11-30)", "inc-1")
+    assert not names("Incident inc-1-2: Fees down", "inc-1")
+    assert not names("Incident xinc-1: Fees down", "inc-1")

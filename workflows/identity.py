@@ -117,6 +117,11 @@ class Identity:
         if claim is None or claim.state != "pending":
             ctx.refuse("confirm_claim", f"{answer.claim_id} is {claim.state if claim else 'unknown'}")
             return
+        if workflow.now() - claim.at > ctx.policy.approval_expiry:  # a stale decision is not confirmed
+            ctx.refuse(
+                "confirm_claim", f"{claim.claim_id} expired: send the decision again if it still holds"
+            )
+            return
         if not self._same_person(claim.by, answer.by, ctx.verified_user):
             ctx.refuse("confirm_claim", f"only {claim.by} may answer {claim.claim_id}, not {answer.by}")
             return

@@ -47,6 +47,11 @@ MISS_KEPT_SECONDS = 600.0
 log = logging.getLogger(__name__)
 
 
+def names(purpose: str, incident_id: str) -> bool:
+    """The purpose names exactly this incident (`inc-1` is not `inc-1-2`)."""
+    return re.search(rf"(?<![\w-]){re.escape(incident_id)}(?![\w-])", purpose) is not None
+
+
 def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
     """The message as Block Kit (https://api.slack.com/block-kit): the text in sections of at most
     3,000 characters (Slack's limit per section; at most 45 of them), then the buttons."""
@@ -128,7 +133,7 @@ class SlackChat:
         types = "private_channel" if private else "public_channel"  # private: listed to members only
         async for ch in self._channels(exclude_archived=True, types=types):
             stated = (ch.get("purpose") or {}).get("value", "")
-            if ch["name"].startswith(name_prefix) and incident_id in stated:
+            if ch["name"].startswith(name_prefix) and names(stated, incident_id):
                 return ch["id"], ch["name"]
             if ch["name"] == tried and not stated and ch.get("creator") == me:
                 await self._call(
