@@ -186,6 +186,7 @@ class IncidentStatus(BaseModel):
     acknowledged_at: datetime | None = None
     roles: list[RoleAssignment]
     channel: str | None
+    channel_id: str | None = None
     paged: list[Page]
     deliveries: int
     blast_radius: BlastRadius | None = None

@@ -57,10 +57,7 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
             if s.resolution and s.resolution.forced
             else "Recovery verified by the §4.5 checks"
         ),
-        "timeline": "\n".join(
-            f"| {e.at:%H:%M:%S} | {e.kind} | {' '.join(e.text.replace('|', '/').split())} |"
-            for e in s.timeline
-        ),
+        "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {_cell(e.text)} |" for e in s.timeline),
     }
 
 

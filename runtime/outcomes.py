@@ -35,7 +35,10 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
     """Send `signal` through the incident's `act` update and print what came of it (for a
     resolve, the §4.5 gate's verdict too)."""
     started = time.monotonic()
-    gates = len((await handle.query(IncidentWorkflow.status)).gate_runs) if signal == "resolve" else 0
+    try:
+        gates = len((await status_of(handle, wait)).gate_runs) if signal == "resolve" else 0
+    except TimeoutError:
+        return no_answer(signal, wait)
     try:
         outcome: Outcome = await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.act, {"signal": signal, "input": payload}), wait
@@ -55,16 +58,25 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
     for request_id in outcome.requests:
         print(f"request id: {request_id} (approve: irp approve {handle.id} {request_id} --by EMAIL)")
     if signal == "resolve":
-        return await verdict(handle, gates, wait - (time.monotonic() - started))
+        forced = bool(payload.get("force_reason"))
+        return await verdict(handle, gates, forced, wait - (time.monotonic() - started))
     return OK
 
 
-async def verdict(handle: WorkflowHandle, gates: int, wait: float) -> int:
-    """A resolve is only resolved when the §4.5 gate verifies recovery (or it is forced): wait for
-    the gate run it started and say what it found."""
+async def status_of(handle: WorkflowHandle, wait: float):
+    """The incident's status; TimeoutError when no worker answers within `wait` seconds."""
+    return await asyncio.wait_for(handle.query(IncidentWorkflow.status), max(wait, 1.0))
+
+
+async def verdict(handle: WorkflowHandle, gates: int, forced: bool, wait: float) -> int:
+    """A resolve is only resolved when the §4.5 gate verifies recovery, or when it is forced (the
+    gate still runs and records its failure first): wait for that and say what it found."""
     deadline = time.monotonic() + max(wait, 1.0)
     while time.monotonic() < deadline:
-        status = await handle.query(IncidentWorkflow.status)
+        try:
+            status = await status_of(handle, deadline - time.monotonic())
+        except TimeoutError:
+            break
         resolution = status.resolution
         if resolution and resolution.forced:
             print(f"resolved, forced without verification: {resolution.force_reason}")
@@ -72,7 +84,7 @@ async def verdict(handle: WorkflowHandle, gates: int, wait: float) -> int:
         if len(status.gate_runs) > gates and status.gate_runs[-1].passed or resolution:
             print("resolved: recovery verified by the §4.5 checks")
             return OK
-        if len(status.gate_runs) > gates:
+        if len(status.gate_runs) > gates and not forced:
             run = status.gate_runs[-1]
             found = "; ".join(f"{'✅' if c.passed else '❌'} {c.name}: {c.detail}" for c in run.checks)
             print(f"not resolved: recovery not verified ({found or run.note}); the incident stays open")

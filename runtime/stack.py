@@ -166,8 +166,10 @@ class Stack:
             outside = f"real: {', '.join(c.real) or 'nothing'}" + (f"; off: {', '.join(off)}" if off else "")
         token, self.token_from = c.webhook_token()
         self.env.update(IRP_METRICS_ADDRESS=c.metrics_address)
+        # The drill's attestation key (if any) is the receiver's alone: the worker never sees it.
+        keys = {"IRP_ATTESTATION_KEY": key} if (key := self.env.pop("IRP_ATTESTATION_KEY", None)) else {}
         self.spawn("worker", [sys.executable, "worker.py"])
-        self.spawn("webhook", [sys.executable, "-m", "webhook"], IRP_WEBHOOK_TOKEN=token)
+        self.spawn("webhook", [sys.executable, "-m", "webhook"], IRP_WEBHOOK_TOKEN=token, **keys)
         await self.ready(f"{self.children['worker'].pid}@{socket.gethostname()}")
         return outside
 

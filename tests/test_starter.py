@@ -247,6 +247,17 @@ async def test_every_command_says_what_really_happened(cli, dev_env, run_worker)
         code, out, _ = await cli("list")
         row = next(line for line in out.splitlines() if line.startswith(incident))
         assert code == 0 and " P1 " in row and "open" in row and ic in row and "Fees API 500s" in row, out
+
+        # Not a string where a request id goes: refused, and the incident keeps answering.
+        code, out, _ = await cli("signal", incident, "approve", json.dumps({"request_id": [], "by": lead}))
+        assert code == 3 and "request_id" in out, out
+        code, out, _ = await cli("ack", incident, "--by", "ben.okafor@preskool.com")
+        assert code == 0, out
+        # A forced resolve is resolved, though the gate (Prometheus has no data here) did not verify.
+        code, out, _ = await cli(
+            "resolve", incident, "--by", ic, "--summary", "x", "--force-reason", "no data"
+        )
+        assert code == 0 and "resolved, forced without verification: no data" in out, out
         await finish(handle)
     flagged = [e.text for e in status.timeline if e.kind == "not-in-roster"]
     assert flagged == [

@@ -49,7 +49,7 @@ class Approvals:
         request_id = request.request_id or f"{request.action.replace('_', '-')}-{len(s.requests) + 1}"
         bound = digest(request.action, request.target, request.params)
         earlier = s.requests.get(request_id)
-        if why := _not_replaceable(earlier, request):
+        if why := _not_replaceable(earlier, request, workflow.patched("requester-only")):
             ctx.refuse("request_action", why)
             return
         if earlier and earlier.digest == bound:
@@ -109,7 +109,7 @@ class Approvals:
 
     def approval_refusal(self, decision: Decide) -> str | None:
         """Why this approval cannot count (pure: the update's validator asks it too)."""
-        if stranger := self.ctx.stranger(decision.by):
+        if self.ctx.checks_people and (stranger := self.ctx.stranger(decision.by)):
             return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is None:
@@ -159,7 +159,7 @@ class Approvals:
             )
 
     def denial_refusal(self, decision: Decide) -> str | None:
-        if stranger := self.ctx.stranger(decision.by):
+        if self.ctx.checks_people and (stranger := self.ctx.stranger(decision.by)):
             return f"unknown person: {stranger}"
         request = self.ctx.s.requests.get(decision.request_id)
         if request is not None and (changed := _changed(request, decision)):
@@ -276,13 +276,16 @@ class Approvals:
                 )
 
 
-def _not_replaceable(earlier: ActionRequest | None, request: RequestAction) -> str | None:
-    """A request id already used is refused, unless it is still pending and its requester asks."""
+def _not_replaceable(
+    earlier: ActionRequest | None, request: RequestAction, requester_only: bool
+) -> str | None:
+    """A request id already used is refused, unless it is still pending and (`requester_only`,
+    the `requester-only` patch) its requester asks."""
     if earlier is None:
         return None
     if earlier.state != "pending":
         return f"request {earlier.request_id} is already {earlier.state}; use a new request_id"
-    if earlier.by.lower() != request.by.lower():
+    if requester_only and earlier.by.lower() != request.by.lower():
         return (
             f"request {earlier.request_id} is pending, asked by {earlier.by}: only they may change "
             "it; use a new request_id"

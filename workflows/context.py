@@ -40,6 +40,9 @@ class IncidentContext:
         self.announce: Callable[[str, str], None] = lambda text, what: None
         # The chat user an attestation proved is acting, while its input is being applied.
         self.verified_user: str | None = None
+        # Whether this incident checks that people are known (the `people-known` patch; None until
+        # a handler has asked, so a validator never calls workflow.patched itself).
+        self.checks_people: bool | None = None
 
     # --- the timeline and refusals ------------------------------------------------------------
 
@@ -81,7 +84,8 @@ class IncidentContext:
         decision; an ungated step (anyone may: acknowledge, an update) goes ahead, flagged in
         the timeline and the bridge — unless it came from the chat app, which vouched for who
         this is: a chat user in no roster is refused ("you are not in the roster")."""
-        if not workflow.patched("people-known"):  # before it, any email was taken as given
+        self.checks_people = workflow.patched("people-known")
+        if not self.checks_people:  # before it, any email was taken as given
             return True
         attested = getattr(accepted, "attestation", None) is not None
         for field in ("by", "person"):

@@ -264,7 +264,8 @@ class IncidentWorkflow:
         before, requests = len(s.timeline), set(s.requests)
         self.apply(BY_NAME[act.signal], act.input)
         made = [r for r in s.requests if r not in requests]
-        asked = s.requests.get(act.input.get("request_id", "")) if isinstance(act.input, dict) else None
+        request_id = act.input.get("request_id") if isinstance(act.input, dict) else None
+        asked = s.requests.get(request_id) if isinstance(request_id, str) else None
         waiting = act.signal == "approve" and asked is not None and asked.state == "pending"
         return signals_plan.outcome(act.signal, s.timeline[before:], made, pending=waiting)
 

@@ -42,6 +42,7 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         acknowledged_at=s.acknowledged_at,
         roles=roles,
         channel=s.bridge.channel,
+        channel_id=s.bridge.channel_id,
         paged=s.paged,
         deliveries=s.deliveries,
         blast_radius=s.blast_radius,

@@ -36,7 +36,6 @@ log = logging.getLogger("webhook.slack")
 MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at most 2,000 characters
 STAND_IN = "someone@example.com"  # checks a modal's fields before Slack says who sent it
 ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
-IN_MODAL = 2.0  # …while a modal waits (Slack closes it after 3 seconds)
 # Buttons that act at once: the signal, its input from the button's value, and the line they leave.
 AT_ONCE = {
     buttons.ACK: ("acknowledge", (), "✅ Acknowledged"),
@@ -157,7 +156,9 @@ class SlackActions:
         if not outcome.accepted:
             return await self.tell(user, context.get("channel"), said(outcome))
         line = {"irp.deny": "🛑 Denied", "irp.complete": "✅ Completed", "irp.waive": "Waived"}
-        if callback_id in line and not outcome.pending:
+        if "not answered yet" in " ".join(outcome.notes):
+            await self.tell(user, context.get("channel"), "⏳ sent; the incident has not answered yet")
+        elif callback_id in line and not outcome.pending:
             await self.mark(context.get("channel"), context.get("ts"), line[callback_id], user)
 
     async def declare(self, user: str, data: dict) -> None:
@@ -207,7 +208,7 @@ class SlackActions:
             status = await (await self.temporal()).get_workflow_handle(incident).query("status")
         except Exception:  # an unknown incident, or Temporal away: not a bridge we can vouch for
             return None, {}
-        return (incident, status) if status.get("channel") == body.get("channel_name") else (None, {})
+        return (incident, status) if status.get("channel_id") == body.get("channel_id") else (None, {})
 
     # --- 📌 -----------------------------------------------------------------------------------------
 

@@ -60,7 +60,9 @@ def team_of(body: bytes) -> str | None:
 
 
 def url_verification(body: bytes) -> bool:
-    """Slack's one-time handshake when the events URL is set: it names no team."""
+    """Slack's requests that name no team: the events URL handshake, and the SSL check."""
+    if parse_qs(body.decode("utf-8", "replace")).get("ssl_check") == ["1"]:
+        return True
     try:
         return json.loads(body).get("type") == "url_verification"
     except (ValueError, AttributeError):
