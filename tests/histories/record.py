@@ -388,7 +388,32 @@ async def _alarm_off(state) -> bool:
     return (await state()).alarm is None and bool((await state()).ended)
 
 
+async def p1_people(client, task_queue, policy, env, prometheus):
+    """Who people are (issue 14): a typo'd acknowledger flagged, a misspelt signal name refused, a
+    request changed only by its requester, an approval by nobody in the roster refused."""
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-people", group_key="g"),
+        id="inc-golden-people",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        digest(AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fees down")))),
+    )
+    await status_when(handle, lambda s: any(e.text.startswith("posted the opening") for e in s.timeline))
+    await handle.signal("acknowledge", {"by": "ben.okafr@preskool.com"})
+    await handle.signal("acknowlege", {"by": "ben.okafor@preskool.com"})
+    ask = {"request_id": "rb-1", "action": "rollback", "target": "backend", "reason": "deploy"}
+    await handle.signal("request_action", {**ask, "by": "ben.okafor@preskool.com"})
+    await handle.signal("request_action", {**ask, "target": "payments", "by": "asha.rao@preskool.com"})
+    await handle.signal("approve", {"request_id": "rb-1", "by": "dana.whitfeld@preskool.com"})
+    await status_when(handle, lambda s: sum(e.kind == "refused" for e in s.timeline) >= 3)
+    return handle
+
+
 LATER_ERAS = {
+    "p1_people": "people-known",
     "p0_private": "private-incidents",
     "p1_on_call": "oncall-from-pagerduty",
     "heartbeat_silence_and_back": "heartbeat-v1.0",
@@ -406,6 +431,7 @@ SCENARIOS = {
     "p0_private": p0_private,
     "p1_on_call": p1_on_call,
     "heartbeat_silence_and_back": heartbeat_silence_and_back,
+    "p1_people": p1_people,
 }
 
 
