@@ -12,20 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
-    from plan import person_input
     from plan import signals as signals_plan
     from plan.alert_digest import AlertDigest
     from plan.approvals import ActionRequest, Decide
     from plan.deliverables import Deliverable, ledger_closed
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
-    from plan.models import ANYONE, Phase
+    from plan.models import Phase
     from plan.signals import Act, Outcome
     from workflows import metrics, status
     from workflows.alerts import AlertGroup
@@ -37,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger import Ledger
     from workflows.lifecycle import Lifecycle
     from workflows.paging import Paging
+    from workflows.people import People
     from workflows.pins import Pins
     from workflows.resolve_gate import ResolveGate
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
@@ -72,10 +72,9 @@ class IncidentWorkflow:
         self.ledger = Ledger(ctx, self.bridge, self.customer_email)
         self.gate = ResolveGate(ctx, self.bridge, self.paging, self.status_page, self.ledger)
         self.identity = Identity(ctx, self.bridge)
-        self.identity.apply_as = self._apply_as
-        self.identity.refusal = self._refusal
-        self.identity.about = self._about
         self.pins = Pins(ctx)
+        handlers = ("lifecycle", "approvals", "ledger", "customer_email", "gate", "identity", "pins")
+        self.people = People(ctx, self.identity, self.approvals, {h: getattr(self, h) for h in handlers})
         self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
@@ -184,74 +183,13 @@ class IncidentWorkflow:
     # --- people: one handler per row of workflows/signals.py --------------------------------------
 
     def receive(self, signal: Signal, payload: RawValue) -> None:
-        """Read what a person sent, then apply it. Refused input is told in the timeline and the
-        bridge; an incident never fails because of what someone typed. Synchronous, so signals
-        and the updates' validators see each other in order."""
+        """Every signal of the table: held until the incident has opened, then read and applied
+        (workflows/people.py). Synchronous, so signals and the updates' validators see each
+        other in order."""
         if not self._open_for_people() or self.early:
             self.early.append((signal, payload))  # the run body takes them once the incident has opened
             return
-        reading = person_input.read(
-            payload.payload.metadata.get("encoding", b"").decode(errors="replace"),
-            payload.payload.data,
-            payload.payload.metadata.get(person_input.SEALED_KEY_ID, b"").decode(errors="replace") or None,
-        )
-        if reading.refusal:
-            self.ctx.refuse(signal.name, reading.refusal)
-            return
-        if reading.note:
-            self.ctx.note("input", f"{signal.name}: {reading.note}")
-        self.apply(signal, reading.value)
-
-    def apply(self, signal: Signal, value: object) -> None:
-        """Validate, check the people, the authority and (with attestation keys) the proof of
-        who acted, then hand the input to its component."""
-        ctx = self.ctx
-        accepted = ctx.accept(signal.name, signal.model, value)
-        gated = signal.authority is None or ctx.policy.authority.get(signal.authority) != ANYONE
-        if accepted is None or not ctx.known_people(signal.name, gated, accepted):
-            return
-        if signal.authority and not ctx.allowed(signal.authority, accepted.by):
-            return
-        if self.identity.admit(signal.name, accepted, value):
-            self._handle(signal, accepted)
-
-    def _apply_as(self, name: str, value: dict, user: str | None) -> None:
-        """A confirmed claim: its input applied as its person's (proved to be chat user `user`)."""
-        signal = BY_NAME[name]
-        accepted = self.ctx.accept(name, signal.model, value)
-        if accepted is None or (signal.authority and not self.ctx.allowed(signal.authority, accepted.by)):
-            return
-        self.ctx.verified_user = user
-        self._handle(signal, accepted)
-
-    def _refusal(self, name: str, accepted: BaseModel) -> str | None:
-        """Why a decision would be refused whoever confirmed it (approvals know; others don't)."""
-        if name == "approve":
-            return self.approvals.approval_refusal(accepted)
-        if name == "deny":
-            return self.approvals.denial_refusal(accepted)
-        return None
-
-    def _about(self, name: str, accepted: BaseModel) -> tuple[dict, str]:
-        """A claimed approval or denial is bound to the request as it is now (its digest)."""
-        request = (
-            self.ctx.s.requests.get(getattr(accepted, "request_id", ""))
-            if name in ("approve", "deny")
-            else None
-        )
-        if request is None:
-            return {}, ""
-        params = ", ".join(f"{k}={v}" for k, v in request.params.items())
-        return {"digest": request.digest}, f"{request.title} on {request.target}" + (
-            f" ({params})" if params else ""
-        )
-
-    def _handle(self, signal: Signal, accepted: BaseModel) -> None:
-        component, method = signal.handler.split(".")
-        try:
-            getattr(getattr(self, component), method)(accepted)
-        finally:
-            self.ctx.verified_user = None
+        self.people.read(signal, payload)
 
     @workflow.update(
         description="Any person's signal, answered with its outcome (accepted, or refused and why; "
@@ -260,14 +198,7 @@ class IncidentWorkflow:
     async def act(self, call: Any) -> Outcome:
         act = Act.model_validate(call)
         await workflow.wait_condition(lambda: self._open_for_people() and not self.early)
-        s = self.ctx.s
-        before, requests = len(s.timeline), set(s.requests)
-        self.apply(BY_NAME[act.signal], act.input)
-        made = [r for r in s.requests if r not in requests]
-        request_id = act.input.get("request_id") if isinstance(act.input, dict) else None
-        asked = s.requests.get(request_id) if isinstance(request_id, str) else None
-        waiting = act.signal == "approve" and asked is not None and asked.state == "pending"
-        return signals_plan.outcome(act.signal, s.timeline[before:], made, pending=waiting)
+        return self.people.outcome(act)
 
     @act.validator
     def _known_signal(self, call: Any) -> None:
@@ -297,7 +228,7 @@ class IncidentWorkflow:
     )
     def approve_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.apply(BY_NAME["approve"], payload)  # with attestation keys, a claim until confirmed
+        self.people.apply(BY_NAME["approve"], payload)  # with attestation keys, a claim until confirmed
         return self.ctx.s.requests[decision.request_id]
 
     @approve_action.validator
@@ -311,7 +242,7 @@ class IncidentWorkflow:
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
     def deny_action(self, payload: Any) -> ActionRequest:
         decision = Decide.model_validate(payload)
-        self.apply(BY_NAME["deny"], payload)
+        self.people.apply(BY_NAME["deny"], payload)
         return self.ctx.s.requests[decision.request_id]
 
     @deny_action.validator
