@@ -520,6 +520,7 @@ class SlackFake(FakeServer):
         if blocks:
             if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
                 raise SlackError("invalid_blocks")
+            _check_block_kit(blocks)
             message["blocks"] = blocks
         metadata = _json_field(p.get("metadata"), "invalid_metadata_format")
         if metadata:
@@ -887,6 +888,34 @@ class Interaction:
     message_ts: str | None
     issued: float
     uses: int = 0
+
+
+# Block Kit's documented limits (https://api.slack.com/reference/block-kit/blocks and
+# /block-elements): Slack answers `invalid_blocks` for a message that breaks one.
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_ACTION_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+
+
+def _check_block_kit(blocks: list[dict]) -> None:
+    """A message's blocks within Block Kit's limits, else SlackError("invalid_blocks")."""
+    if len(blocks) > MAX_BLOCKS:
+        raise SlackError("invalid_blocks")
+    for block in blocks:
+        text = (block.get("text") or {}).get("text", "") if block["type"] == "section" else ""
+        elements = block.get("elements") or [] if block["type"] == "actions" else []
+        if len(text) > MAX_SECTION_TEXT or len(elements) > MAX_ACTION_ELEMENTS:
+            raise SlackError("invalid_blocks")
+        for e in elements:
+            if e.get("type") == "button" and (
+                len((e.get("text") or {}).get("text", "")) > MAX_BUTTON_TEXT
+                or len(str(e.get("value", ""))) > MAX_BUTTON_VALUE
+                or len(str(e.get("action_id", ""))) > MAX_ACTION_ID
+            ):
+                raise SlackError("invalid_blocks")
 
 
 def _user_object(user_id: str, user: dict, is_bot: bool = False) -> dict:

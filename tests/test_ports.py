@@ -233,3 +233,31 @@ def test_a_bridge_is_adopted_only_by_the_incident_its_purpose_names():
     assert names("Incident inc-1 (continues #preskool-incident-2026-11-30)", "inc-1")
     assert not names("Incident inc-1-2: Fees down", "inc-1")
     assert not names("Incident xinc-1: Fees down", "inc-1")
+
+
+async def test_a_long_message_with_buttons_fits_block_kit(slack, policy):
+    """Block Kit allows 50 blocks and 3,000 characters a section (the sandbox enforces both): a
+    40,000-character message with its buttons still posts, text in sections, buttons after."""
+    from plan import buttons
+
+    people = Directory(list(policy.roster.values()))
+    chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
+    channel_id, _ = await chat.create_channel("inc-blocks", "Incident inc-blocks")
+    post = BridgePost(
+        incident_id="inc-blocks",
+        channel_id=channel_id,
+        key="opening",
+        text="x" * 45_000,
+        buttons=buttons.opening("inc-blocks"),
+    )
+    await ActivityEnvironment().run(BridgeActivities(chat, people).post_to_bridge, post)
+    first = slack.messages("inc-blocks")[0]
+    sections = [b for b in first["blocks"] if b["type"] == "section"]
+    assert len(first["blocks"]) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert first["blocks"][-1]["type"] == "actions" and len(first["blocks"][-1]["elements"]) == 4
+    with pytest.raises(Exception, match="invalid_blocks"):  # the sandbox holds Slack's limit
+        await chat.client.chat_postMessage(
+            channel=channel_id,
+            text="t",
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "y" * 3001}}],
+        )

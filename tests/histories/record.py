@@ -317,13 +317,12 @@ async def p0_private(client, task_queue, policy, env, prometheus):
 
 
 # Scenarios recorded into a later era (the patch their path runs behind), not ERA.
-async def p1_on_call(client, task_queue, policy, env, prometheus):
-    """On call from PagerDuty (issue 16): the primary is whoever PagerDuty's schedule says; the
-    bridge invites and names them, and a severity change looks again."""
+async def fees_p1_opened(client, task_queue, incident_id: str):
+    """A P1 for the fees module, opened by one Alertmanager delivery, its §5.1 opening posted."""
     handle = await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id="inc-golden-oncall", group_key="g"),
-        id="inc-golden-oncall",
+        IncidentInput(incident_id=incident_id, group_key="g"),
+        id=incident_id,
         task_queue=task_queue,
     )
     await handle.execute_update(
@@ -331,6 +330,13 @@ async def p1_on_call(client, task_queue, policy, env, prometheus):
         digest(AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fees down")))),
     )
     await status_when(handle, lambda s: any(e.text.startswith("posted the opening") for e in s.timeline))
+    return handle
+
+
+async def p1_on_call(client, task_queue, policy, env, prometheus):
+    """On call from PagerDuty (issue 16): the primary is whoever PagerDuty's schedule says; the
+    bridge invites and names them, and a severity change looks again."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-oncall")
     await handle.signal("acknowledge", {"by": "zoe.adams@preskool.com"})
     await handle.signal(
         "set_severity", {"severity": "P0", "by": "asha.rao@preskool.com", "reason": "every school"}
@@ -391,17 +397,7 @@ async def _alarm_off(state) -> bool:
 async def p1_people(client, task_queue, policy, env, prometheus):
     """Who people are (issue 14): a typo'd acknowledger flagged, a misspelt signal name refused, a
     request changed only by its requester, an approval by nobody in the roster refused."""
-    handle = await client.start_workflow(
-        IncidentWorkflow.run,
-        IncidentInput(incident_id="inc-golden-people", group_key="g"),
-        id="inc-golden-people",
-        task_queue=task_queue,
-    )
-    await handle.execute_update(
-        IncidentWorkflow.receive_alerts,
-        digest(AlertmanagerDelivery.model_validate(delivery(alert(module="fees", summary="Fees down")))),
-    )
-    await status_when(handle, lambda s: any(e.text.startswith("posted the opening") for e in s.timeline))
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-people")
     await handle.signal("acknowledge", {"by": "ben.okafr@preskool.com"})
     await handle.signal("acknowlege", {"by": "ben.okafor@preskool.com"})
     ask = {"request_id": "rb-1", "action": "rollback", "target": "backend", "reason": "deploy"}
