@@ -4,7 +4,11 @@ A cluster-wide outage can put 2,000 alerts (1.5 MB) in one group's delivery, and
 re-sends the group every group_interval. History and state hold, per delivery: the counts
 (`truncatedAlerts` included), the first alerts, every distinct set of the labels §6 reads (so
 severity is re-walked over the whole group), and each alert's fingerprint with its startsAt and
-endsAt (so the group's truth is per alert, not per delivery order). Pure."""
+endsAt (so the group's truth is per alert, not per delivery order). Whatever the delivery, the
+digest stays under MAX_BYTES of JSON, well inside Temporal's 2 MB limit on one update's input:
+texts are clipped, the sample and the label sets have byte budgets, and the groupKey (64 KiB and
+more for a route that groups by many labels) is kept clipped, as shown; the incident's identity
+is a hash of the whole key (runtime/intake.py). Pure."""
 
 from __future__ import annotations
 
@@ -16,14 +20,23 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from plan.alerts import Alert, AlertmanagerDelivery
+from plan.models import Severity
 
 # The labels the §6 tree reads (plan/severity.py), and the alert's name for its reasons.
 SEVERITY_LABELS = ("irp_severity", "scope", "data_at_risk", "module", "severity", "workaround", "alertname")
-SAMPLE = 10  # alerts kept whole (annotations clipped) for people to read
-DISTINCT = 1_000  # distinct §6 label sets kept (see _label_sets for what is kept past it)
-OVERRIDING = {"irp_severity", "scope", "data_at_risk"}
-TRACKED = 5_000  # alerts whose fingerprints are kept per delivery (about 35 bytes each)
+SAMPLE = 10  # alerts kept for people to read (labels and annotations clipped) ...
+SAMPLE_BYTES = 128 * 1024  # ... while they fit in this (the first one always: at most ~80 KB)
+LABELS = 30  # labels (§6 ones first) and annotations kept per sampled alert ...
+ANNOTATIONS = 10
+NAME = 100  # ... with names clipped to this many characters
+DISTINCT = 1_000  # distinct §6 label sets kept ...
+LABEL_SET_BYTES = 256 * 1024  # ... while they fit in this (see _label_sets for what is kept past it)
+TRACKED = 5_000  # alerts whose fingerprints are kept per delivery (at most ~60 bytes each)
+FINGERPRINT = 32  # ASCII characters of a fingerprint kept as given (Alertmanager's: 16 hex digits)
 TEXT = 2_000  # characters of any one text kept (summary, impact, an annotation)
+GROUP_KEY = 1_000  # characters of the groupKey kept, as shown
+URL = 2_000  # a longer generatorURL is dropped from the sample (a cut link leads nowhere)
+MAX_BYTES = 1024 * 1024  # the digest's JSON, whatever the delivery (tests/test_receiver_fuzz.py)
 
 
 def clip(text: str, limit: int = TEXT, whole: str = "") -> str:
@@ -94,7 +107,7 @@ def digest(delivery: AlertmanagerDelivery) -> AlertDigest:
     alerts = delivery.firing + [a for a in delivery.alerts if a.status == "resolved"]
     firing = len(delivery.firing)
     return AlertDigest(
-        groupKey=delivery.groupKey,
+        groupKey=clip(delivery.groupKey, GROUP_KEY),
         status=delivery.status,
         firing=firing,
         resolved=len(alerts) - firing,
@@ -103,7 +116,7 @@ def digest(delivery: AlertmanagerDelivery) -> AlertDigest:
         impact=clip(delivery.impact, whole=alertmanager_link(delivery)),
         source=clip(delivery.source, 200),
         runbook=_runbook(alerts),
-        sample=[_clipped(a, alertmanager_link(delivery)) for a in alerts[:SAMPLE]],
+        sample=_sample(alerts, alertmanager_link(delivery)),
         label_sets=_label_sets(alerts),
         firing_since={
             fingerprint(a): a.startsAt.timestamp() for a in alerts[:TRACKED] if a.status == "firing"
@@ -132,35 +145,74 @@ def _runbook(alerts: list[Alert]) -> str | None:
     return clip(url, 500) if url else None
 
 
+def _sample(alerts: list[Alert], whole: str) -> list[Alert]:
+    """The first SAMPLE alerts, clipped, as many as fit in SAMPLE_BYTES (the first always)."""
+    sample, size = [], 0
+    for alert in alerts[:SAMPLE]:
+        clipped = _clipped(alert, whole)
+        size += len(clipped.model_dump_json().encode())
+        if sample and size > SAMPLE_BYTES:
+            break
+        sample.append(clipped)
+    return sample
+
+
 def _clipped(alert: Alert, whole: str) -> Alert:
+    """`alert` bounded for people to read: its §6 labels first, names and values clipped."""
+    names = [k for k in SEVERITY_LABELS if k in alert.labels]
+    names += [k for k in alert.labels if k not in SEVERITY_LABELS]
     return alert.model_copy(
         update={
-            "annotations": {k: clip(v, 500, whole) for k, v in alert.annotations.items()},
-            "labels": {k: clip(v, 200) for k, v in alert.labels.items()},
+            "annotations": {
+                k[:NAME]: clip(v, 500, whole) for k, v in list(alert.annotations.items())[:ANNOTATIONS]
+            },
+            "labels": {k[:NAME]: clip(alert.labels[k], 200) for k in names[:LABELS]},
+            "generatorURL": alert.generatorURL if len(alert.generatorURL) <= URL else "",
+            "fingerprint": fingerprint(alert),
         }
     )
 
 
 def _label_sets(alerts: list[Alert]) -> list[LabelSet]:
     """Distinct (status, §6 labels), in order, each with its count (the alert name is the
-    first's). Past DISTINCT sets only those that can make a P0 whatever the policy says (an
-    irp_severity override, scope=all, data at risk) are still kept: a bound never hides them."""
+    first's). Past DISTINCT sets or LABEL_SET_BYTES, a set is kept only if it can make a P0 or
+    override whatever the policy says (an irp_severity override, scope=all, data at risk), one per
+    kind of override (_override): a bound never hides them, and never grows past about 20 sets."""
     counts: dict[str, LabelSet] = {}
+    size = 0
     for alert in alerts:
         labels = {k: alert.labels[k][:200] for k in SEVERITY_LABELS if k in alert.labels}
         key = json.dumps(
             [alert.status, {k: v for k, v in labels.items() if k != "alertname"}], sort_keys=True
         )
+        if key not in counts and (len(counts) >= DISTINCT or size + len(key.encode()) > LABEL_SET_BYTES):
+            override = _override(alert.status, labels)
+            key = json.dumps(override) if override else ""
         if key in counts:
             counts[key].count += 1
-        elif len(counts) < DISTINCT or (alert.status == "firing" and OVERRIDING & labels.keys()):
+        elif key:
             counts[key] = LabelSet(status=alert.status, labels=labels)
+            size += len(key.encode())
     return list(counts.values())
 
 
+def _override(status: str, labels: dict[str, str]) -> list | None:
+    """The kind of override a firing alert's labels make whatever the policy says (§6: a
+    person's irp_severity, scope=all, data at risk), or None: alerts of one kind classify alike."""
+    severity = labels.get("irp_severity", "").upper()
+    kind = [
+        severity if severity in Severity.__members__ else "",
+        labels.get("scope", "").lower() == "all",
+        labels.get("data_at_risk", "").lower() == "true",
+    ]
+    return ["override", *kind] if status == "firing" and any(kind) else None
+
+
 def fingerprint(alert: Alert) -> str:
-    """Alertmanager names each alert by its fingerprint; without one, by its sorted labels."""
-    return (
-        alert.fingerprint[:64]
-        or hashlib.sha256(json.dumps(alert.labels, sort_keys=True).encode()).hexdigest()[:16]
-    )
+    """Alertmanager names each alert by its fingerprint (16 hex digits); one longer than
+    FINGERPRINT or not ASCII stands as a hash of itself, one missing as a hash of the sorted labels."""
+    given = alert.fingerprint
+    if given and len(given) <= FINGERPRINT and given.isascii():
+        return given
+    named = given or json.dumps(alert.labels, sort_keys=True)
+    return hashlib.sha256(named.encode("utf-8", "surrogatepass")).hexdigest()[:16]

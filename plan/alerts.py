@@ -35,15 +35,19 @@ class Alert(BaseModel):
 
 
 class AlertmanagerDelivery(BaseModel):
-    """Alertmanager's webhook_config payload, version "4"."""
+    """Alertmanager's webhook_config payload, version "4". No length or count is capped here: a
+    genuine delivery is never refused for a limit we picked (Alertmanager never retries a 4xx).
+    The receiver's body limit bounds it (webhook/app.py), the incident keeps a bounded digest of
+    it (plan/alert_digest.py) and is keyed by a hash of the whole groupKey (runtime/intake.py).
+    Label names and values are any UTF-8 (Alertmanager 0.28 allows UTF-8 names)."""
 
     model_config = ConfigDict(extra="ignore")
 
     version: Literal["4"]
-    groupKey: str = Field(min_length=1, max_length=4096)
+    groupKey: str = Field(min_length=1)  # route and group labels: 64 KiB and more with many labels
     status: Literal["firing", "resolved"]
     receiver: str = ""
-    alerts: list[Alert] = Field(min_length=1, max_length=10_000)
+    alerts: list[Alert] = Field(min_length=1)  # Alertmanager never notifies an empty group
     groupLabels: dict[str, str] = {}
     commonLabels: dict[str, str] = {}
     commonAnnotations: dict[str, str] = {}

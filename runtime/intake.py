@@ -28,9 +28,10 @@ MAX_GENERATIONS = 10_000
 
 
 def incident_id_for_group(group_key: str, generation: int = 1) -> str:
-    """One incident per Alertmanager group while it is open. A group that fires again after its
-    incident was resolved opens the next generation: inc-<hash>, inc-<hash>-2, …"""
-    base = "inc-" + hashlib.sha256(group_key.encode()).hexdigest()[:12]
+    """One incident per Alertmanager group while it is open, named by a hash of the whole
+    groupKey (any length, any UTF-8). A group that fires again after its incident was resolved
+    opens the next generation: inc-<hash>, inc-<hash>-2, …"""
+    base = "inc-" + hashlib.sha256(group_key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return base if generation == 1 else f"{base}-{generation}"
 
 
@@ -62,14 +63,15 @@ async def deliver_alerts(
     """Start the group's incident or join the open one, atomically (update-with-start): two
     deliveries racing for a new group make one incident. A "resolved" delivery only joins an
     open incident; with none open it returns None. The incident is sent a bounded digest of the
-    delivery (plan/alert_digest.py), never the whole body."""
+    delivery (plan/alert_digest.py), never the whole body, and the groupKey clipped as the digest
+    shows it: the workflow id is what names the group."""
     sent = digest(delivery)
     if not delivery.firing:
-        return await _deliver_resolved(client, sent)
+        return await _deliver_resolved(client, delivery.groupKey, sent)
     for generation in range(1, MAX_GENERATIONS):
         incident_id = incident_id_for_group(delivery.groupKey, generation)
         start = _start(
-            IncidentInput(incident_id=incident_id, group_key=delivery.groupKey),
+            IncidentInput(incident_id=incident_id, group_key=sent.groupKey),
             task_queue,
             "Alert group",
             sent.summary,
@@ -84,12 +86,12 @@ async def deliver_alerts(
         except WorkflowUpdateFailedError as e:
             if not _closed(e):
                 raise
-    raise RuntimeError(f"alert group {delivery.groupKey!r} has {MAX_GENERATIONS} incidents")
+    raise RuntimeError(f"alert group {sent.groupKey!r} has {MAX_GENERATIONS} incidents")
 
 
-async def _deliver_resolved(client: Client, delivery: AlertDigest) -> DeliveryReceipt | None:
+async def _deliver_resolved(client: Client, group_key: str, delivery: AlertDigest) -> DeliveryReceipt | None:
     for generation in range(1, MAX_GENERATIONS):
-        handle = client.get_workflow_handle(incident_id_for_group(delivery.groupKey, generation))
+        handle = client.get_workflow_handle(incident_id_for_group(group_key, generation))
         try:
             if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
                 continue

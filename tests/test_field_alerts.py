@@ -129,3 +129,51 @@ async def test_a_stale_firing_after_resolution_opens_nothing_and_a_new_one_does(
     assert triggers_after_stale == triggers, "a stale firing pages nobody"
     assert new["created"] and new["incident_id"] == first["incident_id"] + "-2"
     assert [t for t in pagerduty.triggers() if t["dedup_key"].startswith(new["incident_id"] + ":")]
+
+
+def many_labels_group(name: str) -> tuple[dict, str]:
+    """A route that groups by many labels, with UTF-8 values: its groupKey is over 4,096
+    characters (`{}/{…}:{label="value", …}`, as Alertmanager builds it)."""
+    labels = {"alertname": name, "module": "fees", "school": "école", "team": "team🙂"}
+    labels |= {f"tenant_{i:03d}": f"école-{i:03d}-team🙂-{os.urandom(2).hex()}" for i in range(150)}
+    firing = alert(summary="Fee payments failing for many schools", **labels)
+    payload = delivery(firing, group=name)
+    payload["groupLabels"] = labels
+    pairs = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    payload["groupKey"] = '{}/{team=~".+"}:{' + pairs + "}"
+    return payload, payload["groupKey"]
+
+
+def escaped(text: str) -> bytes:
+    """`text` as it appears inside a JSON payload of the history."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].encode()
+
+
+async def test_a_group_key_over_4096_characters_opens_the_incident_and_the_next_delivery_joins_it(
+    dev_env, run_worker, receiver
+):
+    """Issue 20: a 4,096+-character UTF-8 groupKey was refused (422), and Alertmanager never
+    retries a 4xx. It opens the incident; the group's next deliveries (firing, then resolved) join
+    it, keyed by a hash of the whole key; the history keeps the key clipped, never whole."""
+    payload, group_key = many_labels_group("FeesDownEverywhere")
+    assert len(group_key) > 4096 and "école" in group_key and "team🙂" in group_key
+    resolved = {**payload, "status": "resolved", "alerts": [{**payload["alerts"][0], "status": "resolved"}]}
+    resolved["alerts"][0]["endsAt"] = "2026-11-27T10:30:00Z"
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        first = await http.post("/webhooks/alertmanager", json=payload, headers=AUTH)
+        assert first.status_code == 202, first.text
+        [opened] = first.json()["incidents"]
+        handle = dev_env.client.get_workflow_handle(opened["incident_id"])
+        await status_when(handle, lambda s: s.channel)
+        again = (await http.post("/webhooks/alertmanager", json=payload, headers=AUTH)).json()["incidents"]
+        late = (await http.post("/webhooks/alertmanager", json=resolved, headers=AUTH)).json()["incidents"]
+        status = await status_when(handle, lambda s: s.deliveries == 3)
+        history = await handle.fetch_history()
+        await finish(handle)
+    assert opened["created"] and opened["severity"] == "P1"
+    assert [i["incident_id"] for i in again + late] == [opened["incident_id"]] * 2
+    assert not again[0]["created"] and not late[0]["created"]
+    assert status.summary.startswith("Fee payments failing for many schools")
+    events = [e.SerializeToString() for e in history.events]
+    assert any(escaped(group_key[:200]) in e for e in events), "the clipped key is kept, as shown"
+    assert not any(escaped(group_key[-300:]) in e for e in events), "the whole key is never kept"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
+from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import IdempotencyConflict, declare_incident, deliver
@@ -119,7 +119,7 @@ def create_app(
         async with temporal_errors("the alert"):
             receipt, heartbeats, beat = await deliver(await client(), task_queue, delivery, heartbeat_alert)
         incidents = [receipt_json(receipt)] if receipt else []
-        log.info("alertmanager group %r → %s", delivery.groupKey, incidents or "no open incident")
+        log.info("alertmanager group %r → %s", clip(delivery.groupKey, 200), incidents or "no open incident")
         if not heartbeats:
             return {"incidents": incidents}
         log.info("alertmanager %r: %s", delivery.externalURL, f"beat {beat.beats}" if beat else "no beat")
@@ -277,12 +277,13 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
 
 
 def parse(model, body: bytes):
+    """`body` as `model`, or a 422 with the reason. pydantic's own JSON parser reads it: strict
+    UTF-8, no lone surrogate escapes, and a nesting limit (json.loads raised RecursionError on a
+    deeply nested body, a 500)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Refusal(422, f"body is not valid JSON: {e}") from None
-    try:
-        return model.model_validate(data)
+        return model.model_validate_json(body)
     except ValidationError as e:
+        if bad := next((err for err in e.errors() if err["type"] == "json_invalid"), None):
+            raise Refusal(422, f"body is not valid JSON: {bad['msg']}") from None
         errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in e.errors()]
         raise Refusal(422, f"not a valid {model.__name__} payload", errors) from None
