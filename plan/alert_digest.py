@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from plan.alerts import Alert, AlertmanagerDelivery
+from plan.alerts import Alert, AlertmanagerDelivery, clip  # clip: imported from here by others
 from plan.models import Severity
 
 # The labels the §6 tree reads (plan/severity.py), and the alert's name for its reasons.
@@ -37,15 +37,6 @@ TEXT = 2_000  # characters of any one text kept (summary, impact, an annotation)
 GROUP_KEY = 1_000  # characters of the groupKey kept, as shown
 URL = 2_000  # a longer generatorURL is dropped from the sample (a cut link leads nowhere)
 MAX_BYTES = 1024 * 1024  # the digest's JSON, whatever the delivery (tests/test_receiver_fuzz.py)
-
-
-def clip(text: str, limit: int = TEXT, whole: str = "") -> str:
-    """`text`, cut to `limit` characters with a visible note of what was cut (and of where the
-    `whole` text is, when that is known)."""
-    if len(text) <= limit:
-        return text
-    where = f"; the whole text: {whole}" if whole else ""
-    return text[:limit] + f"… (truncated, {len(text) - limit:,} more characters{where})"
 
 
 def alertmanager_link(delivery: AlertmanagerDelivery) -> str:

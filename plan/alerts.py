@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from plan.models import Severity
+
+
+def clip(text: str, limit: int = 2_000, whole: str = "") -> str:
+    """`text`, cut to `limit` characters with a visible note of what was cut (and of where the
+    `whole` text is, when that is known)."""
+    if len(text) <= limit:
+        return text
+    where = f"; the whole text: {whole}" if whole else ""
+    return text[:limit] + f"… (truncated, {len(text) - limit:,} more characters{where})"
+
+
+def clipped(limit: int) -> AfterValidator:
+    """A str field kept to `limit` characters (clip): a long text is taken, cut visibly, never
+    refused for its length."""
+    return AfterValidator(lambda text: clip(text, limit) if text is not None else None)
 
 
 class Alert(BaseModel):
@@ -78,16 +93,19 @@ class AlertmanagerDelivery(BaseModel):
 
 
 class Declaration(BaseModel):
-    """An incident declared by a person (§4.1 customer report, health check failure)."""
+    """An incident declared by a person (§4.1 customer report, health check failure). A long
+    text (a customer report's whole description as `impact`) is taken and cut visibly, never
+    refused for its length: an automation that is refused may never retry. `module` is cut too:
+    it becomes the incident's Module search attribute. `reporter` is an email (at most 254)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: str = Field(min_length=1, max_length=500)
-    impact: str = Field(default="", max_length=2000)
+    summary: Annotated[str, Field(min_length=1), clipped(500)]
+    impact: Annotated[str, clipped(2000)] = ""
     severity: Severity | None = None
     reporter: str = Field(min_length=1, max_length=254)
-    source: str = Field(default="manual", max_length=100)
-    module: str | None = None
+    source: Annotated[str, clipped(100)] = "manual"
+    module: Annotated[str | None, clipped(100)] = None
     private: bool = Field(default=False, description="Need-to-know: a private bridge, nothing public")
 
     def digest(self) -> str:

@@ -284,6 +284,7 @@ def parse(model, body: bytes):
         return model.model_validate_json(body)
     except ValidationError as e:
         if bad := next((err for err in e.errors() if err["type"] == "json_invalid"), None):
-            raise Refusal(422, f"body is not valid JSON: {bad['msg']}") from None
+            why = bad["msg"].removeprefix("Invalid JSON: ")
+            raise Refusal(422, f"body is not valid JSON: {why}") from None
         errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in e.errors()]
         raise Refusal(422, f"not a valid {model.__name__} payload", errors) from None
