@@ -8,6 +8,7 @@ what, and when"), or a refusal only they see."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from runtime.intake import declare_incident
 from webhook.slack import SlackAppSettings
 from webhook.slack.guard import SlackGuard
 from webhook.slack.people import SlackPeople
+from webhook.slack.shapes import unreadable
 from webhook.slack.views import MODALS, read
 from webhook.slack.views import view as modal_view
 
@@ -77,14 +79,14 @@ class SlackActions:
             client=self.web,
         )
         for action in AT_ONCE:
-            self.app.action(action)(self.at_once)
+            self.app.action(action)(after_ack(self.at_once))
         for action in ASKING:
-            self.app.action(action)(self.asking)
+            self.app.action(action)(after_ack(self.asking))
         for callback_id in MODALS:
-            self.app.view(callback_id)(self.submitted)
-        self.app.command("/incident")(self.command)
-        self.app.event("reaction_added")(self.reaction)
-        self.app.event("reaction_removed")(self.reaction)
+            self.app.view(callback_id)(after_ack(self.submitted))
+        self.app.command("/incident")(after_ack(self.command))
+        self.app.event("reaction_added")(after_ack(self.reaction))
+        self.app.event("reaction_removed")(after_ack(self.reaction))
 
     # --- the incident ----------------------------------------------------------------------------
 
@@ -288,6 +290,25 @@ class SlackActions:
         await self.web.views_open(trigger_id=trigger_id, view=modal_view(callback_id, context))
 
 
+def after_ack(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """`listener`, whose failure after its ack (Slack's answer already given: a trigger_id gone
+    stale, Slack or Temporal away) is logged and goes no further. Bolt's runner would take the
+    given ack back and answer Slack 404 "unhandled request" three seconds later. A failure before
+    the ack (an event's listener is acked by Bolt first) still reaches Bolt, which answers 500."""
+
+    @functools.wraps(listener)
+    async def run(*args, **kwargs) -> None:
+        try:
+            await listener(*args, **kwargs)
+        except Exception:
+            ack = kwargs.get("ack")
+            if ack is not None and ack.response is None:
+                raise
+            log.exception("the Slack listener %s failed after its ack", listener.__name__)
+
+    return run
+
+
 def status_line(incident: str, status: dict) -> str:
     """`/incident status`: severity, phase, IC, next update due, pending approvals."""
     ic = next((r["person"] for r in status["roles"] if r["role"] == "incident_commander"), None)
@@ -324,4 +345,7 @@ def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: 
         if why := guard.refusal(request.headers, body):
             log.warning("refused /slack/events: %s", why)
             return JSONResponse({"error": f"not a request from Slack for this app: {why}"}, status_code=401)
+        if why := unreadable(body, request.headers.get("content-type")):
+            log.warning("refused /slack/events: %s", why)
+            return JSONResponse({"error": why}, status_code=400)
         return to_starlette_response(await actions.app.async_dispatch(to_async_bolt_request(request, body)))
