@@ -30,6 +30,7 @@ from sandbox.settings import sandbox_settings
 from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
+from tests import fuzz  # noqa: F401  (the Hypothesis profile every property test runs under)
 from tests.helpers import TOKEN
 from webhook.app import create_app
 from worker import build_worker
