@@ -27,6 +27,7 @@ from plan.signals import PagerDutyEvent
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import IdempotencyConflict, declare_incident, deliver
 from webhook.pagerduty import PagerDutyWebhook
+from webhook.schema import IncidentsAnswer, PagerDutyAnswer, answers, describe, header, json_body
 from webhook.slack import SlackAppSettings
 from webhook.slack.app import mount_slack
 
@@ -36,6 +37,14 @@ MAX_BODY = 1024 * 1024  # a declaration or a PagerDuty event
 # A genuine alert storm is never refused for its size: 2,000 alerts of one group are ~1.5 MB, and
 # Alertmanager never retries a 4xx. What the incident keeps of it is bounded (plan/alert_digest.py).
 MAX_ALERTMANAGER_BODY = 32 * 1024 * 1024
+IDEMPOTENCY_KEY = header(
+    "Idempotency-Key",
+    "the same key and body answer the same incident",
+    required=False,
+    minLength=1,
+    maxLength=255,
+)
+PAGERDUTY_SIGNATURE = header("X-PagerDuty-Signature", "v1=<hex HMAC-SHA256 of the body>[,v1=…] (Webhooks v3)")
 RETRYABLE = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -108,11 +117,17 @@ def create_app(
         headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
         return JSONResponse(body, status_code=e.status, headers=headers)
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={200: {"description": "Alive", "content": {"application/json": {}}}})
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.post("/webhooks/alertmanager", status_code=202)
+    @app.post(
+        "/webhooks/alertmanager",
+        status_code=202,
+        response_model=None,
+        openapi_extra=json_body(AlertmanagerDelivery, bearer=True),
+        responses=answers({202: IncidentsAnswer}, 401, 413, 422, 500, 503),
+    )
     async def alertmanager(request: Request) -> dict:
         authorize(request, expected)
         delivery = parse(AlertmanagerDelivery, await read_body(request, MAX_ALERTMANAGER_BODY))
@@ -125,7 +140,13 @@ def create_app(
         log.info("alertmanager %r: %s", delivery.externalURL, f"beat {beat.beats}" if beat else "no beat")
         return {"incidents": incidents, "heartbeat": beat.model_dump() if beat else None}
 
-    @app.post("/incidents", status_code=201)
+    @app.post(
+        "/incidents",
+        status_code=201,
+        response_model=None,
+        openapi_extra=json_body(Declaration, bearer=True, headers=(IDEMPOTENCY_KEY,)),
+        responses=answers({201: IncidentsAnswer, 200: IncidentsAnswer}, 401, 409, 413, 422, 500, 503),
+    )
     async def declare(request: Request) -> dict:
         """§4.1: an incident from a customer report (Zendesk, school email) or a person."""
         authorize(request, expected)
@@ -148,7 +169,13 @@ def create_app(
             {"incidents": [receipt_json(receipt)]}, status_code=201 if receipt.created else 200
         )
 
-    @app.post("/webhooks/pagerduty", status_code=202)
+    @app.post(
+        "/webhooks/pagerduty",
+        status_code=202,
+        response_model=None,
+        openapi_extra=json_body(PagerDutyWebhook, headers=(PAGERDUTY_SIGNATURE,)),
+        responses=answers({202: PagerDutyAnswer}, 401, 404, 413, 422, 500, 503),
+    )
     async def pagerduty(request: Request) -> dict:
         if pagerduty_secret is None or not pagerduty_secret.get_secret_value():
             raise Refusal(404, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRET")
@@ -186,6 +213,7 @@ def create_app(
     seen_events = RecentIds()
     if slack is not None and slack.enabled:
         mount_slack(app, slack, client, task_queue)
+    describe(app)
     return app
 
 

@@ -27,6 +27,7 @@ from plan.attestation import attest, load_private_key
 from plan.signals import Outcome
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import declare_incident
+from webhook.schema import SLACK, SLACK_ANSWERS
 from webhook.slack import SlackAppSettings
 from webhook.slack.guard import SlackGuard
 from webhook.slack.people import SlackPeople
@@ -336,7 +337,7 @@ def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: 
     actions = SlackActions(settings, temporal, task_queue)
     guard = SlackGuard(settings.slack_signing_secret.get_secret_value(), settings.slack_team_id)
 
-    @api.post("/slack/events")
+    @api.post("/slack/events", openapi_extra=SLACK, responses=SLACK_ANSWERS)
     async def slack_events(request: Request):
         try:
             body = await read_capped(request, MAX_BODY)
