@@ -212,8 +212,8 @@ def mutated_dict(genuine: dict, data: st.DataObject) -> dict:
     while isinstance(node, dict | list) and node:
         key = data.draw(st.sampled_from(list(node.keys()) if isinstance(node, dict) else range(len(node))))
         path.append(key)
-        if data.draw(st.booleans()) or not isinstance(node[key], dict | list) or not node[key]:
-            break
+        if data.draw(st.integers(0, 3)) == 0 or not isinstance(node[key], dict | list) or not node[key]:
+            break  # mostly deeper: the leaves are where a wrong type hides
         node = node[key]
     if data.draw(st.booleans()):
         node[path[-1]] = data.draw(JSON_VALUES)
@@ -550,6 +550,22 @@ async def test_found_bodies_that_were_a_500_are_a_422_with_the_reason(receiving,
     assert answer.status_code == 422 and reason in answer.json()["error"], answer.text
 
 
+@pytest.mark.parametrize("field, value", [("id", []), ("id", 5), ("incident_key", {"k": 1})])
+async def test_a_signed_pagerduty_event_of_the_wrong_shape_is_a_422(receiving, field, value):
+    """Found by the bad-body property: an event for one of our incidents whose `data.id` is not a
+    string failed building the signal (a 500, which PagerDuty retries). The parts of `data` the
+    receiver reads are typed now, so a non-string incident_key is refused with its reason too."""
+    event = {
+        "id": "EVT-1",
+        "event_type": "incident.acknowledged",
+        "data": {"incident_key": "inc-0123456789ab:ic"},
+    }
+    event["data"][field] = value
+    body = json.dumps({"event": event}).encode()
+    answer = await receiving.http.post("/webhooks/pagerduty", content=body, headers=signed(body))
+    assert answer.status_code == 422 and f"{field}" in json.dumps(answer.json()["details"]), answer.text
+
+
 def slack_signed(body: bytes, content_type: str) -> dict:
     stamp = str(int(time.time()))
     return {
@@ -570,6 +586,12 @@ INTERACTION = {"team": {"id": TEAM_ID}, "user": {"id": "U0ONCALL01"}, "trigger_i
         (b"payload=%5B1%5D", FORM, 401, "naming none"),  # the team check read a list: 500
         (b'payload={"team": "x"}', FORM, 401, "another Slack workspace"),  # team not an object: 500
         (b"\x80", FORM, 401, "not UTF-8"),  # slack_sdk's check decoded the body: 500
+        (
+            json.dumps({"team_id": TEAM_ID, "event": None}).encode(),
+            JSON,
+            400,
+            "event is null",
+        ),  # Schemathesis
         (
             json.dumps({"team_id": TEAM_ID, "type": "event_callback", "event": "x"}).encode(),
             JSON,
@@ -596,6 +618,7 @@ INTERACTION = {"team": {"id": TEAM_ID}, "user": {"id": "U0ONCALL01"}, "trigger_i
         "payload a list",
         "team a string",
         "not utf-8",
+        "event null",
         "event a string",
         "view without type",
         "value not ours",

@@ -194,7 +194,7 @@ def create_app(
             event_id=event.id,
             event_type=event.event_type,
             agent=event.agent_name(),
-            pagerduty_incident=event.data.get("id"),
+            pagerduty_incident=event.data.id,
         )
         async with temporal_errors("the PagerDuty event"):
             try:

@@ -1,4 +1,6 @@
-"""PagerDuty Webhooks v3 payloads: only the parts the incident needs. Unknown fields are ignored."""
+"""PagerDuty Webhooks v3 payloads: only the parts the incident needs, typed, so a signed body of
+the wrong shape is a 422 with the reason (a non-string `data.id` was a 500). Unknown fields are
+ignored."""
 
 from __future__ import annotations
 
@@ -17,6 +19,15 @@ class Reference(BaseModel):
     type: str | None = None
 
 
+class Data(BaseModel):
+    """The event's resource (an incident): the parts the receiver reads are typed, the rest kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    incident_key: str | None = None
+
+
 class Event(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -25,11 +36,11 @@ class Event(BaseModel):
     resource_type: str = "incident"
     occurred_at: str | None = None
     agent: Reference | None = None
-    data: dict = {}
+    data: Data = Data()
 
     def incident_id(self) -> str | None:
         """Our incident, from the dedup key we paged with (the PagerDuty incident's incident_key)."""
-        match = OUR_KEY.match(str(self.data.get("incident_key") or ""))
+        match = OUR_KEY.match(self.data.incident_key or "")
         return match.group(1) if match else None
 
     def agent_name(self) -> str | None:

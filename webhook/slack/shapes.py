@@ -31,6 +31,7 @@ OUR_ACTIONS = {
     buttons.NOT_ME,
 }
 DECLARE = "irp.declare"  # the one modal that names no incident
+NOT_NULL = ("event", "view", "actions", "response_urls")  # absent, or not null
 
 
 class _Open(BaseModel):
@@ -152,6 +153,14 @@ class SlackRequest(_Open):
     assistant_thread: dict | None = None
     function_data: dict | None = None
     is_ext_shared_channel: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_null(cls, data: Any) -> Any:
+        """Bolt reads these with `body.get(key, {})` or `len(...)` once the key is there."""
+        if isinstance(data, dict) and (null := [k for k in NOT_NULL if k in data and data[k] is None]):
+            raise ValueError(f"{null[0]} is null")
+        return data
 
     @model_validator(mode="after")
     def _what_each_kind_needs(self) -> SlackRequest:
