@@ -13,6 +13,7 @@ from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.oncall import Holder
+from plan.refusals import RefusalLog
 from plan.severity import SeverityDecision
 from plan.signals import Acknowledge
 
@@ -156,6 +157,8 @@ class IncidentState(BaseModel):
     customer_email: dict[str, str] = {}
     escalations: int = 0
     runs: int = 1
+    # Bounds a flood of refusals (plan/refusals.py); None in incidents begun before it (unbounded).
+    refusals: RefusalLog | None = None
     timeline: list[TimelineEntry] = []
 
 
@@ -199,6 +202,7 @@ class IncidentStatus(BaseModel):
     deliverables: list[Deliverable] = []
     tickets: dict[str, str] = {}
     runs: int = 1
+    refusals_not_kept: int = 0  # older refusals let go of the timeline (plan/refusals.py)
     timeline: list[TimelineEntry]
 
 

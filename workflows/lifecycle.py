@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.paging import Paging
     from workflows.status_page import PUBLIC_STATUS, StatusPage
 
+PAGERDUTY_EVENTS_KEPT = 500  # webhook event ids remembered, to take each PagerDuty event once
 SCOPE = {"all": "all users", "many": "many users"}
 
 
@@ -184,6 +185,8 @@ class Lifecycle:
         if event.event_id in s.pagerduty_events:
             return
         s.pagerduty_events.append(event.event_id)
+        if s.refusals is not None:  # PagerDuty retries within hours: the latest ids are enough
+            s.pagerduty_events = s.pagerduty_events[-PAGERDUTY_EVENTS_KEPT:]
         who = event.agent_email or self._roster_email(event.agent) or event.agent or "someone"
         if event.event_type == "incident.acknowledged":
             self.acknowledged(who, via=" in PagerDuty")

@@ -55,5 +55,6 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         deliverables=s.ledger,
         tickets=s.tickets,
         runs=s.runs,
+        refusals_not_kept=s.refusals.dropped if s.refusals else 0,
         timeline=s.timeline,
     )
