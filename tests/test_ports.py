@@ -29,6 +29,7 @@ from activities.chat import (
     BridgeActivities,
     BridgeChannel,
     BridgePost,
+    CreateAttempt,
     Directory,
     InviteRequest,
     OpenBridgeRequest,
@@ -380,9 +381,11 @@ def storms(draw):
 
 
 async def open_with_retries(bridge: BridgeActivities, request: OpenBridgeRequest) -> BridgeChannel:
-    """open_bridge as Temporal runs it: attempt after attempt, each handed the last heartbeat of
-    the one before as the SDK hands it (through the data converter: the models arrive as dicts;
-    that the SDK sends them with a failed attempt is checked on the dev server, test_field_outputs)."""
+    """open_bridge as Temporal runs it: attempt after attempt, each handed the last heartbeat any
+    attempt before it sent (an attempt that sends none leaves the last one standing, as the dev
+    server does), through the data converter as the SDK hands it (the models arrive as dicts).
+    That the SDK sends the last heartbeat with a failed attempt is checked on the dev server
+    (test_field_outputs.py)."""
     details: list = []
     for attempt in range(1, 40):
         env = retry(attempt, *details)
@@ -451,3 +454,31 @@ def test_no_fault_pattern_puts_two_incidents_in_one_channel(case):
     each ends in a channel of its own whose purpose names it, and any other channel of the day is
     an empty one a lost create answer left."""
     asyncio.run(storm(*case))
+
+
+@pytest.mark.parametrize(
+    "details, expected",
+    [
+        ([], CreateAttempt()),
+        (
+            ["preskool-incident-2026-12-07-2"],
+            CreateAttempt(name="preskool-incident-2026-12-07-2"),
+        ),  # older worker
+        ([{"name": "x", "made": "C1"}], CreateAttempt(name="x", made="C1")),
+        ([{"name": "x"}, {"name": None, "made": None}], CreateAttempt()),  # the last one counts
+        ([{"made": 5}], CreateAttempt()),  # nothing this code sent: no proof
+        ([None], CreateAttempt()),
+    ],
+)
+def test_what_a_retry_reads_from_the_last_heartbeat(details, expected):
+    assert CreateAttempt.last(details) == expected
+
+
+@pytest.mark.parametrize(
+    "headers, seconds",
+    [({"Retry-After": "3"}, 3), ({"retry-after": ["7"]}, 7), ({}, None), ({"Retry-After": "soon"}, None)],
+)
+def test_retry_after_as_slack_sends_it(headers, seconds):
+    from activities.chat.slack import retry_after
+
+    assert retry_after(headers) == seconds

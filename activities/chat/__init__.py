@@ -53,8 +53,8 @@ class Directory:
 
 
 class Chat(Protocol):
-    """A chat service's channels and messages. Errors are `try_again` / `give_up`
-    (activities/errors.py). Channel and message ids are the provider's, opaque here."""
+    """A chat service's channels and messages. Errors are `try_again` / `rate_limited` /
+    `give_up` (activities/errors.py). Channel and message ids are the provider's, opaque here."""
 
     name: str
 
@@ -174,7 +174,10 @@ class CreateAttempt(BaseModel):
         last = details[-1] if details else None
         if isinstance(last, str):
             return cls(name=last)
-        return cls.model_validate(last) if isinstance(last, dict) else cls()
+        try:
+            return cls.model_validate(last)
+        except ValueError:  # nothing this code heartbeated: no proof, nothing in flight
+            return cls()
 
 
 class InviteRequest(BaseModel):

@@ -77,7 +77,10 @@ class RateLimitWait(AsyncRateLimitErrorRetryHandler):
         if response is None or response.status_code != 429:
             return False
         waited = (state.custom_values or {}).get("waited", 0.0)
-        wait = (retry_after(response.headers) or 0) + 1  # the handler's jitter is under 1 s
+        after = retry_after(response.headers)
+        if after is None and any(k.lower() == "retry-after" for k in response.headers):
+            return False  # slack_sdk's own wait would fail to read it: Temporal's retry waits instead
+        wait = (1 if after is None else after) + 1  # slack_sdk waits 1 s without one; its jitter < 1 s
         if waited + wait > self.budget:
             return False
         state.custom_values = {**(state.custom_values or {}), "waited": waited + wait}
