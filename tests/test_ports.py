@@ -38,10 +38,11 @@ from activities.chat import (
 from activities.chat.slack import RateLimitWait, SlackChat
 from activities.paging.pagerduty import PagerDutyPager
 from plan import Role
+from plan.bridge_proof import bridge_purpose
 from plan.models import Person
 from plan.templates import mention
 from sandbox.base import _Fault
-from sandbox.slack import DEFAULT_TOKEN, SlackFake
+from sandbox.slack import BOT_USER_ID, DEFAULT_TOKEN, SlackFake
 
 PORTS = {  # package: (its Protocol, its activities class)
     "chat": ("Chat", "BridgeActivities"),
@@ -369,12 +370,14 @@ FAULTS = st.sampled_from([429, 500, "lost"])
 
 @st.composite
 def storms(draw):
-    """(incidents, {(incident, method, its n-th call of it): fault}, one worker for all?, private?)"""
+    """(incidents, {(incident, method, its n-th call of it): fault}, one worker for all?, private?,
+    continuing a bridge of theirs that was lost?)"""
     incidents = draw(st.integers(2, 4))
     calls = st.tuples(st.integers(0, incidents - 1), st.sampled_from(FAULTY), st.integers(1, 4))
     return (
         incidents,
         draw(st.dictionaries(calls, FAULTS, max_size=10)),
+        draw(st.booleans()),
         draw(st.booleans()),
         draw(st.booleans()),
     )
@@ -402,9 +405,18 @@ async def open_with_retries(bridge: BridgeActivities, request: OpenBridgeRequest
     raise AssertionError("never opened")
 
 
-async def storm(incidents: int, plan: dict, one_worker: bool, private: bool) -> None:
+async def storm(incidents: int, plan: dict, one_worker: bool, private: bool, continuing: bool) -> None:
     tokens = {f"xoxb-sandbox-{n}": n for n in range(incidents)}  # each incident's calls told apart
+    day = "preskool-incident-2026-12-07"
     async with SlackFake(tokens=set(tokens)) as slack:
+        if continuing:  # each incident's first bridge, archived: its purpose names it, yet it is closed
+            for n in range(incidents):
+                old = slack._new_channel(f"{day}-{90 + n}", is_archived=True, is_private=private)
+                old.purpose = {
+                    "value": f"Incident inc-storm-{n}: Fees down",
+                    "creator": BOT_USER_ID,
+                    "last_set": 1,
+                }
         seen: Counter = Counter()
 
         def planned(request):
@@ -427,7 +439,15 @@ async def storm(incidents: int, plan: dict, one_worker: bool, private: bool) -> 
             for bridge in bridges[1:]:
                 bridge.taken = bridges[0].taken
         requests = [
-            opening_of(f"inc-storm-{n}").model_copy(update={"private": private}) for n in range(incidents)
+            opening_of(f"inc-storm-{n}").model_copy(
+                update={
+                    "private": private,
+                    "purpose": bridge_purpose(
+                        f"inc-storm-{n}", "", f"{day}-{90 + n}" if continuing else None
+                    ),
+                }
+            )
+            for n in range(incidents)
         ]
         opened = await asyncio.gather(
             *(open_with_retries(b, r) for b, r in zip(bridges, requests, strict=True))
@@ -437,9 +457,12 @@ async def storm(incidents: int, plan: dict, one_worker: bool, private: bool) -> 
         for o, request in zip(opened, requests, strict=True):
             channel = slack.channels[o.channel_id]
             assert channel.purpose["value"] == request.purpose and channel.is_private == private
+            assert not channel.is_archived
         held = {o.channel_id for o in opened}
         spare = [
-            c for c in slack.channels.values() if c.name.startswith("preskool-incident") and c.id not in held
+            c
+            for c in slack.channels.values()
+            if c.name.startswith("preskool-incident") and c.id not in held and not c.is_archived
         ]
         # Every channel no incident holds was left by a create whose answer was lost, and is empty.
         assert len(spare) <= sum(f == "lost" for (_, m, _), f in plan.items() if m == "conversations.create")
@@ -450,9 +473,10 @@ async def storm(incidents: int, plan: dict, one_worker: bool, private: bool) -> 
 @given(storms())
 def test_no_fault_pattern_puts_two_incidents_in_one_channel(case):
     """A few incidents open their bridges at once while Slack fails calls of theirs — rate limits,
-    errors before acting, answers lost after acting — on one worker or several, public or private:
-    each ends in a channel of its own whose purpose names it, and any other channel of the day is
-    an empty one a lost create answer left."""
+    errors before acting, answers lost after acting — on one worker or several, public or private,
+    first bridges or continuations (beside their archived first ones): each ends in an open channel
+    of its own whose purpose names it, and any other open channel of the day is an empty one a
+    lost create answer left."""
     asyncio.run(storm(*case))
 
 
