@@ -228,7 +228,7 @@ async def test_a_failed_attempt_hands_the_channel_its_create_made_to_the_retry(d
     assert len(slack.calls_to("conversations.create")) == 1 and not slack.calls_to("conversations.list")
 
 
-# Issue 20's Retry-After is 3 s. The test keeps it: the whole storm takes about a minute here.
+# Issue 20's Retry-After is 3 s. The test keeps it: the whole storm takes about 30 s here (2 cores).
 RETRY_AFTER = 3
 LIMITED = ["conversations.list", "conversations.create", "conversations.setPurpose"]
 
