@@ -33,8 +33,9 @@ Source = Literal["alert", "declared"]
 
 
 class Start(BaseModel):
-    """The rule's answer. `at`: the problem's earliest known start, UTC. `believed`: a start the
-    field gave was believed (else `at` is the receipt, or the start already known). `moved`: `at`
+    """The rule's answer. `at`: the problem's earliest known start, UTC. `believed`: False when the
+    field gave starts and none was believed (`at` is then the receipt, or the start already
+    known). `moved`: `at`
     is earlier than the start known before (always true for the first). `given`: how many starts
     the field gave. `said`: one line per kind of start that was clamped or not believed, for the
     timeline."""
@@ -57,11 +58,12 @@ def utc(moment: datetime) -> datetime:
 def from_unix(seconds: float) -> datetime:
     """Unix seconds (as the alert digest keeps each firing alert's startsAt) back to a UTC
     datetime, exact to the microsecond for any date within centuries of now. Past the range of
-    a datetime: the zero time (too early) or the latest datetime (too late), never an error."""
+    a datetime, or not a number (a hand-made update might send one): the latest datetime (too
+    late) or the zero time (the rest), never an error."""
     try:
         return EPOCH + timedelta(seconds=seconds)
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC) if seconds < 0 else datetime.max.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        return datetime.max.replace(tzinfo=UTC) if seconds > 0 else datetime.min.replace(tzinfo=UTC)
 
 
 def alert_starts(delivery: AlertDigest) -> list[datetime]:

@@ -17,7 +17,7 @@ from plan.incident import IncidentState
 from plan.lifecycle import escalation_due, windows_passed
 from plan.models import Phase
 from plan.postmortem import facts
-from plan.start import BELIEVED, alert_starts, problem_start, start_line
+from plan.start import BELIEVED, alert_starts, from_unix, problem_start, start_line
 from plan.templates import bridge_opening, started, windows_passed_on_arrival
 from tests.payloads import alert, delivery
 
@@ -126,6 +126,22 @@ def test_a_declaration_takes_a_start_only_with_its_offset_and_hashes_as_before_w
     assert plain.model_copy(update={"private": True}).digest() == "d4794a249aca2089"
     dated = plain.model_copy(update={"started_at": utc("2026-12-07T08:32:00Z")})
     assert dated.digest() != plain.digest()
+
+
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [
+        (1796624743.160954, datetime(2026, 12, 7, 6, 25, 43, 160954, tzinfo=UTC)),
+        (-62135596800.0, datetime.min.replace(tzinfo=UTC)),  # Go's zero time
+        (-62135625600.0, datetime.min.replace(tzinfo=UTC)),  # the zero time at +08:00: year 0 in UTC
+        (1e20, datetime.max.replace(tzinfo=UTC)),
+        (float("inf"), datetime.max.replace(tzinfo=UTC)),
+        (float("-inf"), datetime.min.replace(tzinfo=UTC)),
+        (float("nan"), datetime.min.replace(tzinfo=UTC)),
+    ],
+)
+def test_the_digests_unix_seconds_come_back_as_utc_never_an_error(seconds, expected):
+    assert from_unix(seconds) == expected
 
 
 def test_a_time_with_no_offset_is_read_as_utc_and_said():
