@@ -57,7 +57,7 @@ def started(started_at: datetime, received_at: datetime | None, believed: bool =
     field's start was not believed."""
     late = received_at - started_at if received_at else timedelta(0)
     if not believed and not late:
-        return f"{timestamp(started_at)} (when we received it: the alert's own start was not believed)"
+        return f"{timestamp(started_at)} (when we received it: the start it gave was not believed)"
     if late < timedelta(seconds=1):
         return timestamp(started_at)
     same_day = received_at.date() == started_at.date()

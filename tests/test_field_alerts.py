@@ -144,15 +144,17 @@ async def test_the_incident_starts_when_its_alerts_began_in_utc(dev_env, run_wor
     before with +08:00, and 25 min before with nanoseconds and -02:00. Each incident starts when
     its alert began, in UTC, with the receipt beside it; the §5.1 opening says both; the §4
     windows that had passed are said once; nobody is escalated at once (that counts from the page)."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    began_east, began_west = now - timedelta(minutes=40), now - timedelta(minutes=25)
-    east = alert(module="fees", summary="Fee collection failing")
-    east.update(startsAt=began_east.astimezone(timezone(timedelta(hours=8))).isoformat(), endsAt=FIRING_ZERO)
-    west = alert(module="attendance", summary="Attendance marking failing")
-    west_local = began_west.astimezone(timezone(timedelta(hours=-2)))
-    west.update(startsAt=f"{west_local:%Y-%m-%dT%H:%M:%S}.16095407-02:00", endsAt=FIRING_ZERO)
-    assert east["startsAt"].endswith("+08:00")
     async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        now = datetime.now(UTC).replace(microsecond=0)  # just before sending: the lateness is the alerts'
+        began_east, began_west = now - timedelta(minutes=40), now - timedelta(minutes=25)
+        east = alert(module="fees", summary="Fee collection failing")
+        east.update(
+            startsAt=began_east.astimezone(timezone(timedelta(hours=8))).isoformat(), endsAt=FIRING_ZERO
+        )
+        west = alert(module="attendance", summary="Attendance marking failing")
+        west_local = began_west.astimezone(timezone(timedelta(hours=-2)))
+        west.update(startsAt=f"{west_local:%Y-%m-%dT%H:%M:%S}.16095407-02:00", endsAt=FIRING_ZERO)
+        assert east["startsAt"].endswith("+08:00")
         answers = [
             (await http.post("/webhooks/alertmanager", json=group(a, name=n), headers=AUTH)).json()
             for a, n in ((east, "FeesLate"), (west, "AttendanceLate"))
@@ -188,14 +190,14 @@ def passed_text(slack, status) -> str:
 async def test_a_declared_start_is_the_incidents_start(dev_env, run_worker, receiver, slack):
     """A person declares a problem that began 40 min ago, in their own offset: the incident starts
     then, in UTC; one with no offset is refused with the reason (a time zone is never guessed)."""
-    began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
-    body = {
-        "summary": "Schools report fee payments failing since lunch",
-        "reporter": "support@preskool.com",
-        "severity": "P1",
-        "started_at": began.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
-    }
     async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+        body = {
+            "summary": "Schools report fee payments failing since lunch",
+            "reporter": "support@preskool.com",
+            "severity": "P1",
+            "started_at": began.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+        }
         naive = await http.post(
             "/incidents", json={**body, "started_at": f"{began:%Y-%m-%dT%H:%M:%S}"}, headers=AUTH
         )

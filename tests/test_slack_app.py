@@ -279,14 +279,13 @@ async def test_the_declare_modal_takes_when_the_problem_began(
 ):
     """`/incident declare` with the datetime picker (Slack answers Unix seconds, so no time zone is
     guessed): the incident starts then, in UTC, the receipt beside it in the opening."""
-    began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     async with run_worker(dev_env.client, keyed) as tq, slack_receiver(tq) as url:
         asha = person(slack, url, IC)
         assert (await asha.slash("general", "declare")).status_code == 200
         (modal,) = await eventually(lambda: slack.views_for(IC))
-        assert {b["block_id"]: b for b in modal["blocks"]}["started_at"]["element"][
-            "type"
-        ] == "datetimepicker"
+        picker = {b["block_id"]: b for b in modal["blocks"]}["started_at"]["element"]
+        assert picker["type"] == "datetimepicker"
+        began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
         sent = await asha.submit(
             modal,
             {
