@@ -114,7 +114,11 @@ class PinnedMessage(BaseModel):
 
 
 class IncidentState(BaseModel):
+    # The problem's earliest known start, UTC (plan/start.py); §4's windows and MTTA/MTTR count
+    # from it. On incidents opened before the `alert-start` patch: when the incident heard of it.
     started_at: datetime
+    received_at: datetime | None = None  # when the incident first heard of it; None before `alert-start`
+    start_believed: bool = True  # False: no start the field gave was believed (started_at is the receipt)
     phase: Phase = Phase.DETECTION
     phases: dict[Phase, datetime] = {}
     decision: SeverityDecision | None = None
@@ -184,7 +188,8 @@ class IncidentStatus(BaseModel):
     phases: dict[Phase, datetime]
     summary: str
     impact: str
-    started_at: datetime
+    started_at: datetime  # when the problem began (UTC), as best known (plan/start.py)
+    received_at: datetime | None = None  # when the incident first heard of it
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     roles: list[RoleAssignment]

@@ -198,6 +198,8 @@ class Bridge:
                 summary=s.summary,
                 impact=s.impact or ctx.default_impact(),
                 started_at=s.started_at,
+                received_at=s.received_at,
+                start_believed=s.start_believed,
                 ic=ctx.person(Role.incident_commander),
                 primary=ctx.person(Role.oncall_primary),
                 secondary=ctx.person(Role.oncall_secondary),

@@ -114,6 +114,7 @@ class IncidentWorkflow:
             self.bridge.open()  # #preskool-incident-<date> and §5.1
             # 2. TRIAGE starts with the checklist; customers hear from the status page.
             self.lifecycle.post_triage_checklist()
+            self.lifecycle.say_windows_passed()  # an alert that reached us late: once, not a nudge each
             self.status_page.open()
             self.lifecycle.retime_cadence()
         early, self.early = self.early, []
