@@ -1,57 +1,46 @@
-"""How long the property tests search, in one place: every Hypothesis test here takes its budget
-from `fuzzed`, so `make test` runs a small one and `make fuzz` runs the same tests long.
+"""Budgets for the property-based tests: a small one in `make test`, a long one in `make fuzz`.
+
+`IRP_FUZZ_EXAMPLES` (unset: each test's own small default) sets how many examples every
+Hypothesis test here tries; `make fuzz` sets it (1,000 by default, `make fuzz FUZZ_EXAMPLES=5000`
+for more), runs every Hypothesis test (tests/conftest.py marks them `fuzz`) and prints Hypothesis's
+statistics, which say how many examples each property ran. No deadline: timings are never
+asserted.
 
     from hypothesis import given
-    from tests.fuzz import fuzzed
+    from tests.fuzz import budget
 
-    @fuzzed(30)                 # 30 examples in `make test` (the dev server is real: keep it cheap)
+    @budget(30)                 # 30 examples in `make test`: the dev server is real, keep it cheap
     @given(payload=...)
     async def test_something(receiver, payload): ...
 
-- `IRP_FUZZ_EXAMPLES` (unset in `make test`) is the budget of every property in a long run: `make
-  fuzz` sets it (1,000 by default, `make fuzz FUZZ_EXAMPLES=5000` for more) and runs the tests
-  marked `fuzz` (the decorator marks them) with `--hypothesis-show-statistics`, which prints how
-  many examples each property tried and how many passed.
-- `deadline=None`: timings are never asserted; the servers are real and the machine is shared.
-- Function-scoped fixtures (a receiver, a worker, the sandbox fakes) are shared by the examples
-  of one test on purpose: each example must not depend on the last one's leftovers.
-- Failing examples are kept in `.hypothesis/` and replayed first next time; each one found
-  becomes a plain regression test beside the property."""
+Each failure a property finds becomes a plain regression test beside it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
-import pytest
 from hypothesis import HealthCheck, settings
 
-ENV = "IRP_FUZZ_EXAMPLES"
-LONG = int(os.environ.get(ENV) or 0)  # 0: the small budget each property names
-
-settings.register_profile(
-    "irp",
-    deadline=None,
-    print_blob=True,  # a failure prints the @reproduce_failure line that replays it
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
-settings.load_profile("irp")
+LONG = os.environ.get("IRP_FUZZ_EXAMPLES", "").strip()
 
 
-def budget(small: int) -> int:
-    """Examples for a property: `small` in `make test`, IRP_FUZZ_EXAMPLES in `make fuzz`."""
-    return LONG or small
+def budget(small: int) -> settings:
+    """Hypothesis settings for one property: `small` examples in `make test`, IRP_FUZZ_EXAMPLES
+    under `make fuzz`. Fixtures are shared across examples on purpose (one dev server, one
+    worker), so the function-scoped-fixture check is off; examples may be slow (real servers)."""
+    return settings(
+        max_examples=int(LONG) if LONG else small,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+        derandomize=not LONG,  # `make test` tries the same examples every run; `make fuzz` new ones
+        print_blob=True,
+    )
 
 
-def fuzzed(small: int) -> Callable:
-    """Decorator for a Hypothesis test (put it above `@given`): its budget (`budget(small)`) and
-    the `fuzz` mark `make fuzz` selects."""
-
-    def apply(test: Callable) -> Callable:
-        return pytest.mark.fuzz(settings(max_examples=budget(small))(test))
-
-    return apply
+def is_property(test) -> bool:
+    """Whether a collected test is a Hypothesis property (`make fuzz` runs those)."""
+    return bool(getattr(test, "is_hypothesis_test", False))

@@ -167,5 +167,6 @@ DECLARATIONS = st.fixed_dictionaries(
         "source": st.one_of(st.sampled_from(["zendesk", "email", "manual"]), st.text(max_size=300)),
         "module": st.one_of(st.sampled_from(["fees", "attendance", "école"]), st.text(max_size=300)),
         "private": st.booleans(),
+        "started_at": go_times(),  # with its offset, as people and tools send it
     },
 )

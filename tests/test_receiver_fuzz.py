@@ -42,7 +42,7 @@ from plan.heartbeat import heartbeat_id
 from runtime.intake import incident_id_for_group
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.slack_user import sign
-from tests.fuzz import fuzzed
+from tests.fuzz import budget
 from tests.helpers import AUTH, TOKEN
 from tests.payloads import DECLARATIONS, alert, alertmanager_payloads, delivery
 from webhook.app import create_app
@@ -107,7 +107,7 @@ async def receiving(dev_env, run_worker, slack):
 # --- (a) genuine Alertmanager payloads are always taken -------------------------------------------
 
 
-@fuzzed(40)
+@budget(40)
 @given(data=st.data())
 async def test_a_genuine_alertmanager_payload_is_always_taken(dev_env, receiving, data):
     """Any payload Alertmanager can send within the body limit: 202, and the incident it names
@@ -136,7 +136,7 @@ async def test_a_genuine_alertmanager_payload_is_always_taken(dev_env, receiving
     assert ("heartbeat" in answer.json()) == bool(heartbeats)
 
 
-@fuzzed(50)
+@budget(50)
 @given(payload=alertmanager_payloads())
 def test_the_digest_an_incident_keeps_is_bounded_whatever_the_delivery(payload):
     """Pure: the digest of any genuine delivery fits MAX_BYTES (Temporal refuses an update's input
@@ -294,7 +294,7 @@ def pd_event(data: st.DataObject) -> dict:
 ENDPOINTS = ["/webhooks/alertmanager", "/incidents", "/webhooks/pagerduty"]
 
 
-@fuzzed(60)
+@budget(60)
 @given(endpoint=st.sampled_from(ENDPOINTS), content_type=CONTENT_TYPES, data=st.data())
 async def test_a_bad_body_is_never_a_5xx_and_its_4xx_says_why(receiving, endpoint, content_type, data):
     """On every endpoint that reads a body, authenticated (bearer; PagerDuty's signature computed
@@ -314,7 +314,7 @@ async def test_a_bad_body_is_never_a_5xx_and_its_4xx_says_why(receiving, endpoin
     refused_with_a_reason(answer)
 
 
-@fuzzed(30)
+@budget(30)
 @given(declaration=DECLARATIONS)
 async def test_a_genuine_declaration_is_always_taken(dev_env, receiving, declaration):
     """Any declaration a person or an automation (Zendesk) sends: 201, long texts cut visibly."""
@@ -429,7 +429,7 @@ def targets_a_listener(body: bytes, content_type: str) -> bool:
     return parsed.get("command") == "/incident"
 
 
-@fuzzed(60)
+@budget(60)
 @given(data=st.data(), genuine=st.booleans(), content_type=st.one_of(st.none(), CONTENT_TYPES))
 async def test_a_bad_slack_request_is_never_a_5xx_and_its_4xx_says_why(
     receiving, data, genuine, content_type
@@ -512,7 +512,7 @@ def as_sent(case) -> tuple[str, str, dict, bytes, dict]:
     return kwargs["method"], kwargs["url"], kwargs.get("params") or {}, body, headers
 
 
-@fuzzed(50)
+@budget(50)
 @given(case=CASES)
 async def test_schemathesis_every_answer_conforms_and_none_is_a_5xx(receiving, case):
     """Schemathesis generates requests from the receiver's OpenAPI document, valid ones and

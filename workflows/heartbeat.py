@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         silence_text,
         silent,
     )
+    from plan.person_input import too_large
     from workflows.outside import OUTSIDE, PAGING, failure
 
 PIN_POLICY = timedelta(seconds=30)
@@ -87,6 +88,8 @@ class HeartbeatWorkflow:
 
     @beat.validator
     def _from_this_alertmanager(self, beat: Beat) -> None:
+        if why := too_large(beat):
+            raise ApplicationError(why, type="Refused")
         if beat.alertmanager != self.alertmanager:
             raise ApplicationError(
                 f"{self.id} watches Alertmanager {self.alertmanager!r}, not {beat.alertmanager!r}",
