@@ -5,7 +5,8 @@ re-sends the group every group_interval. History and state hold, per delivery: t
 (`truncatedAlerts` included), the first alerts, every distinct set of the labels §6 reads (so
 severity is re-walked over the whole group), and each alert's fingerprint with its startsAt and
 endsAt (so the group's truth is per alert, not per delivery order). Whatever the delivery, the
-digest stays under MAX_BYTES of JSON, well inside Temporal's 2 MB limit on one update's input:
+digest stays under MAX_BYTES of JSON, inside what the incident takes as one update's input
+(plan/person_input.py MAX_UPDATE_BYTES: a larger one would be refused, and the incident never open):
 texts are clipped, the sample and the label sets have byte budgets, and the groupKey (64 KiB and
 more for a route that groups by many labels) is kept clipped, as shown; the incident's identity
 is a hash of the whole key (runtime/intake.py). Pure."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Literal
 from urllib.parse import quote
 
@@ -21,22 +23,25 @@ from pydantic import BaseModel
 
 from plan.alerts import Alert, AlertmanagerDelivery, clip  # clip: imported from here by others
 from plan.models import Severity
+from plan.person_input import MAX_UPDATE_BYTES
 
 # The labels the §6 tree reads (plan/severity.py), and the alert's name for its reasons.
 SEVERITY_LABELS = ("irp_severity", "scope", "data_at_risk", "module", "severity", "workaround", "alertname")
 SAMPLE = 10  # alerts kept for people to read (labels and annotations clipped) ...
-SAMPLE_BYTES = 128 * 1024  # ... while they fit in this (the first one always: at most ~80 KB)
-LABELS = 30  # labels (§6 ones first) and annotations kept per sampled alert ...
-ANNOTATIONS = 10
+SAMPLE_BYTES = 64 * 1024  # ... while they fit in this (the first one always: at most ~80 KB)
+LABELS, ANNOTATIONS = 20, 5  # labels (§6 ones first) and annotations kept per sampled alert ...
 NAME = 100  # ... with names clipped to this many characters
 DISTINCT = 1_000  # distinct §6 label sets kept ...
-LABEL_SET_BYTES = 256 * 1024  # ... while they fit in this (see _label_sets for what is kept past it)
-TRACKED = 5_000  # alerts whose fingerprints are kept per delivery (at most ~60 bytes each)
-FINGERPRINT = 32  # ASCII characters of a fingerprint kept as given (Alertmanager's: 16 hex digits)
+LABEL_SET_BYTES = 128 * 1024  # ... while they fit in this (see _label_sets for what is kept past it)
+LABEL_VALUE = 64  # characters of a §6 label's value kept in a label set (policy values are short)
+TRACKED = 5_000  # alerts whose fingerprints are kept per delivery (at most ~45 bytes each)
 TEXT = 2_000  # characters of any one text kept (summary, impact, an annotation)
 GROUP_KEY = 1_000  # characters of the groupKey kept, as shown
 URL = 2_000  # a longer generatorURL is dropped from the sample (a cut link leads nowhere)
-MAX_BYTES = 1024 * 1024  # the digest's JSON, whatever the delivery (tests/test_receiver_fuzz.py)
+# The digest's JSON, whatever the delivery (about 450 KB at the very worst: 6-byte escapes in
+# every text, all budgets full): inside what the incident takes as an update's input.
+MAX_BYTES = MAX_UPDATE_BYTES - 32 * 1024
+ALERTMANAGER_FINGERPRINT = re.compile(r"[0-9A-Za-z]{1,16}")
 
 
 def alertmanager_link(delivery: AlertmanagerDelivery) -> str:
@@ -172,7 +177,7 @@ def _label_sets(alerts: list[Alert]) -> list[LabelSet]:
     counts: dict[str, LabelSet] = {}
     size = 0
     for alert in alerts:
-        labels = {k: alert.labels[k][:200] for k in SEVERITY_LABELS if k in alert.labels}
+        labels = {k: alert.labels[k][:LABEL_VALUE] for k in SEVERITY_LABELS if k in alert.labels}
         key = json.dumps(
             [alert.status, {k: v for k, v in labels.items() if k != "alertname"}], sort_keys=True
         )
@@ -200,10 +205,10 @@ def _override(status: str, labels: dict[str, str]) -> list | None:
 
 
 def fingerprint(alert: Alert) -> str:
-    """Alertmanager names each alert by its fingerprint (16 hex digits); one longer than
-    FINGERPRINT or not ASCII stands as a hash of itself, one missing as a hash of the sorted labels."""
+    """Alertmanager names each alert by its fingerprint (16 hex digits); any other stands as a
+    16-digit hash of itself, and a missing one as a hash of the sorted labels."""
     given = alert.fingerprint
-    if given and len(given) <= FINGERPRINT and given.isascii():
+    if ALERTMANAGER_FINGERPRINT.fullmatch(given):
         return given
     named = given or json.dumps(alert.labels, sort_keys=True)
     return hashlib.sha256(named.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -35,10 +35,11 @@ from temporalio.service import RPCError
 
 from activities import IntegrationSettings
 from plan import AlertmanagerDelivery
-from plan.alert_digest import GROUP_KEY, MAX_BYTES, digest
+from plan.alert_digest import GROUP_KEY, MAX_BYTES, TRACKED, digest
 from plan.attestation import new_key_pair
 from plan.buttons import target
 from plan.heartbeat import heartbeat_id
+from plan.person_input import too_large
 from runtime.intake import incident_id_for_group
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.slack_user import sign
@@ -139,11 +140,12 @@ async def test_a_genuine_alertmanager_payload_is_always_taken(dev_env, receiving
 @budget(50)
 @given(payload=alertmanager_payloads())
 def test_the_digest_an_incident_keeps_is_bounded_whatever_the_delivery(payload):
-    """Pure: the digest of any genuine delivery fits MAX_BYTES (Temporal refuses an update's input
-    over 2 MB), keeps the counts whole and the groupKey as shown, clipped."""
+    """Pure: the digest of any genuine delivery fits MAX_BYTES, so the incident takes it (its
+    update validators refuse an input over plan/person_input.py MAX_UPDATE_BYTES), keeps the
+    counts whole and the groupKey as shown, clipped."""
     delivery_ = AlertmanagerDelivery.model_validate(payload)
     kept = digest(delivery_)
-    assert len(kept.model_dump_json().encode()) <= MAX_BYTES
+    assert len(kept.model_dump_json().encode()) <= MAX_BYTES and too_large(kept) is None
     assert kept.firing + kept.resolved == len(payload["alerts"])
     key = payload["groupKey"]
     assert kept.groupKey == key or (
@@ -163,21 +165,52 @@ def worst_delivery(kind: str) -> dict:
         alerts = []
         for i in range(2000):
             a = alert(alertname="🙂" * 300, severity="🙂" * 300, workaround="🙂" * 300, scope="🙂" * 300)
-            a["labels"]["module"] = "🙂" * 295 + f"{i:05d}"
+            a["labels"]["module"] = f"{i:05d}" + "🙂" * 295
             a["fingerprint"] = "🙂" * 64 + str(i)
             alerts.append(a)
         return delivery(*alerts)
-    a = alert(scope="all")  # "overrides past the limit": 30,000 sets that each make a P0
-    return delivery(*({**a, "labels": {**a["labels"], "module": f"m{i}"}} for i in range(30_000)))
+    if kind == "overrides past the limit":  # 30,000 sets that each make a P0
+        a = alert(scope="all")
+        return delivery(*({**a, "labels": {**a["labels"], "module": f"m{i}"}} for i in range(30_000)))
+    return everything_full()
 
 
-@pytest.mark.parametrize("kind", ["many labels", "distinct long label sets", "overrides past the limit"])
+def everything_full() -> dict:
+    """Every budget of the digest full at once, in control characters (6 bytes of JSON each):
+    6,000 alerts with their own fingerprints and label sets, every kind of override, a first alert
+    of many labels and annotations, a long summary, impact and groupKey."""
+    nul = "\x00"
+    alerts = []
+    for i in range(6000):
+        labels = {k: str(i) + nul * 100 for k in ("module", "severity", "workaround", "alertname")}
+        overrides = {"irp_severity": "P0P1P2P3x"[i % 5 * 2 : i % 5 * 2 + 2], "scope": ["all", "x"][i % 2]}
+        labels |= overrides | {"data_at_risk": ["true", "x"][i // 2 % 2]}
+        annotations = {"summary": nul * 5000, "impact": nul * 5000}
+        alerts.append({**alert(), "labels": labels, "annotations": annotations, "fingerprint": f"{i:016x}"})
+    alerts[0]["labels"] |= {nul * 200 + str(i): nul * 300 for i in range(100)}
+    alerts[0]["annotations"] |= {nul * 200 + str(i): nul * 3000 for i in range(50)}
+    alerts[0]["generatorURL"] = nul * 2000
+    payload = delivery(*alerts)
+    payload["groupKey"] = nul * 70_000
+    payload["commonAnnotations"] = {"summary": nul * 5000, "impact": nul * 5000}
+    payload["externalURL"] = "http://" + nul * 600
+    return payload
+
+
+@pytest.mark.parametrize(
+    "kind", ["many labels", "distinct long label sets", "overrides past the limit", "everything full"]
+)
 def test_the_digest_of_a_worst_delivery_is_bounded(kind):
+    """Under MAX_BYTES, so the incident takes it (too_large: its update validators' rule)."""
     kept = digest(AlertmanagerDelivery.model_validate(worst_delivery(kind)))
-    assert len(kept.model_dump_json().encode()) <= MAX_BYTES
+    assert len(kept.model_dump_json().encode()) <= MAX_BYTES and too_large(kept) is None
     assert kept.sample, "the first alert is always kept for people to read"
     if kind == "overrides past the limit":
         assert sum(s.count for s in kept.label_sets) > 1_000 and len(kept.label_sets) <= 1_000 + 20
+    if kind == "everything full":
+        assert len(kept.firing_since) == TRACKED and {"P0", "P1", "P2", "P3"} <= {
+            s.labels.get("irp_severity") for s in kept.label_sets
+        }
 
 
 # --- (b) bad bodies: never a 5xx, and a 4xx says why ----------------------------------------------
