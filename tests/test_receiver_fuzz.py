@@ -175,17 +175,18 @@ def worst_delivery(kind: str) -> dict:
     return everything_full()
 
 
-def everything_full() -> dict:
+def everything_full(notes: int = 5000) -> dict:
     """Every budget of the digest full at once, in control characters (6 bytes of JSON each):
     6,000 alerts with their own fingerprints and label sets, every kind of override, a first alert
-    of many labels and annotations, a long summary, impact and groupKey."""
+    of many labels and annotations, a long summary, impact and groupKey. `notes`: characters of
+    every alert's summary and impact (the digest keeps the first alerts' only)."""
     nul = "\x00"
     alerts = []
     for i in range(6000):
         labels = {k: str(i) + nul * 100 for k in ("module", "severity", "workaround", "alertname")}
         overrides = {"irp_severity": "P0P1P2P3x"[i % 5 * 2 : i % 5 * 2 + 2], "scope": ["all", "x"][i % 2]}
         labels |= overrides | {"data_at_risk": ["true", "x"][i // 2 % 2]}
-        annotations = {"summary": nul * 5000, "impact": nul * 5000}
+        annotations = {"summary": nul * notes, "impact": nul * notes}
         alerts.append({**alert(), "labels": labels, "annotations": annotations, "fingerprint": f"{i:016x}"})
     alerts[0]["labels"] |= {nul * 200 + str(i): nul * 300 for i in range(100)}
     alerts[0]["annotations"] |= {nul * 200 + str(i): nul * 3000 for i in range(50)}
@@ -211,6 +212,20 @@ def test_the_digest_of_a_worst_delivery_is_bounded(kind):
         assert len(kept.firing_since) == TRACKED and {"P0", "P1", "P2", "P3"} <= {
             s.labels.get("irp_severity") for s in kept.label_sets
         }
+
+
+async def test_the_fullest_digest_is_taken_by_the_incident(dev_env, receiving):
+    """Through the receiver: a delivery that fills every budget of the digest (15 MB of body) opens
+    its incident, which takes the digest as its update's input (its validators refuse more than
+    512 KiB: the receiver would have answered 500, and Alertmanager retried for ever)."""
+    payload = everything_full(notes=20)
+    payload["groupKey"] += uuid.uuid4().hex
+    answer = await receiving.http.post("/webhooks/alertmanager", json=payload, headers=AUTH)
+    assert answer.status_code == 202, answer.text[:2000]
+    [incident] = answer.json()["incidents"]
+    receiving.opened.add(incident["incident_id"])
+    status = await dev_env.client.get_workflow_handle(incident["incident_id"]).query(IncidentWorkflow.status)
+    assert incident["severity"] == status.severity == "P0" and status.deliveries == 1
 
 
 # --- (b) bad bodies: never a 5xx, and a 4xx says why ----------------------------------------------

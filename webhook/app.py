@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from plan import AlertmanagerDelivery, Declaration
@@ -253,13 +253,17 @@ def receipt_json(receipt) -> dict:
 
 @asynccontextmanager
 async def temporal_errors(what: str):
-    """Temporal's answer as HTTP: 503 when a retry can help (the sender retries 5xx), else 500."""
+    """Temporal's answer as HTTP: 503 when a retry can help (the sender retries 5xx), else 500,
+    with the reason (the incident's own, when it refused the update)."""
     try:
         yield
     except RPCError as e:
         if e.status in RETRYABLE:
             raise Refusal(503, f"Temporal did not take {what}: {e.message}") from None
         raise Refusal(500, f"Temporal refused {what}: {e.message}") from None
+    except WorkflowUpdateFailedError as e:
+        reason = getattr(e.cause, "message", None) or str(e.cause or e)
+        raise Refusal(500, f"the incident refused {what}: {reason}") from None
 
 
 def verify_pagerduty(header: str, body: bytes, secret: SecretStr) -> None:
