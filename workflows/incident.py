@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, VersioningBehavior
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -45,12 +45,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.statement import PublicStatement
     from workflows.status_page import StatusPage
+    from workflows.upgrade import Upgrade
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)  # a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init
@@ -78,7 +79,10 @@ class IncidentWorkflow:
         self.pins = Pins(ctx)
         handlers = ("lifecycle", "approvals", "ledger", "customer_email", "gate", "identity", "pins")
         self.people = People(ctx, self.identity, self.approvals, {h: getattr(self, h) for h in handlers})
-        self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
+        self.upgrade = Upgrade(ctx)  # in REVIEW, onto the current build (workflows/upgrade.py)
+        self.clocks = (
+            self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement, self.upgrade
+        )  # fmt: skip
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
@@ -123,11 +127,9 @@ class IncidentWorkflow:
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
         while not self._finished():
-            if workflow.info().is_continue_as_new_suggested() and ctx.lanes.idle:
+            if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s)
-                )
+                self._continue_as_new()
             now = await self._sleep_until_next_clock()
             for component in self.clocks:
                 component.check(now)
@@ -306,16 +308,28 @@ class IncidentWorkflow:
         s = self.ctx.s
         return s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) and self.ctx.lanes.idle
 
+    def _time_to_continue(self) -> bool:
+        """A new run when the history is long, or, in REVIEW, when a newer build is current; never
+        with an outward step in flight."""
+        return self.ctx.lanes.idle and (workflow.info().is_continue_as_new_suggested() or self.upgrade.due())
+
+    def _continue_as_new(self) -> None:
+        """Response phases keep their build (the pin is inherited); REVIEW starts its new run on
+        the deployment's current build."""
+        ctx = self.ctx
+        workflow.continue_as_new(
+            IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s),
+            initial_versioning_behavior=(
+                workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if ctx.s.phase is Phase.REVIEW else None
+            ),
+        )
+
     def _next_clock(self) -> datetime | None:
         return min((m for c in self.clocks if (m := c.next_clock())), default=None)
 
     def _woken(self) -> bool:
         """Something happened (every change writes the timeline), so the clocks may have moved."""
-        return (
-            self.ctx.wake
-            or self._finished()
-            or (workflow.info().is_continue_as_new_suggested() and self.ctx.lanes.idle)
-        )
+        return self.ctx.wake or self._finished() or self._time_to_continue()
 
     async def _sleep_until_next_clock(self) -> datetime:
         """One timer per deadline, kept while only other things happen: an alert storm's
