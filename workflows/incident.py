@@ -93,8 +93,8 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
         ctx = self.ctx
-        if input.state is None and workflow.patched("refusal-bounds"):
-            ctx.s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
+        if input.state is None:
+            self._patches()
         # The policy in force for this incident: the worker's, read once and kept in history.
         ctx.policy = ctx.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
@@ -136,6 +136,16 @@ class IncidentWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         ctx.publish()
         return self.status()
+
+    def _patches(self) -> None:
+        """What a new incident does that incidents begun under older code did not, decided once, at
+        the start of its run (before the policy's local activity: a patch first asked after it was
+        seen to replay out of place), and kept in its state."""
+        s = self.ctx.s
+        if workflow.patched("refusal-bounds"):
+            s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
+        if workflow.patched("alert-start"):
+            s.received_at = s.started_at  # the problem's own start is kept beside it (plan/start.py)
 
     # --- alerts ------------------------------------------------------------------------------
 

@@ -68,12 +68,11 @@ class Lifecycle:
 
     def began(self, starts: list[datetime], source: Source, by: str = "") -> None:
         """The problem's start, from the first delivery's firing alerts or the declaration, kept
-        beside the receipt (when this incident's workflow began). Behind `alert-start`: incidents
-        opened before it keep counting from their receipt."""
+        beside the receipt (`received_at`: when this incident's workflow began). Incidents opened
+        before `alert-start` have no `received_at` and keep counting from their receipt."""
         s = self.ctx.s
-        if not workflow.patched("alert-start"):
+        if s.received_at is None:
             return
-        s.received_at = s.started_at
         if not starts and source == "declared":  # nobody said when: it began when it was declared
             return
         self._moved(problem_start(starts, s.received_at, source=source), source, by)

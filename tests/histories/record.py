@@ -442,7 +442,20 @@ async def p1_alert_late(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
+    """A flood of refused inputs (issue 20): 30 bad acknowledgements, of which the bridge is told
+    10 (the rest counted), and a good one after them."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-flood")
+    for n in range(30):
+        await handle.signal("acknowledge", {"by": f"not-an-email-{n}"})
+    await status_when(handle, lambda s: sum(e.kind == "refused" for e in s.timeline) >= 30)
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    await status_when(handle, lambda s: s.acknowledged_by == "ben.okafor@preskool.com")
+    return handle
+
+
 LATER_ERAS = {
+    "p1_refusal_flood": "refusal-bounds",
     "p1_alert_late": "alert-start",
     "p1_people": "people-known",
     "p0_private": "private-incidents",
@@ -464,6 +477,7 @@ SCENARIOS = {
     "heartbeat_silence_and_back": heartbeat_silence_and_back,
     "p1_people": p1_people,
     "p1_alert_late": p1_alert_late,
+    "p1_refusal_flood": p1_refusal_flood,
 }
 
 
