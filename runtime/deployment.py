@@ -28,7 +28,7 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import Client
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
@@ -64,9 +64,17 @@ class DeploymentSettings(BaseSettings):
         return WorkerDeploymentVersion(deployment_name=self.irp_deployment_name, build_id=self.irp_build_id)
 
     def worker_config(self) -> WorkerDeploymentConfig:
-        """What `Worker(deployment_config=…)` gets: versioning on, each workflow naming its own
-        behaviour (workflows/incident.py, workflows/heartbeat.py)."""
-        return WorkerDeploymentConfig(version=self.version, use_worker_versioning=True)
+        """What `Worker(deployment_config=…)` gets: versioning on, and every workflow PINNED to the
+        build it started on — an incident (workflows/incident.py) and the heartbeat
+        (workflows/heartbeat.py) each move to a newer build only at a continue-as-new, the
+        incident only in REVIEW (workflows/upgrade.py). Set here, not on the workflow classes:
+        Temporal refuses a workflow that names a behaviour on a worker without versioning, and the
+        tests' workers run unversioned."""
+        return WorkerDeploymentConfig(
+            version=self.version,
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.PINNED,
+        )
 
 
 async def current_build(client: Client, deployment_name: str) -> str | None:

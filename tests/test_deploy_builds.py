@@ -14,10 +14,14 @@ import time
 import uuid
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from plan import AlertmanagerDelivery
 from plan.incident import IncidentStatus
+from runtime.deployment import DeploymentSettings
 from runtime.devserver import temporal_cli
 from runtime.intake import deliver_alerts
 from tests.helpers import eventually, status_when
@@ -87,6 +91,8 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     await status_when(z, lambda s: s.phase == "REVIEW" and s.deliverables)
     z_first_run = (await z.describe()).run_id
     assert (await build_of(x), await build_of(z)) == ("build-a", "build-a")
+    pinned = (await x.describe()).raw_description.workflow_execution_info.versioning_info.behavior
+    assert pinned == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
 
     b = await worker(IRP_BUILD_ID="build-b", IRP_DEPLOY_PROMOTE="never", **env)
     await asyncio.to_thread(set_current, server, deployment, "build-b")
@@ -145,3 +151,17 @@ async def _on(handle: WorkflowHandle, build: str) -> bool:
 async def _new_run(client, workflow_id: str, first_run: str) -> bool:
     described = await client.get_workflow_handle(workflow_id).describe()
     return described.run_id != first_run and described.status == WorkflowExecutionStatus.RUNNING
+
+
+def test_a_build_is_named_by_its_commit_and_promotes_only_the_first_by_default(monkeypatch):
+    """IRP_BUILD_ID defaults to the checkout's commit (12 hex digits) or the image's BUILD_ID file;
+    IRP_DEPLOY_PROMOTE defaults to `first`, and a value that is none of the three stops the worker."""
+    for name in ("IRP_BUILD_ID", "IRP_DEPLOY_PROMOTE", "IRP_DEPLOYMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    settings = DeploymentSettings()
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout
+    assert settings.irp_build_id == (commit.strip() or "dev")
+    assert (settings.irp_deployment_name, settings.irp_deploy_promote) == ("preskool-irp", "first")
+    monkeypatch.setenv("IRP_DEPLOY_PROMOTE", "allways")
+    with pytest.raises(ValidationError, match="always"):
+        DeploymentSettings()

@@ -11,7 +11,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)  # moves to the current build at continue-as-new
+@workflow.defn  # PINNED (runtime/deployment.py); each new run starts on the current build
 class HeartbeatWorkflow:
     @workflow.init
     def __init__(self, input: HeartbeatInput) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RawValue, VersioningBehavior
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -48,10 +48,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.upgrade import Upgrade
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
+# The patch of the first release with Worker Deployments: incidents begun before it run unpinned and
+# meet this code; those begun after it keep their build (README "Deploying new code").
+RELEASE = "v1.1"
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)  # a deploy never changes a live response
+@workflow.defn  # PINNED to its build (runtime/deployment.py): a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init
@@ -138,14 +141,15 @@ class IncidentWorkflow:
         return self.status()
 
     def _patches(self) -> None:
-        """What a new incident does that incidents begun under older code did not, decided once, at
-        the start of its run (before the policy's local activity: a patch first asked after it was
-        seen to replay out of place), and kept in its state."""
+        """What a new incident does that incidents begun under older code (before Worker
+        Deployments pinned each incident to its build) did not: decided once, at the start of its
+        run (before the policy's local activity: a patch first asked after it replayed out of
+        place), and kept in its state. One patch for this release's three changes."""
         s = self.ctx.s
-        if workflow.patched("refusal-bounds"):
+        if workflow.patched(RELEASE):
             s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
-        if workflow.patched("alert-start"):
             s.received_at = s.started_at  # the problem's own start is kept beside it (plan/start.py)
+            s.moves_in_review = True  # in REVIEW, onto the current build (workflows/upgrade.py)
 
     # --- alerts ------------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ end on that code, whatever is deployed meanwhile. Its REVIEW (the §8 ledger, op
 week) must not keep an old build alive that long, so in REVIEW the incident continues as new on
 the deployment's current build as soon as Temporal says the target build changed. Temporal says
 so on a workflow task, and a quiet ledger may have none for days: this clock wakes the incident
-every CHECK_EVERY while in REVIEW so that it looks (incidents begun before this code do not: the
-`review-upgrade` patch)."""
+every CHECK_EVERY while in REVIEW so that it looks (incidents begun before this code do not:
+`moves_in_review` in their state is false)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import IncidentContext
 
 CHECK_EVERY = timedelta(hours=1)  # an old build serves a REVIEW incident at most this long after a deploy
-PATCH = "review-upgrade"
 
 
 class Upgrade:
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
         self.looked_at: datetime | None = None  # the last wake of this clock (None: not in REVIEW yet)
-        self.checks: bool | None = None  # the patch, asked once the incident is in REVIEW
 
     def due(self) -> bool:
         """In REVIEW, and Temporal says the deployment's target build is not this one."""
@@ -35,11 +33,7 @@ class Upgrade:
         )
 
     def next_clock(self) -> datetime | None:
-        if self.ctx.s.phase is not Phase.REVIEW:
-            return None
-        if self.checks is None:
-            self.checks = workflow.patched(PATCH)
-        if not self.checks:
+        if self.ctx.s.phase is not Phase.REVIEW or not self.ctx.s.moves_in_review:
             return None
         self.looked_at = self.looked_at or workflow.now()
         return self.looked_at + CHECK_EVERY
