@@ -59,6 +59,15 @@ def set_current(server, deployment: str, build: str) -> str:
     raise AssertionError(f"{build} never became current: {done.stderr}")
 
 
+def pinned_to(server, deployment: str, build: str) -> str:
+    """The runbook's `temporal workflow list` of the open incidents pinned to one build."""
+    query = f"TemporalWorkerDeploymentVersion='{deployment}:{build}' AND ExecutionStatus='Running'"
+    argv = [temporal_cli(), "workflow", "list", "--address", server.address, "--query", query]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 async def close_ledger(handle: WorkflowHandle) -> None:
     """Every §8 deliverable done, so the incident ends."""
     status = await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables, timeout=60)
@@ -98,6 +107,13 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     await asyncio.to_thread(set_current, server, deployment, "build-b")
     y = await open_incident(client, tq, module="library")
     assert await build_of(y) == "build-b"
+
+    # The runbook's look at what A still serves: X and Z (docs/operating.md "Deploy a new build").
+    async def listed_on_a() -> str | None:  # visibility follows a moment behind
+        on_a = await asyncio.to_thread(pinned_to, server, deployment, "build-a")
+        return on_a if x.id in on_a and z.id in on_a else None
+
+    assert y.id not in await eventually(listed_on_a, 30)
 
     # X stays on A: a signal to it is applied by A's worker.
     await x.signal(
