@@ -17,18 +17,18 @@ the history service (WorkflowAlreadyStartedError), atomically, whatever the race
 the replay. Weighed:
 
 - (a) this, one start per request. One RPC on the request's path (tests/test_several.py prints it:
-  on the dev server with its SQLite file, on a 2-core machine at a load average of 3 to 6, a
-  median of 11-37 ms, p90 28-235 ms, at worst 560 ms, over nine runs of 40 requests; Slack allows
-  3 s); no worker on the path (the server answers the start), so a worker outage never refuses a
-  click; no hot spot (ids spread over the history shards). The record lasts the namespace's
-  retention after it closes (a day on the dev server; it only needs 10 minutes). A retried start
-  RPC carries the SDK's same request id, which Temporal answers as the first start, so a network
-  blip is never mistaken for a replay. The execution carries no input (nothing of the request is
-  kept: the id is a hash of a MAC), runs one empty workflow task on the incident workers and ends
-  Completed; with no worker up it waits as one pending task (a cheap wait) and times out after
-  UNRUN. Its type name says what it is, and its summary says it is not an incident, so operators
-  filter it away (`WorkflowType = 'IncidentWorkflow'`, as `irp list` does); it does fill the
-  unfiltered list, one row per Slack request.
+  on the dev server with its SQLite file, on a 2-core machine shared with other work (load average
+  3 to 6), a median of 11-62 ms, p90 28-235 ms, at worst 571 ms, over ten runs of 40 requests;
+  Slack allows 3 s); no worker on the path (the server answers the start), so a worker outage
+  never refuses a click; no hot spot (ids spread over the history shards). The record lasts the
+  namespace's retention after it closes (a day on the dev server; it only needs 10 minutes). A
+  retried start RPC carries the SDK's same request id, which Temporal answers as the first start,
+  so a network blip is never mistaken for a replay. The execution carries no input (nothing of the
+  request is kept: the id is a hash of a MAC), runs one empty workflow task on the incident
+  workers and ends Completed; with no worker up it waits as one pending task (a cheap wait) and
+  times out after UNRUN. Its type name says what it is, and its summary says it is not an
+  incident, so operators filter it away (`WorkflowType = 'IncidentWorkflow'`, as `irp list` does);
+  it does fill the unfiltered list, one row per Slack request.
 - (b) one long-running guard workflow whose update validator refuses a seen signature: every
   request would wait for a worker (a worker outage refuses every click), one workflow for all
   receivers is a hot spot, each accepted update echoes its input into a growing history that must
