@@ -26,10 +26,10 @@ from runtime.temporal import (
     register_search_attributes,
     workflow_runner,
 )
-from workflows import HeartbeatWorkflow, IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow, SlackRequestTaken
 from workflows.search import KEYS
 
-WORKFLOWS = [IncidentWorkflow, HeartbeatWorkflow]
+WORKFLOWS = [IncidentWorkflow, HeartbeatWorkflow, SlackRequestTaken]
 
 
 def build_worker(
