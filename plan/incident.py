@@ -115,9 +115,9 @@ class PinnedMessage(BaseModel):
 
 class IncidentState(BaseModel):
     # The problem's earliest known start, UTC (plan/start.py); §4's windows and MTTA/MTTR count
-    # from it. On incidents opened before the `alert-start` patch: when the incident heard of it.
+    # from it. On incidents opened before the `v1.1` patch: when the incident heard of it.
     started_at: datetime
-    received_at: datetime | None = None  # when the incident first heard of it; None before `alert-start`
+    received_at: datetime | None = None  # when the incident first heard of it; None before `v1.1`
     start_believed: bool = True  # False: no start the field gave was believed (started_at is the receipt)
     phase: Phase = Phase.DETECTION
     phases: dict[Phase, datetime] = {}
@@ -163,6 +163,7 @@ class IncidentState(BaseModel):
     runs: int = 1
     # Bounds a flood of refusals (plan/refusals.py); None in incidents begun before it (unbounded).
     refusals: RefusalLog | None = None
+    moves_in_review: bool = False  # to the deployment's current build in REVIEW (workflows/upgrade.py)
     timeline: list[TimelineEntry] = []
 
 

@@ -29,6 +29,7 @@ from runtime import devserver
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 4  # a task queue's partitions: the server's matching.numTaskqueueReadPartitions default
 
 
 def free_port() -> int:
@@ -196,21 +197,31 @@ class Worker(Process):
         return f"{self.pid}@{socket.gethostname()}"
 
     async def polling(self, client: Client, timeout: float = 30.0) -> Worker:
-        """Wait until this process polls both its workflow and its activity task queue."""
+        """Wait until this process polls both its workflow and its activity task queue. A task
+        queue has PARTITIONS partitions, and a poll waiting on another partition reaches the root
+        only while no other poll is forwarded from there: with two workers, one may show on a
+        partition only (for a minute-long poll), so every partition is asked."""
         queue = self.env["TEMPORAL_TASK_QUEUE"]
+        names = [queue, *(f"/_sys/{queue}/{n}" for n in range(1, PARTITIONS))]
+
+        async def polls(kind) -> bool:
+            for name in names:
+                answer = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=client.namespace, task_queue=TaskQueue(name=name), task_queue_type=kind
+                    )
+                )
+                if any(p.identity == self.identity for p in answer.pollers):
+                    return True
+            return False
 
         async def both() -> bool:
-            for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-                try:
-                    answer = await client.workflow_service.describe_task_queue(
-                        DescribeTaskQueueRequest(
-                            namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-                        )
-                    )
-                except Exception:  # the server may be coming back up
-                    return False
-                if not any(p.identity == self.identity for p in answer.pollers):
-                    return False
+            try:
+                for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+                    if not await polls(kind):
+                        return False
+            except Exception:  # the server may be coming back up
+                return False
             return True
 
         await wait_for(both, f"worker {self.identity} polling {queue}", self, timeout)

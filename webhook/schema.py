@@ -66,7 +66,7 @@ REASONS = {
     413: "The body is over the limit",
     422: "Not valid JSON, or not a valid payload: the reason and the details say where",
     500: "Temporal refused it (a retry will not help)",
-    503: "Temporal is unreachable or did not take it: retry (Alertmanager retries 5xx)",
+    503: "Temporal is unreachable or did not take it (for Slack: could not check for a replay): retry",
 }
 
 
@@ -146,7 +146,7 @@ SLACK_ANSWERS: dict[int | str, dict[str, Any]] = {
         "description": "Slack's ack: empty, a message for the person, or a modal's errors",
         "content": {"application/json": {"schema": {}}, "text/plain": {"schema": {"type": "string"}}},
     },
-    **answers({}, 400, 401, 404, 413),
+    **answers({}, 400, 401, 404, 413, 503),
 }
 
 

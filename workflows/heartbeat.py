@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn  # PINNED (runtime/deployment.py); each new run starts on the current build
 class HeartbeatWorkflow:
     @workflow.init
     def __init__(self, input: HeartbeatInput) -> None:
@@ -68,7 +68,9 @@ class HeartbeatWorkflow:
                         alertmanager=self.alertmanager,
                         state=self.s,  # the next run pins the worker's policy then in force
                         beats_per_run=self.beats_per_run,
-                    )
+                    ),
+                    # Months long: each new run starts on the deployment's current build.
+                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
                 )
             if self.s.alarm is None:
                 # Armed: a beat before the deadline re-arms it; none, and the pipeline is silent.
@@ -111,7 +113,12 @@ class HeartbeatWorkflow:
     # --- waiting -------------------------------------------------------------------------------
 
     def _time_to_continue(self) -> bool:
-        return self.s.beats_this_run >= self.beats_per_run or workflow.info().is_continue_as_new_suggested()
+        info = workflow.info()
+        return (
+            self.s.beats_this_run >= self.beats_per_run
+            or info.is_continue_as_new_suggested()
+            or info.is_target_worker_deployment_version_changed()  # a newer build is current
+        )
 
     async def _beat_before_deadline(self) -> bool:
         """False once the window has run out with no beat; True on a beat (the timer re-arms)."""

@@ -45,12 +45,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.statement import PublicStatement
     from workflows.status_page import StatusPage
+    from workflows.upgrade import Upgrade
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
+# The patch of the first release with Worker Deployments: incidents begun before it run unpinned and
+# meet this code; those begun after it keep their build (README "Deploying new code").
+RELEASE = "v1.1"
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn  # PINNED to its build (runtime/deployment.py): a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init
@@ -78,7 +82,10 @@ class IncidentWorkflow:
         self.pins = Pins(ctx)
         handlers = ("lifecycle", "approvals", "ledger", "customer_email", "gate", "identity", "pins")
         self.people = People(ctx, self.identity, self.approvals, {h: getattr(self, h) for h in handlers})
-        self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
+        self.upgrade = Upgrade(ctx)  # in REVIEW, onto the current build (workflows/upgrade.py)
+        self.clocks = (
+            self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement, self.upgrade
+        )  # fmt: skip
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
@@ -123,11 +130,9 @@ class IncidentWorkflow:
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
         while not self._finished():
-            if workflow.info().is_continue_as_new_suggested() and ctx.lanes.idle:
+            if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s)
-                )
+                self._continue_as_new()
             now = await self._sleep_until_next_clock()
             for component in self.clocks:
                 component.check(now)
@@ -136,14 +141,15 @@ class IncidentWorkflow:
         return self.status()
 
     def _patches(self) -> None:
-        """What a new incident does that incidents begun under older code did not, decided once, at
-        the start of its run (before the policy's local activity: a patch first asked after it was
-        seen to replay out of place), and kept in its state."""
+        """What a new incident does that incidents begun under older code (before Worker
+        Deployments pinned each incident to its build) did not: decided once, at the start of its
+        run (before the policy's local activity: a patch first asked after it replayed out of
+        place), and kept in its state. One patch for this release's three changes."""
         s = self.ctx.s
-        if workflow.patched("refusal-bounds"):
+        if workflow.patched(RELEASE):
             s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
-        if workflow.patched("alert-start"):
             s.received_at = s.started_at  # the problem's own start is kept beside it (plan/start.py)
+            s.moves_in_review = True  # in REVIEW, onto the current build (workflows/upgrade.py)
 
     # --- alerts ------------------------------------------------------------------------------
 
@@ -316,16 +322,28 @@ class IncidentWorkflow:
         s = self.ctx.s
         return s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) and self.ctx.lanes.idle
 
+    def _time_to_continue(self) -> bool:
+        """A new run when the history is long, or, in REVIEW, when a newer build is current; never
+        with an outward step in flight."""
+        return self.ctx.lanes.idle and (workflow.info().is_continue_as_new_suggested() or self.upgrade.due())
+
+    def _continue_as_new(self) -> None:
+        """Response phases keep their build (the pin is inherited); REVIEW starts its new run on
+        the deployment's current build."""
+        ctx = self.ctx
+        workflow.continue_as_new(
+            IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s),
+            initial_versioning_behavior=(
+                workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if ctx.s.phase is Phase.REVIEW else None
+            ),
+        )
+
     def _next_clock(self) -> datetime | None:
         return min((m for c in self.clocks if (m := c.next_clock())), default=None)
 
     def _woken(self) -> bool:
         """Something happened (every change writes the timeline), so the clocks may have moved."""
-        return (
-            self.ctx.wake
-            or self._finished()
-            or (workflow.info().is_continue_as_new_suggested() and self.ctx.lanes.idle)
-        )
+        return self.ctx.wake or self._finished() or self._time_to_continue()
 
     async def _sleep_until_next_clock(self) -> datetime:
         """One timer per deadline, kept while only other things happen: an alert storm's

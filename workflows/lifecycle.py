@@ -69,7 +69,7 @@ class Lifecycle:
     def began(self, starts: list[datetime], source: Source, by: str = "") -> None:
         """The problem's start, from the first delivery's firing alerts or the declaration, kept
         beside the receipt (`received_at`: when this incident's workflow began). Incidents opened
-        before `alert-start` have no `received_at` and keep counting from their receipt."""
+        before `v1.1` have no `received_at` and keep counting from their receipt."""
         s = self.ctx.s
         if s.received_at is None:
             return
@@ -81,7 +81,7 @@ class Lifecycle:
         """A later delivery whose alerts began before the known start moves it earlier (never
         later); the §4 windows that have passed because of it are said once."""
         s = self.ctx.s
-        if s.received_at is None or s.resolution:  # opened before `alert-start`, or closing
+        if s.received_at is None or s.resolution:  # opened before `v1.1`, or closing
             return
         start = problem_start(starts, workflow.now(), known=s.started_at)
         if start.moved:
@@ -369,7 +369,7 @@ class Lifecycle:
 
     def _escalation_due(self) -> datetime:
         """From the page (plan/lifecycle.py escalation_due, which says why): the first page goes
-        out as the incident hears of the problem. Before `alert-start`, from the start, which
+        out as the incident hears of the problem. Before `v1.1`, from the start, which
         was then the receipt too."""
         s = self.ctx.s
         if s.received_at is None:

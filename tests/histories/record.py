@@ -451,12 +451,19 @@ async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
     await status_when(handle, lambda s: sum(e.kind == "refused" for e in s.timeline) >= 30)
     await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
     await status_when(handle, lambda s: s.acknowledged_by == "ben.okafor@preskool.com")
+    # REVIEW wakes hourly to look for a newer build (workflows/upgrade.py).
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "rolled back", "force_reason": "recording"}
+    )
+    await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await status_when(handle, lambda s: s.phase == "REVIEW")
     return handle
 
 
 LATER_ERAS = {
-    "p1_refusal_flood": "refusal-bounds",
-    "p1_alert_late": "alert-start",
+    "p1_refusal_flood": "v1.1",
+    "p1_alert_late": "v1.1",
     "p1_people": "people-known",
     "p0_private": "private-incidents",
     "p1_on_call": "oncall-from-pagerduty",
