@@ -374,6 +374,7 @@ def test_the_server_runs_with_the_update_payload_limit(tmp_path):
     temporal = services(REQUIRED, tmp_path)["temporal"]
     path = Path(temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"])
     source, read_only = mounts(temporal)[str(path.parent)]
+    assert read_only and Path(source) == ROOT / "deploy" / "temporal" / "dynamicconfig"
     dynamic = yaml.safe_load((Path(source) / path.name).read_text())
     assert dynamic["history.maxInFlightUpdatePayloads"] == [
         {"value": UPDATE_PAYLOAD_LIMIT, "constraints": {}}

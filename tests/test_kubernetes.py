@@ -266,3 +266,12 @@ def test_the_temporal_helm_values_hold_the_update_limit_and_the_retention(base):
     )
     assert values["web"]["ingress"]["enabled"] is False  # the UI is not published
     assert values["server"]["image"]["tag"] == values["admintools"]["image"]["tag"]
+
+
+@pytest.mark.parametrize("process, secret", [("worker", "irp-worker"), ("receiver", "irp-receiver")])
+def test_the_install_guide_names_every_secret_of_each_process(process, secret):
+    """docs/operating.md's list of what goes in each Secret: exactly the process's secret variables."""
+    guide = (ROOT / "docs" / "operating.md").read_text()
+    line = re.search(rf"^\s*- `{secret}`: (.+)$", guide, re.M)
+    assert line, f"docs/operating.md lists no keys for {secret}"
+    assert set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.group(1))) == secret_variables() & variables(process)
