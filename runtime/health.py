@@ -21,7 +21,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from runtime.temporal import TemporalSettings, connect
+from runtime.temporal import TemporalSettings, connect, exit_now
 
 # An idle worker's long poll lasts about a minute before it polls again: two minutes without one is
 # a worker that stopped polling (or a server that stopped seeing it).
@@ -69,4 +69,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # no SDK teardown: it can abort at exit (SIGABRT), which a probe counts as failed

@@ -16,6 +16,7 @@ import pytest
 from activities import PROVIDERS, WITHOUT, IntegrationSettings
 from deploy.environment import env_names
 from runtime.health import not_polling
+from tests.helpers import eventually
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +119,11 @@ async def test_health_is_true_only_while_the_server_sees_this_host_polling(dev_e
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
     assert "no worker on" in await not_polling(client, task_queue, host)
     async with build_worker(client, task_queue, policy, integrations):
-        assert await not_polling(client, task_queue, host) is None
+
+        async def polling() -> bool:
+            return await not_polling(client, task_queue, host) is None
+
+        await eventually(polling)  # its first poll reaches the server
         assert "no worker on elsewhere" in await not_polling(client, task_queue, "elsewhere")
         later = datetime.now(UTC) + timedelta(minutes=5)  # as if it had stopped polling 5 minutes ago
         assert "last polled" in await not_polling(client, task_queue, host, now=later)
