@@ -14,6 +14,9 @@ COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./
 RUN pip install --no-cache-dir .
+# The Worker Deployment build id (runtime/deployment.py): `docker build --build-arg BUILD_ID=$(git rev-parse --short=12 HEAD)`.
+ARG BUILD_ID=dev
+RUN echo "$BUILD_ID" > BUILD_ID
 USER nobody
 EXPOSE 8000 9464
 CMD ["python", "worker.py"]

@@ -26,6 +26,7 @@ from plan import load_policy
 from plan.attestation import new_key_pair
 from runtime import devserver
 from runtime.drill import drill_policy
+from runtime.stack import LOCAL_BUILD
 from runtime.temporal import connect, exit_now
 from sandbox.settings import sandbox_env_from_startup
 from workflows import IncidentWorkflow
@@ -123,6 +124,7 @@ def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
     (HERE / ".data").mkdir(exist_ok=True)
     env = {
+        **LOCAL_BUILD,  # the local stack's build (runtime/stack.py): `make up` serves the drill after
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "IRP_DRILL": "1",  # scripts/rollback.sh and its kind only say what they would run

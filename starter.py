@@ -4,6 +4,7 @@
   irp alert FILE                     start/join from an Alertmanager payload, as the webhook
                                      (a Watchdog beats the dead man's switch instead)
   irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees] [--private]
+              [--started-at 2026-12-07T08:32:00Z]   when the problem began, if before now
   irp status INCIDENT                the incident's status as JSON
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
   irp list                           open incidents
@@ -88,6 +89,7 @@ async def run(args: argparse.Namespace) -> int:
             source=args.source,
             module=args.module,
             private=args.private,
+            started_at=args.started_at,
         )
         key = args.idempotency_key or f"cli-{uuid.uuid4()}"
         receipt = await declare_incident(client, settings.temporal_task_queue, declaration, key)
@@ -152,6 +154,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--module")
     d.add_argument(
         "--private", action="store_true", help="need-to-know: a private bridge, nothing public until approved"
+    )
+    d.add_argument(
+        "--started-at",
+        help="when the problem began, RFC 3339 with its offset (2026-12-07T08:32:00Z); default: now",
     )
     d.add_argument(
         "--idempotency-key",

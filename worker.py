@@ -1,5 +1,6 @@
 """Runs the incident worker: `python worker.py` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-TEMPORAL_TASK_QUEUE)."""
+TEMPORAL_TASK_QUEUE; IRP_DEPLOYMENT_NAME, IRP_BUILD_ID and IRP_DEPLOY_PROMOTE for Worker
+Deployments, runtime/deployment.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio.worker import Worker
 from activities import IntegrationSettings, build_activities
 from plan import Policy, PolicyError, load_policy
 from runtime.codec import EncryptionCodec
+from runtime.deployment import DeploymentSettings, promote
 from runtime.devserver import SEARCH_ATTRIBUTES
 from runtime.observability import configure_logging, metrics_runtime
 from runtime.temporal import (
@@ -24,17 +26,25 @@ from runtime.temporal import (
     register_search_attributes,
     workflow_runner,
 )
-from workflows import HeartbeatWorkflow, IncidentWorkflow
+from workflows import HeartbeatWorkflow, IncidentWorkflow, SlackRequestTaken
 from workflows.search import KEYS
 
-WORKFLOWS = [IncidentWorkflow, HeartbeatWorkflow]
+WORKFLOWS = [IncidentWorkflow, HeartbeatWorkflow, SlackRequestTaken]
 
 
-def build_worker(client: Client, task_queue: str, policy: Policy, settings: IntegrationSettings) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    policy: Policy,
+    settings: IntegrationSettings,
+    deployment: DeploymentSettings | None = None,
+) -> Worker:
     """The worker is the one reader of the policy: incidents and heartbeats pin it from here at
     their start.
     A payload sealed by a key the worker lacks reaches the incident still sealed, to be refused
-    there by its key id, rather than failing every task of that incident."""
+    there by its key id, rather than failing every task of that incident.
+    `deployment`: the Worker Deployment version this worker is (None: unversioned, as most tests
+    run it)."""
     codec = client.data_converter.payload_codec
     if isinstance(codec, EncryptionCodec) and not codec.keep_unknown:
         client = Client(**{**client.config(), "data_converter": data_converter(codec.keeping_unknown())})
@@ -44,6 +54,7 @@ def build_worker(client: Client, task_queue: str, policy: Policy, settings: Inte
         workflows=WORKFLOWS,
         activities=build_activities(settings, policy),
         workflow_runner=workflow_runner("workflows"),
+        **({"deployment_config": deployment.worker_config()} if deployment else {}),
     )
 
 
@@ -67,12 +78,24 @@ async def main() -> None:
             f"not be registered ({e.message}); create them: temporal operator search-attribute create "
             + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS)
         )
+    deployment = DeploymentSettings()
     try:
-        worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings())
+        worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings(), deployment)
     except ValueError as e:  # a provider refused its settings or the roster's addresses for it
         sys.exit(f"worker not started: {e}")
-    logging.info("worker polling %s on %s", temporal.temporal_task_queue, temporal.address)
-    await worker.run()
+    logging.info(
+        "worker polling %s on %s as build %s of %s",
+        temporal.temporal_task_queue,
+        temporal.address,
+        deployment.irp_build_id,
+        deployment.irp_deployment_name,
+    )
+    running = asyncio.create_task(worker.run())
+    try:
+        logging.info("%s", await promote(client, deployment))
+    except RPCError as e:
+        logging.warning("build %s was not made current: %s", deployment.irp_build_id, e.message)
+    await running
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ listed by hand), a few variables read directly (`os.environ` in the code, `${VAR
 runs), and, for the worker, the `${VAR}` references of the policy file it loads.
 
   worker        IntegrationSettings (every provider's settings), TemporalSettings (with the payload
-                keys); the policy's ${VAR}s (the roster's PagerDuty routing keys)
+                keys), DeploymentSettings (its Worker Deployment and build); the policy's ${VAR}s
+                (the roster's PagerDuty routing keys, Statuspage component ids, …)
   receiver      WebhookSettings, SlackAppSettings, TemporalSettings
   cli           TemporalSettings, IRP_HEARTBEAT_ALERT (`irp`, run inside the worker's container)
   codec-server  CodecServerSettings: run by each responder on their own machine (docs/security.md),
@@ -26,6 +27,7 @@ from pydantic_settings import BaseSettings
 from activities import IntegrationSettings
 from plan.policy import _ENV_REF, DEFAULT_POLICY_FILE
 from runtime.codec_server import CodecServerSettings
+from runtime.deployment import DeploymentSettings
 from runtime.temporal import TemporalSettings
 from webhook.app import WebhookSettings
 from webhook.slack import SlackAppSettings
@@ -45,16 +47,13 @@ class Process:
 
 PROCESSES: dict[str, Process] = {
     "worker": Process(
-        (IntegrationSettings, TemporalSettings),
+        (IntegrationSettings, TemporalSettings, DeploymentSettings),
         LOGGING
         | {
             "IRP_METRICS_ADDRESS",  # runtime/observability.py metrics_runtime
             "IRP_POLICY_FILE",  # plan/policy.py
             "IRP_POSTMORTEM_TEMPLATE",  # activities/postmortem.py
             "IRP_K8S_NAMESPACE",  # scripts/rollback.sh, run by the rollback executor
-            # Temporal Worker Deployments (issue 21): the deployment's name and this build's id.
-            "IRP_DEPLOYMENT_NAME",
-            "IRP_BUILD_ID",
         },
         reads_policy=True,
     ),

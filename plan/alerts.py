@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from plan.models import Severity
 
@@ -85,9 +85,16 @@ class Declaration(BaseModel):
     source: str = Field(default="manual", max_length=100)
     module: str | None = None
     private: bool = Field(default=False, description="Need-to-know: a private bridge, nothing public")
+    started_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the problem began, if known (RFC 3339 with an offset, e.g. 2026-12-07T08:32:00Z); "
+        "the incident's start follows plan/start.py's rules",
+    )
 
     def digest(self) -> str:
-        """What an Idempotency-Key binds to: exactly this declaration (16 hex characters). A public
-        one hashes as it did before `private` existed."""
-        dumped = self.model_dump_json(exclude=None if self.private else {"private"})
+        """What an Idempotency-Key binds to: exactly this declaration (16 hex characters). One
+        without `private` or `started_at` hashes as it did before they existed."""
+        unset = {"private"} if not self.private else set()
+        unset |= {"started_at"} if self.started_at is None else set()
+        dumped = self.model_dump_json(exclude=unset or None)
         return hashlib.sha256(dumped.encode()).hexdigest()[:16]

@@ -6,7 +6,9 @@ from a signed Slack request, it names the Slack user Slack vouched for, and sign
 key only the receiver holds) exactly what was decided: the incident, the signal, a hash of the
 signal's input, the person, the time and a nonce. The incident verifies that with the public
 keys its worker pinned, so someone who can only send raw Temporal signals cannot forge one.
-Pure: verifying is computation, safe in workflow code."""
+Pure: verifying is computation. It runs in workflow code, so the native library it calls is passed
+through the sandbox (runtime/temporal.py NATIVE_PASSTHROUGH) and is only ever given well-formed
+input: a 32-byte key and a 64-byte signature, anything else refused before it is called."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from plan.models import Email
 
 MAX_AGE = timedelta(minutes=5)  # Slack's own window for a request's timestamp
+SIGNATURE_BYTES = 64  # RFC 8032 §5.1.6: an Ed25519 signature is 64 bytes
+KEY_BYTES = 32
 # Fields of a signal's input an attestation does not bind (it carries itself; `by` is `person`).
 UNBOUND = ("attestation", "by")
 
@@ -37,7 +41,7 @@ class Attestation(BaseModel):
     request: str = Field(pattern=r"^[0-9a-f]{64}$")
     person: Email
     user: str = Field(max_length=64, description="the chat user id (Slack U…) the request was signed for")
-    at: datetime
+    at: AwareDatetime  # a time without an offset cannot be compared with the incident's clock
     nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
     key_id: str = Field(pattern=r"^[0-9a-f]{8}$")
     signature: str = Field(max_length=200)
@@ -123,11 +127,7 @@ def refusal(
     key = keys.get(attestation.key_id)
     if key is None:
         return f"signed with key {attestation.key_id}, which this incident's workers do not hold"
-    try:
-        Ed25519PublicKey.from_public_bytes(key).verify(
-            base64.b64decode(attestation.signature, validate=True), attestation.signed_bytes()
-        )
-    except (InvalidSignature, binascii.Error, ValueError):
+    if not verifies(key, attestation.signature, attestation.signed_bytes()):
         return "its signature does not verify"
     wrong = [
         ("incident", attestation.incident_id, incident_id),
@@ -143,6 +143,22 @@ def refusal(
     if attestation.nonce in seen:
         return "its nonce was used before (a replay)"
     return None
+
+
+def verifies(key: bytes, signature_b64: str, message: bytes) -> bool:
+    """Whether `signature_b64` (standard base64 of 64 bytes) is `key`'s Ed25519 signature of
+    `message`. Malformed input is False before any native code sees it."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(key) != KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def _raw32(b64: str, name: str) -> bytes:

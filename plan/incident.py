@@ -13,6 +13,7 @@ from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.oncall import Holder
+from plan.refusals import RefusalLog
 from plan.severity import SeverityDecision
 from plan.signals import Acknowledge
 
@@ -113,7 +114,11 @@ class PinnedMessage(BaseModel):
 
 
 class IncidentState(BaseModel):
+    # The problem's earliest known start, UTC (plan/start.py); §4's windows and MTTA/MTTR count
+    # from it. On incidents opened before the `v1.1` patch: when the incident heard of it.
     started_at: datetime
+    received_at: datetime | None = None  # when the incident first heard of it; None before `v1.1`
+    start_believed: bool = True  # False: no start the field gave was believed (started_at is the receipt)
     phase: Phase = Phase.DETECTION
     phases: dict[Phase, datetime] = {}
     decision: SeverityDecision | None = None
@@ -156,6 +161,9 @@ class IncidentState(BaseModel):
     customer_email: dict[str, str] = {}
     escalations: int = 0
     runs: int = 1
+    # Bounds a flood of refusals (plan/refusals.py); None in incidents begun before it (unbounded).
+    refusals: RefusalLog | None = None
+    moves_in_review: bool = False  # to the deployment's current build in REVIEW (workflows/upgrade.py)
     timeline: list[TimelineEntry] = []
 
 
@@ -181,7 +189,8 @@ class IncidentStatus(BaseModel):
     phases: dict[Phase, datetime]
     summary: str
     impact: str
-    started_at: datetime
+    started_at: datetime  # when the problem began (UTC), as best known (plan/start.py)
+    received_at: datetime | None = None  # when the incident first heard of it
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     roles: list[RoleAssignment]
@@ -199,6 +208,7 @@ class IncidentStatus(BaseModel):
     deliverables: list[Deliverable] = []
     tickets: dict[str, str] = {}
     runs: int = 1
+    refusals_not_kept: int = 0  # older refusals let go of the timeline (plan/refusals.py)
     timeline: list[TimelineEntry]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 SMART_QUOTES = "“”‘’„‟«»"
 JSON = "json/plain"
@@ -95,3 +96,26 @@ def _why_not_json(text: str, e: json.JSONDecodeError) -> str:
 def _trailing_comma(text: str, pos: int) -> bool:
     before = text[:pos].rstrip()
     return before.endswith(",") and text[pos:].lstrip()[:1] in ("}", "]")
+
+
+# The largest update input an incident takes, in bytes of JSON: every validator refuses more, so
+# no accepted update fills the incident's history. Temporal's worker echoes an update's input back
+# to the server when it accepts or rejects it, and fails the workflow task for good when that echo
+# is over the namespace's 2 MiB payload limit: an update that large wedges any workflow, whatever
+# its code. The server's `history.maxInFlightUpdatePayloads` (runtime/devserver.py
+# UPDATE_PAYLOAD_LIMIT; docs/operating.md) refuses such an update before it reaches a worker.
+MAX_UPDATE_BYTES = 512 * 1024
+
+
+def too_large(value: Any) -> str | None:
+    """Why an update's input (decoded JSON, or a pydantic model) is refused for its size or depth,
+    or None. For validators: raises nothing."""
+    try:
+        size = len(
+            value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value, default=str)
+        )
+    except (RecursionError, ValueError, TypeError) as e:
+        return f"an input this incident cannot read ({type(e).__name__}): send one plain JSON object"
+    if size > MAX_UPDATE_BYTES:
+        return f"an input of {size:,} bytes (at most {MAX_UPDATE_BYTES:,}): send less"
+    return None

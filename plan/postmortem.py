@@ -21,7 +21,8 @@ def at(moment: datetime | None) -> str:
 
 
 def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
-    """Every $name the template may use."""
+    """Every $name the template may use. Durations count from the problem's start (plan/start.py),
+    not from when we heard of it (`received_at`)."""
     resolved = s.resolution.at if s.resolution else None
     severity_changes = [e for e in s.timeline if e.kind == "severity"]
     updates = [e for e in s.timeline if e.kind in ("update", "mitigated")]
@@ -33,6 +34,7 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
         "impact": s.impact or "—",
         "blast_radius": _blast_radius(s),
         "started_at": at(s.started_at),
+        "received_at": _received(s),
         "resolved_at": at(resolved),
         "time_to_acknowledge": duration(s.acknowledged_at - s.started_at if s.acknowledged_at else None),
         "time_to_mitigate": duration(s.mitigated_at - s.started_at if s.mitigated_at else None),
@@ -59,6 +61,13 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
         ),
         "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {_cell(e.text)} |" for e in s.timeline),
     }
+
+
+def _received(s: IncidentState) -> str:
+    """When we heard of it, and how long after the problem began (times above count from the start)."""
+    received = s.received_at or s.started_at
+    late = received - s.started_at
+    return at(received) + (f" ({duration(late)} after it began)" if late >= timedelta(minutes=1) else "")
 
 
 def _phase_table(s: IncidentState, resolved: datetime | None) -> str:

@@ -163,9 +163,12 @@ class Outcome(BaseModel):
     pending: bool = False  # taken, but what it decides still waits (more approvals, a claim)
 
 
-def outcome(signal: str, entries: list, requests: list[str], pending: bool = False) -> Outcome:
-    """The Outcome of `signal` from the timeline entries it wrote (TimelineEntry: kind, text)."""
-    refusal = next((e.text.removeprefix("refused ") for e in entries if e.kind == "refused"), None)
+def outcome(
+    signal: str, entries: list, requests: list[str], pending: bool = False, refusal: str | None = None
+) -> Outcome:
+    """The Outcome of `signal` from the timeline entries it wrote (TimelineEntry: kind, text);
+    `refusal`: "signal: reason" it was refused for, if it was (else read from a refusal entry)."""
+    refusal = refusal or next((e.text.removeprefix("refused ") for e in entries if e.kind == "refused"), None)
     claimed = next((e.text.split("(", 1)[1].split(")")[0] for e in entries if e.kind == "claimed"), None)
     return Outcome(
         signal=signal,

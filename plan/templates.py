@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from plan.models import Person
+from plan.start import span
 
 RULE = "━━━━━━━━━━━━━━━━━━"
 
@@ -29,8 +30,11 @@ def bridge_opening(
     primary: Person | None,
     secondary: Person | None,
     pagerduty: str,
+    received_at: datetime | None = None,
+    start_believed: bool = True,
 ) -> str:
-    """§5.1 Incident Bridge Opening."""
+    """§5.1 Incident Bridge Opening. `started_at` is when the problem began (plan/start.py);
+    `received_at`, when we heard of it, is said beside it when it was later."""
     return "\n".join(
         [
             "🚨 INCIDENT OPENED",
@@ -38,13 +42,49 @@ def bridge_opening(
             f"Severity: {severity}",
             f"Summary: {summary}",
             f"Impact: {impact}",
-            f"Started At: {timestamp(started_at)}",
+            f"Started At: {started(started_at, received_at, start_believed)}",
             f"IC: {mention(ic)}",
             f"On-Call: {mention(primary)} + {mention(secondary)}",
             f"PagerDuty: {pagerduty}",
             RULE,
             "Status: 🔴 INVESTIGATING",
         ]
+    )
+
+
+def started(started_at: datetime, received_at: datetime | None, believed: bool = True) -> str:
+    """`2026-12-07 08:32 UTC (received 09:12 UTC, 40 min later)`; the receipt alone when the
+    field's start was not believed."""
+    late = received_at - started_at if received_at else timedelta(0)
+    if not believed and not late:
+        return f"{timestamp(started_at)} (when we received it: the start it gave was not believed)"
+    if late < timedelta(seconds=1):
+        return timestamp(started_at)
+    same_day = received_at.date() == started_at.date()
+    heard = f"{received_at:%H:%M} UTC" if same_day else timestamp(received_at)
+    return f"{timestamp(started_at)} (received {heard}, {span(late)} later)"
+
+
+def windows_passed_on_arrival(
+    *, late_by: timedelta, started_at: datetime, passed: list[tuple[str, int]], how: str, ends: str = ""
+) -> str:
+    """Said once, when the incident heard of the problem after some §4 windows had already ended
+    (counted from the problem's start): which, and that they get no nudges. `passed` holds
+    (phase, window minutes); `how`: "This alert reached us" or "This incident was declared";
+    `ends`: the next window still open, as "FIX's ends at 12:32 UTC"."""
+    names = [f"{phase} ({window} min)" for phase, window in passed]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+    detection = dict(passed).get("DETECTION")
+    return (
+        f"⏱ {how} {span(late_by)} after the problem began ({timestamp(started_at)}): §4's {listed} "
+        f"window{'s' if len(names) > 1 else ''} had already passed. No nudges for "
+        f"{'them' if len(names) > 1 else 'it'}"
+        + (f"; {ends}." if ends else ".")
+        + (
+            f" The page still escalates if nobody acknowledges within {detection} min of it."
+            if detection
+            else ""
+        )
     )
 
 

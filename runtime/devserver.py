@@ -22,6 +22,21 @@ SEARCH_ATTRIBUTES = {
 }
 
 
+# Temporal's frontend does not hold an update's input to the payload limit, and a worker fails its
+# workflow task for good when its answer echoes an input over that limit: one update of 2 MiB
+# wedges any workflow. This server setting refuses an update (with those in flight) of 1 MiB or
+# more before any worker sees it (issue 20; docs/operating.md says to set it on every cluster).
+UPDATE_PAYLOAD_LIMIT = 1024 * 1024
+DYNAMIC_CONFIG = {"history.maxInFlightUpdatePayloads": UPDATE_PAYLOAD_LIMIT}
+
+
+def dynamic_config_args() -> list[str]:
+    """`--dynamic-config-value KEY=VALUE` for each of DYNAMIC_CONFIG (temporal server start-dev)."""
+    return [
+        arg for key, value in DYNAMIC_CONFIG.items() for arg in ("--dynamic-config-value", f"{key}={value}")
+    ]
+
+
 def temporal_cli() -> str:
     path = shutil.which("temporal") or shutil.which("temporal", path=str(Path(sys.executable).parent))
     if not path:
@@ -60,6 +75,7 @@ def start(
     cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
+    cmd += dynamic_config_args()
     out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30

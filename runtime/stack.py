@@ -107,6 +107,12 @@ def shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
+# The local stack's worker is one build, whatever the checkout: the build you run is the one new
+# incidents start on, and restarting after an edit keeps serving the incidents already open
+# (runtime/deployment.py; production builds are named by their commit instead).
+LOCAL_BUILD = {"IRP_BUILD_ID": "local", "IRP_DEPLOY_PROMOTE": "always"}
+
+
 class Stack:
     """The running parts, started in order and stopped in reverse."""
 
@@ -115,7 +121,7 @@ class Stack:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = asyncio.Event()
         self.token_from = ""  # where a person finds the receiver's token
-        self.env = {**config.env, "PYTHONUNBUFFERED": "1", "TEMPORAL_ADDRESS": config.address}
+        self.env = {**LOCAL_BUILD, **config.env, "PYTHONUNBUFFERED": "1", "TEMPORAL_ADDRESS": config.address}
 
     async def run(self) -> int:
         """Start everything, say what runs where, wait for Ctrl-C/SIGTERM or a part's exit, stop all."""

@@ -189,14 +189,35 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
     )
 
 
+# Third-party packages with compiled (native) code that workflow code imports, directly or through
+# the modules it passes through. The sandbox re-imports every module it does not pass through for
+# each workflow run; a native extension cannot be initialised twice, and one that imports lazily
+# (pyo3's `cryptography` imports `cryptography.exceptions` the first time it raises
+# InvalidSignature) then panics and ABORTS the worker process: one forged attestation, replayed
+# by every restarted worker, stopped every incident (issue 20). So each is passed through; the
+# SDK's defaults already pass pydantic_core, protobuf and temporalio. tests/test_hostile_input.py
+# fails when workflow code brings in a native package that is in neither list.
+NATIVE_PASSTHROUGH = (
+    "cryptography", "_cffi_backend", "google._upb", "yaml",
+    "aiohttp", "frozenlist", "multidict", "propcache", "yarl",
+)  # fmt: skip
+
+
 def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
     """The sandbox, with the workflow's own modules passed through. Re-importing them for every
     new workflow run was half of an incident's first workflow task (benchmarks/README.md), and
     the alert waits for that task before anyone is paged. They keep no global state; the replay
-    tests still run them in the full sandbox, which re-imports them and enforces its restrictions."""
+    tests still run them in the full sandbox (`replay_runner`), which re-imports them and
+    enforces its restrictions. Native packages (NATIVE_PASSTHROUGH) are always passed through."""
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules, *NATIVE_PASSTHROUGH)
     )
+
+
+def replay_runner() -> SandboxedWorkflowRunner:
+    """The full sandbox, as strict as it gets while native code stays safe: every module of ours
+    re-imported per run, only NATIVE_PASSTHROUGH passed through (what the replay tests use)."""
+    return workflow_runner()
 
 
 async def connect(settings: TemporalSettings | None = None, runtime: Runtime | None = None) -> Client:

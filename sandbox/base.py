@@ -12,6 +12,7 @@ import logging
 import os
 import ssl
 import tempfile
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +36,10 @@ class Call:
     injected: bool = False  # answered by fail_next, not by the fake's logic
     headers: dict[str, str] = field(default_factory=dict)  # response headers worth seeing
     delayed: float = 0.0  # seconds delay_next held it before handling
+    # When the request arrived and when its answer was sent, in the fake's monotonic seconds: a test
+    # reads what the client did from these (e.g. that a retry came Retry-After after a 429).
+    arrived: float = 0.0
+    answered: float = 0.0
 
     def matches(self, key: str) -> bool:
         return _matches(key, self.method, self.path)
@@ -67,6 +72,24 @@ class _Fault:
     times: int
     retry_after: int | None
     after_acting: bool = False  # the request takes effect, but its answer is lost
+
+
+@dataclass
+class _Every:
+    """A standing fault: every `every`-th request to each of `keys`, counted per key."""
+
+    keys: tuple[str, ...]
+    every: int
+    status: int
+    retry_after: int | None
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def hit(self, request: web.Request) -> bool:
+        key = next((k for k in self.keys if _matches(k, request.method, request.path)), None)
+        if key is None:
+            return False
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.seen[key] % self.every == 0
 
 
 @dataclass
@@ -108,6 +131,7 @@ class FakeServer:
         self.host: str | None = None
         self.port: int | None = None
         self._faults: list[_Fault] = []
+        self._every: list[_Every] = []
         self._delays: list[_Delay] = []
         self.held: list[Held] = []  # requests delay_next held, in order of arrival
         self._runner: web.AppRunner | None = None
@@ -155,6 +179,14 @@ class FakeServer:
         """The next `times` matching requests get `status` instead of an answer (and are recorded)."""
         self._faults.append(_Fault(path_or_method, status, times, retry_after))
 
+    def fail_every(
+        self, keys: list[str] | tuple[str, ...], every: int, status: int = 429, retry_after: int | None = None
+    ) -> None:
+        """From now on, every `every`-th request to each of `keys` (counted per key: Slack limits
+        per method) gets `status`, with `Retry-After` when given, until `reset`. A rate limit in
+        the field; one-shot faults (`fail_next`) go first."""
+        self._every.append(_Every(tuple(keys), every, status, retry_after))
+
     def lose_next_response(self, path_or_method: str, status: int = 500, times: int = 1) -> None:
         """The next matching requests take effect, then answer `status`: the retry-after-success case."""
         self._faults.append(_Fault(path_or_method, status, times, None, after_acting=True))
@@ -171,6 +203,7 @@ class FakeServer:
         """Forget calls and pending faults; subclasses also return their state to as-constructed."""
         self.calls.clear()
         self._faults.clear()
+        self._every.clear()
         self._delays.clear()
         self.held.clear()
 
@@ -213,13 +246,17 @@ class FakeServer:
         held.state = "released"
 
     def _take_fault(self, request: web.Request) -> _Fault | None:
-        return _take(self._faults, request)
+        if fault := _take(self._faults, request):
+            return fault
+        standing = next((e for e in self._every if e.hit(request)), None)
+        return standing and _Fault("*", standing.status, 1, standing.retry_after)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path == SNAPSHOT_PATH and request.method == "GET":
             return web.json_response(self.snapshot())
         if request.path.startswith("/_sandbox/") and request.method == "POST":
             return await self.control(request.path.removeprefix("/_sandbox/"), await request.json())
+        arrived = time.monotonic()
         raw = await request.read()
         params = await self.parse(request, raw)
         delay = self._take_delay(request)
@@ -249,6 +286,8 @@ class FakeServer:
                 fault is not None,
                 headers,
                 delay.seconds if delay is not None else 0.0,
+                arrived,
+                time.monotonic(),
             )
         )
         if isinstance(body, str):

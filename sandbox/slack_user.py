@@ -272,4 +272,6 @@ def _state(view: dict, block_id: str, action_id: str, value: object) -> dict:
         return {"type": kind, field.get(kind, "selected_conversation"): value}
     if kind == "multi_users_select":
         return {"type": kind, "selected_users": list(value)}
+    if kind == "datetimepicker":  # Unix seconds, as Slack answers it
+        return {"type": kind, "selected_date_time": value}
     return {"type": kind, "value": value}  # plain_text_input, number_input, email_text_input, …

@@ -5,6 +5,7 @@ end-to-end runs. Outside systems are faked at the network boundary by the sandbo
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -22,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
 from plan import Policy, load_policy
+from runtime.devserver import dynamic_config_args
 from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
@@ -31,6 +33,7 @@ from sandbox.slack import SlackFake
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
 from tests.helpers import TOKEN
+from tests.processes import DevServer, Worker, logs, settings_env
 from webhook.app import create_app
 from worker import build_worker
 
@@ -54,6 +57,7 @@ async def dev_env():
         data_converter=pydantic_data_converter,
         ui=False,
         dev_server_log_level="error",
+        dev_server_extra_args=dynamic_config_args(),
     )
     await register_search_attributes(env.client)
     yield env
@@ -146,3 +150,73 @@ def run_worker(policy, integrations) -> Callable:
             yield task_queue
 
     return run
+
+
+# --- real processes: the dev server and `python worker.py` as their own processes ---------------
+# (tests/test_crash.py, tests/test_hostile_input.py; see tests/processes.py)
+
+ENV_PREFIXES = (
+    "TEMPORAL_",
+    "SLACK_",
+    "PAGERDUTY_",
+    "STATUSPAGE_",
+    "PROMETHEUS_",
+    "JIRA_",
+    "SMTP_",
+    "IRP_",
+    "EMAIL_",
+)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def server(tmp_path_factory):
+    """One dev server for the module, on its own port and SQLite file; a test may kill it."""
+    where = tmp_path_factory.mktemp("temporal")
+    server = DevServer(db=where / "temporal.db", log=where / "temporal.log")
+    await server.astart()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(server) -> Client:
+    return await Client.connect(server.address, data_converter=pydantic_data_converter)
+
+
+@pytest.fixture
+def base_env(server, integrations) -> dict[str, str]:
+    """This test's environment: the fakes, the dev server, a fresh task queue; nothing inherited
+    that could point elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(
+        settings_env(integrations),
+        PYTHONUNBUFFERED="1",
+        TEMPORAL_ADDRESS=server.address,
+        TEMPORAL_TASK_QUEUE=f"crash-{uuid.uuid4().hex[:8]}",
+    )
+    return env
+
+
+@pytest.fixture
+def processes(server):
+    """Every process a test starts is stopped after it, passed or failed; their logs' tails are
+    printed, which pytest shows under a failed test ("Captured stdout teardown")."""
+    started = []
+    yield started
+    for proc in reversed(started):
+        proc.stop()
+    print(logs(*started, server))
+
+
+@pytest.fixture
+def worker(base_env, tmp_path, processes, client):
+    """`await worker()` → a worker process polling this test's task queue."""
+
+    async def start(**env: str) -> Worker:
+        n = 1 + sum(isinstance(p, Worker) for p in processes)
+        proc = Worker(tmp_path / f"worker-{n}.log", {**base_env, **env}, name=f"worker-{n}")
+        processes.append(proc)
+        proc.start()
+        return await proc.polling(client)
+
+    return start

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import pytest
 import yaml
@@ -72,6 +73,8 @@ def services(env: dict[str, str], tmp_path: Path) -> dict:
 def sample(name: str, field: FieldInfo | None) -> str:
     """A value pydantic-settings parses for the field, distinct per variable and from the default."""
     kind = str(field.annotation if field else "")
+    if get_origin(field.annotation if field else None) is Literal:
+        return next(str(v) for v in get_args(field.annotation) if v != field.default)
     if "bool" in kind:
         return "false" if field.default is True else "true"
     if "int" in kind:

@@ -23,114 +23,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
-import yaml
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
-from pydantic import SecretStr
 from temporalio.api.activity.v1 import ActivityOptions
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import UpdateActivityOptionsRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from plan import AlertmanagerDelivery, Policy, load_policy
+from plan import AlertmanagerDelivery
 from plan.models import Executor, Role
 from runtime.intake import deliver_alerts, incident_id_for_group
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
-from tests.processes import DevServer, Receiver, Worker, free_port
+from tests.processes import Receiver, free_port, logs, policy_file
 from workflows import IncidentWorkflow
 
 IC = "asha.rao@preskool.com"
 PRIMARY = "ben.okafor@preskool.com"
 # With IRP_CRASH_REAL_TIMEOUTS=1, wait out the server's own timeouts instead (see lose_attempt).
 REAL_TIMEOUTS = 90 if os.environ.get("IRP_CRASH_REAL_TIMEOUTS") == "1" else 0
-ENV_PREFIXES = (
-    "TEMPORAL_",
-    "SLACK_",
-    "PAGERDUTY_",
-    "STATUSPAGE_",
-    "PROMETHEUS_",
-    "JIRA_",
-    "SMTP_",
-    "IRP_",
-    "EMAIL_",
-)
-
-
-# --- the processes ------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module")
-async def server(tmp_path_factory):
-    """One dev server for the module, on its own port and SQLite file; a test may kill it."""
-    where = tmp_path_factory.mktemp("temporal")
-    server = DevServer(db=where / "temporal.db", log=where / "temporal.log")
-    await server.astart()
-    yield server
-    server.stop()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def client(server) -> Client:
-    return await Client.connect(server.address, data_converter=pydantic_data_converter)
-
-
-def settings_env(integrations) -> dict[str, str]:
-    """IntegrationSettings as the environment variables it is read from."""
-    env = {}
-    for name, value in integrations.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
-
-
-@pytest.fixture
-def base_env(server, integrations) -> dict[str, str]:
-    """This test's environment: the fakes, the dev server, a fresh task queue; nothing inherited
-    that could point elsewhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(
-        settings_env(integrations),
-        PYTHONUNBUFFERED="1",
-        TEMPORAL_ADDRESS=server.address,
-        TEMPORAL_TASK_QUEUE=f"crash-{uuid.uuid4().hex[:8]}",
-    )
-    return env
-
-
-@pytest.fixture
-def processes(server):
-    """Every process a test starts is stopped after it, passed or failed; their logs' tails are
-    printed, which pytest shows under a failed test ("Captured stdout teardown")."""
-    started = []
-    yield started
-    for proc in reversed(started):
-        proc.stop()
-    print(logs(*started, server))
-
-
-@pytest.fixture
-def worker(base_env, tmp_path, processes, client):
-    """`await worker()` → a worker process polling this test's task queue."""
-
-    async def start(**env: str) -> Worker:
-        n = 1 + sum(isinstance(p, Worker) for p in processes)
-        proc = Worker(tmp_path / f"worker-{n}.log", {**base_env, **env}, name=f"worker-{n}")
-        processes.append(proc)
-        proc.start()
-        return await proc.polling(client)
-
-    return start
-
-
-def logs(*procs) -> str:
-    return "\n".join(p.tail() for p in procs)
 
 
 @contextmanager
@@ -243,14 +154,6 @@ async def test_worker_killed_while_paging(client, worker, policy, slack, pagerdu
 ENG_LEAD = "dana.whitfield@preskool.com"
 # Appends one line per run, so the test can count how often the action ran.
 RECORD = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')"
-
-
-def policy_file(path: Path, policy: Policy, **changes) -> tuple[Path, Policy]:
-    """`policy` with `changes`, written as YAML for IRP_POLICY_FILE, and read back as the worker will."""
-    path.write_text(
-        yaml.safe_dump(policy.model_copy(update=changes).model_dump(mode="json"), sort_keys=False)
-    )
-    return path, load_policy(path)
 
 
 def lines(path: Path) -> list[str]:

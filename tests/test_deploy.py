@@ -131,7 +131,8 @@ SLACK_SCOPES = {
     "conversations.create": {"channels:manage", "groups:write"},
     # DMs: a retried direct message looks for itself (activities.chat.notify_person).
     "conversations.history": {"channels:history", "groups:history", "im:history"},
-    "conversations.info": {"channels:read"},
+    # A retried bridge opening looks up the channel its create made, private ones too.
+    "conversations.info": {"channels:read", "groups:read"},
     "conversations.invite": {"channels:manage", "groups:write"},
     "conversations.join": {"channels:join"},
     "conversations.list": {"channels:read", "groups:read"},  # types=public_channel,private_channel

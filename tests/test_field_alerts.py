@@ -1,12 +1,15 @@
 """What real Alertmanagers send, through the webhook on the real dev server: a storm over 1 MiB,
-a group that turns worse in a later delivery, and a replica's stale firing after resolution."""
+a group that turns worse in a later delivery, a replica's stale firing after resolution, and
+deliveries that reach us long after their alerts began."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta, timezone
 
 from tests.helpers import finish, status_when
+from tests.payloads import FIRING_ENDS_AT as FIRING_ZERO
 from tests.payloads import alert, delivery
 from tests.test_webhook import AUTH
 from workflows import IncidentWorkflow
@@ -129,3 +132,82 @@ async def test_a_stale_firing_after_resolution_opens_nothing_and_a_new_one_does(
     assert triggers_after_stale == triggers, "a stale firing pages nobody"
     assert new["created"] and new["incident_id"] == first["incident_id"] + "-2"
     assert [t for t in pagerduty.triggers() if t["dedup_key"].startswith(new["incident_id"] + ":")]
+
+
+def said_windows(status) -> bool:
+    """The opening and, after it, the one message about the §4 windows that had passed."""
+    return any(e.text.startswith("posted the windows-passed") for e in status.timeline)
+
+
+async def test_the_incident_starts_when_its_alerts_began_in_utc(dev_env, run_worker, receiver, slack):
+    """Two deliveries as the field writes them, each long after its alert began: startsAt 40 min
+    before with +08:00, and 25 min before with nanoseconds and -02:00. Each incident starts when
+    its alert began, in UTC, with the receipt beside it; the §5.1 opening says both; the §4
+    windows that had passed are said once; nobody is escalated at once (that counts from the page)."""
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        now = datetime.now(UTC).replace(microsecond=0)  # just before sending: the lateness is the alerts'
+        began_east, began_west = now - timedelta(minutes=40), now - timedelta(minutes=25)
+        east = alert(module="fees", summary="Fee collection failing")
+        east.update(
+            startsAt=began_east.astimezone(timezone(timedelta(hours=8))).isoformat(), endsAt=FIRING_ZERO
+        )
+        west = alert(module="attendance", summary="Attendance marking failing")
+        west_local = began_west.astimezone(timezone(timedelta(hours=-2)))
+        west.update(startsAt=f"{west_local:%Y-%m-%dT%H:%M:%S}.16095407-02:00", endsAt=FIRING_ZERO)
+        assert east["startsAt"].endswith("+08:00")
+        answers = [
+            (await http.post("/webhooks/alertmanager", json=group(a, name=n), headers=AUTH)).json()
+            for a, n in ((east, "FeesLate"), (west, "AttendanceLate"))
+        ]
+        handles = [dev_env.client.get_workflow_handle(a["incidents"][0]["incident_id"]) for a in answers]
+        statuses = [await status_when(h, said_windows) for h in handles]
+        for h in handles:
+            await finish(h)
+    expected = [began_east, began_west.replace(microsecond=160954)]
+    for status, began, late in zip(statuses, expected, (40, 25), strict=True):
+        assert status.started_at == began and status.started_at.utcoffset() == timedelta(0)
+        assert status.received_at >= now and status.received_at - status.started_at >= timedelta(minutes=late)
+        opening = next(m["text"] for m in slack.messages(status.channel) if "INCIDENT OPENED" in m["text"])
+        heard = f"received {status.received_at:%H:%M} UTC, {late} min later"
+        assert f"Started At: {began:%Y-%m-%d %H:%M} UTC ({heard})" in opening.splitlines(), opening
+        passed = [m["text"] for m in slack.messages(status.channel) if m["text"].startswith("⏱")]
+        assert len(passed) == 1 and f"This alert reached us {late} min after the problem began" in passed[0]
+        assert not [p for p in status.paged if p.role == "oncall_secondary"], "escalated before 2 min"
+    assert "DETECTION (2 min), TRIAGE (10 min) and CONTAIN (30 min) windows" in passed_text(
+        slack, statuses[0]
+    )
+    assert "DETECTION (2 min) and TRIAGE (10 min) windows" in passed_text(slack, statuses[1])
+    assert [e.text for e in statuses[0].timeline if e.kind == "start"] == [
+        f"the problem began {began_east:%Y-%m-%d %H:%M:%S} UTC (the earliest startsAt of its firing alerts), "
+        f"40 min before we received it ({statuses[0].received_at:%Y-%m-%d %H:%M:%S} UTC)"
+    ]
+
+
+def passed_text(slack, status) -> str:
+    return next(m["text"] for m in slack.messages(status.channel) if m["text"].startswith("⏱"))
+
+
+async def test_a_declared_start_is_the_incidents_start(dev_env, run_worker, receiver, slack):
+    """A person declares a problem that began 40 min ago, in their own offset: the incident starts
+    then, in UTC; one with no offset is refused with the reason (a time zone is never guessed)."""
+    async with run_worker(dev_env.client) as tq, receiver(tq) as http:
+        began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+        body = {
+            "summary": "Schools report fee payments failing since lunch",
+            "reporter": "support@preskool.com",
+            "severity": "P1",
+            "started_at": began.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat(),
+        }
+        naive = await http.post(
+            "/incidents", json={**body, "started_at": f"{began:%Y-%m-%dT%H:%M:%S}"}, headers=AUTH
+        )
+        answer = await http.post("/incidents", json=body, headers=AUTH)
+        handle = dev_env.client.get_workflow_handle(answer.json()["incidents"][0]["incident_id"])
+        status = await status_when(handle, said_windows)
+        await finish(handle)
+    assert naive.status_code == 422 and "timezone" in naive.text, naive.text
+    assert status.started_at == began and status.received_at - began >= timedelta(minutes=40)
+    assert "This incident was declared 40 min after the problem began" in passed_text(slack, status)
+    assert any(
+        e.kind == "start" and "(as declared by support@preskool.com)" in e.text for e in status.timeline
+    )

@@ -233,17 +233,24 @@ async def test_retried_post_is_not_posted_twice(time_env, run_worker, policy, sl
     assert slack.calls_to("conversations.history")
 
 
-async def test_a_lost_create_answer_does_not_open_a_second_channel(time_env, run_worker, policy, slack):
-    """The channel was made but the answer lost (or the worker died) before its purpose was set:
-    the retry adopts the channel the last attempt was creating instead of opening `-2`."""
+async def test_a_lost_create_answer_leaves_that_channel_alone_and_says_so(
+    time_env, run_worker, policy, slack
+):
+    """The channel was made but the answer lost (a 500 after the fact): nothing proves it is this
+    incident's (another incident's channel looks the same before its purpose is set, issue 20), so
+    the retry opens `-2` and never takes it; the timeline names the empty channel for people."""
     slack.lose_next_response("conversations.create")
     async with run_worker(time_env.client) as tq:
         handle, _ = await open_incident(time_env, tq, policy, delivery())
         status = await status_when(handle, opened)
         await finish(handle)
+    day = f"preskool-incident-{status.started_at:%Y-%m-%d}"
     names = [c.name for c in slack.channels.values() if c.name.startswith("preskool-incident")]
-    assert names == [status.channel] == [f"preskool-incident-{status.started_at:%Y-%m-%d}"]
+    assert names == [day, f"{day}-2"] and status.channel == f"{day}-2"
+    assert slack.channel_by_name(day).purpose["value"] == "" and not slack.messages(day)
     assert status.incident_id in slack.channel_by_name(status.channel).purpose["value"]
+    (left,) = [e.text for e in status.timeline if e.kind == "bridge-left-behind"]
+    assert left.startswith(f"#{day} has no purpose") and "archive it if it stays empty" in left
 
 
 async def test_a_busy_day_finds_the_next_free_channel_name_at_once(time_env, run_worker, policy, slack):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 
 import pytest
 
@@ -19,8 +19,11 @@ PRIMARY = "ben.okafor@preskool.com"
 ENG_LEAD = "dana.whitfield@preskool.com"
 
 
-async def open_incident(env, task_queue, policy, **labels):
+async def open_incident(env, task_queue, policy, starts_at: str | None = None, **labels):
+    """A P-whatever the labels make, opened by one delivery; `starts_at`: its alert's startsAt."""
     incident_id = f"inc-{uuid.uuid4().hex[:12]}"
+    firing = alert(summary=labels.pop("summary", "Fee collection failing"), **labels)
+    firing["startsAt"] = starts_at or firing["startsAt"]
     handle = await env.client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(incident_id=incident_id, group_key="g"),
@@ -29,16 +32,21 @@ async def open_incident(env, task_queue, policy, **labels):
     )
     await handle.execute_update(
         IncidentWorkflow.receive_alerts,
-        digest(
-            AlertmanagerDelivery.model_validate(
-                delivery(alert(summary=labels.pop("summary", "Fee collection failing"), **labels))
-            )
-        ),
+        digest(AlertmanagerDelivery.model_validate(delivery(firing))),
     )
     await status_when(
         handle, lambda s: any(e.text.startswith("posted the triage-checklist") for e in s.timeline)
     )
     return handle
+
+
+async def since_receipt(env, handle, minutes: float):
+    """Move the clock to `minutes` after the incident heard of the problem."""
+    status = await handle.query(IncidentWorkflow.status)
+    target, now = status.received_at + timedelta(minutes=minutes), await env.get_current_time()
+    if target > now:
+        await env.sleep(target - now)
+    return await handle.query(IncidentWorkflow.status)
 
 
 async def at(env, handle, minutes: float):
@@ -298,3 +306,83 @@ async def test_a_week_long_p0_continues_as_new(time_env, run_worker, policy):
     assert status.runs > 1, "a week of 15-minute nudges must continue as new"
     assert len(history.events) < 10_000
     assert status.phase == "TRIAGE" and status.severity == "P0"
+
+
+async def test_an_alert_40_minutes_late_says_the_passed_windows_once_and_escalates_from_the_page(
+    time_env, run_worker, policy, pagerduty, slack, prometheus
+):
+    """startsAt 40 min before receipt (+08:00): §4's windows count from then, so DETECTION,
+    TRIAGE and CONTAIN had passed; that is said once, and none of them nudges as the incident
+    moves through them. The unacknowledged page escalates 2 min after the page, not at once; FIX
+    nudges at 4 h from the problem's start; the customer email says when it began."""
+    prometheus.healthy(policy)
+    began = (await time_env.get_current_time()).replace(microsecond=0) - timedelta(minutes=40)
+    plus8 = began.astimezone(timezone(timedelta(hours=8))).isoformat()
+    async with run_worker(time_env.client) as tq:
+        handle = await open_incident(time_env, tq, policy, starts_at=plus8, module="fees")
+        opened = await status_when(handle, lambda s: posts(slack, s, "had already passed"))
+        assert kinds(await since_receipt(time_env, handle, 1.9), "escalated") == []
+        await since_receipt(time_env, handle, 2.1)
+        escalated = await status_when(handle, lambda s: kinds(s, "escalated"))
+        await handle.signal("acknowledge", {"by": PRIMARY})
+        await handle.signal("declare_blast_radius", {"scope": "all", "by": PRIMARY})
+        await handle.signal("mitigate", {"by": PRIMARY, "summary": "Rolled back the fee gateway"})
+        await status_when(handle, lambda s: s.phase == "FIX")
+        before_fix = await since_receipt(time_env, handle, 3 * 60 + 19)
+        await since_receipt(time_env, handle, 3 * 60 + 21)
+        fixed = await status_when(handle, lambda s: kinds(s, "window"))
+        await handle.signal("resolve", {"by": IC, "summary": "Rolled back", "root_cause": "Gateway"})
+        closed = await status_when(
+            handle, lambda s: any(r.request_id == "customer-email" for r in s.requests)
+        )
+        await finish(handle)
+    assert opened.started_at == began.astimezone(UTC) and opened.received_at - began >= timedelta(minutes=40)
+    assert opened.phases["DETECTION"] == began
+    [said] = posts(slack, opened, "had already passed")
+    assert "DETECTION (2 min), TRIAGE (10 min) and CONTAIN (30 min) windows had already passed" in said
+    assert "FIX's ends at" in said and kinds(opened, "windows-passed")
+    assert kinds(escalated, "escalated") == ["no acknowledgement within the detection window: paging "
+                                              "On-Call Engineer (Secondary)"]  # fmt: skip
+    assert kinds(before_fix, "window") == [], "no nudge for a window said to have passed"
+    assert kinds(fixed, "window") == ["FIX window (240 min) passed"] and len(posts(slack, fixed, "⏱")) == 2
+    email = next(r for r in closed.requests if r.request_id == "customer-email")
+    assert email.params["start"] == began.astimezone(UTC).isoformat()
+
+
+async def test_a_later_delivery_that_began_earlier_moves_the_start_earlier_never_later(
+    time_env, run_worker, policy, slack
+):
+    """The group's first alert began 5 min before we heard; a later delivery brings one that began
+    30 min before: the start moves to it and the windows that have now passed are said once (no
+    TRIAGE nudge). A delivery whose alerts began later moves nothing."""
+    received = await time_env.get_current_time()
+    first = alert(module="reports", severity="warning", pod="reports-1")
+    first.update(startsAt=(received - timedelta(minutes=5)).isoformat(), fingerprint="00000000000000a1")
+    async with run_worker(time_env.client) as tq:
+        handle = await open_incident(time_env, tq, policy, starts_at=first["startsAt"], module="reports",
+                                     severity="warning", pod="reports-1")  # fmt: skip
+        await handle.signal("acknowledge", {"by": PRIMARY})
+        await status_when(handle, lambda s: s.phase == "TRIAGE")
+        await since_receipt(time_env, handle, 3)
+        earlier = {
+            **alert(module="reports", severity="warning", pod="reports-2"),
+            "fingerprint": "00000000000000a2",
+        }
+        earlier["startsAt"] = (received - timedelta(minutes=30)).isoformat()
+        later = {**earlier, "startsAt": received.isoformat(), "fingerprint": "00000000000000a3"}
+        for alerts in ([first, earlier], [first, later]):
+            await handle.execute_update(
+                IncidentWorkflow.receive_alerts,
+                digest(AlertmanagerDelivery.model_validate(delivery(*alerts))),
+            )
+        moved = await status_when(handle, lambda s: posts(slack, s, "moved the start earlier"))
+        status = await since_receipt(time_env, handle, 12)
+        await finish(handle)
+    assert moved.started_at == (received - timedelta(minutes=30)).replace(microsecond=received.microsecond)
+    assert status.started_at == moved.started_at, "a later start never moves it"
+    [said] = posts(slack, moved, "moved the start earlier")
+    assert said.startswith("⏱ Alertmanager delivery #2 moved the start earlier: we are now 33 min after")
+    assert "§4's TRIAGE (10 min) and CONTAIN (30 min) windows had already passed" in said
+    [on_arrival] = posts(slack, moved, "This alert reached us 5 min after")  # DETECTION's, said then
+    assert "§4's DETECTION (2 min) window had already passed" in on_arrival
+    assert kinds(status, "window") == [] and len([e for e in status.timeline if e.kind == "start"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from temporalio.client import Client
@@ -29,11 +30,13 @@ async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, poli
     )
     await register_search_attributes(client)
     prometheus.healthy(policy)
+    late = alert(scope="all")  # began 40 min before we heard of it: the times count from then
+    late["startsAt"] = (datetime.now(UTC) - timedelta(minutes=40)).isoformat()
     async with run_worker(client) as tq:
         receipt = await deliver_alerts(
             client,
             tq,
-            AlertmanagerDelivery.model_validate(delivery(alert(scope="all"), group=f"Metrics-{free_port()}")),
+            AlertmanagerDelivery.model_validate(delivery(late, group=f"Metrics-{free_port()}")),
         )
         handle = client.get_workflow_handle(receipt.incident_id)
         await handle.signal("acknowledge", {"by": PRIMARY})
@@ -50,6 +53,8 @@ async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, poli
     assert "irp_incidents_opened{" in text and 'severity="P0"' in text
     for name in ("irp_time_to_acknowledge", "irp_time_to_mitigate", "irp_time_to_resolve"):
         assert f"{name}_count" in text and f"{name}_bucket{{" in text, name
+        [total] = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name}_sum")]
+        assert total >= 40 * 60, f"{name} counts from the problem's start: {total}"
     assert "temporal_workflow_task_execution_latency" in text or "temporal_request" in text  # the SDK's own
 
 

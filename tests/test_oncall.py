@@ -128,7 +128,7 @@ async def test_slack_users_are_found_by_email_once_per_worker(slack, policy):
     ghost = ben.model_copy(update={"email": "ghost@preskool.com"})  # Slack does not know the email
     people = Directory([ghost])
     chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context(), people)
-    channel_id, _ = await chat.create_channel("inc-by-email", "Incident inc-by-email")
+    channel_id, _ = await chat.create_channel("inc-by-email")
     bridge = BridgeActivities(chat, people)
     for key in ("opening", "update-1"):
         await ActivityEnvironment().run(

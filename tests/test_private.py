@@ -52,7 +52,8 @@ def test_a_declaration_is_private_when_marked_and_a_public_one_hashes_as_before(
     assert not declaration_private(public) and declaration_private(
         public.model_copy(update={"private": True})
     )
-    before = hashlib.sha256(public.model_dump_json(exclude={"private"}).encode()).hexdigest()[:16]
+    unset = {"private", "started_at"}  # the fields a declaration from before them never had
+    before = hashlib.sha256(public.model_dump_json(exclude=unset).encode()).hexdigest()[:16]
     assert public.digest() == before  # a retried declaration from before `private` finds its incident
     assert public.digest() != public.model_copy(update={"private": True}).digest()
 
@@ -213,13 +214,20 @@ async def test_data_found_at_risk_later_makes_the_incident_private_from_then_on(
     assert "Module" not in {p.key.name for p in described.typed_search_attributes}
 
 
-async def test_a_lost_create_answer_adopts_the_private_channel(time_env, run_worker, policy, slack):
-    """The private bridge was made but the answer lost: the retry finds it among the private
-    channels the bot is in (by the incident id in its purpose) instead of opening `-2`."""
+async def test_a_lost_create_answer_never_adopts_an_unproven_private_channel(
+    time_env, run_worker, policy, slack
+):
+    """The private bridge was made but the answer lost: among the private channels the bot is in,
+    nothing proves that one is this incident's, so the retry opens `-2` (private too) and the
+    timeline names the empty one."""
     slack.lose_next_response("conversations.create")
     async with run_worker(time_env.client) as tq:
         handle, _ = await open_incident(time_env, tq, policy, delivery(alert(data_at_risk="true")))
         status = await status_when(handle, opened)
         await finish(handle)
+    day = f"preskool-incident-{status.started_at:%Y-%m-%d}"
     names = [c.name for c in slack.channels.values() if c.name.startswith("preskool-incident")]
-    assert names == [status.channel] and slack.channel_by_name(status.channel).is_private
+    assert names == [day, status.channel] == [day, f"{day}-2"]
+    assert all(slack.channel_by_name(n).is_private for n in names)
+    assert slack.channel_by_name(status.channel).purpose["value"] == f"Incident {status.incident_id}"
+    assert any(e.kind == "bridge-left-behind" and e.text.startswith(f"#{day} ") for e in status.timeline)

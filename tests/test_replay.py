@@ -11,6 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from runtime.temporal import replay_runner
 from worker import WORKFLOWS
 from workflows.paging import Paging
 
@@ -50,7 +51,9 @@ def test_the_baseline_holds_no_patches_and_later_eras_hold_theirs():
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 async def test_history_replays(path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+    await Replayer(
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=replay_runner()
+    ).replay_workflow(history)
 
 
 async def test_replay_catches_a_non_deterministic_change():

@@ -15,7 +15,6 @@ import re
 import signal
 import ssl
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -538,15 +537,15 @@ async def test_response_url_replaces_posts_deletes_and_wears_out(slack, slack_fa
 async def test_rate_limit_is_ridden_through_by_the_retry_handler(slack, slack_fake):
     await slack.conversations_create(name="inc-rl")
     slack_fake.fail_next("chat.postMessage", 429, retry_after=1)
-    started = time.monotonic()
     await slack.chat_postMessage(channel="inc-rl", text="after the rate limit")
-    assert time.monotonic() - started >= 1  # it honoured Retry-After
     limited, posted = slack_fake.calls_to("chat.postMessage")
     assert (limited.status, limited.headers["Retry-After"], limited.response["error"]) == (
         429,
         "1",
         "ratelimited",
     )
+    # It honoured Retry-After: by the fake's own record, the retry came at least 1 s after the answer.
+    assert posted.arrived - limited.answered >= 1
     assert posted.response["ok"] and len(slack_fake.messages("inc-rl")) == 1
 
     # Without a handler, slack_sdk does not retry: the 429 surfaces.
@@ -555,6 +554,28 @@ async def test_rate_limit_is_ridden_through_by_the_retry_handler(slack, slack_fa
     with pytest.raises(SlackApiError) as info:
         await bare.chat_postMessage(channel="inc-rl", text="x")
     assert info.value.response.status_code == 429 and len(slack_fake.messages("inc-rl")) == 1
+
+
+async def test_a_standing_rate_limit_answers_every_nth_call_of_each_method(slack, slack_fake):
+    """`fail_every`: Slack limits per method, so each method's calls are counted on their own;
+    the 429 carries Retry-After and Slack's body, and nothing was done."""
+    slack_fake.fail_every(["conversations.create", "conversations.list"], 3, retry_after=1)
+    bare = AsyncWebClient(token=DEFAULT_TOKEN, base_url=slack_fake.url)  # no retries: every answer seen
+    outcomes = []
+    for n in range(6):
+        for call in (bare.conversations_create(name=f"inc-every-{n}"), bare.conversations_list()):
+            try:
+                outcomes.append((await call).status_code)
+            except SlackApiError as e:
+                outcomes.append(e.response.status_code)
+    assert outcomes == [200, 200, 200, 200, 429, 429] * 2
+    assert [c.status for c in slack_fake.calls_to("conversations.create")] == [200, 200, 429] * 2
+    limited = [c for c in slack_fake.calls if c.status == 429]
+    assert all(c.headers == {"Retry-After": "1"} and c.response["error"] == "ratelimited" for c in limited)
+    assert [n for n in range(6) if slack_fake.channel_by_name(f"inc-every-{n}")] == [0, 1, 3, 4]
+    await bare.auth_test()  # other methods are untouched
+    slack_fake.reset()
+    assert (await bare.conversations_list()).status_code == 200
 
 
 async def test_server_error_body_is_text_and_the_handler_retries_it(slack_fake):

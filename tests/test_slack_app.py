@@ -8,7 +8,7 @@ import asyncio
 import socket
 import uuid
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -272,3 +272,42 @@ def test_the_slack_app_never_starts_half_set_up(dev_env):
     with pytest.raises(ValueError, match="IRP_ATTESTATION_KEY is not"):
         create_app(token=SecretStr(TOKEN), task_queue="tq", connect=connect, slack=half)
     assert SlackAppSettings().problems() == []  # off: nothing to set up
+
+
+async def test_the_declare_modal_takes_when_the_problem_began(
+    dev_env, run_worker, keyed, slack, slack_receiver
+):
+    """`/incident declare` with the datetime picker (Slack answers Unix seconds, so no time zone is
+    guessed): the incident starts then, in UTC, the receipt beside it in the opening."""
+    async with run_worker(dev_env.client, keyed) as tq, slack_receiver(tq) as url:
+        asha = person(slack, url, IC)
+        assert (await asha.slash("general", "declare")).status_code == 200
+        (modal,) = await eventually(lambda: slack.views_for(IC))
+        picker = {b["block_id"]: b for b in modal["blocks"]}["started_at"]["element"]
+        assert picker["type"] == "datetimepicker"
+        began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+        sent = await asha.submit(
+            modal,
+            {
+                "summary": {"summary": "Schools cannot log in"},
+                "severity": {"severity": "P1"},
+                "started_at": {"started_at": int(began.timestamp())},
+            },
+        )
+        assert sent.status_code == 200 and not sent.content.strip(b"{}"), sent.text
+        told = await eventually(lambda: [m for m in direct(slack, IC) if m["text"].startswith("Declared")])
+        handle = dev_env.client.get_workflow_handle(told[0]["text"].split()[1])
+        status = await status_when(
+            handle, lambda s: any(e.text.startswith("posted the opening") for e in s.timeline)
+        )
+        await finish(handle)
+    assert status.started_at == began and status.received_at - began >= timedelta(minutes=40)
+    opening = message_with(slack, status.channel, "🚨 INCIDENT OPENED")["text"]
+    assert (
+        f"Started At: {began:%Y-%m-%d %H:%M} UTC (received {status.received_at:%H:%M} UTC, 40 min later)"
+        in opening
+    )
+
+
+def direct(slack, user_id: str) -> list[dict]:
+    return next((c.messages for c in slack.channels.values() if c.is_im and c.name == user_id), [])

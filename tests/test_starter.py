@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,9 @@ async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, page
 
 
 async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty):
+    """`--started-at` (with its offset): the incident starts when the problem began; `irp status`
+    shows that start in UTC and when the incident heard of it."""
+    began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     async with run_worker(dev_env.client) as tq:
         code, out, err = await cli(
             "declare",
@@ -83,14 +87,20 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
             "support@preskool.com",
             "--source",
             "zendesk",
+            "--started-at",
+            began.astimezone(timezone(timedelta(hours=-5))).isoformat(),
             task_queue=tq,
         )
         assert code == 0, err
         incident = json.loads(out)["incident_id"]
         status = await status_when(dev_env.client.get_workflow_handle(incident), lambda s: len(s.paged) == 4)
+        code, out, err = await cli("status", incident)
         await finish(dev_env.client.get_workflow_handle(incident))
     assert status.severity == "P1"
     assert status.timeline[0].text.startswith("declared by support@preskool.com (zendesk)")
+    shown = json.loads(out)
+    assert shown["started_at"] == began.isoformat().replace("+00:00", "Z"), shown["started_at"]
+    assert datetime.fromisoformat(shown["received_at"]) - began >= timedelta(minutes=40)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +110,7 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
         (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
         (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
         (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
+        (("declare", "--summary", "x", "--started-at", "2026-12-07T08:32:00"), "should have timezone info"),
     ],
 )
 async def test_clear_errors(cli, args, message):

@@ -2,5 +2,6 @@
 
 from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.slack_request import SlackRequestTaken
 
-__all__ = ["HeartbeatWorkflow", "IncidentWorkflow"]
+__all__ = ["HeartbeatWorkflow", "IncidentWorkflow", "SlackRequestTaken"]

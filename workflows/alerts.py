@@ -12,6 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from plan import SeverityDecision, classify_alerts
     from plan.alert_digest import AlertDigest
+    from plan.start import alert_starts
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
     from workflows.lifecycle import Lifecycle
@@ -37,6 +38,7 @@ class AlertGroup:
         )
         self._remember(delivery)
         self.ctx.note("detected", f"Alertmanager: {s.summary}", by="alertmanager")
+        self.lifecycle.began(alert_starts(delivery), "alert")
         self.lifecycle.decide(classify_alerts(delivery.label_sets, self.ctx.policy.triage))
 
     def later_delivery(self, delivery: AlertDigest) -> None:
@@ -68,6 +70,7 @@ class AlertGroup:
             s.alerts_resolved = False
             self.bridge.post(f"🔁 Alerts firing again: {delivery.summary}", "alerts-firing")
         if delivery.firing:
+            self.lifecycle.began_earlier(alert_starts(delivery), f"Alertmanager delivery #{s.deliveries}")
             self._reevaluate(delivery)
 
     def _reevaluate(self, delivery: AlertDigest) -> None:

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from plan import Role, templates
     from plan import buttons as chat_buttons
+    from plan.bridge_proof import bridge_purpose
     from plan.buttons import ChatButton
     from plan.oncall import Handoff
     from workflows.context import IncidentContext
@@ -126,7 +127,7 @@ class Bridge:
         self.continuing = True
         message_id = None
         try:
-            if await self._open_channel(f"Incident {ctx.incident_id} (continues #{old}){self._about()}"):
+            if await self._open_channel(bridge_purpose(ctx.incident_id, self._about(), continues=old)):
                 await self._invite(ctx.engaged.bridge_members)
                 s.bridge.opening_message_id = await self.send(
                     templates.bridge_continued(ctx.incident_id, old, why), "continuation"
@@ -188,7 +189,7 @@ class Bridge:
     async def _open(self) -> None:
         ctx, s = self.ctx, self.ctx.s
         await self.on_call.look("open")  # before anyone is invited or named
-        if not await self._open_channel(f"Incident {ctx.incident_id}{self._about()}"):
+        if not await self._open_channel(bridge_purpose(ctx.incident_id, self._about())):
             return
         await self._invite(ctx.engaged.bridge_members)
         s.bridge.opening_message_id = await self.send(
@@ -197,6 +198,8 @@ class Bridge:
                 summary=s.summary,
                 impact=s.impact or ctx.default_impact(),
                 started_at=s.started_at,
+                received_at=s.received_at,
+                start_believed=s.start_believed,
                 ic=ctx.person(Role.incident_commander),
                 primary=ctx.person(Role.oncall_primary),
                 secondary=ctx.person(Role.oncall_secondary),
@@ -232,7 +235,7 @@ class Bridge:
                 incident_id=ctx.incident_id,
                 channel_prefix=ctx.policy.bridge_channel_prefix,
                 started_at=s.started_at,
-                purpose=purpose[:250],
+                purpose=purpose,
                 private=s.private,
             ),
             "open the incident bridge",
@@ -244,11 +247,13 @@ class Bridge:
             return False
         s.bridge.channel, s.bridge.channel_id = opened.channel, opened.channel_id
         ctx.note("bridge", f"bridge opened: #{opened.channel}")
+        if opened.left_behind:  # a lost create's channel, maybe: people decide (plan/bridge_proof.py)
+            ctx.note("bridge-left-behind", opened.left_behind)
         return True
 
     def _about(self) -> str:
         """The purpose's summary: none for a private incident (its purpose names only its id)."""
-        return "" if self.ctx.s.private else f": {self.ctx.s.summary}"
+        return "" if self.ctx.s.private else self.ctx.s.summary
 
     async def _invite(self, roles: list[Role]) -> None:
         s = self.ctx.s

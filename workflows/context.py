@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.models import GatedAction, Phase
     from plan.privacy import PRIVATE_SUMMARY
     from plan.raci import Engagement, engagement
+    from plan.refusals import REFUSED, let_go, tell, untold_note
     from plan.signals import nearest
     from workflows import search
     from workflows.lanes import Lanes
@@ -34,7 +35,7 @@ class IncidentContext:
         self.incident_id = incident_id
         self.s = state
         self.policy = policy
-        self.lanes = Lanes()
+        self.lanes = Lanes(on_fault=self._lane_fault)
         self.wake = False
         self.running = False
         self.announce: Callable[[str, str], None] = lambda text, what: None
@@ -43,21 +44,32 @@ class IncidentContext:
         # Whether this incident checks that people are known (the `people-known` patch; None until
         # a handler has asked, so a validator never calls workflow.patched itself).
         self.checks_people: bool | None = None
+        self.noted = 0  # timeline entries written by this run (an answer counts what an input wrote)
+        self.refused: list[str] = []  # "signal: reason" refused by this run, in order (`act` answers them)
 
     # --- the timeline and refusals ------------------------------------------------------------
 
     def note(self, kind: str, text: str, by: str | None = None) -> None:
         """Every change writes the timeline, which also wakes the main loop."""
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
+        self.noted += 1
         self.wake = True
         if self.running and self.policy:  # the UI's live details (metadata, not a command in history)
             workflow.set_current_details(self.details())
         workflow.logger.info("%s: %s", kind, text)  # the timeline, in the logs (not repeated on replay)
 
     def refuse(self, signal: str, reason: str) -> None:
-        """A refusal is told where people look: the timeline and the bridge."""
-        self.note("refused", f"refused {signal}: {reason}")
-        self.announce(f"🚫 Refused `{signal}`: {reason}", "refusal")
+        """A refusal is told where people look: the timeline and the bridge. A flood of them is
+        bounded (plan/refusals.py) in incidents that keep a refusal log (those begun since it)."""
+        self.refused.append(f"{signal}: {reason}")
+        log = self.s.refusals
+        if log is not None and (old := let_go([e.kind for e in self.s.timeline])) is not None:
+            del self.s.timeline[old]
+            log.dropped += 1
+        self.note(REFUSED, f"refused {signal}: {reason}")
+        told, untold = tell(log, workflow.now()) if log is not None else (True, 0)
+        if told:
+            self.announce(f"🚫 Refused `{signal}`: {reason}{untold_note(untold)}", "refusal")
 
     def accept(self, signal: str, model: type[BaseModel], payload: object) -> BaseModel | None:
         """Human input is validated here, not by the SDK, so a bad one is refused visibly."""
@@ -111,6 +123,13 @@ class IncidentContext:
         return False
 
     # --- outward steps --------------------------------------------------------------------------
+
+    def _lane_fault(self, lane: str, fault: Exception) -> None:
+        """A step of `lane` raised: logged with its traceback, told in the timeline; the lane goes on."""
+        workflow.logger.exception("a step of the %s lane failed in %s", lane, self.incident_id)
+        self.note(
+            "fault", f"a {lane} step failed ({type(fault).__name__}); the {lane} lane goes on with the next"
+        )
 
     def later(self, lane: str, step: Callable[..., Awaitable], *args) -> None:
         """Queue an outward step in its system's lane: steps of a lane run in order, lanes apart."""

@@ -33,12 +33,13 @@ with workflow.unsafe.imports_passed_through():
         silence_text,
         silent,
     )
+    from plan.person_input import too_large
     from workflows.outside import OUTSIDE, PAGING, failure
 
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn  # PINNED (runtime/deployment.py); each new run starts on the current build
 class HeartbeatWorkflow:
     @workflow.init
     def __init__(self, input: HeartbeatInput) -> None:
@@ -67,7 +68,9 @@ class HeartbeatWorkflow:
                         alertmanager=self.alertmanager,
                         state=self.s,  # the next run pins the worker's policy then in force
                         beats_per_run=self.beats_per_run,
-                    )
+                    ),
+                    # Months long: each new run starts on the deployment's current build.
+                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
                 )
             if self.s.alarm is None:
                 # Armed: a beat before the deadline re-arms it; none, and the pipeline is silent.
@@ -87,6 +90,8 @@ class HeartbeatWorkflow:
 
     @beat.validator
     def _from_this_alertmanager(self, beat: Beat) -> None:
+        if why := too_large(beat):
+            raise ApplicationError(why, type="Refused")
         if beat.alertmanager != self.alertmanager:
             raise ApplicationError(
                 f"{self.id} watches Alertmanager {self.alertmanager!r}, not {beat.alertmanager!r}",
@@ -108,7 +113,12 @@ class HeartbeatWorkflow:
     # --- waiting -------------------------------------------------------------------------------
 
     def _time_to_continue(self) -> bool:
-        return self.s.beats_this_run >= self.beats_per_run or workflow.info().is_continue_as_new_suggested()
+        info = workflow.info()
+        return (
+            self.s.beats_this_run >= self.beats_per_run
+            or info.is_continue_as_new_suggested()
+            or info.is_target_worker_deployment_version_changed()  # a newer build is current
+        )
 
     async def _beat_before_deadline(self) -> bool:
         """False once the window has run out with no beat; True on a beat (the timer re-arms)."""

@@ -37,6 +37,9 @@ PROVED = {
 }
 
 
+PENDING_CLAIMS = 3  # decisions in one person's name waiting for their confirmation at once
+
+
 def needs_proof(signal: str, accepted: BaseModel) -> bool:
     return signal in PROVED or (signal == "resolve" and bool(getattr(accepted, "force_reason", None)))
 
@@ -91,6 +94,13 @@ class Identity:
         """Hold the decision, bound to exactly what it acts on now; ask its person, directly, to
         confirm it."""
         s, by = self.ctx.s, accepted.by
+        waiting = [c.claim_id for c in s.claims.values() if c.state == "pending" and c.by == by]
+        if s.refusals is not None and len(waiting) >= PENDING_CLAIMS:  # no flood of prompts to one person
+            self.ctx.refuse(
+                signal, f"{len(waiting)} decisions in {by}'s name already wait for their confirmation "
+                f"({', '.join(waiting)}): they answer those first",
+            )  # fmt: skip
+            return
         claim_id = f"claim-{len(s.claims) + 1}"
         bound, described = self.about(signal, accepted)
         kept = {k: v for k, v in value.items() if k != "attestation"}

@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from plan.deliverables import Deliverable, ledger_closed
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
     from plan.models import Phase
+    from plan.person_input import too_large
+    from plan.refusals import RefusalLog
     from plan.signals import Act, Outcome
     from workflows import metrics, status
     from workflows.alerts import AlertGroup
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext
     from workflows.customer_email import CustomerEmail
+    from workflows.faults import contained
     from workflows.identity import Identity
     from workflows.ledger import Ledger
     from workflows.lifecycle import Lifecycle
@@ -42,12 +45,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.statement import PublicStatement
     from workflows.status_page import StatusPage
+    from workflows.upgrade import Upgrade
 
 FIRST_ALERT_WAIT = timedelta(minutes=5)
+# The patch of the first release with Worker Deployments: incidents begun before it run unpinned and
+# meet this code; those begun after it keep their build (README "Deploying new code").
+RELEASE = "v1.1"
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn
+@workflow.defn  # PINNED to its build (runtime/deployment.py): a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init
@@ -75,7 +82,10 @@ class IncidentWorkflow:
         self.pins = Pins(ctx)
         handlers = ("lifecycle", "approvals", "ledger", "customer_email", "gate", "identity", "pins")
         self.people = People(ctx, self.identity, self.approvals, {h: getattr(self, h) for h in handlers})
-        self.clocks = (self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement)
+        self.upgrade = Upgrade(ctx)  # in REVIEW, onto the current build (workflows/upgrade.py)
+        self.clocks = (
+            self.lifecycle, self.approvals, self.ledger, self.customer_email, self.statement, self.upgrade
+        )  # fmt: skip
         ctx.announce = self.bridge.post
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
@@ -86,6 +96,8 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
         ctx = self.ctx
+        if input.state is None:
+            self._patches()
         # The policy in force for this incident: the worker's, read once and kept in history.
         ctx.policy = ctx.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
@@ -109,6 +121,7 @@ class IncidentWorkflow:
             self.bridge.open()  # #preskool-incident-<date> and §5.1
             # 2. TRIAGE starts with the checklist; customers hear from the status page.
             self.lifecycle.post_triage_checklist()
+            self.lifecycle.say_windows_passed()  # an alert that reached us late: once, not a nudge each
             self.status_page.open()
             self.lifecycle.retime_cadence()
         early, self.early = self.early, []
@@ -117,17 +130,26 @@ class IncidentWorkflow:
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
         while not self._finished():
-            if workflow.info().is_continue_as_new_suggested() and ctx.lanes.idle:
+            if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s)
-                )
+                self._continue_as_new()
             now = await self._sleep_until_next_clock()
             for component in self.clocks:
                 component.check(now)
         await workflow.wait_condition(workflow.all_handlers_finished)
         ctx.publish()
         return self.status()
+
+    def _patches(self) -> None:
+        """What a new incident does that incidents begun under older code (before Worker
+        Deployments pinned each incident to its build) did not: decided once, at the start of its
+        run (before the policy's local activity: a patch first asked after it replayed out of
+        place), and kept in its state. One patch for this release's three changes."""
+        s = self.ctx.s
+        if workflow.patched(RELEASE):
+            s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
+            s.received_at = s.started_at  # the problem's own start is kept beside it (plan/start.py)
+            s.moves_in_review = True  # in REVIEW, onto the current build (workflows/upgrade.py)
 
     # --- alerts ------------------------------------------------------------------------------
 
@@ -141,10 +163,12 @@ class IncidentWorkflow:
         s = self.ctx.s
         created = s.decision is None
         s.deliveries += 1
-        if created:
-            self.alerts.detected(delivery)
-        else:
-            self.alerts.later_delivery(delivery)
+        contained(
+            self.ctx,
+            "receive_alerts",
+            lambda: self.alerts.detected(delivery) if created else self.alerts.later_delivery(delivery),
+            answer=True,
+        )
         return DeliveryReceipt(
             incident_id=self.ctx.incident_id, severity=s.decision.severity, created=created
         )
@@ -153,6 +177,7 @@ class IncidentWorkflow:
     def _open_for_alerts(self, delivery: AlertDigest) -> None:
         """A resolved incident takes only stale firings (noted, nothing more); anything new is the
         next incident's (the receiver opens it)."""
+        _reject_if(too_large(delivery))
         if not delivery.label_sets:  # the receiver never sends one; a hand-made update might
             raise ApplicationError("a delivery with no alerts: nothing to evaluate", type="Refused")
         if self.ctx.s.resolution is not None and not delivery.stale(self.ctx.s.alerts_ended):
@@ -173,6 +198,7 @@ class IncidentWorkflow:
 
     @opened.validator
     def _same_declaration(self, digest: str) -> None:
+        _reject_if(too_large(digest))
         if self.ctx.s.declaration_digest != digest:
             raise ApplicationError(
                 f"incident {self.ctx.incident_id} was declared with another body under this Idempotency-Key: "
@@ -189,7 +215,7 @@ class IncidentWorkflow:
         if not self._open_for_people() or self.early:
             self.early.append((signal, payload))  # the run body takes them once the incident has opened
             return
-        self.people.read(signal, payload)
+        contained(self.ctx, signal.name, lambda: self.people.read(signal, payload))
 
     @workflow.update(
         description="Any person's signal, answered with its outcome (accepted, or refused and why; "
@@ -198,11 +224,12 @@ class IncidentWorkflow:
     async def act(self, call: Any) -> Outcome:
         act = Act.model_validate(call)
         await workflow.wait_condition(lambda: self._open_for_people() and not self.early)
-        return self.people.outcome(act)
+        return contained(self.ctx, act.signal, lambda: self.people.outcome(act), answer=True)
 
     @act.validator
     def _known_signal(self, call: Any) -> None:
         """An unknown name is answered at once, with the nearest known one."""
+        _reject_if(too_large(call))
         try:
             act = Act.model_validate(call)
         except ValidationError as e:
@@ -219,20 +246,21 @@ class IncidentWorkflow:
         if not workflow.patched("unknown-signals"):  # before it, such a signal waited unread
             return
         shown = name[:64].replace("<", "‹").replace(">", "›")  # never a mention or a link
-        hint = signals_plan.nearest(name, sorted(PEOPLES))
-        self.ctx.refuse(shown, f"this incident takes no signal {shown!r}{hint}")
+        hint = signals_plan.nearest(name[:64], sorted(PEOPLES))
+        contained(
+            self.ctx, shown, lambda: self.ctx.refuse(shown, f"this incident takes no signal {shown!r}{hint}")
+        )
 
     @workflow.update(
         description="Approve, with an answer at once: refused input is rejected before it reaches "
         'history. {"request_id", "by", "reason"?}'
     )
     def approve_action(self, payload: Any) -> ActionRequest:
-        decision = Decide.model_validate(payload)
-        self.people.apply(BY_NAME["approve"], payload)  # with attestation keys, a claim until confirmed
-        return self.ctx.s.requests[decision.request_id]
+        return contained(self.ctx, "approve", lambda: self._decide("approve", payload), answer=True)
 
     @approve_action.validator
     def _check_approve_action(self, payload: Any) -> None:
+        _reject_if(too_large(payload))
         _reject_if(
             self.ctx.policy is None
             and "the incident is starting; try again"
@@ -241,12 +269,18 @@ class IncidentWorkflow:
 
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
     def deny_action(self, payload: Any) -> ActionRequest:
+        return contained(self.ctx, "deny", lambda: self._decide("deny", payload), answer=True)
+
+    def _decide(self, signal: str, payload: Any) -> ActionRequest:
+        """An approval or denial by update (with attestation keys, a claim until confirmed): the
+        request as it stands after it."""
         decision = Decide.model_validate(payload)
-        self.people.apply(BY_NAME["deny"], payload)
+        self.people.apply(BY_NAME[signal], payload)
         return self.ctx.s.requests[decision.request_id]
 
     @deny_action.validator
     def _check_deny_action(self, payload: Any) -> None:
+        _reject_if(too_large(payload))
         _reject_if(
             self.ctx.policy is None
             and "the incident is starting; try again"
@@ -288,16 +322,28 @@ class IncidentWorkflow:
         s = self.ctx.s
         return s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) and self.ctx.lanes.idle
 
+    def _time_to_continue(self) -> bool:
+        """A new run when the history is long, or, in REVIEW, when a newer build is current; never
+        with an outward step in flight."""
+        return self.ctx.lanes.idle and (workflow.info().is_continue_as_new_suggested() or self.upgrade.due())
+
+    def _continue_as_new(self) -> None:
+        """Response phases keep their build (the pin is inherited); REVIEW starts its new run on
+        the deployment's current build."""
+        ctx = self.ctx
+        workflow.continue_as_new(
+            IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s),
+            initial_versioning_behavior=(
+                workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if ctx.s.phase is Phase.REVIEW else None
+            ),
+        )
+
     def _next_clock(self) -> datetime | None:
         return min((m for c in self.clocks if (m := c.next_clock())), default=None)
 
     def _woken(self) -> bool:
         """Something happened (every change writes the timeline), so the clocks may have moved."""
-        return (
-            self.ctx.wake
-            or self._finished()
-            or (workflow.info().is_continue_as_new_suggested() and self.ctx.lanes.idle)
-        )
+        return self.ctx.wake or self._finished() or self._time_to_continue()
 
     async def _sleep_until_next_clock(self) -> datetime:
         """One timer per deadline, kept while only other things happen: an alert storm's

@@ -16,7 +16,15 @@ with workflow.unsafe.imports_passed_through():
         templates,
     )
     from plan.incident import BlastRadius, Cadence
-    from plan.lifecycle import WINDOWED, cadence, escalate_unacknowledged, next_update_due, phase_deadline
+    from plan.lifecycle import (
+        WINDOWED,
+        cadence,
+        escalate_unacknowledged,
+        escalation_due,
+        next_update_due,
+        phase_deadline,
+        windows_passed,
+    )
     from plan.models import Phase
     from plan.signals import (
         Acknowledge,
@@ -27,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
         PostUpdate,
         SetSeverity,
     )
+    from plan.start import Source, Start, problem_start, start_line
     from workflows import metrics
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext, minutes
     from workflows.paging import Paging
     from workflows.status_page import PUBLIC_STATUS, StatusPage
 
+PAGERDUTY_EVENTS_KEPT = 500  # webhook event ids remembered, to take each PagerDuty event once
 SCOPE = {"all": "all users", "many": "many users"}
 
 
@@ -50,7 +60,74 @@ class Lifecycle:
             f"declared by {declaration.reporter} ({declaration.source}): {declaration.summary}",
             by=declaration.reporter,
         )
+        given = [declaration.started_at] if declaration.started_at else []
+        self.began(given, "declared", f" by {declaration.reporter}")
         self.decide(classify_declaration(declaration, self.ctx.policy.triage))
+
+    # --- when the problem began (plan/start.py) ----------------------------------------------------
+
+    def began(self, starts: list[datetime], source: Source, by: str = "") -> None:
+        """The problem's start, from the first delivery's firing alerts or the declaration, kept
+        beside the receipt (`received_at`: when this incident's workflow began). Incidents opened
+        before `v1.1` have no `received_at` and keep counting from their receipt."""
+        s = self.ctx.s
+        if s.received_at is None:
+            return
+        if not starts and source == "declared":  # nobody said when: it began when it was declared
+            return
+        self._moved(problem_start(starts, s.received_at, source=source), source, by)
+
+    def began_earlier(self, starts: list[datetime], what: str) -> None:
+        """A later delivery whose alerts began before the known start moves it earlier (never
+        later); the §4 windows that have passed because of it are said once."""
+        s = self.ctx.s
+        if s.received_at is None or s.resolution:  # opened before `v1.1`, or closing
+            return
+        start = problem_start(starts, workflow.now(), known=s.started_at)
+        if start.moved:
+            self._moved(start, "alert", prefix=f"{what} shows an earlier start: ")
+            self.say_windows_passed(f"{what} moved the start earlier: we are now")
+
+    def _moved(self, start: Start, source: Source, by: str = "", prefix: str = "") -> None:
+        s = self.ctx.s
+        s.started_at, s.start_believed = start.at, start.believed
+        s.phases[Phase.DETECTION] = start.at
+        self.ctx.note("start", prefix + start_line(start, s.received_at, source, by))
+        for line in start.said:
+            self.ctx.note("start", line)
+
+    def say_windows_passed(self, how: str = "") -> None:
+        """Once, plainly: the §4 windows (counted from the problem's start) that had ended before
+        we could act, marked so none of them nudges later (an alert 40 minutes late must not
+        spray nudges). The unacknowledged page still escalates, counted from the page."""
+        s, policy, now = self.ctx.s, self.ctx.policy, workflow.now()
+        if s.received_at is None or s.resolution:
+            return
+        passed = [p for p in windows_passed(policy, s.started_at, now) if p not in s.windows_nudged]
+        if not passed:
+            return
+        s.windows_nudged += passed
+        names = [(p.value, minutes(getattr(policy.phase_windows, p.value))) for p in passed]
+        self.ctx.note(
+            "windows-passed", "passed before we could act: " + ", ".join(f"{p} ({m} min)" for p, m in names)
+        )
+        upcoming = next((p for p in WINDOWED if phase_deadline(policy, s.started_at, p) > now), None)
+        ends = (
+            f"{upcoming}'s ends at {phase_deadline(policy, s.started_at, upcoming):%H:%M} UTC"
+            if upcoming
+            else ""
+        )
+        declared = "This incident was declared" if s.declaration_digest else "This alert reached us"
+        self.bridge.post(
+            templates.windows_passed_on_arrival(
+                late_by=now - s.started_at,
+                started_at=s.started_at,
+                passed=names,
+                how=how or declared,
+                ends=ends,
+            ),
+            "windows-passed",
+        )
 
     def post_triage_checklist(self) -> None:
         """§4.2, in the opening's thread, with links around the incident's start."""
@@ -184,6 +261,8 @@ class Lifecycle:
         if event.event_id in s.pagerduty_events:
             return
         s.pagerduty_events.append(event.event_id)
+        if s.refusals is not None:  # PagerDuty retries within hours: the latest ids are enough
+            s.pagerduty_events = s.pagerduty_events[-PAGERDUTY_EVENTS_KEPT:]
         who = event.agent_email or self._roster_email(event.agent) or event.agent or "someone"
         if event.event_type == "incident.acknowledged":
             self.acknowledged(who, via=" in PagerDuty")
@@ -212,7 +291,7 @@ class Lifecycle:
             return None
         moments = []
         if not s.acknowledged_by and not s.escalated_unacknowledged:
-            moments.append(phase_deadline(policy, s.started_at, Phase.DETECTION))
+            moments.append(self._escalation_due())
         if s.phase in WINDOWED and s.phase not in s.windows_nudged and s.phase is not Phase.DETECTION:
             moments.append(phase_deadline(policy, s.started_at, s.phase))
         if s.cadence and s.cadence.next_due:
@@ -228,14 +307,11 @@ class Lifecycle:
 
     def _escalate_unacknowledged(self, now: datetime) -> None:
         s, policy = self.ctx.s, self.ctx.policy
-        if (
-            s.acknowledged_by
-            or s.escalated_unacknowledged
-            or now < phase_deadline(policy, s.started_at, Phase.DETECTION)
-        ):
+        if s.acknowledged_by or s.escalated_unacknowledged or now < self._escalation_due():
             return
         s.escalated_unacknowledged = True
-        s.windows_nudged.append(Phase.DETECTION)
+        if Phase.DETECTION not in s.windows_nudged:
+            s.windows_nudged.append(Phase.DETECTION)
         roles = escalate_unacknowledged(s.decision.severity, self.ctx.engaged, self.paging.paged_roles())
         self.ctx.note(
             "escalated",
@@ -290,6 +366,15 @@ class Lifecycle:
         )
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _escalation_due(self) -> datetime:
+        """From the page (plan/lifecycle.py escalation_due, which says why): the first page goes
+        out as the incident hears of the problem. Before `v1.1`, from the start, which
+        was then the receipt too."""
+        s = self.ctx.s
+        if s.received_at is None:
+            return phase_deadline(self.ctx.policy, s.started_at, Phase.DETECTION)
+        return escalation_due(self.ctx.policy, s.received_at)
 
     def decide(self, decision: SeverityDecision) -> None:
         self.ctx.s.decision = decision

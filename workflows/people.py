@@ -60,15 +60,18 @@ class People:
             self._handle(signal, accepted)
 
     def outcome(self, act: Act) -> Outcome:
-        """`act`: apply one signal and say what came of it, from what it wrote in the timeline."""
-        s = self.ctx.s
-        before, requests = len(s.timeline), set(s.requests)
+        """`act`: apply one signal and say what came of it: its refusal (the first reason it was
+        refused for), else what it wrote in the timeline."""
+        ctx, s = self.ctx, self.ctx.s
+        noted, refused, requests = ctx.noted, len(ctx.refused), set(s.requests)
         self.apply(BY_NAME[act.signal], act.input)
+        written = s.timeline[len(s.timeline) - (ctx.noted - noted) :] if ctx.noted > noted else []
         made = [r for r in s.requests if r not in requests]
         request_id = act.input.get("request_id") if isinstance(act.input, dict) else None
         asked = s.requests.get(request_id) if isinstance(request_id, str) else None
         waiting = act.signal == "approve" and asked is not None and asked.state == "pending"
-        return signals_plan.outcome(act.signal, s.timeline[before:], made, pending=waiting)
+        reason = ctx.refused[refused] if len(ctx.refused) > refused else None
+        return signals_plan.outcome(act.signal, written, made, pending=waiting, refusal=reason)
 
     def apply_as(self, name: str, value: dict, user: str | None) -> None:
         """A confirmed claim: its input applied as its person's (proved to be chat user `user`)."""

@@ -13,6 +13,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import IncidentContext
 
 
+PINS_KEPT = 200  # pinned messages an incident keeps (each up to 4,000 characters)
+
+
 class Pins:
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
@@ -31,6 +34,11 @@ class Pins:
                 ctx.wake = True
             return
         if pin.message_id in s.pins:
+            return
+        if s.refusals is not None and len(s.pins) >= PINS_KEPT:
+            ctx.refuse(
+                "pin_message", f"the timeline already holds {PINS_KEPT} pinned messages: unpin one first"
+            )
             return
         s.pins[pin.message_id] = PinnedMessage(
             message_id=pin.message_id, author=pin.author, text=pin.text, at=workflow.now(), by=pin.by

@@ -38,6 +38,7 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         summary=s.summary,
         impact=s.impact,
         started_at=s.started_at,
+        received_at=s.received_at or s.started_at,
         acknowledged_by=s.acknowledged_by,
         acknowledged_at=s.acknowledged_at,
         roles=roles,
@@ -55,5 +56,6 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         deliverables=s.ledger,
         tickets=s.tickets,
         runs=s.runs,
+        refusals_not_kept=s.refusals.dropped if s.refusals else 0,
         timeline=s.timeline,
     )

@@ -16,8 +16,10 @@ from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.errors import give_up
+from activities.errors import RATE_LIMITED, give_up
+from plan.bridge_proof import Proof, SeenChannel, adopt, left_behind, purpose_names
 from plan.buttons import ChatButton
 from plan.models import Person
 from plan.templates import channel_name
@@ -51,17 +53,21 @@ class Directory:
 
 
 class Chat(Protocol):
-    """A chat service's channels and messages. Errors are `try_again` / `give_up`
-    (activities/errors.py). Channel and message ids are the provider's, opaque here."""
+    """A chat service's channels and messages. Errors are `try_again` / `rate_limited` /
+    `give_up` (activities/errors.py). Channel and message ids are the provider's, opaque here."""
 
     name: str
 
-    async def find_channel(
-        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None, private: bool = False
-    ) -> tuple[str, str] | None:
-        """(id, name) of an open channel this incident already made (a retry after a lost create):
-        one whose purpose names the incident, or `tried` if we made it and never set its purpose.
-        `private`: look among the private channels the bot is in."""
+    async def bot_user(self) -> str:
+        """The bot's own user id on the service (every channel this product makes is the bot's)."""
+        ...
+
+    async def channel(self, channel_id: str) -> SeenChannel | None:
+        """One channel by id, with its creator and purpose; None when it is gone or unseen."""
+        ...
+
+    async def open_channels(self, private: bool = False) -> list[SeenChannel]:
+        """Every open channel of the kind (`private`: the private ones the bot is in)."""
         ...
 
     async def channel_named(self, name: str) -> str | None:
@@ -72,9 +78,14 @@ class Chat(Protocol):
         """Every channel name starting with `prefix`, archived ones too."""
         ...
 
-    async def create_channel(self, name: str, purpose: str, private: bool = False) -> tuple[str, str] | None:
+    async def create_channel(self, name: str, *, private: bool = False) -> tuple[str, str] | None:
         """(id, name) of the new channel (`private`: seen only by its members), or None when the
-        name is taken."""
+        name is taken. Raises an error of type RATE_LIMITED when the service did nothing."""
+        ...
+
+    async def set_purpose(self, channel_id: str, purpose: str) -> str | None:
+        """Set the channel's purpose: None when set, else the service's refusal. Raises when
+        waiting can clear the failure."""
         ...
 
     async def invite(self, channel_id: str, person: Person) -> str | None:
@@ -139,11 +150,34 @@ class OpenBridgeRequest(BaseModel):
 
 
 class BridgeChannel(BaseModel):
-    """The bridge's channel id and name, or why there is none (`skipped`)."""
+    """The bridge's channel id and name, or why there is none (`skipped`). `left_behind`: a
+    channel named as an earlier attempt's unanswered create, which nothing proves is this
+    incident's (so it was not taken), said in words for the timeline."""
 
     channel_id: str | None = None
     channel: str | None = None
     skipped: str | None = None
+    left_behind: str | None = None
+
+
+class CreateAttempt(BaseModel):
+    """What `open_bridge` heartbeats around each create, so a retry knows what its earlier attempt
+    did (the SDK sends the last heartbeat with a failed attempt): `name` asked for and not yet
+    answered (`made` None), or answered with the channel id `made` — the retry's proof."""
+
+    name: str | None = None
+    made: str | None = None
+
+    @classmethod
+    def last(cls, details) -> CreateAttempt:
+        """The earlier attempt's last heartbeat; a bare name is an older worker's (in flight)."""
+        last = details[-1] if details else None
+        if isinstance(last, str):
+            return cls(name=last)
+        try:
+            return cls.model_validate(last)
+        except ValueError:  # nothing this code heartbeated: no proof, nothing in flight
+            return cls()
 
 
 class InviteRequest(BaseModel):
@@ -227,24 +261,59 @@ class BridgeActivities:
 
     @activity.defn
     async def open_bridge(self, request: OpenBridgeRequest) -> BridgeChannel:
-        """The incident's channel, created once: a retry adopts the channel its lost attempt made."""
+        """The incident's channel, made once. A retry takes only a channel it can prove is its own
+        (plan/bridge_proof.py): the one its earlier attempt's create was answered with (kept in
+        the heartbeat), or one whose purpose the bot set naming this incident. A channel nothing
+        proves is never taken, whoever made it; one named as an unanswered create is reported."""
         if self.chat is None:
             return BridgeChannel(skipped=f"skipped: {self.missing} not configured")
         base = channel_name(request.channel_prefix, request.started_at)
+        left = None
         if activity.info().attempt > 1:
-            details = activity.info().heartbeat_details
-            tried = details[0] if details else None
-            if found := await self.chat.find_channel(
-                base, request.incident_id, request.purpose, tried, request.private
-            ):
-                return BridgeChannel(channel_id=found[0], channel=found[1])
-        taken = self.taken.get(base)
-        if taken is None:  # nothing known about this day yet: the plain name first
-            activity.heartbeat(base)
-            if created := await self.chat.create_channel(base, request.purpose, request.private):
-                self._remember(base, {base})
-                return BridgeChannel(channel_id=created[0], channel=created[1])
-            taken = self._remember(base, await self.chat.names_taken(base) | {base})
+            found, left = await self._own_channel(base, request)
+            if found:
+                return found
+        opened = await self._new_channel(base, request)
+        if left:
+            opened.left_behind = (
+                f"#{left.name} has no purpose: this incident's create for that name went unanswered, "
+                "so it may be an empty channel that create left, or another incident's still being "
+                "set up. Nothing proves it is this incident's, so it was not used; archive it if it "
+                "stays empty"
+            )
+        return opened
+
+    async def _own_channel(
+        self, base: str, request: OpenBridgeRequest
+    ) -> tuple[BridgeChannel | None, SeenChannel | None]:
+        """(the channel this incident can prove it made, if any; else a channel named as its
+        unanswered create, if one is there)."""
+        before = CreateAttempt.last(activity.info().heartbeat_details)
+        proof = Proof(request.incident_id, base, await self.chat.bot_user(), before.made)
+        made = await self.chat.channel(before.made) if before.made else None
+        if made and (own := adopt([made], proof)):
+            return await self._adopted(own, request), None
+        listed = await self.chat.open_channels(request.private)
+        if own := adopt(listed, proof):
+            return await self._adopted(own, request), None
+        return None, left_behind(listed, proof, before.name if before.made is None else None)
+
+    async def _adopted(self, own: SeenChannel, request: OpenBridgeRequest) -> BridgeChannel:
+        """A proven channel: its purpose is set now if the earlier attempt could not set it."""
+        if not purpose_names(own.purpose, request.incident_id):
+            if refused := await self.chat.set_purpose(own.id, request.purpose):
+                activity.logger.warning("bridge %s: the purpose was refused: %s", own.name, refused)
+        return BridgeChannel(channel_id=own.id, channel=own.name)
+
+    async def _new_channel(self, base: str, request: OpenBridgeRequest) -> BridgeChannel:
+        """The day's first free name: the plain one while nothing is known of the day, else the
+        next one this worker believes free (looked up again every GUESSES names taken first)."""
+        if base not in self.taken:  # nothing known about this day yet: the plain name first
+            if created := await self._create(base, request):
+                self._known(base).add(base)
+                return created
+            self._known(base).update(await self.chat.names_taken(base) | {base})
+        taken = self._known(base)
         for attempt in range(1, MAX_NAME_RACES + 1):
             n = next(
                 n
@@ -252,24 +321,46 @@ class BridgeActivities:
                 if channel_name(request.channel_prefix, request.started_at, n) not in taken
             )
             name = channel_name(request.channel_prefix, request.started_at, n)
-            activity.heartbeat(name)
             taken.add(name)  # reserved before asking, so concurrent openings pick different names
             try:
-                created = await self.chat.create_channel(name, request.purpose, request.private)
+                created = await self._create(name, request)
             except Exception:
                 taken.discard(name)
                 raise
             if created:
-                return BridgeChannel(channel_id=created[0], channel=created[1])
+                return created
             if attempt % GUESSES == 0:
                 taken |= await self.chat.names_taken(base)
         raise RuntimeError(f"{MAX_NAME_RACES} tries at the next free name after {base} were all taken first")
 
-    def _remember(self, base: str, names: set[str]) -> set[str]:
-        self.taken[base] = names
-        while len(self.taken) > DAYS_REMEMBERED:
-            self.taken.pop(next(iter(self.taken)))
-        return names
+    async def _create(self, name: str, request: OpenBridgeRequest) -> BridgeChannel | None:
+        """One create. The id it answers is heartbeated before anything else is asked, so that if
+        this attempt fails from here on (the purpose rate-limited past the in-place waits), the
+        retry can prove the channel is this incident's. None when the name is taken."""
+        activity.heartbeat(CreateAttempt(name=name))  # asked, not answered: its fate unknown
+        try:
+            created = await self.chat.create_channel(name, private=request.private)
+        except ApplicationError as e:
+            if e.type == RATE_LIMITED:  # the service did nothing
+                activity.heartbeat(CreateAttempt())
+            raise
+        if created is None:
+            activity.heartbeat(CreateAttempt())  # taken: nothing made
+            return None
+        channel_id, made = created
+        activity.heartbeat(CreateAttempt(name=made, made=channel_id))
+        if refused := await self.chat.set_purpose(channel_id, request.purpose):
+            activity.logger.warning("bridge %s: the purpose was refused: %s", made, refused)
+        return BridgeChannel(channel_id=channel_id, channel=made)
+
+    def _known(self, base: str) -> set[str]:
+        """The names this worker knows taken on the day of `base`, one set shared by every opening
+        (so a name one reserves, the others skip); the last DAYS_REMEMBERED days are kept."""
+        if base not in self.taken:
+            self.taken[base] = set()
+            while len(self.taken) > DAYS_REMEMBERED:
+                self.taken.pop(next(iter(self.taken)))
+        return self.taken[base]
 
     @activity.defn
     async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:

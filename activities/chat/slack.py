@@ -10,6 +10,7 @@ import re
 import ssl
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
 import aiohttp
 from pydantic import SecretStr
@@ -18,9 +19,10 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from activities.chat import PERSON_TOKEN, BridgeLost, Directory
-from activities.errors import give_up, try_again
+from activities.errors import give_up, rate_limited, try_again
 from activities.settings import SharedSettings, secret
 from plan.alert_digest import clip
+from plan.bridge_proof import SeenChannel
 from plan.buttons import ChatButton
 from plan.models import Person
 
@@ -43,13 +45,46 @@ TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_una
 # users.lookupByEmail answers kept per worker: found users for good (bounded), "no such user" a while.
 USERS_KEPT = 2048
 MISS_KEPT_SECONDS = 600.0
+# A 429 is waited out in place (its Retry-After, plus up to 1 s of slack_sdk's jitter) while one
+# request's waits stay within IN_PLACE_WAIT seconds, so a burst of 429s never fails a step (each
+# step has 60 s). A longer wait goes back to Temporal, whose retry waits Retry-After too.
+IN_PLACE_WAIT = 20
+IN_PLACE_TRIES = 10
 
 log = logging.getLogger(__name__)
 
 
-def names(purpose: str, incident_id: str) -> bool:
-    """The purpose names exactly this incident (`inc-1` is not `inc-1-2`)."""
-    return re.search(rf"(?<![\w-]){re.escape(incident_id)}(?![\w-])", purpose) is not None
+def retry_after(headers) -> int | None:
+    """A 429's Retry-After in whole seconds (Slack sends an integer), None when absent or unreadable.
+    `headers`: aiohttp's, or slack_sdk's retry view of them (each value a list)."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    value = value[0] if isinstance(value, list) and value else value
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return None
+
+
+class RateLimitWait(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (it sleeps Retry-After plus up to 1 s, then sends the same request
+    again: a 429 means Slack did nothing), bounded by the total wait of one request."""
+
+    def __init__(self, budget: float = IN_PLACE_WAIT, tries: int = IN_PLACE_TRIES):
+        super().__init__(max_retry_count=tries)
+        self.budget = budget
+
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waited = (state.custom_values or {}).get("waited", 0.0)
+        after = retry_after(response.headers)
+        if after is None and any(k.lower() == "retry-after" for k in response.headers):
+            return False  # slack_sdk's own wait would fail to read it: Temporal's retry waits instead
+        wait = (1 if after is None else after) + 1  # slack_sdk waits 1 s without one; its jitter < 1 s
+        if waited + wait > self.budget:
+            return False
+        state.custom_values = {**(state.custom_values or {}), "waited": waited + wait}
+        return True
 
 
 def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
@@ -119,32 +154,46 @@ class SlackChat:
             timeout=15,
             # A 429 means Slack did nothing: retrying in place is safe. A 5xx may come after Slack
             # acted, so it goes back to Temporal, whose retry looks for the first post before posting.
-            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+            retry_handlers=[RateLimitWait()],
         )
+        self._me: str | None = None  # the bot's own user id (auth.test), asked once
         self._users: dict[str, str] = {}  # email → Slack user id, from users.lookupByEmail
         self._missed: dict[str, float] = {}  # email → when Slack said users_not_found (monotonic s)
 
-    async def find_channel(
-        self, name_prefix: str, incident_id: str, purpose: str, tried: str | None, private: bool = False
-    ) -> tuple[str, str] | None:
-        """An open channel this incident already made (a retry after create, before we recorded
-        it): one whose purpose names the incident, or the one the last attempt was creating
-        (`tried`) if this bot made it and its purpose was never set — then it is set now."""
-        me = (await self._call("auth.test", self.client.auth_test))["user_id"]
-        types = "private_channel" if private else "public_channel"  # private: listed to members only
-        async for ch in self._channels(exclude_archived=True, types=types):
-            stated = (ch.get("purpose") or {}).get("value", "")
-            if ch["name"].startswith(name_prefix) and names(stated, incident_id):
-                return ch["id"], ch["name"]
-            if ch["name"] == tried and not stated and ch.get("creator") == me:
-                await self._call(
-                    "conversations.setPurpose",
-                    self.client.conversations_setPurpose,
-                    channel=ch["id"],
-                    purpose=purpose,
-                )
-                return ch["id"], ch["name"]
-        return None
+    async def bot_user(self) -> str:
+        """The bot's own Slack user id (auth.test, asked once per worker)."""
+        if self._me is None:
+            self._me = (await self._call("auth.test", self.client.auth_test))["user_id"]
+        return self._me
+
+    @staticmethod
+    def _seen(ch: dict) -> SeenChannel:
+        purpose = ch.get("purpose") or {}
+        return SeenChannel(
+            id=ch["id"],
+            name=ch.get("name", ""),
+            creator=ch.get("creator", ""),
+            purpose=purpose.get("value", ""),
+            purpose_by=purpose.get("creator", ""),
+            archived=bool(ch.get("is_archived")),
+            created=int(ch.get("created") or 0),
+        )
+
+    async def channel(self, channel_id: str) -> SeenChannel | None:
+        """conversations.info of one channel; None when it is gone or the bot cannot see it."""
+        try:
+            response = await self.client.conversations_info(channel=channel_id)
+        except SlackApiError as e:
+            if slack_error(e) == "channel_not_found":
+                return None
+            raise self._classify("conversations.info", e) from None
+        return self._seen(response["channel"])
+
+    async def open_channels(self, private: bool = False) -> list[SeenChannel]:
+        """Every open public channel (`private`: every open private one the bot is in, the only
+        ones Slack lists to it), with who made it and its purpose."""
+        types = "private_channel" if private else "public_channel"
+        return [self._seen(ch) async for ch in self._channels(exclude_archived=True, types=types)]
 
     async def channel_named(self, name: str) -> str | None:
         """The id of the open channel called `name` that the bot can see (conversations.list)."""
@@ -174,9 +223,9 @@ class SlackChat:
             if not cursor:
                 return
 
-    async def create_channel(self, name: str, purpose: str, private: bool = False) -> tuple[str, str] | None:
-        """The channel's id and name, or None when the name is taken. A private one
-        (`is_private`, scope groups:write) is seen only by its members."""
+    async def create_channel(self, name: str, *, private: bool = False) -> tuple[str, str] | None:
+        """conversations.create: the new channel's id and name, or None when the name is taken.
+        A private one (`is_private`, scope groups:write) is seen only by its members."""
         try:
             response = await self.client.conversations_create(
                 name=name, **({"is_private": True} if private else {})
@@ -186,11 +235,19 @@ class SlackChat:
                 return None
             raise self._classify("conversations.create", e) from None
         channel = response["channel"]
-        try:  # the purpose marks the channel as this incident's; the channel matters more
-            await self.client.conversations_setPurpose(channel=channel["id"], purpose=purpose)
-        except SlackApiError:
-            pass
         return channel["id"], channel["name"]
+
+    async def set_purpose(self, channel_id: str, purpose: str) -> str | None:
+        """conversations.setPurpose: None when set, else Slack's refusal (e.g. `is_archived`).
+        Raises try_again / rate_limited when waiting can clear it."""
+        try:
+            await self.client.conversations_setPurpose(channel=channel_id, purpose=purpose)
+        except SlackApiError as e:
+            retry = self._classify("conversations.setPurpose", e)
+            if retry.non_retryable:
+                return slack_error(e)
+            raise retry from None
+        return None
 
     async def user_id(self, person: Person) -> str | None:
         """The person's Slack user id: found by email (users.lookupByEmail, cached), else the
@@ -369,7 +426,14 @@ class SlackChat:
 
     @staticmethod
     def _classify(method: str, e: SlackApiError):
+        """A 429 (still limited after the in-place waits) is retried by Temporal no sooner than its
+        Retry-After; other errors waiting can clear are retried with backoff; the rest are final."""
         error = slack_error(e)
-        if error in TRANSIENT_ERRORS or error.startswith("HTTP 5") or error == "HTTP 429":
+        if e.response.status_code == 429:
+            after = retry_after(e.response.headers)
+            return rate_limited(
+                f"Slack {method} failed: {error}", timedelta(seconds=after) if after is not None else None
+            )
+        if error in TRANSIENT_ERRORS or error.startswith("HTTP 5"):
             return try_again(f"Slack {method} failed: {error}")
         return give_up(f"Slack {method} refused: {error}")

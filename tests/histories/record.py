@@ -13,7 +13,7 @@ import asyncio
 import json
 import shutil
 import sys
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from temporalio.client import WithStartWorkflowOperation
@@ -408,7 +408,62 @@ async def p1_people(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p1_alert_late(client, task_queue, policy, env, prometheus):
+    """An alert that reached us 40 min after it began (issue 20): the start is its startsAt (+08:00),
+    the windows that had passed said once, the page escalated 2 min after it was sent, then
+    acknowledged; a later delivery whose alert began earlier moves the start."""
+    began = (await env.get_current_time()).replace(microsecond=0) - timedelta(minutes=40)
+    late = alert(module="fees", summary="Fee collection failing")
+    late["startsAt"] = began.astimezone(timezone(timedelta(hours=8))).isoformat()
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-late", group_key="g"),
+        id="inc-golden-late",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(delivery(late)))
+    )
+    await status_when(
+        handle, lambda s: any(e.text.startswith("posted the windows-passed") for e in s.timeline)
+    )
+    await env.sleep(timedelta(minutes=3))
+    await status_when(handle, lambda s: any(e.kind == "escalated" for e in s.timeline))
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    earlier = {
+        **late,
+        "startsAt": (began - timedelta(minutes=20)).isoformat(),
+        "fingerprint": "e0000000000000a2",
+    }
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(delivery(late, earlier)))
+    )
+    await status_when(handle, lambda s: s.phase == "TRIAGE" and s.started_at < began)
+    return handle
+
+
+async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
+    """A flood of refused inputs (issue 20): 30 bad acknowledgements, of which the bridge is told
+    10 (the rest counted), and a good one after them."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-flood")
+    for n in range(30):
+        await handle.signal("acknowledge", {"by": f"not-an-email-{n}"})
+    await status_when(handle, lambda s: sum(e.kind == "refused" for e in s.timeline) >= 30)
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    await status_when(handle, lambda s: s.acknowledged_by == "ben.okafor@preskool.com")
+    # REVIEW wakes hourly to look for a newer build (workflows/upgrade.py).
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "rolled back", "force_reason": "recording"}
+    )
+    await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await status_when(handle, lambda s: s.phase == "REVIEW")
+    return handle
+
+
 LATER_ERAS = {
+    "p1_refusal_flood": "v1.1",
+    "p1_alert_late": "v1.1",
     "p1_people": "people-known",
     "p0_private": "private-incidents",
     "p1_on_call": "oncall-from-pagerduty",
@@ -428,6 +483,8 @@ SCENARIOS = {
     "p1_on_call": p1_on_call,
     "heartbeat_silence_and_back": heartbeat_silence_and_back,
     "p1_people": p1_people,
+    "p1_alert_late": p1_alert_late,
+    "p1_refusal_flood": p1_refusal_flood,
 }
 
 

@@ -27,7 +27,7 @@ from plan.signals import Outcome
 from runtime.http import BodyTooLarge, read_capped
 from runtime.intake import declare_incident
 from webhook.slack import SlackAppSettings
-from webhook.slack.guard import SlackGuard
+from webhook.slack.guard import SlackGuard, TakenRequests
 from webhook.slack.people import SlackPeople
 from webhook.slack.views import MODALS, read
 from webhook.slack.views import view as modal_view
@@ -307,13 +307,18 @@ def said(outcome: Outcome) -> str:
 
 
 def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: str) -> None:
-    """`POST /slack/events` on the receiver: checked by SlackGuard (signature, age, replay,
-    workspace: 401 with the reason, nothing done), then handed to the Bolt app, which answers
-    Slack at once and acts after. ValueError when a setting the app needs is missing."""
+    """`POST /slack/events` on the receiver: checked by SlackGuard (signature, age, workspace,
+    and a replay of a request any receiver took, recorded in Temporal: 401 with the reason, or
+    503 when Temporal cannot say; nothing done), then handed to the Bolt app, which answers Slack
+    at once and acts after. ValueError when a setting the app needs is missing."""
     if problems := settings.problems():
         raise ValueError("; ".join(problems))
     actions = SlackActions(settings, temporal, task_queue)
-    guard = SlackGuard(settings.slack_signing_secret.get_secret_value(), settings.slack_team_id)
+    guard = SlackGuard(
+        settings.slack_signing_secret.get_secret_value(),
+        settings.slack_team_id,
+        TakenRequests(temporal, task_queue),
+    )
 
     @api.post("/slack/events")
     async def slack_events(request: Request):
@@ -321,7 +326,8 @@ def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: 
             body = await read_capped(request, MAX_BODY)
         except BodyTooLarge as e:
             return JSONResponse({"error": str(e)}, status_code=413)
-        if why := guard.refusal(request.headers, body):
-            log.warning("refused /slack/events: %s", why)
-            return JSONResponse({"error": f"not a request from Slack for this app: {why}"}, status_code=401)
+        if refused := await guard.refusal(request.headers, body):
+            log.warning("refused /slack/events: %d %s", refused.status, refused.reason)
+            what = "not a request from Slack for this app" if refused.status == 401 else "not taken"
+            return JSONResponse({"error": f"{what}: {refused.reason}"}, status_code=refused.status)
         return to_starlette_response(await actions.app.async_dispatch(to_async_bolt_request(request, body)))

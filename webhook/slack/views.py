@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,7 +24,7 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text | multiline | number | select | check
+    kind: str = "text"  # text | multiline | number | select | check | datetime
     optional: bool = False
     options: tuple[str, ...] = ()
 
@@ -84,6 +85,7 @@ MODALS = {
             Field("impact", "Impact (who is affected, how)", "multiline", optional=True),
             Field("severity", "Severity", "select", options=(DECIDE, "P0", "P1", "P2", "P3")),
             Field("module", "Module (fees, attendance, …)", optional=True),
+            Field("started_at", "When did the problem begin? (if before now)", "datetime", optional=True),
             Field(
                 "private",
                 "Private: data at risk or need-to-know (a private bridge, nothing public)",
@@ -145,6 +147,8 @@ def _block(f: Field) -> dict:
         }
     elif f.kind == "check":
         element |= {"type": "checkboxes", "options": [_option("yes")]}
+    elif f.kind == "datetime":  # Slack answers a Unix timestamp: no time zone to guess
+        element |= {"type": "datetimepicker"}
     else:
         element |= {"type": "plain_text_input", "multiline": f.kind == "multiline"}
     return {
@@ -166,7 +170,20 @@ def _value(f: Field, state: dict):
         return (state.get("selected_option") or {}).get("value")
     if f.kind == "check":
         return bool(state.get("selected_options"))
+    if f.kind == "datetime":
+        return _picked(state.get("selected_date_time"))
     value = (state.get("value") or "").strip()
     if f.kind == "number" and value:
         return int(value) if value.isascii() and value.isdecimal() else value
     return value
+
+
+def _picked(seconds: object) -> str | None:
+    """A datetimepicker's Unix seconds as RFC 3339 UTC; what is no such time is passed on as
+    text, so the model refuses it in the modal."""
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC).isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return f"not a time: {str(seconds)[:40]}"
