@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from deploy.environment import PROCESSES, secret_variables, variables
+from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from webhook.app import KNOWN_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,6 @@ KUBE = ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.32"  # the oldest minor still supported upstream when this was written
 BUILD_LABEL = "irp.preskool.com/build"
 BUILDS = sorted(p.parent for p in (KUBE / "builds").glob("*/kustomization.yaml"))
-UPDATE_PAYLOAD_LIMIT = 1048576  # as docker-compose.yml's server (tests/test_compose.py)
 
 
 def kustomize(directory: Path) -> list[dict]:
