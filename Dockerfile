@@ -1,4 +1,6 @@
-# The app image: the worker and the webhook receiver (one image, two commands).
+# The app image: the worker and the webhook receiver (one image, two commands). The policy is not
+# in it: docker-compose.yml and deploy/kubernetes/ mount it (IRP_POLICY_FILE), so a roster change
+# needs a restart, not a rebuild.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -8,7 +10,6 @@ COPY activities activities
 COPY webhook webhook
 COPY runtime runtime
 COPY sandbox sandbox
-COPY config config
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./

@@ -7,13 +7,15 @@ recovery/ (prometheus.py), tickets/ (jira.py), email/ (smtp.py), executor/ (proc
 on_call/ (pagerduty.py).
 
 A provider class has `name` (used in "skipped: <name> not configured"), `Settings` (its
-pydantic-settings class, extending settings.SharedSettings) and
+pydantic-settings class, extending settings.SharedSettings), `enabled_by` (the variables that,
+all set, turn it on: the worker's start-up warning names them; `enabled_note` may add another way) and
 `from_settings(settings, people) -> provider | None` (None: not configured; `people` is the
 worker's roster, for providers that address people). PROVIDERS below is where they are chosen."""
 
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -52,6 +54,18 @@ PROVIDERS: dict[str, tuple[Any, ...]] = {
     "email": (Smtp,),
     "executor": (ProcessExecutor,),
 }
+# What an incident lacks while a port has no provider: the worker's start-up warning says it.
+WITHOUT = {
+    "chat": "no bridge channels, no Slack messages",
+    "paging": "nobody is paged",
+    "on_call": "pages go to the roster's people, not PagerDuty's on-call",
+    "status_page": "no status page updates",
+    "recovery": "the resolve gate cannot verify recovery: every resolve must be forced",
+    "tickets": "no Jira tickets for the follow-ups",
+    "email": "no customer emails, no email escalations",
+    "executor": "approved actions cannot run",
+}
+log = logging.getLogger("activities")
 
 
 class IntegrationSettings(
@@ -76,6 +90,27 @@ def choose(port: str, settings: IntegrationSettings, people: tuple[Person, ...])
         if (built := provider.from_settings(settings, people)) is not None:
             return Chosen(built, provider.name)
     return Chosen(None, " or ".join(p.name for p in candidates))
+
+
+def warn_off(port: str, chosen: Chosen) -> None:
+    """One warning when `port` has no provider: what the incident lacks, and the variables that
+    would turn a provider on (its steps are still recorded as skipped in each incident)."""
+    if chosen.provider is not None:
+        return
+    how = " or ".join(
+        ", ".join(p.enabled_by[:-1])
+        + " and " * (len(p.enabled_by) > 1)
+        + p.enabled_by[-1]
+        + (f" ({p.enabled_note})" if getattr(p, "enabled_note", "") else "")
+        for p in PROVIDERS[port]
+    )
+    log.warning(
+        "%s is off (%s not configured): %s. Set %s to turn it on",
+        port.replace("_", " "),
+        chosen.missing,
+        WITHOUT[port],
+        how,
+    )
 
 
 def with_attestation_keys(policy: Policy, settings: SharedSettings) -> Policy:
@@ -111,14 +146,16 @@ def _known_providers_only(policy: Policy) -> None:
 
 def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Callable]:
     """Every activity the worker serves, wired to the providers `settings` configure, and the
-    local activity by which an incident pins the worker's policy. Raises
+    local activity by which an incident pins the worker's policy; a warning for each port left
+    without a provider (`warn_off`). Raises
     ValueError for settings a provider refuses (e.g. an SMTP password without STARTTLS)."""
     people = tuple(policy.roster.values())
     _known_providers_only(policy)
-    chat, pager, status_page, recovery, tickets, email, executor, on_call = (
-        choose(port, settings, people)
-        for port in ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor", "on_call")
-    )
+    ports = ("chat", "paging", "status_page", "recovery", "tickets", "email", "executor", "on_call")
+    chosen = {port: choose(port, settings, people) for port in ports}
+    for port, provider in chosen.items():
+        warn_off(port, provider)
+    chat, pager, status_page, recovery, tickets, email, executor, on_call = chosen.values()
     paging = PagingActivities(pager.provider, policy, missing=pager.missing)
     bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
     return [

@@ -17,7 +17,7 @@ class SharedSettings(BaseSettings):
     Read from environment variables named like the fields (IRP_CA_BUNDLE, …); unknown variables
     are ignored. Secrets are SecretStr: printed or logged, they show as `**********`."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, env_ignore_empty=True)
 
     irp_ca_bundle: Path | None = None
     # Ed25519 public keys (comma-separated base64) whose attestations prove who acted (issue 15).

@@ -1,7 +1,8 @@
 """Loading the plan as data: config/preskool.yaml, or the file IRP_POLICY_FILE names.
 
 Secrets never sit in the file: write ``${PAGERDUTY_ROUTING_KEY_IC}`` (or ``${VAR:-default}``)
-and the value is read from the environment at load time.
+and the value is read from the environment at load time. As in the shell, the default also
+stands for a variable that is set but empty (docker-compose.yml passes unset ones as empty).
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ def _expand_env(node: object, source: str, where: tuple) -> object:
 
         def value(m: re.Match) -> str:
             name, default = m.group(1), m.group(2)
+            if default is not None:  # as in the shell, `:-` covers an empty variable too
+                return os.environ.get(name) or default
             if name in os.environ:
                 return os.environ[name]
-            if default is not None:
-                return default
             key = ".".join(str(p) for p in where)
             raise PolicyError(f"{source}: {key}: environment variable {name} is not set")
 

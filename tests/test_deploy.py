@@ -21,7 +21,8 @@ def compose_config(**env: str) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if not binary:
         pytest.skip("docker-compose is not installed (.ci/run installs Debian's docker-compose)")
-    base = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "IRP_WEBHOOK_TOKEN")}
+    required = ("POSTGRES_PASSWORD", "IRP_WEBHOOK_TOKEN", "IRP_PUBLIC_HOST")
+    base = {k: v for k, v in os.environ.items() if k not in required}
     return subprocess.run(
         [binary, "-f", str(COMPOSE), "config", "-q"],
         env={**base, **env},
@@ -32,12 +33,14 @@ def compose_config(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_compose_file_is_valid():
-    done = compose_config(POSTGRES_PASSWORD="pw", IRP_WEBHOOK_TOKEN="token")
+    done = compose_config(
+        POSTGRES_PASSWORD="pw", IRP_WEBHOOK_TOKEN="token", IRP_PUBLIC_HOST="irp.example.com"
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_compose_refuses_to_run_the_receiver_open():
-    done = compose_config(POSTGRES_PASSWORD="pw")
+    done = compose_config(POSTGRES_PASSWORD="pw", IRP_PUBLIC_HOST="irp.example.com")
     assert done.returncode != 0 and "IRP_WEBHOOK_TOKEN" in done.stderr
 
 

@@ -64,6 +64,26 @@ def test_missing_environment_variable_is_named(tmp_path):
         parse_policy(raw)
 
 
+@pytest.mark.parametrize(
+    "reference, environment, expected",
+    [
+        ("${IRP_TEST_REF:-fallback}", {}, "fallback"),
+        ("${IRP_TEST_REF:-fallback}", {"IRP_TEST_REF": ""}, "fallback"),  # compose passes unset as ""
+        ("${IRP_TEST_REF:-fallback}", {"IRP_TEST_REF": "set"}, "set"),
+        ("${IRP_TEST_REF:-}", {}, ""),
+        ("${IRP_TEST_REF}", {"IRP_TEST_REF": ""}, ""),
+        ("${IRP_TEST_REF}", {"IRP_TEST_REF": "set"}, "set"),
+    ],
+)
+def test_a_reference_reads_the_environment_as_the_shell_does(monkeypatch, reference, environment, expected):
+    monkeypatch.delenv("IRP_TEST_REF", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
+    raw["status_page"]["default_component"] = reference
+    assert parse_policy(raw).status_page.default_component == expected
+
+
 def test_policy_file_from_environment(tmp_path, monkeypatch):
     path = tmp_path / "other.yaml"
     path.write_text(DEFAULT_POLICY_FILE.read_text().replace("preskool-incident", "ops-incident"))

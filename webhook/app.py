@@ -56,7 +56,7 @@ RETRYABLE = {
 
 
 class WebhookSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     irp_webhook_host: str = "127.0.0.1"
     irp_webhook_port: int = 8000

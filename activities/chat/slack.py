@@ -126,6 +126,7 @@ class SlackChat:
 
     name = "slack"
     Settings = SlackSettings
+    enabled_by = ("SLACK_BOT_TOKEN",)
 
     @classmethod
     def from_settings(cls, settings: SlackSettings, people: tuple[Person, ...] = ()) -> SlackChat | None:

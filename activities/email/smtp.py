@@ -76,6 +76,7 @@ class Smtp:
 
     name = "smtp"
     Settings = SmtpSettings
+    enabled_by = ("SMTP_HOST",)
 
     def __init__(
         self,

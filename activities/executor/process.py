@@ -19,6 +19,7 @@ class ProcessExecutor:
     """Runs the command on the worker's machine, stdout and stderr together."""
 
     name = "process"
+    enabled_by = ()  # always on
     Settings = SharedSettings  # nothing of its own to configure
 
     @classmethod

@@ -33,6 +33,7 @@ class PagerDutyOnCall:
 
     name = "pagerduty"
     Settings = PagerDutyRestSettings
+    enabled_by = ("PAGERDUTY_API_TOKEN",)
 
     def __init__(self, token: str, api_url: str, ssl_context: ssl.SSLContext):
         """ValueError for a base URL that is not https (the library refuses it)."""

@@ -39,6 +39,8 @@ class PagerDutyPager:
 
     name = "pagerduty"
     Settings = PagerDutySettings
+    enabled_by = ("PAGERDUTY_ROUTING_KEY",)
+    enabled_note = "or a roster paging key, e.g. PAGERDUTY_ROUTING_KEY_IC"
 
     def __init__(self, events_url: str, ssl_context: ssl.SSLContext, default_routing_key: str | None = None):
         self.events_url = events_url.rstrip("/")

@@ -27,6 +27,7 @@ class Prometheus:
 
     name = "prometheus"
     Settings = PrometheusSettings
+    enabled_by = ("PROMETHEUS_URL",)
 
     def __init__(self, url: str, ssl_context: ssl.SSLContext):
         self.endpoint = url.rstrip("/") + "/api/v1/query"

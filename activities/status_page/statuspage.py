@@ -36,6 +36,7 @@ class Statuspage:
 
     name = "statuspage"
     Settings = StatuspageSettings
+    enabled_by = ("STATUSPAGE_API_KEY", "STATUSPAGE_PAGE_ID")
 
     def __init__(self, api_url: str, api_key: str, page_id: str, ssl_context: ssl.SSLContext):
         self.base = f"{api_url.rstrip('/')}/v1/pages/{page_id}"

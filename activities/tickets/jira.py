@@ -58,6 +58,7 @@ class Jira:
 
     name = "jira"
     Settings = JiraSettings
+    enabled_by = ("JIRA_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECT")
     optional_fields = ("assignee", "duedate")  # may be dropped if the project's create screen lacks them
 
     def __init__(

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SlackAppSettings(BaseSettings):
     """The Slack app's settings, from the environment only."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
