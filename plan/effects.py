@@ -1,0 +1,134 @@
+"""What an incident does outside, as typed effects (issue 22). Pure data.
+
+A decider says what should happen outside; the workflow's lanes do it (workflows/effects.py
+runs each kind in its system's lane: pages in `paging`, the bridge and direct messages in
+`chat`, the status page in `status`, approved actions in `actions`, the §8 ledger's tickets and
+emails in theirs). What an effect's outcome means for the incident (a page that failed, a status
+page incident's id) is decided again, by the decider the lane hands the result to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from plan.buttons import ChatButton
+from plan.models import Role
+
+
+@dataclass(frozen=True)
+class Post:
+    """A message in the bridge. `what` names it (and keys it: a retry never posts it twice)."""
+
+    what: str
+    text: str
+    thread: bool = False  # in the opening's thread
+    buttons: tuple[ChatButton, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """Page these roles (each once per person: a role already paged is not paged again)."""
+
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class Invite:
+    """Invite these roles' holders to the bridge (looking up who is on call first)."""
+
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class LookUpOnCall:
+    """Ask PagerDuty again who is on call (a handoff is announced), `why` said in the timeline."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Notify:
+    """A direct message to a role's holder (`role`) or a person by email (`email`), keyed."""
+
+    key: str
+    text: str
+    role: Role | None = None
+    email: str | None = None
+    buttons: tuple[ChatButton, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpenStatusPage:
+    """§5.3 Investigating, for a severity with customer impact, once."""
+
+
+@dataclass(frozen=True)
+class PublishStatus:
+    """A status-page update people chose to make public (§5.3)."""
+
+    status: str
+    title: str
+    body: str
+    component_status: str
+
+
+@dataclass(frozen=True)
+class RunAction:
+    """Run an approved action's command once (§4.3), in the actions lane."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class CarryOut:
+    """Carry out an approved request the product itself owns: the §5.4 customer email, or a
+    private incident's public statement."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Verify:
+    """§4.5: verify recovery, then resolve (or force) as `by` asked."""
+
+    by: str
+    summary: str
+    root_cause: str | None = None
+    force_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A Jira ticket for the §8 ledger (an action item, the post-mortem), keyed."""
+
+    key: str
+    title: str
+    description: str
+    due: str  # ISO date
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Remind:
+    """A §8 reminder or escalation to a deliverable's owner (Slack, and email when escalated)."""
+
+    key: str
+    text: str
+    role: Role
+    email: bool = False
+    buttons: tuple[ChatButton, ...] = field(default=())
+
+
+Effect = (
+    Post
+    | Page
+    | Invite
+    | LookUpOnCall
+    | Notify
+    | OpenStatusPage
+    | PublishStatus
+    | RunAction
+    | CarryOut
+    | Verify
+    | Ticket
+    | Remind
+)
