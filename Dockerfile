@@ -14,9 +14,11 @@ COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./
 RUN pip install --no-cache-dir .
-# The Worker Deployment build id (runtime/deployment.py): `docker build --build-arg BUILD_ID=$(git rev-parse --short=12 HEAD)`.
-ARG BUILD_ID=dev
-RUN echo "$BUILD_ID" > BUILD_ID
+# The Worker Deployment build id (runtime/deployment.py), one per image: `docker build --build-arg
+# BUILD_ID=$(git rev-parse --short=12 HEAD) .` (compose: `IRP_BUILD_ID=… docker compose build`).
+ARG BUILD_ID
+RUN test -n "$BUILD_ID" || { echo "build with --build-arg BUILD_ID=<commit>: the build id names this code" >&2; exit 1; } \
+    && echo "$BUILD_ID" > BUILD_ID
 USER nobody
 EXPOSE 8000 9464
 CMD ["python", "worker.py"]

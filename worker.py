@@ -65,6 +65,13 @@ async def main() -> None:
         policy = load_policy()
     except PolicyError as e:
         sys.exit(f"worker not started: {e}")
+    deployment = DeploymentSettings()
+    if deployment.irp_build_id == "dev" and deployment.irp_deploy_promote != "always":
+        sys.exit(
+            "worker not started: this code has no build id (no BUILD_ID in the image, no git checkout): "
+            "build the image with --build-arg BUILD_ID=<commit>, or set IRP_BUILD_ID. One id per build "
+            "keeps new code away from the incidents pinned to the old (docs/operating.md)"
+        )
     try:
         client = await connect(temporal, runtime=metrics_runtime())
     except TemporalConfigError as e:
@@ -78,7 +85,6 @@ async def main() -> None:
             f"not be registered ({e.message}); create them: temporal operator search-attribute create "
             + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS)
         )
-    deployment = DeploymentSettings()
     try:
         worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings(), deployment)
     except ValueError as e:  # a provider refused its settings or the roster's addresses for it

@@ -64,6 +64,9 @@ PROCESSES: dict[str, Process] = {
 
 # Read somewhere, deliberately passed to no production process.
 NOT_PASSED = {
+    "IRP_BUILD_ID": "baked into the image at build time (compose passes it to `docker compose build` as "
+    "the BUILD_ID build argument, the Dockerfile refuses to build without it); Kubernetes sets it from "
+    "the build's label. Passed at run time, one id could name two images' code",
     "IRP_DRILL": "scripts/rollback.sh only prints what it would run; set by `make demo` and the sandbox "
     "stack, never in production, where a rollback must really run",
 }

@@ -30,11 +30,11 @@ UPDATE_PAYLOAD_LIMIT = 1024 * 1024
 DYNAMIC_CONFIG = {"history.maxInFlightUpdatePayloads": UPDATE_PAYLOAD_LIMIT}
 
 
-def dynamic_config_args() -> list[str]:
-    """`--dynamic-config-value KEY=VALUE` for each of DYNAMIC_CONFIG (temporal server start-dev)."""
-    return [
-        arg for key, value in DYNAMIC_CONFIG.items() for arg in ("--dynamic-config-value", f"{key}={value}")
-    ]
+def dynamic_config_args(extra: dict[str, object] | None = None) -> list[str]:
+    """`--dynamic-config-value KEY=VALUE` for each of DYNAMIC_CONFIG and `extra` (temporal server
+    start-dev; a test lowers a limit with `extra` to reach it sooner)."""
+    config = {**DYNAMIC_CONFIG, **(extra or {})}
+    return [arg for key, value in config.items() for arg in ("--dynamic-config-value", f"{key}={value}")]
 
 
 def temporal_cli() -> str:
@@ -56,6 +56,7 @@ def start(
     db: Path | None = None,
     headless: bool = False,
     log: Path | None = None,
+    config: dict[str, object] | None = None,
 ) -> subprocess.Popen:
     db = db or DATA_DIR / "temporal.db"
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,7 @@ def start(
     cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
-    cmd += dynamic_config_args()
+    cmd += dynamic_config_args(config)
     out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30

@@ -169,8 +169,9 @@ def test_every_variable_reaches_the_service_that_reads_it(service, tmp_path):
     env = everything()
     given = services(env, tmp_path)[service]["environment"]
     for process in COMPOSE_SERVICES[service]:
-        missing = variables(process) - set(given)
+        missing = variables(process) - set(given) - set(NOT_PASSED)
         assert not missing, f"docker-compose.yml does not pass {sorted(missing)} to {service} ({process})"
+    assert not set(NOT_PASSED) & set(given), "a variable NOT_PASSED reaches a container"
     # A secret goes only where it is read: the receiver's never reach the worker and back.
     others = set().union(*(variables(p) for s, ps in COMPOSE_SERVICES.items() if s != service for p in ps))
     own = set().union(*(variables(p) for p in COMPOSE_SERVICES[service]))
@@ -187,6 +188,8 @@ def test_each_process_builds_its_settings_from_what_compose_gives_it(service, tm
         for cls in PROCESSES[process].settings:
             settings = loaded(cls, given, monkeypatch)
             for field, name in env_names(cls).items():
+                if name in NOT_PASSED:  # the image's own (IRP_BUILD_ID), not the .env's
+                    continue
                 got = getattr(settings, field)
                 got = got.get_secret_value() if isinstance(got, SecretStr) else got
                 if given[name] == env[name]:
@@ -397,3 +400,13 @@ def test_the_namespace_outlives_the_section_8_week(tmp_path):
     script = (ROOT / "deploy" / "temporal" / "create-namespace.sh").read_text()
     assert 'namespace create -n "$NAMESPACE" --retention "$RETENTION"' in script
     assert 'namespace update -n "$NAMESPACE" --retention "$RETENTION"' in script  # an existing one too
+
+
+def test_the_image_is_built_with_its_own_build_id(tmp_path):
+    """Each image names its code: compose builds it with IRP_BUILD_ID as the BUILD_ID argument,
+    the Dockerfile refuses to build without one, and no container is given one at run time (a
+    rebuilt image under the same id would put new code under incidents pinned to the old)."""
+    app = services({**everything(), "IRP_BUILD_ID": "0123456789ab"}, tmp_path)["worker"]
+    assert app["build"]["args"]["BUILD_ID"] == "0123456789ab"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG BUILD_ID\n" in dockerfile and 'test -n "$BUILD_ID"' in dockerfile

@@ -138,3 +138,13 @@ async def test_health_is_true_only_while_the_server_sees_this_host_polling(dev_e
     unreachable = {"PATH": os.environ["PATH"], "TEMPORAL_ADDRESS": "127.0.0.1:1"}
     done = subprocess.run(probe, cwd=ROOT, env=unreachable, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "cannot ask Temporal" in done.stderr
+
+
+def test_a_worker_with_no_build_id_refuses_to_start(tmp_path):
+    """Outside a checkout, from an image built without BUILD_ID: no build id ("dev"), so the
+    worker does not start (an id shared by two builds would run new code under incidents pinned
+    to the old), unless it is the local stack's own, always-current build."""
+    env = {"PATH": os.environ["PATH"], "IRP_BUILD_ID": "dev", "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    done = subprocess.run([sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "this code has no build id" in done.stderr, done.stderr
