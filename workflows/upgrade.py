@@ -25,8 +25,6 @@ def build_of(info: workflow.Info) -> str:
     return version.build_id if version else ""
 
 
-
-
 class Upgrade:
     def __init__(self, ctx: IncidentContext) -> None:
         self.ctx = ctx
