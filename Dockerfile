@@ -9,12 +9,13 @@ COPY workflows workflows
 COPY activities activities
 COPY webhook webhook
 COPY runtime runtime
+COPY connection connection
 COPY sandbox sandbox
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py demo.py ./
 RUN pip install --no-cache-dir .
-# The Worker Deployment build id (runtime/deployment.py): `docker build --build-arg BUILD_ID=$(git rev-parse --short=12 HEAD)`.
+# The Worker Deployment build id (connection/deployment.py): `docker build --build-arg BUILD_ID=$(git rev-parse --short=12 HEAD)`.
 ARG BUILD_ID=dev
 RUN echo "$BUILD_ID" > BUILD_ID
 USER nobody

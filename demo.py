@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 
+from connection.temporal import connect, exit_now
 from plan import load_policy
 from plan.attestation import new_key_pair
 from runtime import devserver
 from runtime.drill import drill_policy
 from runtime.stack import LOCAL_BUILD
-from runtime.temporal import connect, exit_now
 from sandbox.settings import sandbox_env_from_startup
 from workflows import IncidentWorkflow
 

@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from plan import AlertmanagerDelivery, Declaration
 from plan.attestation import new_key_pair
 from plan.signals import nearest
@@ -52,7 +53,6 @@ from runtime import outcomes
 from runtime.commands import add_signal_commands, payload_of
 from runtime.intake import declare_incident, deliver
 from runtime.keycheck import key_mismatch
-from runtime.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
 

@@ -1,6 +1,6 @@
 """Runs the incident worker: `python worker.py` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_TASK_QUEUE; IRP_DEPLOYMENT_NAME, IRP_BUILD_ID and IRP_DEPLOY_PROMOTE for Worker
-Deployments, runtime/deployment.py)."""
+Deployments, connection/deployment.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
-from plan import Policy, PolicyError, load_policy
-from runtime.codec import EncryptionCodec
-from runtime.deployment import DeploymentSettings, promote
-from runtime.devserver import SEARCH_ATTRIBUTES
-from runtime.observability import configure_logging, metrics_runtime
-from runtime.temporal import (
+from connection.codec import EncryptionCodec
+from connection.deployment import DeploymentSettings, promote
+from connection.observability import configure_logging, metrics_runtime
+from connection.temporal import (
     TemporalConfigError,
     TemporalSettings,
     connect,
@@ -26,6 +24,8 @@ from runtime.temporal import (
     register_search_attributes,
     workflow_runner,
 )
+from plan import Policy, PolicyError, load_policy
+from runtime.devserver import SEARCH_ATTRIBUTES
 from workflows import HeartbeatWorkflow, IncidentWorkflow, SlackRequestTaken
 from workflows.search import KEYS
 

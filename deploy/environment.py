@@ -25,14 +25,14 @@ from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
 from activities import IntegrationSettings
+from connection.codec_server import CodecServerSettings
+from connection.deployment import DeploymentSettings
+from connection.temporal import TemporalSettings
 from plan.policy import _ENV_REF, DEFAULT_POLICY_FILE
-from runtime.codec_server import CodecServerSettings
-from runtime.deployment import DeploymentSettings
-from runtime.temporal import TemporalSettings
 from webhook.app import WebhookSettings
 from webhook.slack import SlackAppSettings
 
-LOGGING = frozenset({"IRP_LOG_FORMAT", "IRP_LOG_LEVEL"})  # runtime/observability.py configure_logging
+LOGGING = frozenset({"IRP_LOG_FORMAT", "IRP_LOG_LEVEL"})  # connection/observability.py configure_logging
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ PROCESSES: dict[str, Process] = {
         (IntegrationSettings, TemporalSettings, DeploymentSettings),
         LOGGING
         | {
-            "IRP_METRICS_ADDRESS",  # runtime/observability.py metrics_runtime
+            "IRP_METRICS_ADDRESS",  # connection/observability.py metrics_runtime
             "IRP_POLICY_FILE",  # plan/policy.py
             "IRP_POSTMORTEM_TEMPLATE",  # activities/postmortem.py
             "IRP_K8S_NAMESPACE",  # scripts/rollback.sh, run by the rollback executor

@@ -36,10 +36,10 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from connection.temporal import EMBEDDED_ADDRESS, TemporalSettings, connect, exit_now
 from runtime import devserver
 from runtime.drill import drill_policy
 from runtime.processes import gone, group_gone, stop_group
-from runtime.temporal import EMBEDDED_ADDRESS, TemporalSettings, connect, exit_now
 from sandbox.settings import sandbox_env_from_startup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def shown(path: Path) -> str:
 
 # The local stack's worker is one build, whatever the checkout: the build you run is the one new
 # incidents start on, and restarting after an edit keeps serving the incidents already open
-# (runtime/deployment.py; production builds are named by their commit instead).
+# (connection/deployment.py; production builds are named by their commit instead).
 LOCAL_BUILD = {"IRP_BUILD_ID": "local", "IRP_DEPLOY_PROMOTE": "always"}
 
 

@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities import PROVIDERS, IntegrationSettings
+from connection.temporal import TemporalSettings
 from deploy.environment import (
     COMPOSE_SERVICES,
     NOT_PASSED,
@@ -32,7 +33,6 @@ from deploy.environment import (
 )
 from plan import Role, load_policy
 from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
-from runtime.temporal import TemporalSettings
 from webhook.app import KNOWN_PATHS
 from webhook.slack import SlackAppSettings
 
@@ -144,7 +144,9 @@ def test_every_variable_the_code_reads_belongs_to_a_process():
     """A new os.environ read (or a script's ${VAR}) must be given to the process that reads it in
     deploy/environment.py, or named in NOT_PASSED with the reason."""
     sources = [ROOT / "worker.py", ROOT / "starter.py"] + [
-        p for d in ("plan", "workflows", "activities", "webhook", "runtime") for p in (ROOT / d).rglob("*.py")
+        p
+        for d in ("plan", "workflows", "activities", "webhook", "runtime", "connection")
+        for p in (ROOT / d).rglob("*.py")
     ]
     dev_only = {ROOT / "runtime" / "stack.py", ROOT / "runtime" / "devserver.py"}  # `make up`, the tests
     read = set()
@@ -363,7 +365,7 @@ def test_schema_then_server_then_namespace_then_the_app(tmp_path):
         assert waits(app) == {"temporal-namespace": "service_completed_successfully"}
     for name in ("postgresql", "temporal", "webhook", "worker"):
         assert given[name]["healthcheck"]["test"], name
-    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "runtime.health"]
+    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "connection.health"]
     script = (ROOT / "deploy" / "temporal" / "setup-schema.sh").read_text()
     for db, schema in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
         assert f"--db {db} setup-schema -v 0.0" in script

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from connection.deployment import DeploymentSettings
 from plan import AlertmanagerDelivery
 from plan.incident import IncidentStatus
-from runtime.deployment import DeploymentSettings
 from runtime.devserver import temporal_cli
 from runtime.intake import deliver_alerts
 from tests.helpers import eventually, status_when

@@ -28,6 +28,7 @@ from temporalio.common import RawValue
 from temporalio.service import RPCError
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
+from connection.temporal import NATIVE_PASSTHROUGH
 from plan import AlertmanagerDelivery
 from plan import person_input as person_input_rules
 from plan.attestation import attest, load_private_key, new_key_pair
@@ -35,7 +36,6 @@ from plan.person_input import MAX_UPDATE_BYTES
 from plan.refusals import ANNOUNCED, KEPT
 from runtime.devserver import temporal_cli
 from runtime.intake import deliver_alerts
-from runtime.temporal import NATIVE_PASSTHROUGH
 from tests.fuzz import budget
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
@@ -55,7 +55,7 @@ def test_every_native_package_workflow_code_loads_is_passed_through():
     """The sandbox re-imports what it does not pass through; a native extension re-imported (or
     imported lazily while raising, as cryptography's InvalidSignature) aborts the worker. Every
     third-party package with compiled code that the workflow modules load must be passed
-    through: by the SDK's defaults or runtime/temporal.py NATIVE_PASSTHROUGH. Fails when new
+    through: by the SDK's defaults or connection/temporal.py NATIVE_PASSTHROUGH. Fails when new
     workflow code brings in one that is neither."""
     probe = (
         "import sys, sysconfig, json, workflows, plan\n"

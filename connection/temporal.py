@@ -9,7 +9,7 @@ all of them get the same connection security and the same payload encryption:
   TEMPORAL_API_KEY                      an API key (Temporal Cloud); implies TLS
   TEMPORAL_TLS                          true: TLS without a client certificate; false: never TLS
                                         (unset: TLS when any of the above is set)
-  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS  AES-256-GCM payload encryption (runtime/codec.py)
+  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS  AES-256-GCM payload encryption (connection/codec.py)
 
 A setting that cannot work (a certificate without its key, an unreadable file, a bad payload
 key) raises TemporalConfigError at start with what to fix. Secrets (the API key, the private
@@ -30,10 +30,10 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from runtime.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
+from connection.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
 
 EMBEDDED_ADDRESS = "localhost:7233"
-log = logging.getLogger("runtime.temporal")
+log = logging.getLogger("connection.temporal")
 
 
 class TemporalConfigError(ValueError):

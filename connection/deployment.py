@@ -32,7 +32,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
-log = logging.getLogger("runtime.deployment")
+log = logging.getLogger("connection.deployment")
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ID_FILE = ROOT / "BUILD_ID"  # written into the image at build time (Dockerfile)
 

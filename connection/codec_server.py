@@ -1,4 +1,4 @@
-"""`python -m runtime.codec_server`: the Temporal codec server, so the Web UI and the CLI can read
+"""`python -m connection.codec_server`: the Temporal codec server, so the Web UI and the CLI can read
 (and write) payloads that IRP_PAYLOAD_KEY encrypts.
 
 The Temporal codec server protocol: `POST /encode` and `POST /decode` (also under
@@ -10,7 +10,7 @@ in base64). The UI sends its namespace in `X-Namespace`; one key serves every na
   IRP_CODEC_CORS_ORIGIN             the Web UI's origin(s), comma-separated (http://localhost:8233)
   IRP_CODEC_TOKEN                   when set, every encode/decode needs `Authorization: Bearer <it>`
   IRP_CODEC_TLS_CERT / _KEY         serve HTTPS with this certificate and key (PEM paths)
-  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS   the keys (runtime/codec.py); required
+  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS   the keys (connection/codec.py); required
 
 Decrypted payloads are as secret as the key: it refuses to listen beyond loopback without a
 token, and answers `Cache-Control: no-store`. Point the UI at it with
@@ -37,10 +37,10 @@ from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from runtime.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
-from runtime.http import BodyTooLarge, read_capped
+from connection.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
+from connection.http import BodyTooLarge, read_capped
 
-log = logging.getLogger("runtime.codec_server")
+log = logging.getLogger("connection.codec_server")
 MAX_BODY = 16 * 1024 * 1024  # a history's worth of payloads; Temporal caps one payload at 2 MB
 DEFAULT_ORIGIN = "http://localhost:8233"
 ALLOWED_HEADERS = ["X-Namespace", "Authorization", "Content-Type"]
