@@ -16,16 +16,15 @@ from activities import IntegrationSettings, build_activities
 from connection.codec import EncryptionCodec
 from connection.deployment import DeploymentSettings, promote
 from connection.observability import configure_logging, metrics_runtime
+from connection.search_attributes import create_command, register_search_attributes
 from connection.temporal import (
     TemporalConfigError,
     TemporalSettings,
     connect,
     data_converter,
-    register_search_attributes,
     workflow_runner,
 )
 from plan import Policy, PolicyError, load_policy
-from runtime.devserver import SEARCH_ATTRIBUTES
 from workflows import HeartbeatWorkflow, IncidentWorkflow, SlackRequestTaken
 from workflows.search import KEYS
 
@@ -74,9 +73,7 @@ async def main() -> None:
     except RPCError as e:  # an incident upserting an unknown attribute would stick: refuse to start instead
         sys.exit(
             f"search attributes {', '.join(k.name for k in KEYS)} are missing on {temporal.address} "
-            f"and could "
-            f"not be registered ({e.message}); create them: temporal operator search-attribute create "
-            + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS)
+            f"and could not be registered ({e.message}); create them: {create_command()}"
         )
     deployment = DeploymentSettings()
     try:

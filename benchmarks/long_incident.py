@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from plan.models import Severity
 from sandbox.settings import sandbox_settings
 from tests.helpers import finish, status_when

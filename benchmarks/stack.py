@@ -18,7 +18,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from runtime import devserver
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake

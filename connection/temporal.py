@@ -27,7 +27,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.service import TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from connection.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
@@ -225,38 +225,6 @@ async def connect(settings: TemporalSettings | None = None, runtime: Runtime | N
     options = settings.connect_options()
     log.info("connecting to Temporal: %s", settings.describe())
     return await Client.connect(settings.address, **options, **({"runtime": runtime} if runtime else {}))
-
-
-async def register_search_attributes(client: Client) -> None:
-    """The incident's search attributes (workflows/search.py), on a server that lacks them."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-
-    from workflows.search import KEYS
-
-    try:
-        existing = set(
-            (
-                await client.operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=client.namespace)
-                )
-            ).custom_attributes
-        )
-    except RPCError as e:  # the time-skipping test server can add but not list
-        if e.status is not RPCStatusCode.UNIMPLEMENTED:
-            raise
-        existing = set()
-    missing = {
-        k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in KEYS if k.name not in existing
-    }
-    if missing:
-        try:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-            )
-        except RPCError as e:
-            if e.status is not RPCStatusCode.ALREADY_EXISTS:
-                raise
 
 
 def exit_now(code: int = 0) -> None:

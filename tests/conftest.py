@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from plan import Policy, load_policy
 from runtime.devserver import dynamic_config_args
 from sandbox.jira import JiraFake

@@ -11,7 +11,7 @@ import httpx
 from temporalio.client import Client
 
 from connection.observability import JsonFormatter, metrics_runtime
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from plan import AlertmanagerDelivery
 from runtime.intake import deliver_alerts
 from tests.helpers import eventually, finish, status_when

@@ -26,7 +26,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from plan import AlertmanagerDelivery
 from plan.attestation import attest, load_private_key, new_key_pair
 from runtime.devserver import dynamic_config_args

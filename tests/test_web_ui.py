@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[test]')")
 
-from connection.temporal import register_search_attributes  # noqa: E402
+from connection.search_attributes import register_search_attributes  # noqa: E402
 from plan import AlertmanagerDelivery  # noqa: E402
 from runtime.intake import deliver_alerts  # noqa: E402
 from tests import webui  # noqa: E402

@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from connection.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
