@@ -10,6 +10,7 @@ COPY activities activities
 COPY webhook webhook
 COPY runtime runtime
 COPY connection connection
+COPY incident_client incident_client
 COPY sandbox sandbox
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response

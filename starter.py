@@ -46,12 +46,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
+from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration
 from plan.attestation import new_key_pair
 from plan.signals import nearest
 from runtime import outcomes
 from runtime.commands import add_signal_commands, payload_of
-from runtime.intake import declare_incident, deliver
 from runtime.keycheck import key_mismatch
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS

@@ -29,13 +29,13 @@ from temporalio.service import RPCError
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from connection.temporal import NATIVE_PASSTHROUGH
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan import person_input as person_input_rules
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.person_input import MAX_UPDATE_BYTES
 from plan.refusals import ANNOUNCED, KEPT
 from runtime.devserver import temporal_cli
-from runtime.intake import deliver_alerts
 from tests.fuzz import budget
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery

@@ -147,7 +147,15 @@ def test_only_the_slack_provider_knows_slack():
     root = Path(__file__).resolve().parent.parent
     modules = [
         p
-        for folder in ("plan", "workflows", "activities", "runtime", "connection", "webhook")
+        for folder in (
+            "plan",
+            "workflows",
+            "activities",
+            "runtime",
+            "connection",
+            "incident_client",
+            "webhook",
+        )
         for p in (root / folder).rglob("*.py")
     ]
     modules += [root / "worker.py", root / "starter.py"]

@@ -11,8 +11,8 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from connection.search_attributes import SEARCH_ATTRIBUTES, create_command
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
-from runtime.intake import deliver_alerts
 from tests.conftest import binary
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
@@ -85,8 +85,8 @@ async def test_review_and_closed_are_found_by_the_readmes_query(dev_env, run_wor
     """After resolution with §8 deliverables open, the README's `IncidentStatus = 'review'` finds the
     incident and its live details list the deliverables; closed once they are all done. A pending
     approval shows in the details too."""
+    from incident_client.intake import declare_incident
     from plan import Declaration
-    from runtime.intake import declare_incident
 
     prometheus.healthy(policy)
     ic = "asha.rao@preskool.com"

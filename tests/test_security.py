@@ -42,9 +42,9 @@ from connection.codec_server import CodecServerSettings
 from connection.codec_server import create_app as create_codec_app
 from connection.codec_server import main as codec_server_main
 from connection.temporal import TemporalConfigError, TemporalSettings, connect
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Policy, Role, load_policy
 from plan.models import OnCallSource
-from runtime.intake import deliver_alerts
 from runtime.keycheck import payloads_in
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake

@@ -22,10 +22,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.http import BodyTooLarge, read_capped
+from incident_client.intake import IdempotencyConflict, declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
-from runtime.intake import IdempotencyConflict, declare_incident, deliver
 from webhook.pagerduty import PagerDutyWebhook
 from webhook.schema import IncidentsAnswer, PagerDutyAnswer, answers, describe, header, json_body
 from webhook.slack import SlackAppSettings
