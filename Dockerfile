@@ -11,6 +11,7 @@ COPY webhook webhook
 COPY runtime runtime
 COPY connection connection
 COPY incident_client incident_client
+COPY cli cli
 COPY sandbox sandbox
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response

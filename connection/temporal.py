@@ -1,6 +1,6 @@
 """Connecting to Temporal: an existing cluster when TEMPORAL_ADDRESS is set, else the embedded one.
 
-Every entry point (worker.py, starter.py, python -m webhook) connects through `connect()`, so
+Every entry point (worker.py, the CLI, python -m webhook) connects through `connect()`, so
 all of them get the same connection security and the same payload encryption:
 
   TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY  paths of the mTLS client certificate and its key (both or neither)

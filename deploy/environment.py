@@ -58,7 +58,7 @@ PROCESSES: dict[str, Process] = {
         reads_policy=True,
     ),
     "receiver": Process((WebhookSettings, SlackAppSettings, TemporalSettings), LOGGING),
-    "cli": Process((TemporalSettings,), frozenset({"IRP_HEARTBEAT_ALERT"})),  # starter.py
+    "cli": Process((TemporalSettings,), frozenset({"IRP_HEARTBEAT_ALERT"})),  # cli/main.py
     "codec-server": Process((CodecServerSettings,)),
 }
 

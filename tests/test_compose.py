@@ -145,7 +145,16 @@ def test_every_variable_the_code_reads_belongs_to_a_process():
     deploy/environment.py, or named in NOT_PASSED with the reason."""
     sources = [ROOT / "worker.py", ROOT / "starter.py"] + [
         p
-        for d in ("plan", "workflows", "activities", "webhook", "runtime", "connection", "incident_client")
+        for d in (
+            "plan",
+            "workflows",
+            "activities",
+            "webhook",
+            "runtime",
+            "connection",
+            "incident_client",
+            "cli",
+        )
         for p in (ROOT / d).rglob("*.py")
     ]
     dev_only = {ROOT / "runtime" / "stack.py", ROOT / "runtime" / "devserver.py"}  # `make up`, the tests

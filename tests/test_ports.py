@@ -154,6 +154,7 @@ def test_only_the_slack_provider_knows_slack():
             "runtime",
             "connection",
             "incident_client",
+            "cli",
             "webhook",
         )
         for p in (root / folder).rglob("*.py")

@@ -28,6 +28,7 @@ from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
+from cli.keycheck import payloads_in
 from connection.codec import (
     ENCODING,
     KEY_ID,
@@ -45,7 +46,6 @@ from connection.temporal import TemporalConfigError, TemporalSettings, connect
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Policy, Role, load_policy
 from plan.models import OnCallSource
-from runtime.keycheck import payloads_in
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.slack import SlackFake
@@ -130,7 +130,7 @@ def opened(status) -> bool:
 
 
 async def start_incident(client: Client, tq: str, policy, summary: str, **labels):
-    """Opened the way the webhook and starter.py open one: update-with-start, with memo and summary."""
+    """Opened the way the webhook and the CLI open one: update-with-start, with memo and summary."""
     payload = delivery(alert(summary=summary, **labels), group=f"Security{uuid.uuid4().hex[:10]}")
     receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
     return client.get_workflow_handle(receipt.incident_id), receipt
