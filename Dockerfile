@@ -8,14 +8,13 @@ COPY plan plan
 COPY workflows workflows
 COPY activities activities
 COPY webhook webhook
-COPY runtime runtime
 COPY connection connection
 COPY incident_client incident_client
 COPY cli cli
 COPY sandbox sandbox
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response
-COPY worker.py starter.py demo.py ./
+COPY worker.py starter.py ./
 RUN pip install --no-cache-dir .
 # The Worker Deployment build id (connection/deployment.py): `docker build --build-arg BUILD_ID=$(git rev-parse --short=12 HEAD)`.
 ARG BUILD_ID=dev

@@ -26,13 +26,13 @@ fuzz: install  ## the property tests long: FUZZ_EXAMPLES examples each (default 
 	IRP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -q --hypothesis-show-statistics
 
 demo: install  ## a real drill on the embedded Temporal server (UI on http://localhost:8233)
-	$(PY) demo.py
+	$(PY) -m devstack.demo
 
 up: install  ## the local stack in the foreground: Temporal + Web UI (:8233), worker, receiver (:8000), sandbox
-	$(PY) -m runtime.stack up
+	$(PY) -m devstack.stack up
 
 down:  ## stop the stack `make up` runs (from another terminal)
-	$(PY) -m runtime.stack down
+	$(PY) -m devstack.stack down
 
 worker: install
 	$(PY) worker.py

@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
 from connection.search_attributes import register_search_attributes
+from devstack.devserver import dynamic_config_args
 from plan import Policy, load_policy
-from runtime.devserver import dynamic_config_args
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake

@@ -20,10 +20,10 @@ from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from connection.deployment import DeploymentSettings
+from devstack.devserver import temporal_cli
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.incident import IncidentStatus
-from runtime.devserver import temporal_cli
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
 from tests.processes import policy_file

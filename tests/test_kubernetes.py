@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from deploy.environment import PROCESSES, secret_variables, variables
-from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
+from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from webhook.app import KNOWN_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent

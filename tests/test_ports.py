@@ -151,7 +151,6 @@ def test_only_the_slack_provider_knows_slack():
             "plan",
             "workflows",
             "activities",
-            "runtime",
             "connection",
             "incident_client",
             "cli",
