@@ -1,6 +1,7 @@
 # The app image: the worker and the webhook receiver (one image, two commands). The policy is not
 # in it: docker-compose.yml and deploy/kubernetes/ mount it (IRP_POLICY_FILE), so a roster change
-# needs a restart, not a rebuild.
+# needs a restart, not a rebuild. Only the product is copied: no sandbox/, devstack/ (the dev server,
+# `make up`, the demo), tests/ or benchmarks/ (tests/test_rooms.py).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -11,7 +12,6 @@ COPY webhook webhook
 COPY connection connection
 COPY incident_client incident_client
 COPY cli cli
-COPY sandbox sandbox
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py ./

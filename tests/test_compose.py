@@ -33,6 +33,7 @@ from deploy.environment import (
 )
 from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from plan import Role, load_policy
+from tests.rooms import product_sources
 from webhook.app import KNOWN_PATHS
 from webhook.slack import SlackAppSettings
 
@@ -143,19 +144,7 @@ def test_each_derived_name_is_the_one_pydantic_settings_reads(cls, monkeypatch):
 def test_every_variable_the_code_reads_belongs_to_a_process():
     """A new os.environ read (or a script's ${VAR}) must be given to the process that reads it in
     deploy/environment.py, or named in NOT_PASSED with the reason."""
-    sources = [ROOT / "worker.py", ROOT / "starter.py"] + [
-        p
-        for d in (
-            "plan",
-            "workflows",
-            "activities",
-            "webhook",
-            "connection",
-            "incident_client",
-            "cli",
-        )
-        for p in (ROOT / d).rglob("*.py")
-    ]
+    sources = product_sources()
     read = set()
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):

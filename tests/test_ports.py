@@ -43,6 +43,7 @@ from plan.models import Person
 from plan.templates import mention
 from sandbox.base import _Fault
 from sandbox.slack import BOT_USER_ID, DEFAULT_TOKEN, SlackFake
+from tests.rooms import product_sources
 
 PORTS = {  # package: (its Protocol, its activities class)
     "chat": ("Chat", "BridgeActivities"),
@@ -145,20 +146,7 @@ def test_only_the_slack_provider_knows_slack():
     tests, no module names Slack's API, its ids or its mention syntax: the plan and the workflow
     speak of people, bridges and messages."""
     root = Path(__file__).resolve().parent.parent
-    modules = [
-        p
-        for folder in (
-            "plan",
-            "workflows",
-            "activities",
-            "connection",
-            "incident_client",
-            "cli",
-            "webhook",
-        )
-        for p in (root / folder).rglob("*.py")
-    ]
-    modules += [root / "worker.py", root / "starter.py"]
+    modules = product_sources()
     offenders = [
         f"{p.relative_to(root)}:{n}: {line.strip()}"
         for p in modules
