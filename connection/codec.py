@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
@@ -174,8 +174,20 @@ class PayloadKeySettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_payload_key: SecretStr | None = None
-    irp_payload_old_keys: SecretStr | None = None
+    irp_payload_key: SecretStr | None = Field(
+        None,
+        description=(
+            "The AES-256-GCM key (base64 of 32 bytes: `python -m connection.codec keygen`) that encrypts "
+            "every payload; unset, payloads are not encrypted."
+        ),
+    )
+    irp_payload_old_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "Older payload keys (base64, comma-separated) that still decrypt what they sealed, while keys"
+            " rotate."
+        ),
+    )
 
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec when IRP_PAYLOAD_KEY is set, else None. PayloadKeyError for a bad key."""

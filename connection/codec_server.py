@@ -32,7 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
@@ -47,14 +47,31 @@ ALLOWED_HEADERS = ["X-Namespace", "Authorization", "Content-Type"]
 
 
 class CodecServerSettings(PayloadKeySettings):
+    """The codec server's: where it listens, for which Web UI, behind which token and certificate."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_codec_host: str = "127.0.0.1"
-    irp_codec_port: int = 8081
-    irp_codec_cors_origin: str = DEFAULT_ORIGIN
-    irp_codec_token: SecretStr | None = None
-    irp_codec_tls_cert: Path | None = None
-    irp_codec_tls_key: Path | None = None
+    irp_codec_host: str = Field(
+        "127.0.0.1",
+        description="Where the codec server listens; beyond loopback only with IRP_CODEC_TOKEN.",
+    )
+    irp_codec_port: int = Field(8081, description="The codec server's port.")
+    irp_codec_cors_origin: str = Field(
+        DEFAULT_ORIGIN,
+        description="The Web UI origins (comma-separated, never *) whose browsers may call the codec server.",
+    )
+    irp_codec_token: SecretStr | None = Field(
+        None,
+        description="The bearer token every encode and decode must carry; needed to listen beyond loopback.",
+    )
+    irp_codec_tls_cert: Path | None = Field(
+        None,
+        description="Serve HTTPS with this certificate (a PEM file), with IRP_CODEC_TLS_KEY.",
+    )
+    irp_codec_tls_key: Path | None = Field(
+        None,
+        description="The private key of IRP_CODEC_TLS_CERT (a PEM file).",
+    )
 
     @property
     def cors_origins(self) -> list[str]:

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -67,17 +67,43 @@ class ConnectOptions(dict):
 
 
 class TemporalSettings(PayloadKeySettings):
+    """Where Temporal is and how to reach it safely (see the module's docstring); with the payload keys."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    temporal_address: str | None = None
-    temporal_namespace: str = "default"
-    temporal_task_queue: str = "incident-response"
-    temporal_tls: bool | None = None
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_tls_ca: Path | None = None
-    temporal_tls_server_name: str | None = None
-    temporal_api_key: SecretStr | None = None
+    temporal_address: str | None = Field(
+        None,
+        description="The Temporal frontend (host:port); unset, localhost:7233 (the dev server of `make up`).",
+    )
+    temporal_namespace: str = Field("default", description="The Temporal namespace the incidents run in.")
+    temporal_task_queue: str = Field(
+        "incident-response",
+        description="The task queue the workers poll and new incidents start on.",
+    )
+    temporal_tls: bool | None = Field(
+        None,
+        description=(
+            "true: TLS without a client certificate; false: never TLS; unset: TLS when any other "
+            "TEMPORAL_TLS_ setting or an API key is set."
+        ),
+    )
+    temporal_tls_cert: Path | None = Field(
+        None,
+        description="The mTLS client certificate (a PEM file); needs TEMPORAL_TLS_KEY.",
+    )
+    temporal_tls_key: Path | None = Field(
+        None,
+        description="The mTLS client certificate's private key (a PEM file).",
+    )
+    temporal_tls_ca: Path | None = Field(
+        None,
+        description="The CA of the server's certificate (a PEM file); unset, the system's roots.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        None,
+        description="The name on the server's certificate, when it is not the address's host.",
+    )
+    temporal_api_key: SecretStr | None = Field(None, description="A Temporal Cloud API key; implies TLS.")
 
     @property
     def address(self) -> str:
