@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test fuzz demo up down worker webhook screenshots clean bench
+.PHONY: install test fuzz demo up down worker webhook screenshots clean bench configuration
 
 install: $(STAMP)  ## set up .venv with the app, the dev stack's and the sandbox's tools (the dev extra) and the test tools
 
@@ -42,6 +42,9 @@ webhook: install
 
 screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
 	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
+
+configuration: install  ## regenerate docs/configuration.md from the settings classes (tests/test_configuration.py checks it)
+	$(PY) -m deploy.configuration > docs/configuration.md
 
 bench: install  ## benchmarks vs bare Temporal, ~10 min (BENCH_ARGS=--quick: ~2 min; --only latency,storm); see benchmarks/README.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
