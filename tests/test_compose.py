@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities import PROVIDERS, IntegrationSettings
+from connection.temporal import TemporalSettings
 from deploy.environment import (
     COMPOSE_SERVICES,
     NOT_PASSED,
@@ -30,9 +31,9 @@ from deploy.environment import (
     policy_references,
     variables,
 )
+from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from plan import Role, load_policy
-from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
-from runtime.temporal import TemporalSettings
+from tests.rooms import product_sources
 from webhook.app import KNOWN_PATHS
 from webhook.slack import SlackAppSettings
 
@@ -143,12 +144,9 @@ def test_each_derived_name_is_the_one_pydantic_settings_reads(cls, monkeypatch):
 def test_every_variable_the_code_reads_belongs_to_a_process():
     """A new os.environ read (or a script's ${VAR}) must be given to the process that reads it in
     deploy/environment.py, or named in NOT_PASSED with the reason."""
-    sources = [ROOT / "worker.py", ROOT / "starter.py"] + [
-        p for d in ("plan", "workflows", "activities", "webhook", "runtime") for p in (ROOT / d).rglob("*.py")
-    ]
-    dev_only = {ROOT / "runtime" / "stack.py", ROOT / "runtime" / "devserver.py"}  # `make up`, the tests
+    sources = product_sources()
     read = set()
-    for path in set(sources) - dev_only:
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
                 read |= {a.value for a in node.args[:1] if isinstance(a, ast.Constant)}
@@ -366,7 +364,7 @@ def test_schema_then_server_then_namespace_then_the_app(tmp_path):
         assert waits(app) == {"temporal-namespace": "service_completed_successfully"}
     for name in ("postgresql", "temporal", "webhook", "worker"):
         assert given[name]["healthcheck"]["test"], name
-    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "runtime.health"]
+    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "connection.health"]
     script = (ROOT / "deploy" / "temporal" / "setup-schema.sh").read_text()
     for db, schema in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
         assert f"--db {db} setup-schema -v 0.0" in script

@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from connection.deployment import DeploymentSettings
+from devstack.devserver import temporal_cli
+from incident_client.intake import deliver_alerts, deliver_heartbeat
 from plan import AlertmanagerDelivery
 from plan.heartbeat import heartbeat_id
 from plan.incident import IncidentStatus
-from runtime.deployment import DeploymentSettings
-from runtime.devserver import temporal_cli
-from runtime.intake import deliver_alerts, deliver_heartbeat
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery, watchdog
 from tests.processes import policy_file
@@ -209,7 +209,7 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
 
 
 async def beat(client, task_queue: str, alertmanager: str) -> None:
-    """A Watchdog delivery, as the receiver hands it to the heartbeat (runtime/intake.py)."""
+    """A Watchdog delivery, as the receiver hands it to the heartbeat (incident_client/intake.py)."""
     payload = AlertmanagerDelivery.model_validate({**watchdog(alertmanager)})
     assert await deliver_heartbeat(client, task_queue, payload, payload.alerts, "Watchdog")
 

@@ -17,9 +17,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import build_activities
+from incident_client.intake import incident_id_for_group
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key
 from plan.models import HeartbeatPolicy
-from runtime.intake import incident_id_for_group
 from sandbox.slack import SlackFake
 from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
 from tests.payloads import alert, watchdog

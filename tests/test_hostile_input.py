@@ -28,15 +28,15 @@ from temporalio.common import RawValue
 from temporalio.service import RPCError
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
+from connection.temporal import NATIVE_PASSTHROUGH
+from devstack.devserver import temporal_cli
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan import person_input as person_input_rules
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.bounds import TEXT_KEPT, TIMELINE_KEPT
 from plan.person_input import MAX_UPDATE_BYTES
 from plan.refusals import ANNOUNCED, KEPT
-from runtime.devserver import temporal_cli
-from runtime.intake import deliver_alerts
-from runtime.temporal import NATIVE_PASSTHROUGH
 from tests.fuzz import budget
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
@@ -56,7 +56,7 @@ def test_every_native_package_workflow_code_loads_is_passed_through():
     """The sandbox re-imports what it does not pass through; a native extension re-imported (or
     imported lazily while raising, as cryptography's InvalidSignature) aborts the worker. Every
     third-party package with compiled code that the workflow modules load must be passed
-    through: by the SDK's defaults or runtime/temporal.py NATIVE_PASSTHROUGH. Fails when new
+    through: by the SDK's defaults or connection/temporal.py NATIVE_PASSTHROUGH. Fails when new
     workflow code brings in one that is neither."""
     probe = (
         "import sys, sysconfig, json, workflows, plan\n"
@@ -466,7 +466,7 @@ async def test_an_update_too_large_for_temporal_is_refused_and_the_incident_goes
     """A worker echoes an update's input back when it answers; an input over Temporal's 2 MiB limit
     made the echo too large, and every workflow task of the incident then failed for good
     (Hypothesis found it: Temporal's frontend does not hold updates to the limit). The server's
-    in-flight update limit (runtime/devserver.py) refuses those; the incident's validators refuse
+    in-flight update limit (devstack/devserver.py) refuses those; the incident's validators refuse
     anything over MAX_UPDATE_BYTES. Each door is refused with a reason; the incident answers,
     takes a small update and keeps running, and no workflow task failed."""
     handle = await open_incident(client, keyed_worker.env["TEMPORAL_TASK_QUEUE"])

@@ -44,6 +44,7 @@ from plan.templates import mention
 from sandbox.base import _Fault
 from sandbox.slack import BOT_USER_ID, DEFAULT_TOKEN, SlackFake
 from tests.fuzz import budget
+from tests.rooms import product_sources
 
 PORTS = {  # package: (its Protocol, its activities class)
     "chat": ("Chat", "BridgeActivities"),
@@ -146,12 +147,7 @@ def test_only_the_slack_provider_knows_slack():
     tests, no module names Slack's API, its ids or its mention syntax: the plan and the workflow
     speak of people, bridges and messages."""
     root = Path(__file__).resolve().parent.parent
-    modules = [
-        p
-        for folder in ("plan", "workflows", "activities", "runtime", "webhook")
-        for p in (root / folder).rglob("*.py")
-    ]
-    modules += [root / "worker.py", root / "starter.py"]
+    modules = product_sources()
     offenders = [
         f"{p.relative_to(root)}:{n}: {line.strip()}"
         for p in modules

@@ -34,13 +34,13 @@ from slack_bolt.request.internals import parse_body
 from temporalio.service import RPCError
 
 from activities import IntegrationSettings
+from incident_client.intake import incident_id_for_group
 from plan import AlertmanagerDelivery
 from plan.alert_digest import GROUP_KEY, MAX_BYTES, TRACKED, digest
 from plan.attestation import new_key_pair
 from plan.buttons import target
 from plan.heartbeat import heartbeat_id
 from plan.person_input import too_large
-from runtime.intake import incident_id_for_group
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.slack_user import sign
 from tests.fuzz import budget

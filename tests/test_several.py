@@ -26,11 +26,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from connection.search_attributes import register_search_attributes
+from devstack.devserver import dynamic_config_args
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.attestation import attest, load_private_key, new_key_pair
-from runtime.devserver import dynamic_config_args
-from runtime.intake import deliver_alerts
-from runtime.temporal import register_search_attributes
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.slack_user import SlackUser, sign
 from tests.conftest import binary

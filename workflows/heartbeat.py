@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn  # PINNED (runtime/deployment.py); each new run starts on the current build
+@workflow.defn  # PINNED (connection/deployment.py); each new run starts on the current build
 class HeartbeatWorkflow:
     @workflow.init
     def __init__(self, input: HeartbeatInput) -> None:

@@ -55,7 +55,7 @@ RELEASE = "v1.1"
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn  # PINNED to its build (runtime/deployment.py): a deploy never changes a live response
+@workflow.defn  # PINNED to its build (connection/deployment.py): a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init

@@ -12,15 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from workflows.search import KEYS
+from connection.search_attributes import SEARCH_ATTRIBUTES
 
 DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
-
-# The incident's search attributes, registered when the server starts (`--search-attribute`).
-SEARCH_ATTRIBUTES = {
-    k.name: {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[k.indexed_value_type.name] for k in KEYS
-}
-
 
 # Temporal's frontend does not hold an update's input to the payload limit, and a worker fails its
 # workflow task for good when its answer echoes an input over that limit: one update of 2 MiB
@@ -74,7 +68,7 @@ def start(
         "warn",
     ]
     cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
-    for name, kind in SEARCH_ATTRIBUTES.items():
+    for name, kind in SEARCH_ATTRIBUTES.items():  # the incident's, registered at start
         cmd += ["--search-attribute", f"{name}={kind}"]
     cmd += dynamic_config_args(config)
     out = open(log, "ab") if log else subprocess.DEVNULL

@@ -1,4 +1,4 @@
-"""`python -m runtime.health`: is the worker on this host polling? Exit 0 when the Temporal server
+"""`python -m connection.health`: is the worker on this host polling? Exit 0 when the Temporal server
 has seen a worker of this host (its identity `<pid>@<hostname>`, the SDK's default) poll the task
 queue's workflow tasks within the last POLLED_WITHIN; exit 1 with the reason otherwise.
 
@@ -21,7 +21,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from runtime.temporal import TemporalSettings, connect, exit_now
+from connection.temporal import TemporalSettings, connect, exit_now
 
 # An idle worker's long poll lasts about a minute before it polls again: two minutes without one is
 # a worker that stopped polling (or a server that stopped seeing it).
