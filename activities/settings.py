@@ -7,7 +7,7 @@ import ssl
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,9 +19,20 @@ class SharedSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_ca_bundle: Path | None = None
-    # Ed25519 public keys (comma-separated base64) whose attestations prove who acted (issue 15).
-    irp_attestation_public_keys: str = ""
+    irp_ca_bundle: Path | None = Field(
+        None,
+        description=(
+            "A PEM file of extra CAs that every outbound HTTPS and SMTP client trusts (a proxy's, the "
+            "sandbox's)."
+        ),
+    )
+    irp_attestation_public_keys: str = Field(
+        "",
+        description=(
+            "The receivers' Ed25519 public keys (base64, comma-separated while rotating): with them a "
+            "gated decision counts only when attested or confirmed; unset, claims are believed."
+        ),
+    )
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext:

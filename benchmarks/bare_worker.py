@@ -11,7 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from benchmarks.bare import BareWorkflow, first_step
-from runtime.temporal import workflow_runner
+from connection.temporal import workflow_runner
 
 
 async def main(address: str, task_queue: str) -> None:

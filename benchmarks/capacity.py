@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 
 from benchmarks.stack import pct
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Policy, load_policy
 from plan.models import Role, Severity
-from runtime.intake import deliver_alerts
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 

@@ -14,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
+from connection.search_attributes import register_search_attributes
 from plan.models import Severity
-from runtime.temporal import register_search_attributes
 from sandbox.settings import sandbox_settings
 from tests.helpers import finish, status_when
 from tests.test_lifecycle import PRIMARY, at, open_incident

@@ -18,8 +18,8 @@ import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from runtime import devserver
-from runtime.temporal import register_search_attributes
+from connection.search_attributes import register_search_attributes
+from devstack import devserver
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake

@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from benchmarks.bare import BareWorkflow
 from benchmarks.stack import TOKEN
-from runtime.intake import incident_id_for_group
+from incident_client.intake import incident_id_for_group
 from tests.payloads import alert, delivery
 
 CONCURRENCY = 32

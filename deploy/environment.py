@@ -25,14 +25,16 @@ from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
 from activities import IntegrationSettings
+from activities.postmortem import DEFAULT_TEMPLATE
+from connection.codec_server import CodecServerSettings
+from connection.deployment import DeploymentSettings
+from connection.temporal import TemporalSettings
 from plan.policy import _ENV_REF, DEFAULT_POLICY_FILE
-from runtime.codec_server import CodecServerSettings
-from runtime.deployment import DeploymentSettings
-from runtime.temporal import TemporalSettings
 from webhook.app import WebhookSettings
 from webhook.slack import SlackAppSettings
 
-LOGGING = frozenset({"IRP_LOG_FORMAT", "IRP_LOG_LEVEL"})  # runtime/observability.py configure_logging
+ROOT = Path(__file__).resolve().parent.parent
+LOGGING = frozenset({"IRP_LOG_FORMAT", "IRP_LOG_LEVEL"})  # connection/observability.py configure_logging
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ PROCESSES: dict[str, Process] = {
         (IntegrationSettings, TemporalSettings, DeploymentSettings),
         LOGGING
         | {
-            "IRP_METRICS_ADDRESS",  # runtime/observability.py metrics_runtime
+            "IRP_METRICS_ADDRESS",  # connection/observability.py metrics_runtime
             "IRP_POLICY_FILE",  # plan/policy.py
             "IRP_POSTMORTEM_TEMPLATE",  # activities/postmortem.py
             "IRP_K8S_NAMESPACE",  # scripts/rollback.sh, run by the rollback executor
@@ -58,14 +60,65 @@ PROCESSES: dict[str, Process] = {
         reads_policy=True,
     ),
     "receiver": Process((WebhookSettings, SlackAppSettings, TemporalSettings), LOGGING),
-    "cli": Process((TemporalSettings,), frozenset({"IRP_HEARTBEAT_ALERT"})),  # starter.py
+    "cli": Process((TemporalSettings,), frozenset({"IRP_HEARTBEAT_ALERT"})),  # cli/main.py
     "codec-server": Process((CodecServerSettings,)),
 }
 
 # Read somewhere, deliberately passed to no production process.
 NOT_PASSED = {
-    "IRP_DRILL": "scripts/rollback.sh only prints what it would run; set by `make demo` and the sandbox "
-    "stack, never in production, where a rollback must really run",
+    "IRP_BUILD_ID": "baked into the image at build time (compose passes it to `docker compose build` as "
+    "the BUILD_ID build argument, the Dockerfile refuses to build without it); Kubernetes sets it from "
+    "the build's label. Passed at run time, one id could name two images' code",
+    "IRP_DRILL": "set by `make demo` and by `make up` with the sandbox; never in production, where a "
+    "rollback must really run",
+}
+
+
+@dataclass(frozen=True)
+class Direct:
+    """A variable read directly (not through a settings class): its default and what it means, for
+    docs/configuration.md (a settings field's come from the field)."""
+
+    default: str
+    meaning: str
+
+
+DIRECT = {
+    "IRP_LOG_FORMAT": Direct(
+        "text",
+        "`json`: one JSON object a line, with the incident and the workflow (containers, log shippers).",
+    ),
+    "IRP_LOG_LEVEL": Direct("INFO", "The log level; at DEBUG client libraries log message text: keep INFO."),
+    "IRP_METRICS_ADDRESS": Direct(
+        "unset: no metrics", "`host:port` of the worker's Prometheus endpoint, e.g. `0.0.0.0:9464`."
+    ),
+    "IRP_POLICY_FILE": Direct(
+        str(DEFAULT_POLICY_FILE.relative_to(ROOT)),
+        "The policy (the plan as data), validated at start; the image has none: compose and the "
+        "manifests mount it.",
+    ),
+    "IRP_POSTMORTEM_TEMPLATE": Direct(
+        str(DEFAULT_TEMPLATE.relative_to(ROOT)), "The post-mortem draft's template, read at each draft."
+    ),
+    "IRP_K8S_NAMESPACE": Direct(
+        "preskool", "The namespace `scripts/rollback.sh` rolls back in (kubectl reads KUBECONFIG as usual)."
+    ),
+    "IRP_HEARTBEAT_ALERT": Direct(
+        "Watchdog", "The dead man's switch's alertname, for `irp alert` as for the receiver."
+    ),
+    "IRP_DRILL": Direct("unset", "`1`: `scripts/rollback.sh` only prints what it would run."),
+}
+
+# Read only by the dev stack (devstack/stack.py, `make up`), beside the product's variables it passes on.
+DEV_STACK = {
+    "IRP_UI_PORT": Direct("8233", "The dev server's Web UI port."),
+    "IRP_SANDBOX": Direct(
+        "unset: the fakes unless a provider's credentials are set",
+        "`1`: always the sandbox's fakes; `0`: never.",
+    ),
+    "IRP_DATA_DIR": Direct(
+        ".data", "Where the dev server's database, the pid file, the logs and the receiver's token are kept."
+    ),
 }
 
 # docker-compose.yml's services that run our image, and the processes each one runs.

@@ -9,7 +9,7 @@ digest stays under MAX_BYTES of JSON, inside what the incident takes as one upda
 (plan/person_input.py MAX_UPDATE_BYTES: a larger one would be refused, and the incident never open):
 texts are clipped, the sample and the label sets have byte budgets, and the groupKey (64 KiB and
 more for a route that groups by many labels) is kept clipped, as shown; the incident's identity
-is a hash of the whole key (runtime/intake.py). Pure."""
+is a hash of the whole key (incident_client/intake.py). Pure."""
 
 from __future__ import annotations
 

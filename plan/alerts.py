@@ -53,7 +53,7 @@ class AlertmanagerDelivery(BaseModel):
     """Alertmanager's webhook_config payload, version "4". No length or count is capped here: a
     genuine delivery is never refused for a limit we picked (Alertmanager never retries a 4xx).
     The receiver's body limit bounds it (webhook/app.py), the incident keeps a bounded digest of
-    it (plan/alert_digest.py) and is keyed by a hash of the whole groupKey (runtime/intake.py).
+    it (plan/alert_digest.py) and is keyed by a hash of the whole groupKey (incident_client/intake.py).
     Label names and values are any UTF-8 (Alertmanager 0.28 allows UTF-8 names)."""
 
     model_config = ConfigDict(extra="ignore")

@@ -7,7 +7,7 @@ key only the receiver holds) exactly what was decided: the incident, the signal,
 signal's input, the person, the time and a nonce. The incident verifies that with the public
 keys its worker pinned, so someone who can only send raw Temporal signals cannot forge one.
 Pure: verifying is computation. It runs in workflow code, so the native library it calls is passed
-through the sandbox (runtime/temporal.py NATIVE_PASSTHROUGH) and is only ever given well-formed
+through the sandbox (connection/temporal.py NATIVE_PASSTHROUGH) and is only ever given well-formed
 input: a 32-byte key and a 64-byte signature, anything else refused before it is called."""
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ class HeartbeatState(BaseModel):
     alarm: Silence | None = None
     ended: list[Silence] = []  # the latest few, newest last
     runs: int = 1
+    moved_from: str | None = None  # the build its last move to a newer one started from
 
 
 KEEP_ENDED = 20

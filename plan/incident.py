@@ -164,6 +164,9 @@ class IncidentState(BaseModel):
     # Bounds a flood of refusals (plan/refusals.py); None in incidents begun before it (unbounded).
     refusals: RefusalLog | None = None
     moves_in_review: bool = False  # to the deployment's current build in REVIEW (workflows/upgrade.py)
+    moved_from: str | None = None  # the build a REVIEW move last started from (workflows/upgrade.py)
+    timeline_dropped: int = 0  # older timeline entries let go (plan/bounds.py); the history has them
+    action_items: int | None = None  # post-mortem action items added (None: count them in the timeline)
     timeline: list[TimelineEntry] = []
 
 
@@ -209,6 +212,7 @@ class IncidentStatus(BaseModel):
     tickets: dict[str, str] = {}
     runs: int = 1
     refusals_not_kept: int = 0  # older refusals let go of the timeline (plan/refusals.py)
+    timeline_not_kept: int = 0  # older timeline entries let go (plan/bounds.py); the history has them
     timeline: list[TimelineEntry]
 
 

@@ -355,6 +355,12 @@ class Policy(Strict):
     authority: dict[GatedAction, Who]
     actions: dict[str, ActionPolicy]
     approval_expiry: timedelta = timedelta(minutes=30)
+    review_build_check: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        description="how often an incident in REVIEW looks for a newer build to move to (at most this "
+        "long after a deploy an old build still serves it; docs/operating.md)",
+    )
     deliverables: dict[DeliverableKey, DeliverablePolicy]
     reminders: Reminders = Reminders()
     customer_email: CustomerEmailPolicy = CustomerEmailPolicy()

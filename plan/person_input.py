@@ -4,7 +4,7 @@ raw payload so that nothing undecodable is dropped before the incident sees it. 
 `read(encoding, data, key_id)` answers a `Reading`: the object (and a note when it took an
 unambiguous liberty: one level of string encoding, a list of one object), or the reason it
 cannot, in words a person can act on. `encoding` and `key_id` come from the payload's metadata
-(Temporal's `json/plain`; `binary/encrypted` with the `encryption-key-id` of runtime/codec.py)."""
+(Temporal's `json/plain`; `binary/encrypted` with the `encryption-key-id` of connection/codec.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 SMART_QUOTES = "“”‘’„‟«»"
 JSON = "json/plain"
-# How runtime/codec.py marks a sealed payload, and names its key.
+# How connection/codec.py marks a sealed payload, and names its key.
 SEALED = "binary/encrypted"
 SEALED_KEY_ID = "encryption-key-id"
 # How the worker's codec marks a payload of a key it has that does not open (passed on, refused).
@@ -102,7 +102,7 @@ def _trailing_comma(text: str, pos: int) -> bool:
 # no accepted update fills the incident's history. Temporal's worker echoes an update's input back
 # to the server when it accepts or rejects it, and fails the workflow task for good when that echo
 # is over the namespace's 2 MiB payload limit: an update that large wedges any workflow, whatever
-# its code. The server's `history.maxInFlightUpdatePayloads` (runtime/devserver.py
+# its code. The server's `history.maxInFlightUpdatePayloads` (devstack/devserver.py
 # UPDATE_PAYLOAD_LIMIT; docs/operating.md) refuses such an update before it reaches a worker.
 MAX_UPDATE_BYTES = 512 * 1024
 

@@ -22,9 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import IntegrationSettings
+from connection.search_attributes import register_search_attributes
+from devstack.devserver import dynamic_config_args
 from plan import Policy, load_policy
-from runtime.devserver import dynamic_config_args
-from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake

@@ -170,3 +170,11 @@ DECLARATIONS = st.fixed_dictionaries(
         "started_at": go_times(),  # with its offset, as people and tools send it
     },
 )
+
+
+def watchdog(url: str, status: str = "firing") -> dict:
+    """kube-prometheus's Watchdog, as Alertmanager delivers it."""
+    beat = alert(status, "An alert that should always be firing", alertname="Watchdog", severity="none")
+    payload = delivery(beat, group="Watchdog")
+    payload["externalURL"] = url
+    return payload

@@ -24,8 +24,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from devstack import devserver
 from plan import Policy, load_policy
-from runtime import devserver
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,12 +150,13 @@ class Process:
 
 
 class DevServer(Process):
-    """`temporal server start-dev` on a SQLite file, through runtime.devserver.start (which also
+    """`temporal server start-dev` on a SQLite file, through devstack.devserver.start (which also
     registers the incident's search attributes). Restarting reopens the same file."""
 
-    def __init__(self, db: Path, log: Path, port: int | None = None):
+    def __init__(self, db: Path, log: Path, port: int | None = None, config: dict | None = None):
+        """`config`: dynamic config beside devstack/devserver.py's own (a test's lower limits)."""
         self.port = port or free_port()
-        self.db = db
+        self.db, self.config = db, config
         super().__init__("temporal", ["temporal", "server", "start-dev", "--db-filename", str(db)], log)
 
     @property
@@ -171,8 +172,9 @@ class DevServer(Process):
             self._note(f"=== temporal start #{self.starts} on {self.address}, db {self.db}\n")
             try:  # --headless: no UI port to collide with; start() waits for the gRPC port
                 self.popen = devserver.start(
-                    port=self.port, ui_port=free_port(), db=self.db, headless=True, log=self.log
-                )
+                    port=self.port, ui_port=free_port(), db=self.db, headless=True, log=self.log,
+                    config=self.config,
+                )  # fmt: skip
                 return self
             except RuntimeError as e:
                 if self.starts > attempt + 1 or attempt == 2 or "address already in use" not in self.tail(5):

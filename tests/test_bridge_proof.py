@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from plan.bridge_proof import (
@@ -17,6 +17,7 @@ from plan.bridge_proof import (
     proven,
     purpose_names,
 )
+from tests.fuzz import budget
 
 BOT, PERSON = "UBOT", "UPERSON"
 DAY = "preskool-incident-2026-12-07"
@@ -157,7 +158,7 @@ def workspaces(draw):
 
 
 # Generation is cheap, but the machine is shared (2 cores): its speed is not what is tested.
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@budget(400)
 @given(workspaces(), IDS, st.data())
 def test_an_incident_adopts_only_a_channel_it_made(workspace, me, data):
     """Whatever the workspace holds (other incidents' channels with and without purposes, ids that
@@ -175,6 +176,7 @@ def test_an_incident_adopts_only_a_channel_it_made(workspace, me, data):
     assert all(owners[c.id] == me for c in channels if proven(c, proof))
 
 
+@budget(100)
 @given(IDS, IDS, SUMMARIES, st.one_of(st.none(), NAMES))
 def test_a_bridge_purpose_names_its_incident_and_no_other(owner, other, summary, continues):
     purpose = bridge_purpose(owner, summary, continues)

@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities import PROVIDERS, IntegrationSettings
+from connection.temporal import TemporalSettings
 from deploy.environment import (
     COMPOSE_SERVICES,
     NOT_PASSED,
@@ -30,9 +31,9 @@ from deploy.environment import (
     policy_references,
     variables,
 )
+from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from plan import Role, load_policy
-from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
-from runtime.temporal import TemporalSettings
+from tests.rooms import product_sources
 from webhook.app import KNOWN_PATHS
 from webhook.slack import SlackAppSettings
 
@@ -143,12 +144,9 @@ def test_each_derived_name_is_the_one_pydantic_settings_reads(cls, monkeypatch):
 def test_every_variable_the_code_reads_belongs_to_a_process():
     """A new os.environ read (or a script's ${VAR}) must be given to the process that reads it in
     deploy/environment.py, or named in NOT_PASSED with the reason."""
-    sources = [ROOT / "worker.py", ROOT / "starter.py"] + [
-        p for d in ("plan", "workflows", "activities", "webhook", "runtime") for p in (ROOT / d).rglob("*.py")
-    ]
-    dev_only = {ROOT / "runtime" / "stack.py", ROOT / "runtime" / "devserver.py"}  # `make up`, the tests
+    sources = product_sources()
     read = set()
-    for path in set(sources) - dev_only:
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
                 read |= {a.value for a in node.args[:1] if isinstance(a, ast.Constant)}
@@ -169,8 +167,9 @@ def test_every_variable_reaches_the_service_that_reads_it(service, tmp_path):
     env = everything()
     given = services(env, tmp_path)[service]["environment"]
     for process in COMPOSE_SERVICES[service]:
-        missing = variables(process) - set(given)
+        missing = variables(process) - set(given) - set(NOT_PASSED)
         assert not missing, f"docker-compose.yml does not pass {sorted(missing)} to {service} ({process})"
+    assert not set(NOT_PASSED) & set(given), "a variable NOT_PASSED reaches a container"
     # A secret goes only where it is read: the receiver's never reach the worker and back.
     others = set().union(*(variables(p) for s, ps in COMPOSE_SERVICES.items() if s != service for p in ps))
     own = set().union(*(variables(p) for p in COMPOSE_SERVICES[service]))
@@ -187,6 +186,8 @@ def test_each_process_builds_its_settings_from_what_compose_gives_it(service, tm
         for cls in PROCESSES[process].settings:
             settings = loaded(cls, given, monkeypatch)
             for field, name in env_names(cls).items():
+                if name in NOT_PASSED:  # the image's own (IRP_BUILD_ID), not the .env's
+                    continue
                 got = getattr(settings, field)
                 got = got.get_secret_value() if isinstance(got, SecretStr) else got
                 if given[name] == env[name]:
@@ -363,7 +364,7 @@ def test_schema_then_server_then_namespace_then_the_app(tmp_path):
         assert waits(app) == {"temporal-namespace": "service_completed_successfully"}
     for name in ("postgresql", "temporal", "webhook", "worker"):
         assert given[name]["healthcheck"]["test"], name
-    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "runtime.health"]
+    assert given["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "connection.health"]
     script = (ROOT / "deploy" / "temporal" / "setup-schema.sh").read_text()
     for db, schema in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
         assert f"--db {db} setup-schema -v 0.0" in script
@@ -397,3 +398,13 @@ def test_the_namespace_outlives_the_section_8_week(tmp_path):
     script = (ROOT / "deploy" / "temporal" / "create-namespace.sh").read_text()
     assert 'namespace create -n "$NAMESPACE" --retention "$RETENTION"' in script
     assert 'namespace update -n "$NAMESPACE" --retention "$RETENTION"' in script  # an existing one too
+
+
+def test_the_image_is_built_with_its_own_build_id(tmp_path):
+    """Each image names its code: compose builds it with IRP_BUILD_ID as the BUILD_ID argument,
+    the Dockerfile refuses to build without one, and no container is given one at run time (a
+    rebuilt image under the same id would put new code under incidents pinned to the old)."""
+    app = services({**everything(), "IRP_BUILD_ID": "0123456789ab"}, tmp_path)["worker"]
+    assert app["build"]["args"]["BUILD_ID"] == "0123456789ab"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG BUILD_ID\n" in dockerfile and 'test -n "$BUILD_ID"' in dockerfile

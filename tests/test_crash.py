@@ -30,9 +30,9 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import UpdateActivityOptionsRequest
 from temporalio.service import RPCError
 
+from incident_client.intake import deliver_alerts, incident_id_for_group
 from plan import AlertmanagerDelivery
 from plan.models import Executor, Role
-from runtime.intake import deliver_alerts, incident_id_for_group
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
 from tests.processes import Receiver, free_port, logs, policy_file

@@ -107,11 +107,14 @@ def test_the_image_has_the_scripts_the_executors_run():
 
 
 def test_the_image_installs_the_cli_as_irp():
-    """`pip install .` (the Dockerfile, `make install`) makes the `irp` command from starter.py."""
+    """`pip install .` (the Dockerfile, `make install`) makes the `irp` command from cli/main.py;
+    starter.py, kept for `python starter.py`, runs the same main."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["irp"] == "starter:main"
+    assert project["project"]["scripts"]["irp"] == "cli.main:main"
+    assert "cli" in project["tool"]["setuptools"]["packages"]
     assert "starter" in project["tool"]["setuptools"]["py-modules"]
-    assert re.search(r"^def main\(\) -> None:", (ROOT / "starter.py").read_text(), re.M)
+    assert re.search(r"^def main\(\) -> None:", (ROOT / "cli" / "main.py").read_text(), re.M)
+    assert re.search(r"^from cli.main import main$", (ROOT / "starter.py").read_text(), re.M)
 
 
 def test_compose_passes_the_rollback_namespace_to_the_workers():

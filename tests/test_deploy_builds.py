@@ -19,13 +19,14 @@ from pydantic import ValidationError
 from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from connection.deployment import DeploymentSettings
+from devstack.devserver import temporal_cli
+from incident_client.intake import deliver_alerts, deliver_heartbeat
 from plan import AlertmanagerDelivery
+from plan.heartbeat import heartbeat_id
 from plan.incident import IncidentStatus
-from runtime.deployment import DeploymentSettings
-from runtime.devserver import temporal_cli
-from runtime.intake import deliver_alerts
 from tests.helpers import eventually, status_when
-from tests.payloads import alert, delivery
+from tests.payloads import alert, delivery, watchdog
 from tests.processes import policy_file
 
 IC, PRIMARY, LEAD = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
@@ -66,6 +67,16 @@ def pinned_to(server, deployment: str, build: str) -> str:
     )
 
 
+def pin(server, workflow_id: str, deployment: str, build: str) -> None:
+    """The runbook's `temporal workflow update-options` pinning one incident to a build."""
+    argv = [temporal_cli(), "workflow", "update-options", "--address", server.address,
+            "--workflow-id", workflow_id, "--versioning-override-behavior", "pinned",
+            "--versioning-override-deployment-name", deployment,
+            "--versioning-override-build-id", build]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
 def listed(server, query: str) -> str:
     argv = [temporal_cli(), "workflow", "list", "--address", server.address, "--query", query]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -90,7 +101,9 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
 ):
     deployment = f"irp-{uuid.uuid4().hex[:6]}"
     cadence = {**policy.update_cadence, "P1": timedelta(seconds=20)}
-    path, _ = policy_file(tmp_path / "policy.yaml", policy, update_cadence=cadence)
+    path, _ = policy_file(
+        tmp_path / "policy.yaml", policy, update_cadence=cadence, review_build_check=timedelta(seconds=3)
+    )
     env = {"IRP_DEPLOYMENT_NAME": deployment, "IRP_POLICY_FILE": str(path)}
     a = await worker(IRP_BUILD_ID="build-a", **env)  # the deployment's first build: current at once
     tq = a.env["TEMPORAL_TASK_QUEUE"]
@@ -104,6 +117,11 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     await status_when(x, lambda s: s.phase == "CONTAIN")
     await status_when(z, lambda s: s.phase == "REVIEW" and s.deliverables)
     z_first_run = (await z.describe()).run_id
+    quiet = await open_incident(client, tq, module="library")  # resolved, then sent nothing more
+    await quiet.signal("resolve", {"by": IC, "summary": "done", "force_reason": "drill"})
+    await status_when(quiet, lambda s: s.phase == "REVIEW" and s.deliverables)
+    watchdog = "http://alertmanager-a:9093"
+    await beat(client, tq, watchdog)
     assert (await build_of(x), await build_of(z)) == ("build-a", "build-a")
     pinned = (await x.describe()).raw_description.workflow_execution_info.versioning_info.behavior
     assert pinned == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
@@ -112,11 +130,17 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     await asyncio.to_thread(set_current, server, deployment, "build-b")
     y = await open_incident(client, tq, module="library")
     assert await build_of(y) == "build-b"
+    # A REVIEW incident nobody touches moves by its own clock (review_build_check), and the
+    # heartbeat at its next beat: no old build needed for either.
+    await eventually(lambda: _on(client.get_workflow_handle(quiet.id), "build-b"), 60)
+    await beat(client, tq, watchdog)
+    await eventually(lambda: _on(client.get_workflow_handle(heartbeat_id(watchdog)), "build-b"), 60)
 
-    # The runbook's look at what A still serves: X and Z (docs/operating.md "Deploy a new build").
+    # The runbook's look at what A still serves: X, still responding (docs/operating.md "Deploy a
+    # new build"; Z, in REVIEW, leaves A by its own clock within review_build_check).
     async def listed_on_a() -> str | None:  # visibility follows a moment behind
         on_a = await asyncio.to_thread(pinned_to, server, deployment, "build-a")
-        return on_a if x.id in on_a and z.id in on_a else None
+        return on_a if x.id in on_a else None
 
     assert y.id not in await eventually(listed_on_a, 30)
     # README's look for incidents begun before Worker Deployments: none here, all are pinned.
@@ -148,7 +172,7 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     status = await status_when(x, lambda s: s.cadence.overdue_updates >= 1, timeout=60)
     assert await build_of(x) == "build-a"
 
-    # Z, in REVIEW, moves to B at its next continue-as-new (its next workflow task looks).
+    # Z, in REVIEW, has moved to B at a continue-as-new (its clock looked, or this signal's task).
     await z.signal(
         "complete_deliverable", {"deliverable": "incident_report", "by": IC, "link": "https://x/r"}
     )
@@ -158,16 +182,36 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     status = await status_when(z, lambda s: s.runs == 2)
     assert {d.key: d.state for d in status.deliverables}["incident_report"] == "done"
 
+    # A rollback with Z pinned to B, as docs/operating.md "Roll back" says for a state A cannot
+    # read: Z tries to follow A once, the pin keeps it on B, and it does not try again and again.
+    await asyncio.to_thread(set_current, server, deployment, "build-a")
+    await asyncio.to_thread(pin, server, z.id, deployment, "build-b")
+    await z.signal(
+        "complete_deliverable", {"deliverable": "postmortem_meeting", "by": IC, "link": "https://x/m"}
+    )
+    status = await status_when(z, lambda s: s.deliverables[1].state == "done", 60)
+    runs = status.runs
+    await z.signal("complete_deliverable", {"deliverable": "action_items", "by": IC, "link": "https://x/a"})
+    status = await status_when(z, lambda s: s.deliverables[2].state == "done", 60)
+    assert status.runs == runs <= 3 and await build_of(client.get_workflow_handle(z.id)) == "build-b"
+    await asyncio.to_thread(set_current, server, deployment, "build-b")
+
     # Everything closes, on both builds.
     await x.signal("resolve", {"by": IC, "summary": "fixed", "force_reason": "drill"})
     await y.signal("resolve", {"by": IC, "summary": "fixed", "force_reason": "drill"})
-    for handle in (x, y, z):
+    for handle in (x, y, z, quiet):
         await close_ledger(client.get_workflow_handle(handle.id))
-    for handle in (x, y, z):
+    for handle in (x, y, z, quiet):
         done = client.get_workflow_handle(handle.id, result_type=IncidentStatus)
         result = await asyncio.wait_for(done.result(), 90)
         assert result.phase == "REVIEW" and all(d.state in ("done", "waived") for d in result.deliverables)
     assert b.alive and a.alive
+
+
+async def beat(client, task_queue: str, alertmanager: str) -> None:
+    """A Watchdog delivery, as the receiver hands it to the heartbeat (incident_client/intake.py)."""
+    payload = AlertmanagerDelivery.model_validate({**watchdog(alertmanager)})
+    assert await deliver_heartbeat(client, task_queue, payload, payload.alerts, "Watchdog")
 
 
 async def _on(handle: WorkflowHandle, build: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime import devserver
+from devstack import devserver
 from tests.processes import free_port
 
 

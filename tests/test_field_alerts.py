@@ -194,7 +194,9 @@ async def test_the_incident_starts_when_its_alerts_began_in_utc(dev_env, run_wor
     windows that had passed are said once; nobody is escalated at once (that counts from the page)."""
     async with run_worker(dev_env.client) as tq, receiver(tq) as http:
         now = datetime.now(UTC).replace(microsecond=0)  # just before sending: the lateness is the alerts'
-        began_east, began_west = now - timedelta(minutes=40), now - timedelta(minutes=25)
+        # The west alert's startsAt carries .16095407 s: began a second earlier, it is still 25 whole
+        # minutes late when the delivery lands in the first 0.16 s of a second (a flake before).
+        began_east, began_west = now - timedelta(minutes=40), now - timedelta(minutes=25, seconds=1)
         east = alert(module="fees", summary="Fee collection failing")
         east.update(
             startsAt=began_east.astimezone(timezone(timedelta(hours=8))).isoformat(), endsAt=FIRING_ZERO

@@ -11,9 +11,9 @@ import uuid
 from temporalio.client import Client
 
 from activities.chat.slack import METADATA_EVENT
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.bridge_proof import purpose_names
-from runtime.intake import deliver_alerts
 from sandbox.slack import BOT_USER_ID
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery

@@ -17,12 +17,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import build_activities
+from incident_client.intake import incident_id_for_group
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key
 from plan.models import HeartbeatPolicy
-from runtime.intake import incident_id_for_group
 from sandbox.slack import SlackFake
 from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
-from tests.payloads import alert, delivery
+from tests.payloads import alert, watchdog
 from webhook.app import create_app
 from worker import WORKFLOWS
 from workflows import HeartbeatWorkflow
@@ -35,14 +35,6 @@ async def slack():
     """Slack with the policy's alerts channel, as a workspace that follows the plan has it."""
     async with SlackFake(channels=("general", ALERTS)) as fake:
         yield fake
-
-
-def watchdog(url: str, status: str = "firing") -> dict:
-    """kube-prometheus's Watchdog, as Alertmanager delivers it."""
-    beat = alert(status, "An alert that should always be firing", alertname="Watchdog", severity="none")
-    payload = delivery(beat, group="Watchdog")
-    payload["externalURL"] = url
-    return payload
 
 
 def receiver(env, task_queue: str, heartbeat_alert: str = "Watchdog") -> httpx.AsyncClient:

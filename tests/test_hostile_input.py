@@ -28,18 +28,19 @@ from temporalio.common import RawValue
 from temporalio.service import RPCError
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
+from connection.temporal import NATIVE_PASSTHROUGH
+from devstack.devserver import temporal_cli
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan import person_input as person_input_rules
 from plan.attestation import attest, load_private_key, new_key_pair
+from plan.bounds import TEXT_KEPT, TIMELINE_KEPT
 from plan.person_input import MAX_UPDATE_BYTES
 from plan.refusals import ANNOUNCED, KEPT
-from runtime.devserver import temporal_cli
-from runtime.intake import deliver_alerts
-from runtime.temporal import NATIVE_PASSTHROUGH
 from tests.fuzz import budget
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery
-from tests.processes import ROOT, policy_file
+from tests.processes import ROOT, DevServer, policy_file
 from workflows import IncidentWorkflow
 from workflows.signals import BY_NAME, SIGNALS
 
@@ -55,7 +56,7 @@ def test_every_native_package_workflow_code_loads_is_passed_through():
     """The sandbox re-imports what it does not pass through; a native extension re-imported (or
     imported lazily while raising, as cryptography's InvalidSignature) aborts the worker. Every
     third-party package with compiled code that the workflow modules load must be passed
-    through: by the SDK's defaults or runtime/temporal.py NATIVE_PASSTHROUGH. Fails when new
+    through: by the SDK's defaults or connection/temporal.py NATIVE_PASSTHROUGH. Fails when new
     workflow code brings in one that is neither."""
     probe = (
         "import sys, sysconfig, json, workflows, plan\n"
@@ -100,13 +101,13 @@ async def keyed_worker(worker, tmp_path, policy):
     return await worker(IRP_ATTESTATION_PUBLIC_KEYS=PUBLIC, IRP_POLICY_FILE=str(path))
 
 
-async def open_incident(client, task_queue: str):
+async def open_incident(client, task_queue: str, bridge: bool = True):
     payload = delivery(
         alert(module="fees", summary="Fee collection failing"), group=f"H{uuid.uuid4().hex[:8]}"
     )
     receipt = await deliver_alerts(client, task_queue, AlertmanagerDelivery.model_validate(payload))
     handle = client.get_workflow_handle(receipt.incident_id)
-    await status_when(handle, lambda s: s.channel, timeout=30)
+    await status_when(handle, lambda s: s.channel if bridge else s.paged, timeout=30)
     return handle
 
 
@@ -290,6 +291,16 @@ def refusals(status) -> int:
     return status.refusals_not_kept + sum(e.kind == "refused" for e in status.timeline)
 
 
+def written(status) -> int:
+    """Every timeline entry the incident has written, kept or let go."""
+    return len(status.timeline) + status.timeline_not_kept + status.refusals_not_kept
+
+
+# Inputs an incident may take and leave no mark, by design: a reaction that is not the pin emoji
+# (or not in the bridge, or a pin already there), a PagerDuty event id it has taken before.
+SILENT = {"pin_message", "pagerduty_event"}
+
+
 def must_refuse(door: str, name: str, value) -> bool:
     """Whether the incident cannot take the signal as its model, read as a person types it
     (plan/person_input.py): then it must refuse it with a reason (other refusals — authority,
@@ -362,19 +373,62 @@ async def fuzzed(keyed_worker, client):
 @given(example=DOORS)
 async def test_no_input_through_any_door_stops_an_incident(fuzzed, keyed_worker, example):
     """Every signal and update, raw payloads and any JSON: the worker lives, no task fails, the
-    incident answers `status`, and an input it cannot take is refused with a reason."""
+    incident answers `status`, an input it cannot take is refused with a reason, and one it can
+    take leaves a mark: applied (the timeline says so) or refused — never nothing, but for the
+    inputs that are no-ops by design (SILENT)."""
     door, name, value = example
     handle = await fuzzed.now()
-    before = refusals(await handle.query(IncidentWorkflow.status))
+    before = await handle.query(IncidentWorkflow.status)
     await send(handle, door, name, value)
     await settled(handle)
     assert keyed_worker.alive, keyed_worker.tail()
     status = await handle.query(IncidentWorkflow.status)
+    if status.runs != before.runs:  # it continued as new meanwhile: counts start again
+        return
     if door in ("signal", "raw") and must_refuse(door, name, value):
-        assert refusals(status) > before, f"{name} {value!r:.200} was neither applied nor refused"
+        assert refusals(status) > refusals(before), f"{name} {value!r:.200} was neither applied nor refused"
+    elif door in ("signal", "raw") and name not in SILENT:
+        assert written(status) > written(before), f"{name} {value!r:.200} left no mark"
 
 
 # --- a flood --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory):
+    """This module's dev server suggests continue-as-new at 300 events (Temporal's default is
+    about 4,096), so a flood reaches a new run within the test, and every test here meets one."""
+    where = tmp_path_factory.mktemp("temporal")
+    server = DevServer(
+        db=where / "temporal.db", log=where / "temporal.log",
+        config={"limit.historyCount.suggestContinueAsNew": 300},
+    )  # fmt: skip
+    await server.astart()
+    yield server
+    server.stop()
+
+
+async def test_a_flood_of_accepted_inputs_never_outgrows_a_new_run(worker, client):
+    """A script sends 1,100 `post_update`s of 2,000 characters each, all accepted (a roster person,
+    a step anyone may take): a state that grew with them once failed every workflow task when the
+    incident continued as new (over 2 MiB). The timeline keeps its latest entries, each clipped;
+    the incident continues as new, answers `status` and fails no task."""
+    quiet = await worker(SLACK_BOT_TOKEN="")  # no bridge: the flood is what is measured, not Slack
+    handle = await open_incident(client, quiet.env["TEMPORAL_TASK_QUEUE"], bridge=False)
+    long = "x" * 1_990  # with its number, at most the 2,000 characters a field takes
+    for i in range(0, 1_100, 100):
+        await asyncio.gather(*(
+            handle.signal("post_update", {"by": PRIMARY, "status": "ONGOING", "current_action": f"{n} {long}",
+                                          "what_we_know": long})
+            for n in range(i, i + 100)
+        ))  # fmt: skip
+    status = await status_when(handle, lambda s: s.cadence and s.cadence.updates_posted == 1_100, 120)
+    status = await status_when(handle, lambda s: s.runs >= 2, 120)  # a new run carried it all
+    assert len(status.timeline) <= TIMELINE_KEPT and status.timeline_not_kept > 0
+    assert max(len(e.text) for e in status.timeline) <= TEXT_KEPT + 40
+    assert quiet.alive
+    for run in {(await handle.describe()).run_id, handle.first_execution_run_id}:
+        assert await task_failures(client.get_workflow_handle(handle.id, run_id=run)) == []
 
 
 async def test_a_flood_of_bad_inputs_is_bounded(keyed_worker, client, slack):
@@ -412,7 +466,7 @@ async def test_an_update_too_large_for_temporal_is_refused_and_the_incident_goes
     """A worker echoes an update's input back when it answers; an input over Temporal's 2 MiB limit
     made the echo too large, and every workflow task of the incident then failed for good
     (Hypothesis found it: Temporal's frontend does not hold updates to the limit). The server's
-    in-flight update limit (runtime/devserver.py) refuses those; the incident's validators refuse
+    in-flight update limit (devstack/devserver.py) refuses those; the incident's validators refuse
     anything over MAX_UPDATE_BYTES. Each door is refused with a reason; the incident answers,
     takes a small update and keeps running, and no workflow task failed."""
     handle = await open_incident(client, keyed_worker.env["TEMPORAL_TASK_QUEUE"])

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.attestation import attest, load_private_key, new_key_pair, refusal, request_hash
-from runtime.intake import deliver_alerts
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from deploy.environment import PROCESSES, secret_variables, variables
-from runtime.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
+from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from webhook.app import KNOWN_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,9 +126,9 @@ def test_probes_resources_and_the_metrics_port(base, build):
                 assert probe["httpGet"]["port"] in ports, c["name"]
     # The receiver: /healthz, which it serves (webhook/app.py).
     assert receiver["readinessProbe"]["httpGet"]["path"] == "/healthz" in KNOWN_PATHS
-    # The worker: ready while the server sees it polling (runtime/health.py); alive while it serves
+    # The worker: ready while the server sees it polling (connection/health.py); alive while it serves
     # its metrics, on the port IRP_METRICS_ADDRESS names.
-    assert worker["readinessProbe"]["exec"]["command"] == ["python", "-m", "runtime.health"]
+    assert worker["readinessProbe"]["exec"]["command"] == ["python", "-m", "connection.health"]
     assert worker["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     env = {e["name"]: e.get("value") for e in worker["env"]}
     metrics = {p["name"]: p["containerPort"] for p in worker["ports"]}["metrics"]

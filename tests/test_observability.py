@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from temporalio.client import Client
 
+from connection.observability import JsonFormatter, metrics_runtime
+from connection.search_attributes import register_search_attributes
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
-from runtime.intake import deliver_alerts
-from runtime.observability import JsonFormatter, metrics_runtime
-from runtime.temporal import register_search_attributes
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
 from tests.processes import free_port

@@ -15,11 +15,11 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 
+from connection.codec import KEY_ID, EncryptionCodec, PayloadDecryptError, generate_key
+from connection.temporal import connect
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.person_input import read
-from runtime.codec import KEY_ID, EncryptionCodec, PayloadDecryptError, generate_key
-from runtime.intake import deliver_alerts
-from runtime.temporal import connect
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 from tests.test_security import settings_for

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol, get_type_hints
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -43,6 +43,8 @@ from plan.models import Person
 from plan.templates import mention
 from sandbox.base import _Fault
 from sandbox.slack import BOT_USER_ID, DEFAULT_TOKEN, SlackFake
+from tests.fuzz import budget
+from tests.rooms import product_sources
 
 PORTS = {  # package: (its Protocol, its activities class)
     "chat": ("Chat", "BridgeActivities"),
@@ -145,12 +147,7 @@ def test_only_the_slack_provider_knows_slack():
     tests, no module names Slack's API, its ids or its mention syntax: the plan and the workflow
     speak of people, bridges and messages."""
     root = Path(__file__).resolve().parent.parent
-    modules = [
-        p
-        for folder in ("plan", "workflows", "activities", "runtime", "webhook")
-        for p in (root / folder).rglob("*.py")
-    ]
-    modules += [root / "worker.py", root / "starter.py"]
+    modules = product_sources()
     offenders = [
         f"{p.relative_to(root)}:{n}: {line.strip()}"
         for p in modules
@@ -469,7 +466,7 @@ async def storm(incidents: int, plan: dict, one_worker: bool, private: bool, con
         assert all(not c.purpose["value"] and not c.messages for c in spare)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@budget(60)
 @given(storms())
 def test_no_fault_pattern_puts_two_incidents_in_one_channel(case):
     """A few incidents open their bridges at once while Slack fails calls of theirs — rate limits,

@@ -9,9 +9,9 @@ import hashlib
 
 import pytest
 
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Declaration
 from plan.privacy import PRIVATE_SUMMARY, alerts_private, declaration_private, is_private
-from runtime.intake import deliver_alerts
 from sandbox.slack import BOT_USER_ID
 from tests.helpers import AUTH, finish, status_when
 from tests.payloads import alert, delivery

@@ -34,22 +34,22 @@ from slack_bolt.request.internals import parse_body
 from temporalio.service import RPCError
 
 from activities import IntegrationSettings
+from incident_client.intake import incident_id_for_group
 from plan import AlertmanagerDelivery
 from plan.alert_digest import GROUP_KEY, MAX_BYTES, TRACKED, digest
 from plan.attestation import new_key_pair
 from plan.buttons import target
 from plan.heartbeat import heartbeat_id
 from plan.person_input import too_large
-from runtime.intake import incident_id_for_group
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
 from sandbox.slack_user import sign
 from tests.fuzz import budget
 from tests.helpers import AUTH, TOKEN
 from tests.payloads import DECLARATIONS, alert, alertmanager_payloads, delivery
 from webhook.app import create_app
-from webhook.slack import SlackAppSettings
+from webhook.slack import SlackAppSettings, guard
 from webhook.slack.app import ASKING, AT_ONCE
-from webhook.slack.guard import REPLAY, UNCHECKED
+from webhook.slack.guard import REPLAY
 from webhook.slack.views import MODALS
 from workflows import IncidentWorkflow
 
@@ -307,14 +307,16 @@ def bad_bytes(genuine: dict, data: st.DataObject) -> bytes:
     return mutated(genuine, data)
 
 
-def fail_closed(answer: httpx.Response) -> bool:
-    """The Slack guard's 503 when Temporal could not say within 2 s whether a request is a replay
-    (webhook/slack/guard.py): by design, never read unchecked; a busy machine, not the body."""
-    return answer.status_code == 503 and UNCHECKED in answer.text
+@pytest.fixture(autouse=True)
+def patient_replay_check(monkeypatch):
+    """Slack wants an answer within 3 s, so the guard answers 503 when Temporal has not recorded a
+    request within 2 (webhook/slack/guard.py). A loaded test machine is not Slack: here the guard
+    waits, so every answer is about the body, and a 503 is a defect like any 5xx."""
+    monkeypatch.setattr(guard, "ANSWER_WITHIN", 60.0)
 
 
 def refused_with_a_reason(answer: httpx.Response) -> None:
-    assert answer.status_code < 500 or fail_closed(answer), answer.text[:2000]
+    assert answer.status_code < 500, answer.text[:2000]
     if answer.status_code >= 400:
         assert answer.headers["content-type"].startswith("application/json"), answer.text[:500]
         error = answer.json().get("error")
@@ -511,7 +513,7 @@ async def test_a_bad_slack_request_is_never_a_5xx_and_its_4xx_says_why(
     }
     answer = await http.post("/slack/events", content=body, headers=headers)
     refused_with_a_reason(answer)
-    if genuine and REPLAY not in answer.text and not fail_closed(answer):  # Hypothesis may send one twice
+    if genuine and REPLAY not in answer.text:  # Hypothesis may send one twice
         assert answer.status_code == 200, answer.text[:500]
     if answer.status_code == 404:
         assert not targets_a_listener(body, sent_type), f"a listener failed: {body[:300]!r}"
@@ -539,9 +541,8 @@ CHECKS = [
 ]
 # What a request valid by the document may still get, by design: a reused Idempotency-Key with
 # another body (409); from Slack, a body no listener takes (Bolt's 404) or that is not one of
-# Slack's shapes (400: the document cannot say "a JSON object inside a form field"), or that the
-# replay check could not be made in time (503, fail_closed).
-VALID_REFUSALS = {"/incidents": {409}, "/slack/events": {400, 401, 404, 503}}
+# Slack's shapes (400: the document cannot say "a JSON object inside a form field").
+VALID_REFUSALS = {"/incidents": {409}, "/slack/events": {400, 401, 404}}
 
 
 def as_sent(case) -> tuple[str, str, dict, bytes, dict]:
@@ -579,9 +580,7 @@ async def test_schemathesis_every_answer_conforms_and_none_is_a_5xx(receiving, c
     answer = await receiving.http.request(method, url, params=query, content=body, headers=headers)
     if answer.status_code < 300 and case.path in ("/webhooks/alertmanager", "/incidents"):
         receiving.opened.update(i["incident_id"] for i in answer.json()["incidents"])
-    case.validate_response(
-        answer, checks=[c for c in CHECKS if not fail_closed(answer) or c is not not_a_server_error]
-    )
+    case.validate_response(answer, checks=CHECKS)
     if case.meta.generation.mode.is_positive and answer.status_code >= 300:
         assert answer.status_code in VALID_REFUSALS.get(case.path, set()), answer.text[:1000]
 

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from runtime.temporal import replay_runner
+from connection.temporal import replay_runner
 from worker import WORKFLOWS
 from workflows.paging import Paging
 

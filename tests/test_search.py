@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from connection.search_attributes import SEARCH_ATTRIBUTES, create_command
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
-from runtime.intake import deliver_alerts
 from tests.conftest import binary
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
+from workflows.search import KEYS
 
 
 async def temporal_cli(dev_env, *args: str) -> list[dict]:
@@ -78,8 +85,8 @@ async def test_review_and_closed_are_found_by_the_readmes_query(dev_env, run_wor
     """After resolution with §8 deliverables open, the README's `IncidentStatus = 'review'` finds the
     incident and its live details list the deliverables; closed once they are all done. A pending
     approval shows in the details too."""
+    from incident_client.intake import declare_incident
     from plan import Declaration
-    from runtime.intake import declare_incident
 
     prometheus.healthy(policy)
     ic = "asha.rao@preskool.com"
@@ -122,3 +129,29 @@ async def test_review_and_closed_are_found_by_the_readmes_query(dev_env, run_wor
             )
         await handle.result()
         assert await eventually(lambda: listed("closed"))
+
+
+async def test_the_command_the_worker_names_registers_every_search_attribute_with_its_type():
+    """worker.py, when it cannot register the search attributes, prints what an operator runs: on a
+    server without them, that command (the real CLI) registers each with the type the incident
+    upserts (Tenant a KeywordList, the rest Keywords)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), ui=False, dev_server_log_level="error"
+    )
+    try:
+        address = env.client.service_client.config.target_host
+        argv = shlex.split(create_command())
+        assert argv[0] == "temporal"
+        done = await asyncio.create_subprocess_exec(
+            binary("temporal"), *argv[1:], "--address", address, stderr=asyncio.subprocess.PIPE
+        )
+        assert await done.wait() == 0, (await done.stderr.read()).decode()
+        listed = await env.client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=env.client.namespace)
+        )
+        registered = {name: IndexedValueType.Name(kind) for name, kind in listed.custom_attributes.items()}
+        wanted = {k.name: "INDEXED_VALUE_TYPE_" + k.indexed_value_type.name for k in KEYS}
+        assert {name: registered.get(name) for name in wanted} == wanted
+        assert set(SEARCH_ATTRIBUTES) == set(wanted)
+    finally:
+        await env.shutdown()

@@ -28,9 +28,8 @@ from temporalio.service import TLSConfig
 from temporalio.worker import Worker
 
 from activities import IntegrationSettings, build_activities
-from plan import AlertmanagerDelivery, Policy, Role, load_policy
-from plan.models import OnCallSource
-from runtime.codec import (
+from cli.keycheck import payloads_in
+from connection.codec import (
     ENCODING,
     KEY_ID,
     EncryptionCodec,
@@ -40,12 +39,13 @@ from runtime.codec import (
     generate_key,
     key_id,
 )
-from runtime.codec_server import CodecServerSettings
-from runtime.codec_server import create_app as create_codec_app
-from runtime.codec_server import main as codec_server_main
-from runtime.intake import deliver_alerts
-from runtime.keycheck import payloads_in
-from runtime.temporal import TemporalConfigError, TemporalSettings, connect
+from connection.codec_server import CodecServerSettings
+from connection.codec_server import create_app as create_codec_app
+from connection.codec_server import main as codec_server_main
+from connection.temporal import TemporalConfigError, TemporalSettings, connect
+from incident_client.intake import deliver_alerts
+from plan import AlertmanagerDelivery, Policy, Role, load_policy
+from plan.models import OnCallSource
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.slack import SlackFake
@@ -130,7 +130,7 @@ def opened(status) -> bool:
 
 
 async def start_incident(client: Client, tq: str, policy, summary: str, **labels):
-    """Opened the way the webhook and starter.py open one: update-with-start, with memo and summary."""
+    """Opened the way the webhook and the CLI open one: update-with-start, with memo and summary."""
     payload = delivery(alert(summary=summary, **labels), group=f"Security{uuid.uuid4().hex[:10]}")
     receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
     return client.get_workflow_handle(receipt.incident_id), receipt
@@ -204,7 +204,7 @@ def test_old_keys_need_a_current_key_and_each_is_checked():
 def test_keygen_prints_a_new_key():
     def run():
         return subprocess.run(
-            [sys.executable, "-m", "runtime.codec", "keygen"],
+            [sys.executable, "-m", "connection.codec", "keygen"],
             capture_output=True,
             text=True,
             check=True,
@@ -215,7 +215,7 @@ def test_keygen_prints_a_new_key():
     assert first != second and len(base64.b64decode(first, validate=True)) == 32
     assert EncryptionCodec.from_text(first).key_id == key_id(base64.b64decode(first))
     ids = subprocess.run(
-        [sys.executable, "-m", "runtime.codec", "key-id"],
+        [sys.executable, "-m", "connection.codec", "key-id"],
         capture_output=True,
         text=True,
         check=True,
@@ -774,7 +774,9 @@ def every_log(caplog):
         "temporalio.workflow",
         "temporalio.client",
         "temporalio.bridge",
-        "runtime",
+        "connection",
+        "incident_client",
+        "cli",
         "webhook",
         "activities",
         "workflows",
@@ -964,7 +966,7 @@ async def test_secrets_never_reach_history_logs_or_the_timeline(
         "slack_sdk.web.async_base_client",
         "mail.log",
         "httpx",
-        "runtime.temporal",
+        "connection.temporal",
     }
     assert incident in places["logs"] and "Rolled back the 09:55 deploy" in places["decrypted history"]
     assert leaks(secrets, places, smtp_user=smtp_user, jira_email=jira_email) == []

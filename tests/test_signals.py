@@ -1,5 +1,5 @@
 """The signal table is the one place a signal is declared: the workflow's handlers, the Web UI's
-descriptions, starter.py's commands and the authority check all come from it."""
+descriptions, the CLI's commands and the authority check all come from it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import inspect
 
 import pytest
 
-import starter
+from cli import main as irp
+from cli.commands import payload_of
 from plan.models import GatedAction
 from plan.signals import json_shape
 from workflows import IncidentWorkflow
@@ -80,7 +81,7 @@ def test_every_cli_command_sends_its_signals_json(signal):
             flag = "--" + signal.cli.flags.get(name, name).replace("_", "-")
             example = {"scope": "all", "owner": "ben.okafor@preskool.com"}.get(name, "some text")
             args += [flag, example]
-    parsed = starter.parser().parse_args([signal.cli.command, "inc-x", *positional, *args])
-    payload = starter.payload_of(signal, parsed)
+    parsed = irp.parser().parse_args([signal.cli.command, "inc-x", *positional, *args])
+    payload = payload_of(signal, parsed)
     assert signal.model.model_validate(payload).by == "asha.rao@preskool.com"
-    assert starter.COMMANDS[signal.cli.command] is signal
+    assert irp.COMMANDS[signal.cli.command] is signal

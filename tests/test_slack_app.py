@@ -15,9 +15,9 @@ import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
 
+from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.attestation import attest, load_private_key, new_key_pair
-from runtime.intake import deliver_alerts
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
 from sandbox.slack_user import SlackUser
 from tests.conftest import TOKEN

@@ -1,6 +1,6 @@
-"""`make up` as a person uses it: `python -m runtime.stack up` (free ports, the sandbox, its own
+"""`make up` as a person uses it: `python -m devstack.stack up` (free ports, the sandbox, its own
 data directory) in one "terminal", the receiver and `.venv/bin/irp` from another, then
-`python -m runtime.stack down` — and nothing of the stack is left running."""
+`python -m devstack.stack down` — and nothing of the stack is left running."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.processes import group_gone
-from runtime.stack import CREDENTIALS, Config
+from devstack.processes import group_gone
+from devstack.stack import CREDENTIALS, Config
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def run_irp(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def stack_command(command: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "runtime.stack", command],
+        [sys.executable, "-m", "devstack.stack", command],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.PIPE,

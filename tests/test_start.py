@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -19,6 +19,7 @@ from plan.models import Phase
 from plan.postmortem import facts
 from plan.start import BELIEVED, alert_starts, from_unix, problem_start, start_line
 from plan.templates import bridge_opening, started, windows_passed_on_arrival
+from tests.fuzz import budget
 from tests.payloads import alert, delivery
 
 RECEIVED = datetime(2026, 12, 7, 9, 12, 26, tzinfo=UTC)
@@ -263,7 +264,7 @@ def believed(meant: datetime, received: datetime) -> datetime | None:
     return min(meant, received)
 
 
-@settings(max_examples=400, deadline=None)
+@budget(400)
 @given(deliveries())
 @example((RECEIVED, [("2026-12-07T16:32:26+08:00", utc("2026-12-07T08:32:26Z"))]))
 @example((RECEIVED, [(ZERO, datetime.min.replace(tzinfo=UTC))]))
@@ -281,7 +282,7 @@ def test_the_start_is_utc_never_after_receipt_and_the_earliest_believed(case):
         assert start.believed is bool(taken)
 
 
-@settings(max_examples=200, deadline=None)
+@budget(200)
 @given(
     RECEIPTS, st.lists(st.lists(st.integers(-20_000, 600), min_size=1, max_size=4), min_size=1, max_size=5)
 )

@@ -1,4 +1,5 @@
-"""starter.py as a person uses it: a real process against the real dev server."""
+"""The CLI as a person uses it (`python starter.py`, the same as `irp`): a real process against the
+real dev server."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from starter import COMMANDS
+from cli.main import COMMANDS
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 

@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[test]')")
 
+from connection.search_attributes import register_search_attributes  # noqa: E402
+from incident_client.intake import deliver_alerts  # noqa: E402
 from plan import AlertmanagerDelivery  # noqa: E402
-from runtime.intake import deliver_alerts  # noqa: E402
-from runtime.temporal import register_search_attributes  # noqa: E402
 from tests import webui  # noqa: E402
 from tests.conftest import binary  # noqa: E402
 from tests.helpers import eventually, finish, status_when  # noqa: E402

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from activities import PROVIDERS, WITHOUT, IntegrationSettings
+from connection.health import not_polling
 from deploy.environment import env_names
-from runtime.health import not_polling
 from tests.helpers import eventually
 from worker import build_worker
 
@@ -128,7 +128,7 @@ async def test_health_is_true_only_while_the_server_sees_this_host_polling(dev_e
         later = datetime.now(UTC) + timedelta(minutes=5)  # as if it had stopped polling 5 minutes ago
         assert "last polled" in await not_polling(client, task_queue, host, now=later)
         address = client.service_client.config.target_host
-        probe = [sys.executable, "-m", "runtime.health"]
+        probe = [sys.executable, "-m", "connection.health"]
         env = {"PATH": os.environ["PATH"], "TEMPORAL_ADDRESS": address, "TEMPORAL_TASK_QUEUE": task_queue}
         done = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -138,3 +138,13 @@ async def test_health_is_true_only_while_the_server_sees_this_host_polling(dev_e
     unreachable = {"PATH": os.environ["PATH"], "TEMPORAL_ADDRESS": "127.0.0.1:1"}
     done = subprocess.run(probe, cwd=ROOT, env=unreachable, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "cannot ask Temporal" in done.stderr
+
+
+def test_a_worker_with_no_build_id_refuses_to_start(tmp_path):
+    """Outside a checkout, from an image built without BUILD_ID: no build id ("dev"), so the
+    worker does not start (an id shared by two builds would run new code under incidents pinned
+    to the old), unless it is the local stack's own, always-current build."""
+    env = {"PATH": os.environ["PATH"], "IRP_BUILD_ID": "dev", "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    done = subprocess.run([sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "this code has no build id" in done.stderr, done.stderr

@@ -7,8 +7,8 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from runtime.observability import configure_logging
-from runtime.temporal import TemporalConfigError, TemporalSettings, connect
+from connection.observability import configure_logging
+from connection.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
 from webhook.slack import SlackAppSettings
 

@@ -21,11 +21,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from connection.http import BodyTooLarge, read_capped
+from incident_client.intake import IdempotencyConflict, declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
-from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import IdempotencyConflict, declare_incident, deliver
 from webhook.pagerduty import PagerDutyWebhook
 from webhook.schema import IncidentsAnswer, PagerDutyAnswer, answers, describe, header, json_body
 from webhook.slack import SlackAppSettings
@@ -56,14 +56,32 @@ RETRYABLE = {
 
 
 class WebhookSettings(BaseSettings):
+    """The receiver's own settings: where it listens, who may send to it, the heartbeat's alertname."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_webhook_host: str = "127.0.0.1"
-    irp_webhook_port: int = 8000
-    irp_webhook_token: SecretStr
-    pagerduty_webhook_secret: SecretStr | None = None
-    # The dead man's switch's alert (README): never an incident. Keep it the policy's heartbeat.alert_name.
-    irp_heartbeat_alert: str = Field(default="Watchdog", min_length=1)
+    irp_webhook_host: str = Field("127.0.0.1", description="Where the receiver listens.")
+    irp_webhook_port: int = Field(8000, description="The receiver's port.")
+    irp_webhook_token: SecretStr = Field(
+        description=(
+            "The bearer token Alertmanager and other senders present; the receiver refuses to start "
+            "without it."
+        ),
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "The PagerDuty v3 webhook subscription's signing secret; unset, /webhooks/pagerduty answers 404."
+        ),
+    )
+    irp_heartbeat_alert: str = Field(
+        default="Watchdog",
+        min_length=1,
+        description=(
+            "The dead man's switch's alertname: its alerts beat the heartbeat and never open an incident "
+            "(keep it the policy's heartbeat.alert_name)."
+        ),
+    )
 
 
 class Refusal(Exception):

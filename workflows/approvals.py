@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         render_command,
         who_may_approve,
     )
+    from plan.bounds import REQUESTS, over
     from plan.privacy import PUBLIC_STATEMENT_ACTION
     from workflows.bridge import Bridge
     from workflows.context import IncidentContext, minutes
@@ -49,6 +50,13 @@ class Approvals:
         request_id = request.request_id or f"{request.action.replace('_', '-')}-{len(s.requests) + 1}"
         bound = digest(request.action, request.target, request.params)
         earlier = s.requests.get(request_id)
+        if (
+            earlier is None
+            and s.refusals is not None
+            and (why := over(len(s.requests), REQUESTS, "requests"))
+        ):
+            ctx.refuse("request_action", why)
+            return
         if why := _not_replaceable(earlier, request, workflow.patched("requester-only")):
             ctx.refuse("request_action", why)
             return

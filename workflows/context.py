@@ -15,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan import Person, Policy, Role
+    from plan.bounds import clip, overflow
     from plan.deliverables import ledger_closed
     from plan.incident import IncidentState, TimelineEntry
     from plan.lifecycle import cadence
@@ -50,7 +51,13 @@ class IncidentContext:
     # --- the timeline and refusals ------------------------------------------------------------
 
     def note(self, kind: str, text: str, by: str | None = None) -> None:
-        """Every change writes the timeline, which also wakes the main loop."""
+        """Every change writes the timeline, which also wakes the main loop. A bounded incident
+        keeps its latest TIMELINE_KEPT entries, each clipped (plan/bounds.py)."""
+        if self.s.refusals is not None:
+            text = clip(text)
+            if drop := overflow(len(self.s.timeline) + 1):
+                del self.s.timeline[:drop]
+                self.s.timeline_dropped += drop
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, by=by))
         self.noted += 1
         self.wake = True

@@ -35,11 +35,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from plan.person_input import too_large
     from workflows.outside import OUTSIDE, PAGING, failure
+    from workflows.upgrade import build_of
 
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn  # PINNED (runtime/deployment.py); each new run starts on the current build
+@workflow.defn  # PINNED (connection/deployment.py); each new run starts on the current build
 class HeartbeatWorkflow:
     @workflow.init
     def __init__(self, input: HeartbeatInput) -> None:
@@ -53,6 +54,8 @@ class HeartbeatWorkflow:
 
     @workflow.run
     async def run(self, input: HeartbeatInput) -> None:
+        if self.s.moved_from is not None and self.s.moved_from != build_of(workflow.info()):
+            self.s.moved_from = None  # its move reached another build
         # The policy this run works by: the worker's, read once and kept in history.
         self.policy = self.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
@@ -62,6 +65,8 @@ class HeartbeatWorkflow:
         while True:
             if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._moving():  # a pinned override that keeps it here is tried once
+                    self.s.moved_from = build_of(workflow.info())
                 workflow.continue_as_new(
                     HeartbeatInput(
                         heartbeat_id=self.id,
@@ -117,8 +122,13 @@ class HeartbeatWorkflow:
         return (
             self.s.beats_this_run >= self.beats_per_run
             or info.is_continue_as_new_suggested()
-            or info.is_target_worker_deployment_version_changed()  # a newer build is current
+            or self._moving()
         )
+
+    def _moving(self) -> bool:
+        """A newer build is current, and this one is not where a move already failed to leave."""
+        info = workflow.info()
+        return info.is_target_worker_deployment_version_changed() and self.s.moved_from != build_of(info)
 
     async def _beat_before_deadline(self) -> bool:
         """False once the window has run out with no beat; True on a beat (the timer re-arms)."""

@@ -18,6 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from plan import Role, buttons, templates
     from plan.attestation import MAX_AGE, key_id, refusal
+    from plan.bounds import CLAIMS, over
     from plan.incident import Claim
     from plan.signals import ConfirmClaim
     from workflows.bridge import Bridge
@@ -100,6 +101,11 @@ class Identity:
                 signal, f"{len(waiting)} decisions in {by}'s name already wait for their confirmation "
                 f"({', '.join(waiting)}): they answer those first",
             )  # fmt: skip
+            return
+        if s.refusals is not None and (
+            why := over(len(s.claims), CLAIMS, "decisions sent in someone's name")
+        ):
+            self.ctx.refuse(signal, why)
             return
         claim_id = f"claim-{len(s.claims) + 1}"
         bound, described = self.about(signal, accepted)

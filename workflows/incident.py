@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from plan import signals as signals_plan
     from plan.alert_digest import AlertDigest
     from plan.approvals import ActionRequest, Decide
+    from plan.bounds import to_fit
     from plan.deliverables import Deliverable, ledger_closed
     from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
     from plan.models import Phase
@@ -54,7 +55,7 @@ RELEASE = "v1.1"
 PIN_POLICY = timedelta(seconds=30)
 
 
-@workflow.defn  # PINNED to its build (runtime/deployment.py): a deploy never changes a live response
+@workflow.defn  # PINNED to its build (connection/deployment.py): a deploy never changes a live response
 @handled
 class IncidentWorkflow:
     @workflow.init
@@ -96,8 +97,8 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentStatus:
         ctx = self.ctx
-        if input.state is None:
-            self._patches()
+        self._patches()
+        self.upgrade.arrived()
         # The policy in force for this incident: the worker's, read once and kept in history.
         ctx.policy = ctx.policy or await workflow.execute_local_activity_method(
             PolicyActivities.current_policy, start_to_close_timeout=PIN_POLICY
@@ -141,14 +142,21 @@ class IncidentWorkflow:
         return self.status()
 
     def _patches(self) -> None:
-        """What a new incident does that incidents begun under older code (before Worker
-        Deployments pinned each incident to its build) did not: decided once, at the start of its
-        run (before the policy's local activity: a patch first asked after it replayed out of
-        place), and kept in its state. One patch for this release's three changes."""
+        """What an incident does that incidents begun under older code (before Worker Deployments
+        pinned each incident to its build) did not: decided once, at the start of a run that lacks
+        it (before the policy's local activity: a patch first asked after it replayed out of
+        place), and kept in its state. A new run of an old incident (continue-as-new) has no
+        history to replay, so it takes them too. One patch for this release's changes."""
         s = self.ctx.s
+        if s.refusals is not None and s.moves_in_review and s.received_at is not None:
+            return  # a run of this release's code, continued
         if workflow.patched(RELEASE):
-            s.refusals = RefusalLog()  # a flood of inputs is bounded (plan/refusals.py)
-            s.received_at = s.started_at  # the problem's own start is kept beside it (plan/start.py)
+            s.refusals = (
+                s.refusals or RefusalLog()
+            )  # what people send is bounded (plan/refusals.py, bounds.py)
+            s.received_at = (
+                s.received_at or s.started_at
+            )  # the problem's start kept beside it (plan/start.py)
             s.moves_in_review = True  # in REVIEW, onto the current build (workflows/upgrade.py)
 
     # --- alerts ------------------------------------------------------------------------------
@@ -307,8 +315,12 @@ class IncidentWorkflow:
         """True once the incident has its first alert (or declaration). One already in hand (the
         update of an update-with-start) is waited for without a timer: opening costs no timer."""
         if self.ctx.s.decision is not None or self.deliveries_waiting:
-            await workflow.wait_condition(lambda: self.ctx.s.decision is not None)
-            return True
+            # The delivery in hand may still fail (its fault is contained): then wait as for none.
+            await workflow.wait_condition(
+                lambda: self.ctx.s.decision is not None or not self.deliveries_waiting
+            )
+            if self.ctx.s.decision is not None:
+                return True
         try:
             await workflow.wait_condition(lambda: self.ctx.s.decision is not None, timeout=FIRST_ALERT_WAIT)
         except TimeoutError:
@@ -331,12 +343,30 @@ class IncidentWorkflow:
         """Response phases keep their build (the pin is inherited); REVIEW starts its new run on
         the deployment's current build."""
         ctx = self.ctx
+        if ctx.s.refusals is not None:  # under Temporal's payload limit, older timeline first
+            self._fit()
+        self.upgrade.moving()
         workflow.continue_as_new(
             IncidentInput(incident_id=ctx.incident_id, policy=ctx.policy, state=ctx.s),
             initial_versioning_behavior=(
                 workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if ctx.s.phase is Phase.REVIEW else None
             ),
         )
+
+    def _fit(self) -> None:
+        """Fit what the next run carries under STATE_BUDGET (plan/bounds.py), letting go of the
+        oldest timeline entries first, counted."""
+        s = self.ctx.s
+        sizes = [len(e.model_dump_json()) for e in s.timeline]
+        total = len(
+            IncidentInput(incident_id=self.ctx.incident_id, policy=self.ctx.policy, state=s).model_dump_json()
+        )
+        if drop := to_fit(sizes, total):
+            del s.timeline[:drop]
+            s.timeline_dropped += drop
+            workflow.logger.warning(
+                "%s: %d timeline entries let go to fit a new run", self.ctx.incident_id, drop
+            )
 
     def _next_clock(self) -> datetime | None:
         return min((m for c in self.clocks if (m := c.next_clock())), default=None)

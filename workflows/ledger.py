@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tickets import TicketActivities, TicketRequest
     from plan import Role, templates
     from plan import buttons as chat_buttons
+    from plan.bounds import ACTION_ITEMS, over
     from plan.deliverables import (
         AddActionItem,
         CompleteDeliverable,
@@ -122,7 +123,13 @@ class Ledger:
 
     def add_action_item(self, item: AddActionItem) -> None:
         s = self.ctx.s
-        n = 1 + sum(1 for e in s.timeline if e.kind == "action-item")
+        done = (
+            s.action_items if s.action_items is not None else sum(e.kind == "action-item" for e in s.timeline)
+        )
+        if s.refusals is not None and (why := over(done, ACTION_ITEMS, "action items")):
+            self.ctx.refuse("add_action_item", why)
+            return
+        n = s.action_items = done + 1
         due = (
             datetime.combine(item.due, time(), tzinfo=UTC)
             if item.due

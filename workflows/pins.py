@@ -8,12 +8,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan.alert_digest import clip
+    from plan.bounds import PIN_TEXT, PINS
+    from plan.bounds import clip as clip_to
     from plan.incident import PinnedMessage
     from plan.signals import PinMessage
     from workflows.context import IncidentContext
-
-
-PINS_KEPT = 200  # pinned messages an incident keeps (each up to 4,000 characters)
 
 
 class Pins:
@@ -35,12 +34,11 @@ class Pins:
             return
         if pin.message_id in s.pins:
             return
-        if s.refusals is not None and len(s.pins) >= PINS_KEPT:
-            ctx.refuse(
-                "pin_message", f"the timeline already holds {PINS_KEPT} pinned messages: unpin one first"
-            )
+        if s.refusals is not None and len(s.pins) >= PINS:
+            ctx.refuse("pin_message", f"the timeline already holds {PINS} pinned messages: unpin one first")
             return
+        kept = clip_to(pin.text, PIN_TEXT) if s.refusals is not None else pin.text
         s.pins[pin.message_id] = PinnedMessage(
-            message_id=pin.message_id, author=pin.author, text=pin.text, at=workflow.now(), by=pin.by
+            message_id=pin.message_id, author=pin.author, text=kept, at=workflow.now(), by=pin.by
         )
         ctx.note("pinned", f"{text} · message {pin.message_id}", by=pin.by)

@@ -8,6 +8,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.recovery import VerificationActivities, VerifyRecovery
     from plan import templates
+    from plan.bounds import GATE_RUNS
     from plan.incident import GateCheck, GateRun, Resolution
     from plan.models import GatedAction, Phase
     from plan.signals import Resolve
@@ -108,6 +109,8 @@ class ResolveGate:
             note=(verdict.skipped or "") if verdict else "the checks could not run",
         )
         ctx.s.gate_runs.append(run)
+        if ctx.s.refusals is not None:
+            ctx.s.gate_runs = ctx.s.gate_runs[-GATE_RUNS:]
         return run
 
     async def _close_out(self, request: Resolve) -> None:

@@ -9,26 +9,31 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import IncidentContext
 
 
+def roles(ctx: IncidentContext) -> list[RoleAssignment]:
+    """Each role the RACI engages at the severity, and who holds it; none before the severity."""
+    engaged = ctx.engaged
+    if not engaged:
+        return []
+    how = {
+        **{r: "informed" for r in engaged.inform},
+        **{r: "invited" for r in engaged.invite},
+        **{r: "paged" for r in engaged.page},
+    }
+    return [
+        RoleAssignment(
+            role=role,
+            letter=letter,
+            engaged=how.get(role, "none"),
+            person=(p := ctx.person(role)) and p.email,
+            name=p and p.name,
+        )
+        for role, letter in engaged.letters.items()
+    ]
+
+
 def of(ctx: IncidentContext) -> IncidentStatus:
-    """Roles are listed once the incident knows its severity (and so whom the RACI engages)."""
-    s, engaged = ctx.s, ctx.engaged
-    roles = []
-    if engaged:
-        how = {
-            **{r: "informed" for r in engaged.inform},
-            **{r: "invited" for r in engaged.invite},
-            **{r: "paged" for r in engaged.page},
-        }
-        roles = [
-            RoleAssignment(
-                role=role,
-                letter=letter,
-                engaged=how.get(role, "none"),
-                person=(p := ctx.person(role)) and p.email,
-                name=p and p.name,
-            )
-            for role, letter in engaged.letters.items()
-        ]
+    """Everything `status` answers, from the state."""
+    s = ctx.s
     return IncidentStatus(
         incident_id=ctx.incident_id,
         severity=s.decision.severity if s.decision else None,
@@ -41,7 +46,7 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         received_at=s.received_at or s.started_at,
         acknowledged_by=s.acknowledged_by,
         acknowledged_at=s.acknowledged_at,
-        roles=roles,
+        roles=roles(ctx),
         channel=s.bridge.channel,
         channel_id=s.bridge.channel_id,
         paged=s.paged,
@@ -57,5 +62,6 @@ def of(ctx: IncidentContext) -> IncidentStatus:
         tickets=s.tickets,
         runs=s.runs,
         refusals_not_kept=s.refusals.dropped if s.refusals else 0,
+        timeline_not_kept=s.timeline_dropped,
         timeline=s.timeline,
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import aiohttp
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -116,8 +116,17 @@ def slack_error(e: SlackApiError) -> str:
 class SlackSettings(SharedSettings):
     """SLACK_BOT_TOKEN turns Slack on; SLACK_API_URL for a proxy or a fake."""
 
-    slack_bot_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        description=(
+            "The Slack app's bot token (xoxb-…): turns Slack on; its scopes are in deploy/slack-app-"
+            "manifest.yaml."
+        ),
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="Slack's Web API, or a proxy or the sandbox in its place.",
+    )
 
 
 class SlackChat:

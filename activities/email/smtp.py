@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.email import Sent, message_id
@@ -51,12 +51,24 @@ class SmtpSettings(SharedSettings):
     """SMTP_HOST turns email on; SMTP_PORT (587), SMTP_USERNAME and SMTP_PASSWORD (AUTH, only with
     STARTTLS), SMTP_STARTTLS (true), EMAIL_FROM ("Name <address>")."""
 
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
-    email_from: str = "PreSkool Incident Response <incidents@preskool.com>"
+    smtp_host: str | None = Field(
+        None,
+        description="The SMTP server: turns email on (customer emails, §5.4, and escalations).",
+    )
+    smtp_port: int = Field(587, description="The SMTP server's port.")
+    smtp_username: str | None = Field(None, description="The SMTP AUTH user (sent only over STARTTLS).")
+    smtp_password: SecretStr | None = Field(
+        None,
+        description="The SMTP AUTH password (sent only over STARTTLS).",
+    )
+    smtp_starttls: bool = Field(
+        True,
+        description="Upgrade the connection with STARTTLS before anything is sent.",
+    )
+    email_from: str = Field(
+        "PreSkool Incident Response <incidents@preskool.com>",
+        description="The From of every email (`Name <address>`).",
+    )
 
 
 class _Client(smtplib.SMTP):

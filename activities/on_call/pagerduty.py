@@ -8,7 +8,7 @@ import ssl
 import threading
 
 import pagerduty
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
@@ -22,8 +22,19 @@ class PagerDutyRestSettings(SharedSettings):
     """PAGERDUTY_API_TOKEN (a REST API key, read-only is enough) turns the look-up on;
     PAGERDUTY_API_URL for a proxy, PagerDuty's EU service region or a fake (https only)."""
 
-    pagerduty_api_url: str = "https://api.pagerduty.com"
-    pagerduty_api_token: SecretStr | None = None
+    pagerduty_api_url: str = Field(
+        "https://api.pagerduty.com",
+        description=(
+            "PagerDuty's REST API v2 (https only; https://api.eu.pagerduty.com for the EU service region)."
+        ),
+    )
+    pagerduty_api_token: SecretStr | None = Field(
+        None,
+        description=(
+            "A REST API v2 key (read-only is enough): turns on the look-up of who is on call "
+            "(`roster.<role>.on_call`)."
+        ),
+    )
 
 
 class PagerDutyOnCall:

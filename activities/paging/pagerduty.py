@@ -9,7 +9,7 @@ import threading
 from contextlib import contextmanager
 
 import pagerduty
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings, secret
@@ -29,8 +29,14 @@ TRANSIENT = (429, 500, 502, 503, 504)
 class PagerDutySettings(SharedSettings):
     """PAGERDUTY_EVENTS_URL, and PAGERDUTY_ROUTING_KEY for anyone without their own in the roster."""
 
-    pagerduty_events_url: str = "https://events.pagerduty.com"
-    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = Field(
+        "https://events.pagerduty.com",
+        description="PagerDuty's Events API v2 (https only).",
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        None,
+        description="The Events v2 routing key for anyone without their own in the roster's paging_keys.",
+    )
 
 
 class PagerDutyPager:

@@ -7,6 +7,7 @@ import ssl
 from typing import Any
 
 import httpx
+from pydantic import Field
 
 from activities.errors import give_up, try_again
 from activities.settings import SharedSettings
@@ -19,7 +20,13 @@ FINAL_ERROR_TYPES = {"bad_data", "execution", "not_found", "not_acceptable"}
 class PrometheusSettings(SharedSettings):
     """PROMETHEUS_URL, e.g. `http://prometheus:9090`; unset → the gate cannot verify."""
 
-    prometheus_url: str | None = None
+    prometheus_url: str | None = Field(
+        None,
+        description=(
+            "Prometheus (e.g. http://prometheus:9090) for the §4.5 recovery checks; unset, the resolve "
+            "gate cannot verify and every resolve must be forced."
+        ),
+    )
 
 
 class Prometheus:

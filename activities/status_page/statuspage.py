@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up, try_again
@@ -23,9 +23,18 @@ MAX_UNRESOLVED_PAGES = 10
 class StatuspageSettings(SharedSettings):
     """STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID turn it on; STATUSPAGE_API_URL for a proxy or a fake."""
 
-    statuspage_api_url: str = "https://api.statuspage.io"
-    statuspage_api_key: SecretStr | None = None
-    statuspage_page_id: str | None = None
+    statuspage_api_url: str = Field(
+        "https://api.statuspage.io",
+        description="Statuspage's API, or a proxy or the sandbox in its place.",
+    )
+    statuspage_api_key: SecretStr | None = Field(
+        None,
+        description="A Statuspage API key; with STATUSPAGE_PAGE_ID it turns status page updates on.",
+    )
+    statuspage_page_id: str | None = Field(
+        None,
+        description="The Statuspage page whose incidents and components are updated.",
+    )
 
 
 class Statuspage:

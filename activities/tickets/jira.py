@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up, try_again
@@ -42,10 +42,22 @@ class JiraSettings(SharedSettings):
     """JIRA_URL (https://<site>.atlassian.net), JIRA_EMAIL and JIRA_API_TOKEN (the account's basic
     auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on."""
 
-    jira_url: str | None = None
-    jira_email: str | None = None
-    jira_api_token: SecretStr | None = None
-    jira_project: str | None = None
+    jira_url: str | None = Field(
+        None,
+        description=(
+            "The Jira Cloud site (`https://<site>.atlassian.net`); the four JIRA_ variables together turn "
+            "tickets on."
+        ),
+    )
+    jira_email: str | None = Field(
+        None,
+        description="The Jira account's email (basic auth with JIRA_API_TOKEN).",
+    )
+    jira_api_token: SecretStr | None = Field(None, description="The Jira account's API token.")
+    jira_project: str | None = Field(
+        None,
+        description="The key of the project the follow-up tickets go to (e.g. IRP).",
+    )
 
 
 class Jira:

@@ -21,13 +21,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from connection.search_attributes import register_search_attributes
+from incident_client.intake import declare_incident
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id
 from plan.incident import IncidentInput
-from runtime.intake import declare_incident
-from runtime.temporal import register_search_attributes
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake

@@ -12,7 +12,7 @@ the Web API client at a proxy or the sandbox."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,11 +21,29 @@ class SlackAppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    slack_signing_secret: SecretStr | None = None
-    slack_bot_token: SecretStr | None = None
-    slack_team_id: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    irp_attestation_key: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "The Slack app's signing secret: turns on /slack/events (people acting from Slack); needs "
+            "SLACK_BOT_TOKEN and IRP_ATTESTATION_KEY."
+        ),
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        description="The bot token the receiver's Slack app answers with (the worker's app's).",
+    )
+    slack_team_id: str | None = Field(
+        None,
+        description="The Slack workspace's id: requests from any other workspace are refused (401).",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="Slack's Web API, or a proxy or the sandbox in its place.",
+    )
+    irp_attestation_key: SecretStr | None = Field(
+        None,
+        description="The receiver's Ed25519 private key (base64, `irp keygen`): signs who acted from Slack.",
+    )
 
     @property
     def enabled(self) -> bool:

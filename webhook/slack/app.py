@@ -22,11 +22,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
+from connection.http import BodyTooLarge, read_capped
+from incident_client.intake import declare_incident
 from plan import Declaration, buttons
 from plan.attestation import attest, load_private_key
 from plan.signals import Outcome
-from runtime.http import BodyTooLarge, read_capped
-from runtime.intake import declare_incident
 from webhook.schema import SLACK, SLACK_ANSWERS
 from webhook.slack import SlackAppSettings
 from webhook.slack.guard import SlackGuard, TakenRequests

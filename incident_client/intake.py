@@ -1,4 +1,4 @@
-"""Opening or joining an incident: shared by the webhook and starter.py so both behave alike."""
+"""Opening or joining an incident: shared by the receiver and the CLI so both behave alike."""
 
 from __future__ import annotations
 

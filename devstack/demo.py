@@ -22,18 +22,18 @@ from pathlib import Path
 
 import httpx
 
+from connection.temporal import connect, exit_now
+from devstack import devserver
+from devstack.drill import drill_policy
+from devstack.stack import LOCAL_BUILD
 from plan import load_policy
 from plan.attestation import new_key_pair
-from runtime import devserver
-from runtime.drill import drill_policy
-from runtime.stack import LOCAL_BUILD
-from runtime.temporal import connect, exit_now
 from sandbox.settings import sandbox_env_from_startup
 from workflows import IncidentWorkflow
 
-HERE = Path(__file__).resolve().parent
-LOGS = HERE / ".data" / "demo-logs"
-SANDBOX_STATE = HERE / ".data" / "sandbox-state.json"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: the processes run from there
+LOGS = ROOT / ".data" / "demo-logs"
+SANDBOX_STATE = ROOT / ".data" / "sandbox-state.json"
 STEPS = 8
 IRP = os.path.relpath(Path(sys.executable).parent / "irp", Path.cwd())  # the CLI as `make install` puts it
 
@@ -53,7 +53,7 @@ def free_port(preferred: int) -> int:
 def spawn(stack: ExitStack, name: str, args: list[str], env: dict, stdout=None) -> subprocess.Popen:
     LOGS.mkdir(parents=True, exist_ok=True)
     log = open(LOGS / f"{name}.log", "wb")
-    proc = subprocess.Popen([sys.executable, *args], cwd=HERE, env=env, stdout=stdout or log, stderr=log)
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=stdout or log, stderr=log)
     stack.callback(stop, proc)
     return proc
 
@@ -122,13 +122,13 @@ async def incident_status(incident_id: str):
 
 def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
-    (HERE / ".data").mkdir(exist_ok=True)
+    (ROOT / ".data").mkdir(exist_ok=True)
     env = {
-        **LOCAL_BUILD,  # the local stack's build (runtime/stack.py): `make up` serves the drill after
+        **LOCAL_BUILD,  # the local stack's build (devstack/stack.py): `make up` serves the drill after
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "IRP_DRILL": "1",  # scripts/rollback.sh and its kind only say what they would run
-        "IRP_POLICY_FILE": str(drill_policy(HERE / ".data" / "drill-policy.yaml")),
+        "IRP_POLICY_FILE": str(drill_policy(ROOT / ".data" / "drill-policy.yaml")),
     }
     env.pop("TEMPORAL_ADDRESS", None)
     reusing = devserver.port_open("127.0.0.1", 7233)
@@ -167,7 +167,7 @@ def main() -> None:
         private, public = new_key_pair()
         env.update(IRP_ATTESTATION_KEY=private, IRP_ATTESTATION_PUBLIC_KEYS=public)
         if not reusing:  # `make up` serves the drill's incident: its receiver signs with this key
-            keep_secret(HERE / ".data" / "drill-attestation-key", private)
+            keep_secret(ROOT / ".data" / "drill-attestation-key", private)
 
         metrics_port = free_port(9464)
         step(
@@ -361,14 +361,14 @@ def slack_user(email: str) -> str:
 
 
 def cli(env: dict, *args: str, check: bool = True) -> None:
-    """Run the CLI (starter.py, installed as `irp`) as an SRE would, and show the command and what
+    """Run the CLI (`python starter.py`, installed as `irp`) as an SRE would, and show the command and what
     it printed (the incident's answer)."""
     shown = " ".join(
         a if a.replace("-", "").replace(".", "").replace("@", "").isalnum() else repr(a) for a in args
     )
     print(f"      $ {IRP} {shown}")
     done = subprocess.run(
-        [sys.executable, "starter.py", *args], cwd=HERE, env=env, capture_output=True, text=True
+        [sys.executable, "starter.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
     for line in done.stdout.strip().splitlines()[:3]:
         print(f"        {line}")

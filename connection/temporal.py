@@ -1,6 +1,6 @@
 """Connecting to Temporal: an existing cluster when TEMPORAL_ADDRESS is set, else the embedded one.
 
-Every entry point (worker.py, starter.py, python -m webhook) connects through `connect()`, so
+Every entry point (worker.py, the CLI, python -m webhook) connects through `connect()`, so
 all of them get the same connection security and the same payload encryption:
 
   TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY  paths of the mTLS client certificate and its key (both or neither)
@@ -9,7 +9,7 @@ all of them get the same connection security and the same payload encryption:
   TEMPORAL_API_KEY                      an API key (Temporal Cloud); implies TLS
   TEMPORAL_TLS                          true: TLS without a client certificate; false: never TLS
                                         (unset: TLS when any of the above is set)
-  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS  AES-256-GCM payload encryption (runtime/codec.py)
+  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS  AES-256-GCM payload encryption (connection/codec.py)
 
 A setting that cannot work (a certificate without its key, an unreadable file, a bad payload
 key) raises TemporalConfigError at start with what to fix. Secrets (the API key, the private
@@ -21,19 +21,19 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.service import TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from runtime.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
+from connection.codec import EncryptionCodec, PayloadKeyError, PayloadKeySettings
 
 EMBEDDED_ADDRESS = "localhost:7233"
-log = logging.getLogger("runtime.temporal")
+log = logging.getLogger("connection.temporal")
 
 
 class TemporalConfigError(ValueError):
@@ -67,17 +67,43 @@ class ConnectOptions(dict):
 
 
 class TemporalSettings(PayloadKeySettings):
+    """Where Temporal is and how to reach it safely (see the module's docstring); with the payload keys."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    temporal_address: str | None = None
-    temporal_namespace: str = "default"
-    temporal_task_queue: str = "incident-response"
-    temporal_tls: bool | None = None
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_tls_ca: Path | None = None
-    temporal_tls_server_name: str | None = None
-    temporal_api_key: SecretStr | None = None
+    temporal_address: str | None = Field(
+        None,
+        description="The Temporal frontend (host:port); unset, localhost:7233 (the dev server of `make up`).",
+    )
+    temporal_namespace: str = Field("default", description="The Temporal namespace the incidents run in.")
+    temporal_task_queue: str = Field(
+        "incident-response",
+        description="The task queue the workers poll and new incidents start on.",
+    )
+    temporal_tls: bool | None = Field(
+        None,
+        description=(
+            "true: TLS without a client certificate; false: never TLS; unset: TLS when any other "
+            "TEMPORAL_TLS_ setting or an API key is set."
+        ),
+    )
+    temporal_tls_cert: Path | None = Field(
+        None,
+        description="The mTLS client certificate (a PEM file); needs TEMPORAL_TLS_KEY.",
+    )
+    temporal_tls_key: Path | None = Field(
+        None,
+        description="The mTLS client certificate's private key (a PEM file).",
+    )
+    temporal_tls_ca: Path | None = Field(
+        None,
+        description="The CA of the server's certificate (a PEM file); unset, the system's roots.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        None,
+        description="The name on the server's certificate, when it is not the address's host.",
+    )
+    temporal_api_key: SecretStr | None = Field(None, description="A Temporal Cloud API key; implies TLS.")
 
     @property
     def address(self) -> str:
@@ -225,38 +251,6 @@ async def connect(settings: TemporalSettings | None = None, runtime: Runtime | N
     options = settings.connect_options()
     log.info("connecting to Temporal: %s", settings.describe())
     return await Client.connect(settings.address, **options, **({"runtime": runtime} if runtime else {}))
-
-
-async def register_search_attributes(client: Client) -> None:
-    """The incident's search attributes (workflows/search.py), on a server that lacks them."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-
-    from workflows.search import KEYS
-
-    try:
-        existing = set(
-            (
-                await client.operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=client.namespace)
-                )
-            ).custom_attributes
-        )
-    except RPCError as e:  # the time-skipping test server can add but not list
-        if e.status is not RPCStatusCode.UNIMPLEMENTED:
-            raise
-        existing = set()
-    missing = {
-        k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in KEYS if k.name not in existing
-    }
-    if missing:
-        try:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-            )
-        except RPCError as e:
-            if e.status is not RPCStatusCode.ALREADY_EXISTS:
-                raise
 
 
 def exit_now(code: int = 0) -> None:

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHandle
 
-from runtime.codec import KEY_ID, EncryptionCodec
+from connection.codec import KEY_ID, EncryptionCodec
 
 WRITTEN_BY_WORKERS = {
     "activity_task_scheduled_event_attributes",

@@ -1,9 +1,9 @@
 """`make up` / `make down`: the whole local stack in one terminal's foreground, each part its own process.
 
-  python -m runtime.stack up     the Temporal dev server and Web UI (SQLite in .data/, the same file
+  python -m devstack.stack up    the Temporal dev server and Web UI (SQLite in .data/, the same file
                                  `make demo` uses), the worker, the webhook receiver and, unless real
                                  credentials are set, the sandbox; Ctrl-C or SIGTERM stops them all
-  python -m runtime.stack down   stop the stack running from another terminal (its pid file)
+  python -m devstack.stack down  stop the stack running from another terminal (its pid file)
 
 Set by the environment, so a second stack (a test's) can run beside the first:
   TEMPORAL_ADDRESS        localhost:7233: a local address is where the dev server listens; another
@@ -36,10 +36,10 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from runtime import devserver
-from runtime.drill import drill_policy
-from runtime.processes import gone, group_gone, stop_group
-from runtime.temporal import EMBEDDED_ADDRESS, TemporalSettings, connect, exit_now
+from connection.temporal import EMBEDDED_ADDRESS, TemporalSettings, connect, exit_now
+from devstack import devserver
+from devstack.drill import drill_policy
+from devstack.processes import gone, group_gone, stop_group
 from sandbox.settings import sandbox_env_from_startup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def shown(path: Path) -> str:
 
 # The local stack's worker is one build, whatever the checkout: the build you run is the one new
 # incidents start on, and restarting after an edit keeps serving the incidents already open
-# (runtime/deployment.py; production builds are named by their commit instead).
+# (connection/deployment.py; production builds are named by their commit instead).
 LOCAL_BUILD = {"IRP_BUILD_ID": "local", "IRP_DEPLOY_PROMOTE": "always"}
 
 
@@ -338,7 +338,7 @@ def running_stack(config: Config) -> int | None:
         pid = json.loads(config.pid_file.read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
-    return None if gone(pid, "runtime.stack") else pid
+    return None if gone(pid, "devstack.stack") else pid
 
 
 def down() -> int:
@@ -350,10 +350,10 @@ def down() -> int:
         print(f"no stack runs from {shown(config.data)} (no stack.pid there)")
         return 0
     pid = state["pid"]
-    if not gone(pid, "runtime.stack"):
+    if not gone(pid, "devstack.stack"):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while not gone(pid, "runtime.stack") and time.monotonic() < deadline:
+        while not gone(pid, "devstack.stack") and time.monotonic() < deadline:
             time.sleep(0.1)
     left = [name for name, c in state["children"].items() if not group_gone(c["pid"], c["args"])]
     for name in left:  # a stack killed with SIGKILL leaves its parts running
@@ -365,7 +365,7 @@ def down() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m runtime.stack", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack.stack", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["up", "down"])
     exit_now(up() if parser.parse_args().command == "up" else down())  # no SDK teardown at exit
 

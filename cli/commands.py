@@ -1,4 +1,4 @@
-"""starter.py's signal commands, made from the incident's signal table: each model field is an
+"""The CLI's signal commands, made from the incident's signal table: each model field is an
 argument (positional or `--flag`), with its type, choices, default and help from the model."""
 
 from __future__ import annotations

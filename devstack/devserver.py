@@ -12,15 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from workflows.search import KEYS
+from connection.search_attributes import SEARCH_ATTRIBUTES
 
 DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
-
-# The incident's search attributes, registered when the server starts (`--search-attribute`).
-SEARCH_ATTRIBUTES = {
-    k.name: {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[k.indexed_value_type.name] for k in KEYS
-}
-
 
 # Temporal's frontend does not hold an update's input to the payload limit, and a worker fails its
 # workflow task for good when its answer echoes an input over that limit: one update of 2 MiB
@@ -30,11 +24,11 @@ UPDATE_PAYLOAD_LIMIT = 1024 * 1024
 DYNAMIC_CONFIG = {"history.maxInFlightUpdatePayloads": UPDATE_PAYLOAD_LIMIT}
 
 
-def dynamic_config_args() -> list[str]:
-    """`--dynamic-config-value KEY=VALUE` for each of DYNAMIC_CONFIG (temporal server start-dev)."""
-    return [
-        arg for key, value in DYNAMIC_CONFIG.items() for arg in ("--dynamic-config-value", f"{key}={value}")
-    ]
+def dynamic_config_args(extra: dict[str, object] | None = None) -> list[str]:
+    """`--dynamic-config-value KEY=VALUE` for each of DYNAMIC_CONFIG and `extra` (temporal server
+    start-dev; a test lowers a limit with `extra` to reach it sooner)."""
+    config = {**DYNAMIC_CONFIG, **(extra or {})}
+    return [arg for key, value in config.items() for arg in ("--dynamic-config-value", f"{key}={value}")]
 
 
 def temporal_cli() -> str:
@@ -56,6 +50,7 @@ def start(
     db: Path | None = None,
     headless: bool = False,
     log: Path | None = None,
+    config: dict[str, object] | None = None,
 ) -> subprocess.Popen:
     db = db or DATA_DIR / "temporal.db"
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -73,9 +68,9 @@ def start(
         "warn",
     ]
     cmd += ["--headless"] if headless else ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
-    for name, kind in SEARCH_ATTRIBUTES.items():
+    for name, kind in SEARCH_ATTRIBUTES.items():  # the incident's, registered at start
         cmd += ["--search-attribute", f"{name}={kind}"]
-    cmd += dynamic_config_args()
+    cmd += dynamic_config_args(config)
     out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30

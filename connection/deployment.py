@@ -32,7 +32,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
-log = logging.getLogger("runtime.deployment")
+log = logging.getLogger("connection.deployment")
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ID_FILE = ROOT / "BUILD_ID"  # written into the image at build time (Dockerfile)
 
@@ -55,9 +55,25 @@ class DeploymentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_deployment_name: str = Field(default="preskool-irp", min_length=1, max_length=200)
-    irp_build_id: str = Field(default_factory=checkout_build_id, min_length=1, max_length=200)
-    irp_deploy_promote: Literal["first", "always", "never"] = "first"
+    irp_deployment_name: str = Field(
+        default="preskool-irp",
+        min_length=1,
+        max_length=200,
+        description="The Temporal Worker Deployment this worker joins.",
+    )
+    irp_build_id: str = Field(
+        default_factory=checkout_build_id,
+        min_length=1,
+        max_length=200,
+        description="This worker's build in that deployment: an incident stays on the build it started on.",
+    )
+    irp_deploy_promote: Literal["first", "always", "never"] = Field(
+        "first",
+        description=(
+            "When this worker makes its build the deployment's current version: first (only when it has "
+            "none), always, or never (an operator does)."
+        ),
+    )
 
     @property
     def version(self) -> WorkerDeploymentVersion:

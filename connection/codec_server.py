@@ -1,4 +1,4 @@
-"""`python -m runtime.codec_server`: the Temporal codec server, so the Web UI and the CLI can read
+"""`python -m connection.codec_server`: the Temporal codec server, so the Web UI and the CLI can read
 (and write) payloads that IRP_PAYLOAD_KEY encrypts.
 
 The Temporal codec server protocol: `POST /encode` and `POST /decode` (also under
@@ -10,7 +10,7 @@ in base64). The UI sends its namespace in `X-Namespace`; one key serves every na
   IRP_CODEC_CORS_ORIGIN             the Web UI's origin(s), comma-separated (http://localhost:8233)
   IRP_CODEC_TOKEN                   when set, every encode/decode needs `Authorization: Bearer <it>`
   IRP_CODEC_TLS_CERT / _KEY         serve HTTPS with this certificate and key (PEM paths)
-  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS   the keys (runtime/codec.py); required
+  IRP_PAYLOAD_KEY / IRP_PAYLOAD_OLD_KEYS   the keys (connection/codec.py); required
 
 Decrypted payloads are as secret as the key: it refuses to listen beyond loopback without a
 token, and answers `Cache-Control: no-store`. Point the UI at it with
@@ -32,29 +32,46 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from runtime.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
-from runtime.http import BodyTooLarge, read_capped
+from connection.codec import PayloadDecryptError, PayloadKeyError, PayloadKeySettings
+from connection.http import BodyTooLarge, read_capped
 
-log = logging.getLogger("runtime.codec_server")
+log = logging.getLogger("connection.codec_server")
 MAX_BODY = 16 * 1024 * 1024  # a history's worth of payloads; Temporal caps one payload at 2 MB
 DEFAULT_ORIGIN = "http://localhost:8233"
 ALLOWED_HEADERS = ["X-Namespace", "Authorization", "Content-Type"]
 
 
 class CodecServerSettings(PayloadKeySettings):
+    """The codec server's: where it listens, for which Web UI, behind which token and certificate."""
+
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_codec_host: str = "127.0.0.1"
-    irp_codec_port: int = 8081
-    irp_codec_cors_origin: str = DEFAULT_ORIGIN
-    irp_codec_token: SecretStr | None = None
-    irp_codec_tls_cert: Path | None = None
-    irp_codec_tls_key: Path | None = None
+    irp_codec_host: str = Field(
+        "127.0.0.1",
+        description="Where the codec server listens; beyond loopback only with IRP_CODEC_TOKEN.",
+    )
+    irp_codec_port: int = Field(8081, description="The codec server's port.")
+    irp_codec_cors_origin: str = Field(
+        DEFAULT_ORIGIN,
+        description="The Web UI origins (comma-separated, never *) whose browsers may call the codec server.",
+    )
+    irp_codec_token: SecretStr | None = Field(
+        None,
+        description="The bearer token every encode and decode must carry; needed to listen beyond loopback.",
+    )
+    irp_codec_tls_cert: Path | None = Field(
+        None,
+        description="Serve HTTPS with this certificate (a PEM file), with IRP_CODEC_TLS_KEY.",
+    )
+    irp_codec_tls_key: Path | None = Field(
+        None,
+        description="The private key of IRP_CODEC_TLS_CERT (a PEM file).",
+    )
 
     @property
     def cors_origins(self) -> list[str]:

@@ -13,8 +13,8 @@ rotate: IRP_PAYLOAD_KEY encrypts everything new, and IRP_PAYLOAD_OLD_KEYS (comma
 still decrypt what older keys sealed. A payload that is not encrypted passes through decode
 unchanged, so turning encryption on does not break incidents that are already running.
 
-    python -m runtime.codec keygen    a new key (base64 of 32 random bytes)
-    python -m runtime.codec key-id    the key ids of IRP_PAYLOAD_KEY and IRP_PAYLOAD_OLD_KEYS
+    python -m connection.codec keygen    a new key (base64 of 32 random bytes)
+    python -m connection.codec key-id    the key ids of IRP_PAYLOAD_KEY and IRP_PAYLOAD_OLD_KEYS
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
@@ -68,12 +68,12 @@ def parse_key(text: str, setting: str = "IRP_PAYLOAD_KEY") -> bytes:
         except (binascii.Error, ValueError):
             raise PayloadKeyError(
                 f"{setting} is not base64; it must be the base64 of {KEY_SIZE} random bytes "
-                "(make one with `python -m runtime.codec keygen`)"
+                "(make one with `python -m connection.codec keygen`)"
             ) from None
     if len(key) != KEY_SIZE:
         raise PayloadKeyError(
             f"{setting} decodes to {len(key)} bytes; AES-256 needs exactly {KEY_SIZE} "
-            "(make one with `python -m runtime.codec keygen`)"
+            "(make one with `python -m connection.codec keygen`)"
         )
     return key
 
@@ -174,8 +174,20 @@ class PayloadKeySettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
-    irp_payload_key: SecretStr | None = None
-    irp_payload_old_keys: SecretStr | None = None
+    irp_payload_key: SecretStr | None = Field(
+        None,
+        description=(
+            "The AES-256-GCM key (base64 of 32 bytes: `python -m connection.codec keygen`) that encrypts "
+            "every payload; unset, payloads are not encrypted."
+        ),
+    )
+    irp_payload_old_keys: SecretStr | None = Field(
+        None,
+        description=(
+            "Older payload keys (base64, comma-separated) that still decrypt what they sealed, while keys"
+            " rotate."
+        ),
+    )
 
     def payload_codec(self) -> EncryptionCodec | None:
         """The codec when IRP_PAYLOAD_KEY is set, else None. PayloadKeyError for a bad key."""
@@ -209,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         for kid in codec.key_ids[1:]:
             print(f"decrypts {kid}")
         return 0
-    print("usage: python -m runtime.codec keygen | key-id", file=sys.stderr)
+    print("usage: python -m connection.codec keygen | key-id", file=sys.stderr)
     return 2
 
 

@@ -1,4 +1,4 @@
-"""`python -m runtime.health`: is the worker on this host polling? Exit 0 when the Temporal server
+"""`python -m connection.health`: is the worker on this host polling? Exit 0 when the Temporal server
 has seen a worker of this host (its identity `<pid>@<hostname>`, the SDK's default) poll the task
 queue's workflow tasks within the last POLLED_WITHIN; exit 1 with the reason otherwise.
 
@@ -21,28 +21,34 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from runtime.temporal import TemporalSettings, connect, exit_now
+from connection.temporal import TemporalSettings, connect, exit_now
 
 # An idle worker's long poll lasts about a minute before it polls again: two minutes without one is
 # a worker that stopped polling (or a server that stopped seeing it).
 POLLED_WITHIN = timedelta(minutes=2)
 TIMEOUT = 10.0  # seconds for the whole check
+# A task queue's partitions (the server's matching.numTaskqueueReadPartitions default). A poll waiting
+# on another partition shows at the root only while no other poll is forwarded from there: with
+# several workers one may show on a partition only, for a minute-long poll, so every one is asked.
+PARTITIONS = 4
 
 
 async def not_polling(client: Client, task_queue: str, host: str, now: datetime | None = None) -> str | None:
-    """None when a worker on `host` polled `task_queue` within POLLED_WITHIN; else why not."""
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    """None when a worker on `host` polled `task_queue` (any of its partitions) within
+    POLLED_WITHIN; else why not."""
+    pollers = []
+    for name in (task_queue, *(f"/_sys/{task_queue}/{n}" for n in range(1, PARTITIONS))):
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=name),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
         )
-    )
-    seen = [
-        p.last_access_time.ToDatetime(tzinfo=UTC) for p in answer.pollers if p.identity.endswith(f"@{host}")
-    ]
+        pollers += answer.pollers
+    seen = [p.last_access_time.ToDatetime(tzinfo=UTC) for p in pollers if p.identity.endswith(f"@{host}")]
     if not seen:
-        return f"no worker on {host} polls {task_queue} ({len(answer.pollers)} pollers elsewhere)"
+        return f"no worker on {host} polls {task_queue} ({len(pollers)} pollers elsewhere)"
     ago = (now or datetime.now(UTC)) - max(seen)
     return (
         f"the worker on {host} last polled {task_queue} {ago.seconds} s ago" if ago > POLLED_WITHIN else None

@@ -1,0 +1,210 @@
+"""Talk to incidents from the command line: `irp` (installed by `make install` as .venv/bin/irp;
+`python starter.py` in a checkout is the same).
+
+  irp alert FILE                     start/join from an Alertmanager payload, as the webhook
+                                     (a Watchdog beats the dead man's switch instead)
+  irp declare --summary TEXT [--severity P1] [--impact TEXT] [--reporter EMAIL] [--module fees] [--private]
+              [--started-at 2026-12-07T08:32:00Z]   when the problem began, if before now
+  irp status INCIDENT                the incident's status as JSON
+  irp signal INCIDENT NAME JSON      send any signal as one JSON object
+  irp list                           open incidents
+  irp deliverables INCIDENT          the §8 ledger
+  irp keygen                         a key pair for the Slack app's attestations
+
+Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
+made from the incident's signal table, workflows/signals.py):
+  ack INCIDENT --by EMAIL
+  severity INCIDENT P1 --by EMAIL --reason TEXT
+  role INCIDENT ROLE PERSON --by EMAIL
+  update INCIDENT --by EMAIL --status ONGOING --action TEXT --know TEXT [--next MIN] [--public]
+  blast-radius INCIDENT --by EMAIL --scope tenant [--tenant T ...] [--endpoint E ...]
+  mitigate INCIDENT --by EMAIL --summary TEXT
+  resolve INCIDENT --by EMAIL --summary TEXT [--root-cause TEXT] [--force-reason TEXT]
+  request INCIDENT ACTION TARGET --by EMAIL --reason TEXT [--param K=V ...] [--id REQUEST_ID]
+  approve INCIDENT REQUEST_ID --by EMAIL [--reason TEXT]     (waits for the action it completes)
+  deny INCIDENT REQUEST_ID --by EMAIL --reason TEXT
+  done INCIDENT REQUEST_ID --by EMAIL --outcome TEXT
+  complete INCIDENT DELIVERABLE --by EMAIL --link URL
+  waive INCIDENT DELIVERABLE --by EMAIL --reason TEXT        (Engineering Lead)
+  action-item INCIDENT --by EMAIL --title TEXT --owner EMAIL [--due YYYY-MM-DD]
+  edit-email INCIDENT --by EMAIL [--affected T] [--root-cause T] [--resolution T]
+             [--preventive-actions T] [--courtesy-days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from cli import outcomes
+from cli.commands import add_signal_commands, payload_of
+from cli.keycheck import key_mismatch
+from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
+from incident_client.intake import declare_incident, deliver
+from plan import AlertmanagerDelivery, Declaration
+from plan.attestation import new_key_pair
+from plan.signals import nearest
+from workflows import IncidentWorkflow
+from workflows.signals import PEOPLES, SIGNALS
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Do the command; its exit code (cli/outcomes.py)."""
+    if args.command == "keygen":  # needs no Temporal
+        private, public = new_key_pair()
+        print("# the receiver only; a secret")
+        print(f"IRP_ATTESTATION_KEY={private}")
+        print("# every worker (comma-separated with the old key while rotating)")
+        print(f"IRP_ATTESTATION_PUBLIC_KEYS={public}")
+        return outcomes.OK
+    settings = TemporalSettings()
+    client = await connect(settings)
+    if args.command == "alert":
+        delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
+        heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
+        receipt, heartbeats, beat = await deliver(
+            client, settings.temporal_task_queue, delivery, heartbeat_alert
+        )
+        shown = (
+            receipt.model_dump(mode="json")
+            if receipt
+            else {"incidents": [], "note": "no open incident for this group"}
+        )
+        show(shown | ({"heartbeat": beat.model_dump(mode="json") if beat else None} if heartbeats else {}))
+    elif args.command == "declare":
+        declaration = Declaration(
+            summary=args.summary,
+            impact=args.impact,
+            severity=args.severity,
+            reporter=args.reporter,
+            source=args.source,
+            module=args.module,
+            private=args.private,
+            started_at=args.started_at,
+        )
+        key = args.idempotency_key or f"cli-{uuid.uuid4()}"
+        receipt = await declare_incident(client, settings.temporal_task_queue, declaration, key)
+        show(receipt.model_dump(mode="json"))
+    elif args.command == "status":
+        try:
+            status = await asyncio.wait_for(
+                client.get_workflow_handle(args.incident).query(IncidentWorkflow.status), args.wait
+            )
+        except TimeoutError:
+            return outcomes.no_answer("status", args.wait)
+        show(status.model_dump(mode="json"))
+    elif args.command == "signal" or args.command in COMMANDS:
+        name, payload = (
+            (args.name, json.loads(args.json))
+            if args.command == "signal"
+            else (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
+        )
+        if name not in PEOPLES:  # checked before anything is sent
+            known = sorted(PEOPLES)
+            print(f"refused: no signal {name!r}{nearest(name, known)}; known: {', '.join(known)}")
+            return outcomes.REFUSED
+        handle = client.get_workflow_handle(args.incident)
+        await handle.describe()  # a clear "no incident" before sending into nothing
+        if warning := await key_mismatch(handle, settings.payload_codec()):
+            print(warning, file=sys.stderr)
+        if name == "approve":
+            return await outcomes.approve(handle, payload, args.wait)
+        return await outcomes.act(handle, name, payload, args.wait)
+    elif args.command == "deliverables":
+        ledger = await client.get_workflow_handle(args.incident).query(IncidentWorkflow.deliverables)
+        show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
+    elif args.command == "list":
+        return await outcomes.list_incidents(client, min(args.wait, 3))
+    return outcomes.OK
+
+
+# The shortcut commands, by their CLI name (`ack`, `severity`, …), from the signal table.
+COMMANDS = {s.cli.command: s for s in SIGNALS if s.cli}
+
+
+def show(data: dict) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="preskool-irp: incidents from the command line",
+        epilog=__doc__ + "\n" + outcomes.EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("alert", help="start or join an incident from an Alertmanager payload file").add_argument(
+        "file"
+    )
+    d = sub.add_parser("declare", help="declare an incident (customer report, health check)")
+    d.add_argument("--summary", required=True)
+    d.add_argument("--impact", default="")
+    d.add_argument("--severity", choices=["P0", "P1", "P2", "P3"])
+    d.add_argument("--reporter", default="oncall@preskool.com", help="email of who declares it")
+    d.add_argument("--source", default="manual", help="zendesk, school-email, uptimerobot, …")
+    d.add_argument("--module")
+    d.add_argument(
+        "--private", action="store_true", help="need-to-know: a private bridge, nothing public until approved"
+    )
+    d.add_argument(
+        "--started-at",
+        help="when the problem began, RFC 3339 with its offset (2026-12-07T08:32:00Z); default: now",
+    )
+    d.add_argument(
+        "--idempotency-key",
+        help="the same key and declaration give the same incident (default: a new key for this command)",
+    )
+    sub.add_parser("status", help="an incident's status").add_argument("incident")
+    s = sub.add_parser("signal", help="send a signal (one JSON object)")
+    s.add_argument("incident")
+    s.add_argument("name")
+    s.add_argument("json")
+    sub.add_parser("list", help="open incidents")
+    sub.add_parser(
+        "keygen", help="a new Ed25519 key pair for attestations (IRP_ATTESTATION_KEY / _PUBLIC_KEYS)"
+    )
+
+    sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    add_signal_commands(sub, COMMANDS.values())
+    for command in sub.choices.values():
+        command.add_argument(
+            "--wait",
+            type=float,
+            default=10.0,
+            help="seconds to wait for the incident's answer (and an approved action's run); default 10",
+        )
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    code = outcomes.ERROR
+    try:
+        exit_now(asyncio.run(run(args)))
+    except (ValidationError, TemporalConfigError, json.JSONDecodeError, OSError, ValueError) as e:
+        error = str(e)
+    except WorkflowUpdateFailedError as e:
+        print(f"refused: {e.cause.message if e.cause else e}")
+        exit_now(outcomes.REFUSED)
+    except RPCError as e:
+        if e.status is RPCStatusCode.NOT_FOUND:
+            error = f"no incident {getattr(args, 'incident', '')!r} (workflow not found)"
+        else:
+            error = f"Temporal said {e.status.name}: {e.message}"
+    except RuntimeError as e:
+        error = f"cannot reach Temporal at {TemporalSettings().address}: {e}"
+    print(f"error: {error}", file=sys.stderr)
+    exit_now(code)
+
+
+if __name__ == "__main__":
+    main()
