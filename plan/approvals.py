@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,19 @@ from plan.models import ActionPolicy, Executor, Person, Policy, Role
 from plan.signals import HumanInput
 
 SAFE_ARG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=@+-]{0,200}$")
-RequestState = Literal["pending", "approved", "denied", "expired", "running", "done", "failed"]
+
+
+class RequestState(StrEnum):
+    """Where a request is in its one lifecycle (plan/decide/requests.py): pending → approved
+    (complete for exactly what was asked) → running → done or failed; or denied, or expired."""
+
+    pending = "pending"
+    approved = "approved"
+    denied = "denied"
+    expired = "expired"
+    running = "running"
+    done = "done"
+    failed = "failed"
 
 
 class RequestAction(HumanInput):
@@ -79,7 +91,7 @@ class ActionRequest(BaseModel):
     command: list[str] | None
     requested_at: datetime
     expires_at: datetime
-    state: RequestState = "pending"
+    state: RequestState = RequestState.pending
     automatic: bool = False  # carried out by the product itself once approved (the §5.4 customer email)
     approvals: list[Approval] = []
     decided_by: str | None = None

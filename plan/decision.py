@@ -16,13 +16,18 @@ decided on the state `a` left (`after(state, a)`)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
+from plan import holders
 from plan.effects import Effect, Post
 from plan.events import Event, EventKind, refusal
 from plan.incident import IncidentState
+from plan.models import Person, Policy, Role
+from plan.raci import Engagement
 
 
 class Verdict(StrEnum):
@@ -42,6 +47,8 @@ class Decision:
     changes: dict[str, Any] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
     effects: tuple[Effect, ...] = ()
+    unpin: str | None = None  # a pinned message taken out of the timeline (its entry's message_id)
+    handoff: Any = None  # a confirmed claim (plan/decide/claims.py), for the router to take as its person's
 
     def __post_init__(self) -> None:
         unknown = set(self.changes) - set(IncidentState.model_fields)
@@ -59,6 +66,8 @@ class Decision:
             changes={**self.changes, **other.changes},
             events=self.events + other.events,
             effects=self.effects + other.effects,
+            unpin=other.unpin or self.unpin,
+            handoff=other.handoff or self.handoff,
         )
 
     @property
@@ -79,38 +88,106 @@ def after(state: IncidentState, decision: Decision) -> IncidentState:
     return state.model_copy(update=decision.changes) if decision.changes else state
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: their email, the roles they hold now, and the chat user an attestation (or a
+    confirmed claim's click) proved (None when not proved)."""
+
+    email: str
+    roles: frozenset[Role]
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class Given:
+    """What every decider is given besides the state: the incident's id, its pinned policy, and
+    the time of the workflow task (Temporal's deterministic clock)."""
+
+    incident_id: str
+    policy: Policy
+    now: datetime
+
+
+class Refusal(Exception):
+    """Raised inside a decider to refuse its input (Draft.refuse): nothing it changed counts."""
+
+    def __init__(self, signal: str, reason: str) -> None:
+        super().__init__(f"{signal}: {reason}")
+        self.signal, self.reason = signal, reason
+
+
 class Draft:
     """A decider's scratch copy of the incident: read and change `s` freely, say what happened
     (`note`) and what to do outside (`post`, `effect`); `decision()` answers the Decision — the
     fields that differ from the state it began from, the events and the effects. The state passed
     in is never changed (its timeline is not copied: deciders add events, the router keeps them)."""
 
-    def __init__(self, state: IncidentState) -> None:
-        self.before = state
+    def __init__(self, state: IncidentState, given: Given) -> None:
+        self.before, self.given, self.policy = state, given, given.policy
         self.s = copy.deepcopy(state.model_copy(update={"timeline": []}))
         self.events: list[Event] = []
         self.effects: list[Effect] = []
+        self.verdict = Verdict.accepted
+        self.claim_id: str | None = None
+        self.unpin: str | None = None
+        self.handoff: Any = None
+
+    @property
+    def now(self) -> datetime:
+        return self.given.now
 
     def note(self, kind: EventKind, text: str, by: str | None = None, **fields: Any) -> None:
         self.events.append(Event(kind=kind, text=text, by=by, **fields))
 
-    def post(self, what: str, text: str, thread: bool = False, buttons: tuple = ()) -> None:
+    def post(self, what: str, text: str, thread: bool = False, buttons: Iterable = ()) -> None:
         self.effects.append(Post(what=what, text=text, thread=thread, buttons=tuple(buttons)))
 
     def effect(self, *effects: Effect) -> None:
         self.effects.extend(effects)
 
-    def decision(self, verdict: Verdict = Verdict.accepted, claim_id: str | None = None) -> Decision:
+    def refuse(self, signal: str, reason: str) -> NoReturn:
+        """Refuse the input: the decision becomes its refusal, nothing else of the draft counts."""
+        raise Refusal(signal, reason)
+
+    # --- who holds what, now (plan/holders.py, over this draft) -------------------------------
+
+    def holder(self, role: Role) -> Person | None:
+        return holders.holder(self.s, self.policy, role)
+
+    def roles_of(self, email: str) -> set[Role]:
+        return holders.roles_of(self.s, self.policy, email)
+
+    @property
+    def engaged(self) -> Engagement | None:
+        return holders.engaged(self.s, self.policy)
+
+    def decision(self) -> Decision:
         changes = {
             name: getattr(self.s, name)
             for name in IncidentState.model_fields
             if name != "timeline" and getattr(self.s, name) != getattr(self.before, name)
         }
         return Decision(
-            verdict=verdict, claim_id=claim_id, changes=changes,
-            events=tuple(self.events), effects=tuple(self.effects),
-        )  # fmt: skip
+            verdict=self.verdict,
+            claim_id=self.claim_id,
+            changes=changes,
+            events=tuple(self.events),
+            effects=tuple(self.effects),
+            unpin=self.unpin,
+            handoff=self.handoff,
+        )
 
-    def refuse(self, signal: str, reason: str) -> Decision:
-        """Refused: nothing of what this draft changed counts, only the refusal."""
-        return refused(signal, reason)
+
+def decide(
+    state: IncidentState, given: Given, decider: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Decision:
+    """Run `decider(draft, *args)` on a draft of `state`: its Decision, or its refusal. What the
+    decider answers, if anything, is the decision's `handoff`."""
+    draft = Draft(state, given)
+    try:
+        answer = decider(draft, *args, **kwargs)
+        if answer is not None:
+            draft.handoff = answer
+    except Refusal as r:
+        return refused(r.signal, r.reason)
+    return draft.decision()

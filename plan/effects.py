@@ -8,7 +8,7 @@ page incident's id) is decided again, by the decider the lane hands the result t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from plan.buttons import ChatButton
 from plan.models import Role
@@ -22,6 +22,12 @@ class Post:
     text: str
     thread: bool = False  # in the opening's thread
     buttons: tuple[ChatButton, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpenBridge:
+    """§4.1: open #preskool-incident-<date> (private: for the people engaged), invite them, and
+    post the §5.1 opening."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class Verify:
     summary: str
     root_cause: str | None = None
     force_reason: str | None = None
+    back_to: str = "FIX"  # the phase it returns to if recovery is not verified
 
 
 @dataclass(frozen=True)
@@ -108,18 +115,39 @@ class Ticket:
 
 
 @dataclass(frozen=True)
-class Remind:
-    """A §8 reminder or escalation to a deliverable's owner (Slack, and email when escalated)."""
+class Escalate:
+    """§8: a deliverable past its SLA, told once to the Engineering Lead (chat and email)."""
 
-    key: str
-    text: str
-    role: Role
-    email: bool = False
-    buttons: tuple[ChatButton, ...] = field(default=())
+    deliverable: str
+
+
+@dataclass(frozen=True)
+class InviteToPostmortem:
+    """§4.6: invite everyone involved to the post-mortem meeting (due at `due`, ISO)."""
+
+    due: str
+
+
+@dataclass(frozen=True)
+class CloseOut:
+    """§4.5 steps 4–6 once resolved: the status page, PagerDuty, the RESOLVED update, the
+    post-mortem draft, the archived bridge; then REVIEW and the §8 ledger."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One of the incident metrics (workflows/metrics.py): a duration, in seconds, by severity, or
+    a count (`seconds` None)."""
+
+    name: str
+    severity: str
+    seconds: float | None = None
 
 
 Effect = (
-    Post
+    Measure
+    | Post
+    | OpenBridge
     | Page
     | Invite
     | LookUpOnCall
@@ -130,5 +158,7 @@ Effect = (
     | CarryOut
     | Verify
     | Ticket
-    | Remind
+    | Escalate
+    | InviteToPostmortem
+    | CloseOut
 )

@@ -11,18 +11,12 @@ from pydantic import BaseModel
 from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
+from plan.events import TimelineEntry
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.oncall import Holder
 from plan.refusals import RefusalLog
 from plan.severity import SeverityDecision
 from plan.signals import Acknowledge
-
-
-class TimelineEntry(BaseModel):
-    at: datetime
-    kind: str
-    text: str
-    by: str | None = None
 
 
 class Page(BaseModel):

@@ -19,13 +19,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from plan.incident import TimelineEntry
-    from workflows.context import IncidentContext
+    from plan.decision import refused
+    from plan.events import TimelineEntry
 
 T = TypeVar("T")
 
 
-def contained(ctx: IncidentContext, what: str, apply: Callable[[], T], *, answer: bool = False) -> T | None:
+def contained(ctx, what: str, apply: Callable[[], T], *, answer: bool = False) -> T | None:
     """`apply()`'s value; on a fault, None after refusing `what` (a signal's name) where people
     look. `answer`: an update's handling — a deliberate ApplicationError (a refusal the caller
     should get) passes through, and a fault is answered to the caller as a Refused error too.
@@ -44,7 +44,7 @@ def contained(ctx: IncidentContext, what: str, apply: Callable[[], T], *, answer
     return None
 
 
-def fault_refusal(ctx: IncidentContext, what: str, fault: Exception) -> str:
+def fault_refusal(ctx, what: str, fault: Exception) -> str:
     """Refuse `what` for `fault` (call inside `except`, so the log has its traceback); answers the
     reason. Names the fault's type only: its message may quote the input."""
     workflow.logger.exception("fault while handling %s in %s", what, ctx.incident_id)
@@ -56,10 +56,16 @@ def fault_refusal(ctx: IncidentContext, what: str, fault: Exception) -> str:
         "with its traceback). The incident goes on; tell the operators"
     )
     try:
-        ctx.refuse(what, reason)
+        ctx.apply(refused(what, reason))
     except Exception:  # the refusal itself failed (say, the bridge text): the timeline still has it
         workflow.logger.exception("refusing %s failed too", what)
-        ctx.s.timeline.append(
-            TimelineEntry(at=workflow.now(), kind="refused", text=f"refused {what}: {reason}")
+        ctx.state.timeline.append(
+            TimelineEntry(
+                at=workflow.now(),
+                kind="refused",
+                text=f"refused {what}: {reason}",
+                signal=what,
+                reason=reason,
+            )
         )
     return reason

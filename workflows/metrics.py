@@ -35,3 +35,15 @@ def deliverable_overdue(deliverable: str) -> None:
     workflow.metric_meter().create_counter("irp_deliverables_overdue", "§8 deliverables past their SLA").add(
         1, {"deliverable": deliverable}
     )
+
+
+def measure(name: str, severity: str, seconds: float | None) -> None:
+    """A metric a decider asked for (plan/effects.py Measure): a duration in seconds, or a count."""
+    if name == "irp_incidents_opened":
+        opened(severity)
+    elif name == "irp_updates_overdue":
+        update_overdue(severity)
+    elif name == "irp_deliverables_overdue":
+        deliverable_overdue(severity)
+    elif seconds is not None:
+        took(name, severity, timedelta(seconds=seconds))

@@ -13,12 +13,10 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.on_call import OnCallActivities, OnCallRequest
+    from plan.decide import outcomes
     from plan.oncall import Handoff, Look, settle
-    from workflows.context import IncidentContext
     from workflows.outside import failure
 
-# Recorded histories from before on-call look-ups replay without them.
-PATCH = "oncall-from-pagerduty"
 # Optional enrichment: the look answers within seconds or the roster's person stands in. The
 # activity never raises for PagerDuty's sake; a second attempt only covers a lost worker.
 LOOK = dict(
@@ -27,31 +25,26 @@ LOOK = dict(
 )
 
 
-class OnCall:
-    def __init__(self, ctx: IncidentContext) -> None:
-        self.ctx = ctx
+def wanted(r) -> bool:
+    """The policy names roles PagerDuty knows."""
+    return bool(r.policy and r.policy.on_call)
 
-    def wanted(self) -> bool:
-        """The policy names roles PagerDuty knows, and this incident's code looks them up."""
-        return bool(self.ctx.policy and self.ctx.policy.on_call) and workflow.patched(PATCH)
 
-    async def look(self, why: str) -> list[Handoff]:
-        """Ask who is on call now and settle each role's holder (plan/oncall.py); the timeline
-        says what was used. The handoffs since the last look, for the bridge to announce."""
-        if not self.wanted():
-            return []
-        ctx, sources = self.ctx, self.ctx.policy.on_call
-        try:
-            look = await workflow.execute_activity_method(
-                OnCallActivities.who_is_on_call,
-                OnCallRequest(sources=sources),
-                summary=f"who is on call ({why})",
-                **LOOK,
-            )
-        except ActivityError as e:
-            look = Look(failed={role: f"the look failed: {failure(e)}" for role in sources})
-        settled = settle(list(sources), ctx.policy.roster, ctx.s.on_call, look)
-        ctx.s.on_call = settled.holders
-        for text in settled.notes:
-            ctx.note("on-call", f"{text} [at {why}]")
-        return [h for h in settled.handoffs if h.role not in ctx.s.assignments]
+async def look(r, why: str) -> list[Handoff]:
+    """Ask who is on call now and settle each role's holder (plan/oncall.py); the timeline says
+    what was used. The handoffs since the last look, for the bridge to announce."""
+    if not wanted(r):
+        return []
+    sources = r.policy.on_call
+    try:
+        found = await workflow.execute_activity_method(
+            OnCallActivities.who_is_on_call,
+            OnCallRequest(sources=sources),
+            summary=f"who is on call ({why})",
+            **LOOK,
+        )
+    except ActivityError as e:
+        found = Look(failed={role: f"the look failed: {failure(e)}" for role in sources})
+    settled = settle(list(sources), r.policy.roster, r.state.on_call, found)
+    r.decide(outcomes.on_call, settled.holders, settled.notes, why)
+    return [h for h in settled.handoffs if h.role not in r.state.assignments]

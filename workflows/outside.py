@@ -10,7 +10,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.context import IncidentContext, minutes
+    from plan.decide.common import minutes
+    from plan.events import EventKind as K
 
 # A step retrying this long gets one note, so people know why nothing happened.
 SLOW_STEP = timedelta(minutes=2)
@@ -39,7 +40,7 @@ def failure(e: ActivityError) -> str:
 
 
 async def watched(
-    ctx: IncidentContext,
+    ctx,
     activity,
     request,
     *,
@@ -54,18 +55,18 @@ async def watched(
         await workflow.wait_condition(call.done, timeout=SLOW_STEP)
     except TimeoutError:
         waited = minutes(SLOW_STEP)
-        ctx.note("slow-step", f"still trying to {what} after {waited} min; retrying with backoff")
+        ctx.note(K.slow_step, f"still trying to {what} after {waited} min; retrying with backoff")
         if slow_in_bridge:
-            ctx.announce(
+            ctx.say(
+                "slow-step",
                 f"⚠️ Still trying to {what} after {waited} minutes: the service is failing or slow. "
                 f"Retrying with backoff; the worker log has each error.",
-                "slow-step",
             )
     return await call
 
 
 async def outside(
-    ctx: IncidentContext,
+    ctx,
     activity,
     request,
     *,
@@ -79,5 +80,5 @@ async def outside(
             ctx, activity, request, what=what, options=options, slow_in_bridge=slow_in_bridge
         )
     except ActivityError as e:
-        ctx.note("step-failed", f"could not {what}: {failure(e)}")
+        ctx.note(K.step_failed, f"could not {what}: {failure(e)}")
         return None

@@ -6,6 +6,7 @@ model), starter.py's commands and the authority check are all derived from SIGNA
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from plan.approvals import ActionDone, Decide, RequestAction
+    from plan.decide import claims, gate, ledger, lifecycle, pins, requests
     from plan.deliverables import AddActionItem, CompleteDeliverable, EditCustomerEmail, WaiveDeliverable
     from plan.models import GatedAction
     from plan.signals import (
@@ -48,12 +50,12 @@ class Cli:
 
 @dataclass(frozen=True)
 class Signal:
-    """`handler` is "<component>.<method>" on the incident workflow; `authority` None means the
-    signal is not a person's gated decision (approvals are governed by the action catalogue)."""
+    """`decide` is its decider (plan/decide/): `decide(draft, input, actor)`; `authority` None means
+    the signal is not a person's gated decision (approvals are governed by the action catalogue)."""
 
     name: str
     model: type[BaseModel]
-    handler: str
+    decide: Callable[..., object]
     authority: GatedAction | None
     summary: str
     cli: Cli | None = None
@@ -68,7 +70,7 @@ SIGNALS = (
     Signal(
         "acknowledge",
         Acknowledge,
-        "lifecycle.acknowledge",
+        lifecycle.acknowledge,
         A.acknowledge,
         "On-call acknowledges the page (§4.1).",
         Cli("ack", "acknowledge the page"),
@@ -76,7 +78,7 @@ SIGNALS = (
     Signal(
         "set_severity",
         SetSeverity,
-        "lifecycle.set_severity",
+        lifecycle.set_severity,
         A.set_severity,
         "The IC re-declares severity (§3).",
         Cli("severity", "re-declare severity (IC)", ("severity",)),
@@ -84,7 +86,7 @@ SIGNALS = (
     Signal(
         "assign_role",
         AssignRole,
-        "lifecycle.assign_role",
+        lifecycle.assign_role,
         A.assign_role,
         "Give a role to a person for this incident.",
         Cli("role", "give a role to a person", ("role", "person")),
@@ -92,7 +94,7 @@ SIGNALS = (
     Signal(
         "post_update",
         PostUpdate,
-        "lifecycle.post_update",
+        lifecycle.post_update,
         A.post_update,
         "§5.2 update; `public` also updates the status page (§5.3).",
         Cli(
@@ -105,7 +107,7 @@ SIGNALS = (
     Signal(
         "declare_blast_radius",
         DeclareBlastRadius,
-        "lifecycle.declare_blast_radius",
+        lifecycle.declare_blast_radius,
         A.declare_blast_radius,
         "§4.2 step 7: all users? one tenant? one endpoint?",
         Cli(
@@ -117,7 +119,7 @@ SIGNALS = (
     Signal(
         "mitigate",
         Mitigate,
-        "lifecycle.mitigate",
+        lifecycle.mitigate,
         A.mitigate,
         "Service restored; root-causing continues (§4.4).",
         Cli("mitigate", "service restored; root-causing continues"),
@@ -125,7 +127,7 @@ SIGNALS = (
     Signal(
         "resolve",
         Resolve,
-        "gate.resolve",
+        gate.resolve,
         A.resolve,
         "Verify recovery (§4.5) and resolve.",
         Cli("resolve", "verify recovery (§4.5) and resolve"),
@@ -133,7 +135,7 @@ SIGNALS = (
     Signal(
         "request_action",
         RequestAction,
-        "approvals.request_action",
+        requests.request_action,
         A.request_action,
         "Ask for a risky (§4.3) or forbidden (§7) action.",
         Cli(
@@ -146,7 +148,7 @@ SIGNALS = (
     Signal(
         "approve",
         Decide,
-        "approvals.approve",
+        requests.approve,
         None,
         "Approve a request.",
         Cli("approve", "approve a request (answers at once)", ("request_id",)),
@@ -154,7 +156,7 @@ SIGNALS = (
     Signal(
         "deny",
         Decide,
-        "approvals.deny",
+        requests.deny,
         None,
         "Deny a request (its approvers or its requester).",
         Cli("deny", "deny a request", ("request_id",), required=("reason",)),
@@ -162,7 +164,7 @@ SIGNALS = (
     Signal(
         "action_done",
         ActionDone,
-        "approvals.action_done",
+        requests.action_done,
         A.action_done,
         "Report an approved action without an executor as carried out.",
         Cli("done", "report an approved manual action as carried out", ("request_id",)),
@@ -170,7 +172,7 @@ SIGNALS = (
     Signal(
         "complete_deliverable",
         CompleteDeliverable,
-        "ledger.complete_deliverable",
+        ledger.complete_deliverable,
         A.complete_deliverable,
         "A §8 deliverable is done.",
         Cli("complete", "a §8 deliverable is done", ("deliverable",)),
@@ -178,7 +180,7 @@ SIGNALS = (
     Signal(
         "waive_deliverable",
         WaiveDeliverable,
-        "ledger.waive_deliverable",
+        ledger.waive_deliverable,
         A.waive_deliverable,
         "Waive a §8 deliverable (Engineering Lead).",
         Cli("waive", "waive a §8 deliverable", ("deliverable",)),
@@ -186,7 +188,7 @@ SIGNALS = (
     Signal(
         "add_action_item",
         AddActionItem,
-        "ledger.add_action_item",
+        ledger.add_action_item,
         A.add_action_item,
         "A post-mortem action item, as a ticket.",
         Cli("action-item", "a post-mortem action item, as a ticket"),
@@ -194,7 +196,7 @@ SIGNALS = (
     Signal(
         "edit_customer_email",
         EditCustomerEmail,
-        "customer_email.edit_customer_email",
+        requests.edit_customer_email,
         A.edit_customer_email,
         "Change the §5.4 customer email draft before approving it.",
         Cli("edit-email", "change the customer email draft before approving it"),
@@ -202,21 +204,21 @@ SIGNALS = (
     Signal(
         "confirm_claim",
         ConfirmClaim,
-        "identity.confirm_claim",
+        claims.confirm_claim,
         None,
         "The named person's own answer to a decision sent in their name (from a chat click only).",
     ),
     Signal(
         "pin_message",
         PinMessage,
-        "pins.pin_message",
+        pins.pin_message,
         None,
         "A bridge message pinned to the timeline with the policy's pin emoji (from the chat app).",
     ),
     Signal(
         "pagerduty_event",
         PagerDutyEvent,
-        "lifecycle.pagerduty_event",
+        lifecycle.pagerduty_event,
         None,
         "A verified PagerDuty webhook event (sent by the webhook receiver).",
     ),

@@ -6,10 +6,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan.incident import IncidentStatus, RoleAssignment
-    from workflows.context import IncidentContext
+    from workflows.router import Router
 
 
-def roles(ctx: IncidentContext) -> list[RoleAssignment]:
+def roles(ctx: Router) -> list[RoleAssignment]:
     """Each role the RACI engages at the severity, and who holds it; none before the severity."""
     engaged = ctx.engaged
     if not engaged:
@@ -24,16 +24,16 @@ def roles(ctx: IncidentContext) -> list[RoleAssignment]:
             role=role,
             letter=letter,
             engaged=how.get(role, "none"),
-            person=(p := ctx.person(role)) and p.email,
+            person=(p := ctx.holder(role)) and p.email,
             name=p and p.name,
         )
         for role, letter in engaged.letters.items()
     ]
 
 
-def of(ctx: IncidentContext) -> IncidentStatus:
+def of(ctx: Router) -> IncidentStatus:
     """Everything `status` answers, from the state."""
-    s = ctx.s
+    s = ctx.state
     return IncidentStatus(
         incident_id=ctx.incident_id,
         severity=s.decision.severity if s.decision else None,

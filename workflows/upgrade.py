@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan.models import Phase
-    from workflows.context import IncidentContext
+    from workflows.router import Router
 
 
 def build_of(info: workflow.Info) -> str:
@@ -26,14 +26,14 @@ def build_of(info: workflow.Info) -> str:
 
 
 class Upgrade:
-    def __init__(self, ctx: IncidentContext) -> None:
-        self.ctx = ctx
+    def __init__(self, router: Router) -> None:
+        self.router = router
         self.looked_at: datetime | None = None  # the last wake of this clock (None: not in REVIEW yet)
 
     def due(self) -> bool:
         """In REVIEW (an incident of this release's code), and Temporal says the deployment's target
         build is not this one."""
-        s, info = self.ctx.s, workflow.info()
+        s, info = self.router.state, workflow.info()
         return (
             s.phase is Phase.REVIEW
             and s.moves_in_review
@@ -46,21 +46,21 @@ class Upgrade:
         still on that build was kept there by a pinned override (docs/operating.md "Roll back")
         and must not move again and again; one on another build has moved (`arrived`)."""
         if self.due():
-            self.ctx.s.moved_from = build_of(workflow.info())
+            self.router.state.moved_from = build_of(workflow.info())
 
     def arrived(self) -> None:
         """At a run's start: a move that reached another build is done."""
-        s = self.ctx.s
+        s = self.router.state
         if s.moved_from is not None and s.moved_from != build_of(workflow.info()):
             s.moved_from = None
 
     def next_clock(self) -> datetime | None:
-        if self.ctx.s.phase is not Phase.REVIEW or not self.ctx.s.moves_in_review:
+        if self.router.state.phase is not Phase.REVIEW or not self.router.state.moves_in_review:
             return None
         self.looked_at = self.looked_at or workflow.now()
-        return self.looked_at + self.ctx.policy.review_build_check
+        return self.looked_at + self.router.policy.review_build_check
 
     def check(self, now: datetime) -> None:
         """The wake is the look: the run loop reads `due()` after every wake."""
-        if self.looked_at is not None and now >= self.looked_at + self.ctx.policy.review_build_check:
+        if self.looked_at is not None and now >= self.looked_at + self.router.policy.review_build_check:
             self.looked_at = now

@@ -1,0 +1,307 @@
+"""The lanes that carry out what the deciders decided (plan/effects.py): one lane per outside
+system, steps of a lane in order, lanes apart — a system that is down holds up only its own lane,
+never the pages, the bridge, the other systems or the clocks of §4 and §5.2.
+
+`run(router, effect)` queues each effect on its lane (a metric is counted at once). The steps
+below do what an effect says and hand what they found to a decider (plan/decide/)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities, EmailRequest
+    from activities.executor import ExecutorActivities, RunAction
+    from activities.postmortem import PostmortemActivities, PostmortemFacts
+    from activities.recovery import VerificationActivities, VerifyRecovery
+    from activities.tickets import TicketActivities, TicketRequest
+    from plan import Role, templates
+    from plan import effects as fx
+    from plan.approvals import RequestState, approvals_complete
+    from plan.decide import gate, outcomes, requests
+    from plan.decision import Draft
+    from plan.incident import GateCheck, GateRun
+    from plan.models import CUSTOMER_EMAIL_ACTION
+    from plan.postmortem import facts
+    from plan.privacy import PUBLIC_STATEMENT_ACTION
+    from workflows import bridge, metrics, paging, status_page
+    from workflows.outside import VERIFY, outside
+
+INCIDENT, ACTIONS, EMAIL, TICKETS = "incident", "actions", "email", "tickets"
+
+
+def run(r, effect: fx.Effect) -> None:
+    """Queue `effect` on its lane."""
+    match effect:
+        case fx.Measure(name, severity, seconds):
+            metrics.measure(name, severity, seconds)
+        case fx.Post(what, text, thread, buttons):
+            r.later(bridge.LANE, bridge.send, r, text, what, thread, list(buttons))
+        case fx.OpenBridge():
+            r.later(bridge.LANE, bridge.open_, r)
+        case fx.Invite(roles):
+            r.later(bridge.LANE, bridge.look_and_invite, r, list(roles), "a page or role change")
+        case fx.LookUpOnCall(why) if r.policy.on_call:
+            r.later(bridge.LANE, bridge.look_and_invite, r, None, why)
+        case fx.Notify(key, text, role, email, buttons):
+            step = (bridge.tell, role) if role else (bridge.tell_person, email)
+            r.later(bridge.LANE, step[0], r, step[1], key, text, list(buttons))
+        case fx.InviteToPostmortem(due):
+            r.later(bridge.LANE, invite_to_postmortem, r, datetime.fromisoformat(due))
+        case fx.Page(roles):
+            r.later(paging.LANE, paging.page, r, roles)
+        case fx.OpenStatusPage():
+            r.later(status_page.LANE, status_page.open_, r)
+        case fx.PublishStatus(status, title, body, component_status):
+            r.later(status_page.LANE, status_page.publish, r, status, title, body, component_status)
+        case fx.RunAction(request_id):
+            r.later(ACTIONS, run_action, r, request_id)
+        case fx.CarryOut(request_id):
+            email = r.state.requests[request_id].action == CUSTOMER_EMAIL_ACTION
+            r.later(
+                EMAIL if email else status_page.LANE,
+                send_email if email else publish_statement,
+                r,
+                request_id,
+            )
+        case fx.Verify():
+            r.later(INCIDENT, verify, r, effect)
+        case fx.CloseOut():
+            r.later(INCIDENT, close_out, r)
+        case fx.Ticket():
+            r.later(TICKETS, ticket, r, effect)
+        case fx.Escalate(deliverable):
+            r.later(EMAIL, escalate, r, deliverable)
+
+
+# --- §4.3: an approved action, run once -------------------------------------------------------------
+
+
+async def run_action(r, request_id: str) -> None:
+    """Runs at most once. The guard is checked here, at the last moment, not when approved."""
+    r.decide(requests.running, request_id)
+    if r.state.requests[request_id].state != RequestState.running:  # refused at the last moment
+        return
+    request = r.state.requests[request_id]
+    timeout = r.policy.actions[request.action].executor.timeout
+    result = await outside(
+        r,
+        ExecutorActivities.run_action,
+        RunAction(incident_id=r.incident_id, request_id=request_id, command=request.command, timeout=timeout),
+        what=f"run {request_id}",
+        options=dict(
+            start_to_close_timeout=timeout + timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        ),
+    )
+    r.decide(
+        requests.ran, request_id, result.exit_code if result else None, result.output if result else None
+    )
+
+
+# --- what the product carries out itself once approved ----------------------------------------------
+
+
+async def send_email(r, request_id: str) -> None:
+    """§5.4: one message per school (schools never see each other), once approved."""
+    request = r.state.requests[request_id]
+    if not approvals_complete(r.policy.actions[CUSTOMER_EMAIL_ACTION], request):
+        r.decide(
+            requests.carried_out,
+            request_id,
+            [],
+            ["its approval does not match the draft"],
+            "not sent: its approval does not match the draft",
+        )
+        return
+    draft = Draft(r.state, r.given())
+    subject, body = requests.email_text(draft, request.params)
+    sent, failed = [], []
+    for n, address in enumerate(requests.recipients(draft), 1):
+        result = await outside(
+            r,
+            EmailActivities.send_email,
+            EmailRequest(
+                incident_id=r.incident_id,
+                key=f"customer-email-{n}",
+                to=[address],
+                subject=subject,
+                body=body,
+            ),
+            what=f"send the customer email to {address}",
+        )
+        if result and result.message_id:
+            sent.append(address)
+        else:
+            failed.append(f"{address} ({result.skipped if result else 'failed'})")
+    note = f"sent to {len(sent)} school(s)" + (f"; not sent: {', '.join(failed)}" if failed else "")
+    r.decide(requests.carried_out, request_id, sent, failed, note)
+
+
+async def publish_statement(r, request_id: str) -> None:
+    """A private incident's approved public statement: the status page opens with exactly its text
+    (resolved, if it was approved after the incident resolved)."""
+    request = r.state.requests[request_id]
+    if not approvals_complete(r.policy.actions[PUBLIC_STATEMENT_ACTION], request):
+        r.decide(
+            requests.carried_out,
+            request_id,
+            [],
+            ["approvals"],
+            "not published: its approvals do not match its text",
+        )
+        return
+    r.decide(outcomes.stated, True)
+    if r.state.resolution:
+        title, body = templates.status_page_resolved(
+            r.state.decision.module or "PreSkool ERP", workflow.now()
+        )
+        await status_page.publish(r, "resolved", title, body, "operational")
+    else:
+        await status_page.publish(
+            r, "investigating", request.params["title"], request.params["body"], "degraded_performance"
+        )
+    if not r.state.status_page_id:  # the page was not updated: nothing public was said after all
+        r.decide(outcomes.stated, False)
+    done = bool(r.state.status_page_id)
+    r.decide(
+        requests.carried_out,
+        request_id,
+        ["status page"] if done else [],
+        [] if done else ["status page"],
+        "status page " + ("opened" if done else "not updated"),
+    )
+
+
+# --- §4.5: verify, then close out --------------------------------------------------------------------
+
+
+async def verify(r, asked: fx.Verify) -> None:
+    verdict = await outside(
+        r,
+        VerificationActivities.verify_recovery,
+        VerifyRecovery(incident_id=r.incident_id, checks=r.policy.recovery_checks),
+        what="verify recovery",
+        options=VERIFY,
+    )
+    run = GateRun(
+        at=workflow.now(),
+        by=asked.by,
+        passed=bool(verdict and verdict.passed),
+        checks=[
+            GateCheck(name=c.name, passed=c.passed, detail=c.detail)
+            for c in (verdict.results if verdict else [])
+        ],
+        note=(verdict.skipped or "") if verdict else "the checks could not run",
+    )
+    r.decide(gate.verified, asked, run)
+
+
+async def close_out(r) -> None:
+    """§4.5 steps 4–6: status page and customers, PagerDuty, the RESOLVED update, the post-mortem
+    draft, the archived bridge; then REVIEW and the §8 ledger."""
+    resolution = r.state.resolution
+    await status_page.resolve(r)
+    await paging.resolve_all(r)
+    await bridge.send(
+        r,
+        templates.update_message(
+            at=workflow.now(),
+            status="RESOLVED",
+            current_action=resolution.summary,
+            what_we_know=resolution.root_cause or "Root cause to be written up in the post-mortem (§4.6)",
+            next_update_minutes=None,
+        ),
+        "resolved",
+    )
+    await draft_postmortem(r)
+    await bridge.archive(r)
+    r.decide(gate.closed_out)
+
+
+async def draft_postmortem(r) -> None:
+    """§4.6: the draft from the timeline, the last words in the bridge before it is archived."""
+    draft = await outside(
+        r,
+        PostmortemActivities.draft_postmortem,
+        PostmortemFacts(incident_id=r.incident_id, facts=facts(r.incident_id, r.state)),
+        what="draft the post-mortem",
+    )
+    r.decide(outcomes.postmortem, draft or "")
+    if draft:
+        await bridge.send(
+            r,
+            "📝 Post-mortem draft (§4.6), from this incident's timeline; it is attached to the "
+            "post-mortem ticket:\n" + draft[:35000],
+            "postmortem-draft",
+        )
+
+
+# --- §8: tickets, invitations, escalations -----------------------------------------------------------
+
+
+async def ticket(r, asked: fx.Ticket) -> None:
+    result = await outside(
+        r,
+        TicketActivities.create_ticket,
+        TicketRequest(
+            incident_id=r.incident_id,
+            key=asked.key,
+            summary=asked.title,
+            description=asked.description,
+            due=datetime.fromisoformat(asked.due).date(),
+            assignee_email=asked.owner,
+        ),
+        what=f"create the {asked.key} ticket",
+    )
+    if result:
+        r.decide(outcomes.ticket, asked.key, result.url, result.key, result.note, result.skipped)
+
+
+async def invite_to_postmortem(r, meeting: datetime) -> None:
+    """§4.6: all involved engineers — everyone paged, invited or acting in the incident."""
+    s = r.state
+    involved = {p.person for p in s.paged if p.person} | {e.by for e in s.timeline if e.by and "@" in e.by}
+    for email in sorted(involved):
+        if r.policy.role_of(email):  # to the person who was there, not the role's holder now
+            await bridge.tell_person(
+                r,
+                email,
+                f"postmortem-invitation-{email}",
+                templates.postmortem_invitation(
+                    incident_id=r.incident_id,
+                    summary=s.summary,
+                    due_at=meeting,
+                    ticket=s.tickets.get("postmortem-meeting"),
+                ),
+            )
+
+
+async def escalate(r, key: str) -> None:
+    """Once per deliverable: the Engineering Lead hears on chat and by email."""
+    entry = next(d for d in r.state.ledger if d.key == key)
+    owner = r.holder(entry.owner)
+    text = templates.deliverable_overdue(
+        title=entry.title,
+        incident_id=r.incident_id,
+        due_at=entry.due_at,
+        owner=owner.name if owner else entry.owner.title,
+    )
+    r.note(outcomes.K.escalated, f"{entry.title} overdue: escalated to the Engineering Lead", deliverable=key)
+    await bridge.tell(r, Role.engineering_lead, f"escalation-{key}", text)
+    if lead := r.holder(Role.engineering_lead):
+        await outside(
+            r,
+            EmailActivities.send_email,
+            EmailRequest(
+                incident_id=r.incident_id,
+                key=f"escalation-{key}",
+                to=[lead.email],
+                subject=f"[preskool-irp] Overdue: {entry.title} ({r.incident_id})",
+                body=text,
+            ),
+            what="email the escalation",
+        )

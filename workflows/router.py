@@ -1,0 +1,206 @@
+"""The one path every input takes (issue 22): read it, judge the person, decide, then apply the
+decision — its changes to the state, its events to the timeline, its effects to their lanes — and
+publish once. Whichever door an input came by (a signal, the `act` update, the approval updates,
+a confirmed claim, an alert delivery, a clock, an outward step's result), it ends in `apply`.
+
+The router is also what the lanes see of the incident (workflows/effects.py and the executors):
+its state, its pinned policy, who holds which role, and `record`/`apply` for what their steps
+found. It holds no component; the deciders are plain functions (plan/decide/)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from plan import Policy, Role, holders
+    from plan.bounds import clip, overflow, to_fit
+    from plan.decision import Decision, Given, Verdict, decide
+    from plan.deliverables import ledger_closed
+    from plan.effects import Effect, Post
+    from plan.events import Event, EventKind, TimelineEntry
+    from plan.incident import IncidentInput, IncidentState
+    from plan.models import Person, Phase
+    from plan.privacy import PRIVATE_SUMMARY
+    from plan.raci import Engagement
+    from plan.refusals import let_go, tell, untold_note
+    from plan.signals import Outcome
+    from workflows import search
+    from workflows.lanes import Lanes
+
+
+class Router:
+    """One per incident run. `policy` is None until the run has pinned it."""
+
+    def __init__(self, incident_id: str, state: IncidentState, policy: Policy | None, run_effect) -> None:
+        """`run_effect(router, effect)`: queue an effect on its lane (workflows/effects.py)."""
+        self.incident_id, self.state, self.policy = incident_id, state, policy
+        self.lanes = Lanes(on_fault=self._lane_fault)
+        self.run_effect = run_effect
+        self.running = False  # the run body has started: publish from now on
+        self.wake = False  # something changed: the main loop looks at its clocks again
+        self._published: tuple | None = None
+        self.continuing = False  # the chat lane is opening a continuation bridge (workflows/bridge.py)
+
+    # --- deciding and applying ---------------------------------------------------------------------
+
+    def given(self) -> Given:
+        return Given(incident_id=self.incident_id, policy=self.policy, now=workflow.now())
+
+    def decide(self, decider: Callable[..., Any], *args: Any, **kwargs: Any) -> Decision:
+        """Run a decider on the state as it is now, and apply what it decided."""
+        decision = decide(self.state, self.given(), decider, *args, **kwargs)
+        self.apply(decision)
+        return decision
+
+    def apply(self, decision: Decision) -> None:
+        """The decision's changes, then its events (the timeline; a refusal told in the bridge too),
+        then its effects on their lanes; then publish, once, if anything people filter by changed."""
+        for name, value in decision.changes.items():
+            setattr(self.state, name, value)
+        if decision.unpin:
+            self.state.timeline = [e for e in self.state.timeline if e.message_id != decision.unpin]
+        for event in decision.events:
+            self.record(event)
+        for effect in decision.effects:
+            self.run_effect(self, effect)
+        self.wake = True
+        self.publish()
+
+    def record(self, event: Event) -> None:
+        """One event in the timeline (bounded: plan/bounds.py, plan/refusals.py), in the logs, and a
+        refusal in the bridge (at most plan/refusals.py's ANNOUNCED per window)."""
+        s = self.state
+        if event.kind is EventKind.refused and (old := let_go([e.kind for e in s.timeline])) is not None:
+            del s.timeline[old]
+            s.refusals.dropped += 1
+        if drop := overflow(len(s.timeline) + 1):
+            del s.timeline[:drop]
+            s.timeline_dropped += drop
+        s.timeline.append(
+            TimelineEntry(at=workflow.now(), **event.model_dump(exclude={"text"}), text=clip(event.text))
+        )
+        workflow.logger.info("%s: %s", event.kind, event.text)  # not repeated on replay
+        if event.kind is EventKind.refused:
+            told, untold = tell(s.refusals, workflow.now())
+            if told:
+                self.run_effect(self, _refusal_post(event, untold))
+        elif event.kind is EventKind.not_in_roster:
+            self.run_effect(self, _flag_post(event))
+
+    def note(self, kind: EventKind, text: str, by: str | None = None, **fields: Any) -> None:
+        """For the lanes: what an outward step found, as an event."""
+        self.apply(Decision(events=(Event(kind=kind, text=text, by=by, **fields),)))
+
+    def say(self, what: str, text: str) -> None:
+        """For the lanes: a message in the bridge (queued in the chat lane)."""
+        self.run_effect(self, Post(what=what, text=text))
+
+    def outcome(self, signal: str, decision: Decision) -> Outcome:
+        """What `act` answers: from the decision's verdict and events, never from prose."""
+        refusal = decision.reason if decision.verdict is Verdict.refused else None
+        return Outcome(
+            signal=signal,
+            accepted=refusal is None,
+            reason=refusal,
+            notes=[e.text for e in decision.events if e.kind is not EventKind.refused][:10],
+            requests=[e.request_id for e in decision.events if e.kind is EventKind.action_requested],
+            claimed=decision.claim_id,
+            pending=decision.verdict in (Verdict.pending, Verdict.held),
+        )
+
+    def fit(self) -> None:
+        """Fit what a new run carries under STATE_BUDGET (plan/bounds.py), letting go of the oldest
+        timeline entries first, counted."""
+        s = self.state
+        sizes = [len(e.model_dump_json()) for e in s.timeline]
+        total = len(
+            IncidentInput(incident_id=self.incident_id, policy=self.policy, state=s).model_dump_json()
+        )
+        if drop := to_fit(sizes, total):
+            del s.timeline[:drop]
+            s.timeline_dropped += drop
+            workflow.logger.warning("%s: %d timeline entries let go to fit a new run", self.incident_id, drop)
+
+    # --- what the lanes see ---------------------------------------------------------------------------
+
+    def later(self, lane: str, step: Callable[..., Awaitable], *args: Any) -> None:
+        """Queue an outward step in its system's lane: steps of a lane run in order, lanes apart."""
+        self.lanes.add(lane, lambda: step(*args))
+
+    def holder(self, role: Role) -> Person | None:
+        return holders.holder(self.state, self.policy, role)
+
+    @property
+    def engaged(self) -> Engagement | None:
+        return holders.engaged(self.state, self.policy) if self.policy else None
+
+    def _lane_fault(self, lane: str, fault: Exception) -> None:
+        """A step of `lane` raised: logged with its traceback, told in the timeline; the lane goes on."""
+        workflow.logger.exception("a step of the %s lane failed in %s", lane, self.incident_id)
+        self.note(
+            EventKind.fault,
+            f"a {lane} step failed ({type(fault).__name__}); the {lane} lane goes on with the next",
+        )
+
+    # --- publishing ---------------------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """The search attributes the Temporal UI filters incidents by (when they changed: one command,
+        not one per input), and the page's live details (metadata, no command)."""
+        if not self.running or self.policy is None:
+            return
+        s = self.state
+        workflow.set_current_details(details(self))
+        shown = (
+            s.decision.severity.value if s.decision else None,
+            s.phase.value,
+            s.decision.module if s.decision and not s.private else None,  # private: no details
+            tuple(s.blast_radius.tenants) if s.blast_radius and not s.private else (),
+            incident_status(s),
+        )
+        if shown != self._published:
+            self._published = shown
+            search.upsert(
+                severity=shown[0], phase=shown[1], module=shown[2], tenants=list(shown[3]), status=shown[4]
+            )
+
+
+def incident_status(s: IncidentState) -> str:
+    """`open` until resolved, `review` while §8 deliverables are open, then `closed`."""
+    if not s.resolution:
+        return "open"
+    return "closed" if s.phase is Phase.REVIEW and s.ledger_opened and ledger_closed(s.ledger) else "review"
+
+
+def details(router: Router) -> str:
+    """What the Web UI shows on the incident's page without a query (markdown)."""
+    s = router.state
+    if s.private:  # need-to-know: the id, severity and phase only (the `status` query has all)
+        return f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {PRIVATE_SUMMARY}"
+    ic = router.holder(Role.incident_commander) if router.policy else None
+    flagged = s.acknowledged_by and holders.stranger(s, router.policy, s.acknowledged_by)
+    lines = [
+        f"**{s.decision.severity if s.decision else '—'}** · {s.phase} · {s.summary}",
+        f"IC: {ic.name if ic else '—'} · bridge: #{s.bridge.channel or '—'} · "
+        f"acknowledged: {s.acknowledged_by or 'not yet'}" + (" (not in the roster)" if flagged else ""),
+    ]
+    if s.cadence and s.cadence.next_due:
+        lines.append(
+            f"Next update due {s.cadence.next_due:%H:%M} UTC ({s.cadence.overdue_updates} overdue so far)"
+        )
+    if pending := [r.request_id for r in s.requests.values() if r.state == "pending"]:
+        lines.append("Waiting for approval: " + ", ".join(pending))
+    if s.ledger:
+        lines.append("Deliverables: " + ", ".join(f"{d.key} {d.state}" for d in s.ledger))
+    return "\n\n".join(lines)
+
+
+def _refusal_post(event: Event, untold: int) -> Effect:
+    return Post(what="refusal", text=f"🚫 Refused `{event.signal}`: {event.reason}{untold_note(untold)}")
+
+
+def _flag_post(event: Event) -> Effect:
+    return Post(what="refusal", text=f"⚠️ `{event.signal}` by {event.reason}: accepted (anyone may), flagged.")
