@@ -37,6 +37,7 @@ def render(policy: Path = DEFAULT_POLICY_FILE) -> str:
     never = {
         name: Direct(DIRECT[name].default, f"{DIRECT[name].meaning} {why[0].upper()}{why[1:]}.")
         for name, why in NOT_PASSED.items()
+        if name in DIRECT  # a settings field's (IRP_BUILD_ID's) meaning is in its class's section
     }
     parts.append(table_section("Never in production", NOT_PASSED_INTRO, never, "no process"))
     parts.append(table_section("The dev stack only", DEV_STACK_INTRO, DEV_STACK, "`make up`"))

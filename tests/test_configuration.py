@@ -11,7 +11,7 @@ from pathlib import Path
 
 from connection.temporal import TemporalSettings
 from deploy.configuration import declaring_classes, own_fields, render
-from deploy.environment import DEV_STACK, DIRECT, NOT_PASSED, PROCESSES, variables
+from deploy.environment import DEV_STACK, DIRECT, NOT_PASSED, PROCESSES, env_names, variables
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
@@ -58,8 +58,10 @@ def test_every_setting_says_what_it_does():
 
 
 def test_every_variable_read_directly_has_a_default_and_a_meaning():
+    fields = {name for cls in declaring_classes() for name in env_names(cls).values()}
     direct = set().union(*(reads.variables for reads in PROCESSES.values())) | set(NOT_PASSED)
-    assert direct - set(DIRECT) == set()
+    assert direct - fields - set(DIRECT) == set()
+    assert "IRP_BUILD_ID" in fields and "IRP_DRILL" in DIRECT
     assert all(d.default and d.meaning for d in DIRECT.values())
 
 
