@@ -23,11 +23,13 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 from plan import holders
+from plan.bounds import clip, overflow
 from plan.effects import Effect, Post
-from plan.events import Event, EventKind, refusal
+from plan.events import Event, EventKind, TimelineEntry, refusal
 from plan.incident import IncidentState
 from plan.models import Person, Policy, Role
 from plan.raci import Engagement
+from plan.refusals import let_go, tell, untold_note
 
 
 class Verdict(StrEnum):
@@ -86,6 +88,46 @@ def refused(signal: str, reason: str) -> Decision:
 def after(state: IncidentState, decision: Decision) -> IncidentState:
     """The state as `decision` leaves it (a shallow copy: unchanged fields are shared)."""
     return state.model_copy(update=decision.changes) if decision.changes else state
+
+
+def applied(state: IncidentState, decision: Decision, now: datetime) -> list[Effect]:
+    """Apply `decision` to `state`, in place, at `now`: its changes, the pin it takes out, its
+    events into the timeline (bounded: plan/bounds.py; a flood of refusals: plan/refusals.py).
+    Answers the effects to run, in order: a bridge post for each refusal told (and each flagged
+    stranger), then the decision's own. The workflow's router and the simulation tests both apply
+    decisions with this, so what is tested is what runs."""
+    for name, value in decision.changes.items():
+        setattr(state, name, value)
+    if decision.unpin:
+        state.timeline = [e for e in state.timeline if e.message_id != decision.unpin]
+    effects: list[Effect] = []
+    for event in decision.events:
+        effects.extend(_record(state, event, now))
+    return [*effects, *decision.effects]
+
+
+def _record(state: IncidentState, event: Event, now: datetime) -> list[Effect]:
+    s = state
+    if event.kind is EventKind.refused and (old := let_go([e.kind for e in s.timeline])) is not None:
+        del s.timeline[old]
+        s.refusals.dropped += 1
+    if drop := overflow(len(s.timeline) + 1):
+        del s.timeline[:drop]
+        s.timeline_dropped += drop
+    s.timeline.append(TimelineEntry(at=now, **event.model_dump(exclude={"text"}), text=clip(event.text)))
+    if event.kind is EventKind.refused:
+        told, untold = tell(s.refusals, now)
+        if told:
+            return [
+                Post(what="refusal", text=f"🚫 Refused `{event.signal}`: {event.reason}{untold_note(untold)}")
+            ]
+    elif event.kind is EventKind.not_in_roster:
+        return [
+            Post(
+                what="refusal", text=f"⚠️ `{event.signal}` by {event.reason}: accepted (anyone may), flagged."
+            )
+        ]
+    return []
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from plan.models import Phase, Role, Severity
 
@@ -92,6 +92,11 @@ class EventKind(StrEnum):
     ticket = "ticket"
     ticket_skipped = "ticket-skipped"
     action_item = "action-item"
+    # an entry an earlier build wrote, of a kind this code no longer has (its words kept)
+    earlier = "earlier"
+
+
+KINDS = frozenset(EventKind)
 
 
 class Event(BaseModel):
@@ -115,9 +120,15 @@ class Event(BaseModel):
 
 
 class TimelineEntry(Event):
-    """An Event as the incident keeps it: when it happened."""
+    """An Event as the incident keeps it: when it happened. An entry carried over from an earlier
+    build (continue-as-new) whose kind this code does not know reads as `earlier`, its text kept."""
 
     at: datetime
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, kind: object) -> object:
+        return kind if kind in KINDS else EventKind.earlier
 
 
 def refusal(signal: str, reason: str) -> Event:

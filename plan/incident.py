@@ -164,6 +164,19 @@ class IncidentState(BaseModel):
     timeline: list[TimelineEntry] = []
 
 
+def carried(state: IncidentState) -> IncidentState:
+    """A state carried into a new run (continue-as-new), brought to this code's shape: what an
+    earlier build left unset is set as that build would have counted it — the refusal log, the
+    action items (counted from the timeline: their numbers go on, never restart), the move to the
+    current build in REVIEW. A state this code wrote is unchanged. Changes `state` in place."""
+    if state.refusals is None:
+        state.refusals = RefusalLog()
+    if state.action_items is None:
+        state.action_items = sum(e.kind == "action-item" for e in state.timeline)
+    state.moves_in_review = True
+    return state
+
+
 class IncidentInput(BaseModel):
     """How an incident workflow starts: alert deliveries arrive by update, a declaration here.
     `policy` and `state` are set only when the incident continues as new: a new incident pins

@@ -18,7 +18,7 @@ from tests.payloads import alert, delivery
 from tests.test_incident_workflow import open_incident, opened
 from webhook.slack.views import read, view
 from workflows import IncidentWorkflow
-from workflows.statement import REQUEST_ID
+from plan.decide.requests import STATEMENT as REQUEST_ID
 
 IC, COMMS = "asha.rao@preskool.com", "elif.demir@preskool.com"
 SUMMARY = "Fee ledger rows corrupted for school-42"

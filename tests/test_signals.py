@@ -11,35 +11,18 @@ from cli import main as irp
 from cli.commands import payload_of
 from plan.models import GatedAction
 from plan.signals import json_shape
+from plan.decide import gate
 from workflows import IncidentWorkflow
-from workflows.approvals import Approvals
-from workflows.customer_email import CustomerEmail
-from workflows.identity import Identity
-from workflows.ledger import Ledger
-from workflows.lifecycle import Lifecycle
-from workflows.pins import Pins
-from workflows.resolve_gate import ResolveGate
 from workflows.signals import SIGNALS
 
-# The component classes the workflow holds, by the attribute name the table's handlers use.
-COMPONENTS = {
-    "lifecycle": Lifecycle,
-    "approvals": Approvals,
-    "ledger": Ledger,
-    "customer_email": CustomerEmail,
-    "gate": ResolveGate,
-    "identity": Identity,
-    "pins": Pins,
-}
 
-
-def test_names_are_unique_and_every_handler_is_a_component_method():
+def test_names_are_unique_and_every_signal_has_a_pure_decider():
+    """Each signal names its decider in plan/decide/: a plain function, no workflow code."""
     assert len({s.name for s in SIGNALS}) == len(SIGNALS)
     for signal in SIGNALS:
-        component, method = signal.handler.split(".")
-        assert callable(getattr(COMPONENTS[component], method, None)), signal.handler
-        source = inspect.getsource(IncidentWorkflow.__init__)
-        assert f"self.{component} = " in source, f"the workflow holds no {component}"
+        assert inspect.isfunction(signal.decide), signal.name
+        assert signal.decide.__module__.startswith("plan.decide."), signal.name
+        assert len(inspect.signature(signal.decide).parameters) == 3, signal.name  # (draft, input, actor)
 
 
 def test_the_workflow_has_one_described_handler_per_signal():
@@ -54,7 +37,7 @@ def test_every_gated_action_is_checked_somewhere():
     """Each key of `authority` is a signal's gate, or force_resolve, which the gate checks itself."""
     gates = {s.authority for s in SIGNALS if s.authority} | {GatedAction.force_resolve}
     assert gates == set(GatedAction)
-    assert "GatedAction.force_resolve" in inspect.getsource(ResolveGate.resolve)
+    assert "GatedAction.force_resolve" in inspect.getsource(gate)
 
 
 @pytest.mark.parametrize("signal", [s for s in SIGNALS if s.cli], ids=lambda s: s.cli.command)

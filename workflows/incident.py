@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
     from plan.events import EventKind
-    from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus
+    from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus, carried
     from plan.judge import take
     from plan.models import Phase
     from plan.person_input import too_large
@@ -50,12 +50,16 @@ class IncidentWorkflow:
     @workflow.init
     def __init__(self, input: IncidentInput) -> None:
         now = workflow.now()
-        state = input.state or IncidentState(
-            started_at=now,
-            received_at=now,
-            phases={Phase.DETECTION: now},
-            refusals=RefusalLog(),
-            moves_in_review=True,
+        state = (
+            carried(input.state)
+            if input.state
+            else IncidentState(
+                started_at=now,
+                received_at=now,
+                phases={Phase.DETECTION: now},
+                refusals=RefusalLog(),
+                moves_in_review=True,
+            )
         )
         if input.declaration and not input.state:
             state.declaration_digest = input.declaration.digest()  # kept across continue-as-new

@@ -16,16 +16,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan import Policy, Role, holders
-    from plan.bounds import clip, overflow, to_fit
-    from plan.decision import Decision, Given, Verdict, decide
+    from plan.bounds import to_fit
+    from plan.decision import Decision, Given, Verdict, applied, decide
     from plan.deliverables import ledger_closed
-    from plan.effects import Effect, Post
-    from plan.events import Event, EventKind, TimelineEntry
+    from plan.effects import Post
+    from plan.events import Event, EventKind
     from plan.incident import IncidentInput, IncidentState
     from plan.models import Person, Phase
     from plan.privacy import PRIVATE_SUMMARY
     from plan.raci import Engagement
-    from plan.refusals import let_go, tell, untold_note
     from plan.signals import Outcome
     from workflows import search
     from workflows.lanes import Lanes
@@ -56,39 +55,16 @@ class Router:
         return decision
 
     def apply(self, decision: Decision) -> None:
-        """The decision's changes, then its events (the timeline; a refusal told in the bridge too),
-        then its effects on their lanes; then publish, once, if anything people filter by changed."""
-        for name, value in decision.changes.items():
-            setattr(self.state, name, value)
-        if decision.unpin:
-            self.state.timeline = [e for e in self.state.timeline if e.message_id != decision.unpin]
+        """The decision applied (plan/decision.py `applied`: changes, timeline, a refusal told in
+        the bridge), its events logged, its effects queued on their lanes; then publish, once, if
+        anything people filter by changed."""
+        effects = applied(self.state, decision, workflow.now())
         for event in decision.events:
-            self.record(event)
-        for effect in decision.effects:
+            workflow.logger.info("%s: %s", event.kind, event.text)  # not repeated on replay
+        for effect in effects:
             self.run_effect(self, effect)
         self.wake = True
         self.publish()
-
-    def record(self, event: Event) -> None:
-        """One event in the timeline (bounded: plan/bounds.py, plan/refusals.py), in the logs, and a
-        refusal in the bridge (at most plan/refusals.py's ANNOUNCED per window)."""
-        s = self.state
-        if event.kind is EventKind.refused and (old := let_go([e.kind for e in s.timeline])) is not None:
-            del s.timeline[old]
-            s.refusals.dropped += 1
-        if drop := overflow(len(s.timeline) + 1):
-            del s.timeline[:drop]
-            s.timeline_dropped += drop
-        s.timeline.append(
-            TimelineEntry(at=workflow.now(), **event.model_dump(exclude={"text"}), text=clip(event.text))
-        )
-        workflow.logger.info("%s: %s", event.kind, event.text)  # not repeated on replay
-        if event.kind is EventKind.refused:
-            told, untold = tell(s.refusals, workflow.now())
-            if told:
-                self.run_effect(self, _refusal_post(event, untold))
-        elif event.kind is EventKind.not_in_roster:
-            self.run_effect(self, _flag_post(event))
 
     def note(self, kind: EventKind, text: str, by: str | None = None, **fields: Any) -> None:
         """For the lanes: what an outward step found, as an event."""
@@ -196,11 +172,3 @@ def details(router: Router) -> str:
     if s.ledger:
         lines.append("Deliverables: " + ", ".join(f"{d.key} {d.state}" for d in s.ledger))
     return "\n\n".join(lines)
-
-
-def _refusal_post(event: Event, untold: int) -> Effect:
-    return Post(what="refusal", text=f"🚫 Refused `{event.signal}`: {event.reason}{untold_note(untold)}")
-
-
-def _flag_post(event: Event) -> Effect:
-    return Post(what="refusal", text=f"⚠️ `{event.signal}` by {event.reason}: accepted (anyone may), flagged.")

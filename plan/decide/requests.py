@@ -388,22 +388,26 @@ def draft_customer_email(d: Draft, edit: EditCustomerEmail | None = None) -> Non
             approvals=earlier.approvals if earlier else [],
         ),
     )
-    subject, body = email_text(d, draft)
     d.note(
         K.customer_email,
         "customer email drafted" + (f", edited by {edit.by}" if edit else ""),
         request_id=EMAIL,
     )
-    d.effect(
-        Notify(
-            key=f"customer-email-draft-{len(d.before.timeline) + len(d.events)}",
-            role=Role.communications_lead,
-            text=f"✉️ Customer email draft for incident {d.given.incident_id} (§5.4), due {due:%H:%M} UTC. "
-            f"To: {', '.join(recipients(d))}\nSubject: {subject}\n\n{body}\n\n"
-            f'Send it: `approve` {{"request_id": "{EMAIL}", "by": "<your email>"}}. '
-            f'Change it first: `edit_customer_email` {{"by", "affected"?, "root_cause"?, '
-            f'"resolution"?, "preventive_actions"?, "courtesy_days"?}}.',
-        )
+    d.effect(_draft_for_review(d, draft, due))
+
+
+def _draft_for_review(d: Draft, draft: dict[str, str], due: datetime) -> Notify:
+    """The draft, to the Communications Lead, keyed by its text (a retry never sends it twice; a
+    changed draft is sent again)."""
+    subject, body = email_text(d, draft)
+    return Notify(
+        key=f"customer-email-draft-{digest(CUSTOMER_EMAIL_ACTION, 'customers', draft)}",
+        role=Role.communications_lead,
+        text=f"✉️ Customer email draft for incident {d.given.incident_id} (§5.4), due {due:%H:%M} UTC. "
+        f"To: {', '.join(recipients(d))}\nSubject: {subject}\n\n{body}\n\n"
+        f'Send it: `approve` {{"request_id": "{EMAIL}", "by": "<your email>"}}. '
+        f'Change it first: `edit_customer_email` {{"by", "affected"?, "root_cause"?, '
+        f'"resolution"?, "preventive_actions"?, "courtesy_days"?}}.',
     )
 
 

@@ -4,8 +4,10 @@ Run it when a new workflow path is worth pinning. Never re-record an existing fi
 change pass: a change that breaks replay of a recorded history would break running incidents;
 guard it with workflow.patched() instead, and record its path in a new era folder.
 
-v1.0 is the baseline: the first release's code, with no patches. Nothing ran under the
-pre-release code, so its patches and eras were dropped when v1.0 was cut."""
+v2.0 is the baseline: the deciders and the router (issue 22), shipped as a new build with no
+patches. Incidents begun under v1.x finish on their own build (Worker Deployments), so the v1.x
+eras were dropped when v2.0 was cut; what v1.x hands v2.0 at a continue-as-new is kept in
+tests/histories/moves/ and tested by tests/test_moves.py."""
 
 from __future__ import annotations
 
@@ -41,9 +43,9 @@ from worker import build_worker
 from workflows import HeartbeatWorkflow, IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
-# The code era new recordings belong to. Older eras stay as they were: they prove that incidents
-# begun under earlier code still replay (each later era behind its workflow.patched ids).
-ERA = HERE / "v1.0"
+# The code era new recordings belong to. A later era (behind its workflow.patched ids) proves that
+# incidents begun under earlier code of the same build line still replay.
+ERA = HERE / "v2.0"
 
 
 async def p1_acknowledged(client, task_queue, policy, env, prometheus):
@@ -316,7 +318,6 @@ async def p0_private(client, task_queue, policy, env, prometheus):
     return handle
 
 
-# Scenarios recorded into a later era (the patch their path runs behind), not ERA.
 async def fees_p1_opened(client, task_queue, incident_id: str):
     """A P1 for the fees module, opened by one Alertmanager delivery, its §5.1 opening posted."""
     handle = await client.start_workflow(
@@ -461,14 +462,7 @@ async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
     return handle
 
 
-LATER_ERAS = {
-    "p1_refusal_flood": "v1.1",
-    "p1_alert_late": "v1.1",
-    "p1_people": "people-known",
-    "p0_private": "private-incidents",
-    "p1_on_call": "oncall-from-pagerduty",
-    "heartbeat_silence_and_back": "heartbeat-v1.0",
-}
+LATER_ERAS: dict[str, str] = {}
 SETUP = {"p1_on_call": on_call_setup}
 
 SCENARIOS = {
