@@ -11,6 +11,7 @@ import pytest
 
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Declaration
+from plan.decide.requests import STATEMENT as REQUEST_ID
 from plan.privacy import PRIVATE_SUMMARY, alerts_private, declaration_private, is_private
 from sandbox.slack import BOT_USER_ID
 from tests.helpers import AUTH, finish, status_when
@@ -18,7 +19,6 @@ from tests.payloads import alert, delivery
 from tests.test_incident_workflow import open_incident, opened
 from webhook.slack.views import read, view
 from workflows import IncidentWorkflow
-from plan.decide.requests import STATEMENT as REQUEST_ID
 
 IC, COMMS = "asha.rao@preskool.com", "elif.demir@preskool.com"
 SUMMARY = "Fee ledger rows corrupted for school-42"

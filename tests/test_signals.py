@@ -9,9 +9,9 @@ import pytest
 
 from cli import main as irp
 from cli.commands import payload_of
+from plan.decide import gate
 from plan.models import GatedAction
 from plan.signals import json_shape
-from plan.decide import gate
 from workflows import IncidentWorkflow
 from workflows.signals import SIGNALS
 
