@@ -104,12 +104,13 @@ def known(d: Draft, signal: str, gated: bool, accepted: BaseModel) -> None:
         )
 
 
-def authorised(d: Draft, action: GatedAction, by: str) -> None:
-    """The policy's authority for `action`; a refusal names who may."""
+def authorised(d: Draft, action: GatedAction, by: str, signal: str | None = None) -> None:
+    """The policy's authority for `action`; a refusal (of `signal`, the input sent: `action` by
+    default) names who may."""
     if d.policy.may(action, roles_of(d.s, d.policy, by)):
         return
-    needed = ", ".join(r.title for r in d.policy.authority.get(action) or [])
-    d.refuse(action.value, f"{by} may not {action.value.replace('_', ' ')}: it needs {needed or 'nobody'}")
+    needed = ", ".join(r.title for r in d.policy.authority.get(action) or []) or "nobody"
+    d.refuse(signal or action.value, f"{by} may not {action.value.replace('_', ' ')}: it needs {needed}")
 
 
 HELD = object()  # prove(): no proof, on a decision that needs it — a claim

@@ -322,7 +322,7 @@ class CustomerEmailPolicy(Strict):
 class HeartbeatPolicy(Strict):
     """The dead man's switch on the alerting pipeline: Alertmanager's always-firing alert named
     `alert_name` is never an incident; when none arrives for `window`, `page` is paged and the
-    alerts channel hears that alerting has gone silent (README "The dead man's switch")."""
+    alerts channel hears that alerting has gone silent (docs/integrations.md "The dead man's switch")."""
 
     alert_name: Annotated[str, Field(min_length=1, max_length=200)] = "Watchdog"
     window: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=10)

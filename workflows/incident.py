@@ -106,6 +106,7 @@ class IncidentWorkflow:
                 self._continue_as_new()
             now = await self._sleep_until_next_clock()
             r.apply(decide(r.state, Given(r.incident_id, r.policy, now), clocks.tick))
+            r.watch.say_slow(r, now)
             self.upgrade.check(now)
         await workflow.wait_condition(workflow.all_handlers_finished)
         r.publish()
@@ -337,7 +338,11 @@ class IncidentWorkflow:
         return min(
             (
                 m
-                for m in (clocks.next_clock(self.router.state, self.router.policy), self.upgrade.next_clock())
+                for m in (
+                    clocks.next_clock(self.router.state, self.router.policy),
+                    self.upgrade.next_clock(),
+                    self.router.watch.slow_at(),
+                )
                 if m
             ),
             default=None,
@@ -357,9 +362,9 @@ class IncidentWorkflow:
             return workflow.now()
         if self.clock is not None and self.clock_at != deadline:
             self.clock.cancel()
-            self.clock = None
+            self.clock = self.router.watch.clock_at = None
         if self.clock is None and deadline is not None:
-            self.clock_at = deadline
+            self.clock_at = self.router.watch.clock_at = deadline
             self.clock = asyncio.create_task(
                 workflow.sleep(
                     deadline - workflow.now(),
@@ -369,7 +374,7 @@ class IncidentWorkflow:
         self.router.wake = False
         await workflow.wait_condition(lambda: self._woken() or (self.clock is not None and self.clock.done()))
         if self.clock is not None and self.clock.done():
-            self.clock = None
+            self.clock = self.router.watch.clock_at = None
             return max(workflow.now(), self.clock_at)
         return workflow.now()
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.signals import Outcome
     from workflows import search
     from workflows.lanes import Lanes
+    from workflows.outside import Watch
 
 
 class Router:
@@ -37,6 +38,7 @@ class Router:
         """`run_effect(router, effect)`: queue an effect on its lane (workflows/effects.py)."""
         self.incident_id, self.state, self.policy = incident_id, state, policy
         self.lanes = Lanes(on_fault=self._lane_fault)
+        self.watch = Watch()  # the outward steps in flight, for the slow-step note
         self.run_effect = run_effect
         self.running = False  # the run body has started: publish from now on
         self.wake = False  # something changed: the main loop looks at its clocks again

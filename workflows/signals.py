@@ -1,5 +1,5 @@
-"""Every signal an incident takes, declared once: its name, its JSON (the pydantic model), the
-component method that handles it, the authority it needs and its command in the CLI.
+"""Every signal an incident takes, declared once: its name, its JSON (the pydantic model), its
+decider (plan/decide/), the authority it needs and its command in the CLI.
 
 The workflow's handlers, their descriptions in the Web UI (with the JSON shape taken from the
 model), starter.py's commands and the authority check are all derived from SIGNALS."""

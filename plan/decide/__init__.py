@@ -14,7 +14,9 @@ One module per capability, each reading like the part of the plan it keeps:
 - claims.py      who acted: a decision sent in someone's name, held until they confirm it
 - pins.py        📌 bridge messages in the timeline
 - outcomes.py    what an outward step's result means for the incident (a page, a post, …)
+- clocks.py      every clock in one place: when the incident must next look, and the tick
+- common.py      what several share: minutes, the cadence, entering a phase, closing a deliverable
 
-Each is tested like the plan's other rules (table tests, Hypothesis: tests/test_deciders*.py),
+Each is tested like the plan's other rules (table tests: tests/test_deciders.py; random incidents: tests/test_simulation.py),
 with no server. The workflow (workflows/router.py) judges the person (plan/judge.py), decides,
 then applies the decision and runs its effects on their lanes."""

@@ -20,7 +20,7 @@ from plan.signals import Resolve
 def resolve(d: Draft, request: Resolve, actor: Actor) -> None:
     """Taken once: forcing needs its own authority; a second resolve while one runs is refused."""
     if request.force_reason:
-        authorised(d, GatedAction.force_resolve, request.by)
+        authorised(d, GatedAction.force_resolve, request.by, signal="resolve")
     if d.s.resolution or d.s.phase is Phase.RESOLVE:
         d.refuse("resolve", "the incident is already being resolved or is resolved")
     before = d.s.phase

@@ -29,7 +29,7 @@ from plan.approvals import (
 )
 from plan.bounds import REQUESTS, over
 from plan.decide.common import cadence_minutes, close_deliverable
-from plan.decision import Actor, Draft
+from plan.decision import Actor, Draft, Verdict
 from plan.deliverables import EditCustomerEmail
 from plan.effects import CarryOut, Notify, OpenStatusPage, RunAction
 from plan.events import EventKind as K
@@ -194,7 +194,7 @@ def approve(d: Draft, decision: Decide, actor: Actor) -> None:
     if approvals_complete(action, request):
         _approved(d, request, decision.by)
     else:
-        d.verdict = "pending"
+        d.verdict = Verdict.pending
         d.post(
             "approval",
             f"✔️ {decision.by} approved {request.request_id}; still needs "
