@@ -1,4 +1,5 @@
-"""The dead man's switch on the alerting pipeline, as pure rules (docs/integrations.md "The dead man's switch").
+"""The dead man's switch on the alerting pipeline, as pure rules (docs/integrations.md, "The dead
+man's switch").
 
 The kube-prometheus stack keeps an always-firing alert (`Watchdog`) so that a receiver can tell
 when Prometheus or Alertmanager goes silent. Such an alert is never an incident: each delivery of

@@ -1,5 +1,5 @@
-"""The dead man's switch (docs/integrations.md "The dead man's switch") on the real time-skipping server, through
-the real receiver app, with Slack and PagerDuty faked at the HTTP boundary."""
+"""The dead man's switch (docs/integrations.md, "The dead man's switch") on the real time-skipping
+server, through the real receiver app, with Slack and PagerDuty faked at the HTTP boundary."""
 
 from __future__ import annotations
 

@@ -17,6 +17,6 @@ One module per capability, each reading like the part of the plan it keeps:
 - clocks.py      every clock in one place: when the incident must next look, and the tick
 - common.py      what several share: minutes, the cadence, entering a phase, closing a deliverable
 
-Each is tested like the plan's other rules (table tests: tests/test_deciders.py; random incidents: tests/test_simulation.py),
-with no server. The workflow (workflows/router.py) judges the person (plan/judge.py), decides,
-then applies the decision and runs its effects on their lanes."""
+Each is tested like the plan's other rules, with no server: table tests (tests/test_deciders.py)
+and random incidents (tests/test_simulation.py). The workflow (workflows/router.py) judges the
+person (plan/judge.py), decides, then applies the decision and runs its effects on their lanes."""
