@@ -60,7 +60,7 @@ class Decision:
     def then(self, other: Decision) -> Decision:
         """This decision, then `other` (decided on the state this one leaves): the later verdict
         unless this one was not an acceptance."""
-        first = self.verdict is not Verdict.accepted
+        first = not self.accepted
         return Decision(
             verdict=self.verdict if first else other.verdict,
             reason=self.reason if first else other.reason,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, model_validator
 
 from plan.models import Phase, Role, Severity
 
@@ -125,10 +125,17 @@ class TimelineEntry(Event):
 
     at: datetime
 
-    @field_validator("kind", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _known_kind(cls, kind: object) -> object:
-        return kind if kind in KINDS else EventKind.earlier
+    def _known_kind(cls, entry: object) -> object:
+        """An unknown kind becomes `earlier`, its old name kept in front of its words."""
+        if isinstance(entry, dict) and entry.get("kind") not in KINDS:
+            return {
+                **entry,
+                "kind": EventKind.earlier,
+                "text": f"[{entry.get('kind')}] {entry.get('text', '')}",
+            }
+        return entry
 
 
 def refusal(signal: str, reason: str) -> Event:

@@ -168,11 +168,16 @@ def carried(state: IncidentState) -> IncidentState:
     """A state carried into a new run (continue-as-new), brought to this code's shape: what an
     earlier build left unset is set as that build would have counted it — the refusal log, the
     action items (counted from the timeline: their numbers go on, never restart), the move to the
-    current build in REVIEW. A state this code wrote is unchanged. Changes `state` in place."""
+    current build in REVIEW, a pin's message id. A state this code wrote is unchanged. Changes
+    `state` in place."""
     if state.refusals is None:
         state.refusals = RefusalLog()
     if state.action_items is None:
         state.action_items = sum(e.kind == "action-item" for e in state.timeline)
+    for entry in state.timeline:  # v1.1 wrote a pin's message id only in its words: `… · message <id>`
+        if entry.kind == "pinned" and entry.message_id is None:
+            said = entry.text.rsplit(" · message ", 1)
+            entry.message_id = said[1] if len(said) == 2 and said[1] in state.pins else None
     state.moves_in_review = True
     return state
 

@@ -16,7 +16,7 @@ from plan.events import EventKind
 from plan.judge import take
 from plan.models import Phase, Role, Severity
 from plan.raci import engagement
-from tests.test_simulation import KEYED, Incident, KeyedIncident
+from tests.test_simulation import Incident, KeyedIncident
 from workflows.signals import BY_NAME
 
 IC, PRIMARY, LEAD, COMMS = (
@@ -85,7 +85,6 @@ def test_with_attestation_keys_a_decision_without_proof_is_held_as_a_claim():
     assert decision.verdict is Verdict.held and decision.claim_id == "claim-1"
     assert incident.state.decision.severity == "P1" and incident.state.claims["claim-1"].by == IC
     assert any(isinstance(e, fx.Notify) and e.email == IC for e in decision.effects)
-    assert KEYED.attestation_keys  # the table above runs without keys: `by` is believed
 
 
 # --- §4: the lifecycle ---------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def test_the_clock_says_when_it_must_next_look():
 # --- §4.3/§7: one request lifecycle ------------------------------------------------------------------
 
 
-def test_a_rollback_waits_for_the_engineering_lead_then_runs_once():
+def test_a_rollback_waits_for_the_engineering_lead_then_its_command_is_queued_once():
     incident = opened()
     ask = {"by": PRIMARY, "action": "rollback", "target": "backend", "reason": "deploy"}
     asked = send(incident, "request_action", ask)
@@ -151,6 +150,8 @@ def test_a_rollback_waits_for_the_engineering_lead_then_runs_once():
 
 
 def test_two_approvals_one_the_ics_before_secrets_change():
+    """The first approval leaves it pending, the same person's second is refused, the IC's
+    completes it."""
     incident = opened()
     send(
         incident,
@@ -251,3 +252,19 @@ def test_applying_a_refusal_tells_the_bridge_and_keeps_the_timeline_bounded():
     told = applied(incident.state, decision, incident.now)
     assert [type(e) for e in told] == [fx.Post] and told[0].text.startswith("🚫 Refused `acknowledge`")
     assert incident.state.timeline[-1].kind is EventKind.refused
+
+
+@pytest.mark.parametrize("state", ["done", "expired", "pending"])
+def test_the_last_moment_guard_refuses_a_request_that_is_no_longer_approved_with_its_reason(state):
+    """Just before its command runs (`requests.running`): refused, with the signal and reason."""
+    incident = opened()
+    ask = {"by": PRIMARY, "action": "rollback", "target": "backend", "reason": "deploy"}
+    send(incident, "request_action", ask)
+    request = incident.state.requests["rollback-1"]
+    incident.state.requests["rollback-1"] = request.model_copy(update={"state": RequestState(state)})
+    decision = decide(incident.state, incident.given(), requests.running, "rollback-1")
+    assert decision.handoff is False and kinds(decision) == ["refused"]
+    event = decision.events[0]
+    assert event.signal == "run_action" and event.reason == f"rollback-1 not run: it is {state}"
+    told = applied(incident.state, decision, incident.now)
+    assert told[0].text == f"🚫 Refused `run_action`: rollback-1 not run: it is {state}"

@@ -52,7 +52,11 @@ def test_a_v1_1_review_state_is_read_as_it_was_and_brought_to_this_codes_shape()
     assert (
         state.claims["claim-1"].state == "pending" and state.claims["claim-1"].signal == "waive_deliverable"
     )
-    assert {e.kind for e in state.timeline} >= {EventKind.claimed, EventKind.action_item, EventKind.refused}
+    kinds = {e.kind for e in state.timeline}
+    assert kinds >= {EventKind.claimed, EventKind.action_item, EventKind.refused, EventKind.pinned}
+    assert EventKind.earlier not in kinds  # every kind v1.1 wrote is a kind today
+    pinned = next(e for e in state.timeline if e.kind is EventKind.pinned)
+    assert pinned.message_id == "1700000000.000100"  # so unpinning it takes its entry out
     # Older shapes: before these fields existed, their values are counted from the timeline.
     older = state.model_copy(update={"action_items": None, "refusals": None, "moves_in_review": False})
     again = carried(older)
@@ -64,7 +68,8 @@ def test_an_entry_of_a_kind_this_code_does_not_know_keeps_its_words():
         {"started_at": "2026-12-07T00:00:00Z", "timeline": [
             {"at": "2026-12-07T00:00:00Z", "kind": "retired-kind", "text": "something v1 said"}]}
     )  # fmt: skip
-    assert state.timeline[0].kind is EventKind.earlier and state.timeline[0].text == "something v1 said"
+    assert state.timeline[0].kind is EventKind.earlier
+    assert state.timeline[0].text == "[retired-kind] something v1 said"
 
 
 async def test_a_v1_1_incident_in_review_moves_and_closes_its_ledger_on_this_code(

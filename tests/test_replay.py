@@ -14,6 +14,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from connection.temporal import replay_runner
 from worker import WORKFLOWS
 from workflows import paging
+from workflows.outside import Watch
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
@@ -25,7 +26,7 @@ BASELINE = "v2.0"
 
 
 def test_there_are_histories_to_replay():
-    assert {path.parent.name for path in HISTORIES} == {BASELINE} and len(HISTORIES) >= 13
+    assert {path.parent.name for path in HISTORIES} == {BASELINE} and len(HISTORIES) >= 14
 
 
 def patches(path: Path) -> set[str]:
@@ -72,3 +73,21 @@ async def test_replay_catches_a_non_deterministic_change():
             ).replay_workflow(history)
     finally:
         paging.page = original
+
+
+async def test_replay_catches_a_change_in_how_a_slow_step_is_watched():
+    """A subtle change fails too: a step the incident's clock watched (p0_status_page_down) given
+    its own timer instead."""
+    path = next(p for p in HISTORIES if p.stem == "p0_status_page_down")
+    history = WorkflowHistory.from_json("x", json.loads(path.read_text()))
+    original = Watch.covers
+    Watch.covers = lambda self, slow_at: False
+    try:
+        with pytest.raises(Exception, match="[Nn]ondetermin"):
+            await Replayer(
+                workflows=WORKFLOWS,
+                data_converter=pydantic_data_converter,
+                workflow_runner=UnsandboxedWorkflowRunner(),
+            ).replay_workflow(history)
+    finally:
+        Watch.covers = original

@@ -100,17 +100,25 @@ class IncidentWorkflow:
             self.receive(signal, payload)
         # 2–5. TRIAGE → CONTAIN → FIX → RESOLVE, driven by people, kept honest by the clocks;
         # 6. REVIEW: the post-mortem, tickets and the §8 ledger, until all are closed.
-        while not self._finished():
+        while not await self._ended():
             if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                self._continue_as_new()
+                if self._time_to_continue():  # a handler that finished meanwhile may have queued steps
+                    self._continue_as_new()
+                continue
             now = await self._sleep_until_next_clock()
             r.apply(decide(r.state, Given(r.incident_id, r.policy, now), clocks.tick))
             r.watch.say_slow(r, now)
             self.upgrade.check(now)
-        await workflow.wait_condition(workflow.all_handlers_finished)
         r.publish()
         return self.status()
+
+    async def _ended(self) -> bool:
+        """Finished, once every handler has finished too (one may still queue a step)."""
+        if not self._finished():
+            return False
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._finished()
 
     # --- alerts ------------------------------------------------------------------------------
 

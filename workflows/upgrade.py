@@ -5,8 +5,8 @@ end on that code, whatever is deployed meanwhile. Its REVIEW (the §8 ledger, op
 week) must not keep an old build alive that long, so in REVIEW the incident continues as new on
 the deployment's current build as soon as Temporal says the target build changed. Temporal says
 so on a workflow task, and a quiet ledger may have none for days: this clock wakes the incident
-every `review_build_check` of its policy (an hour) while in REVIEW so that it looks (incidents
-begun before this code do not: `moves_in_review` in their state is false)."""
+every `review_build_check` of its policy (an hour) while in REVIEW so that it looks (a state
+carried from an earlier build is given `moves_in_review` by plan/incident.py `carried`)."""
 
 from __future__ import annotations
 

@@ -321,10 +321,11 @@ def running(d: Draft, request_id: str) -> bool:
         or not approvals_complete(action, request)
         or not request.command
     ):
+        why = f"{request_id} not run: it is {request.state}" + (
+            "" if request.state != RequestState.approved else " without complete approvals"
+        )
         d.note(
-            K.refused,
-            f"{request_id} not run: it is {request.state} without complete approvals",
-            request_id=request_id,
+            K.refused, f"refused run_action: {why}", signal="run_action", reason=why, request_id=request_id
         )
         return False
     _keep(d, request.model_copy(update={"state": RequestState.running}))

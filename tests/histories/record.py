@@ -462,6 +462,45 @@ async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def p0_status_page_down(client, task_queue, policy, env, prometheus):
+    """Outward steps watched while slow (issue 22): Statuspage down at the opening, so its step
+    is watched by the incident's clock (the 2-minute escalation) and said slow after 2 min once the
+    page was acknowledged (the clock re-armed for it); back, the page opens. Down again for a public
+    update sent when the next clock is 15 minutes away: that step keeps its own timer."""
+    statuspage = FAKES["statuspage"]
+    statuspage.fail_next("*", 503, times=10_000)
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-slow", group_key="g"),
+        id="inc-golden-slow",
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts,
+        digest(AlertmanagerDelivery.model_validate(delivery(alert(scope="all", summary="API 500s")))),
+    )
+    await status_when(handle, lambda s: s.channel and s.cadence)
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    await status_when(handle, lambda s: s.phase == "TRIAGE")
+    await env.sleep(timedelta(minutes=3))
+    await status_when(handle, lambda s: any(e.kind == "slow-step" for e in s.timeline))
+    statuspage.reset()
+    await env.sleep(timedelta(minutes=2))
+    await status_when(handle, lambda s: s.status_page_id)
+    statuspage.fail_next("*", 503, times=10_000)
+    await handle.signal(
+        "post_update",
+        {"by": "asha.rao@preskool.com", "status": "ONGOING", "public": True,
+         "current_action": "Rolling back", "what_we_know": "A deploy"},
+    )  # fmt: skip
+    await env.sleep(timedelta(minutes=3))
+    await status_when(handle, lambda s: sum(e.kind == "slow-step" for e in s.timeline) == 2)
+    statuspage.reset()
+    await env.sleep(timedelta(minutes=2))
+    return handle
+
+
+FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
 LATER_ERAS: dict[str, str] = {}
 SETUP = {"p1_on_call": on_call_setup}
 
@@ -479,6 +518,7 @@ SCENARIOS = {
     "p1_people": p1_people,
     "p1_alert_late": p1_alert_late,
     "p1_refusal_flood": p1_refusal_flood,
+    "p0_status_page_down": p0_status_page_down,
 }
 
 
@@ -503,6 +543,7 @@ async def main(names: list[str]) -> None:
             env,
         ):
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
+            FAKES.update(statuspage=statuspage)
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
             async with build_worker(env.client, "record", used, settings):
                 handle = await SCENARIOS[name](env.client, "record", used, env, prometheus)
