@@ -372,23 +372,11 @@ def draft_customer_email(d: Draft, edit: EditCustomerEmail | None = None) -> Non
     )
     _keep(
         d,
-        ActionRequest(
-            request_id=EMAIL,
-            action=CUSTOMER_EMAIL_ACTION,
-            title=d.policy.actions[CUSTOMER_EMAIL_ACTION].title,
-            forbidden=False,
-            target="customers",
-            params=draft,
-            by="preskool-irp",
-            automatic=True,
-            reason="§8: customer email within 2 hours of resolution",
-            digest=digest(CUSTOMER_EMAIL_ACTION, "customers", draft),
-            command=None,
-            requested_at=d.now,
-            expires_at=due,
-            approvals=earlier.approvals if earlier else [],
+        _automatic(
+            d, EMAIL, CUSTOMER_EMAIL_ACTION, "customers", draft,
+            "§8: customer email within 2 hours of resolution", due, earlier.approvals if earlier else [],
         ),
-    )
+    )  # fmt: skip
     d.note(
         K.customer_email,
         "customer email drafted" + (f", edited by {edit.by}" if edit else ""),
@@ -489,21 +477,35 @@ def request_statement(d: Draft) -> None:
     params = {"title": title, "body": body}
     _ask(
         d,
-        ActionRequest(
-            request_id=STATEMENT,
-            action=PUBLIC_STATEMENT_ACTION,
-            title=policy.actions[PUBLIC_STATEMENT_ACTION].title,
-            forbidden=False,
-            target="status-page",
-            params=params,
-            by="preskool-irp",
-            automatic=True,
-            reason="a private incident says nothing public until its statement is approved (§7)",
-            digest=digest(PUBLIC_STATEMENT_ACTION, "status-page", params),
-            command=None,
-            requested_at=d.now,
-            expires_at=d.now + STATEMENT_WINDOW,
+        _automatic(
+            d, STATEMENT, PUBLIC_STATEMENT_ACTION, "status-page", params,
+            "a private incident says nothing public until its statement is approved (§7)",
+            d.now + STATEMENT_WINDOW,
         ),
+    )  # fmt: skip
+
+
+def _automatic(
+    d: Draft, request_id: str, action: str, target: str, params: dict[str, str], reason: str,
+    expires_at: datetime, approvals: list | None = None,
+) -> ActionRequest:  # fmt: skip
+    """A request the product carries out itself once approved (the §5.4 customer email, a private
+    incident's public statement), bound to exactly its text (`params`)."""
+    return ActionRequest(
+        request_id=request_id,
+        action=action,
+        title=d.policy.actions[action].title,
+        forbidden=False,
+        target=target,
+        params=params,
+        by="preskool-irp",
+        automatic=True,
+        reason=reason,
+        digest=digest(action, target, params),
+        command=None,
+        requested_at=d.now,
+        expires_at=expires_at,
+        approvals=approvals or [],
     )
 
 
