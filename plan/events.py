@@ -51,6 +51,7 @@ class EventKind(StrEnum):
     claimed = "claimed"
     claim_confirmed = "claim-confirmed"
     security = "security"
+    keys = "keys"  # attestation keys: a decision waits for the workers' current keys, keys learned
     # requests: §4.3/§7 actions, the §5.4 customer email, the public statement
     action = "action"
     action_requested = "action-requested"

@@ -28,7 +28,14 @@ with workflow.unsafe.imports_passed_through():
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
     from plan.events import EventKind
-    from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus, carried
+    from plan.incident import (
+        AwaitingKeys,
+        DeliveryReceipt,
+        IncidentInput,
+        IncidentState,
+        IncidentStatus,
+        carried,
+    )
     from plan.judge import take
     from plan.models import Phase
     from plan.person_input import too_large
@@ -66,6 +73,7 @@ class IncidentWorkflow:
         if input.state:
             state.runs += 1
         self.router = Router(input.incident_id, state, input.policy, effects.run)
+        self.router.retake = self._retake
         self.upgrade = Upgrade(self.router)  # in REVIEW, onto the current build (workflows/upgrade.py)
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
@@ -197,15 +205,24 @@ class IncidentWorkflow:
             self.router.note(EventKind.input, f"{signal.name}: {reading.note}")
         self._take(signal, reading.value)
 
-    def _take(self, signal: Signal, value: Any, confirmed: tuple[str | None] | None = None):
+    def _take(self, signal: Signal, value: Any, confirmed: tuple[str | None] | None = None, looked_up=False):
         """Judge and decide one person's input, apply it; a confirmed claim is then taken as its
-        person's. Answers the (first) decision."""
+        person's. Answers the (first) decision. `looked_up`: taken again after the workers' keys
+        were asked for (plan/decide/keys.py)."""
         r = self.router
-        decision = decide(r.state, r.given(), take, signal, value, confirmed)
+        decision = decide(r.state, r.given(), take, signal, value, confirmed, looked_up)
         r.apply(decision)
         if claim := decision.handoff if signal.name == "confirm_claim" else None:
             self._take(BY_NAME[claim.signal], claim.value, (claim.user,))
         return decision
+
+    def _retake(self, waiting: AwaitingKeys) -> None:
+        """An input that waited for the workers' current keys, taken again (contained as a signal)."""
+        contained(
+            self.router,
+            waiting.signal,
+            lambda: self._take(BY_NAME[waiting.signal], waiting.value, None, True),
+        )
 
     @workflow.update(
         description="Any person's signal, answered with its outcome (accepted, or refused and why; "

@@ -44,6 +44,7 @@ class Router:
         self.wake = False  # something changed: the main loop looks at its clocks again
         self._published: tuple | None = None
         self.continuing = False  # the chat lane is opening a continuation bridge (workflows/bridge.py)
+        self.retake: Callable[[Any], None] = lambda waiting: None  # the workflow's: take an input again
 
     # --- deciding and applying ---------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import asyncio
 import json
 import shutil
 import sys
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from temporalio.client import WithStartWorkflowOperation
@@ -28,6 +28,7 @@ from incident_client.intake import declare_incident
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
+from plan.attestation import attest, load_private_key, new_key_pair
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id
 from plan.incident import IncidentInput
 from sandbox.jira import JiraFake
@@ -462,6 +463,34 @@ async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
     return handle
 
 
+RECORD_PRIVATE, RECORD_PUBLIC = new_key_pair()
+
+
+def signed(incident_id: str, signal: str, value: dict, person: str, key: str) -> dict:
+    """`value` as the receiver sends it for `person` (Slack user U0RECORD01), signed with `key`."""
+    proof = attest(
+        load_private_key(key), incident_id=incident_id, signal=signal, signal_input=value,
+        person=person, user="U0RECORD01", at=datetime.now(UTC),
+    )  # fmt: skip
+    return {**value, "by": person, "attestation": proof.model_dump(mode="json")}
+
+
+async def p1_keys_looked_up(client, task_queue, policy, env, prometheus):
+    """Attestation keys that rotate (issue 23, patch `keys-looked-up`): a role assigned with the
+    pinned key; one signed with a key the incident has not pinned waits while the workers are asked
+    for their current keys, then is refused (they hold no such key)."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-keys")
+    ic = "asha.rao@preskool.com"
+    role = {"role": "oncall_secondary", "person": "chen.li@preskool.com"}
+    await handle.signal("assign_role", signed(handle.id, "assign_role", role, ic, RECORD_PRIVATE))
+    await status_when(handle, lambda s: any(e.kind == "role" for e in s.timeline))
+    rogue, _ = new_key_pair()
+    role = {"role": "communications_lead", "person": "chen.li@preskool.com"}
+    await handle.signal("assign_role", signed(handle.id, "assign_role", role, ic, rogue))
+    await status_when(handle, lambda s: any("do not hold" in e.text for e in s.timeline))
+    return handle
+
+
 async def p0_status_page_down(client, task_queue, policy, env, prometheus):
     """Outward steps watched while slow (issue 22): Statuspage down at the opening, so its step
     is watched by the incident's clock (the 2-minute escalation) and said slow after 2 min once the
@@ -501,8 +530,9 @@ async def p0_status_page_down(client, task_queue, policy, env, prometheus):
 
 
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
-LATER_ERAS: dict[str, str] = {}
+LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1"}
 SETUP = {"p1_on_call": on_call_setup}
+KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
 SCENARIOS = {
     "p1_acknowledged": p1_acknowledged,
@@ -519,6 +549,7 @@ SCENARIOS = {
     "p1_alert_late": p1_alert_late,
     "p1_refusal_flood": p1_refusal_flood,
     "p0_status_page_down": p0_status_page_down,
+    "p1_keys_looked_up": p1_keys_looked_up,
 }
 
 
@@ -545,6 +576,8 @@ async def main(names: list[str]) -> None:
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
             FAKES.update(statuspage=statuspage)
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
+            if name in KEYED:
+                settings = settings.model_copy(update={"irp_attestation_public_keys": RECORD_PUBLIC})
             async with build_worker(env.client, "record", used, settings):
                 handle = await SCENARIOS[name](env.client, "record", used, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":
