@@ -247,6 +247,7 @@ class DeliveryReceipt(BaseModel):
     incident_id: str
     severity: Severity
     created: bool
+    severity_reasons: list[str] = []  # why it has its severity (§6): what `irp declare` shows
 
 
 __all__ = [

@@ -104,12 +104,35 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
     assert datetime.fromisoformat(shown["received_at"]) - began >= timedelta(minutes=40)
 
 
+async def test_a_declaration_with_neither_module_nor_severity_says_why_it_is_p3(cli, dev_env, run_worker):
+    """A newcomer's friction (issue 23): `irp declare` with only a summary became P3 without a
+    word; the receipt now says why, and how to change it."""
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Something is off", task_queue=tq)
+        assert code == 0, err
+        receipt = json.loads(out)
+        await finish(dev_env.client.get_workflow_handle(receipt["incident_id"]))
+    assert receipt["severity"] == "P3"
+    assert "neither a severity nor a module: the plan's default, P3" in receipt["severity_reasons"][0]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (("status", "inc-doesnotexist"), "no incident 'inc-doesnotexist'"),
         (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
-        (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
+        (("signal", "inc-x", "acknowledge", "{not json"), "error: the JSON: not valid JSON at character 2"),
+        # Read as the incident reads a signal from the Web UI (plan/person_input.py), before connecting.
+        (
+            ("signal", "inc-x", "acknowledge", '{"a": 1,}'),
+            "not valid JSON at character 9: remove the comma before the closing bracket",
+        ),
+        (("signal", "inc-x", "acknowledge", "{“by”: 1}"), "use straight quotes"),
+        (
+            ("acknowlege", "inc-x"),
+            "no command 'acknowlege': did you mean `irp ack` (the acknowledge signal)?",
+        ),
+        (("stauts", "inc-x"), "did you mean `irp status`?"),
         (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
         (("declare", "--summary", "x", "--started-at", "2026-12-07T08:32:00"), "should have timezone info"),
     ],

@@ -142,7 +142,12 @@ class IncidentWorkflow:
         r.state.deliveries += 1
         decider = alerts.detected if created else alerts.later_delivery
         contained(r, "receive_alerts", lambda: r.decide(decider, delivery), answer=True)
-        return DeliveryReceipt(incident_id=r.incident_id, severity=r.state.decision.severity, created=created)
+        return DeliveryReceipt(
+            incident_id=r.incident_id,
+            severity=r.state.decision.severity,
+            created=created,
+            severity_reasons=r.state.decision.reasons,
+        )
 
     @receive_alerts.validator
     def _open_for_alerts(self, delivery: AlertDigest) -> None:
@@ -168,6 +173,7 @@ class IncidentWorkflow:
             incident_id=self.router.incident_id,
             severity=s.decision.severity,
             created=s.declaration_answers == 1,
+            severity_reasons=s.decision.reasons,
         )
 
     @opened.validator
