@@ -130,6 +130,8 @@ class IncidentState(BaseModel):
     on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
     paged: list[Page] = []
     bridge: Bridge = Bridge()
+    # "<channel id> <email>" → why that person could not be invited to that bridge (said once)
+    not_invited: dict[str, str] = {}
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     escalated_unacknowledged: bool = False
