@@ -192,11 +192,18 @@ async def look_and_invite(r, roles: list[Role] | None, why: str) -> None:
 
 
 async def _announce(r, handoff: Handoff) -> None:
+    """In the bridge; a shift that ended (PagerDuty's `end`, issue 23) is said with its time."""
     before, now = handoff.before.name or "nobody", r.holder(handoff.role)
+    until = handoff.before.until
+    ended = (
+        f". {before}'s shift ended at {templates.timestamp(until)}."
+        if until and until <= workflow.now()
+        else ""
+    )
     await send(
         r,
         f"🔁 On-call handoff: {handoff.role.title} is now {templates.mention(now)} "
-        f"(was {before}; {handoff.after.detail})",
+        f"(was {before}; {handoff.after.detail}){ended}",
         "handoff",
     )
 
