@@ -286,3 +286,14 @@ async def test_a_shift_that_ends_mid_incident_hands_the_role_over(
     assert overdue.startswith("⏰ <@UOMAR0001>")
     roles = {r.role: r.person for r in status.roles}
     assert roles[PRIMARY] == YUSUF[2] and roles[IC] == OMAR[2]
+
+
+def test_the_v2_1_history_records_both_patches():
+    """tests/histories/v2.1/people.json (tests/histories/record.py `people`) is the new path: the
+    invitations refused and told (`invite-each`), the shift's end followed (`shift-end`)."""
+    from pathlib import Path
+
+    from tests.test_replay import patches
+
+    path = Path(__file__).parent / "histories" / "v2.1" / "people.json"
+    assert patches(path) == {"invite-each", "shift-end"}
