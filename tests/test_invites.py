@@ -7,6 +7,7 @@ nothing without `force`, one `errors` entry per user refused)."""
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
@@ -14,12 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.chat import BridgeActivities, Directory, InviteRequest
 from activities.chat.slack import SlackChat
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Role
+from plan.decide import outcomes
+from plan.decision import Given, decide
 from sandbox.slack import BOT_USER_ID, DEFAULT_TOKEN, SlackFake
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
@@ -153,3 +157,74 @@ async def test_any_refusals_leave_everyone_else_invited_and_each_reported(refuse
     assert {e: why.split(":")[0] for e, why in result.failed.items()} == {
         users[u]["email"]: error for u, error in refused.items()
     }
+
+
+async def test_a_failure_waiting_can_clear_is_retried_after_the_others_are_invited(policy):
+    """Slack 5xx on the first person's invitation: the others are invited in the same attempt; the
+    attempt then fails retryably, and the retry (Temporal's) invites that person, the others
+    already in (`already_in_channel`) and none reported."""
+    users = {u: {"name": u, "email": f"{u.lower()}@preskool.com"} for u in PEOPLE[:3]}
+    async with SlackFake(users=users) as slack:
+        chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context())
+        channel = (await chat.create_channel("inc-again", private=True))[0]
+        activities = BridgeActivities(chat, Directory())
+        request = InviteRequest(channel_id=channel, emails=[u["email"] for u in users.values()])
+        slack.fail_next("conversations.invite", 500)
+        with pytest.raises(ApplicationError) as first:
+            await ActivityEnvironment().run(activities.invite_to_bridge, request)
+        assert not first.value.non_retryable
+        assert slack.channel_by_name("inc-again").members == [BOT_USER_ID, *PEOPLE[1:3]]
+        again = await ActivityEnvironment().run(activities.invite_to_bridge, request)
+        assert again.failed == {} and set(slack.channel_by_name("inc-again").members) == {
+            BOT_USER_ID,
+            *PEOPLE[:3],
+        }
+
+
+# --- the decider: once per bridge and reason; told only on the new path --------------------------
+
+
+def _state(channel_id: str = "C1", not_invited: dict | None = None):
+    from plan.incident import Bridge, IncidentState
+
+    return IncidentState(
+        started_at=datetime(2026, 12, 7, tzinfo=UTC),
+        bridge=Bridge(channel="preskool-incident-2026-12-07", channel_id=channel_id),
+        not_invited=not_invited or {},
+    )
+
+
+GUEST_EMAIL = "ben.okafor@preskool.com"
+WHY = "ura_max_channels: a single-channel guest"
+
+
+@pytest.mark.parametrize(
+    ("seen", "tell", "events", "told"),
+    [
+        # The first refusal: one event; the IC and the person told.
+        ({}, True, 1, ["incident_commander", GUEST_EMAIL]),
+        # An incident begun before `invite-each`: the event only.
+        ({}, False, 1, []),
+        # The same person, the same bridge, the same reason (a later role change invites again): nothing.
+        ({f"C1 {GUEST_EMAIL}": WHY}, True, 0, []),
+        # Another reason, or another bridge (a continuation): said again.
+        ({f"C1 {GUEST_EMAIL}": "cant_invite: …"}, True, 1, ["incident_commander", GUEST_EMAIL]),
+        ({f"C0 {GUEST_EMAIL}": WHY}, True, 1, ["incident_commander", GUEST_EMAIL]),
+    ],
+)
+def test_a_refusal_is_said_once_per_bridge_and_reason(policy, seen, tell, events, told):
+    decision = decide(
+        _state(not_invited=seen),
+        Given("inc-x", policy, datetime(2026, 12, 7, 1, tzinfo=UTC)),
+        outcomes.not_invited,
+        {GUEST_EMAIL: WHY},
+        {GUEST_EMAIL: [Role.oncall_primary]},
+        tell,
+    )
+    assert [(e.kind, e.person, e.role, e.reason) for e in decision.events] == [
+        ("invite-failed", GUEST_EMAIL, Role.oncall_primary, WHY)
+    ] * events
+    assert [e.role or e.email for e in decision.effects] == told
+    if told:
+        assert "Ben Okafor" not in decision.effects[0].text  # named by a mention token, rendered by Slack
+        assert f"<person:{GUEST_EMAIL}> (On-Call Engineer (Primary)): {WHY}" in decision.effects[0].text

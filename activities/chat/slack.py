@@ -321,7 +321,8 @@ class SlackChat:
             error = slack_error(e)
             if error == "already_in_channel":
                 return None
-            refused = {x.get("error") for x in e.response.get("errors") or [] if isinstance(x, dict)}
+            data = e.response.data if isinstance(e.response.data, dict) else {}  # a 5xx may be text
+            refused = {x.get("error") for x in data.get("errors") or [] if isinstance(x, dict)}
             if error in INVITE_REFUSALS or error in refused:
                 return f"{error}: {INVITE_REFUSALS.get(error, 'Slack refused to invite this user')}"
             raise self._classify("conversations.invite", e) from None
