@@ -213,6 +213,7 @@ WHY = "ura_max_channels: a single-channel guest"
     ],
 )
 def test_a_refusal_is_said_once_per_bridge_and_reason(policy, seen, tell, events, told):
+    """(The IC not invited hears it once: tests/test_invites.py::test_the_ic_not_invited_is_told_once.)"""
     decision = decide(
         _state(not_invited=seen),
         Given("inc-x", policy, datetime(2026, 12, 7, 1, tzinfo=UTC)),
@@ -228,3 +229,16 @@ def test_a_refusal_is_said_once_per_bridge_and_reason(policy, seen, tell, events
     if told:
         assert "Ben Okafor" not in decision.effects[0].text  # named by a mention token, rendered by Slack
         assert f"<person:{GUEST_EMAIL}> (On-Call Engineer (Primary)): {WHY}" in decision.effects[0].text
+
+
+def test_the_ic_not_invited_is_told_once(policy):
+    ic = policy.roster[Role.incident_commander].email
+    decision = decide(
+        _state(),
+        Given("inc-x", policy, datetime(2026, 12, 7, 1, tzinfo=UTC)),
+        outcomes.not_invited,
+        {ic: WHY},
+        {ic: [Role.incident_commander]},
+        True,
+    )
+    assert [e.role for e in decision.effects] == [Role.incident_commander]

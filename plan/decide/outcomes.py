@@ -83,7 +83,7 @@ def stated(d: Draft, said: bool) -> None:
 def not_invited(d: Draft, failed: dict[str, str], roles: dict[str, list[Role]], tell: bool) -> None:
     """Who the bridge could not take (email → why; `roles`: email → the roles they were invited
     for): one event each, once per bridge and reason; with `tell` (not on incidents begun before
-    `invite-each`), the IC and each of them hear it directly."""
+    `invite-each`), the IC and each of them (the IC once) hear it directly."""
     bridge = d.s.bridge
     new = {e: why for e, why in failed.items() if d.s.not_invited.get(f"{bridge.channel_id} {e}") != why}
     if not new:
@@ -115,6 +115,8 @@ def not_invited(d: Draft, failed: dict[str, str], roles: dict[str, list[Role]], 
     )
     ic = d.holder(Role.incident_commander)
     for i, (email, (titles, why)) in enumerate(said.items()):
+        if ic and ic.email.lower() == email.lower():
+            continue  # the IC's own message names them already
         text = templates.not_invited_to_person(
             incident_id=d.given.incident_id, channel=bridge.channel or "", roles=titles, why=why, ic=ic
         )
