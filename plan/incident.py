@@ -138,8 +138,11 @@ class IncidentState(BaseModel):
     declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
     on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
+    shift_look_asked: datetime | None = None  # when a shift's end last asked for a look (plan/oncall.py)
     paged: list[Page] = []
     bridge: Bridge = Bridge()
+    # "<channel id> <email>" → why that person could not be invited to that bridge (said once)
+    not_invited: dict[str, str] = {}
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     escalated_unacknowledged: bool = False

@@ -41,9 +41,10 @@ RESPONSE_PATH = "/response/"  # where the fake serves each interaction's respons
 class SlackError(Exception):
     """An `ok: false` answer."""
 
-    def __init__(self, error: str):
+    def __init__(self, error: str, errors: list[dict] | None = None):
         super().__init__(error)
         self.error = error
+        self.errors = errors  # conversations.invite: one {"ok", "error", "user"} per user refused
 
 
 @dataclass
@@ -111,13 +112,15 @@ class SlackFake(FakeServer):
         signing_secret: str | None = None,
         **kw,
     ):
-        """`users`: user id -> {"name", "email"}; None accepts any well-formed user id.
+        """`users`: user id -> {"name", "email"} (and optionally "guest": "single" or "multi", the
+        guest's own channels in "in", "deleted": True); None accepts any well-formed user id.
         `channels`: public channels that exist from the start (the first is #general).
         `signing_secret`: the app's, so another process can act as a person (POST /_sandbox/act)."""
         super().__init__(**kw)
         self.signing_secret = signing_secret
         self.tokens = set(tokens)
         self.users = users
+        self.invite_refusals: dict[str, str] = {}  # user id -> the error conversations.invite answers
         self._seed = channels
         self._last_ts = 0
         self._ids = 0
@@ -153,6 +156,11 @@ class SlackFake(FakeServer):
         """An admin deletes the channel: every later call naming it gets channel_not_found, and
         its name is free again."""
         del self.channels[self.channel_by_name(name).id]
+
+    def refuse_invites(self, user_id: str, error: str) -> None:
+        """conversations.invite answers `error` for this user from now on (any per-user refusal
+        Slack documents for it, e.g. `user_is_restricted`, `cant_invite`)."""
+        self.invite_refusals[user_id] = error
 
     def remove_bot(self, name: str) -> None:
         """Someone removes the bot from the channel (/remove @bot)."""
@@ -239,7 +247,7 @@ class SlackFake(FakeServer):
                 raise SlackError(params["_error"])
             return 200, {"ok": True, **method(params)}, {}
         except SlackError as e:
-            return 200, {"ok": False, "error": e.error}, {}
+            return 200, {"ok": False, "error": e.error, **({"errors": e.errors} if e.errors else {})}, {}
 
     def fault_body(self, status: int) -> Any:
         if status == 429:
@@ -257,8 +265,10 @@ class SlackFake(FakeServer):
 
     def _reseed(self) -> None:
         self.channels.clear()
+        self.invite_refusals.clear()
         for i, name in enumerate(self._seed):
-            self._new_channel(name, is_general=(i == 0))
+            channel = self._new_channel(name, is_general=(i == 0))
+            channel.members += [u for u, user in (self.users or {}).items() if user.get("in") == name]
 
     def _new_id(self, kind: str) -> str:
         self._ids += 1
@@ -368,6 +378,9 @@ class SlackFake(FakeServer):
         return {"channel": self._conversation(self._new_channel(name, is_private=_flag(p.get("is_private"))))}
 
     def _invite(self, p: dict) -> dict:
+        """All or nothing, as Slack does without `force`: one user refused and nobody is invited;
+        the answer's `error` is the first refusal and `errors` has one entry per refused user.
+        With `force=true` the others are invited and the refusals still answered."""
         channel = self._channel(p)
         if channel.is_im:
             raise SlackError("method_not_supported_for_channel_type")
@@ -378,16 +391,37 @@ class SlackFake(FakeServer):
             raise SlackError("no_user")
         if len(users) > 1000:
             raise SlackError("too_many_users")
-        for user in users:
-            if user == BOT_USER_ID:
-                raise SlackError("cant_invite_self")
-            if not self._known_user(user):
-                raise SlackError("user_not_found")
-        new = [u for u in dict.fromkeys(users) if u not in channel.members]
+        refused = [(u, why) for u in dict.fromkeys(users) if (why := self._cannot_join(u, channel))]
+        new = [u for u in dict.fromkeys(users) if u not in channel.members and u not in dict(refused)]
+        if refused and _flag(p.get("force")):
+            channel.members.extend(new)
+        if refused:
+            raise SlackError(refused[0][1], [{"ok": False, "error": e, "user": u} for u, e in refused])
         if not new:
             raise SlackError("already_in_channel")
         channel.members.extend(new)
         return {"channel": self._conversation(channel)}
+
+    def _cannot_join(self, user: str, channel: Channel) -> str | None:
+        """Why Slack refuses to invite `user` here: unknown (`user_not_found`), the bot itself
+        (`cant_invite_self`), a deactivated account (`cant_invite`), a single-channel guest
+        already in their one channel (`ura_max_channels`), or what `refuse_invites` set."""
+        if user == BOT_USER_ID:
+            return "cant_invite_self"
+        if not self._known_user(user):
+            return "user_not_found"
+        if user in channel.members:
+            return None
+        known = (self.users or {}).get(user, {})
+        if forced := self.invite_refusals.get(user):
+            return forced
+        if known.get("deleted"):
+            return "cant_invite"
+        if known.get("guest") == "single" and any(
+            user in c.members for c in self.channels.values() if not c.is_im
+        ):
+            return "ura_max_channels"
+        return None
 
     def _list(self, p: dict) -> dict:
         types = set(str(p.get("types") or "public_channel").split(","))
@@ -942,8 +976,10 @@ def _user_object(user_id: str, user: dict, is_bot: bool = False) -> dict:
         "team_id": TEAM_ID,
         "name": name,
         "real_name": name,
-        "deleted": False,
+        "deleted": bool(user.get("deleted")),
         "is_bot": is_bot,
+        "is_restricted": user.get("guest") in ("single", "multi"),
+        "is_ultra_restricted": user.get("guest") == "single",
         "is_app_user": False,
         "updated": int(time.time()),
         "profile": profile,

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.signals import Act, Outcome
     from workflows import effects, status
     from workflows.faults import contained
+    from workflows.oncall import Shifts
     from workflows.router import Router
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.upgrade import Upgrade
@@ -75,6 +76,7 @@ class IncidentWorkflow:
         self.router = Router(input.incident_id, state, input.policy, effects.run)
         self.router.retake = self._retake
         self.upgrade = Upgrade(self.router)  # in REVIEW, onto the current build (workflows/upgrade.py)
+        self.shifts = Shifts(self.router)  # PagerDuty shifts that end mid-incident (workflows/oncall.py)
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
         self.deliveries_waiting = 0  # Alertmanager deliveries waiting for the policy to be pinned
@@ -116,6 +118,7 @@ class IncidentWorkflow:
                 continue
             now = await self._sleep_until_next_clock()
             r.apply(decide(r.state, Given(r.incident_id, r.policy, now), clocks.tick))
+            self.shifts.check(now)
             r.watch.say_slow(r, now)
             self.upgrade.check(now)
         r.publish()
@@ -373,6 +376,7 @@ class IncidentWorkflow:
                     clocks.next_clock(self.router.state, self.router.policy),
                     self.upgrade.next_clock(),
                     self.router.watch.slow_at(),
+                    self.shifts.next_clock(),
                 )
                 if m
             ),

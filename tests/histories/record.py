@@ -529,9 +529,33 @@ async def p0_status_page_down(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def people(client, task_queue, policy, env, prometheus):
+    """v2.1 (issue 23: `invite-each`, `shift-end`): the Communications Lead is a single-channel
+    guest Slack will not invite (the others are, the IC and she are told directly); the primary's
+    PagerDuty shift ends 10 minutes in, and the handoff follows with nobody touching a role."""
+    FAKES["slack"].refuse_invites("U0COMMS001", "ura_max_channels")
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-people-v2-1")
+    await handle.signal("acknowledge", {"by": "zoe.adams@preskool.com"})
+    await status_when(handle, lambda s: sum(e.text.startswith("not-invited") for e in s.timeline) == 3)
+    await env.sleep(timedelta(minutes=11))
+    await status_when(handle, lambda s: any(e.text.startswith("posted the handoff") for e in s.timeline))
+    return handle
+
+
+def shift_setup(policy, pagerduty):
+    """Zoe holds the primary's PagerDuty schedule until 10 minutes from now, then Yusuf."""
+    pagerduty.rest.add_user("PZOE001", "Zoe Adams", "zoe.adams@preskool.com")
+    pagerduty.rest.add_user("PYUSUF1", "Yusuf Ali", "yusuf.ali@preskool.com")
+    ends = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    pagerduty.rest.rotate(["PZOE001", "PYUSUF1"], schedule="PSCHED1", first_ends=ends)
+    data = policy.model_dump(mode="json")
+    data["roster"]["oncall_primary"]["on_call"] = {"pagerduty_schedule": "PSCHED1"}
+    return type(policy).model_validate(data)
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
-LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1"}
-SETUP = {"p1_on_call": on_call_setup}
+LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1", "people": "v2.1"}
+SETUP = {"p1_on_call": on_call_setup, "people": shift_setup}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
 SCENARIOS = {
@@ -550,6 +574,7 @@ SCENARIOS = {
     "p1_refusal_flood": p1_refusal_flood,
     "p0_status_page_down": p0_status_page_down,
     "p1_keys_looked_up": p1_keys_looked_up,
+    "people": people,
 }
 
 
@@ -574,7 +599,7 @@ async def main(names: list[str]) -> None:
             env,
         ):
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
-            FAKES.update(statuspage=statuspage)
+            FAKES.update(statuspage=statuspage, slack=slack)
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
             if name in KEYED:
                 settings = settings.model_copy(update={"irp_attestation_public_keys": RECORD_PUBLIC})
