@@ -712,6 +712,8 @@ class SlackFake(FakeServer):
             "ts": self._next_ts(),
             **content,
         }
+        if isinstance(content.get("attachments"), list):  # Slack numbers a message's attachments
+            message["attachments"] = [{"id": i, **a} for i, a in enumerate(content["attachments"], 1)]
         target.messages.append(message)
         return message
 
