@@ -6,6 +6,11 @@ shape and the error codes the spec gives for that method, and errors are HTTP 20
 `include_all_metadata` flag of conversations.history: they are accepted and answered as the
 real API does today, and the contract test states those additions explicitly.
 
+Threads as Slack keeps them: conversations.history answers a channel's top-level messages (and
+replies also sent to the channel), never other replies; conversations.replies answers a thread by
+its parent's or any reply's ts. People's replies, edits, deletions (a thread's parent stays as a
+tombstone) and other apps' posts are made with `reply_as`, `edit_as`, `delete_as`, `post_as_app`.
+
 Interactivity (issue 15, the section at the end): chat.postEphemeral, views.open/update/push with
 single-use 3-second trigger_ids, users.info, reactions.add/remove, and a response_url per
 interaction served at `POST {root_url}/response/<token>`. `sandbox.slack_user.SlackUser` acts as

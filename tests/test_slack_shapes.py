@@ -161,13 +161,17 @@ async def test_every_other_request_slack_sends_is_answered_and_a_person_who_acte
             await ben.send_interaction(
                 {"type": "block_suggestion", "action_id": "pick", "block_id": "b", "value": "fe"}
             ),
+            await ben.send_interaction(
+                {"type": "view_submission", "view": {"type": "modal", "callback_id": "v0.form", "id": "V2"}}
+            ),
             await ben.slash("general", "anything", command="/other"),
         ]
         clicked = await eventually(lambda: told(slack, PRIMARY, "This app does not serve that"))
         shortcut = await eventually(lambda: len(told(slack, PRIMARY, "does not serve")) >= 2)
+        form = await eventually(lambda: told(slack, PRIMARY, "That form is no longer served"))
     assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers]
-    assert clicked and shortcut and "answers `/incident` only" in answers[-1].text
-    assert json.loads(answers[-2].text) == {"options": []}
+    assert clicked and shortcut and form and "answers `/incident` only" in answers[-1].text
+    assert json.loads(answers[-3].text) == {"options": []}
 
 
 # --- case 2: the 3-second rules, whatever the incident's latency ---------------------------------

@@ -299,7 +299,7 @@ class SlackActions:
         self.app.action(ANYTHING)(after_ack(self.not_served))
         self.app.shortcut(ANYTHING)(after_ack(self.not_served))
         self.app.view_closed(ANYTHING)(after_ack(self.closed))
-        self.app.view(ANYTHING)(after_ack(self.closed))
+        self.app.view(ANYTHING)(after_ack(self.stale_form))
         self.app.options(ANYTHING)(after_ack(self.no_options))
         self.app.command(ANYTHING)(after_ack(self.other_command))
         self.app.event(ANYTHING)(after_ack(self.other_event))
@@ -310,8 +310,13 @@ class SlackActions:
         channel = where.get("channel_id") or where.get("id")
         await self.tell(body["user"]["id"], channel, f"🚫 This app does not serve that. {HELP}")
 
-    async def closed(self, ack, body) -> None:
-        await ack()  # a notice closed, or a form of an older version: nothing to do
+    async def closed(self, ack) -> None:
+        await ack()  # a form or a notice closed: nothing to do
+
+    async def stale_form(self, ack, body) -> None:
+        await ack()  # a form of an older version of this app, submitted: it closes, and we say so
+        said = f"🚫 That form is no longer served: nothing was done. {HELP}"
+        await self.tell(body["user"]["id"], None, said)
 
     async def no_options(self, ack) -> None:
         await ack(options=[])
@@ -378,8 +383,8 @@ class SlackActions:
         seconds passed, or it was used), after telling the person plainly to try again."""
         try:
             return (await self.web.views_open(trigger_id=trigger_id, view=view))["view"]
-        except SlackApiError as e:
-            error = e.response.get("error") or "an error"
+        except Exception as e:  # Slack's refusal, or Slack unreachable
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
             why = NOT_OPENED.get(error, f"Slack would not open it ({error})")
             await self.tell(user, channel, f"🚫 The form did not open: {why}. Please try again.")
             return None
