@@ -62,7 +62,8 @@ async def test_pushpin_on_a_reply_in_the_openings_thread_pins_it(
         checklist = await eventually(
             lambda: next(
                 (m for m in slack.messages(status.channel) if m["text"].startswith("🧭 TRIAGE")), None
-            )
+            ),
+            timeout=30,
         )
         opening = message_with(slack, status.channel, "🚨 INCIDENT OPENED")
         said = slack.reply_as(SECONDARY, status.channel, opening["ts"], "fees cron failing since 02:04")
@@ -106,16 +107,16 @@ async def test_every_message_shape_is_pinned_or_the_person_is_told(
         slack.delete_as(channel, gone["ts"])
         item = {"type": "message", "channel": channel_id, "ts": gone["ts"]}
         assert (await ben.react_to(item, "pushpin")).status_code == 200
-        await eventually(lambda: told(slack, PRIMARY, "found no such message"))
+        await eventually(lambda: told(slack, PRIMARY, "found no such message"), timeout=30)
 
         parent = slack.post_as(SECONDARY, channel, "a thread")
         slack.reply_as(IC, channel, parent["ts"], "in it")
         slack.delete_as(channel, parent["ts"])
         assert (await ben.react(channel, parent["ts"], "pushpin")).status_code == 200
-        await eventually(lambda: told(slack, PRIMARY, "on a deleted message"))
+        await eventually(lambda: told(slack, PRIMARY, "on a deleted message"), timeout=30)
 
         assert (await ben.react_to({"type": "file", "file": "F0SBX00001"}, "pushpin")).status_code == 200
-        await eventually(lambda: told(slack, PRIMARY, "this was a file"))
+        await eventually(lambda: told(slack, PRIMARY, "this was a file"), timeout=30)
 
         reply = slack.reply_as(SECONDARY, channel, parent["ts"], "👀")
         assert (await ben.react(channel, reply["ts"], "eyes")).status_code == 200
@@ -166,9 +167,9 @@ async def test_every_other_request_slack_sends_is_answered_and_a_person_who_acte
             ),
             await ben.slash("general", "anything", command="/other"),
         ]
-        clicked = await eventually(lambda: told(slack, PRIMARY, "This app does not serve that"))
-        shortcut = await eventually(lambda: len(told(slack, PRIMARY, "does not serve")) >= 2)
-        form = await eventually(lambda: told(slack, PRIMARY, "That form is no longer served"))
+        clicked = await eventually(lambda: told(slack, PRIMARY, "This app does not serve that"), 30)
+        shortcut = await eventually(lambda: len(told(slack, PRIMARY, "does not serve")) >= 2, 30)
+        form = await eventually(lambda: told(slack, PRIMARY, "That form is no longer served"), 30)
     assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers]
     assert clicked and shortcut and form and "answers `/incident` only" in answers[-1].text
     assert json.loads(answers[-3].text) == {"options": []}
@@ -207,7 +208,7 @@ async def test_incident_update_while_the_incident_is_slow_opens_at_once_and_fill
             handle, status = await open_incident(dev_env.client, tq)
         asha = person(slack, url, IC)
         assert (await asha.slash(status.channel, "update")).status_code == 200
-        (waiting,) = await eventually(lambda: slack.views_for(IC))
+        (waiting,) = await eventually(lambda: slack.views_for(IC), timeout=30)
         assert waiting["callback_id"] == "irp.notice" and "Asking the incident" in str(waiting["blocks"])
         await eventually(lambda: triggers_expired(slack), timeout=30)
         assert slack.views_for(IC)[0]["callback_id"] == "irp.notice"  # still asking
@@ -266,7 +267,7 @@ async def test_a_form_slack_will_not_open_is_told_to_the_person(
         asha = person(slack, url, IC)
         assert (await asha.click(status.channel, opening["ts"], "irp.update")).status_code == 200
         assert (await asha.slash("general", "declare")).status_code == 200
-        await eventually(lambda: len(told(slack, IC, "Slack allows 3 seconds")) == 2)
+        await eventually(lambda: len(told(slack, IC, "Slack allows 3 seconds")) == 2, timeout=30)
         await finish(handle)
     assert not slack.views_for(IC) and len(views_open_failed(slack)) == 2
 
