@@ -233,6 +233,7 @@ class IncidentStatus(BaseModel):
     cadence: Cadence | None = None
     status_page_id: str | None = None
     private: bool = False  # need-to-know (README: Private incidents)
+    pin_emoji: str = "pushpin"  # the policy's: a reaction with it on a bridge message pins it (§4.6)
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     requests: list[ActionRequest] = []

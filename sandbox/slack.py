@@ -6,6 +6,11 @@ shape and the error codes the spec gives for that method, and errors are HTTP 20
 `include_all_metadata` flag of conversations.history: they are accepted and answered as the
 real API does today, and the contract test states those additions explicitly.
 
+Threads as Slack keeps them: conversations.history answers a channel's top-level messages (and
+replies also sent to the channel), never other replies; conversations.replies answers a thread by
+its parent's or any reply's ts. People's replies, edits, deletions (a thread's parent stays as a
+tombstone) and other apps' posts are made with `reply_as`, `edit_as`, `delete_as`, `post_as_app`.
+
 Interactivity (issue 15, the section at the end): chat.postEphemeral, views.open/update/push with
 single-use 3-second trigger_ids, users.info, reactions.add/remove, and a response_url per
 interaction served at `POST {root_url}/response/<token>`. `sandbox.slack_user.SlackUser` acts as
@@ -130,6 +135,7 @@ class SlackFake(FakeServer):
             "conversations.archive": self._archive,
             "conversations.create": self._create,
             "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "conversations.info": self._info,
             "conversations.invite": self._invite,
             "conversations.join": self._join,
@@ -542,6 +548,47 @@ class SlackFake(FakeServer):
             answer["response_metadata"] = {"next_cursor": _cursor(start + limit)}
         return answer
 
+    def _replies(self, p: dict) -> dict:
+        """conversations.replies: the thread `ts` belongs to (its parent's ts or any reply's), the
+        parent first and then the replies oldest first within latest/oldest/inclusive; an
+        unthreaded message alone. As Slack does, the parent leads every page whatever the window.
+        `thread_not_found` for a ts the channel does not hold (a deleted message)."""
+        channel = self._channel(p)
+        if not channel.is_im and BOT_USER_ID not in channel.members:
+            raise SlackError("not_in_channel")
+        ts = str(p.get("ts") or "")
+        message = next((m for m in channel.messages if m["ts"] == ts), None)
+        if message is None:
+            raise SlackError("thread_not_found")
+        root = message.get("thread_ts", message["ts"])
+        parent = next((m for m in channel.messages if m["ts"] == root), None)
+        if parent is None:
+            raise SlackError("thread_not_found")
+        latest, oldest, inclusive = p.get("latest"), p.get("oldest"), _flag(p.get("inclusive"))
+        for value, error in ((latest, "invalid_ts_latest"), (oldest, "invalid_ts_oldest")):
+            if value is not None and not re.match(r"^\d+(\.\d+)?$", str(value)):
+                raise SlackError(error)
+
+        def in_window(m: dict) -> bool:
+            at = float(m["ts"])
+            if latest is not None and (at > float(latest) or (at == float(latest) and not inclusive)):
+                return False
+            return oldest is None or at > float(oldest) or (at == float(oldest) and inclusive)
+
+        replies = [m for m in channel.messages if m.get("thread_ts") == root and m["ts"] != root]
+        replies = [m for m in replies if in_window(m)]
+        limit = _int(p.get("limit"), 10, 1, 1000)
+        start = _offset(p.get("cursor"))
+        page, more = replies[start : start + limit], start + limit < len(replies)
+        with_metadata = _flag(p.get("include_all_metadata"))
+        answer = {
+            "messages": [self._wire_message(m, with_metadata) for m in [parent, *page]],
+            "has_more": more,
+        }
+        if more:
+            answer["response_metadata"] = {"next_cursor": _cursor(start + limit)}
+        return answer
+
     def _content(self, p: dict, message: dict) -> None:
         """Text, blocks and metadata of a post or an update, checked as Slack checks them."""
         text = p.get("text")
@@ -674,6 +721,59 @@ class SlackFake(FakeServer):
         message = {"type": "message", "user": user_id, "team": TEAM_ID, "text": text, "ts": self._next_ts()}
         target.messages.append(message)
         return message
+
+    def reply_as(
+        self, user_id: str, channel: str, thread_ts: str, text: str, broadcast: bool = False
+    ) -> dict:
+        """A person's reply in the thread of `thread_ts` (also sent to the channel: `broadcast`)."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        parent = next(m for m in target.messages if m["ts"] == thread_ts)
+        message = self.post_as(user_id, target.id, text)
+        message["thread_ts"] = parent["ts"]
+        message["parent_user_id"] = parent.get("user", "")
+        if broadcast:
+            message["subtype"] = "thread_broadcast"
+        parent.update(
+            thread_ts=parent["ts"], reply_count=parent.get("reply_count", 0) + 1, latest_reply=message["ts"]
+        )
+        return message
+
+    def post_as_app(self, channel: str, *, bot_id: str, name: str, text: str = "", **content) -> dict:
+        """Another app's message (a monitoring tool, a CI bot): `subtype: bot_message`, no `user`,
+        often its words only in `attachments` or `blocks` (`content`)."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = {
+            "type": "message",
+            "subtype": "bot_message",
+            "bot_id": bot_id,
+            "username": name,
+            "text": text,
+            "ts": self._next_ts(),
+            **content,
+        }
+        if isinstance(content.get("attachments"), list):  # Slack numbers a message's attachments
+            message["attachments"] = [{"id": i, **a} for i, a in enumerate(content["attachments"], 1)]
+        target.messages.append(message)
+        return message
+
+    def edit_as(self, user_id: str, channel: str, ts: str, text: str) -> dict:
+        """The author edits their message: new text, and `edited` {user, ts}, as Slack keeps it."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = next(m for m in target.messages if m["ts"] == ts)
+        message.update(text=text, edited={"user": user_id, "ts": self._next_ts()})
+        return message
+
+    def delete_as(self, channel: str, ts: str) -> None:
+        """The author (or an admin) deletes a message. A thread's parent with replies stays as a
+        tombstone ("This message was deleted.", `subtype: tombstone`), as Slack shows it."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = next(m for m in target.messages if m["ts"] == ts)
+        if message.get("reply_count"):
+            kept = {k: message[k] for k in ("type", "ts", "thread_ts", "reply_count", "latest_reply")}
+            message.clear()
+            message.update(kept, subtype="tombstone", text="This message was deleted.", user="USLACKBOT")
+        else:
+            target.messages.remove(message)
 
     def react_as(self, user_id: str, channel: str, ts: str, name: str, removed: bool = False) -> dict:
         """A person adds (or removes) a reaction; the message reacted to, as stored."""
