@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     start = "start"
     severity = "severity"
     phase = "phase"
+    phase_skipped = "phase-skipped"  # a §4 phase passed over (resolve before FIX): said, never silent
     abandoned = "abandoned"
     private = "private"
     windows_passed = "windows-passed"
