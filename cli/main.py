@@ -109,7 +109,7 @@ async def run(args: argparse.Namespace) -> int:
                 client.get_workflow_handle(args.incident).query(IncidentWorkflow.status), args.wait
             )
         except TimeoutError:
-            return outcomes.no_answer("status", args.wait)
+            return await outcomes.no_answer("status", args.wait, client.get_workflow_handle(args.incident))
         show(status.model_dump(mode="json"))
     elif args.command == "signal" or args.command in COMMANDS:
         if args.command == "signal":

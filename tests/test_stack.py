@@ -194,6 +194,12 @@ def test_the_readmes_refusals_print_what_it_says_with_its_exit_codes(stack):
         done = run_irp(*shlex.split(line.replace("INC", incident))[1:])
         assert done.returncode == int(code), f"{line}\n{done.stdout}{done.stderr}"
         assert expected in done.stdout, f"{line}\nexpected: {expected}\ngot: {done.stdout}"
+    # "A refusal is not the sender's alone": the CLI's refused approval is in the bridge too.
+    slack = re.search(r"Sandbox   Slack (http://\S+)", stack[1]).group(1)
+    posts = [c["params"].get("text", "") for c in httpx.get(f"{slack}/_sandbox/calls").json()["calls"]]
+    assert any(p.startswith("🚫 Refused `approve`: unknown person: dana.whitfeld@") for p in posts), posts[
+        -5:
+    ]
 
 
 def test_down_stops_every_part(stack):

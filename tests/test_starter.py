@@ -7,14 +7,17 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from cli.main import COMMANDS
+from plan.incident import IncidentInput
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
+from workflows import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,6 +311,25 @@ async def test_no_worker_is_exit_5_and_says_so(cli, dev_env, run_worker):
         incident = json.loads(out)["incident_id"]
         await status_when(dev_env.client.get_workflow_handle(incident), lambda s: s.phase)
     code, out, err = await cli("ack", incident, "--by", "ben.okafor@preskool.com", "--wait", "2")
-    assert code == 5 and "no answer within 2 s — is a worker running?" in out, out + err
+    assert code == 5 and f"no answer within 2 s — a worker polled this incident's task queue '{tq}'" in out
     code, out, err = await cli("status", incident, "--wait", "2")
     assert code == 5 and "status: no answer within 2 s" in out, out + err
+
+
+async def test_an_incident_on_a_queue_nobody_serves_is_named_with_its_queue(cli, dev_env):
+    """A newcomer's friction (issue 23): `make demo` run while `make up` ran left its P0 on the
+    drill's own task queue, and `irp status` asked "is a worker running?" though one was. The CLI
+    now says which queue the incident is on, that nobody polls it, and which queue yours poll."""
+    queue = f"incident-response-drill-{uuid.uuid4().hex[:6]}"
+    handle = await dev_env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=f"inc-{queue[-6:]}"),
+        id=f"inc-{queue[-6:]}",
+        task_queue=queue,
+    )
+    code, out, err = await cli("status", handle.id, "--wait", "2", task_queue="incident-response")
+    await handle.terminate("test over")
+    assert code == 5, out + err
+    assert (
+        f"no worker polls this incident's task queue '{queue}'; your workers poll 'incident-response'" in out
+    )
