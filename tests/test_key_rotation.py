@@ -99,6 +99,7 @@ async def test_a_rotation_as_the_docs_say_keeps_open_incidents_taking_slack_deci
         said = await asha.slash(status.channel, f"role oncall_secondary <@{SECONDARY}|chen>")
         assert said.status_code == 200
         taken = await status_when(handle, lambda s: role_given(s, "chen.li@"), timeout=60)
+        told = await eventually(lambda: slack.responses)
         said = await asha.slash(status.channel, f"role engineering_lead <@{LEAD}|dana>")
         assert said.status_code == 200
         second = await status_when(handle, lambda s: role_given(s, "dana.whitfield@"), timeout=60)
@@ -110,6 +111,9 @@ async def test_a_rotation_as_the_docs_say_keeps_open_incidents_taking_slack_deci
             handle, lambda s: any("do not hold" in e.text for e in s.timeline), timeout=60
         )
         await finish(handle)
+    assert told[0]["body"]["text"].startswith(
+        "⏳ assign_role: the incident is checking this app's new signing key"
+    )
     learned = [e.text for e in second.timeline if e.text.startswith("keys learned")]
     new_id = next(iter(public_keys(NEW_PUBLIC)))
     assert learned == [f"keys learned from the workers: {new_id} (1 decision(s) waited)"], learned

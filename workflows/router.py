@@ -88,6 +88,7 @@ class Router:
             requests=[e.request_id for e in decision.events if e.kind is EventKind.action_requested],
             claimed=decision.claim_id,
             pending=decision.verdict in (Verdict.pending, Verdict.held),
+            checking_key=any(e.kind is EventKind.keys for e in decision.events),
         )
 
     def fit(self) -> None:

@@ -337,6 +337,8 @@ class SlackActions:
             await self.tell(user, channel, said(outcome))
         elif "not answered yet" in " ".join(outcome.notes):
             await self.tell(user, channel, "⏳ sent; the incident has not answered yet")
+        elif outcome.checking_key:
+            await self.tell(user, channel, said(outcome))
         elif outcome.pending:
             await self.mark(channel, ts, f"{done} (more approvals needed)", user, keep=True)
         else:
@@ -432,6 +434,11 @@ def said(outcome: Outcome) -> str:
     """One line for the person: what the incident answered."""
     if not outcome.accepted:
         return f"🚫 {outcome.reason}"
+    if outcome.checking_key:
+        return (
+            f"⏳ {outcome.signal}: the incident is checking this app's new signing key with its workers; "
+            "it says in the bridge when your decision is taken"
+        )
     return f"✅ {outcome.signal}: " + (outcome.notes[0] if outcome.notes else "done")
 
 
