@@ -5,7 +5,6 @@ of its own input; nothing is reported as done that the incident did not confirm.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
+from connection.temporal import TemporalSettings
 from plan.signals import Outcome
 from workflows import IncidentWorkflow
 
@@ -164,7 +164,7 @@ async def who_serves(handle: WorkflowHandle) -> str:
             f"a worker polled this incident's task queue {queue!r} {ago} s ago: it may be busy (replaying "
             "a long history after a restart) or have just stopped; try again with a longer --wait"
         )
-    ours = os.environ.get("TEMPORAL_TASK_QUEUE") or "incident-response"
+    ours = TemporalSettings().temporal_task_queue
     elsewhere = (
         f"; your workers poll {ours!r} — an incident on another queue (a `make demo` drill run while "
         "`make up` was running is on its own) is served only by a worker started for that queue"
