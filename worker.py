@@ -52,7 +52,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(settings, policy),
-        workflow_runner=workflow_runner("workflows"),
+        # idna: pure and stateless, but it imports its tables lazily (plan/addresses.py)
+        workflow_runner=workflow_runner("workflows", "idna"),
         **({"deployment_config": deployment.worker_config()} if deployment else {}),
     )
 
