@@ -126,7 +126,7 @@ async def send_email(r, request_id: str) -> None:
     for n, address in enumerate(requests.recipients(draft), 1):
         try:
             email = EmailRequest(
-                incident_id=r.incident_id, key=f"customer-email-{n}", to=[address], subject=subject, body=body
+                incident_id=r.key_id, key=f"customer-email-{n}", to=[address], subject=subject, body=body
             )
         except ValidationError as e:  # one school's address: failed on its own, the rest go on
             if not workflow.patched(EACH_ADDRESS):
@@ -257,7 +257,7 @@ async def ticket(r, asked: fx.Ticket) -> None:
         r,
         TicketActivities.create_ticket,
         TicketRequest(
-            incident_id=r.incident_id,
+            incident_id=r.key_id,
             key=asked.key,
             summary=asked.title,
             description=asked.description,
@@ -306,7 +306,7 @@ async def escalate(r, key: str) -> None:
             r,
             EmailActivities.send_email,
             EmailRequest(
-                incident_id=r.incident_id,
+                incident_id=r.key_id,
                 key=f"escalation-{key}",
                 to=[lead.email],
                 subject=f"[preskool-irp] Overdue: {entry.title} ({r.incident_id})",

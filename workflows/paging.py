@@ -51,7 +51,7 @@ async def _page_role(r, role: Role) -> tuple[Page, str]:
     # (their routing key leads to the role's PagerDuty service, whoever is on call there).
     addressee = person if role in s.assignments else policy.person(role)
     email = addressee.email if addressee else s.assignments.get(role)
-    dedup_key = page_key(r.incident_id, role, email if role in s.assignments else None)
+    dedup_key = page_key(r.key_id, role, email if role in s.assignments else None)
     summary, source, details = page_content(  # a private incident's page says nothing of it
         r.incident_id,
         summary=s.summary,

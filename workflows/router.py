@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.events import Event, EventKind
     from plan.incident import IncidentInput, IncidentState
     from plan.models import Person, Phase
+    from plan.outward import keyed
     from plan.privacy import PRIVATE_SUMMARY, log_text
     from plan.raci import Engagement
     from plan.signals import Outcome
@@ -109,6 +110,11 @@ class Router:
     def later(self, lane: str, step: Callable[..., Awaitable], *args: Any) -> None:
         """Queue an outward step in its system's lane: steps of a lane run in order, lanes apart."""
         self.lanes.add(lane, lambda: step(*args))
+
+    @property
+    def key_id(self) -> str:
+        """What this incident's outward idempotency keys are made from (plan/outward.py)."""
+        return keyed(self.incident_id, self.state.outward_id)
 
     def holder(self, role: Role) -> Person | None:
         return holders.holder(self.state, self.policy, role)
