@@ -52,8 +52,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(settings, policy),
-        # idna: pure and stateless, but it imports its tables lazily (plan/addresses.py)
-        workflow_runner=workflow_runner("workflows", "idna"),
+        workflow_runner=workflow_runner("workflows"),
         **({"deployment_config": deployment.worker_config()} if deployment else {}),
     )
 

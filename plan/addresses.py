@@ -16,8 +16,6 @@ from email.headerregistry import Address
 from email.policy import default as default_policy
 
 import idna
-import idna.core  # noqa: F401  (loaded now, not lazily inside the workflow sandbox)
-import idna.uts46data  # noqa: F401
 
 __all__ = ["address_problems", "smtp_address"]
 

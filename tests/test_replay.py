@@ -26,7 +26,7 @@ BASELINE = "v2.0"
 
 
 def test_there_are_histories_to_replay():
-    assert {path.parent.name for path in HISTORIES} == {BASELINE} and len(HISTORIES) >= 14
+    assert BASELINE in {path.parent.name for path in HISTORIES} and len(HISTORIES) >= 14
 
 
 def patches(path: Path) -> set[str]:
@@ -43,7 +43,7 @@ def test_the_baseline_holds_no_patches():
     """v2.0 is a new build with no workflow.patched branches: a later change that must meet a
     running v2.0 incident adds its patch and a new era folder beside this one."""
     for path in HISTORIES:
-        assert not patches(path), path
+        assert path.parent.name != BASELINE or not patches(path), path
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
