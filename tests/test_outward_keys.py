@@ -27,7 +27,7 @@ from plan.raci import MAX_DEDUP_KEY, dedup_key
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
 from tests.processes import DevServer
-from tests.test_lifecycle import ENG_LEAD, IC, PRIMARY
+from tests.test_lifecycle import ENG_LEAD, IC, PRIMARY, at, open_incident
 from workflows import IncidentWorkflow
 
 COMMS = "elif.demir@preskool.com"
@@ -181,3 +181,19 @@ async def test_a_group_that_fires_again_after_its_incident_was_deleted_makes_its
     assert new_mail and set(new_mail).isdisjoint(old_mail)
     assert all(after.outward_id in m for m in new_mail)
     assert {t["dedup_key"] for t in pagerduty.triggers()} - old_pages
+
+
+async def test_the_outward_id_is_made_once_and_kept_across_continue_as_new(time_env, run_worker, policy):
+    """Made at the start from the chain's first run id; a week of nudges continues as new, and
+    every run keys its items the same."""
+    async with run_worker(time_env.client) as tq:
+        handle = await open_incident(time_env, tq, policy, scope="all")
+        first = await handle.query(IncidentWorkflow.status)
+        run_id = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+        await handle.signal("acknowledge", {"by": PRIMARY})
+        for day in range(1, 8):
+            await at(time_env, handle, day * 24 * 60)
+        status = await status_when(handle, lambda s: s.runs > 1)
+        await finish(handle)
+    assert first.outward_id == outward_id(handle.id, run_id)
+    assert status.runs > 1 and status.outward_id == first.outward_id
