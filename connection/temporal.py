@@ -227,6 +227,10 @@ NATIVE_PASSTHROUGH = (
     "cryptography", "_cffi_backend", "google._upb", "yaml",
     "aiohttp", "frozenlist", "multidict", "propcache", "yarl",
 )  # fmt: skip
+# Pure, stateless packages workflow code calls that import more of themselves on first use (idna
+# loads its tables when an address's domain is first encoded, plan/addresses.py): passed through
+# so that import never happens inside a workflow run.
+LAZY_PASSTHROUGH = ("idna",)
 
 
 def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
@@ -236,7 +240,9 @@ def workflow_runner(*modules: str) -> SandboxedWorkflowRunner:
     tests still run them in the full sandbox (`replay_runner`), which re-imports them and
     enforces its restrictions. Native packages (NATIVE_PASSTHROUGH) are always passed through."""
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules, *NATIVE_PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *modules, *NATIVE_PASSTHROUGH, *LAZY_PASSTHROUGH
+        )
     )
 
 

@@ -132,6 +132,9 @@ class IncidentState(BaseModel):
     public_statement: bool = False  # a private incident's public statement was approved and made
     source: str = "preskool-irp"
     runbook: str | None = None
+    # This start of the incident in outside systems' keys (plan/outward.py); "" on an incident
+    # begun before them: its keys stay its incident id.
+    outward_id: str = ""
     deliveries: int = 0
     alerts_resolved: bool = False
     alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
@@ -214,6 +217,9 @@ class IncidentStatus(BaseModel):
     """What `status` answers: enough to run the incident from the CLI or the UI."""
 
     incident_id: str
+    # What outside systems know this start of the incident by: its dedup keys, Message-IDs, Jira
+    # labels and Statuspage metadata (plan/outward.py); the incident id on one begun before.
+    outward_id: str = ""
     severity: Severity | None
     severity_reasons: list[str]
     phase: Phase

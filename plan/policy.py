@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from plan.addresses import address_problems
 from plan.models import Policy
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "preskool.yaml"
@@ -41,13 +42,30 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 def parse_policy(raw: object, source: str = "policy") -> Policy:
     try:
-        return Policy.model_validate(_expand_env(raw, source, ()))
+        policy = Policy.model_validate(_expand_env(raw, source, ()))
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'] if p != '[key]') or '(top)'}: {err['msg']}"
             for err in e.errors()
         )
         raise PolicyError(f"{source}: {problems}") from None
+    if problems := address_problems(_mailed(policy)):
+        raise PolicyError(f"{source}: " + "; ".join(problems))
+    return policy
+
+
+def _mailed(policy: Policy) -> list[tuple[str, str]]:
+    """(key path, address) of every address the plan mails (§5.4): checked at load, not in the model,
+    so a policy pinned in an incident's history before the check still loads on replay."""
+    mail = policy.customer_email
+    return [
+        *(
+            (f"customer_email.recipients.{tenant}.{i}", a)
+            for tenant, addrs in mail.recipients.items()
+            for i, a in enumerate(addrs)
+        ),
+        *((f"customer_email.default_recipients.{i}", a) for i, a in enumerate(mail.default_recipients)),
+    ]
 
 
 def _expand_env(node: object, source: str, where: tuple) -> object:

@@ -91,12 +91,14 @@ class StatuspageFake(JsonRestFake):
     # helpers for tests and the demo ----------------------------------------------------------
 
     def incident_for(self, our_incident_id: str) -> dict | None:
-        """The Statuspage incident whose metadata names our incident."""
+        """The Statuspage incident whose metadata names our incident: its id, or an outward id of it
+        (`<incident id>.<digest>`, plan/outward.py), the latest made first."""
         return next(
             (
                 i
-                for i in self.incidents.values()
-                if (i["metadata"].get("preskool_irp") or {}).get("incident_id") == our_incident_id
+                for i in reversed(list(self.incidents.values()))
+                if (named := (i["metadata"].get("preskool_irp") or {}).get("incident_id"))
+                and (named == our_incident_id or named.startswith(our_incident_id + "."))
             ),
             None,
         )

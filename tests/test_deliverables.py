@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from activities.tickets.jira import ticket_label
 from tests.helpers import status_when
 from tests.test_lifecycle import ENG_LEAD, IC, PRIMARY, open_incident
 from workflows import IncidentWorkflow
@@ -187,7 +188,7 @@ async def test_a_week_of_deliverables(time_env, run_worker, policy, slack, jira,
         if label.startswith("irp-")
     ]
     assert len(labels) == len(set(labels)) == 4
-    postmortem = jira.issue_with_label(f"irp-{status.incident_id}-postmortem")
+    postmortem = jira.issue_with_label(ticket_label(status.outward_id, "postmortem"))
     text = str(postmortem["fields"]["description"])
     assert "Time to acknowledge" in text and "acknowledged by ben.okafor@preskool.com" in text
     assert postmortem["fields"]["duedate"] == (status.resolution.at + timedelta(hours=72)).date().isoformat()

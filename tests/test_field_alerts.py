@@ -123,7 +123,9 @@ async def test_a_stale_firing_after_resolution_opens_nothing_and_a_new_one_does(
         status = await handle.query(IncidentWorkflow.status)
         triggers_after_stale = len(pagerduty.triggers())
         new = (await http.post("/webhooks/alertmanager", json=refire, headers=AUTH)).json()["incidents"][0]
-        await status_when(dev_env.client.get_workflow_handle(new["incident_id"]), lambda s: s.channel)
+        status_new = await status_when(
+            dev_env.client.get_workflow_handle(new["incident_id"]), lambda s: s.channel
+        )
         await finish(handle)
         await finish(dev_env.client.get_workflow_handle(new["incident_id"]))
     assert stale["incident_id"] == after["incident_id"] == first["incident_id"] and not after["created"]
@@ -131,7 +133,7 @@ async def test_a_stale_firing_after_resolution_opens_nothing_and_a_new_one_does(
     assert not [m for m in slack.messages(status.channel) if "firing again" in m["text"]]
     assert triggers_after_stale == triggers, "a stale firing pages nobody"
     assert new["created"] and new["incident_id"] == first["incident_id"] + "-2"
-    assert [t for t in pagerduty.triggers() if t["dedup_key"].startswith(new["incident_id"] + ":")]
+    assert [t for t in pagerduty.triggers() if t["dedup_key"].startswith(status_new.outward_id + ":")]
 
 
 def many_labels_group(name: str) -> tuple[dict, str]:

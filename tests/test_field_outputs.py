@@ -51,9 +51,9 @@ async def test_the_same_person_typed_twice_is_one_identity(dev_env, run_worker, 
     keys = {
         t["dedup_key"]
         for t in pagerduty.triggers()
-        if t["dedup_key"].startswith(f"{handle.id}:oncall_primary:")
+        if t["dedup_key"].startswith(f"{status.outward_id}:oncall_primary:")
     }
-    assert keys == {f"{handle.id}:oncall_primary:grace.mensah@preskool.com"}
+    assert keys == {f"{status.outward_id}:oncall_primary:grace.mensah@preskool.com"}
     assert status.acknowledged_by == "ben.okafor@preskool.com"
     assert [r.person for r in status.roles if r.role == "oncall_primary"] == ["grace.mensah@preskool.com"]
 

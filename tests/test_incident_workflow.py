@@ -51,7 +51,7 @@ async def test_p1_pages_the_raci_and_opens_the_bridge(time_env, run_worker, poli
     # §3 P1: IC (R), primary (R), Engineering Lead (A), Communications Lead (R, customer impact).
     paged = {t["dedup_key"] for t in pagerduty.triggers()}
     assert paged == {
-        f"{receipt.incident_id}:{r}"
+        f"{status.outward_id}:{r}"  # the incident's own keys (plan/outward.py)
         for r in ("incident_commander", "oncall_primary", "engineering_lead", "communications_lead")
     }
     assert all(t["routing_key"] == ROUTING_KEY for t in pagerduty.triggers())

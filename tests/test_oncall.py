@@ -193,7 +193,7 @@ async def test_the_bridge_and_the_opening_name_whom_pagerduty_says_is_on_call(
     primary = next(r for r in status.roles if r.role == PRIMARY)
     assert primary.person == "zoe.adams@preskool.com"
     # Paged through the role's own address (the roster's routing key), whoever is on call.
-    assert pagerduty.triggers(f"{handle.id}:oncall_primary")
+    assert pagerduty.triggers(f"{status.outward_id}:oncall_primary")
 
 
 async def test_when_pagerduty_does_not_answer_the_roster_person_stands_in(

@@ -51,7 +51,7 @@ async def open_(r) -> None:
             ic=r.holder(Role.incident_commander),
             primary=r.holder(Role.oncall_primary),
             secondary=r.holder(Role.oncall_secondary),
-            pagerduty=f"{r.policy.links.pagerduty} (dedup key {r.incident_id}:<role>)",
+            pagerduty=f"{r.policy.links.pagerduty} (dedup key {r.key_id}:<role>)",
         ),
         "opening",
         buttons=chat_buttons.opening(r.incident_id),
@@ -154,7 +154,7 @@ async def tell_person(r, email: str, key: str, text: str, buttons=(), name: str 
         r,
         BridgeActivities.notify_person,
         PersonNotice(
-            incident_id=r.incident_id,
+            incident_id=r.key_id,
             email=email,
             key=key,
             text=text,

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from plan.judge import take
     from plan.models import Phase
+    from plan.outward import outward_id
     from plan.person_input import too_large
     from plan.refusals import RefusalLog
     from plan.signals import Act, Outcome
@@ -67,6 +68,7 @@ class IncidentWorkflow:
                 phases={Phase.DETECTION: now},
                 refusals=RefusalLog(),
                 moves_in_review=True,
+                outward_id=outward_id(input.incident_id, workflow.info().first_execution_run_id),
             )
         )
         if input.declaration and not input.state:

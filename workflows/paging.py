@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.decide import outcomes
     from plan.decide.lifecycle import paged_roles
     from plan.incident import Page
+    from plan.privacy import page_content
     from plan.raci import dedup_key as page_key
     from workflows.outside import PAGING, failure, outside, watched
 
@@ -50,16 +51,23 @@ async def _page_role(r, role: Role) -> tuple[Page, str]:
     # (their routing key leads to the role's PagerDuty service, whoever is on call there).
     addressee = person if role in s.assignments else policy.person(role)
     email = addressee.email if addressee else s.assignments.get(role)
-    dedup_key = page_key(r.incident_id, role, email if role in s.assignments else None)
+    dedup_key = page_key(r.key_id, role, email if role in s.assignments else None)
+    summary, source, details = page_content(  # a private incident's page says nothing of it
+        r.incident_id,
+        summary=s.summary,
+        source=s.source,
+        details={"reasons": "; ".join(s.decision.reasons), "impact": s.impact},
+        private=s.private,
+    )
     request = PageRequest(
         incident_id=r.incident_id,
         role=role,
         person=email,
         dedup_key=dedup_key,
         severity=s.decision.severity,
-        summary=s.summary,
-        source=s.source,
-        details={"reasons": "; ".join(s.decision.reasons), "impact": s.impact},
+        summary=summary,
+        source=source,
+        details=details,
     )
     try:
         result = await watched(

@@ -23,7 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from plan.events import Event, EventKind
     from plan.incident import IncidentInput, IncidentState
     from plan.models import Person, Phase
-    from plan.privacy import PRIVATE_SUMMARY
+    from plan.outward import keyed
+    from plan.privacy import PRIVATE_SUMMARY, log_text
     from plan.raci import Engagement
     from plan.signals import Outcome
     from workflows import search
@@ -61,9 +62,11 @@ class Router:
         """The decision applied (plan/decision.py `applied`: changes, timeline, a refusal told in
         the bridge), its events logged, its effects queued on their lanes; then publish, once, if
         anything people filter by changed."""
-        effects = applied(self.state, decision, workflow.now())
-        for event in decision.events:
-            workflow.logger.info("%s: %s", event.kind, event.text)  # not repeated on replay
+        s = self.state
+        effects = applied(s, decision, workflow.now())
+        private = s.private or bool(s.decision and s.decision.data_at_risk)  # known before `opened`
+        for event in decision.events:  # logged (not on replay): a private incident's text is not
+            workflow.logger.info("%s: %s", event.kind, log_text(event.text, private))
         for effect in effects:
             self.run_effect(self, effect)
         self.wake = True
@@ -110,6 +113,11 @@ class Router:
         """Queue an outward step in its system's lane: steps of a lane run in order, lanes apart."""
         self.lanes.add(lane, lambda: step(*args))
 
+    @property
+    def key_id(self) -> str:
+        """What this incident's outward idempotency keys are made from (plan/outward.py)."""
+        return keyed(self.incident_id, self.state.outward_id)
+
     def holder(self, role: Role) -> Person | None:
         return holders.holder(self.state, self.policy, role)
 
@@ -134,6 +142,8 @@ class Router:
             return
         s = self.state
         workflow.set_current_details(details(self))
+        if s.private:
+            hide_memo()
         shown = (
             s.decision.severity.value if s.decision else None,
             s.phase.value,
@@ -146,6 +156,19 @@ class Router:
             search.upsert(
                 severity=shown[0], phase=shown[1], module=shown[2], tenants=list(shown[3]), status=shown[4]
             )
+
+
+# An incident that turned private after it started (data found at risk) drops its memo's summary.
+PRIVATE_MEMO = "private-memo"
+
+
+def hide_memo() -> None:
+    """The memo's summary (what `irp list` and the Web UI's list show) replaced by PRIVATE_SUMMARY,
+    once. The start's static summary cannot change: the receiver sets it private from the start
+    when the alert says data is at risk (plan/privacy.py alerts_private)."""
+    shown = workflow.memo_value("summary", None, type_hint=str)
+    if shown not in (None, PRIVATE_SUMMARY) and workflow.patched(PRIVATE_MEMO):
+        workflow.upsert_memo({"summary": PRIVATE_SUMMARY})
 
 
 def incident_status(s: IncidentState) -> str:

@@ -6,6 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from plan.incident import IncidentStatus, RoleAssignment
+    from plan.outward import keyed
     from workflows.router import Router
 
 
@@ -54,6 +55,7 @@ def of(ctx: Router) -> IncidentStatus:
         blast_radius=s.blast_radius,
         cadence=s.cadence,
         status_page_id=s.status_page_id,
+        outward_id=keyed(ctx.incident_id, s.outward_id),
         private=s.private,
         pin_emoji=ctx.policy.pin_emoji if ctx.policy else "pushpin",
         resolution=s.resolution,

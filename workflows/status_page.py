@@ -44,7 +44,7 @@ async def publish(r, status: str, title: str, body: str, component_status: str) 
         r,
         StatusPageActivities.publish_status,
         StatusPageUpdate(
-            incident_id=r.incident_id,
+            incident_id=r.key_id,
             status=status,
             title=title,
             body=body,

@@ -46,6 +46,7 @@ def declared(d: Draft, declaration: Declaration) -> None:
     """A person's declaration (§4.1: a customer report, a health check)."""
     s = d.s
     s.summary, s.impact, s.source = declaration.summary, declaration.impact, declaration.source
+    s.private = s.private or declaration.private  # from its first line: nothing of it is logged
     d.note(
         K.detected,
         f"declared by {declaration.reporter} ({declaration.source}): {declaration.summary}",

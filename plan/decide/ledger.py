@@ -15,6 +15,7 @@ from plan.deliverables import AddActionItem, CompleteDeliverable, Deliverable, W
 from plan.effects import Escalate, InviteToPostmortem, Measure, Notify, Ticket
 from plan.events import EventKind as K
 from plan.models import DeliverableKey, Role
+from plan.privacy import ticket_content
 
 
 def open_(d: Draft) -> None:
@@ -157,8 +158,11 @@ def _ticket(d: Draft, key: str, summary: str, description: str, due: datetime, o
     """`owner` is a role (its holder now) or a person's email (action items)."""
     # A Role is a str too (StrEnum): ask for the role first, or its key is taken for an email.
     assignee = getattr(d.holder(owner), "email", None) if isinstance(owner, Role) else owner
+    title, description = ticket_content(
+        d.given.incident_id, key, title=summary, description=description, private=d.s.private
+    )
     return Ticket(
-        key=key, title=summary[:250], description=description, due=due.date().isoformat(), owner=assignee
+        key=key, title=title[:250], description=description, due=due.date().isoformat(), owner=assignee
     )
 
 

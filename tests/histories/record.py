@@ -553,9 +553,62 @@ def shift_setup(policy, pagerduty):
     return type(policy).model_validate(data)
 
 
+async def outward(client, task_queue, policy, env, prometheus):
+    """v2.1, issue 23 cases 4 and 8: opened public (its memo has the summary), data found at risk:
+    the memo's summary goes (`private-memo`); resolved, its customer email meets a school whose
+    address SMTP cannot carry (a policy pinned before the load-time check): that one email fails
+    on its own (`email-each-address`) while the school with an internationalised domain and the
+    rest get theirs, and the request ends."""
+    summary = "Fee exports failing"
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id="inc-golden-outward", group_key="g"),
+        id="inc-golden-outward",
+        task_queue=task_queue,
+        memo={"summary": summary},
+    )
+    public = alert(scope="all", module="fees", summary=summary)
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(delivery(public)))
+    )
+    await status_when(handle, lambda s: s.channel)
+    leak = alert(alertname="Leak", data_at_risk="true", summary=summary)
+    await handle.execute_update(
+        IncidentWorkflow.receive_alerts, digest(AlertmanagerDelivery.model_validate(delivery(public, leak)))
+    )
+    await status_when(handle, lambda s: s.private)
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    await handle.signal(
+        "declare_blast_radius", {"scope": "tenant", "tenants": ["school-42"], "by": "ben.okafor@preskool.com"}
+    )
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "rolled back", "force_reason": "recording"}
+    )
+    await status_when(
+        handle,
+        lambda s: any(e.kind == "notified" and e.text.startswith("customer-email-draft") for e in s.timeline),
+    )
+    await handle.execute_update(
+        IncidentWorkflow.approve_action, {"request_id": "customer-email", "by": "elif.demir@preskool.com"}
+    )
+    await status_when(
+        handle, lambda s: any(r.request_id == "customer-email" and r.state == "failed" for r in s.requests)
+    )
+    return handle
+
+
+def outward_setup(policy, pagerduty):
+    """Schools as customers write them, one not loadable today (pinned before the check)."""
+    schools = {
+        "school-42": ["dîrection@lycée-hugo.fr", "direction@lycée-hugo.fr", "principal@school-42.example.edu"]
+    }
+    mail = policy.customer_email.model_copy(update={"recipients": schools})
+    return policy.model_copy(update={"customer_email": mail})
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
-LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1", "people": "v2.1"}
-SETUP = {"p1_on_call": on_call_setup, "people": shift_setup}
+LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1", "people": "v2.1", "outward": "v2.1"}
+SETUP = {"p1_on_call": on_call_setup, "people": shift_setup, "outward": outward_setup}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
 SCENARIOS = {
@@ -575,6 +628,7 @@ SCENARIOS = {
     "p0_status_page_down": p0_status_page_down,
     "p1_keys_looked_up": p1_keys_looked_up,
     "people": people,
+    "outward": outward,
 }
 
 
