@@ -14,6 +14,7 @@ ACK, UPDATE, MITIGATE, RESOLVE = "irp.ack", "irp.update", "irp.mitigate", "irp.r
 APPROVE, DENY = "irp.approve", "irp.deny"
 COMPLETE, WAIVE = "irp.complete", "irp.waive"
 CONFIRM, NOT_ME = "irp.confirm", "irp.not_me"
+TICK = "irp.tick"
 
 
 class ChatButton(BaseModel):
@@ -67,4 +68,12 @@ def claim(incident_id: str, claim_id: str) -> list[ChatButton]:
     return [
         ChatButton(label="Confirm", action=CONFIRM, value=value, style="primary"),
         ChatButton(label="It wasn't me", action=NOT_ME, value=value, style="danger"),
+    ]
+
+
+def checklist(incident_id: str, role: str, items: list[str]) -> list[ChatButton]:
+    """A role's checklist (policy `roles.<role>.checklist`): one Done button per item."""
+    return [
+        ChatButton(label=f"Done: {item}"[:75], action=TICK, value=target(incident_id, role=role, item=str(n)))
+        for n, item in enumerate(items)
     ]

@@ -63,6 +63,19 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class VerifyHolder:
+    """Ask the chat provider whether `person` is a full member of the workspace before they take
+    `role` (policy `roles.<role>.may_hold: verified_members`); then the role goes to them, as
+    `how` said (`assign_role` or `handover`, with `note`), or it is refused with the reason."""
+
+    role: Role
+    person: str
+    by: str
+    how: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class OpenStatusPage:
     """§5.3 Investigating, for a severity with customer impact, once."""
 
@@ -152,6 +165,7 @@ Effect = (
     | Invite
     | LookUpOnCall
     | Notify
+    | VerifyHolder
     | OpenStatusPage
     | PublishStatus
     | RunAction

@@ -127,6 +127,7 @@ class IncidentState(BaseModel):
     alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
     declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
+    checklists: dict[Role, list[int]] = {}  # the checklist items ticked by each role's holders (issue 23)
     on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
     paged: list[Page] = []
     bridge: Bridge = Bridge()

@@ -111,7 +111,9 @@ class SlackFake(FakeServer):
         signing_secret: str | None = None,
         **kw,
     ):
-        """`users`: user id -> {"name", "email"}; None accepts any well-formed user id.
+        """`users`: user id -> {"name", "email"} (and, for a guest, a bot or a deactivated account,
+        `is_restricted`, `is_ultra_restricted`, `is_bot` or `deleted`: true); None accepts any
+        well-formed user id.
         `channels`: public channels that exist from the start (the first is #general).
         `signing_secret`: the app's, so another process can act as a person (POST /_sandbox/act)."""
         super().__init__(**kw)
@@ -942,8 +944,10 @@ def _user_object(user_id: str, user: dict, is_bot: bool = False) -> dict:
         "team_id": TEAM_ID,
         "name": name,
         "real_name": name,
-        "deleted": False,
-        "is_bot": is_bot,
+        "deleted": bool(user.get("deleted", False)),
+        "is_bot": is_bot or bool(user.get("is_bot", False)),
+        "is_restricted": bool(user.get("is_restricted", False)),
+        "is_ultra_restricted": bool(user.get("is_ultra_restricted", False)),
         "is_app_user": False,
         "updated": int(time.time()),
         "profile": profile,

@@ -45,6 +45,7 @@ AT_ONCE = {
     buttons.APPROVE: ("approve", ("request_id", "digest"), "✅ Approved"),
     buttons.CONFIRM: ("confirm_claim", ("claim_id",), "✅ Confirmed"),
     buttons.NOT_ME: ("confirm_claim", ("claim_id",), "🚨 Reported as not you"),
+    buttons.TICK: ("tick_checklist", ("role", "item"), "☑️ Done"),
 }
 # Buttons that open a modal first, and the modal.
 ASKING = {
@@ -57,7 +58,8 @@ ASKING = {
 }
 HELP = (
     "*/incident* — `declare` (a modal) · `ack` · `update` (a modal) · `role <role> @person` · "
-    "`status` (only you see it) · `help`. In a bridge channel the incident is the channel's."
+    "`handover [role] @person [note]` · `status` (only you see it) · `help`. In a bridge channel "
+    "the incident is the channel's."
 )
 
 
@@ -178,7 +180,7 @@ class SlackActions:
     async def command(self, ack, body, respond) -> None:
         words = (body.get("text") or "").split()
         verb = words[0].lower() if words else "help"
-        if verb == "help" or verb not in ("declare", "ack", "update", "role", "status"):
+        if verb == "help" or verb not in ("declare", "ack", "update", "role", "handover", "status"):
             return await ack(HELP if verb == "help" else f"Unknown `{verb}`. {HELP}")
         await ack()
         if verb == "declare":
@@ -191,14 +193,32 @@ class SlackActions:
         if verb == "status":
             return await respond(status_line(incident, status))
         data = {}
-        if verb == "role":
-            mentioned = words[2].strip("<>@").split("|")[0] if len(words) > 2 else ""
-            person = await self.people.email(mentioned) if mentioned else None
-            if person is None:
-                return await respond("Usage: `/incident role <role> @person` (a member of this workspace)")
-            data = {"role": words[1], "person": person}
-        signal = "acknowledge" if verb == "ack" else "assign_role"
+        if verb in ("role", "handover"):
+            data, refusal = await self.role_words(verb, words[1:])
+            if refusal:
+                return await respond(refusal)
+        signal = {"ack": "acknowledge", "role": "assign_role"}.get(verb, verb)
         await respond(said(await self.send(incident, signal, data, body["user_id"])))
+
+    async def role_words(self, verb: str, words: list[str]) -> tuple[dict, str | None]:
+        """`role <role> @person` or `handover [role] @person [note]`: the signal's input, or what
+        to tell the person (a usage line; why Slack does not vouch for whom they named)."""
+        usage = (
+            "Usage: `/incident role <role> @person`"
+            if verb == "role"
+            else "Usage: `/incident handover [role] @person [note]`"
+        )
+        at = next((n for n, w in enumerate(words[:2]) if w.startswith("<@")), None)
+        if at is None or (verb == "role" and at != 1):
+            return {}, usage
+        user_id = words[at].strip("<>@").split("|")[0]
+        person, why = await self.people.member(user_id)
+        if person is None:
+            return {}, f"🚫 <@{user_id}> cannot take a role: {why}"
+        data = {"person": person, **({"role": words[0]} if at == 1 else {})}
+        if verb == "handover":
+            data["note"] = " ".join(words[at + 1 :])[:3000]
+        return data, None
 
     async def incident_here(self, body: dict) -> tuple[str | None, dict]:
         """The incident whose bridge this channel is, and its status: named by the channel's
