@@ -35,6 +35,7 @@ class RoleAssignment(BaseModel):
     engaged: Literal["paged", "invited", "informed", "none"]
     person: str | None = None
     name: str | None = None
+    checklist_done: list[int] = []  # the role's checklist items its holder ticked (issue 23)
 
 
 class Bridge(BaseModel):

@@ -35,8 +35,9 @@ from plan import effects as fx
 from plan.alert_digest import digest
 from plan.approvals import RequestState, approvals_complete
 from plan.attestation import attest, load_private_key, new_key_pair
-from plan.decide import alerts, claims, clocks, gate, outcomes, requests, roles
+from plan.decide import alerts, claims, clocks, gate, outcomes, requests
 from plan.decide.lifecycle import paged_roles
+from plan.decide.roles import verified as role_verified
 from plan.decision import Decision, Given, Verdict, applied, decide
 from plan.deliverables import ledger_closed
 from plan.events import EventKind
@@ -435,7 +436,7 @@ class Incident(RuleBasedStateMachine):
                 else:
                     self.decide(requests.carried_out, request_id, [], ["approvals"], "not sent")
             case fx.VerifyHolder():  # the chat provider vouches for the person, or not
-                self.decide(roles.verified, effect, ok, None if ok else "a guest in Slack")
+                self.decide(role_verified, effect, ok, None if ok else "a guest in Slack")
             case fx.Verify():
                 check = GateCheck(name="error_rate", passed=ok, detail="error rate")
                 run = GateRun(at=self.now, by=effect.by, passed=ok, checks=[check])

@@ -100,7 +100,8 @@ def taken(d: Draft, how: str, role: Role, person: str, by: str, note: str = "", 
             "handover",
             f"🤝 Handover: {role.title} is now {templates.mention_email(person)} "
             f"(was {templates.mention(before)}; by {by})"
-            + (f"\n> {templates.mention(before)}'s summary: {note}" if note else ""),
+            + (f"\n> {templates.mention(before)}'s summary: {note}" if note else "")
+            + _opening_lines(d, role),
         )
     else:
         _assigned(d, role, person, by, verified_note)
@@ -115,7 +116,22 @@ def _assigned(d: Draft, role: Role, person: str, by: str, verified_note: str) ->
     """As `assign_role` always said it (the timeline and the bridge)."""
     d.note(K.role, f"{role.title} is now {person} (by {by}){verified_note}", by=by, role=role, person=person)
     held = d.holder(role)
-    d.post("role", f"👤 {role.title}: {templates.mention(held) if held else 'nobody'} (assigned by {by})")
+    d.post(
+        "role",
+        f"👤 {role.title}: {templates.mention(held) if held else 'nobody'} (assigned by {by})"
+        + _opening_lines(d, role),
+    )
+
+
+def _opening_lines(d: Draft, role: Role) -> str:
+    """The §5.1 opening's people lines as they read now, for a change to one of their roles."""
+    if role not in (Role.incident_commander, Role.oncall_primary, Role.oncall_secondary):
+        return ""
+    ic, primary, secondary = (
+        d.holder(r) for r in (Role.incident_commander, Role.oncall_primary, Role.oncall_secondary)
+    )
+    m = templates.mention
+    return f"\n§5.1 now reads: IC: {m(ic)} · On-Call: {m(primary)} + {m(secondary)}"
 
 
 def _tell_checklist(d: Draft, role: Role, person: str, note: str) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -38,6 +39,7 @@ from webhook.slack.views import view as modal_view
 log = logging.getLogger("webhook.slack")
 MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at most 2,000 characters
 STAND_IN = "someone@example.com"  # checks a modal's fields before Slack says who sent it
+NUMBERED = re.compile(r"\.[0-9]{1,2}$")  # a button of a list (buttons.TICK): its number
 ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
 # Buttons that act at once: the signal, its input from the button's value, and the line they leave.
 AT_ONCE = {
@@ -82,7 +84,7 @@ class SlackActions:
             client=self.web,
         )
         for action in AT_ONCE:
-            self.app.action(action)(after_ack(self.at_once))
+            self.app.action(re.compile(rf"^{re.escape(action)}(\.[0-9]{{1,2}})?$"))(after_ack(self.at_once))
         for action in ASKING:
             self.app.action(action)(after_ack(self.asking))
         for callback_id in MODALS:
@@ -118,7 +120,7 @@ class SlackActions:
 
     async def at_once(self, ack, body, action) -> None:
         await ack()
-        signal, keys, done = AT_ONCE[action["action_id"]]
+        signal, keys, done = AT_ONCE[NUMBERED.sub("", action["action_id"])]
         target = json.loads(action.get("value") or "{}")
         data = {k: target[k] for k in keys if k in target}
         if signal == "confirm_claim":
@@ -269,7 +271,10 @@ class SlackActions:
         elif outcome.pending:
             await self.mark(channel, ts, f"{done} (more approvals needed)", user, keep=True)
         else:
-            await self.mark(channel, ts, done, user, only=action if action == buttons.ACK else None)
+            numbered = NUMBERED.search(action) is not None  # one of a list (a checklist item): only it goes
+            await self.mark(
+                channel, ts, done, user, only=action if action == buttons.ACK or numbered else None
+            )
 
     async def mark(
         self, channel, ts, done: str, user: str, only: str | None = None, keep: bool = False
