@@ -16,6 +16,7 @@ from plan.effects import Invite, Notify, Page, VerifyHolder
 from plan.events import EventKind as K
 from plan.holders import stranger
 from plan.models import GatedAction, HoldRule, Role
+from plan.privacy import PRIVATE_SUMMARY
 from plan.signals import AssignRole, Handover, TickChecklist
 
 # workflow.patched id: a role given to someone outside the roster is checked with the chat
@@ -137,7 +138,8 @@ def _opening_lines(d: Draft, role: Role) -> str:
 def _tell_checklist(d: Draft, role: Role, person: str, note: str) -> None:
     """A direct message to the new holder: the role, the summary handed over, the checklist."""
     items = d.policy.roles[role].checklist
-    lines = [f"You are now the {role.title} of incident {d.given.incident_id}: {d.s.summary}"]
+    about = PRIVATE_SUMMARY if d.s.private else d.s.summary  # need-to-know: details in the bridge
+    lines = [f"You are now the {role.title} of incident {d.given.incident_id}: {about}"]
     if note:
         lines.append(f"Summary handed over: {note}")
     if items:
