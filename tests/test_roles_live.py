@@ -6,12 +6,14 @@ themselves, as tables and properties: tests/test_roles.py."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest_asyncio
 
 from plan.buttons import TICK
 from sandbox.slack import SlackFake
 from tests.helpers import eventually, finish, status_when
+from tests.test_lifecycle import open_incident as opened_on_time
 from tests.test_slack_app import IC, PRIMARY, keyed, open_incident, person, slack_receiver  # noqa: F401
 from tests.test_starter import cli  # noqa: F401
 
@@ -158,3 +160,36 @@ async def test_through_the_cli_roles_follow_their_rules_with_a_real_worker(cli, 
     assert note in [e for e in handed.timeline if e.kind == "handover"][0].text
     assert note in told["text"] and "Acknowledge the page" in told["text"]
     assert [r.checklist_done for r in ticked.roles if r.role == "oncall_primary"] == [[0]]
+
+
+async def test_reminders_go_to_the_new_holder_after_a_handover(time_env, run_worker, policy, slack):
+    """The IC hands over to Zoe (verified by Slack) and she resolves: the §8 reminders the IC owns
+    reach her, not the roster's IC, half-way through their SLA (time-skipping server)."""
+    async with run_worker(time_env.client) as tq:
+        handle = await open_on(time_env, tq)
+        await handle.signal(
+            "handover", {"by": "asha.rao@preskool.com", "person": ZOE_EMAIL, "note": "all yours"}
+        )
+        await status_when(handle, lambda s: holder(s, "incident_commander") == ZOE_EMAIL, WAIT)
+        await handle.signal(
+            "resolve", {"by": ZOE_EMAIL, "summary": "Rolled back", "force_reason": "no metric for it"}
+        )
+        await status_when(handle, lambda s: s.phase == "REVIEW", WAIT)
+        await time_env.sleep(timedelta(hours=12, minutes=5))  # incident report: 24 h, reminded at half
+        reminded = await status_when(
+            handle,
+            lambda s: any(e.kind == "notified" and "reminder-incident_report" in e.text for e in s.timeline),
+            WAIT,
+        )
+        await finish(handle)
+    to_zoe = dm(slack, ZOE, "⏳ Reminder: “Incident report (internal)”")
+    assert to_zoe is not None and handle.id in to_zoe["text"]
+    assert dm(slack, IC, "⏳ Reminder") is None  # the roster's IC handed it over
+    notified = [
+        e.text for e in reminded.timeline if e.kind == "notified" and "reminder-incident_report" in e.text
+    ]
+    assert notified == [f"reminder-incident_report-1 → {ZOE_EMAIL}"], notified
+
+
+async def open_on(env, tq):
+    return await opened_on_time(env, tq, None, module="fees")
