@@ -5,6 +5,8 @@ same through Slack and the CLI on a real worker: tests/test_roles_live.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -18,6 +20,7 @@ from plan.models import DEFAULT_CHECKLISTS, HoldRule, Role
 from plan.policy import DEFAULT_POLICY_FILE, PolicyError, parse_policy
 from tests.test_deciders import IC, LEAD, PRIMARY, kinds, opened, send
 from tests.test_simulation import POLICY, Incident
+from webhook.slack.app import USAGE, role_command
 from workflows.signals import BY_NAME
 
 ZOE = "zoe.nakamura@preskool.com"  # a colleague outside the roster, a full member of the workspace
@@ -324,3 +327,57 @@ def test_a_role_goes_only_where_its_rule_allows_whoever_asks(role, rule, person,
             assert held in rule
         elif rule is HoldRule.roster or not vouched:
             assert held in roster
+
+
+# --- what people type after /incident role and /incident handover ------------------------------------
+
+SLACK_TEXT = st.one_of(
+    st.text(max_size=80),
+    st.builds(
+        lambda role, user, name, note: f"{role}<@{user}{name}>{note}",
+        st.sampled_from(["", "incident_commander ", "  comms ", "<@U1> ", "oncall_primary\n"]),
+        st.from_regex(r"[UW][A-Z0-9]{2,12}", fullmatch=True) | st.text(max_size=6),
+        st.sampled_from(["", "|zoe", "|", "|a>b"]),
+        st.text(max_size=4000),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(verb=st.sampled_from(["role", "handover"]), text=SLACK_TEXT)
+def test_whatever_follows_the_verb_is_read_or_answered_with_the_usage(verb, text):
+    """Never an error: a Slack user and the input (never a `person` typed in), or the usage line."""
+    read = role_command(verb, text)
+    if isinstance(read, str):
+        assert read == USAGE[verb]
+        return
+    user, data = read
+    assert re.fullmatch(r"[UW][A-Z0-9]{2,20}", user) and f"<@{user}" in text
+    assert "person" not in data and "by" not in data
+    if verb == "role":
+        assert data["role"] and "note" not in data
+    else:
+        assert len(data["note"]) <= 3000 and data["note"] == data["note"].strip()
+
+
+@pytest.mark.parametrize(
+    "verb, text, read",
+    [
+        ("role", " communications_lead <@U0ZOE00001|zoe>", ("U0ZOE00001", {"role": "communications_lead"})),
+        ("role", " <@U0ZOE00001|zoe>", USAGE["role"]),  # a role is named
+        ("role", " communications_lead @zoe", USAGE["role"]),  # an unescaped mention: no user id
+        (
+            "handover",
+            " <@U0ZOE00001|zoe> Fees queue\nwatch it ",
+            ("U0ZOE00001", {"note": "Fees queue\nwatch it"}),
+        ),
+        (
+            "handover",
+            " incident_commander <@W0ZOE00001>",
+            ("W0ZOE00001", {"role": "incident_commander", "note": ""}),
+        ),
+        ("handover", "", USAGE["handover"]),
+    ],
+)
+def test_the_slash_command_words(verb, text, read):
+    assert role_command(verb, text) == read

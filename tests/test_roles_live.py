@@ -97,6 +97,7 @@ async def test_slack_roles_and_handover(dev_env, run_worker, keyed, slack, slack
     assert f"from asha.rao@preskool.com to {ZOE_EMAIL}" in handover.text and note in handover.text
     assert note in bridge[0]["text"] and f"§5.1 now reads: IC: <@{ZOE}>" in bridge[0]["text"]
     assert note in ic_dm["text"] and "Declare (or confirm) the severity" in ic_dm["text"]
+    assert ZOE in slack.channel_by_name(after.channel).members  # invited into the bridge
 
 
 async def test_through_the_cli_roles_follow_their_rules_with_a_real_worker(cli, dev_env, run_worker, slack):  # noqa: F811

@@ -196,31 +196,23 @@ class SlackActions:
             return await respond(status_line(incident, status))
         data = {}
         if verb in ("role", "handover"):
-            data, refusal = await self.role_words(verb, words[1:])
+            data, refusal = await self.role_words(verb, (body.get("text") or "").strip()[len(verb) :])
             if refusal:
                 return await respond(refusal)
         signal = {"ack": "acknowledge", "role": "assign_role"}.get(verb, verb)
         await respond(said(await self.send(incident, signal, data, body["user_id"])))
 
-    async def role_words(self, verb: str, words: list[str]) -> tuple[dict, str | None]:
+    async def role_words(self, verb: str, text: str) -> tuple[dict, str | None]:
         """`role <role> @person` or `handover [role] @person [note]`: the signal's input, or what
         to tell the person (a usage line; why Slack does not vouch for whom they named)."""
-        usage = (
-            "Usage: `/incident role <role> @person`"
-            if verb == "role"
-            else "Usage: `/incident handover [role] @person [note]`"
-        )
-        at = next((n for n, w in enumerate(words[:2]) if w.startswith("<@")), None)
-        if at is None or (verb == "role" and at != 1):
-            return {}, usage
-        user_id = words[at].strip("<>@").split("|")[0]
+        parsed = role_command(verb, text)
+        if isinstance(parsed, str):
+            return {}, parsed
+        user_id, data = parsed
         person, why = await self.people.member(user_id)
         if person is None:
             return {}, f"🚫 <@{user_id}> cannot take a role: {why}"
-        data = {"person": person, **({"role": words[0]} if at == 1 else {})}
-        if verb == "handover":
-            data["note"] = " ".join(words[at + 1 :])[:3000]
-        return data, None
+        return {**data, "person": person}, None
 
     async def incident_here(self, body: dict) -> tuple[str | None, dict]:
         """The incident whose bridge this channel is, and its status: named by the channel's
@@ -333,6 +325,29 @@ def after_ack(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
             log.exception("the Slack listener %s failed after its ack", listener.__name__)
 
     return run
+
+
+# `[role] <@U…|name> [note]`, as Slack escapes a mention (deploy/slack-app-manifest.yaml should_escape)
+ROLE_COMMAND = re.compile(
+    r"^\s*(?:(?P<role>[^\s<>]+)\s+)?<@(?P<user>[UW][A-Z0-9]{2,20})(?:\|[^<>]*)?>(?P<note>.*)$", re.S
+)
+USAGE = {
+    "role": "Usage: `/incident role <role> @person`",
+    "handover": "Usage: `/incident handover [role] @person [note]`",
+}
+
+
+def role_command(verb: str, text: str) -> tuple[str, dict] | str:
+    """What `/incident role …` or `/incident handover …` names: (the Slack user, the input
+    without the person), or the usage line. `role` needs a role and takes no note; a handover's
+    note keeps its line breaks (at most 3,000 characters)."""
+    found = ROLE_COMMAND.match(text)
+    if not found or (verb == "role" and (not found["role"] or found["note"].strip())):
+        return USAGE[verb]
+    data = {"role": found["role"]} if found["role"] else {}
+    if verb == "handover":
+        data["note"] = found["note"].strip()[:3000]
+    return found["user"], data
 
 
 def status_line(incident: str, status: dict) -> str:
