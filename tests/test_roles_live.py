@@ -194,3 +194,26 @@ async def test_reminders_go_to_the_new_holder_after_a_handover(time_env, run_wor
 
 async def open_on(env, tq):
     return await opened_on_time(env, tq, None, module="fees")
+
+
+async def test_when_slack_cannot_say_the_role_is_refused_never_given(dev_env, run_worker, slack):
+    """Security fails closed: Slack answering users.lookupByEmail with an error leaves the role
+    where it was, refused with why in the timeline and the bridge; the next try, answered, works."""
+    async with run_worker(dev_env.client) as tq:
+        handle, status = await open_incident(dev_env.client, tq)
+        slack.fail_next("users.lookupByEmail", 403, times=100)
+        ask = {"by": "asha.rao@preskool.com", "role": "communications_lead", "person": ZOE_EMAIL}
+        await handle.signal("assign_role", ask)
+        refused = await status_when(
+            handle,
+            lambda s: any(e.kind == "refused" and ZOE_EMAIL in (e.reason or "") for e in s.timeline),
+            WAIT,
+        )
+        slack.reset()
+        await handle.signal("assign_role", ask)
+        given = await status_when(handle, lambda s: holder(s, "communications_lead") == ZOE_EMAIL, WAIT)
+        await finish(handle)
+    (refusal,) = [e for e in refused.timeline if e.kind == "refused" and ZOE_EMAIL in (e.reason or "")]
+    assert "could not be asked" in refusal.reason
+    assert holder(refused, "communications_lead") == "elif.demir@preskool.com"
+    assert holder(given, "communications_lead") == ZOE_EMAIL
