@@ -192,6 +192,24 @@ def test_an_incident_begun_before_issue_23_still_refuses_a_stranger_as_it_did():
     assert not any(isinstance(e, fx.Notify) for e in roster.effects)  # no checklist: as it was
 
 
+@pytest.mark.parametrize(
+    "signal, value",
+    [
+        ("handover", {"by": PRIMARY, "person": CHEN}),
+        ("tick_checklist", {"by": PRIMARY, "role": "oncall_primary", "item": 0}),
+    ],
+)
+def test_signals_new_in_issue_23_are_refused_by_an_incident_begun_before_it(signal, value):
+    """As its code did (an unknown signal: refused in the timeline and the bridge), so it replays."""
+    incident = opened()
+    old = Given(incident.given().incident_id, incident.policy, incident.now, patched=lambda _change: False)
+    decision = decide(incident.state, old, take, BY_NAME[signal], value, None)
+    assert (
+        decision.verdict is Verdict.refused and f"this incident takes no signal '{signal}'" in decision.reason
+    )
+    assert kinds(decision) == ["refused"] and not decision.changes
+
+
 # --- handover ---------------------------------------------------------------------------------------
 
 

@@ -50,6 +50,7 @@ def assign_role(d: Draft, assignment: AssignRole, actor: Actor) -> None:
 def handover(d: Draft, h: Handover, actor: Actor) -> None:
     """`handover`: the holder of a role (or whoever may assign roles) hands it to `person` with
     their summary. The role is the one `by` holds when they hold exactly one."""
+    begun_before(d, "handover")
     role = h.role or _sole_role(d, actor)
     held = d.holder(role)
     if not (held and held.email.lower() == h.by.lower()) and not d.policy.may(
@@ -156,6 +157,7 @@ def _tell_checklist(d: Draft, role: Role, person: str, note: str) -> None:
 
 def tick(d: Draft, t: TickChecklist, actor: Actor) -> None:
     """`tick_checklist`: the role's holder ticks one item of its checklist, kept in the timeline."""
+    begun_before(d, "tick_checklist")
     items = d.policy.roles[t.role].checklist
     if t.item >= len(items):
         d.refuse("tick_checklist", f"the {t.role.title}'s checklist has {len(items)} item(s)")
@@ -167,6 +169,13 @@ def tick(d: Draft, t: TickChecklist, actor: Actor) -> None:
         return
     d.s.checklists = {**d.s.checklists, t.role: sorted([*done, t.item])}
     d.note(K.checklist, f"{t.role.title}: “{items[t.item]}” done by {t.by}", by=t.by, role=t.role)
+
+
+def begun_before(d: Draft, signal: str) -> None:
+    """An incident begun before issue 23 refuses this signal as the code it began on did (an
+    unknown signal, refused where people look), so that its history replays."""
+    if not d.given.patched(PATCH):
+        d.refuse(signal, f"this incident takes no signal {signal!r}")
 
 
 def _sole_role(d: Draft, actor: Actor) -> Role:
