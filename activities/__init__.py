@@ -158,6 +158,7 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
     chat, pager, status_page, recovery, tickets, email, executor, on_call = chosen.values()
     paging = PagingActivities(pager.provider, policy, missing=pager.missing)
     bridge = BridgeActivities(chat.provider, Directory(people), missing=chat.missing)
+    pinned = PolicyActivities(with_attestation_keys(policy, settings))
     return [
         paging.page_role,
         paging.resolve_page,
@@ -175,5 +176,6 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         PostmortemActivities().draft_postmortem,
         TicketActivities(tickets.provider, missing=tickets.missing).create_ticket,
         EmailActivities(email.provider, missing=email.missing).send_email,
-        PolicyActivities(with_attestation_keys(policy, settings)).current_policy,
+        pinned.current_policy,
+        pinned.attestation_keys,
     ]

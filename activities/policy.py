@@ -18,3 +18,9 @@ class PolicyActivities:
     @activity.defn
     async def current_policy(self) -> Policy:
         return self.policy
+
+    @activity.defn
+    async def attestation_keys(self) -> list[str]:
+        """This worker's attestation public keys now (base64, from IRP_ATTESTATION_PUBLIC_KEYS):
+        an incident opened before a rotation learns the new key from them (plan/decide/keys.py)."""
+        return list(self.policy.attestation_keys)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import os
 import sys
@@ -50,7 +51,7 @@ from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from incident_client.intake import declare_incident, deliver
-from plan import AlertmanagerDelivery, Declaration
+from plan import AlertmanagerDelivery, Declaration, person_input
 from plan.attestation import new_key_pair
 from plan.signals import nearest
 from workflows import IncidentWorkflow
@@ -66,6 +67,14 @@ async def run(args: argparse.Namespace) -> int:
         print("# every worker (comma-separated with the old key while rotating)")
         print(f"IRP_ATTESTATION_PUBLIC_KEYS={public}")
         return outcomes.OK
+    if args.command == "signal":  # the JSON is read before anything connects
+        reading = person_input.read_text(args.json)
+        if reading.refusal:
+            print(f"error: the JSON: {reading.refusal}", file=sys.stderr)
+            return outcomes.USAGE
+        if reading.note:
+            print(f"note: {reading.note}", file=sys.stderr)
+        args.json = reading.value
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "alert":
@@ -100,14 +109,13 @@ async def run(args: argparse.Namespace) -> int:
                 client.get_workflow_handle(args.incident).query(IncidentWorkflow.status), args.wait
             )
         except TimeoutError:
-            return outcomes.no_answer("status", args.wait)
+            return await outcomes.no_answer("status", args.wait, client.get_workflow_handle(args.incident))
         show(status.model_dump(mode="json"))
     elif args.command == "signal" or args.command in COMMANDS:
-        name, payload = (
-            (args.name, json.loads(args.json))
-            if args.command == "signal"
-            else (COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args))
-        )
+        if args.command == "signal":
+            name, payload = args.name, args.json
+        else:
+            name, payload = COMMANDS[args.command].name, payload_of(COMMANDS[args.command], args)
         if name not in PEOPLES:  # checked before anything is sent
             known = sorted(PEOPLES)
             print(f"refused: no signal {name!r}{nearest(name, known)}; known: {', '.join(known)}")
@@ -185,8 +193,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def unknown_command(argv: list[str], p: argparse.ArgumentParser) -> str | None:
+    """For a first word that is no command: what to say, with the nearest command (a signal's
+    name leads to its shortcut: `acknowlege` → `ack`). None when the command is known."""
+    commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in commands:
+        return None
+    by_signal = {s.name: s.cli.command for s in SIGNALS if s.cli}
+    close = difflib.get_close_matches(word, sorted({*commands, *by_signal}), n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        command = by_signal.get(close[0], close[0])
+        hint = f": did you mean `irp {command}`" + (
+            f" (the {close[0]} signal)?" if close[0] in by_signal else "?"
+        )
+    return f"no command {word!r}{hint} (`irp --help` lists them)"
+
+
 def main() -> None:
-    args = parser().parse_args()
+    p = parser()
+    if said := unknown_command(sys.argv[1:], p):
+        print(f"error: {said}", file=sys.stderr)
+        exit_now(outcomes.USAGE)
+    args = p.parse_args()
     code = outcomes.ERROR
     try:
         exit_now(asyncio.run(run(args)))

@@ -5,9 +5,13 @@ of its own input; nothing is reported as done that the incident did not confirm.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from plan.signals import Outcome
@@ -38,13 +42,13 @@ async def act(handle: WorkflowHandle, signal: str, payload: dict, wait: float) -
     try:
         gates = len((await status_of(handle, wait)).gate_runs) if signal == "resolve" else 0
     except TimeoutError:
-        return no_answer(signal, wait)
+        return await no_answer(signal, wait, handle)
     try:
         outcome: Outcome = await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.act, {"signal": signal, "input": payload}), wait
         )
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return no_answer(signal, wait)
+        return await no_answer(signal, wait, handle)
     if not outcome.accepted:
         print(f"refused: {outcome.reason}")
         return REFUSED
@@ -125,13 +129,49 @@ async def _request(handle: WorkflowHandle, request_id: str):
     return found
 
 
-def no_answer(signal: str, wait: float) -> int:
+async def no_answer(signal: str, wait: float, handle: WorkflowHandle) -> int:
+    """Exit NO_ANSWER, saying why as far as Temporal tells: whether any worker polls the task
+    queue the incident runs on (and which queue the CLI's workers poll when they differ)."""
+    why = await who_serves(handle)
     print(
-        f"{signal}: no answer within {wait:g} s — is a worker running? (`make up` starts one). It may "
-        "still be applied when a worker picks the incident up, or lost if the server restarts "
-        "first: check with `irp status` before sending it again."
+        f"{signal}: no answer within {wait:g} s — {why}. It may still be applied when a worker picks "
+        "the incident up, or lost if the server restarts first: check with `irp status` before "
+        "sending it again."
     )
     return NO_ANSWER
+
+
+async def who_serves(handle: WorkflowHandle) -> str:
+    """Why an incident may not answer, from Temporal: nobody polls its task queue (named, with the
+    queue this CLI's workers use when it differs: an incident begun by `make demo` on a server
+    `make up` already ran is on the drill's own queue), or a worker does and is busy."""
+    client = handle._client
+    try:
+        queue = (await handle.describe()).raw_description.execution_config.task_queue.name
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+    except Exception as e:  # the explanation is a courtesy: never a second failure
+        return f"is a worker running? (`make up` starts one; Temporal did not say: {type(e).__name__})"
+    if answer.pollers:
+        last = max(p.last_access_time.ToDatetime(tzinfo=UTC) for p in answer.pollers)
+        ago = max(0, int((datetime.now(UTC) - last).total_seconds()))
+        return (
+            f"a worker polled this incident's task queue {queue!r} {ago} s ago: it may be busy (replaying "
+            "a long history after a restart) or have just stopped; try again with a longer --wait"
+        )
+    ours = os.environ.get("TEMPORAL_TASK_QUEUE") or "incident-response"
+    elsewhere = (
+        f"; your workers poll {ours!r} — an incident on another queue (a `make demo` drill run while "
+        "`make up` was running is on its own) is served only by a worker started for that queue"
+        if queue != ours
+        else " (`make up` starts one)"
+    )
+    return f"no worker polls this incident's task queue {queue!r}{elsewhere}"
 
 
 async def list_incidents(client: Client, wait: float) -> int:

@@ -120,6 +120,29 @@ async def incident_status(incident_id: str):
     return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.status)
 
 
+async def _terminate(incident_id: str, reason: str) -> None:
+    client = await connect()
+    await client.get_workflow_handle(incident_id).terminate(reason=reason)
+
+
+def close_drill(incident_id: str, task_queue: str) -> None:
+    """On a server the demo did not start (`make up` already running), the drill's incident is on
+    the drill's own task queue, which only the demo's worker polls: it is ended with the demo, with
+    the reason in the Web UI, rather than left open with nobody to serve it."""
+    reason = f"drill over: the demo's worker (task queue {task_queue}) stopped with the demo"
+    try:
+        asyncio.run(_terminate(incident_id, reason))
+        print(
+            f"\nThe drill's incident {incident_id} is ended ({reason});"
+            " the running stack's own incidents are untouched."
+        )
+    except Exception as e:  # already closed, or Temporal gone: say so, never a traceback at exit
+        print(
+            f"\nThe drill's incident {incident_id} could not be ended ({type(e).__name__}):"
+            f" {IRP} status shows it"
+        )
+
+
 def main() -> None:
     drill = datetime.now(UTC).strftime("drill-%Y%m%d-%H%M%S")
     (ROOT / ".data").mkdir(exist_ok=True)
@@ -197,6 +220,8 @@ def main() -> None:
         if answer.status_code != 202:
             sys.exit(f"demo: the receiver refused the alert; logs are in {LOGS}")
         incident_id = answer.json()["incidents"][0]["incident_id"]
+        if reusing:  # its worker stops with the demo: never leave a P0 that nothing serves
+            stack.callback(close_drill, incident_id, task_queue)
         status = wait_until(
             lambda: (
                 (s := asyncio.run(incident_status(incident_id))).cadence
@@ -399,15 +424,20 @@ def show(status, urls: dict) -> None:
                 f"  [dedup_key {body['dedup_key']}, answered {call['status']}]"
             )
     slack = httpx.get(urls["slack_url"].rstrip("/").rsplit("/api", 1)[0] + "/_sandbox/calls").json()
-    print(f"\nBridge #{status.channel} (Slack Web API, as the sandbox received it):")
-    for call in slack["calls"]:
-        if call["path"].endswith("chat.postMessage") and call["status"] == 200:
-            text = readable(call["params"]["text"], status)
+    channels, direct = posts_by_place(slack)
+    for name, texts in channels.items():
+        where = "Bridge" if name == status.channel else "Channel"
+        print(f"\n{where} #{name} (Slack Web API, as the sandbox received it):")
+        for text in texts:
+            text = readable(text, status)
             if text.startswith("📝 Post-mortem draft"):
                 text = "\n".join(
                     text.splitlines()[:14] + ["… (the whole draft is in the bridge and the Jira ticket)"]
                 )
             print("  " + text.replace("\n", "\n  "))
+    print("\nDirect messages (each to one person, not in the bridge; the same text once, with its people):")
+    for text, people in direct.items():
+        print(f"  to {', '.join(people)}: " + readable(text, status).replace("\n", "\n    "))
     statuspage = httpx.get(urls["statuspage_url"].rstrip("/") + "/_sandbox/calls").json()
     print("\nStatus page (Statuspage REST API, as the sandbox received it):")
     for incident in statuspage["incidents"]:
@@ -442,6 +472,25 @@ def show(status, urls: dict) -> None:
     print("\nTimeline:")
     for entry in status.timeline:
         print(f"  {entry.at:%H:%M:%S}  {entry.kind:<14} {entry.text}")
+
+
+def posts_by_place(slack: dict) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The sandbox Slack's accepted chat.postMessage calls (its /_sandbox/calls answer), split by
+    where they went: channel name → texts in order, and direct messages as text → the users it
+    went to (a post-mortem invitation sent to five people is one line, not five bridge posts)."""
+    names = {c["id"]: c["name"] for c in slack.get("channels", [])}
+    channels: dict[str, list[str]] = {}
+    direct: dict[str, list[str]] = {}
+    for call in slack["calls"]:
+        if not (call["path"].endswith("chat.postMessage") and call["status"] == 200):
+            continue
+        to, text = call["params"].get("channel", ""), call["params"].get("text", "")
+        if to.startswith(("D", "U", "W")):  # an IM's id, or a user's (Slack opens the IM)
+            person = names.get(to, to) if to.startswith("D") else to
+            direct.setdefault(text, []).append(person)
+        else:
+            channels.setdefault(names.get(to, to.lstrip("#")), []).append(text)
+    return channels, direct
 
 
 def show_metrics(port: int) -> None:

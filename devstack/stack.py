@@ -102,6 +102,27 @@ class Config:
         return path.read_text().strip(), shown(path)
 
 
+def sandbox_lines(env: dict[str, str], state: Path) -> list[str]:
+    """The summary's lines for the sandbox: where each fake listens (GET <url>/_sandbox/calls shows
+    what it received) and how to make the §4.5 recovery checks fail and pass again."""
+    root = {
+        "Slack": env["SLACK_API_URL"].removesuffix("/").removesuffix("/api"),
+        "PagerDuty": env["PAGERDUTY_EVENTS_URL"],
+        "Statuspage": env["STATUSPAGE_API_URL"],
+        "Prometheus": env["PROMETHEUS_URL"],
+        "Jira": env["JIRA_URL"],
+    }
+    prometheus = root["Prometheus"].rstrip("/")
+    return [
+        "  Sandbox   " + " · ".join(f"{name} {url.rstrip('/')}" for name, url in root.items()),
+        f"            what each received: GET <its url>/_sandbox/calls; SMTP's mail: {shown(state)}",
+        "  Recovery  the §4.5 checks pass; make them fail: curl -X POST "
+        f"{prometheus}/_sandbox/recovery -d '{{\"healthy\": false}}'",
+        f"            (one check: POST {prometheus}/_sandbox/answers -d '{{\"<its query>\": <value>}}'; "
+        "the queries are `recovery_checks` in the policy)",
+    ]
+
+
 def shown(path: Path) -> str:
     """A path as a person in the repository would type it."""
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
@@ -121,6 +142,7 @@ class Stack:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = asyncio.Event()
         self.token_from = ""  # where a person finds the receiver's token
+        self.sandbox_lines: list[str] = []  # where the fakes listen and how to steer them (sandbox only)
         self.env = {**LOCAL_BUILD, **config.env, "PYTHONUNBUFFERED": "1", "TEMPORAL_ADDRESS": config.address}
 
     async def run(self) -> int:
@@ -162,6 +184,7 @@ class Stack:
         if c.sandbox:  # no real routing key goes anywhere, not even to a fake
             self.env = {k: v for k, v in self.env.items() if not k.startswith("PAGERDUTY_ROUTING_KEY_")}
             self.env.update(await self.start_sandbox())
+            self.sandbox_lines = sandbox_lines(self.env, c.data / "stack-sandbox.json")
             self.env.update(IRP_DRILL="1", IRP_POLICY_FILE=str(drill_policy(c.data / "drill-policy.yaml")))
             outside = (
                 "sandbox: fake Slack, PagerDuty, Statuspage, Prometheus, Jira, SMTP;"
@@ -276,6 +299,7 @@ class Stack:
                 f"  Outside   {outside}",
                 f"  Logs      {shown(c.logs)}/",
                 f"  CLI       {prefix}{shown(cli)} list",
+                *self.sandbox_lines,
             ]
         )
 

@@ -25,7 +25,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from plan.models import Email
 
-MAX_AGE = timedelta(minutes=5)  # Slack's own window for a request's timestamp
+# How old an attestation may be when its incident checks it, and how far ahead of the incident's
+# clock: wide, because a decision a person really made is never refused for when or where it was
+# checked (issue 23) — a signal waits out a worker outage in Temporal, a receiver's clock may
+# differ. Replays are refused by nonce, kept as long as this window (plan/judge.py).
+MAX_AGE = timedelta(days=7)
+MAX_AHEAD = timedelta(hours=1)
 SIGNATURE_BYTES = 64  # RFC 8032 §5.1.6: an Ed25519 signature is 64 bytes
 KEY_BYTES = 32
 # Fields of a signal's input an attestation does not bind (it carries itself; `by` is `person`).
@@ -123,7 +128,7 @@ def refusal(
 ) -> str | None:
     """Why `attestation` does not prove this decision, or None when it does. Checks, in order: a
     pinned key of that id, the signature, the incident, the signal, the input's hash, the person
-    (= `by`), the age (at most MAX_AGE, not from the future beyond a minute) and the nonce."""
+    (= `by`), the age (at most MAX_AGE, at most MAX_AHEAD from the future) and the nonce."""
     key = keys.get(attestation.key_id)
     if key is None:
         return f"signed with key {attestation.key_id}, which this incident's workers do not hold"
@@ -137,12 +142,25 @@ def refusal(
     ]
     if mismatch := next((name for name, said, is_ in wrong if said != is_), None):
         return f"it was signed for another {mismatch}"
-    if not (-timedelta(minutes=1) <= now - attestation.at <= MAX_AGE):
-        age = int((now - attestation.at).total_seconds())
-        return f"it is {age} s old (at most {int(MAX_AGE.total_seconds())})"
+    age = now - attestation.at
+    if age > MAX_AGE:
+        return f"it is {_span(age)} old (at most {_span(MAX_AGE)})"
+    if -age > MAX_AHEAD:
+        return f"it is dated {_span(-age)} ahead of the incident's clock (at most {_span(MAX_AHEAD)})"
     if attestation.nonce in seen:
         return "its nonce was used before (a replay)"
     return None
+
+
+def _span(delta: timedelta) -> str:
+    """A duration as people say it: `3 d 4 h`, `2 h 5 min`, `40 s`."""
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min")] if seconds == 0 or days or hours else []
+    parts = parts or [(minutes, "min"), (seconds, "s")]
+    return " ".join(f"{n} {unit}" for n, unit in parts if n) or "0 s"
 
 
 def verifies(key: bytes, signature_b64: str, message: bytes) -> bool:

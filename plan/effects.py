@@ -45,6 +45,11 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class LookUpKeys:
+    """Ask the workers for their current attestation public keys (plan/decide/keys.py)."""
+
+
+@dataclass(frozen=True)
 class LookUpOnCall:
     """Ask PagerDuty again who is on call (a handoff is announced), `why` said in the timeline."""
 
@@ -164,6 +169,7 @@ Effect = (
     | Page
     | Invite
     | LookUpOnCall
+    | LookUpKeys
     | Notify
     | VerifyHolder
     | OpenStatusPage

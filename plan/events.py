@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     start = "start"
     severity = "severity"
     phase = "phase"
+    phase_skipped = "phase-skipped"  # a §4 phase passed over (resolve before FIX): said, never silent
     abandoned = "abandoned"
     private = "private"
     windows_passed = "windows-passed"
@@ -53,6 +54,7 @@ class EventKind(StrEnum):
     claimed = "claimed"
     claim_confirmed = "claim-confirmed"
     security = "security"
+    keys = "keys"  # attestation keys: a decision waits for the workers' current keys, keys learned
     # requests: §4.3/§7 actions, the §5.4 customer email, the public statement
     action = "action"
     action_requested = "action-requested"

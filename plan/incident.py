@@ -4,7 +4,7 @@ whole, with absolute deadlines rather than timers."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -108,6 +108,16 @@ class PinnedMessage(BaseModel):
     by: str
 
 
+class AwaitingKeys(BaseModel):
+    """A person's input signed with a key this incident has not pinned (a rotation since it
+    opened): held while its workers are asked for their current keys (plan/decide/keys.py).
+    `value` is the input as read (plan/person_input.py), taken again once the keys are known."""
+
+    signal: str
+    value: Any
+    key_id: str
+
+
 class IncidentState(BaseModel):
     # The problem's earliest known start, UTC (plan/start.py); §4's windows and MTTA/MTTR count
     # from it. On incidents opened before the `v1.1` patch: when the incident heard of it.
@@ -130,8 +140,11 @@ class IncidentState(BaseModel):
     assignments: dict[Role, str] = {}
     checklists: dict[Role, list[int]] = {}  # the checklist items ticked by each role's holders (issue 23)
     on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
+    shift_look_asked: datetime | None = None  # when a shift's end last asked for a look (plan/oncall.py)
     paged: list[Page] = []
     bridge: Bridge = Bridge()
+    # "<channel id> <email>" → why that person could not be invited to that bridge (said once)
+    not_invited: dict[str, str] = {}
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     escalated_unacknowledged: bool = False
@@ -148,6 +161,9 @@ class IncidentState(BaseModel):
     ledger_opened: bool = False
     claims: dict[str, Claim] = {}  # decisions sent in someone's name without an attestation (issue 15)
     nonces: dict[str, datetime] = {}  # attestation nonces seen in the last MAX_AGE (replays refused)
+    learned_keys: list[str] = []  # attestation public keys (base64) learned from the workers since the pin
+    awaiting_keys: list[AwaitingKeys] = []  # decisions signed with a key new to this incident
+    keys_asked: bool = False  # a look-up of the workers' current keys is on its way
     pins: dict[str, PinnedMessage] = {}  # bridge messages pinned to the timeline, by message id
     declaration_digest: str | None = None  # Declaration.digest of the body that opened it, if declared
     declaration_answers: int = 0  # how often `opened` answered: a retried declaration is not created twice
@@ -219,6 +235,7 @@ class IncidentStatus(BaseModel):
     cadence: Cadence | None = None
     status_page_id: str | None = None
     private: bool = False  # need-to-know (README: Private incidents)
+    pin_emoji: str = "pushpin"  # the policy's: a reaction with it on a bridge message pins it (§4.6)
     resolution: Resolution | None = None
     gate_runs: list[GateRun] = []
     requests: list[ActionRequest] = []
@@ -236,6 +253,7 @@ class DeliveryReceipt(BaseModel):
     incident_id: str
     severity: Severity
     created: bool
+    severity_reasons: list[str] = []  # why it has its severity (§6): what `irp declare` shows
 
 
 __all__ = [

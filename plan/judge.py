@@ -10,14 +10,13 @@ decision that needs proof and came without it (plan/decide/claims.py)."""
 
 from __future__ import annotations
 
-import base64
-from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from plan.attestation import MAX_AGE, key_id, refusal
+from plan.attestation import MAX_AGE, MAX_AHEAD, refusal
 from plan.decide.claims import hold_for
+from plan.decide.keys import known_keys, wait_for_keys
 from plan.decide.roles import PATCH as ROLES_PATCH
 from plan.decision import Actor, Draft
 from plan.events import EventKind
@@ -50,19 +49,27 @@ class Input(Protocol):
     decide: Any
 
 
-def take(d: Draft, row: Input, value: object, confirmed: tuple[str | None] | None = None) -> Any:
+def take(
+    d: Draft,
+    row: Input,
+    value: object,
+    confirmed: tuple[str | None] | None = None,
+    looked_up: bool = False,
+) -> Any:
     """One person's input, judged then decided, into `d`; answers what its decider answers (a
     confirmed claim, for the router to take as its person's). `confirmed`: (the chat user) of a
-    confirmed claim, whose proof is that person's own click, not an attestation."""
+    confirmed claim, whose proof is that person's own click, not an attestation. `looked_up`: the
+    workers' current keys were asked for since it came (a key still unknown is then refused)."""
     accepted = validated(d, row.name, row.model, value)
     known(d, row.name, gated(d, row.authority), accepted)
     if row.authority:
         authorised(d, row.authority, accepted.by)
-    user = (
-        confirmed[0] if confirmed else prove(d, row.name, accepted, value if isinstance(value, dict) else {})
-    )
+    signed = value if isinstance(value, dict) else {}
+    user = confirmed[0] if confirmed else prove(d, row.name, accepted, signed, looked_up)
     if user is HELD:
         return hold_for(d, row.name, accepted, value)
+    if user is NEW_KEY:
+        return wait_for_keys(d, row.name, value, accepted.attestation.key_id)
     email = getattr(accepted, "by", "")
     actor = Actor(
         email=email, roles=frozenset(roles_of(d.s, d.policy, email)) if email else frozenset(), user=user
@@ -122,16 +129,21 @@ def authorised(d: Draft, action: GatedAction, by: str, signal: str | None = None
 
 
 HELD = object()  # prove(): no proof, on a decision that needs it — a claim
+NEW_KEY = object()  # prove(): signed with a key the incident has not pinned — ask the workers first
 
 
 def needs_proof(signal: str, accepted: BaseModel) -> bool:
     return signal in PROVED or (signal == "resolve" and bool(getattr(accepted, "force_reason", None)))
 
 
-def prove(d: Draft, signal: str, accepted: BaseModel, value: dict) -> str | object | None:
+def prove(
+    d: Draft, signal: str, accepted: BaseModel, value: dict, looked_up: bool = False
+) -> str | object | None:
     """With attestation keys pinned: an attestation must prove exactly this decision (refused if
-    not; its nonce is then used up); none, on a decision that needs proof, is for a claim (HELD).
-    Answers the chat user proved, or None (not attested, or no keys: `by` is believed)."""
+    not; its nonce is then used up); none, on a decision that needs proof, is for a claim (HELD);
+    one signed with a key new to the incident waits for the workers' current keys (NEW_KEY)
+    unless they were just asked (`looked_up`). Answers the chat user proved, or None (not
+    attested, or no keys: `by` is believed)."""
     attestation = getattr(accepted, "attestation", None)
     if not d.policy.attestation_keys:
         return None
@@ -141,7 +153,9 @@ def prove(d: Draft, signal: str, accepted: BaseModel, value: dict) -> str | obje
         if signal == "confirm_claim":
             d.refuse(signal, "a claim is confirmed only by its person's own click in chat")
         return HELD
-    keys = {key_id(k): k for k in map(base64.b64decode, d.policy.attestation_keys)}
+    keys = known_keys(d)
+    if attestation.key_id not in keys and not looked_up:
+        return NEW_KEY
     why = refusal(
         attestation,
         keys,
@@ -154,6 +168,6 @@ def prove(d: Draft, signal: str, accepted: BaseModel, value: dict) -> str | obje
     )
     if why:
         d.refuse(signal, f"attestation refused: {why}")
-    kept = {n: at for n, at in d.s.nonces.items() if d.now - at <= MAX_AGE + timedelta(minutes=1)}
+    kept = {n: at for n, at in d.s.nonces.items() if d.now - at <= MAX_AGE + MAX_AHEAD}
     d.s.nonces = {**kept, attestation.nonce: attestation.at}
     return attestation.user

@@ -4,14 +4,28 @@ an activity asks PagerDuty, these decide who holds the role and whether it was h
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
 from plan.models import Email, OnCallSource, Person, Role
 
-__all__ = ["Handoff", "Holder", "Look", "OnCallPerson", "OnCallSource", "Settled", "settle"]
+__all__ = [
+    "Handoff",
+    "Holder",
+    "Look",
+    "OnCallPerson",
+    "OnCallSource",
+    "Settled",
+    "settle",
+    "next_shift_look",
+    "shifts_ended",
+]
+
+# A look at a shift's end that could not name the next person (PagerDuty silent, a gap in the
+# schedule) is tried again this long after, while the incident is being responded to.
+LOOK_AGAIN = timedelta(minutes=15)
 
 
 class OnCallPerson(BaseModel):
@@ -41,6 +55,9 @@ class Holder(BaseModel):
     email: str | None = None
     source: Literal["pagerduty", "roster"]
     detail: str
+    until: datetime | None = (
+        None  # PagerDuty's end of this person's shift (None: open-ended, or the roster's)
+    )
 
 
 class Handoff(BaseModel):
@@ -63,7 +80,9 @@ def holder_after(look: Look, role: Role, fixed: Person | None, before: Holder | 
     """PagerDuty's person when it named one; else the last PagerDuty answer of this incident
     (a failed look is no handoff); else the fixed person (None when the role has none)."""
     if found := look.found.get(role):
-        return Holder(name=found.name, email=found.email, source="pagerduty", detail=found.where)
+        return Holder(
+            name=found.name, email=found.email, source="pagerduty", detail=found.where, until=found.until
+        )
     why = look.failed.get(role) or look.skipped or "PagerDuty gave no answer"
     if before is not None and before.source == "pagerduty":
         return before
@@ -95,3 +114,31 @@ def settle(roles: list[Role], roster: dict[Role, Person], before: dict[Role, Hol
             reason = look.failed.get(role) or look.skipped or "no answer"
             settled.notes.append(f"{role.title}: still {who}; PagerDuty did not answer ({reason})")
     return settled
+
+
+def _ends(holders: dict[Role, Holder], assigned: set[Role]) -> dict[Role, datetime]:
+    """The end of each shift the incident follows: PagerDuty's holders of roles nobody assigned."""
+    return {
+        role: h.until
+        for role, h in holders.items()
+        if role not in assigned and h.source == "pagerduty" and h.until is not None
+    }
+
+
+def next_shift_look(
+    holders: dict[Role, Holder], assigned: set[Role], asked: datetime | None
+) -> datetime | None:
+    """When to ask PagerDuty again because a shift ends (issue 23): the earliest end of a holder's
+    shift not yet looked at (`asked`: when the last such look was asked for); a shift that had
+    ended by then, whose holder that look could not replace, is looked at again LOOK_AGAIN after
+    it. Always after `asked`, so a look never repeats at once. None: nothing to follow."""
+    ends = _ends(holders, assigned).values()
+    moments = [e for e in ends if asked is None or e > asked]
+    if asked is not None and any(e <= asked for e in ends):
+        moments.append(asked + LOOK_AGAIN)
+    return min(moments, default=None)
+
+
+def shifts_ended(holders: dict[Role, Holder], assigned: set[Role], now: datetime) -> dict[Role, Holder]:
+    """The roles whose holder's shift has ended by `now` (their holder, as last settled)."""
+    return {role: holders[role] for role, end in _ends(holders, assigned).items() if end <= now}

@@ -54,6 +54,12 @@ def read(encoding: str, data: bytes, key_id: str | None = None) -> Reading:
     return _object(text)
 
 
+def read_text(text: str) -> Reading:
+    """One JSON object from text a person typed (the CLI's `irp signal`), read as the incident
+    reads a signal's payload: the same liberties, the same reasons."""
+    return _object(text)
+
+
 def _object(text: str) -> Reading:
     try:
         value = json.loads(text)

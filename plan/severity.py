@@ -94,4 +94,15 @@ def classify_declaration(declaration: Declaration, triage: Triage) -> SeverityDe
     decision = classify_labels(labels, triage)
     if declaration.severity:
         decision.reasons = [f"declared {declaration.severity} by {declaration.reporter}"]
+    elif not declaration.module:
+        decision.reasons = [
+            f"declared by {declaration.reporter} with neither a severity nor a module: the plan's "
+            f"default, {decision.severity} (§6); the IC re-declares it (`irp severity`), or declare "
+            "with --severity, or --module for a critical module"
+        ]
+    elif decision.reasons and decision.reasons[0].startswith("no severity label"):
+        decision.reasons = [
+            f"declared by {declaration.reporter} for module {declaration.module}, which is not critical, "
+            f"with no severity: {decision.severity} (§6)"
+        ]
     return decision

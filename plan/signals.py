@@ -177,6 +177,7 @@ class Outcome(BaseModel):
     requests: list[str] = []
     claimed: str | None = None  # held as this claim until the named person confirms it
     pending: bool = False  # taken, but what it decides still waits (more approvals, a claim)
+    checking_key: bool = False  # signed with a key new to the incident: held while its workers are asked
 
 
 def outcome(

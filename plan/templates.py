@@ -286,6 +286,28 @@ def postmortem_invitation(*, incident_id: str, summary: str, due_at: datetime, t
     )
 
 
+def not_invited_to_ic(*, incident_id: str, channel: str, refused: dict[str, tuple[str, str]]) -> str:
+    """To the IC: who could not be invited to the bridge (email → (their roles, why)), and that
+    each was told directly."""
+    lines = [f"• {mention_email(email)} ({roles}): {why}" for email, (roles, why) in refused.items()]
+    return "\n".join(
+        [
+            f"⚠️ Incident {incident_id}: could not invite to #{channel}:",
+            *lines,
+            "Each was told by direct message. Bring them in another way, or keep them informed.",
+        ]
+    )
+
+
+def not_invited_to_person(*, incident_id: str, channel: str, roles: str, why: str, ic: Person | None) -> str:
+    """To a person the bridge could not take: what they are in the incident and whom to reach.
+    Nothing of a private incident but its id."""
+    return (
+        f"⚠️ Incident {incident_id}: you are engaged as {roles}, but Slack would not add you to its "
+        f"bridge #{channel} ({why}). The Incident Commander is {mention(ic)}: reach them directly."
+    )
+
+
 def claim_confirmation(incident_id: str, claim_id: str, signal: str, value: dict, about: str = "") -> str:
     """The direct message to the person a decision was sent in the name of (issue 15): exactly
     what it decides (`about`: the request it acts on), so they confirm what they see."""

@@ -97,6 +97,27 @@ class OnCallBook:
         ]
         self.shifts.append(Shift(user_id, escalation_policy, level, schedule, now, now + timedelta(days=7)))
 
+    def rotate(
+        self,
+        user_ids: list[str],
+        *,
+        schedule: str,
+        first_ends: datetime,
+        every: timedelta = timedelta(hours=8),
+        escalation_policy: str = "PEP0001",
+        level: int = 1,
+        schedule_name: str = "Primary rotation",
+        policy_name: str = "Engineering",
+    ) -> None:
+        """A rotation on `schedule`: `user_ids[0]` on call until `first_ends` (since `every` before
+        it), then each next one for `every`, in turn (the schedule's shifts before replaced)."""
+        self.schedules[schedule] = schedule_name
+        self.policies.setdefault(escalation_policy, policy_name)
+        self.shifts = [s for s in self.shifts if s.schedule_id != schedule]
+        for i, user_id in enumerate(user_ids):
+            start = first_ends + (i - 1) * every
+            self.shifts.append(Shift(user_id, escalation_policy, level, schedule, start, start + every))
+
     # wire ----------------------------------------------------------------------------------------
 
     def serves(self, request: web.Request) -> bool:
@@ -123,15 +144,30 @@ class OnCallBook:
         return self._oncalls(request.query)
 
     def _oncalls(self, query) -> tuple[int, Any, dict]:
+        """The on-calls whose shift overlaps `since`..`until` (both default to now), as PagerDuty
+        answers; with `earliest=true`, one per escalation policy, level and user (its earliest)."""
         schedules, policies = query.getall("schedule_ids[]", []), query.getall("escalation_policy_ids[]", [])
         users = query.getall("user_ids[]", [])
+        try:
+            now = datetime.now(UTC)
+            since = datetime.fromisoformat(query["since"]) if "since" in query else now
+            until = datetime.fromisoformat(query["until"]) if "until" in query else since
+        except ValueError:
+            return error(400, 2001, "Invalid Input Provided", "since and until must be ISO 8601 times")
         shown = [
             s
-            for s in self.shifts
+            for s in sorted(self.shifts, key=lambda s: s.start)
             if (not schedules or s.schedule_id in schedules)
             and (not policies or s.escalation_policy_id in policies)
             and (not users or s.user_id in users)
+            and s.start <= until
+            and s.end > since
         ]
+        if query.get("earliest") == "true":
+            firsts: dict[tuple, Shift] = {}
+            for s in shown:
+                firsts.setdefault((s.escalation_policy_id, s.level, s.user_id), s)
+            shown = list(firsts.values())
         limit, offset = int(query.get("limit", 25)), int(query.get("offset", 0))
         page = shown[offset : offset + limit]
         body = {"oncalls": [self._oncall(s) for s in page], "limit": limit, "offset": offset}

@@ -48,6 +48,7 @@ class PrometheusFake(FakeServer):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.answers: dict[str, Any] = {}
+        self.policy = None  # the policy whose recovery checks this Prometheus answers (healthy())
 
     # helpers for tests and the demo ----------------------------------------------------------
 
@@ -57,7 +58,9 @@ class PrometheusFake(FakeServer):
         self.answers[query_or_substring] = answer
 
     def healthy(self, policy) -> None:
-        """Every recovery check of `policy` (anything with `.recovery_checks`) passes."""
+        """Every recovery check of `policy` (anything with `.recovery_checks`) passes; from now on
+        `/_sandbox/answers` takes only keys found in its queries."""
+        self.policy = policy
         for c in policy.recovery_checks:
             self.set(
                 c.query,
@@ -85,9 +88,21 @@ class PrometheusFake(FakeServer):
         self.answers.clear()
 
     async def control(self, what: str, body: Any) -> web.Response:
-        """POST /_sandbox/answers {"<query>": <value or null>}: what the demo's Prometheus says."""
+        """POST /_sandbox/answers {"<query or part of one>": <value or null>}: what the demo's
+        Prometheus says; a key found in none of the policy's recovery check queries is 400, with
+        the queries (it would change nothing). POST /_sandbox/recovery {"healthy": false}: every
+        check fails (true: every check passes again)."""
+        if what == "recovery" and isinstance(body, dict) and isinstance(body.get("healthy"), bool):
+            if self.policy is None:
+                return web.json_response({"error": "this Prometheus knows no policy's checks"}, status=400)
+            (self.healthy if body["healthy"] else self.unhealthy)(self.policy)
+            return web.json_response({"answers": len(self.answers), "healthy": body["healthy"]})
         if what != "answers" or not isinstance(body, dict):
             return await super().control(what, body)
+        queries = [c.query for c in self.policy.recovery_checks] if self.policy else []
+        if unknown := [key for key in body if queries and not any(key in q for q in queries)]:
+            why = f"no recovery check query contains {unknown[0]!r}: nothing would change"
+            return web.json_response({"error": why, "queries": queries}, status=400)
         for query, value in body.items():
             self.set(query, value)
         return web.json_response({"answers": len(self.answers)})

@@ -6,6 +6,11 @@ shape and the error codes the spec gives for that method, and errors are HTTP 20
 `include_all_metadata` flag of conversations.history: they are accepted and answered as the
 real API does today, and the contract test states those additions explicitly.
 
+Threads as Slack keeps them: conversations.history answers a channel's top-level messages (and
+replies also sent to the channel), never other replies; conversations.replies answers a thread by
+its parent's or any reply's ts. People's replies, edits, deletions (a thread's parent stays as a
+tombstone) and other apps' posts are made with `reply_as`, `edit_as`, `delete_as`, `post_as_app`.
+
 Interactivity (issue 15, the section at the end): chat.postEphemeral, views.open/update/push with
 single-use 3-second trigger_ids, users.info, reactions.add/remove, and a response_url per
 interaction served at `POST {root_url}/response/<token>`. `sandbox.slack_user.SlackUser` acts as
@@ -41,9 +46,10 @@ RESPONSE_PATH = "/response/"  # where the fake serves each interaction's respons
 class SlackError(Exception):
     """An `ok: false` answer."""
 
-    def __init__(self, error: str):
+    def __init__(self, error: str, errors: list[dict] | None = None):
         super().__init__(error)
         self.error = error
+        self.errors = errors  # conversations.invite: one {"ok", "error", "user"} per user refused
 
 
 @dataclass
@@ -111,15 +117,15 @@ class SlackFake(FakeServer):
         signing_secret: str | None = None,
         **kw,
     ):
-        """`users`: user id -> {"name", "email"} (and, for a guest, a bot or a deactivated account,
-        `is_restricted`, `is_ultra_restricted`, `is_bot` or `deleted`: true); None accepts any
-        well-formed user id.
+        """`users`: user id -> {"name", "email"} (and optionally "guest": "single" or "multi", the
+        guest's own channels in "in", "deleted": True); None accepts any well-formed user id.
         `channels`: public channels that exist from the start (the first is #general).
         `signing_secret`: the app's, so another process can act as a person (POST /_sandbox/act)."""
         super().__init__(**kw)
         self.signing_secret = signing_secret
         self.tokens = set(tokens)
         self.users = users
+        self.invite_refusals: dict[str, str] = {}  # user id -> the error conversations.invite answers
         self._seed = channels
         self._last_ts = 0
         self._ids = 0
@@ -129,6 +135,7 @@ class SlackFake(FakeServer):
             "conversations.archive": self._archive,
             "conversations.create": self._create,
             "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "conversations.info": self._info,
             "conversations.invite": self._invite,
             "conversations.join": self._join,
@@ -155,6 +162,11 @@ class SlackFake(FakeServer):
         """An admin deletes the channel: every later call naming it gets channel_not_found, and
         its name is free again."""
         del self.channels[self.channel_by_name(name).id]
+
+    def refuse_invites(self, user_id: str, error: str) -> None:
+        """conversations.invite answers `error` for this user from now on (any per-user refusal
+        Slack documents for it, e.g. `user_is_restricted`, `cant_invite`)."""
+        self.invite_refusals[user_id] = error
 
     def remove_bot(self, name: str) -> None:
         """Someone removes the bot from the channel (/remove @bot)."""
@@ -241,7 +253,7 @@ class SlackFake(FakeServer):
                 raise SlackError(params["_error"])
             return 200, {"ok": True, **method(params)}, {}
         except SlackError as e:
-            return 200, {"ok": False, "error": e.error}, {}
+            return 200, {"ok": False, "error": e.error, **({"errors": e.errors} if e.errors else {})}, {}
 
     def fault_body(self, status: int) -> Any:
         if status == 429:
@@ -259,8 +271,10 @@ class SlackFake(FakeServer):
 
     def _reseed(self) -> None:
         self.channels.clear()
+        self.invite_refusals.clear()
         for i, name in enumerate(self._seed):
-            self._new_channel(name, is_general=(i == 0))
+            channel = self._new_channel(name, is_general=(i == 0))
+            channel.members += [u for u, user in (self.users or {}).items() if user.get("in") == name]
 
     def _new_id(self, kind: str) -> str:
         self._ids += 1
@@ -370,6 +384,9 @@ class SlackFake(FakeServer):
         return {"channel": self._conversation(self._new_channel(name, is_private=_flag(p.get("is_private"))))}
 
     def _invite(self, p: dict) -> dict:
+        """All or nothing, as Slack does without `force`: one user refused and nobody is invited;
+        the answer's `error` is the first refusal and `errors` has one entry per refused user.
+        With `force=true` the others are invited and the refusals still answered."""
         channel = self._channel(p)
         if channel.is_im:
             raise SlackError("method_not_supported_for_channel_type")
@@ -380,16 +397,37 @@ class SlackFake(FakeServer):
             raise SlackError("no_user")
         if len(users) > 1000:
             raise SlackError("too_many_users")
-        for user in users:
-            if user == BOT_USER_ID:
-                raise SlackError("cant_invite_self")
-            if not self._known_user(user):
-                raise SlackError("user_not_found")
-        new = [u for u in dict.fromkeys(users) if u not in channel.members]
+        refused = [(u, why) for u in dict.fromkeys(users) if (why := self._cannot_join(u, channel))]
+        new = [u for u in dict.fromkeys(users) if u not in channel.members and u not in dict(refused)]
+        if refused and _flag(p.get("force")):
+            channel.members.extend(new)
+        if refused:
+            raise SlackError(refused[0][1], [{"ok": False, "error": e, "user": u} for u, e in refused])
         if not new:
             raise SlackError("already_in_channel")
         channel.members.extend(new)
         return {"channel": self._conversation(channel)}
+
+    def _cannot_join(self, user: str, channel: Channel) -> str | None:
+        """Why Slack refuses to invite `user` here: unknown (`user_not_found`), the bot itself
+        (`cant_invite_self`), a deactivated account (`cant_invite`), a single-channel guest
+        already in their one channel (`ura_max_channels`), or what `refuse_invites` set."""
+        if user == BOT_USER_ID:
+            return "cant_invite_self"
+        if not self._known_user(user):
+            return "user_not_found"
+        if user in channel.members:
+            return None
+        known = (self.users or {}).get(user, {})
+        if forced := self.invite_refusals.get(user):
+            return forced
+        if known.get("deleted"):
+            return "cant_invite"
+        if known.get("guest") == "single" and any(
+            user in c.members for c in self.channels.values() if not c.is_im
+        ):
+            return "ura_max_channels"
+        return None
 
     def _list(self, p: dict) -> dict:
         types = set(str(p.get("types") or "public_channel").split(","))
@@ -507,6 +545,47 @@ class SlackFake(FakeServer):
             "channel_actions_count": 0,
         }
         if more:  # the real API pages history with a cursor; the 2021 spec leaves this out
+            answer["response_metadata"] = {"next_cursor": _cursor(start + limit)}
+        return answer
+
+    def _replies(self, p: dict) -> dict:
+        """conversations.replies: the thread `ts` belongs to (its parent's ts or any reply's), the
+        parent first and then the replies oldest first within latest/oldest/inclusive; an
+        unthreaded message alone. As Slack does, the parent leads every page whatever the window.
+        `thread_not_found` for a ts the channel does not hold (a deleted message)."""
+        channel = self._channel(p)
+        if not channel.is_im and BOT_USER_ID not in channel.members:
+            raise SlackError("not_in_channel")
+        ts = str(p.get("ts") or "")
+        message = next((m for m in channel.messages if m["ts"] == ts), None)
+        if message is None:
+            raise SlackError("thread_not_found")
+        root = message.get("thread_ts", message["ts"])
+        parent = next((m for m in channel.messages if m["ts"] == root), None)
+        if parent is None:
+            raise SlackError("thread_not_found")
+        latest, oldest, inclusive = p.get("latest"), p.get("oldest"), _flag(p.get("inclusive"))
+        for value, error in ((latest, "invalid_ts_latest"), (oldest, "invalid_ts_oldest")):
+            if value is not None and not re.match(r"^\d+(\.\d+)?$", str(value)):
+                raise SlackError(error)
+
+        def in_window(m: dict) -> bool:
+            at = float(m["ts"])
+            if latest is not None and (at > float(latest) or (at == float(latest) and not inclusive)):
+                return False
+            return oldest is None or at > float(oldest) or (at == float(oldest) and inclusive)
+
+        replies = [m for m in channel.messages if m.get("thread_ts") == root and m["ts"] != root]
+        replies = [m for m in replies if in_window(m)]
+        limit = _int(p.get("limit"), 10, 1, 1000)
+        start = _offset(p.get("cursor"))
+        page, more = replies[start : start + limit], start + limit < len(replies)
+        with_metadata = _flag(p.get("include_all_metadata"))
+        answer = {
+            "messages": [self._wire_message(m, with_metadata) for m in [parent, *page]],
+            "has_more": more,
+        }
+        if more:
             answer["response_metadata"] = {"next_cursor": _cursor(start + limit)}
         return answer
 
@@ -642,6 +721,59 @@ class SlackFake(FakeServer):
         message = {"type": "message", "user": user_id, "team": TEAM_ID, "text": text, "ts": self._next_ts()}
         target.messages.append(message)
         return message
+
+    def reply_as(
+        self, user_id: str, channel: str, thread_ts: str, text: str, broadcast: bool = False
+    ) -> dict:
+        """A person's reply in the thread of `thread_ts` (also sent to the channel: `broadcast`)."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        parent = next(m for m in target.messages if m["ts"] == thread_ts)
+        message = self.post_as(user_id, target.id, text)
+        message["thread_ts"] = parent["ts"]
+        message["parent_user_id"] = parent.get("user", "")
+        if broadcast:
+            message["subtype"] = "thread_broadcast"
+        parent.update(
+            thread_ts=parent["ts"], reply_count=parent.get("reply_count", 0) + 1, latest_reply=message["ts"]
+        )
+        return message
+
+    def post_as_app(self, channel: str, *, bot_id: str, name: str, text: str = "", **content) -> dict:
+        """Another app's message (a monitoring tool, a CI bot): `subtype: bot_message`, no `user`,
+        often its words only in `attachments` or `blocks` (`content`)."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = {
+            "type": "message",
+            "subtype": "bot_message",
+            "bot_id": bot_id,
+            "username": name,
+            "text": text,
+            "ts": self._next_ts(),
+            **content,
+        }
+        if isinstance(content.get("attachments"), list):  # Slack numbers a message's attachments
+            message["attachments"] = [{"id": i, **a} for i, a in enumerate(content["attachments"], 1)]
+        target.messages.append(message)
+        return message
+
+    def edit_as(self, user_id: str, channel: str, ts: str, text: str) -> dict:
+        """The author edits their message: new text, and `edited` {user, ts}, as Slack keeps it."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = next(m for m in target.messages if m["ts"] == ts)
+        message.update(text=text, edited={"user": user_id, "ts": self._next_ts()})
+        return message
+
+    def delete_as(self, channel: str, ts: str) -> None:
+        """The author (or an admin) deletes a message. A thread's parent with replies stays as a
+        tombstone ("This message was deleted.", `subtype: tombstone`), as Slack shows it."""
+        target = self.channels.get(channel) or self.channel_by_name(channel)
+        message = next(m for m in target.messages if m["ts"] == ts)
+        if message.get("reply_count"):
+            kept = {k: message[k] for k in ("type", "ts", "thread_ts", "reply_count", "latest_reply")}
+            message.clear()
+            message.update(kept, subtype="tombstone", text="This message was deleted.", user="USLACKBOT")
+        else:
+            target.messages.remove(message)
 
     def react_as(self, user_id: str, channel: str, ts: str, name: str, removed: bool = False) -> dict:
         """A person adds (or removes) a reaction; the message reacted to, as stored."""
@@ -944,10 +1076,10 @@ def _user_object(user_id: str, user: dict, is_bot: bool = False) -> dict:
         "team_id": TEAM_ID,
         "name": name,
         "real_name": name,
-        "deleted": bool(user.get("deleted", False)),
-        "is_bot": is_bot or bool(user.get("is_bot", False)),
-        "is_restricted": bool(user.get("is_restricted", False)),
-        "is_ultra_restricted": bool(user.get("is_ultra_restricted", False)),
+        "deleted": bool(user.get("deleted")),
+        "is_bot": is_bot,
+        "is_restricted": user.get("guest") in ("single", "multi"),
+        "is_ultra_restricted": user.get("guest") == "single",
         "is_app_user": False,
         "updated": int(time.time()),
         "profile": profile,

@@ -154,6 +154,31 @@ class SlackUser:
         }
         return await self._post_json(self._event(event))
 
+    async def react_to(self, item: dict, reaction: str, removed: bool = False, item_user: str = ""):
+        """A reaction event on any item Slack names (`{"type": "file", "file": "F…"}`, a
+        `file_comment`, a message the fake does not hold: one deleted since), as Slack sends it;
+        the fake's messages are left as they are."""
+        event = {
+            "type": "reaction_removed" if removed else "reaction_added",
+            "user": self.user_id,
+            "reaction": reaction,
+            **({"item_user": item_user} if item_user else {}),
+            "item": item,
+            "event_ts": _ts(),
+        }
+        return await self._post_json(self._event(event))
+
+    async def event(self, event: dict):
+        """Any Events API callback (a `message` event, `app_mention`, …) as Slack wraps it."""
+        return await self._post_json(self._event({"event_ts": _ts(), **event}))
+
+    async def send_interaction(self, payload: dict):
+        """Any interaction payload (a shortcut, a button of an older message, `view_closed`, …),
+        with this person's envelope and a fresh trigger_id."""
+        trigger = self.fake.new_interaction(self.user_id).trigger_id
+        envelope = self._envelope(payload["type"], trigger)
+        return await self._post_form({"payload": json.dumps({**envelope, **payload})})
+
     async def verify_url(self, challenge: str = "") -> httpx.Response:
         """Slack's `url_verification` handshake when the Events URL is saved; the app echoes
         the challenge."""

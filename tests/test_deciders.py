@@ -268,3 +268,23 @@ def test_the_last_moment_guard_refuses_a_request_that_is_no_longer_approved_with
     assert event.signal == "run_action" and event.reason == f"rollback-1 not run: it is {state}"
     told = applied(incident.state, decision, incident.now)
     assert told[0].text == f"🚫 Refused `run_action`: rollback-1 not run: it is {state}"
+
+
+@pytest.mark.parametrize(
+    "before, skipped",
+    [
+        ("TRIAGE", ["CONTAIN", "FIX"]),
+        ("CONTAIN", ["FIX"]),
+        ("FIX", []),
+    ],
+)
+def test_a_resolve_that_passes_over_a_phase_says_so_in_the_timeline(before, skipped):
+    """A newcomer's friction (issue 23): `resolve` from CONTAIN skipped FIX without a word. Every
+    §4 phase a resolve passes over is a typed `phase-skipped` event naming it."""
+    incident = opened()
+    incident.state.phase = Phase(before)
+    decision = send(incident, "resolve", {"by": IC, "summary": "rolled back"})
+    said = [e for e in decision.events if e.kind is EventKind.phase_skipped]
+    assert [e.phase.value for e in said] == skipped
+    assert all(f"resolve was sent in {before}" in e.text for e in said)
+    assert incident.state.phase is Phase.RESOLVE

@@ -134,6 +134,8 @@ SLACK_SCOPES = {
     "conversations.create": {"channels:manage", "groups:write"},
     # DMs: a retried direct message looks for itself (activities.chat.notify_person).
     "conversations.history": {"channels:history", "groups:history", "im:history"},
+    # 📌 on a reply in a thread: history holds only top-level messages (webhook/slack/people.py).
+    "conversations.replies": {"channels:history", "groups:history", "im:history"},
     # A retried bridge opening looks up the channel its create made, private ones too.
     "conversations.info": {"channels:read", "groups:read"},
     "conversations.invite": {"channels:manage", "groups:write"},

@@ -9,10 +9,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from incident_client.intake import deliver_alerts
-from plan import AlertmanagerDelivery
+from plan import AlertmanagerDelivery, load_policy
 from plan.attestation import attest, load_private_key, new_key_pair, refusal, request_hash
+from tests.fuzz import budget
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 
@@ -83,11 +86,16 @@ def test_an_attestation_proves_exactly_one_decision():
         "signal": ({"signal": "deny"}, "signed for another signal"),
         "request": ({"signal_input": {"request_id": "rb-2"}}, "signed for another request"),
         "person": ({"by": IC}, "signed for another person"),
-        "age": ({"now": now + timedelta(minutes=6)}, "s old (at most 300)"),
+        "age": ({"now": now + timedelta(days=7, minutes=1)}, "7 d 1 min old (at most 7 d)"),
+        "ahead": ({"now": now - timedelta(hours=2)}, "dated 2 h ahead of the incident's clock (at most 1 h)"),
         "nonce": ({"seen": {good.nonce}}, "nonce was used before"),
     }
     for name, (change, reason) in cases.items():
         assert reason in refusal(good, {} if name == "key" else keys, **{**check, **change}), name
+    # Never refused for when or where it was checked: a click that waited out a worker outage (a
+    # day), a receiver whose clock runs 50 minutes behind or ahead of the incident's.
+    for now_then in (now + timedelta(days=1), now + timedelta(minutes=50), now - timedelta(minutes=50)):
+        assert refusal(good, keys, **{**check, "now": now_then}) is None
     tampered = good.model_copy(update={"user": "U0IC000001"})
     assert refusal(tampered, keys, **check) == "its signature does not verify"
 
@@ -108,7 +116,7 @@ async def test_a_raw_approval_is_a_claim_until_its_person_confirms(dev_env, run_
         await handle.signal(
             "approve", signed(iid, "approve", {"request_id": "sec-1"}, LEAD, key=OTHER_PRIVATE)
         )
-        stale = datetime.now(UTC) - timedelta(minutes=10)
+        stale = datetime.now(UTC) - timedelta(days=8)
         await handle.signal("approve", signed(iid, "approve", {"request_id": "sec-1"}, LEAD, at=stale))
         claim = {"claim_id": "claim-1", "confirmed": True}
         await handle.signal("confirm_claim", signed(iid, "confirm_claim", claim, SECONDARY))
@@ -125,7 +133,7 @@ async def test_a_raw_approval_is_a_claim_until_its_person_confirms(dev_env, run_
     refused = [e.text for e in status.timeline if e.kind == "refused"]
     assert any("its nonce was used before" in r for r in refused), refused
     assert any("which this incident's workers do not hold" in r for r in refused)
-    assert any("s old (at most 300)" in r for r in refused)
+    assert any("old (at most 7 d)" in r for r in refused)
     assert any(f"only {LEAD} may answer claim-1, not {SECONDARY}" in r for r in refused)
     assert any("confirmed only by its person's own click" in r for r in refused)
     assert [a.user for a in status.requests[0].approvals] == [USERS[IC], USERS[LEAD]]
@@ -190,3 +198,42 @@ async def test_a_claim_confirms_exactly_the_request_it_was_made_on(dev_env, run_
     refused = [e.text for e in status.timeline if e.kind == "refused"]
     assert any("only they may change it" in r for r in refused), refused
     assert status.requests[0].state == "pending" and not status.requests[0].approvals
+
+
+SIX_KEYS = [new_key_pair() for _ in range(6)]
+
+
+@budget(100)
+@given(
+    waited=st.integers(-3600, 7 * 86400),
+    pinned=st.sets(st.integers(0, 5), max_size=4),
+    learned_after=st.booleans(),
+)
+def test_a_decision_a_person_made_is_never_refused_for_when_or_where_it_is_checked(
+    waited, pinned, learned_after
+):
+    """Property (issue 23, case 5): whatever the delay before the incident checks it (a worker
+    outage up to the window, a receiver's clock off by up to an hour) and whichever keys the
+    incident pinned, an attestation by a key the workers hold is taken: at once when pinned,
+    else after one look-up of the workers' keys, never refused."""
+    from plan.decide.keys import known_keys, learned, wait_for_keys
+    from plan.decision import Draft, Given
+    from plan.incident import IncidentState
+
+    keys = SIX_KEYS
+    signer_private, signer_public = keys[0]
+    now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    policy = load_policy().model_copy(update={"attestation_keys": [keys[i][1] for i in sorted(pinned)]})
+    d = Draft(IncidentState(started_at=now), Given(incident_id="inc-1", policy=policy, now=now))
+    proof = attest(
+        load_private_key(signer_private), incident_id="inc-1", signal="approve",
+        signal_input={"request_id": "rb-1"}, person=LEAD, user="U0ENGLEAD1",
+        at=now - timedelta(seconds=waited),
+    )  # fmt: skip
+    if proof.key_id not in known_keys(d):
+        wait_for_keys(d, "approve", {"request_id": "rb-1"}, proof.key_id)
+        assert d.s.keys_asked and len(d.s.awaiting_keys) == 1
+        (waiting,) = learned(d, [k for _, k in keys[:3]] if learned_after else [signer_public])
+        assert waiting.key_id == proof.key_id and not d.s.keys_asked
+    check = dict(incident_id="inc-1", signal="approve", signal_input={"request_id": "rb-1"}, by=LEAD)
+    assert refusal(proof, known_keys(d), **check, now=now, seen=set()) is None

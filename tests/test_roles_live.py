@@ -27,13 +27,8 @@ WAIT = 60  # the machine is shared: conditions, not timings
 async def slack(policy):
     users = {p.contacts["slack"]: {"name": p.name, "email": p.email} for p in policy.roster.values()}
     users[ZOE] = {"name": "Zoe Nakamura", "email": ZOE_EMAIL}
-    users[GUEST] = {"name": "Gabe Guest", "email": GUEST_EMAIL, "is_restricted": True}
-    users[SOLO] = {
-        "name": "Sol Single",
-        "email": SOLO_EMAIL,
-        "is_restricted": True,
-        "is_ultra_restricted": True,
-    }
+    users[GUEST] = {"name": "Gabe Guest", "email": GUEST_EMAIL, "guest": "multi"}
+    users[SOLO] = {"name": "Sol Single", "email": SOLO_EMAIL, "guest": "single"}
     async with SlackFake(users=users) as fake:
         yield fake
 

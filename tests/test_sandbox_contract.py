@@ -86,6 +86,18 @@ def _slack_spec_errata(spec: dict) -> dict:
         "properties": {"next_cursor": {"type": "string"}},
     }
     history["properties"]["messages"].pop("minItems")
+    # A message someone edited carries `edited` {user, ts} (objs_message predates it).
+    spec["definitions"]["objs_message"]["properties"]["edited"] = {
+        "type": "object",
+        "required": ["user", "ts"],
+        "properties": {"user": {"type": "string"}, "ts": {"type": "string"}},
+    }
+    # conversations.replies answers its messages as history does (blocks, bot_id, metadata, an
+    # unthreaded message alone); the spec's two narrow shapes know none of that. It pages with a
+    # cursor too.
+    replies = spec["paths"]["/conversations.replies"]["get"]["responses"]["200"]["schema"]
+    replies["properties"]["messages"] = {"type": "array", "items": {"$ref": "#/definitions/objs_message"}}
+    replies["properties"]["response_metadata"] = history["properties"]["response_metadata"]
     # chat.update answers the message's blocks as the array they are (the spec says object).
     update = spec["paths"]["/chat.update"]["post"]["responses"]["200"]["schema"]
     update["properties"]["message"]["properties"]["blocks"] = {"type": "array", "items": {"type": "object"}}
@@ -458,6 +470,46 @@ async def test_a_trigger_opens_one_view_within_three_seconds(slack, slack_fake):
     fresh = slack_fake.new_interaction("U0IC000001")
     bad = {**MODAL, "title": "not an object"}
     assert await slack_error(slack.views_open(trigger_id=fresh.trigger_id, view=bad)) == "invalid_arguments"
+
+
+async def test_replies_answer_a_thread_by_any_of_its_messages_and_history_keeps_replies_out(
+    slack, slack_fake
+):
+    """conversations.history holds a channel's top-level messages (and replies also sent to the
+    channel); conversations.replies answers the thread of a parent's or a reply's ts, the parent
+    first on every page, within oldest/latest; a deleted message is `thread_not_found`. People's
+    edits, deletions (a parent with replies stays a tombstone) and other apps' posts keep Slack's
+    shapes."""
+    channel = (await slack.conversations_create(name="inc-43-thread"))["channel"]["id"]
+    parent = (await slack.chat_postMessage(channel=channel, text="🚨 opened"))["ts"]
+    bot_reply = (await slack.chat_postMessage(channel=channel, text="🧭 checklist", thread_ts=parent))["ts"]
+    person = slack_fake.reply_as("U0ONCALL01", channel, parent, "on it")
+    shared = slack_fake.reply_as("U0ONCALL02", channel, parent, "also here", broadcast=True)
+    app = slack_fake.post_as_app(
+        channel, bot_id="B0GRAFANA1", name="Grafana", attachments=[{"fallback": "x"}]
+    )
+    said = slack_fake.post_as("U0IC000001", channel, "typo")
+    slack_fake.edit_as("U0IC000001", channel, said["ts"], "fixed")
+    gone = slack_fake.post_as("U0IC000001", channel, "oops")
+    slack_fake.delete_as(channel, gone["ts"])
+
+    history = [m["ts"] for m in (await slack.conversations_history(channel=channel))["messages"]]
+    assert history == [said["ts"], app["ts"], shared["ts"], parent]
+    for ts in (parent, bot_reply, person["ts"]):
+        thread = (await slack.conversations_replies(channel=channel, ts=ts))["messages"]
+        assert [m["ts"] for m in thread] == [parent, bot_reply, person["ts"], shared["ts"]]
+    window = await slack.conversations_replies(
+        channel=channel, ts=person["ts"], oldest=person["ts"], inclusive=True, limit=1
+    )
+    assert [m["ts"] for m in window["messages"]] == [parent, person["ts"]] and window["has_more"]
+    alone = (await slack.conversations_replies(channel=channel, ts=said["ts"]))["messages"]
+    assert [(m["text"], m["edited"]["user"]) for m in alone] == [("fixed", "U0IC000001")]
+    assert (
+        await slack_error(slack.conversations_replies(channel=channel, ts=gone["ts"])) == "thread_not_found"
+    )
+    slack_fake.delete_as(channel, parent)
+    (tombstone, *_) = (await slack.conversations_replies(channel=channel, ts=person["ts"]))["messages"]
+    assert tombstone["subtype"] == "tombstone" and tombstone["ts"] == parent
 
 
 async def test_views_update_by_id_or_external_id_checks_the_hash_and_push_stacks(slack, slack_fake):

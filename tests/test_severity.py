@@ -150,6 +150,22 @@ def test_declaration_takes_declared_severity_else_walks_the_tree():
     assert classify_declaration(Declaration(summary="x", reporter="a@b.c"), TRIAGE).severity == "P3"
 
 
+@pytest.mark.parametrize(
+    "declared, severity, says",
+    [
+        ({}, "P3", "with neither a severity nor a module: the plan's default, P3 (§6)"),
+        ({"module": "library"}, "P3", "for module library, which is not critical, with no severity: P3"),
+        ({"module": "fees"}, "P1", "critical module fees broken → P1"),
+        ({"severity": "P2"}, "P2", "declared P2 by a@b.c"),
+    ],
+)
+def test_a_declaration_says_why_it_has_its_severity(declared, severity, says):
+    """A newcomer's friction (issue 23): a declaration with no module and no severity became P3
+    without a word; every declaration's first reason says, in a person's terms, why."""
+    decision = classify_declaration(Declaration(summary="x", reporter="a@b.c", **declared), TRIAGE)
+    assert decision.severity == severity and says in decision.reasons[0], decision.reasons
+
+
 R = Role
 
 

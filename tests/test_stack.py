@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from activities.recovery import OPS
 from devstack.processes import group_gone
 from devstack.stack import CREDENTIALS, Config
+from plan import load_policy
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +71,7 @@ def stack(tmp_path_factory):
         line = proc.stdout.readline()
         assert line and time.monotonic() < deadline, "the stack did not come up:\n" + "".join(printed)
         printed.append(line)
-    printed += [proc.stdout.readline() for _ in range(7)]  # the rest of the block
+    printed += [proc.stdout.readline() for _ in range(11)]  # the rest of the block
     yield proc, "".join(printed), Path(ENV["IRP_DATA_DIR"])
     if proc.poll() is None:  # a test failed before `down`
         stack_command("down").wait(60)
@@ -82,6 +85,31 @@ def test_the_stack_says_what_runs_where(stack):
     assert "Outside   sandbox: fake Slack, PagerDuty" in block and "a drill" in block
     assert f"TEMPORAL_ADDRESS={ENV['TEMPORAL_ADDRESS']} " in block
     assert (data / "webhook-token").stat().st_mode & 0o077 == 0
+
+
+def test_the_stack_says_where_the_sandbox_listens_and_how_to_fail_the_recovery_checks(stack):
+    """A newcomer's friction (issue 23): `make up` printed neither the sandbox's URLs nor how to
+    make its Prometheus report bad figures, and a wrong key to /_sandbox/answers was ignored. The
+    block says both; the command it prints works as printed; a key in no check's query is 400."""
+    _, block, _ = stack
+    assert "  Sandbox   Slack http://" in block and "_sandbox/calls" in block
+    prometheus = re.search(r"curl -X POST (http://\S+)/_sandbox/recovery", block).group(1)
+    wrong = httpx.post(f"{prometheus}/_sandbox/answers", json={"no_such_metric": 1})
+    assert wrong.status_code == 400 and "no recovery check query contains 'no_such_metric'" in wrong.text
+    queries = wrong.json()["queries"]
+    checks = {c.query: c for c in load_policy().recovery_checks}
+    assert queries and set(queries) <= set(checks)
+
+    def passing() -> list[bool]:
+        answers = [httpx.get(f"{prometheus}/api/v1/query", params={"query": q}).json() for q in queries]
+        values = [float(a["data"]["result"][0]["value"][1]) for a in answers]
+        return [OPS[checks[q].op](v, checks[q].threshold) for q, v in zip(queries, values, strict=True)]
+
+    assert all(passing())
+    assert httpx.post(f"{prometheus}/_sandbox/recovery", json={"healthy": False}).status_code == 200
+    assert not any(passing())
+    httpx.post(f"{prometheus}/_sandbox/recovery", json={"healthy": True}).raise_for_status()
+    assert all(passing())
 
 
 def test_an_incident_declared_at_the_receiver_and_by_the_cli_is_worked_from_the_cli(stack):
@@ -166,6 +194,12 @@ def test_the_readmes_refusals_print_what_it_says_with_its_exit_codes(stack):
         done = run_irp(*shlex.split(line.replace("INC", incident))[1:])
         assert done.returncode == int(code), f"{line}\n{done.stdout}{done.stderr}"
         assert expected in done.stdout, f"{line}\nexpected: {expected}\ngot: {done.stdout}"
+    # "A refusal is not the sender's alone": the CLI's refused approval is in the bridge too.
+    slack = re.search(r"Sandbox   Slack (http://\S+)", stack[1]).group(1)
+    posts = [c["params"].get("text", "") for c in httpx.get(f"{slack}/_sandbox/calls").json()["calls"]]
+    assert any(p.startswith("🚫 Refused `approve`: unknown person: dana.whitfeld@") for p in posts), posts[
+        -5:
+    ]
 
 
 def test_down_stops_every_part(stack):

@@ -7,14 +7,17 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from cli.main import COMMANDS
+from plan.incident import IncidentInput
 from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
+from workflows import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,12 +107,35 @@ async def test_declare_starts_a_new_incident(cli, dev_env, run_worker, pagerduty
     assert datetime.fromisoformat(shown["received_at"]) - began >= timedelta(minutes=40)
 
 
+async def test_a_declaration_with_neither_module_nor_severity_says_why_it_is_p3(cli, dev_env, run_worker):
+    """A newcomer's friction (issue 23): `irp declare` with only a summary became P3 without a
+    word; the receipt now says why, and how to change it."""
+    async with run_worker(dev_env.client) as tq:
+        code, out, err = await cli("declare", "--summary", "Something is off", task_queue=tq)
+        assert code == 0, err
+        receipt = json.loads(out)
+        await finish(dev_env.client.get_workflow_handle(receipt["incident_id"]))
+    assert receipt["severity"] == "P3"
+    assert "neither a severity nor a module: the plan's default, P3" in receipt["severity_reasons"][0]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (("status", "inc-doesnotexist"), "no incident 'inc-doesnotexist'"),
         (("signal", "inc-doesnotexist", "acknowledge", '{"by": "a@b.co"}'), "no incident 'inc-doesnotexist'"),
-        (("signal", "inc-x", "acknowledge", "{not json"), "error: Expecting property name"),
+        (("signal", "inc-x", "acknowledge", "{not json"), "error: the JSON: not valid JSON at character 2"),
+        # Read as the incident reads a signal from the Web UI (plan/person_input.py), before connecting.
+        (
+            ("signal", "inc-x", "acknowledge", '{"a": 1,}'),
+            "not valid JSON at character 9: remove the comma before the closing bracket",
+        ),
+        (("signal", "inc-x", "acknowledge", "{“by”: 1}"), "use straight quotes"),
+        (
+            ("acknowlege", "inc-x"),
+            "no command 'acknowlege': did you mean `irp ack` (the acknowledge signal)?",
+        ),
+        (("stauts", "inc-x"), "did you mean `irp status`?"),
         (("alert", "/nonexistent/alert.json"), "error: [Errno 2]"),
         (("declare", "--summary", "x", "--started-at", "2026-12-07T08:32:00"), "should have timezone info"),
     ],
@@ -285,6 +311,25 @@ async def test_no_worker_is_exit_5_and_says_so(cli, dev_env, run_worker):
         incident = json.loads(out)["incident_id"]
         await status_when(dev_env.client.get_workflow_handle(incident), lambda s: s.phase)
     code, out, err = await cli("ack", incident, "--by", "ben.okafor@preskool.com", "--wait", "2")
-    assert code == 5 and "no answer within 2 s — is a worker running?" in out, out + err
+    assert code == 5 and f"no answer within 2 s — a worker polled this incident's task queue '{tq}'" in out
     code, out, err = await cli("status", incident, "--wait", "2")
     assert code == 5 and "status: no answer within 2 s" in out, out + err
+
+
+async def test_an_incident_on_a_queue_nobody_serves_is_named_with_its_queue(cli, dev_env):
+    """A newcomer's friction (issue 23): `make demo` run while `make up` ran left its P0 on the
+    drill's own task queue, and `irp status` asked "is a worker running?" though one was. The CLI
+    now says which queue the incident is on, that nobody polls it, and which queue yours poll."""
+    queue = f"incident-response-drill-{uuid.uuid4().hex[:6]}"
+    handle = await dev_env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=f"inc-{queue[-6:]}"),
+        id=f"inc-{queue[-6:]}",
+        task_queue=queue,
+    )
+    code, out, err = await cli("status", handle.id, "--wait", "2", task_queue="incident-response")
+    await handle.terminate("test over")
+    assert code == 5, out + err
+    assert (
+        f"no worker polls this incident's task queue '{queue}'; your workers poll 'incident-response'" in out
+    )

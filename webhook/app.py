@@ -266,6 +266,7 @@ def receipt_json(receipt) -> dict:
         "workflow_id": receipt.incident_id,
         "severity": receipt.severity.value,
         "created": receipt.created,
+        "severity_reasons": receipt.severity_reasons,
     }
 
 

@@ -27,6 +27,7 @@ class Receipt(BaseModel):
     workflow_id: str
     severity: Severity
     created: bool
+    severity_reasons: list[str] = []  # why it has its severity (§6), in a person's terms
 
 
 class IncidentsAnswer(BaseModel):

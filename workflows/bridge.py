@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.outside import outside
 
 LANE = "chat"
+TELL_NOT_INVITED = "invite-each"  # the IC and each person not invited are told directly (issue 23)
 ONCE = ("opening", "triage-checklist")  # messages an incident posts once; every other is numbered
 
 
@@ -192,11 +193,18 @@ async def look_and_invite(r, roles: list[Role] | None, why: str) -> None:
 
 
 async def _announce(r, handoff: Handoff) -> None:
+    """In the bridge; a shift that ended (PagerDuty's `end`, issue 23) is said with its time."""
     before, now = handoff.before.name or "nobody", r.holder(handoff.role)
+    until = handoff.before.until
+    ended = (
+        f". {before}'s shift ended at {templates.timestamp(until)}."
+        if until and until <= workflow.now()
+        else ""
+    )
     await send(
         r,
         f"🔁 On-call handoff: {handoff.role.title} is now {templates.mention(now)} "
-        f"(was {before}; {handoff.after.detail})",
+        f"(was {before}; {handoff.after.detail}){ended}",
         "handoff",
     )
 
@@ -237,17 +245,18 @@ async def _invite(r, roles: list[Role]) -> None:
     bridge = r.state.bridge
     if not bridge.channel_id or bridge.archived:
         return
-    emails = list(dict.fromkeys(p.email for p in map(r.holder, roles) if p))
+    held = {}  # email → the roles they are invited for
+    for role in roles:
+        if person := r.holder(role):
+            held.setdefault(person.email, []).append(role)
     invited = await _outside(
         r,
         BridgeActivities.invite_to_bridge,
-        InviteRequest(channel_id=bridge.channel_id, emails=emails),
+        InviteRequest(channel_id=bridge.channel_id, emails=list(held)),
         "invite people to the bridge",
     )
-    if invited and invited.failed:
-        r.note(
-            K.invite_failed, "could not invite " + ", ".join(f"{u} ({e})" for u, e in invited.failed.items())
-        )
+    if invited and invited.failed:  # each on their own, the IC and they told (issue 23)
+        r.decide(outcomes.not_invited, invited.failed, held, workflow.patched(TELL_NOT_INVITED))
 
 
 async def _outside(r, activity, request, what: str):

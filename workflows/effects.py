@@ -15,13 +15,14 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.executor import ExecutorActivities, RunAction
+    from activities.policy import PolicyActivities
     from activities.postmortem import PostmortemActivities, PostmortemFacts
     from activities.recovery import VerificationActivities, VerifyRecovery
     from activities.tickets import TicketActivities, TicketRequest
     from plan import Role, templates
     from plan import effects as fx
     from plan.approvals import RequestState, approvals_complete
-    from plan.decide import gate, outcomes, requests
+    from plan.decide import gate, keys, outcomes, requests
     from plan.decision import Draft
     from plan.incident import GateCheck, GateRun
     from plan.models import CUSTOMER_EMAIL_ACTION
@@ -30,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import bridge, metrics, paging, status_page
     from workflows.outside import VERIFY, outside
 
-INCIDENT, ACTIONS, EMAIL, TICKETS = "incident", "actions", "email", "tickets"
+INCIDENT, ACTIONS, EMAIL, TICKETS, KEYS = "incident", "actions", "email", "tickets", "keys"
+KEYS_TIMEOUT = timedelta(seconds=30)
 
 
 def run(r, effect: fx.Effect) -> None:
@@ -77,6 +79,29 @@ def run(r, effect: fx.Effect) -> None:
             r.later(TICKETS, ticket, r, effect)
         case fx.Escalate(deliverable):
             r.later(EMAIL, escalate, r, deliverable)
+        case fx.LookUpKeys():
+            r.later(KEYS, look_up_keys, r)
+
+
+# --- attestation keys that rotated since the incident opened (plan/decide/keys.py) -----------------
+
+
+async def look_up_keys(r) -> None:
+    """Ask the worker for its current attestation public keys (a local activity: its own
+    environment), learn the new ones, and take again every decision that waited for them. A
+    look-up that fails learns nothing: the waiting decisions are then refused with their reason."""
+    current: list[str] = []
+    if workflow.patched("keys-looked-up"):
+        try:
+            current = await workflow.execute_local_activity(
+                PolicyActivities.attestation_keys,
+                schedule_to_close_timeout=KEYS_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+            )
+        except Exception:  # a worker without the activity, a timeout: nothing learned, said below
+            workflow.logger.warning("%s: the workers' keys could not be read", r.incident_id)
+    for waiting in r.decide(keys.learned, current).handoff or []:
+        r.retake(waiting)
 
 
 # --- §4.3: an approved action, run once -------------------------------------------------------------

@@ -28,7 +28,14 @@ with workflow.unsafe.imports_passed_through():
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
     from plan.events import EventKind
-    from plan.incident import DeliveryReceipt, IncidentInput, IncidentState, IncidentStatus, carried
+    from plan.incident import (
+        AwaitingKeys,
+        DeliveryReceipt,
+        IncidentInput,
+        IncidentState,
+        IncidentStatus,
+        carried,
+    )
     from plan.judge import take
     from plan.models import Phase
     from plan.person_input import too_large
@@ -36,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.signals import Act, Outcome
     from workflows import effects, status
     from workflows.faults import contained
+    from workflows.oncall import Shifts
     from workflows.router import Router
     from workflows.signals import BY_NAME, PEOPLES, Signal, handled
     from workflows.upgrade import Upgrade
@@ -66,7 +74,9 @@ class IncidentWorkflow:
         if input.state:
             state.runs += 1
         self.router = Router(input.incident_id, state, input.policy, effects.run)
+        self.router.retake = self._retake
         self.upgrade = Upgrade(self.router)  # in REVIEW, onto the current build (workflows/upgrade.py)
+        self.shifts = Shifts(self.router)  # PagerDuty shifts that end mid-incident (workflows/oncall.py)
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
         self.deliveries_waiting = 0  # Alertmanager deliveries waiting for the policy to be pinned
@@ -108,6 +118,7 @@ class IncidentWorkflow:
                 continue
             now = await self._sleep_until_next_clock()
             r.apply(decide(r.state, Given(r.incident_id, r.policy, now), clocks.tick))
+            self.shifts.check(now)
             r.watch.say_slow(r, now)
             self.upgrade.check(now)
         r.publish()
@@ -134,7 +145,12 @@ class IncidentWorkflow:
         r.state.deliveries += 1
         decider = alerts.detected if created else alerts.later_delivery
         contained(r, "receive_alerts", lambda: r.decide(decider, delivery), answer=True)
-        return DeliveryReceipt(incident_id=r.incident_id, severity=r.state.decision.severity, created=created)
+        return DeliveryReceipt(
+            incident_id=r.incident_id,
+            severity=r.state.decision.severity,
+            created=created,
+            severity_reasons=r.state.decision.reasons,
+        )
 
     @receive_alerts.validator
     def _open_for_alerts(self, delivery: AlertDigest) -> None:
@@ -160,6 +176,7 @@ class IncidentWorkflow:
             incident_id=self.router.incident_id,
             severity=s.decision.severity,
             created=s.declaration_answers == 1,
+            severity_reasons=s.decision.reasons,
         )
 
     @opened.validator
@@ -197,15 +214,24 @@ class IncidentWorkflow:
             self.router.note(EventKind.input, f"{signal.name}: {reading.note}")
         self._take(signal, reading.value)
 
-    def _take(self, signal: Signal, value: Any, confirmed: tuple[str | None] | None = None):
+    def _take(self, signal: Signal, value: Any, confirmed: tuple[str | None] | None = None, looked_up=False):
         """Judge and decide one person's input, apply it; a confirmed claim is then taken as its
-        person's. Answers the (first) decision."""
+        person's. Answers the (first) decision. `looked_up`: taken again after the workers' keys
+        were asked for (plan/decide/keys.py)."""
         r = self.router
-        decision = decide(r.state, r.given(), take, signal, value, confirmed)
+        decision = decide(r.state, r.given(), take, signal, value, confirmed, looked_up)
         r.apply(decision)
         if claim := decision.handoff if signal.name == "confirm_claim" else None:
             self._take(BY_NAME[claim.signal], claim.value, (claim.user,))
         return decision
+
+    def _retake(self, waiting: AwaitingKeys) -> None:
+        """An input that waited for the workers' current keys, taken again (contained as a signal)."""
+        contained(
+            self.router,
+            waiting.signal,
+            lambda: self._take(BY_NAME[waiting.signal], waiting.value, None, True),
+        )
 
     @workflow.update(
         description="Any person's signal, answered with its outcome (accepted, or refused and why; "
@@ -350,6 +376,7 @@ class IncidentWorkflow:
                     clocks.next_clock(self.router.state, self.router.policy),
                     self.upgrade.next_clock(),
                     self.router.watch.slow_at(),
+                    self.shifts.next_clock(),
                 )
                 if m
             ),

@@ -13,9 +13,12 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.on_call import OnCallActivities, OnCallRequest
-    from plan.decide import outcomes
+    from plan.decide import outcomes, shifts
+    from plan.decision import Given, decide
     from plan.oncall import Handoff, Look, settle
     from workflows.outside import failure
+
+FOLLOW_SHIFTS = "shift-end"  # a holder's PagerDuty shift end looks again (issue 23)
 
 # Optional enrichment: the look answers within seconds or the roster's person stands in. The
 # activity never raises for PagerDuty's sake; a second attempt only covers a lost worker.
@@ -39,7 +42,7 @@ async def look(r, why: str) -> list[Handoff]:
     try:
         found = await workflow.execute_activity_method(
             OnCallActivities.who_is_on_call,
-            OnCallRequest(sources=sources),
+            OnCallRequest(sources=sources, at=workflow.now()),
             summary=f"who is on call ({why})",
             **LOOK,
         )
@@ -48,3 +51,29 @@ async def look(r, why: str) -> list[Handoff]:
     settled = settle(list(sources), r.policy.roster, r.state.on_call, found)
     r.decide(outcomes.on_call, settled.holders, settled.notes, why)
     return [h for h in settled.handoffs if h.role not in r.state.assignments]
+
+
+class Shifts:
+    """The durable timer that follows PagerDuty's shifts (issue 23): the incident's clock wakes at
+    the end of a holder's shift (plan/decide/shifts.py says when), and the look that follows
+    announces the handoff, invites the new person and moves the role. Incidents begun before
+    `shift-end` keep their holders until something else looks (their histories have no such timer)."""
+
+    def __init__(self, r) -> None:
+        self.r = r
+        self.following: bool | None = None  # workflow.patched, asked once a shift could be followed
+
+    def next_clock(self):
+        """The next shift end to look at, or None."""
+        due = shifts.next_look(self.r.state, wanted(self.r))
+        if due is None:
+            return None
+        if self.following is None:
+            self.following = workflow.patched(FOLLOW_SHIFTS)
+        return due if self.following else None
+
+    def check(self, now) -> None:
+        """At the clock's time `now`: a shift that has ended asks for a look (once)."""
+        if self.next_clock() is not None:
+            r = self.r
+            r.apply(decide(r.state, Given(r.incident_id, r.policy, now), shifts.ended))

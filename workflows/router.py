@@ -44,6 +44,7 @@ class Router:
         self.wake = False  # something changed: the main loop looks at its clocks again
         self._published: tuple | None = None
         self.continuing = False  # the chat lane is opening a continuation bridge (workflows/bridge.py)
+        self.retake: Callable[[Any], None] = lambda waiting: None  # the workflow's: take an input again
 
     # --- deciding and applying ---------------------------------------------------------------------
 
@@ -89,6 +90,7 @@ class Router:
             requests=[e.request_id for e in decision.events if e.kind is EventKind.action_requested],
             claimed=decision.claim_id,
             pending=decision.verdict in (Verdict.pending, Verdict.held),
+            checking_key=any(e.kind is EventKind.keys for e in decision.events),
         )
 
     def fit(self) -> None:

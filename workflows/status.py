@@ -56,6 +56,7 @@ def of(ctx: Router) -> IncidentStatus:
         cadence=s.cadence,
         status_page_id=s.status_page_id,
         private=s.private,
+        pin_emoji=ctx.policy.pin_emoji if ctx.policy else "pushpin",
         resolution=s.resolution,
         gate_runs=s.gate_runs,
         requests=list(s.requests.values()),

@@ -382,15 +382,26 @@ class BridgeActivities:
 
     @activity.defn
     async def invite_to_bridge(self, request: InviteRequest) -> InviteResult:
-        """Invite each person; one who cannot be invited is reported, not an error."""
+        """Invite each person on their own; one who cannot be invited is reported (email → why),
+        not an error, and never stops the others. A failure waiting can clear (a rate limit) is
+        raised after the others were invited, so that Temporal retries."""
         if self.chat is None:
             return InviteResult(
                 failed={e: f"{self.missing} not configured on this worker" for e in request.emails}
             )
-        failed = {}
-        for email in request.emails:
-            if error := await self.chat.invite(request.channel_id, self.people.person(email)):
+        failed, again = {}, None
+        for email in request.emails:  # one person's failure never stops the others
+            try:
+                error = await self.chat.invite(request.channel_id, self.people.person(email))
+            except ApplicationError as e:
+                if not e.non_retryable:  # waiting may clear it: the others first, then a retry
+                    again = again or e
+                    continue
+                error = e.message
+            if error:
                 failed[email] = error
+        if again is not None:
+            raise again  # a retry invites everyone again: those already in are `already_in_channel`
         return InviteResult(failed=failed)
 
     @activity.defn

@@ -41,6 +41,19 @@ LOST = {"is_archived", "not_in_channel", "channel_not_found"}
 # handler first). Every other error code is final: it fails the step once, visibly, so an
 # error that will never clear (restricted_action, account_inactive, invalid_auth, or one
 # this code has never heard of) never holds the chat lane.
+# conversations.invite's refusals of one person (Slack's method documentation), in words for the IC.
+INVITE_REFUSALS = {
+    "ura_max_channels": "a single-channel guest already in their one channel; a Slack admin must make "
+    "them a multi-channel guest or a member",
+    "user_is_restricted": "a guest account this app may not invite",
+    "user_is_ultra_restricted": "a single-channel guest this app may not invite",
+    "cant_invite": "Slack does not let this account be invited here (deactivated, or not allowed in "
+    "this channel)",
+    "user_not_found": "Slack does not know this user",
+    "user_is_bot": "a bot user",
+    "cant_invite_self": "the app's own user",
+    "user_disabled": "a deactivated account",
+}
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 # users.lookupByEmail answers kept per worker: found users for good (bounded), "no such user" a while.
 USERS_KEPT = 2048
@@ -313,7 +326,9 @@ class SlackChat:
         return people.render(text, lambda p: f"<@{u}>" if (u := ids.get(p.email.lower())) else None)
 
     async def invite(self, channel_id: str, person: Person) -> str | None:
-        """None when invited (or already there), else why not: "no slack user", or Slack's error."""
+        """None when invited (or already there), else why not: "no slack user", or Slack's refusal
+        of this person (`ura_max_channels`: a single-channel guest; `cant_invite`, …) in words.
+        Raises only for what is not about the person (the channel, the token, a rate limit)."""
         user_id = await self.user_id(person)
         if user_id is None:
             return "no slack user"
@@ -323,8 +338,10 @@ class SlackChat:
             error = slack_error(e)
             if error == "already_in_channel":
                 return None
-            if error in ("user_not_found", "cant_invite", "user_is_restricted", "cant_invite_self"):
-                return error
+            data = e.response.data if isinstance(e.response.data, dict) else {}  # a 5xx may be text
+            refused = {x.get("error") for x in data.get("errors") or [] if isinstance(x, dict)}
+            if error in INVITE_REFUSALS or error in refused:
+                return f"{error}: {INVITE_REFUSALS.get(error, 'Slack refused to invite this user')}"
             raise self._classify("conversations.invite", e) from None
         return None
 

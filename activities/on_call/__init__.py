@@ -4,6 +4,7 @@ escalation policies (issue 16). Providers: on_call/pagerduty.py (PagerDuty's RES
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -19,15 +20,18 @@ class OnCallDirectory(Protocol):
 
     name: str
 
-    def on_call(self, source: OnCallSource) -> OnCallPerson | None:
-        """Who is on call for `source` now; None when nobody is."""
+    def on_call(self, source: OnCallSource, at: datetime | None = None) -> OnCallPerson | None:
+        """Who is on call for `source` at `at` (None: now); None when nobody is."""
         ...
 
 
 class OnCallRequest(BaseModel):
-    """Look up the holders of these roles now: role → where the role's holder is kept."""
+    """Look up the holders of these roles: role → where the role's holder is kept; `at` the
+    incident's time of the look (None: the service's now), so a look at a shift's end asks about
+    that moment whatever the clocks of the worker and the service say."""
 
     sources: dict[Role, OnCallSource]
+    at: datetime | None = None
 
 
 class OnCallActivities:
@@ -46,7 +50,7 @@ class OnCallActivities:
             return Look(skipped=f"{self.missing} not configured")
         roles = list(request.sources)
         answers = await asyncio.gather(
-            *(asyncio.to_thread(self.directory.on_call, request.sources[r]) for r in roles),
+            *(asyncio.to_thread(self.directory.on_call, request.sources[r], request.at) for r in roles),
             return_exceptions=True,
         )
         look = Look()

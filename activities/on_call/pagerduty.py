@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from datetime import datetime, timedelta
 
 import pagerduty
 from pydantic import Field, SecretStr
@@ -16,6 +17,7 @@ from plan.models import OnCallSource, Person
 from plan.oncall import OnCallPerson
 
 TRANSIENT = (429, 500, 502, 503, 504)
+ASKED_SPAN = timedelta(seconds=1)  # GET /oncalls `since`..`until` around the moment asked about
 
 
 class PagerDutyRestSettings(SharedSettings):
@@ -66,18 +68,24 @@ class PagerDutyOnCall:
         token = secret(settings.pagerduty_api_token)
         return cls(token, settings.pagerduty_api_url, settings.ssl_context) if token else None
 
-    def on_call(self, source: OnCallSource) -> OnCallPerson | None:
-        """The earliest-level person on call now for the schedule or escalation policy (at its
-        level); None when nobody is. Raises try_again / give_up worded for the timeline."""
+    def on_call(self, source: OnCallSource, at: datetime | None = None) -> OnCallPerson | None:
+        """The earliest-level person on call for the schedule or escalation policy (at its level)
+        at `at` (None: now; else asked with `since`/`until` around it, and of the on-calls
+        PagerDuty answers the one whose shift holds `at`: start ≤ at < end); None when nobody is.
+        Raises try_again / give_up worded for the timeline."""
         if source.pagerduty_schedule:
             params = {"schedule_ids[]": [source.pagerduty_schedule], "earliest": "true"}
         else:
             params = {"escalation_policy_ids[]": [source.pagerduty_escalation_policy], "earliest": "true"}
+        if at is not None:
+            params |= {"since": at.isoformat(), "until": (at + ASKED_SPAN).isoformat()}
         oncalls = self._get("/oncalls", params).get("oncalls") or []
         if source.pagerduty_escalation_policy:
             oncalls = [o for o in oncalls if o.get("escalation_level") == source.escalation_level]
         else:
             oncalls = [o for o in oncalls if (o.get("schedule") or {}).get("id") == source.pagerduty_schedule]
+        if at is not None:
+            oncalls = [o for o in oncalls if _holds(o, at)] or oncalls
         if not oncalls:
             return None
         chosen = min(oncalls, key=lambda o: (o.get("escalation_level") or 1, o.get("start") or ""))
@@ -103,3 +111,13 @@ class PagerDutyOnCall:
             return response.json()
         except ValueError:
             raise try_again(f"PagerDuty's answer to GET {path} was not JSON") from None
+
+
+def _holds(oncall: dict, at: datetime) -> bool:
+    """The on-call's shift holds `at` (start ≤ at < end; no start or end: open on that side)."""
+    try:
+        start = datetime.fromisoformat(oncall["start"]) if oncall.get("start") else None
+        end = datetime.fromisoformat(oncall["end"]) if oncall.get("end") else None
+    except (TypeError, ValueError):
+        return True  # a time PagerDuty wrote that we cannot read: do not drop the person for it
+    return (start is None or start <= at) and (end is None or at < end)

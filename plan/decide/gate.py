@@ -24,6 +24,15 @@ def resolve(d: Draft, request: Resolve, actor: Actor) -> None:
     if d.s.resolution or d.s.phase is Phase.RESOLVE:
         d.refuse("resolve", "the incident is already being resolved or is resolved")
     before = d.s.phase
+    order = list(Phase)
+    for skipped in order[order.index(before) + 1 : order.index(Phase.RESOLVE)]:
+        d.note(
+            K.phase_skipped,
+            f"phase {skipped} skipped: resolve was sent in {before}"
+            + (" (no `mitigate` was sent; §4.4)" if skipped is Phase.FIX else ""),
+            by=request.by,
+            phase=skipped,
+        )
     enter(d, Phase.RESOLVE)
     d.effect(
         Verify(

@@ -5,9 +5,12 @@ result here. Pure."""
 
 from __future__ import annotations
 
+from plan import templates
 from plan.decision import Draft
+from plan.effects import Notify
 from plan.events import EventKind as K
 from plan.incident import Page
+from plan.models import Role
 
 OUTCOME_KIND = {"paged": K.paged, "skipped": K.page_skipped, "failed": K.page_failed}
 
@@ -75,3 +78,46 @@ def postmortem(d: Draft, draft: str) -> None:
 def stated(d: Draft, said: bool) -> None:
     """A private incident's public statement was (or after all was not) made."""
     d.s.public_statement = said
+
+
+def not_invited(d: Draft, failed: dict[str, str], roles: dict[str, list[Role]], tell: bool) -> None:
+    """Who the bridge could not take (email → why; `roles`: email → the roles they were invited
+    for): one event each, once per bridge and reason; with `tell` (not on incidents begun before
+    `invite-each`), the IC and each of them (the IC once) hear it directly."""
+    bridge = d.s.bridge
+    new = {e: why for e, why in failed.items() if d.s.not_invited.get(f"{bridge.channel_id} {e}") != why}
+    if not new:
+        return
+    d.s.not_invited = {**d.s.not_invited, **{f"{bridge.channel_id} {e}": why for e, why in new.items()}}
+    said = {
+        e: (", ".join(r.title for r in roles.get(e, [])) or "a person engaged", why) for e, why in new.items()
+    }
+    for email, (titles, why) in said.items():
+        role = next(iter(roles.get(email, [])), None)
+        d.note(
+            K.invite_failed,
+            f"could not invite {email} ({titles}) to #{bridge.channel}: {why}",
+            person=email,
+            role=role,
+            reason=why,
+        )
+    if not tell:
+        return
+    n = len(d.s.not_invited)
+    d.effect(
+        Notify(
+            key=f"not-invited-{n}",
+            role=Role.incident_commander,
+            text=templates.not_invited_to_ic(
+                incident_id=d.given.incident_id, channel=bridge.channel or "", refused=said
+            ),
+        )
+    )
+    ic = d.holder(Role.incident_commander)
+    for i, (email, (titles, why)) in enumerate(said.items()):
+        if ic and ic.email.lower() == email.lower():
+            continue  # the IC's own message names them already
+        text = templates.not_invited_to_person(
+            incident_id=d.given.incident_id, channel=bridge.channel or "", roles=titles, why=why, ic=ic
+        )
+        d.effect(Notify(key=f"not-invited-{n}-{i}", email=email, text=text))

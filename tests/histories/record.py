@@ -15,7 +15,7 @@ import asyncio
 import json
 import shutil
 import sys
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from temporalio.client import WithStartWorkflowOperation
@@ -28,6 +28,7 @@ from incident_client.intake import declare_incident
 from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
+from plan.attestation import attest, load_private_key, new_key_pair
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id
 from plan.incident import IncidentInput
 from sandbox.jira import JiraFake
@@ -462,6 +463,34 @@ async def p1_refusal_flood(client, task_queue, policy, env, prometheus):
     return handle
 
 
+RECORD_PRIVATE, RECORD_PUBLIC = new_key_pair()
+
+
+def signed(incident_id: str, signal: str, value: dict, person: str, key: str) -> dict:
+    """`value` as the receiver sends it for `person` (Slack user U0RECORD01), signed with `key`."""
+    proof = attest(
+        load_private_key(key), incident_id=incident_id, signal=signal, signal_input=value,
+        person=person, user="U0RECORD01", at=datetime.now(UTC),
+    )  # fmt: skip
+    return {**value, "by": person, "attestation": proof.model_dump(mode="json")}
+
+
+async def p1_keys_looked_up(client, task_queue, policy, env, prometheus):
+    """Attestation keys that rotate (issue 23, patch `keys-looked-up`): a role assigned with the
+    pinned key; one signed with a key the incident has not pinned waits while the workers are asked
+    for their current keys, then is refused (they hold no such key)."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-keys")
+    ic = "asha.rao@preskool.com"
+    role = {"role": "oncall_secondary", "person": "chen.li@preskool.com"}
+    await handle.signal("assign_role", signed(handle.id, "assign_role", role, ic, RECORD_PRIVATE))
+    await status_when(handle, lambda s: any(e.kind == "role" for e in s.timeline))
+    rogue, _ = new_key_pair()
+    role = {"role": "communications_lead", "person": "chen.li@preskool.com"}
+    await handle.signal("assign_role", signed(handle.id, "assign_role", role, ic, rogue))
+    await status_when(handle, lambda s: any("do not hold" in e.text for e in s.timeline))
+    return handle
+
+
 async def p0_status_page_down(client, task_queue, policy, env, prometheus):
     """Outward steps watched while slow (issue 22): Statuspage down at the opening, so its step
     is watched by the incident's clock (the 2-minute escalation) and said slow after 2 min once the
@@ -507,7 +536,7 @@ async def roles(client, task_queue, policy, env, prometheus):
     slack = FAKES["slack"]
     slack.users = {p.contacts["slack"]: {"name": p.name, "email": p.email} for p in policy.roster.values()}
     slack.users["U0ZOE00001"] = {"name": "Zoe Nakamura", "email": "zoe.nakamura@preskool.com"}
-    slack.users["U0GUEST001"] = {"name": "Gabe", "email": "gabe@partner.example", "is_restricted": True}
+    slack.users["U0GUEST001"] = {"name": "Gabe", "email": "gabe@partner.example", "guest": "multi"}
     handle = await fees_p1_opened(client, task_queue, "inc-golden-roles")
     ic = "asha.rao@preskool.com"
     await handle.signal(
@@ -541,9 +570,34 @@ async def roles(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def people(client, task_queue, policy, env, prometheus):
+    """v2.1 (issue 23: `invite-each`, `shift-end`): the Communications Lead is a single-channel
+    guest Slack will not invite (the others are, the IC and she are told directly); the primary's
+    PagerDuty shift ends 10 minutes in, and the handoff follows with nobody touching a role."""
+    FAKES["slack"].refuse_invites("U0COMMS001", "ura_max_channels")
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-people-v2-1")
+    await handle.signal("acknowledge", {"by": "zoe.adams@preskool.com"})
+    await status_when(handle, lambda s: sum(e.text.startswith("not-invited") for e in s.timeline) == 3)
+    await env.sleep(timedelta(minutes=11))
+    await status_when(handle, lambda s: any(e.text.startswith("posted the handoff") for e in s.timeline))
+    return handle
+
+
+def shift_setup(policy, pagerduty):
+    """Zoe holds the primary's PagerDuty schedule until 10 minutes from now, then Yusuf."""
+    pagerduty.rest.add_user("PZOE001", "Zoe Adams", "zoe.adams@preskool.com")
+    pagerduty.rest.add_user("PYUSUF1", "Yusuf Ali", "yusuf.ali@preskool.com")
+    ends = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    pagerduty.rest.rotate(["PZOE001", "PYUSUF1"], schedule="PSCHED1", first_ends=ends)
+    data = policy.model_dump(mode="json")
+    data["roster"]["oncall_primary"]["on_call"] = {"pagerduty_schedule": "PSCHED1"}
+    return type(policy).model_validate(data)
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
-LATER_ERAS: dict[str, str] = {"roles": "v2.1"}  # issue 23 (roles any verified person can take)
-SETUP = {"p1_on_call": on_call_setup}
+LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1", "people": "v2.1", "roles": "v2.1"}
+SETUP = {"p1_on_call": on_call_setup, "people": shift_setup}
+KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
 SCENARIOS = {
     "p1_acknowledged": p1_acknowledged,
@@ -560,6 +614,8 @@ SCENARIOS = {
     "p1_alert_late": p1_alert_late,
     "p1_refusal_flood": p1_refusal_flood,
     "p0_status_page_down": p0_status_page_down,
+    "p1_keys_looked_up": p1_keys_looked_up,
+    "people": people,
     "roles": roles,
 }
 
@@ -587,6 +643,8 @@ async def main(names: list[str]) -> None:
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
             FAKES.update(statuspage=statuspage, slack=slack)
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
+            if name in KEYED:
+                settings = settings.model_copy(update={"irp_attestation_public_keys": RECORD_PUBLIC})
             async with build_worker(env.client, "record", used, settings):
                 handle = await SCENARIOS[name](env.client, "record", used, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":

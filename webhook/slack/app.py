@@ -29,11 +29,11 @@ from plan import Declaration, buttons
 from plan.attestation import attest, load_private_key
 from plan.signals import Outcome
 from webhook.schema import SLACK, SLACK_ANSWERS
-from webhook.slack import SlackAppSettings
+from webhook.slack import SlackAppSettings, reactions
 from webhook.slack.guard import SlackGuard, TakenRequests
 from webhook.slack.people import SlackPeople
 from webhook.slack.shapes import unreadable
-from webhook.slack.views import MODALS, read
+from webhook.slack.views import MODALS, notice, read, waiting
 from webhook.slack.views import view as modal_view
 
 log = logging.getLogger("webhook.slack")
@@ -41,6 +41,8 @@ MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at mos
 STAND_IN = "someone@example.com"  # checks a modal's fields before Slack says who sent it
 NUMBERED = re.compile(r"\.[0-9]{1,2}$")  # a button of a list (buttons.TICK): its number
 ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
+ASK = 10.0  # seconds to wait for the incident's status (a worker replaying a long history is slow)
+ANYTHING = re.compile(".*")  # the listeners of last resort: every other shape Slack sends is answered
 # Buttons that act at once: the signal, its input from the button's value, and the line they leave.
 AT_ONCE = {
     buttons.ACK: ("acknowledge", (), "✅ Acknowledged"),
@@ -63,6 +65,12 @@ HELP = (
     "`handover [role] @person [note]` · `status` (only you see it) · `help`. In a bridge channel "
     "the incident is the channel's."
 )
+NOT_A_BRIDGE = "`/incident {verb}` works in an incident's bridge channel. " + HELP
+# Why Slack would not open a form, for the person (views.open's errors).
+NOT_OPENED = {
+    "expired_trigger_id": "Slack allows 3 seconds to open a form and they had passed",
+    "exchanged_trigger_id": "this click already opened a form",
+}
 
 
 class SlackActions:
@@ -92,6 +100,7 @@ class SlackActions:
         self.app.command("/incident")(after_ack(self.command))
         self.app.event("reaction_added")(after_ack(self.reaction))
         self.app.event("reaction_removed")(after_ack(self.reaction))
+        self.last_resort()
 
     # --- the incident ----------------------------------------------------------------------------
 
@@ -136,7 +145,8 @@ class SlackActions:
         target = json.loads(action.get("value") or "{}")
         where = body.get("container") or {}
         context = {**target, "channel": where.get("channel_id"), "ts": where.get("message_ts")}
-        await self.open(body["trigger_id"], ASKING[action["action_id"]], context)
+        view = modal_view(ASKING[action["action_id"]], context)
+        await self.open(body["trigger_id"], view, body["user"]["id"], where.get("channel_id"))
 
     # --- modals ----------------------------------------------------------------------------------
 
@@ -185,13 +195,14 @@ class SlackActions:
         if verb == "help" or verb not in ("declare", "ack", "update", "role", "handover", "status"):
             return await ack(HELP if verb == "help" else f"Unknown `{verb}`. {HELP}")
         await ack()
+        user, channel = body["user_id"], body["channel_id"]
         if verb == "declare":
-            return await self.open(body["trigger_id"], "irp.declare", {})
-        incident, status = await self.incident_here(body)
-        if incident is None:
-            return await respond(f"`/incident {verb}` works in an incident's bridge channel. {HELP}")
+            return await self.open(body["trigger_id"], modal_view("irp.declare", {}), user, channel)
         if verb == "update":
-            return await self.open(body["trigger_id"], "irp.update", {"incident": incident})
+            return await self.open_then_fill(body, "irp.update")
+        incident, status, why = await self.incident_here(body)
+        if incident is None:
+            return await respond(why.format(verb=verb))
         if verb == "status":
             return await respond(status_line(incident, status))
         data = {}
@@ -200,7 +211,7 @@ class SlackActions:
             if refusal:
                 return await respond(refusal)
         signal = {"ack": "acknowledge", "role": "assign_role"}.get(verb, verb)
-        await respond(said(await self.send(incident, signal, data, body["user_id"])))
+        await respond(said(await self.send(incident, signal, data, user)))
 
     async def role_words(self, verb: str, text: str) -> tuple[dict, str | None]:
         """`role <role> @person` or `handover [role] @person [note]`: the signal's input, or what
@@ -214,41 +225,120 @@ class SlackActions:
             return {}, f"🚫 <@{user_id}> cannot take a role: {why}"
         return {**data, "person": person}, None
 
-    async def incident_here(self, body: dict) -> tuple[str | None, dict]:
-        """The incident whose bridge this channel is, and its status: named by the channel's
+    async def open_then_fill(self, body: dict, callback_id: str) -> None:
+        """Slack's trigger_id lives 3 seconds, whatever the incident's latency (a worker replaying
+        a long history): the form opens at once, "asking the incident…", and views.update fills
+        it when the incident answers, or says plainly why not (not a bridge; no answer within ASK
+        seconds: try again)."""
+        user, channel = body["user_id"], body["channel_id"]
+        opened = await self.open(body["trigger_id"], waiting(callback_id), user, channel)
+        if opened is None:
+            return
+        incident, _, why = await self.incident_here(body)
+        if incident is None:
+            filled = notice(MODALS[callback_id].title, why.format(verb=callback_id.removeprefix("irp.")))
+        else:
+            filled = modal_view(callback_id, {"incident": incident, "channel": channel})
+        try:
+            await self.web.views_update(view_id=opened["id"], hash=opened.get("hash"), view=filled)
+        except SlackApiError as e:  # closed meanwhile: the person still hears why not
+            log.info("views.update refused (%s)", e.response.get("error"))
+            if incident is None:
+                await self.tell(user, channel, f"🚫 {why.format(verb=callback_id.removeprefix('irp.'))}")
+
+    async def incident_here(self, body: dict) -> tuple[str | None, dict, str]:
+        """The incident whose bridge this channel is, its status, and "": named by the channel's
         purpose, and only if the incident itself says this is its bridge (anyone can write a
-        purpose)."""
+        purpose). Else (None, {}, what to tell the person, with `{verb}` to fill in)."""
         incident = await self.people.incident_of(body["channel_id"])
         if incident is None:
-            return None, {}
+            return None, {}, NOT_A_BRIDGE
+        status = await self.status(incident)
+        if status is None:
+            return None, {}, slow(incident)
+        if status.get("channel_id") != body.get("channel_id"):  # unknown, or not its bridge
+            return None, {}, NOT_A_BRIDGE
+        return incident, status, ""
+
+    async def status(self, incident: str, wait: float | None = None) -> dict | None:
+        """The incident's `status`, {} when there is no such incident (or Temporal refuses), None
+        when it has not answered within `wait` (ASK) seconds."""
         try:
-            status = await (await self.temporal()).get_workflow_handle(incident).query("status")
+            handle = (await self.temporal()).get_workflow_handle(incident)
+            return await asyncio.wait_for(handle.query("status"), ASK if wait is None else wait)
+        except TimeoutError:
+            return None
         except Exception:  # an unknown incident, or Temporal away: not a bridge we can vouch for
-            return None, {}
-        return (incident, status) if status.get("channel_id") == body.get("channel_id") else (None, {})
+            return {}
 
     # --- 📌 -----------------------------------------------------------------------------------------
 
     async def reaction(self, event) -> None:
-        item = event.get("item") or {}
+        """📌 on any message of a bridge (a reply in a thread, an edited one, another app's) puts
+        it in the incident's timeline; taking it away takes it out. Other emoji and other
+        channels are not for us. The person who reacted is told when nothing could be done: a
+        message deleted since, a file, the incident not answering or refusing."""
+        item, user, emoji = event.get("item") or {}, event["user"], event["reaction"]
+        removed = event["type"] == "reaction_removed"
         if item.get("type") != "message":
+            if emoji == reactions.DEFAULT_PIN and not removed:
+                await self.tell(user, None, reactions.not_a_message(item))
             return
-        incident = await self.people.incident_of(item["channel"])
-        message = await self.people.message(item["channel"], item["ts"]) if incident else None
-        if message is None:
+        channel, ts = item["channel"], item["ts"]
+        incident = await self.people.incident_of(channel)
+        if incident is None:
             return
-        author = await self.people.email(message.get("user", "")) or message.get("user", "")
-        data = {
-            "channel": item["channel"],
-            "message_id": item["ts"],
-            "author": author,
-            "text": (message.get("text") or "")[:4000],
-            "emoji": event["reaction"],
-            "removed": event["type"] == "reaction_removed",
-        }
-        outcome = await self.send(incident, "pin_message", data, event["user"])
+        status = await self.status(incident)
+        pin = (status or {}).get("pin_emoji") or reactions.DEFAULT_PIN  # unanswered: the incident decides
+        if emoji != pin or (status is not None and status.get("channel_id") != channel):
+            return
+        message = None if removed else await self.people.message(channel, ts)
+        if not removed and (why := reactions.unpinnable(message)):
+            return await self.tell(user, channel, why)
+        author = reactions.author(message)[0] if message else ""
+        email = await self.people.email(author) if author else None
+        data = reactions.pin_input(channel, ts, emoji, removed, message, email)
+        outcome = await self.send(incident, "pin_message", data, user)
         if not outcome.accepted:
-            await self.tell(event["user"], item["channel"], said(outcome))
+            await self.tell(user, channel, said(outcome))
+        elif "not answered yet" in " ".join(outcome.notes):
+            await self.tell(user, channel, "⏳ 📌 sent; the incident has not answered yet")
+
+    def last_resort(self) -> None:
+        """Every other shape Slack sends is answered 200 (Bolt's own answer is 404 "unhandled",
+        which Slack shows the person as a failure, and retries for events), and a person who
+        acted hears what this app does instead: a button of a message this app no longer serves,
+        a shortcut, another command. Registered last: Bolt runs the first listener that matches."""
+        self.app.action(ANYTHING)(after_ack(self.not_served))
+        self.app.shortcut(ANYTHING)(after_ack(self.not_served))
+        self.app.view_closed(ANYTHING)(after_ack(self.closed))
+        self.app.view(ANYTHING)(after_ack(self.stale_form))
+        self.app.options(ANYTHING)(after_ack(self.no_options))
+        self.app.command(ANYTHING)(after_ack(self.other_command))
+        self.app.event(ANYTHING)(after_ack(self.other_event))
+
+    async def not_served(self, ack, body) -> None:
+        await ack()
+        where = body.get("container") or body.get("channel") or {}
+        channel = where.get("channel_id") or where.get("id")
+        await self.tell(body["user"]["id"], channel, f"🚫 This app does not serve that. {HELP}")
+
+    async def closed(self, ack) -> None:
+        await ack()  # a form or a notice closed: nothing to do
+
+    async def stale_form(self, ack, body) -> None:
+        await ack()  # a form of an older version of this app, submitted: it closes, and we say so
+        said = f"🚫 That form is no longer served: nothing was done. {HELP}"
+        await self.tell(body["user"]["id"], None, said)
+
+    async def no_options(self, ack) -> None:
+        await ack(options=[])
+
+    async def other_command(self, ack, body) -> None:
+        await ack(f"This app answers `/incident` only, not `{body.get('command')}`. {HELP}")
+
+    async def other_event(self, event) -> None:
+        log.debug("Slack event %s: not one this app acts on", event.get("type"))
 
     # --- what the person sees ------------------------------------------------------------------------
 
@@ -260,6 +350,8 @@ class SlackActions:
             await self.tell(user, channel, said(outcome))
         elif "not answered yet" in " ".join(outcome.notes):
             await self.tell(user, channel, "⏳ sent; the incident has not answered yet")
+        elif outcome.checking_key:
+            await self.tell(user, channel, said(outcome))
         elif outcome.pending:
             await self.mark(channel, ts, f"{done} (more approvals needed)", user, keep=True)
         else:
@@ -304,8 +396,16 @@ class SlackActions:
         except SlackApiError as e:
             log.warning("could not tell %s: %s", user, e.response.get("error"))
 
-    async def open(self, trigger_id: str, callback_id: str, context: dict) -> None:
-        await self.web.views_open(trigger_id=trigger_id, view=modal_view(callback_id, context))
+    async def open(self, trigger_id: str, view: dict, user: str, channel: str | None) -> dict | None:
+        """views.open, the view as Slack opened it; None when Slack would not (the trigger_id's 3
+        seconds passed, or it was used), after telling the person plainly to try again."""
+        try:
+            return (await self.web.views_open(trigger_id=trigger_id, view=view))["view"]
+        except Exception as e:  # Slack's refusal, or Slack unreachable
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            why = NOT_OPENED.get(error, f"Slack would not open it ({error})")
+            await self.tell(user, channel, f"🚫 The form did not open: {why}. Please try again.")
+            return None
 
 
 def after_ack(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -361,10 +461,23 @@ def status_line(incident: str, status: dict) -> str:
     )
 
 
+def slow(incident: str) -> str:
+    """What the person hears when the incident does not answer within ASK seconds."""
+    return (
+        f"⏳ {incident} did not answer within {ASK:.0f} s (its worker may be restarting): nothing was "
+        "done. Please try `/incident {verb}` again in a minute."
+    )
+
+
 def said(outcome: Outcome) -> str:
     """One line for the person: what the incident answered."""
     if not outcome.accepted:
         return f"🚫 {outcome.reason}"
+    if outcome.checking_key:
+        return (
+            f"⏳ {outcome.signal}: the incident is checking this app's new signing key with its workers; "
+            "it says in the bridge when your decision is taken"
+        )
     return f"✅ {outcome.signal}: " + (outcome.notes[0] if outcome.notes else "done")
 
 

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 INCIDENT_IN_PURPOSE = re.compile(r"\bIncident (inc-[A-Za-z0-9_-]{1,100})")
 FLAGS = ("is_bot", "deleted", "is_restricted", "is_ultra_restricted", "is_stranger")  # not a full member
 TTL = 600.0  # seconds a user's email is trusted before Slack is asked again
+REPLY_PAGE, REPLY_PAGES = 20, 5  # a reply is looked for from its own ts on: it leads the first page
 
 
 class SlackPeople:
@@ -66,14 +67,34 @@ class SlackPeople:
         return found[1] if found else None
 
     async def message(self, channel_id: str, ts: str) -> dict | None:
-        """One message of a channel by its ts (for a pin, or to update after a modal)."""
+        """One message of a channel by its ts (for a pin, or to update after a modal), a thread's
+        reply included: conversations.history holds only a channel's top-level messages (and
+        replies also sent to the channel), so a ts it does not hold is looked for in its thread
+        (conversations.replies takes any message's ts and answers its thread, parent first on
+        every page). None when Slack holds no such message (deleted) or cannot say."""
         try:
             page = await self.web.conversations_history(
                 channel=channel_id, latest=ts, inclusive=True, limit=1
             )
         except (SlackApiError, OSError, TimeoutError):
-            return None
-        return next((m for m in page.get("messages", []) if m.get("ts") == ts), None)
+            page = {}
+        found = next((m for m in page.get("messages", []) if m.get("ts") == ts), None)
+        return found or await self._reply(channel_id, ts)
+
+    async def _reply(self, channel_id: str, ts: str) -> dict | None:
+        cursor = None
+        for _ in range(REPLY_PAGES):
+            try:
+                page = await self.web.conversations_replies(
+                    channel=channel_id, ts=ts, oldest=ts, inclusive=True, limit=REPLY_PAGE, cursor=cursor
+                )
+            except (SlackApiError, OSError, TimeoutError):
+                return None
+            found = next((m for m in page.get("messages", []) if m.get("ts") == ts), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found or not cursor:
+                return found
+        return None
 
 
 def vouched(user: dict, team_id: str | None) -> bool:

@@ -111,6 +111,28 @@ def view(callback_id: str, context: dict) -> dict:
     }
 
 
+NOTICE = "irp.notice"  # a modal that only tells (no submit): waiting for the incident, or why not
+
+
+def notice(title: str, text: str, context: dict | None = None) -> dict:
+    """A modal with one line of `text` and a Close button: what views.open shows at once, within
+    Slack's 3 seconds, while the incident is asked (then views.update replaces it), or why the
+    form cannot be shown."""
+    return {
+        "type": "modal",
+        "callback_id": NOTICE,
+        "private_metadata": json.dumps(context or {}, separators=(",", ":")),
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
+
+
+def waiting(callback_id: str) -> dict:
+    """The form's title with "asking the incident…", shown until its answer fills the form."""
+    return notice(MODALS[callback_id].title, "⏳ Asking the incident… this form fills in a moment.")
+
+
 def read(callback_id: str, submitted: dict, fixed: dict) -> tuple[dict, dict[str, str]]:
     """The signal's (or declaration's) input from a view_submission's `view`, with `fixed` fields
     (by, request_id…) added, and Slack's `errors` shape ({block_id: message}) for what does not fit."""
