@@ -399,3 +399,15 @@ def test_whatever_follows_the_verb_is_read_or_answered_with_the_usage(verb, text
 )
 def test_the_slash_command_words(verb, text, read):
     assert role_command(verb, text) == read
+
+
+def test_the_readmes_handover_line_is_taken_after_the_line_before_it():
+    """README "Working an incident": `irp role … oncall_primary chen.li` then `irp handover …
+    oncall_secondary grace.mensah … --by chen.li` (tests/test_stack.py runs them on `make up`)."""
+    readme = (DEFAULT_POLICY_FILE.parent.parent / "README.md").read_text()
+    assert "irp handover inc-3f2a9c1b7d10 oncall_secondary grace.mensah@preskool.com" in readme
+    incident = opened()
+    send(incident, "assign_role", {"by": IC, "role": "oncall_primary", "person": CHEN})
+    value = {"by": CHEN, "role": "oncall_secondary", "person": "grace.mensah@preskool.com", "note": "DB fine"}
+    assert send(incident, "handover", value).verdict is Verdict.accepted
+    assert send(incident, "resolve", {"by": IC, "summary": "Rolled back"}).accepted  # Asha still the IC
