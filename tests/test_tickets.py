@@ -112,7 +112,10 @@ async def test_a_retry_after_jira_created_it_but_the_answer_was_lost_creates_not
         assert len(fake.issues) == 1 and len(fake.calls_to("/rest/api/3/issue")) == 1
         assert retried.key == "IRP-1" and not retried.created
         searches = fake.calls_to("/rest/api/3/search/jql")
-        assert [len(c.response["issues"]) for c in searches] == [0, 0, 1]  # first attempt, retry, recheck
+        found = [len(c.response["issues"]) for c in searches]
+        # The first attempt's search finds nothing; the retry finds the issue, at once or at its
+        # recheck (which one depends on how fast this machine is against the index's lag).
+        assert found[0] == 0 and found[-1] == 1 and found in ([0, 0, 1], [0, 1]), found
 
 
 async def test_a_bad_token_is_refused_for_good_and_never_shown(fake):
