@@ -153,51 +153,46 @@ def first_reached(status: IncidentStatus, phases: set[Phase]) -> datetime | None
     return min(moments, default=None)
 
 
+# §4's promises: key, section, the plan's verb, the window (a PhaseWindows field), who holds it,
+# and the phases whose first entry keeps it (None: the acknowledgement; (): the resolution).
+PHASE_PROMISES = (
+    ("acknowledge", "§4.1", "Acknowledge", "DETECTION", Role.oncall_primary, None),
+    (
+        "triage",
+        "§4.2",
+        "Triage",
+        "TRIAGE",
+        Role.incident_commander,
+        {Phase.CONTAIN, Phase.FIX, Phase.RESOLVE},
+    ),
+    ("contain", "§4.3", "Contain", "CONTAIN", Role.incident_commander, {Phase.FIX, Phase.RESOLVE}),
+    ("fix", "§4.4", "Fix", "FIX", Role.incident_commander, ()),
+)
+
+
 def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> list[Promise]:
-    """§4.1 acknowledgement and the §4.2–4.4 windows, from the problem's start."""
-    windows = policy.phase_windows
+    """§4.1 acknowledgement and the §4.2–4.4 windows, from the problem's start. A phase passed
+    over (resolved straight from an earlier one) ended at the resolution."""
     resolved = status.resolution.at if status.resolution else None
-    late_heard = status.received_at and status.received_at > status.started_at + windows.DETECTION
-    rows = [
-        (
-            "acknowledge",
-            "§4.1",
-            f"Acknowledge within {spoken(windows.DETECTION)}",
-            windows.DETECTION,
-            Role.oncall_primary,
-            status.acknowledged_at,
-        ),
-        (
-            "triage",
-            "§4.2",
-            f"Triage within {spoken(windows.TRIAGE)}",
-            windows.TRIAGE,
-            Role.incident_commander,
-            first_reached(status, {Phase.CONTAIN, Phase.FIX, Phase.RESOLVE}),
-        ),
-        (
-            "contain",
-            "§4.3",
-            f"Contain within {spoken(windows.CONTAIN)}",
-            windows.CONTAIN,
-            Role.incident_commander,
-            first_reached(status, {Phase.FIX, Phase.RESOLVE}),
-        ),
-        ("fix", "§4.4", f"Fix within {spoken(windows.FIX)}", windows.FIX, Role.incident_commander, resolved),
-    ]
+    heard = (status.received_at or status.started_at) - status.started_at
+    note = (
+        f"the incident was opened {_late(heard)} after the start"
+        if heard > policy.phase_windows.DETECTION
+        else ""
+    )
     promises = []
-    for key, section, title, window, role, done in rows:
+    for key, section, verb, field, role, reached in PHASE_PROMISES:
+        window = getattr(policy.phase_windows, field)
         due = status.started_at + window
-        if key in ("triage", "contain") and done is None and resolved:
-            done = resolved  # resolved straight from an earlier phase: it passed over this one then
-        note = ""
-        if late_heard:
-            note = f"the incident was opened {spoken(status.received_at - status.started_at)} after the start"
+        if reached is None:
+            done = status.acknowledged_at
+        else:
+            done = (first_reached(status, reached) if reached else None) or resolved
         promises.append(
             Promise(
                 key=key,
                 section=section,
-                title=title,
+                title=f"{verb} within {spoken(window)}",
                 holder=holder(status, policy, role, min(due, now)),
                 due_at=due,
                 note=note,

@@ -141,7 +141,7 @@ def test_an_alert_that_reached_us_late_says_so_beside_the_windows_it_missed():
     c = card(status(received=40 * MIN, ack=41 * MIN), POLICY, START + 50 * MIN)
     a = promise(c, "acknowledge")
     assert a.state == "missed" and a.late_by == 41 * MIN - W.DETECTION
-    assert a.note == "the incident was opened 40 minutes after the start"
+    assert a.note == "the incident was opened 40 min after the start"
 
 
 def _updates(c):
