@@ -35,6 +35,7 @@ from plan.lifecycle import cadence
 from plan.models import Phase, Policy, Role, Severity
 
 PromiseState = Literal["kept", "missed", "open"]
+SECOND = timedelta(seconds=1)
 ORDER = list(Phase)
 
 
@@ -102,13 +103,15 @@ def card(status: IncidentStatus, policy: Policy, now: datetime) -> ComplianceCar
 
 def judged(due_at: datetime, kept_at: datetime | None, now: datetime, ended: datetime | None = None) -> dict:
     """State and lateness of a promise due at `due_at`, done at `kept_at` (None: not yet), seen at
-    `now`; `ended`: when the promise stopped being owed undone (missed by then)."""
+    `now`; `ended`: when the promise stopped being owed undone (missed by then). Judged to the
+    second: the plan's windows are minutes, and the worker's own steps take a moment (a status
+    page opened as the incident opens is not late by a few milliseconds)."""
     if kept_at is not None:
         late = kept_at - due_at
         return {
             "kept_at": kept_at,
-            "state": "kept" if late <= timedelta(0) else "missed",
-            "late_by": late if late > timedelta(0) else None,
+            "state": "kept" if late < SECOND else "missed",
+            "late_by": late if late >= SECOND else None,
         }
     if ended is not None and ended >= due_at:
         return {"state": "missed", "late_by": ended - due_at}
@@ -174,12 +177,8 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
     """§4.1 acknowledgement and the §4.2–4.4 windows, from the problem's start. A phase passed
     over (resolved straight from an earlier one) ended at the resolution."""
     resolved = status.resolution.at if status.resolution else None
-    heard = (status.received_at or status.started_at) - status.started_at
-    note = (
-        f"the incident was opened {how_late(heard)} after the start"
-        if heard > policy.phase_windows.DETECTION
-        else ""
-    )
+    heard = status.received_at or status.started_at
+    said = f"passed before the incident was opened, {how_late(heard - status.started_at)} after the start"
     promises = []
     for key, section, verb, field, role, reached in PHASE_PROMISES:
         window = getattr(policy.phase_windows, field)
@@ -195,7 +194,7 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
                 title=f"{verb} within {spoken(window)}",
                 holder=holder(status, policy, role, min(due, now)),
                 due_at=due,
-                note=note,
+                note=said if due < heard else "",
                 **judged(due, done, now, resolved),
             )
         )
