@@ -497,3 +497,11 @@ def test_missed_updates_are_the_ones_the_bridge_called_overdue(labels, steps):
             assert p.late_by > timedelta(0)
         else:
             assert p.late_by == (now - p.due_at if now > p.due_at else None)
+
+
+def test_before_a_severity_the_card_holds_the_windows_and_no_cadence():
+    answer = status(ack=MIN).model_copy(update={"severity": None})
+    answer.timeline = [e for e in answer.timeline if e.kind != K.severity]
+    c = card(answer, POLICY, START + 5 * MIN)
+    assert [p.key for p in c.promises] == ["acknowledge", "triage", "contain", "fix"]
+    assert render(c).splitlines()[0] == "📋 Compliance — inc-test"
