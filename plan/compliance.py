@@ -36,6 +36,7 @@ from plan.models import Phase, Policy, Role, Severity
 
 PromiseState = Literal["kept", "missed", "open"]
 SECOND = timedelta(seconds=1)
+TAKEN = (K.role, K.handover)  # timeline events that give a role to a person
 ORDER = list(Phase)
 
 
@@ -129,10 +130,10 @@ def spoken(delta: timedelta) -> str:
 
 
 def holder(status: IncidentStatus, policy: Policy, role: Role, at: datetime) -> str:
-    """Who held `role` at `at`: the latest page or assignment of it by then, else the roster's
-    person, else who holds it now; said as "<role title> <name or email>"."""
-    known = [(p.at, p.person) for p in status.paged if p.role is role and p.person and p.at <= at]
-    known += [(e.at, e.person) for e in status.timeline if e.kind == K.role and e.role is role and e.person]
+    """Who held `role` at `at`: the latest page, assignment or handover of it by then, else the
+    roster's person, else who holds it now; said as "<role title> <name or email>"."""
+    known = [(p.at, p.person) for p in status.paged if p.role is role and p.person]
+    known += [(e.at, e.person) for e in status.timeline if e.kind in TAKEN and e.role is role and e.person]
     before = [k for k in known if k[0] <= at]
     person = max(before, key=lambda k: k[0])[1] if before else None
     if person is None and (p := policy.person(role)):

@@ -123,6 +123,16 @@ def test_acknowledgement_within_the_detection_window_from_the_start(ack, state, 
     assert a.holder == f"{Role.oncall_primary.title} {POLICY.roster[Role.oncall_primary].name} <{PRIMARY}>"
 
 
+@pytest.mark.parametrize("kind", [K.role, K.handover])
+def test_the_holder_is_who_held_the_role_when_it_fell_due(kind):
+    other = POLICY.roster[Role.engineering_lead]
+    taken = [event(kind, START + W.TRIAGE + MIN, role=Role.incident_commander, person=other.email)]
+    c = card(status(ack=MIN, extra=taken), POLICY, START + timedelta(hours=1))
+    ic = POLICY.roster[Role.incident_commander]
+    assert promise(c, "triage").holder == f"{Role.incident_commander.title} {ic.name} <{ic.email}>"
+    assert promise(c, "contain").holder == f"{Role.incident_commander.title} {other.name} <{other.email}>"
+
+
 def test_a_late_acknowledgement_is_shown_missed_by_the_right_amount():
     late = W.DETECTION + 4 * MIN + timedelta(seconds=30)
     text = render(card(status(ack=late), POLICY, START + 30 * MIN))
