@@ -1,0 +1,401 @@
+"""Compliance per quarter (issue 24 item 2): the figures as tables (plan/report.py), the timeline
+picture's data (plan/picture.py), the charts and the self-contained HTML (reporting/)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from plan.compliance import ComplianceCard, Promise
+from plan.events import EventKind as K
+from plan.incident import GateRun, IncidentStatus, Resolution, TimelineEntry
+from plan.models import Phase, Severity
+from plan.picture import picture
+from plan.report import family, most_missed, overdue, quantile, render, report, spoken, spread, weeks
+from reporting.collect import Found, visibility_query
+
+T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)  # a Monday
+M = timedelta(minutes=1)
+H = timedelta(hours=1)
+NOW = T0 + timedelta(days=20)
+SINCE = NOW - timedelta(days=90)
+
+
+def promise(key: str, state: str, due: datetime, section: str = "§4.1", kept_at=None) -> Promise:
+    late = (kept_at - due if kept_at and kept_at > due else None) if state != "open" else None
+    return Promise(
+        key=key,
+        section=section,
+        title=key.capitalize(),
+        holder="Incident Commander (IC) asha",
+        due_at=due,
+        kept_at=kept_at,
+        state=state,
+        late_by=late,
+    )
+
+
+def card(
+    n: int,
+    severity: str | None,
+    ack: timedelta | None,
+    resolved: timedelta | None,
+    promises=(),
+    start: datetime = T0,
+    private: bool = False,
+) -> ComplianceCard:
+    return ComplianceCard(
+        incident_id=f"inc-{n}",
+        severity=Severity(severity) if severity else None,
+        private=private,
+        started_at=start,
+        resolved_at=start + resolved if resolved else None,
+        acknowledged_at=start + ack if ack else None,
+        promises=list(promises),
+    )
+
+
+@pytest.mark.parametrize(
+    "values, q, expect",
+    [
+        ([], 0.5, None),
+        ([7], 0.9, 7),
+        ([1, 2, 3, 4], 0.5, 2.5),
+        ([4, 1, 3, 2], 0.5, 2.5),  # order does not matter
+        (list(range(1, 11)), 0.9, 9.1),
+        (list(range(1, 11)), 0.5, 5.5),
+        ([60, 120, 600], 0.9, 504),
+        ([5, 5, 5], 0.9, 5),
+    ],
+)
+def test_quantile_is_linear_between_ranks(values, q, expect):
+    assert quantile(values, q) == pytest.approx(expect) if expect is not None else quantile(values, q) is None
+
+
+def test_spread_of_durations():
+    s = spread([2 * M, 1 * M, 10 * M])
+    assert (s.n, s.median, s.p90) == (3, 2 * M, timedelta(minutes=8.4))
+    assert spread([]).median is None and spread([]).n == 0
+
+
+@pytest.mark.parametrize(
+    "key, expect",
+    [
+        ("update-1", "update"),
+        ("update-12", "update"),
+        ("acknowledge", "acknowledge"),
+        ("update-x", "update-x"),
+        ("customer_email", "customer_email"),
+    ],
+)
+def test_every_update_counts_as_one_promise(key, expect):
+    assert family(key) == expect
+
+
+def test_mtta_and_mttr_per_severity_over_resolved_incidents_in_the_window():
+    cards = [
+        card(1, "P0", 1 * M, 1 * H),
+        card(2, "P0", 3 * M, 3 * H),
+        card(3, "P0", 5 * M, 2 * H),
+        card(4, "P1", 2 * M, 30 * M),
+        card(5, None, None, 10 * M),
+        card(6, "P0", 9 * M, None),  # open: not counted
+        card(7, "P1", 1 * M, 1 * H, start=SINCE - M),  # before the window
+    ]
+    r = report(cards, SINCE, NOW)
+    assert r.incidents == 5
+    table = {s.severity: s for s in r.severities}
+    assert [s.severity for s in r.severities] == ["P0", "P1", "—"]
+    assert (table["P0"].incidents, table["P0"].mtta.median, table["P0"].mttr.median) == (3, 3 * M, 2 * H)
+    assert table["P0"].mtta.p90 == timedelta(minutes=4.6) and table["P0"].mttr.p90 == timedelta(hours=2.8)
+    assert (table["P1"].mtta.median, table["P1"].mttr.p90) == (2 * M, 30 * M)
+    assert table["—"].mtta.n == 0 and table["—"].mtta.median is None and table["—"].mttr.median == 10 * M
+
+
+def test_kept_rates_count_kept_over_judged_and_the_updates_as_one():
+    due = T0 + 2 * M
+    cards = [
+        card(
+            1,
+            "P0",
+            M,
+            H,
+            [
+                promise("acknowledge", "kept", due, kept_at=T0 + M),
+                promise("update-1", "missed", T0 + 15 * M, "§5.2"),
+                promise("update-2", "kept", T0 + 30 * M, "§5.2", T0 + 29 * M),
+            ],
+        ),
+        card(
+            2,
+            "P0",
+            5 * M,
+            H,
+            [
+                promise("acknowledge", "missed", due, kept_at=T0 + 5 * M),
+                promise("update-1", "missed", T0 + 15 * M, "§5.2"),
+                promise("runbook_update", "open", NOW + H, "§8"),
+            ],
+        ),
+        card(3, "P1", M, H, [promise("acknowledge", "kept", due, kept_at=T0 + M)]),
+    ]
+    r = report(cards, SINCE, NOW)
+    rates = {p.key: p for p in r.promises}
+    assert [p.key for p in r.promises] == ["acknowledge", "update", "runbook_update"]
+    assert (rates["acknowledge"].kept, rates["acknowledge"].missed) == (2, 1)
+    assert rates["acknowledge"].rate == pytest.approx(2 / 3)
+    assert (rates["update"].kept, rates["update"].missed, rates["update"].rate) == (
+        1,
+        2,
+        pytest.approx(1 / 3),
+    )
+    assert rates["update"].title == "Updates at the severity's cadence"
+    assert rates["runbook_update"].rate is None and rates["runbook_update"].open == 1
+    assert [p.key for p in r.most_missed] == ["update", "acknowledge"]
+
+
+def test_most_missed_by_misses_then_lowest_rate_and_at_most_five():
+    due = T0
+    cards = [
+        card(i, "P1", M, H, [promise(f"p{i % 7}", "missed", due)] + [promise("p0", "kept", due)] * (i % 2))
+        for i in range(14)
+    ]
+    ranked = most_missed(report(cards, SINCE, NOW).promises)
+    assert len(ranked) == 5
+    assert all(a.missed >= b.missed for a, b in zip(ranked, ranked[1:], strict=False))
+    tied = [p for p in ranked if p.missed == ranked[0].missed]
+    assert [p.rate for p in tied] == sorted(p.rate for p in tied)
+
+
+def test_overdue_follow_ups_are_open_section_8_past_due_latest_first_private_without_holder():
+    cards = [
+        card(
+            1,
+            "P0",
+            M,
+            H,
+            [
+                promise("incident_report", "open", NOW - 2 * H, "§8"),
+                promise("runbook_update", "open", NOW + H, "§8"),  # not due yet
+                promise("update-3", "open", NOW - 5 * H, "§5.2"),
+            ],
+        ),  # not a follow-up
+        card(
+            2,
+            "P1",
+            M,
+            H,
+            [
+                promise("action_items", "open", NOW - 30 * H, "§8"),
+                promise("customer_email", "missed", NOW - 40 * H, "§8"),
+            ],
+            private=True,
+        ),
+    ]
+    rows = overdue(cards, NOW)
+    assert [(o.incident_id, o.key, o.late_by) for o in rows] == [
+        ("inc-2", "action_items", 30 * H),
+        ("inc-1", "incident_report", 2 * H),
+    ]
+    assert rows[0].holder is None and rows[1].holder == "Incident Commander (IC) asha"
+
+
+def test_promises_kept_over_time_by_iso_week_of_their_due_time():
+    cards = [
+        card(
+            1,
+            "P0",
+            M,
+            H,
+            [
+                promise("a", "kept", T0 + H, kept_at=T0),
+                promise("b", "missed", T0 + 6 * 24 * H),
+                promise("c", "kept", T0 + 7 * 24 * H, kept_at=T0),
+                promise("d", "open", T0),
+            ],
+        ),
+    ]
+    assert [(w.start.isoformat(), w.kept, w.missed) for w in weeks(cards)] == [
+        ("2026-10-05", 1, 1),
+        ("2026-10-12", 1, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "delta, said",
+    [
+        (None, "—"),
+        (45 * timedelta(seconds=1), "45 s"),
+        (3 * M, "3 min"),
+        (200 * timedelta(seconds=1), "3 min 20 s"),
+        (2 * H + 5 * M, "2 h 05 min"),
+        (28 * H, "1 d 4 h"),
+    ],
+)
+def test_durations_as_a_reader_says_them(delta, said):
+    assert spoken(delta) == said
+
+
+def test_the_text_report_names_every_figure():
+    cards = [
+        card(
+            1,
+            "P0",
+            3 * M,
+            2 * H,
+            [
+                promise("acknowledge", "missed", T0 + 2 * M, kept_at=T0 + 3 * M),
+                promise("incident_report", "open", NOW - H, "§8"),
+            ],
+        )
+    ]
+    text = render(report(cards, SINCE, NOW))
+    assert "| P0 | 1 | 3 min | 3 min | 2 h 00 min | 2 h 00 min |" in text
+    assert "| Acknowledge | §4.1 | 0 | 1 | 0 | 0% |" in text
+    assert "- Acknowledge (§4.1): missed 1, kept 0%" in text
+    assert "- inc-1 (P0): Incident_report, due" in text and "1 h 00 min overdue" in text
+
+
+def test_the_visibility_query_asks_for_resolved_incidents_since():
+    q = visibility_query(datetime(2026, 9, 1, 8, 30, tzinfo=UTC))
+    assert "WorkflowType = 'IncidentWorkflow'" in q and "StartTime >= '2026-09-01T08:30:00Z'" in q
+    assert "IncidentStatus IN ('review', 'closed')" in q and "ExecutionStatus = 'Completed'" in q
+
+
+# --- the timeline picture (§4.6) --------------------------------------------------------------------
+
+
+def status(private: bool = False, resolved: timedelta | None = 50 * M) -> IncidentStatus:
+    def e(kind: K, at: timedelta, text: str) -> TimelineEntry:
+        return TimelineEntry(kind=kind, at=T0 + at, text=text)
+
+    return IncidentStatus(
+        incident_id="inc-pic",
+        severity=Severity.P1,
+        severity_reasons=[],
+        phase=Phase.REVIEW if resolved else Phase.FIX,
+        phases={
+            Phase.DETECTION: T0 + 3 * M,
+            Phase.TRIAGE: T0 + 4 * M,
+            Phase.CONTAIN: T0 + 12 * M,
+            Phase.FIX: T0 + 20 * M,
+            **({Phase.RESOLVE: T0 + resolved, Phase.REVIEW: T0 + resolved} if resolved else {}),
+        },
+        summary="Logins fail",
+        impact="",
+        started_at=T0,
+        received_at=T0 + 3 * M,
+        roles=[],
+        channel=None,
+        paged=[],
+        deliveries=1,
+        private=private,
+        resolution=Resolution(by="asha@preskool.com", summary="Rolled back", at=T0 + resolved)
+        if resolved
+        else None,
+        gate_runs=[
+            GateRun(at=T0 + 45 * M, by="asha@preskool.com", passed=False),
+            GateRun(at=T0 + 49 * M, by="asha@preskool.com", passed=True),
+        ],
+        timeline=[
+            e(K.paged, 3 * M, "paged On-Call Engineer (Primary) ben.okafor@preskool.com"),
+            e(K.acknowledged, 4 * M, "acknowledged by ben.okafor@preskool.com"),
+            e(K.update, 30 * M, "update: rolling back"),
+            e(K.approved, 25 * M, "rollback approved by dana"),
+            e(K.gate_failed, 45 * M, "§4.5 error rate 2% > 0.1%"),
+            e(K.refused, 5 * M, "refused x"),
+        ],
+    )
+
+
+def test_the_picture_has_the_phases_from_the_start_and_the_moments_that_matter():
+    p = picture(status(), NOW)
+    assert [(s.phase, s.start - T0, s.end - T0) for s in p.spans] == [
+        (Phase.DETECTION, 0 * M, 4 * M),  # from the problem's start, not when we heard
+        (Phase.TRIAGE, 4 * M, 12 * M),
+        (Phase.CONTAIN, 12 * M, 20 * M),
+        (Phase.FIX, 20 * M, 50 * M),
+        (Phase.RESOLVE, 50 * M, 50 * M),
+    ]
+    assert [(m.kind, m.at - T0) for m in p.marks] == [
+        ("paged", 3 * M),
+        ("acknowledged", 4 * M),
+        ("approved", 25 * M),
+        ("update", 30 * M),
+        ("gate-failed", 45 * M),
+        ("gate-passed", 49 * M),
+        ("resolved", 50 * M),
+    ]
+    assert p.ends_at == T0 + 50 * M and "ben.okafor" in p.marks[0].label
+
+
+def test_an_open_incident_is_drawn_until_now_and_a_private_one_without_words():
+    p = picture(status(private=True, resolved=None), T0 + 35 * M)
+    assert p.ends_at == T0 + 35 * M and p.spans[-1].phase == Phase.FIX and p.spans[-1].end == T0 + 35 * M
+    assert all(m.label == m.kind for m in p.marks) and "resolved" not in [m.kind for m in p.marks]
+
+
+# --- charts and the HTML ----------------------------------------------------------------------------
+
+
+class Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images: list[tuple[str, bytes]] = []
+        self.cells: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        a = dict(attrs)
+        if tag == "img":
+            head, _, data = a["src"].partition(",")
+            assert head == "data:image/png;base64"
+            self.images.append((a["alt"], base64.b64decode(data, validate=True)))
+
+    def handle_data(self, data):
+        self.cells.append(data)
+
+
+def test_the_html_report_is_self_contained_with_its_charts_and_private_incidents_only_id_severity_phase():
+    from reporting.charts import timeline_png
+    from reporting.html import page
+
+    secret = "Grades leaked for school-42"
+    found = []
+    for private in (False, True):
+        s = status(private=private).model_copy(
+            update={
+                "incident_id": f"inc-{'p' if private else 'o'}",
+                "summary": secret if private else "Logins fail",
+            }
+        )
+        c = card(
+            1,
+            "P1",
+            4 * M,
+            50 * M,
+            [promise("acknowledge", "missed", T0 + 2 * M, kept_at=T0 + 4 * M)],
+            private=private,
+        )
+        found.append(
+            Found(
+                card=c.model_copy(update={"incident_id": s.incident_id}),
+                picture=picture(s, NOW),
+                summary="" if private else s.summary,
+            )
+        )
+    html = page(report([f.card for f in found], SINCE, NOW), found)
+    parsed = Images()
+    parsed.feed(html)
+    alts = [alt for alt, _ in parsed.images]
+    assert alts == ["MTTA and MTTR by severity", "Promises kept over time", "Timeline strip of the incidents"]
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000 for _, png in parsed.images)
+    assert 'src="http' not in html and "<script" not in html and "<link" not in html
+    assert secret not in html and "Logins fail" in html
+    private_row = parsed.cells[parsed.cells.index("inc-p") : parsed.cells.index("inc-p") + 4]
+    assert private_row == ["inc-p", "P1", "REVIEW", "private"]
+    assert timeline_png(picture(status(), NOW)).startswith(b"\x89PNG")
