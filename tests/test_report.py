@@ -399,3 +399,31 @@ def test_the_html_report_is_self_contained_with_its_charts_and_private_incidents
     private_row = parsed.cells[parsed.cells.index("inc-p") : parsed.cells.index("inc-p") + 4]
     assert private_row == ["inc-p", "P1", "REVIEW", "private"]
     assert timeline_png(picture(status(), NOW)).startswith(b"\x89PNG")
+
+
+# --- the Grafana dashboard: the same figures from the worker's metrics --------------------------------
+
+
+def test_the_dashboard_has_the_reports_figures_from_the_metric_the_worker_counts():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    dashboard = json.loads((root / "deploy" / "grafana-dashboard.json").read_text())
+    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in dashboard["panels"]}
+    kept = panels["Promises kept rate, by promise"]
+    assert 'irp_promises{outcome="kept"}' in kept and "sum by (promise)" in kept and "$__range" in kept
+    assert (
+        'topk(5, sum by (promise) (increase(irp_promises{outcome="missed"}' in panels["Most missed promises"]
+    )
+    for what, metric in (("MTTA", "irp_time_to_acknowledge_bucket"), ("MTTR", "irp_time_to_resolve_bucket")):
+        expr = panels[f"{what} by severity: median and p90"]
+        assert f"histogram_quantile(0.5, sum by (le, severity) (increase({metric}" in expr
+        assert f"histogram_quantile(0.9, sum by (le, severity) (increase({metric}" in expr
+    assert "irp_deliverables_overdue" in panels["Overdue follow-ups (§8)"]
+    # the name and labels the worker really counts under (workflows/metrics.py), not a guess
+    metrics = (root / "workflows" / "metrics.py").read_text()
+    assert '"irp_promises"' in metrics
+    assert re.search(r'\{"promise": promise, "severity": str\(severity\), "outcome": outcome\}', metrics)
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
