@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import give_up
+from plan.picture import TimelinePicture
 
 _KEY = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
 
@@ -27,6 +28,8 @@ class TicketRequest(BaseModel):
     issue_type: str = "Task"
     due: date | None = None
     assignee_email: str | None = None
+    # §4.6: the incident's timeline, drawn and attached as PICTURE (the post-mortem ticket's)
+    picture: TimelinePicture | None = None
 
 
 class TicketResult(BaseModel):
@@ -37,6 +40,7 @@ class TicketResult(BaseModel):
     created: bool = False
     skipped: str | None = None
     note: str | None = None  # what was left out, in the provider's words
+    attached: list[str] = []  # files attached to it by this attempt or an earlier one
 
 
 class Tickets(Protocol):
@@ -54,6 +58,13 @@ class Tickets(Protocol):
         unknown assignee, a due date, a description over its size limit) is left out and said
         in `note`, rather than failing the ticket."""
         ...
+
+    async def attach(self, key: str, filename: str, content: bytes, mime_type: str) -> bool:
+        """The file on ticket `key`, once (a file of that name already there is kept)."""
+        ...
+
+
+PICTURE = "incident-timeline.png"  # the name the post-mortem draft shows it by
 
 
 class TicketActivities:
@@ -76,4 +87,10 @@ class TicketActivities:
                 "starting with a letter, at most 100 characters"
             )
         found = await self.tickets.find(request.incident_id, request.key, retry=activity.info().attempt > 1)
-        return found or await self.tickets.create(request)
+        result = found or await self.tickets.create(request)
+        if request.picture is not None and result.key:
+            from reporting.charts import timeline_png  # matplotlib, only when a picture is drawn
+
+            await self.tickets.attach(result.key, PICTURE, timeline_png(request.picture), "image/png")
+            result.attached = [PICTURE]
+        return result
