@@ -1,7 +1,9 @@
 """The incidents a report counts, found through Temporal visibility: incident workflows started
-since the window opened whose `IncidentStatus` search attribute says `review` or `closed`, or
-whose run completed (workflows/search.py). Each one's `status` is queried (the latest run of a
-workflow that continued as new) and made into its compliance card and timeline picture."""
+since the window opened that are running with their `IncidentStatus` search attribute at `review`
+or `closed` (workflows/search.py), or that completed (a closed §8 ledger ends the run with its
+final status as the result). A running one's `status` is queried (the latest run, for one that
+continued as new); a completed one's result is read from its history, so it needs no worker. A
+terminated incident was stopped by hand, not closed: it is not counted."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from plan.compliance import ComplianceCard, card
 from plan.incident import IncidentStatus
@@ -43,36 +45,42 @@ def visibility_query(since: datetime) -> str:
     stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
     return (
         f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{stamp}' "
-        "AND (IncidentStatus IN ('review', 'closed') OR ExecutionStatus = 'Completed')"
+        "AND ((ExecutionStatus = 'Running' AND IncidentStatus IN ('review', 'closed')) "
+        "OR ExecutionStatus = 'Completed')"
     )
 
 
-async def incident_ids(client: Client, since: datetime) -> list[str]:
-    """The workflow ids of the resolved incidents started since `since`, each once."""
-    ids: dict[str, None] = {}
+async def incident_ids(client: Client, since: datetime) -> dict[str, bool]:
+    """The resolved incidents started since `since`: workflow id → whether its run completed."""
+    ids: dict[str, bool] = {}
     async for execution in client.list_workflows(visibility_query(since)):
-        ids.setdefault(execution.id)
-    return list(ids)
+        done = execution.status == WorkflowExecutionStatus.COMPLETED
+        ids[execution.id] = ids.get(execution.id, False) or done
+    return ids
 
 
-async def statuses(client: Client, ids: list[str], wait: float) -> tuple[list[IncidentStatus], list[str]]:
-    """Each incident's `status` (its latest run); those that did not answer within `wait`
-    seconds, or failed, as "<id>: <why>"."""
+async def statuses(
+    client: Client, ids: dict[str, bool], wait: float
+) -> tuple[list[IncidentStatus], list[str]]:
+    """Each incident's status (id → completed, as `incident_ids` gives them): a completed run's
+    result, a running one's `status` query; those that did not answer within `wait` seconds, or
+    failed, as "<id>: <why>"."""
     from workflows import IncidentWorkflow  # the CLI's import: the workflow's query type
 
     gate = asyncio.Semaphore(AT_ONCE)
 
-    async def one(incident_id: str) -> IncidentStatus | str:
+    async def one(incident_id: str, completed: bool) -> IncidentStatus | str:
         async with gate:
             try:
-                handle = client.get_workflow_handle(incident_id)
-                return await asyncio.wait_for(handle.query(IncidentWorkflow.status), wait)
+                handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+                asked = handle.result() if completed else handle.query(IncidentWorkflow.status)
+                return await asyncio.wait_for(asked, wait)
             except TimeoutError:
                 return f"{incident_id}: no answer within {wait:g} s (is a worker polling its task queue?)"
             except Exception as e:  # one incident that cannot answer does not stop the report
                 return f"{incident_id}: {type(e).__name__}: {e}"
 
-    answers = await asyncio.gather(*(one(i) for i in ids))
+    answers = await asyncio.gather(*(one(i, done) for i, done in ids.items()))
     return [a for a in answers if not isinstance(a, str)], [a for a in answers if isinstance(a, str)]
 
 

@@ -262,7 +262,8 @@ def test_the_text_report_names_every_figure():
 def test_the_visibility_query_asks_for_resolved_incidents_since():
     q = visibility_query(datetime(2026, 9, 1, 8, 30, tzinfo=UTC))
     assert "WorkflowType = 'IncidentWorkflow'" in q and "StartTime >= '2026-09-01T08:30:00Z'" in q
-    assert "IncidentStatus IN ('review', 'closed')" in q and "ExecutionStatus = 'Completed'" in q
+    assert "(ExecutionStatus = 'Running' AND IncidentStatus IN ('review', 'closed'))" in q
+    assert "OR ExecutionStatus = 'Completed'" in q  # a terminated incident was not closed
 
 
 # --- the timeline picture (§4.6) --------------------------------------------------------------------
@@ -427,3 +428,89 @@ def test_the_dashboard_has_the_reports_figures_from_the_metric_the_worker_counts
     assert '"irp_promises"' in metrics
     assert re.search(r'\{"promise": promise, "severity": str\(severity\), "outcome": outcome\}', metrics)
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+# --- end to end: incidents recorded on the dev server, found through visibility, their figures ------
+
+
+async def test_the_report_finds_resolved_incidents_through_visibility_and_counts_their_figures(
+    dev_env, run_worker, policy, prometheus, request
+):
+    import uuid
+
+    from incident_client.intake import declare_incident
+    from plan import Declaration
+    from reporting.collect import found as found_one
+    from reporting.collect import incident_ids, statuses
+    from reporting.html import page
+    from tests.helpers import eventually, finish, status_when
+    from workflows import IncidentWorkflow
+
+    prometheus.healthy(policy)
+    now = datetime.now(UTC)
+    # (severity, minutes ago the problem began, resolved, private)
+    recorded = [
+        ("P0", 10, True, False),
+        ("P0", 20, True, False),
+        ("P1", 30, True, True),
+        ("P1", 5, False, False),
+    ]
+    handles = []
+    async with run_worker(dev_env.client) as tq:
+        for severity, ago, resolve, private in recorded:
+            declaration = Declaration(
+                summary=f"Report test {request.node.name[:20]} {ago}", severity=severity, private=private,
+                reporter="support@preskool.com", source="test", started_at=now - ago * M,
+            )  # fmt: skip
+            receipt = await declare_incident(dev_env.client, tq, declaration, f"report-{uuid.uuid4()}")
+            handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+            await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+            await status_when(handle, lambda s: s.acknowledged_at is not None)
+            if resolve:
+                await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back"})
+                await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
+            handles.append(handle)
+        ids = [h.id for h in handles]
+        # the first closes its §8 ledger: its run completes, and is read from its result (no query)
+        for d in (await handles[0].query(IncidentWorkflow.status)).deliverables:
+            link = {"by": "asha.rao@preskool.com", "deliverable": d.key, "link": f"https://x/{d.key}"}
+            await handles[0].signal("complete_deliverable", link)
+        await eventually(lambda: handles[0].result(), timeout=15)
+
+        async def listed():  # visibility is eventually consistent
+            seen = await incident_ids(dev_env.client, now - 2 * H)
+            return seen if set(ids[:3]) <= set(seen) and seen[ids[0]] else None
+
+        seen = await eventually(listed)
+        assert seen[ids[0]] and not seen[ids[1]]  # completed, and running in review
+        read, unread = await statuses(dev_env.client, {i: seen[i] for i in ids[:3]}, 10.0)
+        later = datetime.now(UTC)
+        shown = [found_one(s, policy, later) for s in read]
+        for handle in handles:
+            await finish(handle)
+    assert ids[3] not in seen and unread == []  # the open incident is not counted
+    by_id = {f.card.incident_id: f for f in shown}
+    assert set(by_id) == set(ids[:3]) and by_id[ids[2]].summary == "" and by_id[ids[2]].picture.private
+    for f, (_, ago, _, _) in zip((by_id[i] for i in ids[:3]), recorded, strict=False):
+        assert abs(f.card.started_at - (now - ago * M)) < timedelta(seconds=1)
+        assert ago * M <= f.card.acknowledged_at - f.card.started_at < (ago + 1) * M  # the known times
+    r = report([f.card for f in shown], now - H, later)
+    p0, p1 = r.severities
+    assert (p0.severity, p0.incidents, p1.severity, p1.incidents, r.incidents) == ("P0", 2, "P1", 1, 3)
+    mttas = sorted(by_id[i].card.acknowledged_at - by_id[i].card.started_at for i in ids[:2])
+    assert p0.mtta.median == (mttas[0] + mttas[1]) / 2 and 15 * M <= p0.mtta.median < 16 * M
+    assert p0.mttr.p90 >= 19 * M and p1.mttr.median >= 30 * M
+    rates = {p.key: p for p in r.promises}
+    assert (rates["acknowledge"].kept, rates["acknowledge"].missed) == (0, 3)  # each began > 2 min before
+    assert by_id[ids[0]].card.promises and not [
+        p for p in by_id[ids[0]].card.promises if p.section == "§8" and p.state != "kept"
+    ]  # its ledger closed in time
+    assert "acknowledge" in [p.key for p in r.most_missed]
+    parsed = Images()
+    parsed.feed(page(r, shown))
+    assert (
+        len(parsed.images) == 3
+        and ids[2] in parsed.cells
+        and "Report test"
+        not in " ".join(parsed.cells[parsed.cells.index(ids[2]) : parsed.cells.index(ids[2]) + 4])
+    )
