@@ -434,7 +434,7 @@ def test_the_dashboard_has_the_reports_figures_from_the_metric_the_worker_counts
 
 
 async def test_the_report_finds_resolved_incidents_through_visibility_and_counts_their_figures(
-    dev_env, run_worker, policy, prometheus, request
+    dev_env, run_worker, policy, prometheus, request, tmp_path
 ):
     import uuid
 
@@ -486,7 +486,9 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         read, unread = await statuses(dev_env.client, {i: seen[i] for i in ids[:3]}, 10.0)
         later = datetime.now(UTC)
         shown = [found_one(s, policy, later) for s in read]
-        for handle in handles:
+        out = tmp_path / "report.html"
+        code, said, _ = await irp(dev_env, "report", "--since", "2h", "--format", "html", "--out", str(out))
+        for handle in handles[1:]:  # the first completed
             await finish(handle)
     assert ids[3] not in seen and unread == []  # the open incident is not counted
     by_id = {f.card.incident_id: f for f in shown}
@@ -498,7 +500,8 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
     p0, p1 = r.severities
     assert (p0.severity, p0.incidents, p1.severity, p1.incidents, r.incidents) == ("P0", 2, "P1", 1, 3)
     mttas = sorted(by_id[i].card.acknowledged_at - by_id[i].card.started_at for i in ids[:2])
-    assert p0.mtta.median == (mttas[0] + mttas[1]) / 2 and 15 * M <= p0.mtta.median < 16 * M
+    assert abs(p0.mtta.median - (mttas[0] + mttas[1]) / 2) < timedelta(milliseconds=1)
+    assert 15 * M <= p0.mtta.median < 16 * M
     assert p0.mttr.p90 >= 19 * M and p1.mttr.median >= 30 * M
     rates = {p.key: p for p in r.promises}
     assert (rates["acknowledge"].kept, rates["acknowledge"].missed) == (0, 3)  # each began > 2 min before
@@ -514,3 +517,48 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         and "Report test"
         not in " ".join(parsed.cells[parsed.cells.index(ids[2]) : parsed.cells.index(ids[2]) + 4])
     )
+
+
+async def irp(dev_env, *args: str) -> tuple[int, str, str]:
+    """The real CLI (`python starter.py …`) against the dev server: exit code, stdout, stderr."""
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(root / "starter.py"), *args, "--wait", "5", env=env, cwd=root,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    "since, expect",
+    [("90d", timedelta(days=90)), ("12w", timedelta(weeks=12)), ("36h", timedelta(hours=36)),
+     ("0d", None), ("90", None), ("3m", None), ("-1d", None), ("d", None), ("999999d", None)],
+)  # fmt: skip
+def test_the_window_irp_report_reads(since, expect):
+    from cli.report import window
+
+    if expect is None:
+        with pytest.raises(ValueError, match="say how far back as a number and h, d or w"):
+            window(since)
+    else:
+        assert window(since) == expect
+
+
+def test_a_window_irp_report_cannot_read_is_refused_before_it_connects():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "starter.py"), "report", "--since=3m"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "", "TEMPORAL_ADDRESS": "127.0.0.1:9"},
+    )  # fmt: skip
+    assert done.returncode == 2 and "say how far back as a number and h, d or w" in done.stderr
