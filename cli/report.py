@@ -1,6 +1,6 @@
 """`irp report --since 90d [--format text|html] [--out FILE]`: compliance per quarter over the
 resolved incidents Temporal visibility finds (reporting/collect.py), the figures from
-plan/report.py, under the policy file the worker reads (IRP_POLICY; docs/report.md)."""
+plan/report.py, under the policy file the worker reads (IRP_POLICY_FILE; docs/report.md)."""
 
 from __future__ import annotations
 

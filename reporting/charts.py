@@ -59,10 +59,11 @@ def timeline_png(p: TimelinePicture) -> bytes:
     figure = Figure(figsize=(10, 1.2 + 0.45 * (len(rows) + 1)))
     ax = figure.add_subplot()
     y_phase = len(rows)
+    total = max(minutes(p.ends_at - p.started_at), 1.0)
     for span in p.spans:
         start, width = minutes(span.start - p.started_at), minutes(span.end - span.start)
         ax.broken_barh([(start, max(width, 0.05))], (y_phase - 0.4, 0.8), color=PHASE_COLOURS[span.phase])
-        if width > 0:
+        if width >= 0.08 * total:  # named where the name fits
             ax.text(start + width / 2, y_phase, span.phase.value, ha="center", va="center", fontsize=7)
     for kind, (label, colour, marker) in MARK_ROWS.items():
         at = [minutes(m.at - p.started_at) for m in p.marks if m.kind == kind]

@@ -4,8 +4,10 @@ picture's data (plan/picture.py), the charts and the self-contained HTML (report
 from __future__ import annotations
 
 import base64
+import os
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -408,7 +410,6 @@ def test_the_html_report_is_self_contained_with_its_charts_and_private_incidents
 def test_the_dashboard_has_the_reports_figures_from_the_metric_the_worker_counts():
     import json
     import re
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     dashboard = json.loads((root / "deploy" / "grafana-dashboard.json").read_text())
@@ -509,6 +510,11 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         p for p in by_id[ids[0]].card.promises if p.section == "§8" and p.state != "kept"
     ]  # its ledger closed in time
     assert "acknowledge" in [p.key for p in r.most_missed]
+    # the real CLI wrote the same report (other tests' incidents may be in it too)
+    assert code in (0, 1) and said.startswith(f"wrote {out}")
+    from_cli = Images()
+    from_cli.feed(out.read_text())
+    assert len(from_cli.images) == 3 and set(ids[:3]) <= set(from_cli.cells) and ids[3] not in from_cli.cells
     parsed = Images()
     parsed.feed(page(r, shown))
     assert (
@@ -522,7 +528,6 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
 async def irp(dev_env, *args: str) -> tuple[int, str, str]:
     """The real CLI (`python starter.py …`) against the dev server: exit code, stdout, stderr."""
     import asyncio
-    import os
     import sys
     from pathlib import Path
 
@@ -554,7 +559,6 @@ def test_the_window_irp_report_reads(since, expect):
 def test_a_window_irp_report_cannot_read_is_refused_before_it_connects():
     import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
@@ -562,3 +566,59 @@ def test_a_window_irp_report_cannot_read_is_refused_before_it_connects():
         capture_output=True, text=True, timeout=60, env={"PATH": "", "TEMPORAL_ADDRESS": "127.0.0.1:9"},
     )  # fmt: skip
     assert done.returncode == 2 and "say how far back as a number and h, d or w" in done.stderr
+
+
+def moved(s: IncidentStatus, by: timedelta) -> IncidentStatus:
+    """The same incident `by` later."""
+    return s.model_copy(
+        update={
+            "phases": {k: v + by for k, v in s.phases.items()},
+            "resolution": s.resolution.model_copy(update={"at": s.resolution.at + by}),
+            "timeline": [e.model_copy(update={"at": e.at + by}) for e in s.timeline],
+            "gate_runs": [g.model_copy(update={"at": g.at + by}) for g in s.gate_runs],
+        }
+    )
+
+
+def test_the_pictures_of_a_sample_quarter(tmp_path):
+    """A fixed quarter (eight incidents over six weeks) drawn as the report draws it; with
+    IRP_SCREENSHOTS=1 (`make screenshots`) the pictures docs/report.md shows are written."""
+    from reporting.charts import kept_over_time_png, mtta_mttr_png, strip_png, timeline_png
+
+    cards, pictures = [], []
+    for n in range(8):
+        start = T0 + timedelta(days=5 * n, hours=n)
+        ack, fixed = (1 + 2 * (n % 3)) * M, (40 + 35 * n) * M
+        s = status(private=n == 5, resolved=fixed).model_copy(
+            update={
+                "incident_id": f"inc-{n:04d}",
+                "started_at": start,
+                "severity": Severity("P0" if n % 2 else "P1"),
+            }
+        )
+        s = moved(s, start - T0)
+        pictures.append(picture(s, start + fixed))
+        promises = [
+            promise("acknowledge", "kept" if ack <= 2 * M else "missed", start + 2 * M, kept_at=start + ack)
+        ]
+        for k in range(1, 4):
+            due = start + 15 * k * M
+            promises.append(
+                promise(f"update-{k}", "missed" if (n + k) % 4 == 0 else "kept", due, "§5.2", due)
+            )
+        cards.append(card(n, s.severity.value, ack, fixed, promises, start=start, private=n == 5))
+    r = report(cards, T0 - H, T0 + timedelta(days=60))
+    drawn = {
+        "report-mtta-mttr": mtta_mttr_png(r.severities),
+        "report-kept": kept_over_time_png(r.weeks),
+        "report-strip": strip_png(pictures),
+        "postmortem-timeline": timeline_png(picture(status(), NOW)),
+    }
+    assert all(png.startswith(b"\x89PNG") for png in drawn.values()) and len(r.weeks) >= 5
+    folder = (
+        Path(__file__).resolve().parent.parent / "docs" / "images"
+        if os.environ.get("IRP_SCREENSHOTS")
+        else tmp_path
+    )
+    for name, png in drawn.items():
+        (folder / f"{name}.png").write_bytes(png)
