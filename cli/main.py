@@ -12,7 +12,7 @@
   irp compliance INCIDENT [--json]   every promise of the plan that applied: kept, missed (by how
                                      much) or open, and who held it (docs/compliance.md)
   irp keygen                         a key pair for the Slack app's attestations
-  irp report --since 90d [--format text|html] [--out FILE]
+  irp report --since 90d [--format text|html] [--out FILE] [--all-queues]
                                      compliance per quarter over the resolved incidents (docs/report.md)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
@@ -90,7 +90,8 @@ async def run(args: argparse.Namespace) -> int:
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "report":
-        return await report.run(client, args.since, args.format, args.out, args.wait)
+        queue = None if args.all_queues else settings.temporal_task_queue
+        return await report.run(client, args.since, args.format, args.out, args.wait, queue)
     if args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
@@ -217,6 +218,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--since", default="90d", help="how far back: 90d, 12w, 36h (default 90d)")
     r.add_argument("--format", choices=["text", "html"], default="text")
     r.add_argument("--out", help="write to this file instead of printing")
+    r.add_argument(
+        "--all-queues",
+        action="store_true",
+        help="every task queue's incidents (default: TEMPORAL_TASK_QUEUE's, not drills run on their own)",
+    )
     c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
     c.add_argument("incident")
     c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")

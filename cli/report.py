@@ -1,5 +1,6 @@
 """`irp report --since 90d [--format text|html] [--out FILE]`: compliance per quarter over the
-resolved incidents Temporal visibility finds (reporting/collect.py), the figures from
+resolved incidents Temporal visibility finds on the deployment's task queue (TEMPORAL_TASK_QUEUE;
+`--all-queues`: every queue, drills run on their own included; reporting/collect.py), the figures from
 plan/report.py, under the policy file the worker reads (IRP_POLICY_FILE; docs/report.md)."""
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ def window(text: str) -> timedelta:
     return int(match["n"]) * UNITS[match["unit"]]
 
 
-async def run(client: Client, since: str, form: str, out: str | None, wait: float) -> int:
-    """Write the report to `out` (or print it); 0, or 1 when some incident could not be read."""
+async def run(
+    client: Client, since: str, form: str, out: str | None, wait: float, task_queue: str | None
+) -> int:
+    """Write the report to `out` (or print it); 0, or 1 when some incident could not be read.
+    `task_queue`: only the incidents on it (the deployment's; None: every queue)."""
     now = datetime.now(UTC)
     start = now - window(since)
-    found, unread = await gather(client, load_policy(), start, now, wait)
+    found, unread = await gather(client, load_policy(), start, now, task_queue, wait)
     figures = report([f.card for f in found], start, now)
     if form == "html":
         from reporting.html import page  # matplotlib only when a chart is drawn

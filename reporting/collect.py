@@ -40,20 +40,26 @@ def found(status: IncidentStatus, policy: Policy, now: datetime) -> Found:
     )
 
 
-def visibility_query(since: datetime) -> str:
-    """The list filter: incident workflows started since `since` that are resolved or done."""
+def visibility_query(since: datetime, task_queue: str | None = None) -> str:
+    """The list filter: incident workflows started since `since` that are resolved or done; with
+    `task_queue`, only those on it (a deployment's incidents, not a drill run on its own queue).
+    ValueError for a task queue name with a quote (no way to say it in the filter)."""
     stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if task_queue is not None and ("'" in task_queue or "\\" in task_queue):
+        raise ValueError(f"task queue {task_queue!r}: a name with a quote or backslash cannot be listed")
+    on = f" AND TaskQueue = '{task_queue}'" if task_queue else ""
     return (
-        f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{stamp}' "
+        f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{stamp}'{on} "
         "AND ((ExecutionStatus = 'Running' AND IncidentStatus IN ('review', 'closed')) "
         "OR ExecutionStatus = 'Completed')"
     )
 
 
-async def incident_ids(client: Client, since: datetime) -> dict[str, bool]:
-    """The resolved incidents started since `since`: workflow id → whether its run completed."""
+async def incident_ids(client: Client, since: datetime, task_queue: str | None = None) -> dict[str, bool]:
+    """The resolved incidents started since `since` (on `task_queue`, if given): workflow id →
+    whether its run completed."""
     ids: dict[str, bool] = {}
-    async for execution in client.list_workflows(visibility_query(since)):
+    async for execution in client.list_workflows(visibility_query(since, task_queue)):
         done = execution.status == WorkflowExecutionStatus.COMPLETED
         ids[execution.id] = ids.get(execution.id, False) or done
     return ids
@@ -85,9 +91,10 @@ async def statuses(
 
 
 async def gather(
-    client: Client, policy: Policy, since: datetime, now: datetime, wait: float = 10.0
+    client: Client, policy: Policy, since: datetime, now: datetime, task_queue: str | None, wait: float = 10.0
 ) -> tuple[list[Found], list[str]]:
-    """The report's incidents (oldest start first) and those that could not be read."""
-    read, unread = await statuses(client, await incident_ids(client, since), wait)
+    """The report's incidents on `task_queue` (None: any), oldest start first, and those that
+    could not be read."""
+    read, unread = await statuses(client, await incident_ids(client, since, task_queue), wait)
     shown = sorted((found(s, policy, now) for s in read), key=lambda f: f.card.started_at)
     return shown, unread

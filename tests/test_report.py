@@ -262,6 +262,9 @@ def test_the_text_report_names_every_figure():
 
 
 def test_the_visibility_query_asks_for_resolved_incidents_since():
+    assert "TaskQueue = 'irp'" in visibility_query(T0, "irp") and "TaskQueue" not in visibility_query(T0)
+    with pytest.raises(ValueError, match="cannot be listed"):
+        visibility_query(T0, "irp' OR WorkflowType = 'x")
     q = visibility_query(datetime(2026, 9, 1, 8, 30, tzinfo=UTC))
     assert "WorkflowType = 'IncidentWorkflow'" in q and "StartTime >= '2026-09-01T08:30:00Z'" in q
     assert "(ExecutionStatus = 'Running' AND IncidentStatus IN ('review', 'closed'))" in q
@@ -479,7 +482,7 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         await eventually(lambda: handles[0].result(), timeout=15)
 
         async def listed():  # visibility is eventually consistent
-            seen = await incident_ids(dev_env.client, now - 2 * H)
+            seen = await incident_ids(dev_env.client, now - 2 * H, tq)
             return seen if set(ids[:3]) <= set(seen) and seen[ids[0]] else None
 
         seen = await eventually(listed)
@@ -488,7 +491,9 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         later = datetime.now(UTC)
         shown = [found_one(s, policy, later) for s in read]
         out = tmp_path / "report.html"
-        code, said, _ = await irp(dev_env, "report", "--since", "2h", "--format", "html", "--out", str(out))
+        code, said, _ = await irp(
+            dev_env, tq, "report", "--since", "2h", "--format", "html", "--out", str(out)
+        )
         for handle in handles[1:]:  # the first completed
             await finish(handle)
     assert ids[3] not in seen and unread == []  # the open incident is not counted
@@ -510,8 +515,8 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
         p for p in by_id[ids[0]].card.promises if p.section == "§8" and p.state != "kept"
     ]  # its ledger closed in time
     assert "acknowledge" in [p.key for p in r.most_missed]
-    # the real CLI wrote the same report (other tests' incidents may be in it too)
-    assert code in (0, 1) and said.startswith(f"wrote {out}")
+    # the real CLI wrote the same report, over the incidents on its task queue (this test's)
+    assert code == 0 and said == f"wrote {out} (3 incidents)\n"
     from_cli = Images()
     from_cli.feed(out.read_text())
     assert len(from_cli.images) == 3 and set(ids[:3]) <= set(from_cli.cells) and ids[3] not in from_cli.cells
@@ -525,14 +530,15 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
     )
 
 
-async def irp(dev_env, *args: str) -> tuple[int, str, str]:
+async def irp(dev_env, task_queue: str, *args: str) -> tuple[int, str, str]:
     """The real CLI (`python starter.py …`) against the dev server: exit code, stdout, stderr."""
     import asyncio
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}
+    host = dev_env.client.service_client.config.target_host
+    env = {**os.environ, "TEMPORAL_ADDRESS": host, "TEMPORAL_TASK_QUEUE": task_queue}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(root / "starter.py"), *args, "--wait", "5", env=env, cwd=root,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
