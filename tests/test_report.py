@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plan.compliance import ComplianceCard, Promise
 from plan.events import EventKind as K
@@ -18,6 +20,7 @@ from plan.models import Phase, Severity
 from plan.picture import picture
 from plan.report import family, most_missed, overdue, quantile, render, report, spoken, spread, weeks
 from reporting.collect import Found, visibility_query
+from tests.fuzz import budget
 
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)  # a Monday
 M = timedelta(minutes=1)
@@ -628,3 +631,35 @@ def test_the_pictures_of_a_sample_quarter(tmp_path):
     )
     for name, png in drawn.items():
         (folder / f"{name}.png").write_bytes(png)
+
+
+# --- properties: whatever the cards, the figures hold together -----------------------------------------
+
+
+_STATES = st.sampled_from(["kept", "missed", "open"])
+_KEYS = st.sampled_from(["acknowledge", "triage", "update-1", "update-2", "status-page", "incident_report"])
+_CARD = st.builds(
+    lambda n, sev, ack, fix, ps: card(n, sev, ack * M if ack else None, fix * M if fix else None,
+                                      [promise(k, s, T0 + d * M, "§8" if k == "incident_report" else "§4")
+                                       for k, s, d in ps]),
+    st.integers(0, 10**6), st.sampled_from(["P0", "P1", "P2", None]), st.integers(0, 600),
+    st.one_of(st.none(), st.integers(1, 10**5)),
+    st.lists(st.tuples(_KEYS, _STATES, st.integers(-10**4, 10**5)), max_size=8),
+)  # fmt: skip
+
+
+@budget(25)
+@given(cards=st.lists(_CARD, max_size=12))
+def test_the_figures_hold_together_for_any_cards(cards):
+    r = report(cards, SINCE, NOW)
+    counted = [c for c in cards if c.resolved_at is not None]
+    assert r.incidents == len(counted) == sum(s.incidents for s in r.severities)
+    for s in r.severities:
+        for x in (s.mtta, s.mttr):
+            assert x.n == 0 or x.median <= x.p90
+    assert sum(p.kept + p.missed + p.open for p in r.promises) == sum(len(c.promises) for c in counted)
+    assert all(p.rate is None or 0 <= p.rate <= 1 for p in r.promises)
+    assert all(p.missed for p in r.most_missed) and len(r.most_missed) <= 5
+    assert all(o.late_by > timedelta(0) for o in r.overdue)
+    assert sum(w.kept + w.missed for w in r.weeks) == sum(p.kept + p.missed for p in r.promises)
+    render(r)
