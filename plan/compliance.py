@@ -35,6 +35,8 @@ from plan.lifecycle import cadence
 from plan.models import Phase, Policy, Role, Severity
 
 PromiseState = Literal["kept", "missed", "open"]
+SECOND = timedelta(seconds=1)
+TAKEN = (K.role, K.handover)  # timeline events that give a role to a person
 ORDER = list(Phase)
 
 
@@ -102,13 +104,15 @@ def card(status: IncidentStatus, policy: Policy, now: datetime) -> ComplianceCar
 
 def judged(due_at: datetime, kept_at: datetime | None, now: datetime, ended: datetime | None = None) -> dict:
     """State and lateness of a promise due at `due_at`, done at `kept_at` (None: not yet), seen at
-    `now`; `ended`: when the promise stopped being owed undone (missed by then)."""
+    `now`; `ended`: when the promise stopped being owed undone (missed by then). Judged to the
+    second: the plan's windows are minutes, and the worker's own steps take a moment (a status
+    page opened as the incident opens is not late by a few milliseconds)."""
     if kept_at is not None:
         late = kept_at - due_at
         return {
             "kept_at": kept_at,
-            "state": "kept" if late <= timedelta(0) else "missed",
-            "late_by": late if late > timedelta(0) else None,
+            "state": "kept" if late < SECOND else "missed",
+            "late_by": late if late >= SECOND else None,
         }
     if ended is not None and ended >= due_at:
         return {"state": "missed", "late_by": ended - due_at}
@@ -126,10 +130,10 @@ def spoken(delta: timedelta) -> str:
 
 
 def holder(status: IncidentStatus, policy: Policy, role: Role, at: datetime) -> str:
-    """Who held `role` at `at`: the latest page or assignment of it by then, else the roster's
-    person, else who holds it now; said as "<role title> <name or email>"."""
-    known = [(p.at, p.person) for p in status.paged if p.role is role and p.person and p.at <= at]
-    known += [(e.at, e.person) for e in status.timeline if e.kind == K.role and e.role is role and e.person]
+    """Who held `role` at `at`: the latest page, assignment or handover of it by then, else the
+    roster's person, else who holds it now; said as "<role title> <name or email>"."""
+    known = [(p.at, p.person) for p in status.paged if p.role is role and p.person]
+    known += [(e.at, e.person) for e in status.timeline if e.kind in TAKEN and e.role is role and e.person]
     before = [k for k in known if k[0] <= at]
     person = max(before, key=lambda k: k[0])[1] if before else None
     if person is None and (p := policy.person(role)):
@@ -174,12 +178,8 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
     """§4.1 acknowledgement and the §4.2–4.4 windows, from the problem's start. A phase passed
     over (resolved straight from an earlier one) ended at the resolution."""
     resolved = status.resolution.at if status.resolution else None
-    heard = (status.received_at or status.started_at) - status.started_at
-    note = (
-        f"the incident was opened {how_late(heard)} after the start"
-        if heard > policy.phase_windows.DETECTION
-        else ""
-    )
+    heard = status.received_at or status.started_at
+    said = f"passed before the incident was opened, {how_late(heard - status.started_at)} after the start"
     promises = []
     for key, section, verb, field, role, reached in PHASE_PROMISES:
         window = getattr(policy.phase_windows, field)
@@ -195,7 +195,7 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
                 title=f"{verb} within {spoken(window)}",
                 holder=holder(status, policy, role, min(due, now)),
                 due_at=due,
-                note=note,
+                note=said if due < heard else "",
                 **judged(due, done, now, resolved),
             )
         )
@@ -230,9 +230,11 @@ def update_promises(status: IncidentStatus, policy: Policy, now: datetime) -> li
     answered: list[tuple[datetime, datetime | None]] = []  # (due at, the update that answered it)
     waiting: list[datetime] = []  # dues passed with no update yet
     for at, kind, new in sorted(said, key=lambda s: s[0]):
-        due = _passing(policy, severity, due, at, waiting)
+        # an update at the moment one falls due is in time; a severity change then comes after it
+        due = _passing(policy, severity, due, at, waiting, inclusive=kind == "severity")
         if kind == "update":
-            answered += [(d, at) for d in waiting] or ([(due, at)] if due else [])
+            on_time = [(due, at)] if due and (not waiting or due == at) else []
+            answered += [(d, at) for d in waiting] + on_time
             waiting, last = [], at
             due = _next_due(policy, severity, last, at)
         elif new and new != severity:

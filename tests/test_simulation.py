@@ -37,12 +37,13 @@ from plan.approvals import RequestState, approvals_complete
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.decide import alerts, claims, clocks, gate, outcomes, requests
 from plan.decide.lifecycle import paged_roles
+from plan.decide.roles import verified as role_verified
 from plan.decision import Decision, Given, Verdict, applied, decide
 from plan.deliverables import ledger_closed
 from plan.events import EventKind
 from plan.incident import GateCheck, GateRun, IncidentState, Page
 from plan.judge import take
-from plan.models import Phase, Role
+from plan.models import HoldRule, Phase, Role
 from plan.raci import dedup_key
 from plan.refusals import RefusalLog
 from tests.fuzz import budget
@@ -166,6 +167,8 @@ def values(signal: str, state: IncidentState, data, sane: bool = False) -> objec
         "agent": st.sampled_from([None, "Ben Okafor"]),
         "agent_email": st.sampled_from([None, *PEOPLE]),
         "pagerduty_incident": st.sampled_from([None, "PD1"]),
+        "note": st.sampled_from(["", "Rollback half done; watch the fees queue"]),
+        "item": st.sampled_from([0, 1, 2, 19, -1]),
     }
     if sane:
         pools.update(SANE)
@@ -432,6 +435,8 @@ class Incident(RuleBasedStateMachine):
                     self.decide(requests.carried_out, request_id, ["school-42"], [], "sent")
                 else:
                     self.decide(requests.carried_out, request_id, [], ["approvals"], "not sent")
+            case fx.VerifyHolder():  # the chat provider vouches for the person, or not
+                self.decide(role_verified, effect, ok, None if ok else "a guest in Slack")
             case fx.Verify():
                 check = GateCheck(name="error_rate", passed=ok, detail="error rate")
                 run = GateRun(at=self.now, by=effect.by, passed=ok, checks=[check])
@@ -513,6 +518,16 @@ class Incident(RuleBasedStateMachine):
                 assert entry.state in ("done", "waived") and entry.closed_by and entry.closed_at, entry
         if incident_status(s) == "closed":
             assert s.resolution and s.phase is Phase.REVIEW and ledger_closed(s.ledger)
+
+    @invariant()
+    def a_role_is_held_only_as_its_rule_allows(self):
+        """Issue 23: a roster-only role is never held by a stranger; a listed role only by the list."""
+        for role, email in self.state.assignments.items():
+            rule = self.policy.roles[role].may_hold
+            if isinstance(rule, list):
+                assert email in rule, f"{role} held by {email}, not in its list"
+            elif rule is HoldRule.roster:
+                assert email in ROSTER, f"{role} (roster only) held by {email}"
 
     @invariant()
     def every_refusal_has_a_reason(self):

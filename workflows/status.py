@@ -30,6 +30,7 @@ def roles(ctx: Router) -> list[RoleAssignment]:
             engaged=how.get(role, "none"),
             person=(p := ctx.holder(role)) and p.email,
             name=p and p.name,
+            checklist_done=ctx.state.checklists.get(role, []),
         )
         for role, letter in engaged.letters.items()
     ]
