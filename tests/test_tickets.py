@@ -478,6 +478,26 @@ async def test_the_postmortem_ticket_gets_its_timeline_picture_once_across_retri
     assert len(fake.calls_to("/rest/api/3/issue")) == 1  # the ticket itself made once
 
 
+@pytest.mark.parametrize("status, retried", [(403, False), (413, False), (429, True), (503, True)])
+async def test_a_picture_jira_refuses_for_good_leaves_the_ticket_with_a_note(fake, status, retried):
+    """An enrichment never costs the ticket: refused for good, the ticket is answered with a note;
+    what may pass is retried (the retry finds the ticket and attaches then)."""
+    request = POSTMORTEM.model_copy(update={"picture": _picture()})
+    fake.fail_next("/rest/api/3/issue/IRP-1/attachments", status)
+    if retried:
+        with pytest.raises(ApplicationError) as again:
+            await create(fake, request)
+        assert not again.value.non_retryable
+        result = await create(fake, request, attempt=2)
+        assert result.attached == ["incident-timeline.png"] and result.note is None
+    else:
+        result = await create(fake, request)
+        assert result.key == "IRP-1" and result.created and result.attached == []
+        said = f"Jira answered POST /rest/api/3/issue/IRP-1/attachments with {status}"
+        assert result.note.startswith(f"timeline picture not attached ({said}")
+    assert len(fake.issues) == 1
+
+
 async def test_a_ticket_without_a_picture_attaches_nothing(fake):
     result = await create(fake, POSTMORTEM)
     assert result.attached == [] and not fake.calls_to("/rest/api/3/issue/IRP-1/attachments")

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up
 from plan.picture import TimelinePicture
@@ -89,8 +90,27 @@ class TicketActivities:
         found = await self.tickets.find(request.incident_id, request.key, retry=activity.info().attempt > 1)
         result = found or await self.tickets.create(request)
         if request.picture is not None and result.key:
+            return await self._attach_picture(result, request.picture)
+        return result
+
+    async def _attach_picture(self, result: TicketResult, picture: TimelinePicture) -> TicketResult:
+        """§4.6: the timeline picture on the ticket. An enrichment: a picture that cannot be drawn,
+        or a tracker that refuses it for good (attachments off, too large), leaves the ticket as it
+        is with a note; what may pass (429, 5xx, unreachable) is retried as the ticket would be."""
+        try:
             from reporting.charts import timeline_png  # matplotlib, only when a picture is drawn
 
-            await self.tickets.attach(result.key, PICTURE, timeline_png(request.picture), "image/png")
-            result.attached = [PICTURE]
-        return result
+            png = timeline_png(picture)
+        except Exception as e:  # never the ticket's failure
+            return _noted(result, f"timeline picture not drawn ({type(e).__name__}: {e})")
+        try:
+            await self.tickets.attach(result.key, PICTURE, png, "image/png")
+        except ApplicationError as e:
+            if not e.non_retryable:
+                raise
+            return _noted(result, f"timeline picture not attached ({e.message})")
+        return result.model_copy(update={"attached": [PICTURE]})
+
+
+def _noted(result: TicketResult, note: str) -> TicketResult:
+    return result.model_copy(update={"note": "; ".join(n for n in (result.note, note) if n)})
