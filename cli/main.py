@@ -12,6 +12,8 @@
   irp compliance INCIDENT [--json]   every promise of the plan that applied: kept, missed (by how
                                      much) or open, and who held it (docs/compliance.md)
   irp keygen                         a key pair for the Slack app's attestations
+  irp report --since 90d [--format text|html] [--out FILE] [--all-queues]
+                                     compliance per quarter over the resolved incidents (docs/report.md)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -49,7 +51,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import outcomes
+from cli import outcomes, report
 from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
@@ -81,8 +83,17 @@ async def run(args: argparse.Namespace) -> int:
         if reading.note:
             print(f"note: {reading.note}", file=sys.stderr)
         args.json = reading.value
+    if args.command == "report":  # a bad window is said before anything connects
+        try:
+            report.window(args.since)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return outcomes.USAGE
     settings = TemporalSettings()
     client = await connect(settings)
+    if args.command == "report":
+        queue = None if args.all_queues else settings.temporal_task_queue
+        return await report.run(client, args.since, args.format, args.out, args.wait, queue)
     if args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
@@ -208,6 +219,15 @@ def parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    r = sub.add_parser("report", help="compliance per quarter: MTTA/MTTR, promises kept, overdue follow-ups")
+    r.add_argument("--since", default="90d", help="how far back: 90d, 12w, 36h (default 90d)")
+    r.add_argument("--format", choices=["text", "html"], default="text")
+    r.add_argument("--out", help="write to this file instead of printing")
+    r.add_argument(
+        "--all-queues",
+        action="store_true",
+        help="every task queue's incidents (default: TEMPORAL_TASK_QUEUE's, not drills run on their own)",
+    )
     c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
     c.add_argument("incident")
     c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")

@@ -60,9 +60,25 @@ def facts(incident_id: str, s: IncidentState, card: ComplianceCard | None = None
             if s.resolution and s.resolution.forced
             else "Recovery verified by the §4.5 checks"
         ),
+        "timeline_picture": _picture(s),
         "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {_cell(e.text)} |" for e in s.timeline),
         "compliance": compliance(card),
     }
+
+
+PICTURE = "incident-timeline.png"  # attached to the post-mortem ticket (activities/tickets)
+
+
+def _picture(s: IncidentState) -> str:
+    """The timeline picture, by the name it is attached to the post-mortem ticket under; a
+    private incident's ticket has none (plan/privacy.py)."""
+    if s.private:
+        return "No picture: a private incident's timeline stays in the incident (`irp status`)."
+    return (
+        "![The incident's timeline: phases, pages, acknowledgements, updates, approvals, the gate]"
+        f"({PICTURE})\n\n"
+        f"The picture is attached to the post-mortem ticket as `{PICTURE}`."
+    )
 
 
 def compliance(card: ComplianceCard | None) -> str:

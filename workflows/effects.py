@@ -28,12 +28,14 @@ with workflow.unsafe.imports_passed_through():
     from plan.decision import Draft
     from plan.incident import GateCheck, GateRun
     from plan.models import CUSTOMER_EMAIL_ACTION
+    from plan.picture import picture
     from plan.postmortem import facts
     from plan.privacy import PUBLIC_STATEMENT_ACTION
     from workflows import bridge, metrics, paging, status, status_page
     from workflows.outside import VERIFY, outside
 
 INCIDENT, ACTIONS, EMAIL, TICKETS, KEYS = "incident", "actions", "email", "tickets", "keys"
+POSTMORTEM_TICKET = "postmortem"  # plan/decide/ledger.py's key for the post-mortem's ticket
 KEYS_TIMEOUT = timedelta(seconds=30)
 # An address the email port refuses (plan/addresses.py) fails that one email, not the whole step.
 EACH_ADDRESS = "email-each-address"
@@ -294,6 +296,11 @@ async def draft_postmortem(r, card: ComplianceCard | None = None) -> None:
 
 
 async def ticket(r, asked: fx.Ticket) -> None:
+    """A §8 ticket. The post-mortem's carries the incident's timeline picture (§4.6), drawn and
+    attached by the same activity; a private incident's carries none (Jira is read widely)."""
+    drawn = None
+    if asked.key == POSTMORTEM_TICKET and not r.state.private:
+        drawn = picture(status.of(r), workflow.now())
     result = await outside(
         r,
         TicketActivities.create_ticket,
@@ -304,6 +311,7 @@ async def ticket(r, asked: fx.Ticket) -> None:
             description=asked.description,
             due=datetime.fromisoformat(asked.due).date(),
             assignee_email=asked.owner,
+            picture=drawn,
         ),
         what=f"create the {asked.key} ticket",
     )
