@@ -212,8 +212,9 @@ async def inputs(handle) -> list[str]:
 
 
 async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_worker, policy, shots):
-    """A P0 and a private incident: the list shows both (the private one as id, severity and phase
-    only), the P0's page its timeline and compliance card (acknowledged in time: kept) with links
+    """A P0 worked to REVIEW and a private incident: the list shows both (the private one as id,
+    severity and phase only), the P0's page its timeline, its §8 ledger and its compliance card
+    (acknowledged and fixed in time: kept) with links
     to the bridge and the Temporal UI, typed markup shown as text; the quarter's page sums the
     cards; no token, 401; and reading them sends neither incident any signal or update."""
     env, ui_url = ui_env
@@ -243,6 +244,15 @@ async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_wo
             },
         )
         await status_when(handle, lambda s: s.acknowledged_by and any(e.kind == "update" for e in s.timeline))
+        await handle.signal("mitigate", {"by": "ben.okafor@preskool.com", "summary": "Rolled back"})
+        await status_when(handle, lambda s: s.phase == "FIX")
+        resolve = {
+            "by": "asha.rao@preskool.com",
+            "summary": "Rolled back",
+            "force_reason": "verified by hand",
+        }
+        await handle.signal("resolve", resolve)
+        await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
         before = (await inputs(handle), await inputs(hidden))
 
         app = create_app(
@@ -268,6 +278,8 @@ async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_wo
             await expect(ack).to_contain_text("✓ kept")
             await expect(ack).to_contain_text("Acknowledge within 2 minutes")
             await expect(page.locator(".timeline")).to_contain_text("Rolling back <b>auth</b>")
+            await expect(page.locator('tr[data-key="fix"]')).to_contain_text("✓ kept")
+            await expect(page.locator(".ledger")).to_contain_text("pending")
             assert await page.locator(".timeline b").count() == 0
             bridge = page.get_by_role("link", name=re.compile("^The bridge"))
             assert "slack.com/app_redirect?channel=" in await bridge.get_attribute("href")
