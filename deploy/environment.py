@@ -9,8 +9,7 @@ runs), and, for the worker, the `${VAR}` references of the policy file it loads.
   worker        IntegrationSettings (every provider's settings), TemporalSettings (with the payload
                 keys), DeploymentSettings (its Worker Deployment and build); the policy's ${VAR}s
                 (the roster's PagerDuty routing keys, Statuspage component ids, …)
-  receiver      WebhookSettings, SlackAppSettings, TemporalSettings, IRP_POLICY_FILE (its pages'
-                compliance cards)
+  receiver      WebhookSettings, SlackAppSettings, TemporalSettings
   cli           TemporalSettings, IRP_HEARTBEAT_ALERT (`irp`, run inside the worker's container)
   codec-server  CodecServerSettings: run by each responder on their own machine (docs/security.md),
                 so no compose service or manifest carries it
@@ -60,9 +59,7 @@ PROCESSES: dict[str, Process] = {
         },
         reads_policy=True,
     ),
-    # The receiver's incident pages measure compliance against the policy file (webhook/pages/); it
-    # needs none of the policy's ${VAR}s (each has a default), only where the file is.
-    "receiver": Process((WebhookSettings, SlackAppSettings, TemporalSettings), LOGGING | {"IRP_POLICY_FILE"}),
+    "receiver": Process((WebhookSettings, SlackAppSettings, TemporalSettings), LOGGING),
     "cli": Process((TemporalSettings,), frozenset({"IRP_HEARTBEAT_ALERT"})),  # cli/main.py
     "codec-server": Process((CodecServerSettings,)),
 }

@@ -12,7 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import cache
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -24,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connection.http import BodyTooLarge, read_capped
 from incident_client.intake import IdempotencyConflict, declare_incident, deliver
-from plan import AlertmanagerDelivery, Declaration, Policy, load_policy
+from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
 from webhook.pagerduty import PagerDutyWebhook
@@ -114,12 +113,10 @@ def create_app(
     heartbeat_alert: str = "Watchdog",
     ui_user_header: str | None = None,
     temporal_ui: str | None = None,
-    policy: Callable[[], Policy] | None = None,
 ) -> FastAPI:
     """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
-    Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header`,
-    `temporal_ui` and `policy` (what the compliance cards measure against; default: the policy
-    file, loaded when first needed) are for the read-only pages at /ui/ (webhook/pages/)."""
+    Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header` and
+    `temporal_ui` are for the read-only pages at /ui/ (webhook/pages/)."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -256,7 +253,6 @@ def create_app(
         user_header=ui_user_header,
         temporal_ui=temporal_ui,
         slack_team=slack.slack_team_id if slack is not None else None,
-        policy=policy or cache(load_policy),
     )
     mount_pages(app, pages, client)
     describe(app)

@@ -26,9 +26,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from plan.compliance import card, render
+from plan.compliance import ComplianceCard, render
 from plan.incident import IncidentStatus
-from plan.models import Policy
 from webhook.pages import views
 from workflows import IncidentWorkflow
 
@@ -74,13 +73,12 @@ class Unauthorized(Exception):
 class PagesConfig:
     """What the pages need besides Temporal. `user_header`: the header an authenticating proxy
     sets (None: the bearer token only). `temporal_ui`: the Temporal Web UI's base URL for links.
-    `policy`: loads the plan the compliance cards are measured against (raises PolicyError)."""
+    `slack_team`: SLACK_TEAM_ID, for the bridge's link."""
 
     token: bytes
     user_header: str | None
     temporal_ui: str | None
     slack_team: str | None
-    policy: Callable[[], Policy]
 
 
 def viewer(request: Request, config: PagesConfig) -> str:
@@ -123,13 +121,12 @@ def mount_pages(app: FastAPI, config: PagesConfig, client: Callable[[], Awaitabl
     async def incident(request: Request, incident_id: str) -> HTMLResponse:
         user = viewer(request, config)
         temporal = await connected(client)
-        status, problem = await status_of(temporal, incident_id)
+        status, compliance, problem = await answer_of(temporal, incident_id, datetime.now(UTC))
         log.info("ui incident %s viewed by %s", incident_id[:80], user)
         if status is None:
             code = 404 if problem.startswith("no incident") else 503
             return page("missing.html", user, code, incident_id=incident_id, problem=problem)
-        shown = show(status, config, temporal.namespace, datetime.now(UTC))
-        return page("incident.html", user, shown=shown)
+        return page("incident.html", user, shown=show(status, compliance, config, temporal.namespace))
 
     @app.get("/ui/report", include_in_schema=False)
     async def report(request: Request) -> HTMLResponse:
@@ -145,30 +142,35 @@ async def connected(client: Callable[[], Awaitable[Client]]) -> Client:
     return await client()
 
 
-async def status_of(client: Client, incident_id: str) -> tuple[IncidentStatus | None, str]:
-    """The incident's own `status` answer, or None and why: "no incident …" (404) or no answer."""
+async def answer_of(
+    client: Client, incident_id: str, now: datetime
+) -> tuple[IncidentStatus | None, ComplianceCard | None, str]:
+    """The incident's own answers, `status` and its `compliance` card as of `now` (under the policy
+    it pinned; None before it pinned one), asked at once; or None and why: "no incident …" (404),
+    no worker answered, Temporal did not answer."""
     handle = client.get_workflow_handle(incident_id)
     try:
-        status = await asyncio.wait_for(handle.query(IncidentWorkflow.status), ANSWER_WITHIN)
+        status, compliance = await asyncio.wait_for(
+            asyncio.gather(
+                handle.query(IncidentWorkflow.status), handle.query(IncidentWorkflow.compliance, now)
+            ),
+            ANSWER_WITHIN,
+        )
     except RPCError as e:
         if e.status is RPCStatusCode.NOT_FOUND:
-            return None, f"no incident {incident_id}"
-        return None, f"Temporal did not answer: {e.message}"
+            return None, None, f"no incident {incident_id}"
+        return None, None, f"Temporal did not answer: {e.message}"
     except TimeoutError:
-        return None, f"no worker answered within {ANSWER_WITHIN:.0f} s (is one polling its task queue?)"
+        return None, None, f"no worker answered within {ANSWER_WITHIN:.0f} s (is one polling its task queue?)"
     except Exception as e:  # a query the workflow failed: say so, never a 500
-        return None, f"the incident could not answer: {e}"
-    return status, ""
+        return None, None, f"the incident could not answer: {e}"
+    return status, compliance, ""
 
 
-def show(status: IncidentStatus, config: PagesConfig, namespace: str, now: datetime) -> views.Shown:
+def show(
+    status: IncidentStatus, compliance: ComplianceCard | None, config: PagesConfig, namespace: str
+) -> views.Shown:
     """One incident's page; a private one's carries no status, only id, severity, phase, card."""
-    compliance, text, problem = None, "", None
-    try:
-        compliance = card(status, config.policy(), now)
-        text = render(compliance)
-    except Exception as e:  # a policy that does not load, a card that cannot be made: said, not a 500
-        problem = f"no compliance card: {e}"
     return views.Shown(
         incident_id=status.incident_id,
         severity=status.severity.value if status.severity else views.MISSING,
@@ -176,8 +178,10 @@ def show(status: IncidentStatus, config: PagesConfig, namespace: str, now: datet
         private=status.private,
         status=None if status.private else status,
         card=compliance,
-        card_text="" if status.private else text,
-        card_problem=problem,
+        card_text="" if status.private or compliance is None else render(compliance),
+        card_problem=None
+        if compliance
+        else "no compliance card yet (the incident has not pinned its policy)",
         links=views.links(status, config.temporal_ui, namespace, config.slack_team),
     )
 
@@ -199,7 +203,7 @@ async def running_rows(client: Client, now: datetime) -> tuple[list[views.Row], 
         return [], f"Temporal's visibility did not answer: {e.message}"
 
     async def one(execution) -> views.Row:
-        status, _ = await status_of(client, execution.id)
+        status, _, _ = await answer_of(client, execution.id, now)
         attributes = {k: (v[0] if v else "") for k, v in execution.search_attributes.items()}
         if status is not None:
             return views.row(status, attributes.get("IncidentStatus") or views.MISSING, now)
@@ -222,8 +226,8 @@ async def quarter_cards(client: Client, config: PagesConfig, now: datetime) -> t
         return [], f"Temporal's visibility did not answer: {e.message}"
 
     async def one(execution) -> views.Shown | None:
-        status, _ = await status_of(client, execution.id)
-        return show(status, config, client.namespace, now) if status else None
+        status, compliance, _ = await answer_of(client, execution.id, now)
+        return show(status, compliance, config, client.namespace) if status else None
 
     measured = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)  # not terminated
     shown = await asyncio.gather(*(one(e) for e in executions if e.status in measured))
