@@ -40,7 +40,7 @@ worker: install
 webhook: install
 	$(PY) -m webhook
 
-screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
+screenshots: install  ## retake the README's pictures (docs/images/: the Temporal Web UI and the incident pages) with the browser test
 	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
 
 configuration: install  ## regenerate docs/configuration.md from the settings classes (tests/test_configuration.py checks it)
