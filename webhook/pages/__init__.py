@@ -28,12 +28,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from plan.compliance import ComplianceCard, render
 from plan.incident import IncidentStatus
-from webhook.pages import views
+from webhook.pages import quarter, views
 from workflows import IncidentWorkflow
 
 log = logging.getLogger("webhook.pages")
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "static" / "pages.css").read_text()
+NAV_CSS = (HERE / "static" / "nav.css").read_text()  # our header above the quarter's report
 CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 HEADERS = {
     # No script may run, only this one stylesheet, nothing framed, nothing sent anywhere.
@@ -61,8 +62,9 @@ TEMPLATES.filters.update(when=views.when, duration=views.duration, safe_link=vie
 
 def html(name: str, user: str, **context) -> str:
     """The page `name` (webhook/pages/templates/) for `user`: incidents.html (rows, problem),
-    incident.html (shown), report.html (cards, problem, since), missing.html (incident_id, problem)."""
-    return TEMPLATES.get_template(name).render(css=CSS, user=user, **context)
+    incident.html (shown), report.html (cards, problem, since), missing.html (incident_id, problem),
+    nav.html (css, problem: the header above the quarter's report)."""
+    return TEMPLATES.get_template(name).render(**({"css": CSS, "user": user} | context))
 
 
 class Unauthorized(Exception):
@@ -132,8 +134,15 @@ def mount_pages(app: FastAPI, config: PagesConfig, client: Callable[[], Awaitabl
     async def report(request: Request) -> HTMLResponse:
         user = viewer(request, config)
         now = datetime.now(UTC)
-        cards, problem = await quarter_cards(await connected(client), config, now)
+        temporal = await connected(client)
+        answers, problem = await quarter_answers(temporal, now)
         log.info("ui report viewed by %s", user)
+        if quarter.REPORT:  # the quarter's report with its charts, as `irp report --format html` writes it
+            nav = html("nav.html", user, css=NAV_CSS, problem=problem)
+            carded = [(s, c) for s, c in answers if c is not None]
+            text = await quarter.document(carded, now - QUARTER, now, nav)
+            return HTMLResponse(text, headers=quarter.headers(NAV_CSS))
+        cards = [show(s, c, config, temporal.namespace) for s, c in answers]
         return page("report.html", user, cards=cards, problem=problem, since=now - QUARTER)
 
 
@@ -213,8 +222,9 @@ async def running_rows(client: Client, now: datetime) -> tuple[list[views.Row], 
     return list(await asyncio.gather(*(one(e) for e in executions))), None
 
 
-async def quarter_cards(client: Client, config: PagesConfig, now: datetime) -> tuple[list, str | None]:
-    """(Shown, …) of every incident begun or closed in the last 90 days, the latest run of each."""
+async def quarter_answers(client: Client, now: datetime) -> tuple[list, str | None]:
+    """(status, card) of every incident running, or closed in the last 90 days (the latest run of
+    each; not those terminated), and what could not be read."""
     since = (now - QUARTER).strftime("%Y-%m-%dT%H:%M:%SZ")
     query = (
         "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus != 'ContinuedAsNew' "
@@ -224,13 +234,10 @@ async def quarter_cards(client: Client, config: PagesConfig, now: datetime) -> t
         executions = await listed(client, query)
     except RPCError as e:
         return [], f"Temporal's visibility did not answer: {e.message}"
-
-    async def one(execution) -> views.Shown | None:
-        status, compliance, _ = await answer_of(client, execution.id, now)
-        return show(status, compliance, config, client.namespace) if status else None
-
-    measured = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)  # not terminated
-    shown = await asyncio.gather(*(one(e) for e in executions if e.status in measured))
-    missing = sum(s is None for s in shown)
-    note = f"{missing} incident(s) did not answer and are not counted" if missing else None
-    return [s for s in shown if s is not None], note
+    measured = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+    answers = await asyncio.gather(
+        *(answer_of(client, e.id, now) for e in executions if e.status in measured)
+    )
+    unread = [problem for status, _, problem in answers if status is None]
+    note = f"{len(unread)} incident(s) did not answer and are not counted" if unread else None
+    return [(status, card) for status, card, _ in answers if status is not None], note
