@@ -24,7 +24,7 @@ from plan.models import Phase, Raci, Role, Severity
 from plan.policy import load_policy
 from tests.helpers import TOKEN
 from webhook.app import create_app
-from webhook.pages import HEADERS, PagesConfig, html, show, views
+from webhook.pages import HEADERS, NAV_CSS, PagesConfig, html, quarter, show, views
 
 POLICY = load_policy()
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -253,3 +253,35 @@ def test_age(delta, said):
 def test_security_headers_allow_no_script():
     assert "script-src" not in HEADERS["Content-Security-Policy"]
     assert "default-src 'none'" in HEADERS["Content-Security-Policy"]
+
+
+def test_without_the_quarters_report_the_page_sums_each_incidents_card_and_says_so():
+    if quarter.REPORT:
+        pytest.skip("this build has the quarter's report (plan/report.py, reporting/): tested below")
+    loud, hidden = (
+        typed("Schools report login failures"),
+        typed("school-42").model_copy(update={"incident_id": "inc-hidden", "private": True}),
+    )
+    cards = [shown(loud), shown(hidden)]
+    page = html("report.html", "bearer token", cards=cards, problem=None, since=NOW - timedelta(days=90))
+    assert "is not in this build yet" in page
+    assert "inc-typed" in page and "inc-hidden" in page and "school-42" not in page
+    missed = len(cards[0].card.missed)
+    assert f'<td class="num">{missed}</td>' in page
+
+
+async def test_the_quarters_report_under_our_header_with_both_stylesheets_allowed():
+    if not quarter.REPORT:
+        pytest.skip("the quarter's report (plan/report.py, reporting/) is not in this build")
+    loud = typed("Schools report login failures")
+    hidden = typed("school-42").model_copy(update={"incident_id": "inc-hidden", "private": True})
+    answers = [(s, card(s, POLICY, NOW)) for s in (loud, hidden)]
+    nav = html("nav.html", "asha.rao@preskool.com", css=NAV_CSS, problem="1 incident(s) did not answer")
+    page = await quarter.document(answers, NOW - timedelta(days=90), NOW, nav)
+    assert page.index('<header class="irp">') < page.index("<h1>")
+    assert "asha.rao@preskool.com" in page and "1 incident(s) did not answer" in page
+    assert "inc-typed" in page and "school-42" not in page
+    policy = quarter.headers(NAV_CSS)["Content-Security-Policy"]
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(styles) == 2 and all(quarter.style_hash(css) in policy for css in styles)
+    assert "script-src" not in policy and "<script" not in page

@@ -304,6 +304,10 @@ async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_wo
             assert refused.status == 401
             await stranger.close()
 
+            async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
+                missing = await http.get("/ui/incidents/%3Cb%3Enone")
+            assert missing.status_code == 404 and "no incident &lt;b&gt;none" in missing.text
+
         after = (await inputs(handle), await inputs(hidden))
         await finish(handle)
         await finish(hidden)
