@@ -11,17 +11,17 @@ import asyncio
 import base64
 import hashlib
 from datetime import datetime
+from importlib import import_module
 
 from plan.compliance import ComplianceCard
 from plan.incident import IncidentStatus
 
-try:
-    from plan.picture import picture  # noqa: I001 (reporting is first-party once the report lands)
-    from plan.report import report
-    from reporting.collect import Found
-    from reporting.html import STYLE
-    from reporting.html import page as report_page
-
+try:  # by name: `reporting` is the report's own first-party package, absent from a build without it
+    report = import_module("plan.report").report
+    picture = import_module("plan.picture").picture
+    Found = import_module("reporting.collect").Found
+    STYLE = import_module("reporting.html").STYLE
+    report_page = import_module("reporting.html").page
     REPORT = True
 except ImportError:  # a build without the quarter's report
     REPORT = False
