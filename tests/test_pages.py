@@ -152,11 +152,12 @@ class Tags(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.tags, self.attrs = [], []
+        self.tags, self.attrs, self.shape = [], [], []
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         self.attrs += attrs
+        self.shape.append((tag, tuple(name for name, _ in attrs)))
 
 
 def parsed(page: str) -> Tags:
@@ -184,7 +185,7 @@ def test_no_typed_text_becomes_markup(text):
     """Whatever people type, the page holds no tag or attribute they did not come with."""
     page = html("incident.html", "bearer token", shown=shown(typed(text)))
     clean = html("incident.html", "bearer token", shown=shown(typed("plain")))
-    assert parsed(page).tags == parsed(clean).tags
+    assert parsed(page).shape == parsed(clean).shape  # each tag with its attributes' names
 
 
 def test_a_private_incident_shows_id_severity_and_phase_only():
