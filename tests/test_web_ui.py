@@ -306,7 +306,9 @@ async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_wo
 
             async with httpx.AsyncClient(base_url=base, headers=AUTH) as http:
                 missing = await http.get("/ui/incidents/%3Cb%3Enone")
+                too_long = await http.get("/ui/incidents/" + "x" * 2000)
             assert missing.status_code == 404 and "no incident &lt;b&gt;none" in missing.text
+            assert too_long.status_code == 404, too_long.text
 
         after = (await inputs(handle), await inputs(hidden))
         await finish(handle)

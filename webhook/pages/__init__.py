@@ -166,7 +166,7 @@ async def answer_of(
             ANSWER_WITHIN,
         )
     except RPCError as e:
-        if e.status is RPCStatusCode.NOT_FOUND:
+        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):  # none, or none could be
             return None, None, f"no incident {incident_id}"
         return None, None, f"Temporal did not answer: {e.message}"
     except TimeoutError:
