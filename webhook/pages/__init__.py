@@ -152,19 +152,17 @@ async def connected(client: Callable[[], Awaitable[Client]]) -> Client:
 
 
 async def answer_of(
-    client: Client, incident_id: str, now: datetime
+    client: Client, incident_id: str, now: datetime, with_card: bool = True
 ) -> tuple[IncidentStatus | None, ComplianceCard | None, str]:
-    """The incident's own answers, `status` and its `compliance` card as of `now` (under the policy
-    it pinned; None before it pinned one), asked at once; or None and why: "no incident …" (404),
-    no worker answered, Temporal did not answer."""
+    """The incident's own answers, `status` and (`with_card`) its `compliance` card as of `now`
+    (under the policy it pinned; None before it pinned one), asked at once; or None and why:
+    "no incident …" (404), no worker answered, Temporal did not answer."""
     handle = client.get_workflow_handle(incident_id)
+    queries = [handle.query(IncidentWorkflow.status)]
+    if with_card:
+        queries.append(handle.query(IncidentWorkflow.compliance, now))
     try:
-        status, compliance = await asyncio.wait_for(
-            asyncio.gather(
-                handle.query(IncidentWorkflow.status), handle.query(IncidentWorkflow.compliance, now)
-            ),
-            ANSWER_WITHIN,
-        )
+        status, *compliance = await asyncio.wait_for(asyncio.gather(*queries), ANSWER_WITHIN)
     except RPCError as e:
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):  # none, or none could be
             return None, None, f"no incident {incident_id}"
@@ -173,7 +171,7 @@ async def answer_of(
         return None, None, f"no worker answered within {ANSWER_WITHIN:.0f} s (is one polling its task queue?)"
     except Exception as e:  # a query the workflow failed: say so, never a 500
         return None, None, f"the incident could not answer: {e}"
-    return status, compliance, ""
+    return status, (compliance[0] if compliance else None), ""
 
 
 def show(
@@ -212,7 +210,7 @@ async def running_rows(client: Client, now: datetime) -> tuple[list[views.Row], 
         return [], f"Temporal's visibility did not answer: {e.message}"
 
     async def one(execution) -> views.Row:
-        status, _, _ = await answer_of(client, execution.id, now)
+        status, _, _ = await answer_of(client, execution.id, now, with_card=False)
         attributes = {k: (v[0] if v else "") for k, v in execution.search_attributes.items()}
         if status is not None:
             return views.row(status, attributes.get("IncidentStatus") or views.MISSING, now)
