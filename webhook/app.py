@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -97,9 +98,12 @@ def create_app(
     pagerduty_secret: SecretStr | None = None,
     slack: SlackAppSettings | None = None,
     heartbeat_alert: str = "Watchdog",
+    slack_clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
-    Alertmanager's heartbeat workflow and never opens an incident."""
+    Alertmanager's heartbeat workflow and never opens an incident. `slack_clock`: what the Slack
+    app dates its attestations by (default the wall clock; a drill on a compressed clock passes
+    the Temporal test server's)."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -230,7 +234,7 @@ def create_app(
 
     seen_events = RecentIds()
     if slack is not None and slack.enabled:
-        mount_slack(app, slack, client, task_queue)
+        mount_slack(app, slack, client, task_queue, slack_clock)
     describe(app)
     return app
 
