@@ -10,6 +10,8 @@
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
   irp keygen                         a key pair for the Slack app's attestations
+  irp drill SCENARIO | --list        rehearse a scenario (drills/*.yaml) on a compressed clock, in a
+                                     checkout (docs/drills.md)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -38,6 +40,7 @@ import asyncio
 import difflib
 import json
 import os
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -182,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    sub.add_parser("drill", help="rehearse a scenario (drills/*.yaml) on a compressed clock (docs/drills.md)")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(
@@ -211,7 +215,24 @@ def unknown_command(argv: list[str], p: argparse.ArgumentParser) -> str | None:
     return f"no command {word!r}{hint} (`irp --help` lists them)"
 
 
+def drill(argv: list[str]) -> int:
+    """`irp drill …`: the drill runner is dev tooling (devstack/drill_run.py, with the sandbox's fakes
+    and the time-skipping server), so it runs from a checkout; the product never imports it."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "devstack" / "drill_run.py").is_file():
+        print(
+            "error: drills run from a checkout of preskool-irp (devstack/ and sandbox/ are dev tooling, "
+            "not in this installation): `make install` there, then `.venv/bin/irp drill --list`",
+            file=sys.stderr,
+        )
+        return outcomes.USAGE
+    argv = [str(Path(a).resolve()) if a.endswith((".yaml", ".yml")) else a for a in argv]  # from here
+    return subprocess.run([sys.executable, "-m", "devstack.drill_run", *argv], cwd=root).returncode
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["drill"]:
+        exit_now(drill(sys.argv[2:]))
     p = parser()
     if said := unknown_command(sys.argv[1:], p):
         print(f"error: {said}", file=sys.stderr)

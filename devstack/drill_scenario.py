@@ -106,7 +106,7 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _in_time(self) -> Scenario:
-        late = [s.at for s in self.steps if s.at > self.until] + [a.at for a in self.alerts if a.at > self.until]
+        late = [x.at for x in (*self.steps, *self.alerts) if x.at > self.until]
         if late:
             raise ValueError(f"until ({self.until}) is before a step or an alert ({max(late)})")
         return self
