@@ -98,6 +98,7 @@ class Drill:
         self.zero: datetime | None = None
         self.incident_id: str | None = None
         self.shown = 0  # timeline entries printed so far
+        self.bridge: str | None = None  # the bridge channel's name, once the incident has one
         self.lines: list[str] = []
         self.run_id = uuid.uuid4().hex[:8]
 
@@ -263,8 +264,6 @@ class Drill:
             return status if check(status) else None
 
         return await eventually(ready, what)
-
-    bridge: str | None = None
 
     def note(self, line: str) -> None:
         self.lines.append(line)

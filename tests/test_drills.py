@@ -6,7 +6,10 @@ a bad one is refused with the key's path."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +123,10 @@ async def test_p0_login_outage_shows_the_late_acknowledgement_missed_by_3_minute
     assert runbook.kept_at is None and runbook.state != "kept"
     assert runbook.due_at == card.resolved_at + policy.deliverables["runbook_update"].sla
     assert about(runbook.late_by, scenario.until - (runbook.due_at - result.zero))
+    # A click 7½ days after T+0 still counts: the receiver dates its attestation by the drill's
+    # clock (a wall-clock date would be 7½ days old to the incident, past MAX_AGE, and refused).
+    waived = next(d for d in result.status.deliverables if d.key == "public_postmortem")
+    assert waived.state == "waived" and any("confirmed claim" in s for s in result.steps[-1:])
 
 
 async def test_p1_rollback_waits_for_the_engineering_lead_and_the_late_update_is_missed(time_env, policy):
@@ -172,3 +179,23 @@ async def test_private_data_at_risk_stays_private_and_shows_triage_and_report_mi
     # Nobody wrote the incident report: 24 h after the resolution, not done when the clock stopped.
     report = promise(result, "incident_report")
     assert report.kept_at is None and report.state != "kept" and report.late_by > timedelta(days=6)
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def irp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The installed `irp` (its console script), run from `cwd`."""
+    command = [str(Path(sys.executable).parent / "irp"), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_irp_drill_lists_the_scenarios_and_refuses_a_bad_file_from_anywhere(tmp_path):
+    listed = irp("drill", "--list", cwd=tmp_path)  # not the checkout: the runner is found all the same
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == shipped()
+    (tmp_path / "mine.yaml").write_text(GOOD.replace("do: acknowledge", "do: resolve"))
+    refused = irp("drill", "mine.yaml", cwd=tmp_path)  # a path relative to where irp runs
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"error: {tmp_path / 'mine.yaml'}: steps.0: ")
+    assert "'resolve' goes `via: cli`" in refused.stderr
