@@ -9,6 +9,8 @@
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
+  irp compliance INCIDENT [--json]   every promise of the plan that applied: kept, missed (by how
+                                     much) or open, and who held it (docs/compliance.md)
   irp keygen                         a key pair for the Slack app's attestations
   irp drill SCENARIO | --list        rehearse a scenario (drills/*.yaml) on a compressed clock, in a
                                      checkout (docs/drills.md)
@@ -43,6 +45,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,6 +59,7 @@ from connection.temporal import TemporalConfigError, TemporalSettings, connect, 
 from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration, person_input
 from plan.attestation import new_key_pair
+from plan.compliance import render
 from plan.signals import nearest
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
@@ -135,6 +139,23 @@ async def run(args: argparse.Namespace) -> int:
         show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
     elif args.command == "list":
         return await outcomes.list_incidents(client, min(args.wait, 3))
+    elif args.command == "compliance":
+        return await compliance(client.get_workflow_handle(args.incident), args.json, args.wait)
+    return outcomes.OK
+
+
+async def compliance(handle, as_json: bool, wait: float) -> int:
+    """`irp compliance`: the incident's compliance card as of now (plan/compliance.py)."""
+    try:
+        card = await asyncio.wait_for(handle.query(IncidentWorkflow.compliance, datetime.now(UTC)), wait)
+    except TimeoutError:
+        return await outcomes.no_answer("compliance", wait, handle)
+    if card is None:
+        print(f"{handle.id}: no compliance card yet (the incident has not pinned its policy)")
+    elif as_json:
+        show(card.model_dump(mode="json"))
+    else:
+        print(render(card))
     return outcomes.OK
 
 
@@ -186,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
     sub.add_parser("drill", help="rehearse a scenario (drills/*.yaml) on a compressed clock (docs/drills.md)")
+    c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
+    c.add_argument("incident")
+    c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(

@@ -86,7 +86,7 @@ def card(status: IncidentStatus, policy: Policy, now: datetime) -> ComplianceCar
         *update_promises(status, policy, now),
         *status_page_promises(status, policy, now),
     ]
-    ledger, waived = deliverable_promises(status, now)
+    ledger, waived = deliverable_promises(status, policy, now)
     return ComplianceCard(
         incident_id=status.incident_id,
         severity=status.severity,
@@ -176,7 +176,7 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
     resolved = status.resolution.at if status.resolution else None
     heard = (status.received_at or status.started_at) - status.started_at
     note = (
-        f"the incident was opened {_late(heard)} after the start"
+        f"the incident was opened {how_late(heard)} after the start"
         if heard > policy.phase_windows.DETECTION
         else ""
     )
@@ -196,7 +196,7 @@ def phase_promises(status: IncidentStatus, policy: Policy, now: datetime) -> lis
                 holder=holder(status, policy, role, min(due, now)),
                 due_at=due,
                 note=note,
-                **judged(due, done, now),
+                **judged(due, done, now, resolved),
             )
         )
     return promises
@@ -264,7 +264,7 @@ def _update(status, policy, n: int, due: datetime, answered: datetime | None, no
     return Promise(
         key=f"update-{n}",
         section="§5.2",
-        title=f"Update every {every} ({severity})",
+        title=f"Update {n} (every {every}, {severity})",
         holder=holder(status, policy, Role.incident_commander, min(due, now)),
         due_at=due,
         **judged(due, answered, now, end),
@@ -282,6 +282,7 @@ def status_page_promises(status: IncidentStatus, policy: Policy, now: datetime) 
         return []
     due = max(status.started_at + policy.phase_windows.TRIAGE, min(came, default=opened_at(status)))
     posted = min((e.at for e in status.timeline if e.kind == K.status_page), default=None)
+    resolved = status.resolution.at if status.resolution else None
     return [
         Promise(
             key="status-page",
@@ -289,12 +290,14 @@ def status_page_promises(status: IncidentStatus, policy: Policy, now: datetime) 
             title="Status page: Investigating",
             holder=holder(status, policy, Role.communications_lead, min(due, now)),
             due_at=due,
-            **judged(due, posted, now),
+            **judged(due, posted, now, resolved),
         )
     ]
 
 
-def deliverable_promises(status: IncidentStatus, now: datetime) -> tuple[list[Promise], list[str]]:
+def deliverable_promises(
+    status: IncidentStatus, policy: Policy, now: datetime
+) -> tuple[list[Promise], list[str]]:
     """§8, from the ledger: each row's due and closed times; the waived-on-time rows apart."""
     promises, waived = [], []
     for d in status.deliverables:
@@ -305,7 +308,7 @@ def deliverable_promises(status: IncidentStatus, now: datetime) -> tuple[list[Pr
             continue
         kept_at = d.closed_at if d.state == "done" else None
         ended = d.closed_at if d.state == "waived" else None
-        who = f"{d.owner.title} {d.closed_by}" if d.closed_by else d.owner.title
+        who = holder(status, policy, d.owner, min(d.due_at, now))
         promises.append(
             Promise(
                 key=d.key,
@@ -323,6 +326,12 @@ def deliverable_promises(status: IncidentStatus, now: datetime) -> tuple[list[Pr
 MARK = {"kept": "✅", "missed": "❌", "open": "⏳"}
 
 
+def family(key: str) -> str:
+    """A promise's key without its number (`update-3` → `update`): the metric's label."""
+    head, _, n = key.rpartition("-")
+    return head if head and n.isdigit() else key
+
+
 def render(card: ComplianceCard) -> str:
     """The card as plain text lines, one per promise: ✅ kept, ❌ missed (by how much), ⏳ open."""
     head = f"📋 Compliance — {card.incident_id}" + (f" ({card.severity})" if card.severity else "")
@@ -332,7 +341,8 @@ def render(card: ComplianceCard) -> str:
         if p.state == "kept":
             when += f", kept {_at(p.kept_at)}"
         elif p.late_by:
-            when += f", {'missed' if p.state == 'missed' else 'late'} by {_late(p.late_by)}"
+            when += f", {'missed' if p.state == 'missed' else 'late'} by {how_late(p.late_by)}"
+            when += f" (done {_at(p.kept_at)})" if p.kept_at else ""
         who = f" · {p.holder}" if p.holder else ""
         note = f" ({p.note})" if p.note else ""
         lines.append(f"{MARK[p.state]} {p.section} {p.title}: {when}{who}{note}")
@@ -345,7 +355,7 @@ def _at(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
-def _late(delta: timedelta) -> str:
+def how_late(delta: timedelta) -> str:
     """How late, in the largest units that say it: "3 min 5 s", "2 h 10 min", "1 d 4 h"."""
     s = int(delta.total_seconds())
     d, h, m, sec = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60

@@ -3,16 +3,27 @@ numbers read from the policy (config/preskool.yaml), never written here."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from plan.compliance import card, render, spoken
+from incident_client.intake import declare_incident
+from plan import Declaration
+from plan import effects as fx
+from plan.compliance import ComplianceCard, card, family, how_late, render, spoken
 from plan.deliverables import open_ledger
 from plan.events import EventKind as K
 from plan.incident import IncidentStatus, Page, Resolution, TimelineEntry
 from plan.models import Phase, Role, Severity
 from plan.policy import load_policy
+from plan.postmortem import compliance
+from tests.helpers import finish, status_when
+from tests.test_deciders import resolved, send
 
 POLICY = load_policy()
 W = POLICY.phase_windows
@@ -260,3 +271,98 @@ def test_render_one_line_per_promise_with_its_mark():
     assert [line[0] for line in lines[2:]] == [
         {"kept": "✅", "missed": "❌", "open": "⏳"}[p.state] for p in c.promises
     ]
+
+
+def test_a_resolved_incident_never_acknowledged_missed_it_until_the_resolution():
+    c = card(status(resolved=W.CONTAIN), POLICY, START + timedelta(days=1))
+    a = promise(c, "acknowledge")
+    assert (a.state, a.late_by) == ("missed", W.CONTAIN - W.DETECTION)
+
+
+@pytest.mark.parametrize(
+    "key, family_",
+    [
+        ("update-12", "update"),
+        ("acknowledge", "acknowledge"),
+        ("status-page", "status-page"),
+        ("action_items", "action_items"),
+    ],
+)
+def test_the_metric_label_is_the_promise_without_its_number(key, family_):
+    assert family(key) == family_
+
+
+def test_the_postmortem_draft_shows_the_card_as_a_list():
+    c = card(status(ack=W.DETECTION + MIN, resolved=timedelta(hours=1)), POLICY, START + timedelta(hours=1))
+    text = compliance(c)
+    assert text.splitlines()[0] == f"{len(c.kept)} kept · {len(c.missed)} missed · {len(c.open)} open"
+    assert "- ❌ §4.1 Acknowledge within 2 minutes: due 2026-03-02 09:02:00 UTC, missed by 1 min" in text
+
+
+# --- §8 promises counted by the worker (the `irp_promises` metric, workflows/metrics.py) ------------
+
+
+def test_a_deliverable_done_in_time_counts_kept_and_one_gone_overdue_counts_missed():
+    incident = resolved()
+    done = send(
+        incident, "complete_deliverable", {"by": IC, "deliverable": "incident_report", "link": "https://x"}
+    )
+    assert fx.Promised("incident_report", "P1", "kept") in done.effects
+    incident.lanes.clear()
+    for _ in range(3):
+        incident.time_passes(4400)  # past every §8 due time (a week at most)
+    counted = [e for e in incident.lanes if isinstance(e, fx.Promised)]
+    missed = {e.promise for e in counted if e.outcome == "missed"}
+    ledger = {d.key for d in incident.state.ledger if not d.optional}
+    assert missed == ledger - {"incident_report"} and all(e.severity == "P1" for e in counted)
+    late = send(
+        incident, "complete_deliverable", {"by": IC, "deliverable": "action_items", "link": "https://y"}
+    )
+    assert not [e for e in late.effects if isinstance(e, fx.Promised)]  # counted once, missed at its due time
+
+
+# --- end to end: a P0 on the dev server, `irp compliance`, the close-out and the draft -------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def irp(dev_env, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "starter.py"), *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_irp_compliance_the_close_out_and_the_draft_show_a_late_acknowledgement(
+    dev_env, run_worker, prometheus, slack, policy
+):
+    prometheus.healthy(policy)
+    began = datetime.now(UTC).replace(microsecond=0) - 10 * MIN  # acknowledged at least 8 min late
+    declaration = Declaration(summary="Login down", severity="P0", reporter=IC, started_at=began)
+    async with run_worker(dev_env.client) as tq:
+        receipt = await declare_incident(dev_env.client, tq, declaration, f"compliance-{uuid.uuid4()}")
+        handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+        await status_when(handle, lambda s: s.channel_id and s.cadence)
+        await handle.signal("acknowledge", {"by": PRIMARY})
+        acked = await status_when(handle, lambda s: s.acknowledged_at)
+        code, out, err = await irp(dev_env, "compliance", receipt.incident_id)
+        assert code == 0, err
+        late = acked.acknowledged_at - (began + W.DETECTION)
+        due = f"{began + W.DETECTION:%Y-%m-%d %H:%M:%S} UTC"
+        assert f"❌ §4.1 Acknowledge within 2 minutes: due {due}, missed by {how_late(late)}" in out, out
+        assert "⏳ §5.2 Update 1 (every 15 minutes, P0)" in out, out  # the first update, owed and open
+        await handle.signal("resolve", {"by": IC, "summary": "Rolled back", "root_cause": "A deploy"})
+        done = await status_when(handle, lambda s: s.phase == "REVIEW", timeout=30)
+        code, out, err = await irp(dev_env, "compliance", receipt.incident_id, "--json")
+        await finish(handle)
+    shown = ComplianceCard.model_validate_json(out)
+    assert {p.key: p.state for p in shown.promises}["acknowledge"] == "missed"
+    assert {p.key for p in shown.promises} >= {d.key for d in done.deliverables if not d.optional}
+    texts = [m["text"] for m in slack.channels[done.channel_id].messages]
+    closing = next(t for t in texts if "RESOLVED" in t and "📋 Compliance" in t)
+    assert f"missed by {how_late(late)}" in closing
+    draft = next(t for t in texts if t.startswith("📝 Post-mortem draft"))
+    assert "## The plan's promises" in draft and "- ❌ §4.1 Acknowledge within 2 minutes" in draft

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from plan.compliance import ComplianceCard, card
     from plan.incident import IncidentStatus, RoleAssignment
     from plan.outward import keyed
     from workflows.router import Router
@@ -68,3 +71,10 @@ def of(ctx: Router) -> IncidentStatus:
         timeline_not_kept=s.timeline_dropped,
         timeline=s.timeline,
     )
+
+
+def compliance(ctx: Router, now: datetime) -> ComplianceCard | None:
+    """The incident's compliance card at `now` under its pinned policy; None before the pin."""
+    if ctx.policy is None:
+        return None
+    return card(of(ctx), ctx.policy, now)
