@@ -55,7 +55,7 @@ from devstack.drill_scenario import (
 )
 from plan import Policy, load_policy
 from plan.attestation import new_key_pair
-from plan.compliance import ComplianceCard, card, render
+from plan.compliance import ComplianceCard, render
 from plan.incident import IncidentStatus
 from plan.models import Role
 from sandbox.jira import JiraFake
@@ -147,7 +147,8 @@ class Drill:
         await self.show_timeline()
         now = await self.now()
         status = await self.status()
-        compliance = card(status, self.policy, now)
+        # The incident's own card (its pinned policy), as `irp compliance` asks for it.
+        compliance = await self.handle().query(IncidentWorkflow.compliance, now)
         rendered = render(compliance)
         self.say(f"\n[{self.t(now)}] the drill's clock stops. Compliance card:\n{rendered}")
         for p in (p for p in compliance.open if p.late_by):  # due, and nobody did it
