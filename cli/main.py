@@ -240,7 +240,7 @@ def unknown_command(argv: list[str], p: argparse.ArgumentParser) -> str | None:
 
 
 def drill(argv: list[str]) -> int:
-    """`irp drill …`: the drill runner is dev tooling (devstack/drill_run.py, with the sandbox's fakes
+    """`irp drill …`: the drill runner is dev tooling (devstack/drill_runner.py, with the sandbox's fakes
     and the time-skipping server), so it runs from a checkout; the product never imports it."""
     root = Path(__file__).resolve().parent.parent
     if not (root / "devstack" / "drill_run.py").is_file():

@@ -1,5 +1,5 @@
 """Drills on a compressed clock (issue 24, item 3): each shipped scenario (drills/*.yaml) drilled on
-the time-skipping server by devstack/drill_run.py — the real worker and receiver, the sandbox's
+the time-skipping server by devstack/drill_runner.py — the real worker and receiver, the sandbox's
 fakes, people acting in the sandbox Slack and through the CLI's path — and its compliance card
 checked against the plan's numbers (config/preskool.yaml). The scenario files are checked as data:
 a bad one is refused with the key's path."""
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.drill_run import run_drill
+from devstack.drill_run import main as drill_main
+from devstack.drill_runner import run_drill
 from devstack.drill_scenario import ScenarioError, load_scenario, shipped
 from plan.models import Phase
 
@@ -190,12 +191,16 @@ def irp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
-def test_irp_drill_lists_the_scenarios_and_refuses_a_bad_file_from_anywhere(tmp_path):
-    listed = irp("drill", "--list", cwd=tmp_path)  # not the checkout: the runner is found all the same
-    assert listed.returncode == 0, listed.stderr
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == shipped()
+def test_irp_drill_refuses_a_bad_file_with_its_path_from_anywhere(tmp_path):
     (tmp_path / "mine.yaml").write_text(GOOD.replace("do: acknowledge", "do: resolve"))
-    refused = irp("drill", "mine.yaml", cwd=tmp_path)  # a path relative to where irp runs
+    refused = irp("drill", "mine.yaml", cwd=tmp_path)  # not the checkout; the path is from where irp runs
     assert refused.returncode == 2
     assert refused.stderr.startswith(f"error: {tmp_path / 'mine.yaml'}: steps.0: ")
     assert "'resolve' goes `via: cli`" in refused.stderr
+
+
+def test_drill_list_names_the_shipped_scenarios(capsys):
+    assert drill_main(["--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == shipped()
+    assert "P0 login outage" in listed[0]

@@ -82,7 +82,7 @@ class SlackActions:
         clock: Callable[[], datetime] | None = None,
     ):
         # What "now" is for an attestation: the wall clock, except in a drill on a compressed
-        # clock (devstack/drill_run.py), where it is the Temporal test server's.
+        # clock (devstack/drill_runner.py), where it is the Temporal test server's.
         self.clock = clock or (lambda: datetime.now(UTC))
         self.web = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
