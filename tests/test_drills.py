@@ -176,6 +176,12 @@ async def test_private_data_at_risk_stays_private_and_shows_triage_and_report_mi
     triage = promise(result, "triage")
     late = step_at(scenario, "declare_blast_radius") - policy.phase_windows.TRIAGE
     assert triage.state == "missed" and about(triage.late_by, late) and late == 4 * MINUTE
+    # §5.2: the one update came at 12 minutes; the next fell due 15 later, and nobody posted it
+    # before the resolution at 30.
+    second = promise(result, "update-2")
+    due = step_at(scenario, "post_update") + policy.update_cadence["P0"]
+    assert second.state == "missed" and about(second.late_by, step_at(scenario, "resolve") - due)
+    assert {p.key for p in card.missed} == {"triage", "update-2"}
     assert Phase.REVIEW in status.phases
     # Nobody wrote the incident report: 24 h after the resolution, not done when the clock stopped.
     report = promise(result, "incident_report")
