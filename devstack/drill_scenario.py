@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from plan.models import Role
 
@@ -36,14 +44,23 @@ def _offset(value: Any) -> Any:
 Offset = Annotated[timedelta, BeforeValidator(_offset)]
 
 
+def _not_before_zero(at: timedelta) -> timedelta:
+    if at < timedelta(0):
+        raise ValueError("is before T+0 (only an alert's `began` may be)")
+    return at
+
+
+When = Annotated[Offset, AfterValidator(_not_before_zero)]  # a moment of the drill, from T+0
+
+
 class DrillAlert(BaseModel):
     """One Alertmanager notification (webhook v4) the drill sends the receiver at `at`. `began`:
     the alert's own startsAt (default: `at`); §4's windows count from the earliest one."""
 
     model_config = ConfigDict(extra="forbid")
 
-    at: Offset = timedelta(0)
-    began: Offset | None = None
+    at: When = timedelta(0)
+    began: Offset | None = None  # may be before T+0: the problem began before the alert fired
     status: Literal["firing", "resolved"] = "firing"
     labels: dict[str, str] = Field(min_length=1)
     annotations: dict[str, str] = {}
@@ -65,7 +82,7 @@ class DrillStep(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    at: Offset
+    at: When
     who: str
     do: str
     via: Literal["slack", "cli"] = "cli"
@@ -101,7 +118,7 @@ class Scenario(BaseModel):
     about: str = ""
     alerts: list[DrillAlert] = Field(min_length=1)
     steps: list[DrillStep] = []
-    until: Offset
+    until: When
     recovery: Literal["healthy", "failing"] = "failing"  # what the §4.5 checks measure at zero
 
     @model_validator(mode="after")
@@ -138,7 +155,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping (name, title, alerts, steps, until)")
     try:
-        return Scenario.model_validate({"name": path.stem, **raw})
+        return Scenario.model_validate({"name": path.stem} | raw)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()

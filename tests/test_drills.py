@@ -12,11 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from devstack.drill_run import main as drill_main
 from devstack.drill_runner import run_drill
 from devstack.drill_scenario import ScenarioError, load_scenario, shipped
 from plan.models import Phase
+from tests.fuzz import budget
 
 MINUTE = timedelta(minutes=1)
 # The clock the incident reads is the test server's: between the drill's jumps it runs at the wall
@@ -61,6 +65,7 @@ until: 8d
     [
         (("until: 8d", "until: soon"), "until"),
         (("at: 5m", "at: 5 minutes"), "steps.0.at"),
+        (("at: 5m", "at: -PT5M"), "steps.0.at"),  # before T+0
         (("who: oncall_primary", "who: janitor"), "steps.0"),
         (("do: acknowledge", "do: acknowlege"), "steps.0"),
         (("do: acknowledge", "do: mitigate"), "steps.0"),  # mitigate goes via cli, not slack
@@ -88,7 +93,46 @@ def test_the_good_example_loads_and_times_parse(tmp_path):
     assert scenario.steps[0].at == timedelta(hours=2, minutes=30) and scenario.until == timedelta(days=8)
 
 
-@pytest.mark.parametrize("text", ["not: [valid", "- a list", ""])
+# Any change to a good scenario, at any key (a value of any YAML type, or the key gone), gives a
+# scenario or a refusal naming the file and a key's path: never another error.
+PATHS = [
+    ("title",), ("until",), ("recovery",), ("speed",), ("alerts",), ("alerts", 0), ("alerts", 0, "at"),
+    ("alerts", 0, "began"), ("alerts", 0, "labels"), ("alerts", 0, "labels", "alertname"),
+    ("alerts", 0, "status"), ("steps",), ("steps", 0), ("steps", 0, "at"), ("steps", 0, "who"),
+    ("steps", 0, "do"), ("steps", 0, "via"), ("steps", 0, "with"), ("steps", 0, "note"),
+]  # fmt: skip
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["5m", "-5m", "PT5M", "-PT5M", "8d", "0s", "slack", "cli", "acknowledge", "P0"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=6) | st.integers(), inner, max_size=3),
+    max_leaves=6,
+)  # fmt: skip
+
+
+@budget(60)
+@given(path=st.sampled_from(PATHS), value=YAML_VALUES, gone=st.booleans())
+def test_any_change_to_a_scenario_loads_or_is_refused_with_a_path(tmp_path_factory, path, value, gone):
+    raw = yaml.safe_load(GOOD)
+    *parents, key = path
+    place = raw
+    for part in parents:
+        place = place[part]
+    if gone and (isinstance(place, list) or key in place):
+        del place[key]
+    elif not gone:
+        place[key] = value
+    file = tmp_path_factory.mktemp("scenario") / "changed.yaml"
+    file.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    try:
+        scenario = load_scenario(file)
+    except ScenarioError as e:
+        assert str(e).startswith(f"{file}: ")
+        return
+    assert scenario.until >= max([s.at for s in scenario.steps] + [a.at for a in scenario.alerts])
+
+
+@pytest.mark.parametrize("text", ["not: [valid", "- a list", "", "1: one\ntitle: t"])
 def test_a_file_that_is_no_scenario_is_refused_with_its_name(tmp_path, text):
     bad = tmp_path / "x.yaml"
     bad.write_text(text)
