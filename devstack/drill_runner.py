@@ -165,11 +165,11 @@ class Drill:
     async def alert(self, alert: DrillAlert, receiver: str, token: str) -> None:
         began = self.zero + (alert.began if alert.began is not None else alert.at)
         body = alertmanager(alert, began, self.run_id)
+        line = f"[{self.t(await self.now())}] Alertmanager → {alert.labels['alertname']} ({alert.status}):"
         async with httpx.AsyncClient(timeout=ANSWER) as http:
             answer = await http.post(
                 f"{receiver}/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {token}"}
             )
-        line = f"[{self.t(await self.now())}] Alertmanager → {alert.labels['alertname']} ({alert.status}):"
         self.note(f"{line} receiver answered {answer.status_code}")
         if answer.status_code != 202:
             raise DrillError(f"the receiver refused the alert: {answer.text}")

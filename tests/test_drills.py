@@ -6,16 +6,14 @@ a bad one is refused with the key's path."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli.main import drill as cli_drill
 from devstack.drill_run import main as drill_main
 from devstack.drill_runner import run_drill
 from devstack.drill_scenario import ScenarioError, load_scenario, shipped
@@ -235,18 +233,13 @@ async def test_private_data_at_risk_stays_private_and_shows_triage_and_report_mi
 # --- the command line --------------------------------------------------------------------------------
 
 
-def irp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The installed `irp` (its console script), run from `cwd`."""
-    command = [str(Path(sys.executable).parent / "irp"), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def test_irp_drill_refuses_a_bad_file_with_its_path_from_anywhere(tmp_path):
+def test_irp_drill_refuses_a_bad_file_with_its_path_from_anywhere(tmp_path, monkeypatch, capfd):
     (tmp_path / "mine.yaml").write_text(GOOD.replace("do: acknowledge", "do: resolve"))
-    refused = irp("drill", "mine.yaml", cwd=tmp_path)  # not the checkout; the path is from where irp runs
-    assert refused.returncode == 2
-    assert refused.stderr.startswith(f"error: {tmp_path / 'mine.yaml'}: steps.0: ")
-    assert "'resolve' goes `via: cli`" in refused.stderr
+    monkeypatch.chdir(tmp_path)  # not the checkout; the path is from where irp runs
+    assert cli_drill(["mine.yaml"]) == 2  # the runner, from the checkout irp is installed from
+    refused = capfd.readouterr().err
+    assert refused.startswith(f"error: {tmp_path / 'mine.yaml'}: steps.0: ")
+    assert "'resolve' goes `via: cli`" in refused
 
 
 def test_drill_list_names_the_shipped_scenarios(capsys):
