@@ -56,10 +56,12 @@ from cli import outcomes
 from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
+from incident_client.compliance import compliance_of
 from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration, person_input
 from plan.attestation import new_key_pair
 from plan.compliance import render
+from plan.policy import load_policy
 from plan.signals import nearest
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
@@ -147,9 +149,12 @@ async def run(args: argparse.Namespace) -> int:
 async def compliance(handle, as_json: bool, wait: float) -> int:
     """`irp compliance`: the incident's compliance card as of now (plan/compliance.py)."""
     try:
-        card = await asyncio.wait_for(handle.query(IncidentWorkflow.compliance, datetime.now(UTC)), wait)
+        answer = await asyncio.wait_for(compliance_of(handle, datetime.now(UTC), load_policy), wait)
     except TimeoutError:
         return await outcomes.no_answer("compliance", wait, handle)
+    card = answer.card
+    if answer.note:
+        print(f"note: {answer.note}", file=sys.stderr)
     if card is None:
         print(f"{handle.id}: no compliance card yet (the incident has not pinned its policy)")
     elif as_json:

@@ -230,9 +230,11 @@ def update_promises(status: IncidentStatus, policy: Policy, now: datetime) -> li
     answered: list[tuple[datetime, datetime | None]] = []  # (due at, the update that answered it)
     waiting: list[datetime] = []  # dues passed with no update yet
     for at, kind, new in sorted(said, key=lambda s: s[0]):
-        due = _passing(policy, severity, due, at, waiting)
+        # an update at the moment one falls due is in time; a severity change then comes after it
+        due = _passing(policy, severity, due, at, waiting, inclusive=kind == "severity")
         if kind == "update":
-            answered += [(d, at) for d in waiting] or ([(due, at)] if due else [])
+            on_time = [(due, at)] if due and (not waiting or due == at) else []
+            answered += [(d, at) for d in waiting] + on_time
             waiting, last = [], at
             due = _next_due(policy, severity, last, at)
         elif new and new != severity:

@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from temporalio import workflow
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.worker import Worker
 
+from incident_client.compliance import compliance_of
 from incident_client.intake import declare_incident
 from plan import Declaration
 from plan import effects as fx
@@ -22,8 +28,9 @@ from plan.incident import IncidentStatus, Page, Resolution, TimelineEntry
 from plan.models import Phase, Role, Severity
 from plan.policy import load_policy
 from plan.postmortem import compliance
+from tests.fuzz import budget
 from tests.helpers import finish, status_when
-from tests.test_deciders import resolved, send
+from tests.test_deciders import opened, resolved, send
 
 POLICY = load_policy()
 W = POLICY.phase_windows
@@ -191,6 +198,35 @@ def test_updates_each_due_kept_or_missed_by_how_much(severity, updates, resolved
     c = card(status(severity, ack=MIN, updates=updates, resolved=resolved), POLICY, START + resolved)
     assert _updates(c) == expect
     assert all(p.section == "§5.2" for p in c.promises if p.key.startswith("update-"))
+
+
+@pytest.mark.parametrize(
+    "severity, updates, changes, resolved, expect",
+    [
+        # found by the property below: an update at the very moment the second fell due answers
+        # the first (late) and keeps the second
+        (Severity.P1, [2 * P1], {}, 2 * P1 + MIN, [(P1, "missed", P1), (2 * P1, "kept", None)]),
+        # a missed P1 update, then P0: the next is due at once (as the bridge re-times it)
+        (
+            Severity.P1,
+            [],
+            {P1 + 15 * MIN: Severity.P0},
+            P1 + 20 * MIN,
+            [(P1, "missed", 20 * MIN), (P1 + 15 * MIN, "missed", 5 * MIN)],
+        ),
+        # P0 re-timed, then P2 at the very moment its update fell due: that update is still owed
+        (
+            Severity.P1,
+            [],
+            {14 * MIN: Severity.P0, P0: Severity.P2},
+            P0 + 10 * MIN,
+            [(P0, "missed", 10 * MIN)],
+        ),
+    ],
+)
+def test_updates_at_the_moments_a_cadence_changes(severity, updates, changes, resolved, expect):
+    c = card(status(severity, ack=MIN, updates=updates, changes=changes, resolved=resolved), POLICY, START)
+    assert _updates(c) == expect
 
 
 def test_an_open_incident_shows_the_update_owed_and_the_next():
@@ -366,3 +402,95 @@ async def test_irp_compliance_the_close_out_and_the_draft_show_a_late_acknowledg
     assert f"missed by {how_late(late)}" in closing
     draft = next(t for t in texts if t.startswith("📝 Post-mortem draft"))
     assert "## The plan's promises" in draft and "- ❌ §4.1 Acknowledge within 2 minutes" in draft
+
+
+@workflow.defn(name="IncidentWorkflow", sandboxed=False)
+class BeforeTheComplianceQuery:
+    """An incident served by a build from before the `compliance` query: it answers `status` only."""
+
+    def __init__(self) -> None:
+        self.answer: IncidentStatus | None = None
+
+    @workflow.run
+    async def run(self, answer: IncidentStatus) -> None:
+        self.answer = answer
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query
+    def status(self) -> IncidentStatus:
+        return self.answer
+
+
+async def test_an_incident_of_a_build_before_the_query_is_judged_here_and_said_so(dev_env):
+    answer = status(ack=W.DETECTION + 4 * MIN)
+    tq = f"before-compliance-{uuid.uuid4().hex[:8]}"
+    async with Worker(dev_env.client, task_queue=tq, workflows=[BeforeTheComplianceQuery]):
+        handle = await dev_env.client.start_workflow(
+            "IncidentWorkflow", answer, id=f"inc-before-{uuid.uuid4().hex[:8]}", task_queue=tq
+        )
+        now = START + timedelta(hours=1)
+        got = await compliance_of(handle, now, load_policy)
+        with pytest.raises(WorkflowQueryFailedError):
+            await compliance_of(handle, now)
+        await handle.terminate("test finished")
+    assert got.card == card(answer, POLICY, now) and "predates the compliance query" in got.note
+    assert promise(got.card, "acknowledge").late_by == 4 * MIN
+
+
+# --- properties: the card agrees with the bridge's own §5.2 clock, and is self-consistent ----------
+
+
+def as_status(s) -> IncidentStatus:
+    """The `status` answer's fields the card reads, from a simulated incident's state."""
+    return IncidentStatus(
+        incident_id="inc-sim", severity=s.decision.severity, severity_reasons=[], phase=s.phase,
+        phases=s.phases, summary="", impact="", started_at=s.started_at, received_at=s.received_at,
+        acknowledged_by=s.acknowledged_by, acknowledged_at=s.acknowledged_at, roles=[], channel=None,
+        paged=s.paged, deliveries=1, cadence=s.cadence, private=s.private, resolution=s.resolution,
+        deliverables=s.ledger, timeline=s.timeline,
+    )  # fmt: skip
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from([1, 3, 7, 11, 16, 29, 31, 44, 61, 95]),
+        st.sampled_from(["update", "wait", "P0", "P2"]),
+    ),
+    max_size=14,
+)
+UPDATE = {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A deploy"}
+
+
+@budget(60)
+@given(labels=st.sampled_from([{"module": "fees"}, {"module": "auth", "scope": "all"}]), steps=STEPS)
+def test_missed_updates_are_the_ones_the_bridge_called_overdue(labels, steps):
+    """Any run of updates, waits and severity changes: the card's missed §5.2 updates (and those
+    late so far) are as many as the workflow's deciders nudged the IC for (Cadence.overdue_updates).
+    Seen half a minute after the last step (every moment here is a whole minute), so nothing is
+    due at the very instant it is judged. Left out: runs with an update at the very moment one
+    fell due (in time for the card; the bridge's timer fires first and nudges), or a severity
+    change then (the bridge nudges twice in that instant, for the old cadence and the new; the
+    card counts one update owed)."""
+    incident = opened(labels)
+    for minutes, step in steps:
+        incident.time_passes(minutes)
+        if step == "update":
+            send(incident, "post_update", UPDATE)
+        elif step != "wait" and step != incident.state.decision.severity:
+            send(incident, "set_severity", {"by": IC, "severity": step, "reason": "as seen"})
+    now = incident.now + timedelta(seconds=30)
+    c = card(as_status(incident.state), POLICY, now)
+    updates = [p for p in c.promises if p.key.startswith("update-")]
+    said = {e.at for e in incident.state.timeline if e.kind in (K.update, K.severity)}
+    assume(not any(p.due_at in said for p in updates))
+    late = [p for p in updates if p.state == "missed" or p.late_by]
+    said_as = f"{labels} {steps}\n{render(c)}"
+    assert len(late) == (incident.state.cadence.overdue_updates if incident.state.cadence else 0), said_as
+    assert [p.key for p in updates] == [f"update-{n}" for n in range(1, len(updates) + 1)], said_as
+    for p in c.promises:
+        if p.state == "kept":
+            assert p.kept_at <= p.due_at and p.late_by is None
+        elif p.state == "missed":
+            assert p.late_by > timedelta(0)
+        else:
+            assert p.late_by == (now - p.due_at if now > p.due_at else None)
