@@ -14,6 +14,8 @@
   irp keygen                         a key pair for the Slack app's attestations
   irp report --since 90d [--format text|html] [--out FILE] [--all-queues]
                                      compliance per quarter over the resolved incidents (docs/report.md)
+  irp drill SCENARIO | --list        rehearse a scenario (drills/*.yaml) on a compressed clock, in a
+                                     checkout (docs/drills.md)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -42,6 +44,7 @@ import asyncio
 import difflib
 import json
 import os
+import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -228,6 +231,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every task queue's incidents (default: TEMPORAL_TASK_QUEUE's, not drills run on their own)",
     )
+    sub.add_parser("drill", help="rehearse a scenario (drills/*.yaml) on a compressed clock (docs/drills.md)")
     c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
     c.add_argument("incident")
     c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")
@@ -260,7 +264,24 @@ def unknown_command(argv: list[str], p: argparse.ArgumentParser) -> str | None:
     return f"no command {word!r}{hint} (`irp --help` lists them)"
 
 
+def drill(argv: list[str]) -> int:
+    """`irp drill …`: the drill runner is dev tooling (devstack/drill_runner.py, with the sandbox's fakes
+    and the time-skipping server), so it runs from a checkout; the product never imports it."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "devstack" / "drill_run.py").is_file():
+        print(
+            "error: drills run from a checkout of preskool-irp (devstack/ and sandbox/ are dev tooling, "
+            "not in this installation): `make install` there, then `.venv/bin/irp drill --list`",
+            file=sys.stderr,
+        )
+        return outcomes.USAGE
+    argv = [str(Path(a).resolve()) if a.endswith((".yaml", ".yml")) else a for a in argv]  # from here
+    return subprocess.run([sys.executable, "-m", "devstack.drill_run", *argv], cwd=root).returncode
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["drill"]:
+        exit_now(drill(sys.argv[2:]))
     p = parser()
     if said := unknown_command(sys.argv[1:], p):
         print(f"error: {said}", file=sys.stderr)

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -113,10 +114,13 @@ def create_app(
     heartbeat_alert: str = "Watchdog",
     ui_user_header: str | None = None,
     temporal_ui: str | None = None,
+    slack_clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
     Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header` and
-    `temporal_ui` are for the read-only pages at /ui/ (webhook/pages/)."""
+    `temporal_ui` are for the read-only pages at /ui/ (webhook/pages/). `slack_clock`: what the
+    Slack app dates its attestations by (default the wall clock; a drill on a compressed clock
+    passes the Temporal test server's)."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -247,7 +251,7 @@ def create_app(
 
     seen_events = RecentIds()
     if slack is not None and slack.enabled:
-        mount_slack(app, slack, client, task_queue)
+        mount_slack(app, slack, client, task_queue, slack_clock)
     pages = PagesConfig(
         token=expected,
         user_header=ui_user_header,
