@@ -10,6 +10,9 @@
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
   irp keygen                         a key pair for the Slack app's attestations
+  irp whatif --policy NEW.yaml [--since 90d] [--format json]
+                                     what NEW.yaml would have changed in the incidents recorded
+                                     since then (docs/using.md: Policy changes, replayed)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -40,19 +43,22 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import outcomes
+from cli import outcomes, whatif
 from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration, person_input
+from plan import whatif as whatif_plan
 from plan.attestation import new_key_pair
+from plan.policy import PolicyError, load_policy
 from plan.signals import nearest
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
@@ -75,9 +81,19 @@ async def run(args: argparse.Namespace) -> int:
         if reading.note:
             print(f"note: {reading.note}", file=sys.stderr)
         args.json = reading.value
+    if args.command == "whatif":  # the policy is judged before anything connects, as the worker judges it
+        try:
+            new = load_policy(args.policy)
+            since = whatif_plan.since(datetime.now(UTC), args.since)
+        except (PolicyError, ValueError) as e:
+            print(f"refused: {e}", file=sys.stderr)
+            return outcomes.USAGE
     settings = TemporalSettings()
     client = await connect(settings)
-    if args.command == "alert":
+    if args.command == "whatif":
+        replayed, skipped = await whatif.whatif(client, new, since, datetime.now(UTC))
+        print(whatif.show(replayed, skipped, args.format == "json"))
+    elif args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
         receipt, heartbeats, beat = await deliver(
@@ -182,6 +198,12 @@ def parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    w = sub.add_parser(
+        "whatif", help="what a policy change would have done to the incidents recorded (nothing is sent)"
+    )
+    w.add_argument("--policy", required=True, help="the changed policy file (YAML, as config/preskool.yaml)")
+    w.add_argument("--since", default="90d", help="incidents started since: 90d, 12h, 30m, 2w (default 90d)")
+    w.add_argument("--format", choices=["text", "json"], default="text")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(

@@ -20,15 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from plan import effects as fx
+from plan import holders
 from plan.alert_digest import AlertDigest
 from plan.alerts import Declaration
 from plan.approvals import RequestState, approvals_complete
-from plan.decide import alerts, clocks, gate, outcomes, requests
+from plan.decide import alerts, clocks, gate, keys, outcomes, requests
 from plan.decide.lifecycle import paged_roles
 from plan.decision import Decision, Given, applied, decide
 from plan.incident import GateCheck, GateRun, IncidentState, Page
 from plan.judge import Input, take
-from plan.models import Phase, Policy
+from plan.models import Person, Phase, Policy, Role
 from plan.raci import dedup_key
 from plan.refusals import RefusalLog
 
@@ -68,10 +69,12 @@ Event = Delivered | Declared | Sent
 @dataclass
 class Outside:
     """What outside systems answered, in order, where it was recorded: the §4.5 gate's verdicts
-    and the approved actions' exit codes. Once a list runs out, the answer is success."""
+    and the approved actions' exit codes (once a list runs out, the answer is success), and the
+    workers' attestation keys a look-up found."""
 
     verdicts: list[bool] = field(default_factory=list)
     exits: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the workers' attestation keys, as last looked up
 
     def verdict(self) -> bool:
         return self.verdicts.pop(0) if self.verdicts else True
@@ -92,6 +95,7 @@ class Recorded:
     private: bool = False  # declared private (the start input's declaration)
     verdicts: tuple[bool, ...] = ()
     exits: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 class Rerun:
@@ -121,6 +125,10 @@ class Rerun:
 
     def given(self) -> Given:
         return Given(self.incident_id, self.policy, self.now)
+
+    def holder(self, role: Role) -> Person | None:
+        """Who holds `role` now (plan/holders.py)."""
+        return holders.holder(self.state, self.policy, role)
 
     def decide(self, decider, *args) -> Decision:
         """Decide and apply; then, as the workflow's loop does after every wake, tick the clocks
@@ -209,6 +217,9 @@ class Rerun:
                 self.decide(
                     gate.verified, effect, GateRun(at=self.now, by=effect.by, passed=passed, checks=[check])
                 )
+            case fx.LookUpKeys():
+                for waiting in self.decide(keys.learned, self.outside.keys).handoff or []:
+                    self.decide(take, self.signals[waiting.signal], waiting.value, None, True)
             case fx.CloseOut():
                 self.decide(outcomes.pages_resolved, [p.dedup_key for p in s.paged if p.outcome == "paged"])
                 self.decide(gate.closed_out)
@@ -239,7 +250,7 @@ class Rerun:
 def rerun(recorded: Recorded, policy: Policy, signals: Mapping[str, Input]) -> Rerun:
     """`recorded`'s inputs decided again under `policy`, in order and at their times, the lanes
     settled after each and the clocks ticked in between, until `recorded.until`."""
-    outside = Outside(list(recorded.verdicts), list(recorded.exits))
+    outside = Outside(list(recorded.verdicts), list(recorded.exits), list(recorded.keys))
     r = Rerun(recorded.incident_id, policy, recorded.started_at, signals, outside)
     for event in sorted(recorded.events, key=lambda e: e.at):
         if not r.opening:
