@@ -21,15 +21,22 @@ from plan.whatif import Replayed, render, replay
 from workflows.signals import BY_NAME
 
 
-async def recorded_since(client: Client, since: datetime, where: str | None = None) -> dict[str, list]:
-    """Every run of every incident started since `since` (and matching the visibility filter
-    `where`, e.g. one task queue), by incident id, oldest run first."""
+async def recorded_since(client: Client, since: datetime, where: str | None = None) -> list[list]:
+    """Every incident whose first run started since `since` (and matching the visibility filter
+    `where`, e.g. one task queue): the runs of each (continue-as-new makes several; they share
+    their first run's id, which also tells apart two incidents Temporal gave one workflow id),
+    oldest run first, oldest incident first."""
     query = f"WorkflowType = '{INCIDENT}' AND StartTime >= '{since.isoformat()}'"
     query += f" AND {where}" if where else ""
-    runs: dict[str, list] = defaultdict(list)
+    chains: dict[str, list] = defaultdict(list)
     async for execution in client.list_workflows(query):
-        runs[execution.id].append(execution)
-    return {key: sorted(found, key=lambda e: e.start_time) for key, found in runs.items()}
+        chains[execution.raw_info.first_run_id or execution.run_id].append(execution)
+    began = [
+        sorted(runs, key=lambda e: e.start_time)
+        for first, runs in chains.items()
+        if any(run.run_id == first for run in runs)  # its first run is in range: it began since
+    ]
+    return sorted(began, key=lambda runs: runs[0].start_time)
 
 
 async def whatif(
@@ -38,8 +45,8 @@ async def whatif(
     """Each incident recorded since `since` (matching `where`), replayed under `new`, oldest first;
     and the incidents left out, with why (no policy pinned: it never opened)."""
     replayed, skipped = [], []
-    found = await recorded_since(client, since, where)
-    for incident_id, runs in sorted(found.items(), key=lambda item: item[1][0].start_time):
+    for runs in await recorded_since(client, since, where):
+        incident_id = runs[0].id
         histories = [
             await client.get_workflow_handle(incident_id, run_id=r.run_id).fetch_history() for r in runs
         ]

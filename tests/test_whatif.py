@@ -9,6 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import (
+    HistoryEvent,
+    WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+)
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -200,6 +208,49 @@ async def test_an_encrypted_history_reads_as_the_plain_one():
     assert read_sealed.policy == read_plain.policy and read_sealed.policy is not None
     assert read_sealed.recorded(T0) == read_plain.recorded(T0)
     assert len(read_plain.recorded(T0).events) == 10
+
+
+async def test_an_incident_continued_as_new_is_read_across_its_runs():
+    """p0_continue_as_new's first run ends continued as new; a second run starts with the carried
+    state and takes an update. Read together: one incident, from the first run's start and policy,
+    its inputs from both runs in order (the carried state is no new declaration)."""
+    path = next(p for p in HISTORIES if p.endswith("/p0_continue_as_new.json"))
+    first = WorkflowHistory.from_json("inc-long", Path(path).read_text())
+    carried = first.events[-1]
+    assert carried.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    moved = carried.workflow_execution_continued_as_new_event_attributes
+    later = (carried.event_time.ToDatetime(tzinfo=UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    update = {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A deploy"}
+    second = WorkflowHistory(
+        "inc-long",
+        [
+            HistoryEvent(
+                event_id=1,
+                event_time=carried.event_time,
+                event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+                workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+                    workflow_type=moved.workflow_type, input=moved.input
+                ),
+            ),
+            HistoryEvent(
+                event_id=2,
+                event_time=Timestamp(seconds=int(later.timestamp())),
+                event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+                workflow_execution_signaled_event_attributes=WorkflowExecutionSignaledEventAttributes(
+                    signal_name="post_update",
+                    input=Payloads(payloads=pydantic_data_converter.payload_converter.to_payloads([update])),
+                ),
+            ),
+        ],
+    )
+    alone = await History([first], pydantic_data_converter).read()
+    both = await History([first, second], pydantic_data_converter).read()
+    assert both.policy == alone.policy and both.started_at == alone.started_at
+    assert both.recorded(T0).events == (*alone.recorded(T0).events, Sent(later, "post_update", update))
+    assert (
+        replay(both.recorded(later), both.policy, both.policy, BY_NAME).after.compliance["update-1"]
+        != (replay(alone.recorded(later), alone.policy, alone.policy, BY_NAME).after.compliance["update-1"])
+    )
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: Path(p).stem)
