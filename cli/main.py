@@ -10,7 +10,7 @@
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
   irp keygen                         a key pair for the Slack app's attestations
-  irp whatif --policy NEW.yaml [--since 90d] [--format json]
+  irp whatif --policy NEW.yaml [--since 90d] [--format json] [--task-queue Q]
                                      what NEW.yaml would have changed in the incidents recorded
                                      since then (docs/using.md: Policy changes, replayed)
 
@@ -91,7 +91,8 @@ async def run(args: argparse.Namespace) -> int:
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "whatif":
-        replayed, skipped = await whatif.whatif(client, new, since, datetime.now(UTC))
+        where = f"TaskQueue = '{args.task_queue}'" if args.task_queue else None
+        replayed, skipped = await whatif.whatif(client, new, since, datetime.now(UTC), where)
         print(whatif.show(replayed, skipped, args.format == "json"))
     elif args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
@@ -204,6 +205,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--policy", required=True, help="the changed policy file (YAML, as config/preskool.yaml)")
     w.add_argument("--since", default="90d", help="incidents started since: 90d, 12h, 30m, 2w (default 90d)")
     w.add_argument("--format", choices=["text", "json"], default="text")
+    w.add_argument("--task-queue", help="only the incidents of this task queue (a drill's); default: all")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(

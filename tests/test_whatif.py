@@ -5,10 +5,12 @@ of tests/histories/, one end-to-end run on the dev server through visibility and
 from __future__ import annotations
 
 import glob
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
@@ -300,7 +302,9 @@ def test_since_refuses_anything_else(text):
         since(T0, text)
 
 
-async def test_whatif_on_incidents_recorded_on_the_dev_server(dev_env, run_worker):
+async def test_whatif_on_incidents_recorded_on_the_dev_server(
+    dev_env, run_worker, tmp_path, monkeypatch, capsys
+):
     """Two incidents worked on a real worker, found through visibility, read from their histories:
     under the policy they pinned the rerun agrees with each incident's own status; under a new
     Engineering Lead and a 20-minute P1 cadence, exactly those differ."""
@@ -335,3 +339,13 @@ async def test_whatif_on_incidents_recorded_on_the_dev_server(dev_env, run_worke
         assert r.differences[0].after.startswith(IVY.email)
     text = whatif_cli.show(replayed, [], as_json=False)
     assert "2 of 2 incident(s) would have differed" in text and "cadence: 2 incident(s)" in text
+
+    # The command itself, as an operator runs it: the new policy from a file, the same answer.
+    new_file = tmp_path / "new.yaml"
+    new_file.write_text(yaml.safe_dump(new.model_dump(mode="json")))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    argv = ["whatif", "--policy", str(new_file), "--since", "1h", "--task-queue", tq, "--format", "json"]
+    capsys.readouterr()
+    assert await run(parser().parse_args(argv)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"incidents": [r.model_dump(mode="json") for r in replayed], "skipped": []}
