@@ -31,11 +31,13 @@ from incident_client.history import History
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, Policy, load_policy
 from plan.alert_digest import AlertDigest, digest
+from plan.compliance import card
 from plan.models import Person, Role
 from plan.rerun import Delivered, Recorded, Sent
 from plan.whatif import offset, replay, since
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
+from workflows import IncidentWorkflow
 from workflows.signals import BY_NAME
 
 POLICY = load_policy()
@@ -320,8 +322,11 @@ async def test_whatif_on_incidents_recorded_on_the_dev_server(
             await status_when(handles[0], lambda s: s.acknowledged_by and s.paged),
             await status_when(handles[1], lambda s: s.paged),
         ]
+        finals, closed = [], []
         for handle in handles:
+            finals.append(await handle.query(IncidentWorkflow.status))
             await finish(handle)
+            closed.append((await handle.describe()).close_time)
     new = p1_cadence(20, changed(roster={**POLICY.roster, Role.engineering_lead: IVY}))
 
     async def both_listed():
@@ -337,6 +342,11 @@ async def test_whatif_on_incidents_recorded_on_the_dev_server(
         }
         assert [(d.aspect, d.item) for d in r.differences] == [("paged", "Engineering Lead"), ("cadence", "")]
         assert r.differences[0].after.startswith(IVY.email)
+    for final, at_close, r in zip(finals, closed, replayed, strict=True):  # the live card, the rerun's
+        live = card(final, POLICY, at_close)
+        assert {p.key: p.state for p in live.promises} == {
+            k: v.split()[0] for k, v in r.before.compliance.items()
+        }
     text = whatif_cli.show(replayed, [], as_json=False)
     assert "2 of 2 incident(s) would have differed" in text and "cadence: 2 incident(s)" in text
 
