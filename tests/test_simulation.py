@@ -3,7 +3,7 @@ clock ticks and outside results, with no server, checking the plan's invariants 
 
 The machine plays the workflow's part exactly as workflows/incident.py and workflows/router.py do
 — `decide`, then `applied` (plan/decision.py) — and the lanes' part as workflows/effects.py does:
-each effect is carried out in order, its result (paged or failed, checks passed or not) drawn at
+each effect is carried out in order, its result (paged or failed, exit 0 or 1, checks passed or not) drawn at
 random and handed to the decider the lane hands it to. Both parts are plan/rerun.py's `Rerun`,
 the harness `irp whatif` replays recorded incidents with. People's inputs come from
 the roster, strangers and typos, as the right shape or as garbage; with attestation keys on,
