@@ -169,6 +169,7 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         bridge.post_to_channel,
         bridge.archive_bridge,
         bridge.notify_person,
+        bridge.check_member,
         StatusPageActivities(status_page.provider, missing=status_page.missing).publish_status,
         VerificationActivities(recovery.provider, missing=recovery.missing).verify_recovery,
         ExecutorActivities(executor.provider, missing=executor.missing).run_action,

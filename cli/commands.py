@@ -27,7 +27,7 @@ def payload_of(signal: Signal, args: argparse.Namespace) -> dict[str, Any]:
     payload = {}
     for name, field in signal.model.model_fields.items():
         value = getattr(args, name, None)
-        if value in (None, [], False):
+        if value is None or value is False or value == []:  # 0 is a value (`irp tick … 0`)
             continue
         if get_origin(_bare(field.annotation)) is dict:
             value = dict(_pair(v) for v in value)

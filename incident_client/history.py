@@ -3,11 +3,11 @@
 What the incident was given, in order and at the time its history took it: the declaration of its
 start input, the Alertmanager deliveries (receive_alerts updates), every person's input (the
 signals, `act`, approve_action and deny_action), and what outside systems answered where the
-answer decides (the §4.5 gate's verdicts, the actions' exit codes); and the policy it pinned
-(the current_policy local activity's result). Payloads are decoded with the client's data
-converter, so an encrypted history (connection/codec.py) reads as the workers read it; a signal
-is read as the incident reads one (plan/person_input.py), and one it would refuse is left out (a
-refusal is the same under any policy)."""
+answer decides (the §4.5 gate's verdicts, the actions' exit codes, who is a workspace member);
+and the policy it pinned (the current_policy local activity's result). Payloads are decoded with
+the client's data converter, so an encrypted history (connection/codec.py) reads as the workers
+read it; a signal is read as the incident reads one (plan/person_input.py), and one it would
+refuse is left out (a refusal is the same under any policy)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class History:
         self.verdicts: list[bool] = []
         self.exits: list[int] = []
         self.keys: list[str] = []
+        self.members: list[tuple[bool, str | None]] = []
         self._activities: dict[int, str] = {}
 
     async def read(self) -> History:
@@ -62,6 +63,7 @@ class History:
             verdicts=tuple(self.verdicts),
             exits=tuple(self.exits),
             keys=tuple(self.keys),
+            members=tuple(self.members),
         )
 
     async def _event(self, e: HistoryEvent) -> None:
@@ -134,11 +136,13 @@ class History:
             (self.keys,) = await self.converter.decode(details["result"].payloads, [list[str]])
 
     async def _answered(self, activity: str | None, payloads: Sequence[Payload]) -> None:
-        if activity not in ("verify_recovery", "run_action") or not payloads:
+        if activity not in ("verify_recovery", "run_action", "check_member") or not payloads:
             return
         (result,) = await self.converter.decode(payloads, [dict])
         if activity == "verify_recovery":
             self.verdicts.append(bool(result.get("passed")))
+        elif activity == "check_member":
+            self.members.append((bool(result.get("member")), result.get("why")))
         else:
             self.exits.append(int(result.get("exit_code") or 0))
 

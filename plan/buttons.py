@@ -14,6 +14,7 @@ ACK, UPDATE, MITIGATE, RESOLVE = "irp.ack", "irp.update", "irp.mitigate", "irp.r
 APPROVE, DENY = "irp.approve", "irp.deny"
 COMPLETE, WAIVE = "irp.complete", "irp.waive"
 CONFIRM, NOT_ME = "irp.confirm", "irp.not_me"
+TICK = "irp.tick"  # numbered per item (`irp.tick.0`, …): Slack wants action ids unique in a block
 
 
 class ChatButton(BaseModel):
@@ -21,7 +22,7 @@ class ChatButton(BaseModel):
     as compact JSON (`{"incident": …, "request_id": …}`; at most 2,000 characters, Slack's limit)."""
 
     label: str = Field(max_length=75)
-    action: str = Field(pattern=r"^irp\.[a-z_]+$")
+    action: str = Field(pattern=r"^irp\.[a-z_]+(\.[0-9]{1,2})?$")  # a numbered one: of a list (TICK)
     value: str = Field(max_length=2000)
     style: Literal["primary", "danger"] | None = None
 
@@ -67,4 +68,16 @@ def claim(incident_id: str, claim_id: str) -> list[ChatButton]:
     return [
         ChatButton(label="Confirm", action=CONFIRM, value=value, style="primary"),
         ChatButton(label="It wasn't me", action=NOT_ME, value=value, style="danger"),
+    ]
+
+
+def checklist(incident_id: str, role: str, items: list[str]) -> list[ChatButton]:
+    """A role's checklist (policy `roles.<role>.checklist`): one Done button per item."""
+    return [
+        ChatButton(
+            label=f"Done: {item}"[:75],
+            action=f"{TICK}.{n}",
+            value=target(incident_id, role=role, item=str(n)),
+        )
+        for n, item in enumerate(items)
     ]

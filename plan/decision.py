@@ -148,6 +148,9 @@ class Given:
     incident_id: str
     policy: Policy
     now: datetime
+    # Whether a change of commands is on for this incident (the workflow's `workflow.patched`:
+    # false when replaying an incident begun before it). Asked only where a decision differs.
+    patched: Callable[[str], bool] = field(default=lambda _change: True, compare=False, repr=False)
 
 
 class Refusal(Exception):

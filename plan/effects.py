@@ -68,6 +68,19 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class VerifyHolder:
+    """Ask the chat provider whether `person` is a full member of the workspace before they take
+    `role` (policy `roles.<role>.may_hold: verified_members`); then the role goes to them, as
+    `how` said (`assign_role` or `handover`, with `note`), or it is refused with the reason."""
+
+    role: Role
+    person: str
+    by: str
+    how: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class OpenStatusPage:
     """§5.3 Investigating, for a severity with customer impact, once."""
 
@@ -158,6 +171,7 @@ Effect = (
     | LookUpOnCall
     | LookUpKeys
     | Notify
+    | VerifyHolder
     | OpenStatusPage
     | PublishStatus
     | RunAction

@@ -41,6 +41,8 @@ class EventKind(StrEnum):
     blast_radius = "blast-radius"
     mitigated = "mitigated"
     role = "role"
+    handover = "handover"
+    checklist = "checklist"
     on_call = "on-call"
     pagerduty = "pagerduty"
     pinned = "pinned"

@@ -39,11 +39,12 @@ def engaged(state: IncidentState, policy: Policy) -> Engagement | None:
     return engagement(policy, decision.severity, decision.data_at_risk) if decision else None
 
 
-def stranger(state: IncidentState, policy: Policy, email: str) -> str | None:
+def stranger(state: IncidentState, policy: Policy, email: str, assignees: bool = True) -> str | None:
     """Why `email` is nobody the roster names (with the nearest roster email), or None for
-    someone it names, or whom PagerDuty says is on call for a role of this incident."""
+    someone it names, or whom PagerDuty says is on call for a role of this incident, or (with
+    `assignees`) who holds a role of this incident given to them (issue 23: its authority here)."""
     on_call = [h for h in state.on_call.values() if h.source == "pagerduty" and h.email]
     emails = sorted({p.email.lower() for p in [*policy.roster.values(), *on_call]})
-    if email.lower() in emails:
+    if email.lower() in emails or (assignees and email.lower() in map(str.lower, state.assignments.values())):
         return None
     return f"{email} is not in the roster{nearest(email.lower(), emails)}"

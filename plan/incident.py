@@ -35,6 +35,7 @@ class RoleAssignment(BaseModel):
     engaged: Literal["paged", "invited", "informed", "none"]
     person: str | None = None
     name: str | None = None
+    checklist_done: list[int] = []  # the role's checklist items its holder ticked (issue 23)
 
 
 class Bridge(BaseModel):
@@ -140,6 +141,7 @@ class IncidentState(BaseModel):
     alerts_ended: dict[str, float] = {}  # fingerprint → latest endsAt seen (Unix seconds), bounded
     declared_severity_by: str | None = None  # who last set the severity by hand
     assignments: dict[Role, str] = {}
+    checklists: dict[Role, list[int]] = {}  # the checklist items ticked by each role's holders (issue 23)
     on_call: dict[Role, Holder] = {}  # roles whose holder PagerDuty knows, as the last look settled them
     shift_look_asked: datetime | None = None  # when a shift's end last asked for a look (plan/oncall.py)
     paged: list[Page] = []

@@ -13,8 +13,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -330,6 +332,71 @@ class HeartbeatPolicy(Strict):
     severity: Severity = Severity.P2
 
 
+class HoldRule(StrEnum):
+    """Who may hold a role in an incident (policy `roles.<role>.may_hold`), besides a list of
+    emails: `verified_members`, anyone the chat provider verifies as a full member of the
+    workspace (Slack: not a guest, a bot or deactivated); `roster`, only people of the roster
+    (or whom PagerDuty says is on call for a role of the incident)."""
+
+    verified_members = "verified_members"
+    roster = "roster"
+
+
+def _hold_rule(value: object) -> object:
+    """A misspelt rule is refused by name (security fails closed), not read as a list."""
+    if isinstance(value, str) and value not in set(HoldRule):
+        raise ValueError(f"{value!r} is no rule: write verified_members, roster, or a list of emails")
+    return value
+
+
+MayHold = Annotated[
+    Annotated[HoldRule, Tag("rule")] | Annotated[list[Email], Field(min_length=1), Tag("emails")],
+    Discriminator(lambda v: "rule" if isinstance(v, str) else "emails"),
+    BeforeValidator(_hold_rule),
+]
+ChecklistItem = Annotated[str, Field(min_length=1, max_length=150)]
+
+
+class RolePolicy(Strict):
+    """One role's rules in an incident (§3): who may hold it, and its checklist (the
+    responsibilities column of §3), sent to whoever takes the role and ticked with buttons."""
+
+    may_hold: MayHold = HoldRule.roster
+    checklist: list[ChecklistItem] = Field(default=[], max_length=20)
+
+
+OPEN_ROLES = (Role.incident_commander, Role.oncall_primary, Role.oncall_secondary, Role.communications_lead)
+DEFAULT_CHECKLISTS = {  # §3's responsibilities column, as steps
+    Role.incident_commander: [
+        "Declare (or confirm) the severity",
+        "Run the bridge: who does what",
+        "Drive to resolution: resolve through the §4.5 checks",
+    ],
+    Role.oncall_primary: ["Acknowledge the page", "Investigate: declare the blast radius", "Apply the fix"],
+    Role.oncall_secondary: ["Join the bridge as backup", "Take the hands-on work the IC gives you"],
+    Role.engineering_lead: ["Be the escalation point", "Approve or deny risky actions (rollbacks)"],
+    Role.communications_lead: [
+        "Update the status page (§5.3)",
+        "Send the customer email (§5.4)",
+        "Slack comms",
+    ],
+    Role.cto: ["Read the P0/P1 updates", "Take media and customer escalations"],
+    Role.database_lead: ["Advise on database-related steps"],
+}
+
+
+def default_roles() -> dict[Role, RolePolicy]:
+    """The roles' rules when the policy names none (and for a role it leaves out): the IC,
+    on-call and communications roles are open to verified members, the others keep the roster."""
+    return {
+        role: RolePolicy(
+            may_hold=HoldRule.verified_members if role in OPEN_ROLES else HoldRule.roster,
+            checklist=DEFAULT_CHECKLISTS[role],
+        )
+        for role in Role
+    }
+
+
 class Policy(Strict):
     """The plan as data (config/preskool.yaml)."""
 
@@ -378,6 +445,16 @@ class Policy(Strict):
     # silence is told (the channel exists; the bot joins it if it is public).
     alerts_channel: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")] = "preskool-alerts"
     heartbeat: HeartbeatPolicy = HeartbeatPolicy()
+    roles: dict[Role, RolePolicy] = Field(
+        default_factory=default_roles,
+        description="per role: who may hold it (`may_hold`) and its checklist; a role left out keeps "
+        "its default (plan/models.py default_roles)",
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _every_role(cls, v: dict) -> dict:
+        return {**default_roles(), **v}
 
     @model_validator(mode="before")
     @classmethod

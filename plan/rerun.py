@@ -26,6 +26,7 @@ from plan.alerts import Declaration
 from plan.approvals import RequestState, approvals_complete
 from plan.decide import alerts, clocks, gate, keys, outcomes, requests
 from plan.decide.lifecycle import paged_roles
+from plan.decide.roles import verified as holder_verified
 from plan.decision import Decision, Given, applied, decide
 from plan.incident import GateCheck, GateRun, IncidentState, Page
 from plan.judge import Input, take
@@ -69,12 +70,17 @@ Event = Delivered | Declared | Sent
 @dataclass
 class Outside:
     """What outside systems answered, in order, where it was recorded: the §4.5 gate's verdicts
-    and the approved actions' exit codes (once a list runs out, the answer is success), and the
-    workers' attestation keys a look-up found."""
+    and the approved actions' exit codes, the chat provider's word on who is a member (once a list
+    runs out, the answer is success), and the workers' attestation keys a look-up found."""
 
     verdicts: list[bool] = field(default_factory=list)
     exits: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # the workers' attestation keys, as last looked up
+    members: list[tuple[bool, str | None]] = field(default_factory=list)  # the chat provider's answers
+
+    def member(self) -> tuple[bool, str | None]:
+        """Whether the next person asked about is a full member of the workspace, and why not."""
+        return self.members.pop(0) if self.members else (True, None)
 
     def verdict(self) -> bool:
         return self.verdicts.pop(0) if self.verdicts else True
@@ -96,6 +102,7 @@ class Recorded:
     verdicts: tuple[bool, ...] = ()
     exits: tuple[int, ...] = ()
     keys: tuple[str, ...] = ()
+    members: tuple[tuple[bool, str | None], ...] = ()
 
 
 class Rerun:
@@ -211,6 +218,9 @@ class Rerun:
                     self.decide(requests.ran, request_id, self.outside.exit() if ok else 1, "output")
             case fx.CarryOut(request_id):
                 self._carry_out(request_id, ok)
+            case fx.VerifyHolder():  # the chat provider vouches for the person, or not
+                member, why = self.outside.member() if ok else (False, "a guest in Slack")
+                self.decide(holder_verified, effect, member, why)
             case fx.Verify():
                 passed = ok and self.outside.verdict()
                 check = GateCheck(name="recorded", passed=passed, detail="as recorded")
@@ -250,7 +260,9 @@ class Rerun:
 def rerun(recorded: Recorded, policy: Policy, signals: Mapping[str, Input]) -> Rerun:
     """`recorded`'s inputs decided again under `policy`, in order and at their times, the lanes
     settled after each and the clocks ticked in between, until `recorded.until`."""
-    outside = Outside(list(recorded.verdicts), list(recorded.exits), list(recorded.keys))
+    outside = Outside(
+        list(recorded.verdicts), list(recorded.exits), list(recorded.keys), list(recorded.members)
+    )
     r = Rerun(recorded.incident_id, policy, recorded.started_at, signals, outside)
     for event in sorted(recorded.events, key=lambda e: e.at):
         if not r.opening:

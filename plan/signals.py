@@ -61,6 +61,22 @@ class AssignRole(HumanInput):
     person: Email
 
 
+class Handover(HumanInput):
+    """`handover`: the role `by` holds (or `role`, which the IC may hand over for anyone) goes to
+    `person`, with the outgoing holder's summary (`note`) posted in the bridge."""
+
+    role: Role | None = Field(default=None, description="the role handed over (default: the one you hold)")
+    person: Email
+    note: str = Field(default="", max_length=3000, description="your summary for the new holder")
+
+
+class TickChecklist(HumanInput):
+    """`tick_checklist`: the holder of `role` ticks item `item` (0-based) of its checklist."""
+
+    role: Role
+    item: int = Field(ge=0, lt=20)
+
+
 class PostUpdate(HumanInput):
     """§5.2 update. `public` also updates the status page (§5.3)."""
 

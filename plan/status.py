@@ -28,6 +28,7 @@ def roles(state: IncidentState, policy: Policy | None) -> list[RoleAssignment]:
             engaged=how.get(role, "none"),
             person=(p := holders.holder(state, policy, role)) and p.email,
             name=p and p.name,
+            checklist_done=state.checklists.get(role, []),
         )
         for role, letter in engaged.letters.items()
     ]

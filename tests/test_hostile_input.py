@@ -229,6 +229,8 @@ BASES = {
     "acknowledge": {},
     "set_severity": {"severity": "P0", "reason": "all schools"},
     "assign_role": {"role": "communications_lead", "person": LEAD},
+    "handover": {"role": "oncall_primary", "person": "zoe.nakamura@preskool.com", "note": "watch fees"},
+    "tick_checklist": {"role": "oncall_primary", "item": 0},
     "post_update": {"status": "ONGOING", "current_action": "rolling back", "what_we_know": "deploy 41"},
     "declare_blast_radius": {"scope": "tenant", "tenants": ["school-9"]},
     "mitigate": {"summary": "rolled back"},

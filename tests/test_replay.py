@@ -25,7 +25,16 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 BASELINE = "v2.0"
 # Later eras: changes that would alter a running v2.0 incident's commands, each behind its
 # workflow.patched id; a history of the era records the new path (tests/histories/record.py).
-ERAS = {"v2.1": {"keys-looked-up", "invite-each", "shift-end", "private-memo", "email-each-address"}}
+ERAS = {
+    "v2.1": {
+        "keys-looked-up",
+        "invite-each",
+        "shift-end",
+        "private-memo",
+        "email-each-address",
+        "roles-anyone",
+    }
+}
 
 
 def test_there_are_histories_to_replay():

@@ -52,6 +52,7 @@ def test_every_cli_command_sends_its_signals_json(signal):
         "target": "backend",
         "request_id": "rollback-1",
         "deliverable": "incident_report",
+        "item": "0",
     }
     positional = [values[name] for name in signal.cli.positional]
     for name, field in signal.model.model_fields.items():

@@ -35,12 +35,12 @@ from plan.alert_digest import digest
 from plan.approvals import RequestState
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.decide import alerts, claims
-from plan.decision import Decision, Verdict
+from plan.decision import Decision, Given, Verdict
 from plan.deliverables import ledger_closed
 from plan.events import EventKind
 from plan.incident import IncidentState
 from plan.judge import take
-from plan.models import Phase, Role
+from plan.models import HoldRule, Phase, Role
 from plan.rerun import Rerun
 from tests.fuzz import budget
 from tests.payloads import alert, delivery
@@ -163,6 +163,8 @@ def values(signal: str, state: IncidentState, data, sane: bool = False) -> objec
         "agent": st.sampled_from([None, "Ben Okafor"]),
         "agent_email": st.sampled_from([None, *PEOPLE]),
         "pagerduty_incident": st.sampled_from([None, "PD1"]),
+        "note": st.sampled_from(["", "Rollback half done; watch the fees queue"]),
+        "item": st.sampled_from([0, 1, 2, 19, -1]),
     }
     if sane:
         pools.update(SANE)
@@ -210,6 +212,9 @@ class Incident(RuleBasedStateMachine):
     @property
     def lanes(self):
         return self.run.lanes
+
+    def given(self) -> Given:
+        return self.run.given()
 
     def decide(self, decider, *args) -> Decision:
         """Decide and apply as the workflow does (Rerun.decide); every refusal has its reason."""
@@ -428,6 +433,16 @@ class Incident(RuleBasedStateMachine):
                 assert entry.state in ("done", "waived") and entry.closed_by and entry.closed_at, entry
         if incident_status(s) == "closed":
             assert s.resolution and s.phase is Phase.REVIEW and ledger_closed(s.ledger)
+
+    @invariant()
+    def a_role_is_held_only_as_its_rule_allows(self):
+        """Issue 23: a roster-only role is never held by a stranger; a listed role only by the list."""
+        for role, email in self.state.assignments.items():
+            rule = self.policy.roles[role].may_hold
+            if isinstance(rule, list):
+                assert email in rule, f"{role} held by {email}, not in its list"
+            elif rule is HoldRule.roster:
+                assert email in ROSTER, f"{role} (roster only) held by {email}"
 
     @invariant()
     def every_refusal_has_a_reason(self):

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
         BridgeActivities,
         BridgePost,
         InviteRequest,
+        MemberQuery,
         OpenBridgeRequest,
         PersonNotice,
     )
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from plan import buttons as chat_buttons
     from plan.bridge_proof import bridge_purpose
     from plan.buttons import ChatButton
-    from plan.decide import outcomes
+    from plan.decide import outcomes, roles
     from plan.events import EventKind as K
     from plan.oncall import Handoff
     from workflows import oncall
@@ -260,3 +261,14 @@ async def _invite(r, roles: list[Role]) -> None:
 
 async def _outside(r, activity, request, what: str):
     return await outside(r, activity, request, what=what, slow_in_bridge=False)
+
+
+async def verify_holder(r, asked) -> None:
+    """Issue 23: ask the chat provider whether `asked.person` is a full member of the workspace,
+    then give them the role or refuse it with the reason (plan/decide/roles.py)."""
+    found = await _outside(
+        r, BridgeActivities.check_member, MemberQuery(email=asked.person), f"verify {asked.person}"
+    )
+    member = bool(found and found.member)
+    why = found.why if found else "the chat provider could not be asked (see the timeline)"
+    r.decide(roles.verified, asked, member, why)

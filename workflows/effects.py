@@ -54,6 +54,8 @@ def run(r, effect: fx.Effect) -> None:
         case fx.Notify(key, text, role, email, buttons):
             step = (bridge.tell, role) if role else (bridge.tell_person, email)
             r.later(bridge.LANE, step[0], r, step[1], key, text, list(buttons))
+        case fx.VerifyHolder():
+            r.later(bridge.LANE, bridge.verify_holder, r, effect)
         case fx.InviteToPostmortem(due):
             r.later(bridge.LANE, invite_to_postmortem, r, datetime.fromisoformat(due))
         case fx.Page(roles):

@@ -50,7 +50,9 @@ class Router:
     # --- deciding and applying ---------------------------------------------------------------------
 
     def given(self) -> Given:
-        return Given(incident_id=self.incident_id, policy=self.policy, now=workflow.now())
+        return Given(
+            incident_id=self.incident_id, policy=self.policy, now=workflow.now(), patched=workflow.patched
+        )
 
     def decide(self, decider: Callable[..., Any], *args: Any, **kwargs: Any) -> Decision:
         """Run a decider on the state as it is now, and apply what it decided."""

@@ -16,7 +16,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from plan.approvals import ActionDone, Decide, RequestAction
-    from plan.decide import claims, gate, ledger, lifecycle, pins, requests
+    from plan.decide import claims, gate, ledger, lifecycle, pins, requests, roles
     from plan.deliverables import AddActionItem, CompleteDeliverable, EditCustomerEmail, WaiveDeliverable
     from plan.models import GatedAction
     from plan.signals import (
@@ -24,12 +24,14 @@ with workflow.unsafe.imports_passed_through():
         AssignRole,
         ConfirmClaim,
         DeclareBlastRadius,
+        Handover,
         Mitigate,
         PagerDutyEvent,
         PinMessage,
         PostUpdate,
         Resolve,
         SetSeverity,
+        TickChecklist,
         json_shape,
     )
 
@@ -86,10 +88,26 @@ SIGNALS = (
     Signal(
         "assign_role",
         AssignRole,
-        lifecycle.assign_role,
+        roles.assign_role,
         A.assign_role,
-        "Give a role to a person for this incident.",
+        "Give a role to a person for this incident (policy roles.<role>.may_hold says who may hold it).",
         Cli("role", "give a role to a person", ("role", "person")),
+    ),
+    Signal(
+        "handover",
+        Handover,
+        roles.handover,
+        None,
+        "Hand a role over with a note (its holder, or whoever may assign roles).",
+        Cli("handover", "hand a role over to a person, with a note", ("role", "person")),
+    ),
+    Signal(
+        "tick_checklist",
+        TickChecklist,
+        roles.tick,
+        None,
+        "The holder of a role ticks an item of its checklist (0-based).",
+        Cli("tick", "tick an item of your role's checklist", ("role", "item")),
     ),
     Signal(
         "post_update",

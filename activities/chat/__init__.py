@@ -123,6 +123,11 @@ class Chat(Protocol):
         """Archive the channel; already archived counts as done."""
         ...
 
+    async def member(self, email: str) -> str | None:
+        """None when the service verifies `email` as a full member of the workspace (issue 23:
+        who may take a role open to verified members), else why not, in words."""
+        ...
+
     async def rejoin(self, channel_id: str, lost: BridgeLost) -> str | None:
         """Make the bridge postable again after `lost` (unarchive it, or join it again); what was
         done, in words. None when the channel is gone for good (deleted): the workflow continues
@@ -230,6 +235,19 @@ class PersonNotice(BaseModel):
     key: str
     text: str
     buttons: list[ChatButton] = []
+
+
+class MemberQuery(BaseModel):
+    """Is this person, by email, a full member of the chat workspace? (issue 23)"""
+
+    email: str
+
+
+class MemberCheck(BaseModel):
+    """The chat provider's answer: `member`, or `why` not."""
+
+    member: bool
+    why: str | None = None
 
 
 class PostResult(BaseModel):
@@ -466,3 +484,13 @@ class BridgeActivities:
         if sent.gone:  # a direct message's channel is never deleted; should it be, say so
             raise give_up(f"the direct message to {person.name} could not be posted: {sent.gone}")
         return sent
+
+    @activity.defn
+    async def check_member(self, query: MemberQuery) -> MemberCheck:
+        """Whether the chat provider verifies the person as a full member (issue 23); without a
+        chat provider nobody can be verified."""
+        if self.chat is None:
+            why = f"{self.missing} is not configured on this worker to verify them"
+            return MemberCheck(member=False, why=why)
+        why = await self.chat.member(query.email)
+        return MemberCheck(member=why is None, why=why)

@@ -120,6 +120,23 @@ def blocks(text: str, buttons: list[ChatButton]) -> list[dict]:
     return [*sections, {"type": "actions", "block_id": "irp-actions", "elements": elements}]
 
 
+def not_full_member(user: dict) -> str | None:
+    """Why a Slack user (users.info / users.lookupByEmail `user`) is not a full member of the
+    workspace, or None: guests (`is_restricted`, `is_ultra_restricted`), bots, deactivated
+    accounts and members of another workspace (Slack Connect: `is_stranger`) are not."""
+    for flag, why in (
+        ("deleted", "their Slack account is deactivated"),
+        ("is_bot", "it is a bot"),
+        ("is_app_user", "it is an app"),
+        ("is_ultra_restricted", "they are a single-channel guest in Slack"),
+        ("is_restricted", "they are a guest in Slack"),
+        ("is_stranger", "they belong to another workspace (Slack Connect)"),
+    ):
+        if user.get(flag):
+            return f"{why} ({flag}); only full members may hold this role"
+    return None
+
+
 def slack_error(e: SlackApiError) -> str:
     """Slack's error code; a 5xx from a proxy has a text body and no code."""
     data = e.response.data
@@ -443,6 +460,17 @@ class SlackChat:
         except SlackApiError as e:
             if slack_error(e) not in ("already_archived", "channel_not_found"):  # deleted: done too
                 raise self._classify("conversations.archive", e) from None
+
+    async def member(self, email: str) -> str | None:
+        """users.lookupByEmail, asked afresh: None for a full member of the workspace; else why
+        not (no user, a guest, a bot, a deactivated account, a member of another workspace)."""
+        try:
+            user = (await self.client.users_lookupByEmail(email=email))["user"]
+        except SlackApiError as e:
+            if slack_error(e) == "users_not_found":
+                return f"Slack has no user with the email {email}"
+            raise self._classify("users.lookupByEmail", e) from None
+        return not_full_member(user)
 
     async def _call(self, method: str, fn, **kwargs):
         try:

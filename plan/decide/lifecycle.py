@@ -24,7 +24,6 @@ from plan.models import Phase, Role
 from plan.severity import SeverityDecision
 from plan.signals import (
     Acknowledge,
-    AssignRole,
     DeclareBlastRadius,
     Mitigate,
     PagerDutyEvent,
@@ -87,26 +86,6 @@ def change_severity(d: Draft, decision: SeverityDecision, announcement: str) -> 
     engaged = d.engaged
     d.effect(Page(tuple(engaged.page)), Invite(tuple(engaged.bridge_members)))
     open_status_page(d)
-
-
-def assign_role(d: Draft, assignment: AssignRole, actor: Actor) -> None:
-    role = assignment.role
-    d.s.assignments = {**d.s.assignments, role: assignment.person}
-    d.note(
-        K.role,
-        f"{role.title} is now {assignment.person} (by {assignment.by})",
-        by=assignment.by,
-        role=role,
-        person=assignment.person,
-    )
-    held = d.holder(role)
-    d.post(
-        "role",
-        f"👤 {role.title}: {templates.mention(held) if held else 'nobody'} (assigned by {assignment.by})",
-    )
-    if role in d.engaged.page:
-        d.effect(Page((role,)))
-    d.effect(Invite((role,)))
 
 
 def post_update(d: Draft, update: PostUpdate, actor: Actor) -> None:

@@ -529,6 +529,47 @@ async def p0_status_page_down(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def roles(client, task_queue, policy, env, prometheus):
+    """v2.1, issue 23 (workflow.patched "roles-anyone"): the Communications Lead given to Zoe, in
+    no roster, once Slack vouches for her; the IC refused for a guest, and the Engineering Lead for
+    Zoe (roster only); the primary handed over with a note; the new holder ticks their checklist."""
+    slack = FAKES["slack"]
+    slack.users = {p.contacts["slack"]: {"name": p.name, "email": p.email} for p in policy.roster.values()}
+    slack.users["U0ZOE00001"] = {"name": "Zoe Nakamura", "email": "zoe.nakamura@preskool.com"}
+    slack.users["U0GUEST001"] = {"name": "Gabe", "email": "gabe@partner.example", "guest": "multi"}
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-roles")
+    ic = "asha.rao@preskool.com"
+    await handle.signal(
+        "assign_role", {"by": ic, "role": "communications_lead", "person": "zoe.nakamura@preskool.com"}
+    )
+    await handle.signal(
+        "assign_role", {"by": ic, "role": "incident_commander", "person": "gabe@partner.example"}
+    )
+    await handle.signal(
+        "assign_role", {"by": ic, "role": "engineering_lead", "person": "zoe.nakamura@preskool.com"}
+    )
+    await handle.signal(
+        "handover",
+        {
+            "by": "ben.okafor@preskool.com",
+            "person": "chen.li@preskool.com",
+            "note": "Rolled back; watch fees",
+        },
+    )
+    await status_when(handle, lambda s: any(e.kind == "handover" for e in s.timeline))
+    await handle.signal("tick_checklist", {"by": "chen.li@preskool.com", "role": "oncall_primary", "item": 0})
+    await status_when(
+        handle,
+        lambda s: (
+            any(e.kind == "checklist" for e in s.timeline)
+            and sum(e.kind == "refused" for e in s.timeline) >= 2
+            and any(r.person == "zoe.nakamura@preskool.com" for r in s.roles)
+        ),
+    )
+    await env.sleep(timedelta(minutes=1))
+    return handle
+
+
 async def people(client, task_queue, policy, env, prometheus):
     """v2.1 (issue 23: `invite-each`, `shift-end`): the Communications Lead is a single-channel
     guest Slack will not invite (the others are, the IC and she are told directly); the primary's
@@ -607,7 +648,12 @@ def outward_setup(policy, pagerduty):
 
 
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
-LATER_ERAS: dict[str, str] = {"p1_keys_looked_up": "v2.1", "people": "v2.1", "outward": "v2.1"}
+LATER_ERAS: dict[str, str] = {
+    "p1_keys_looked_up": "v2.1",
+    "people": "v2.1",
+    "outward": "v2.1",
+    "roles": "v2.1",
+}
 SETUP = {"p1_on_call": on_call_setup, "people": shift_setup, "outward": outward_setup}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
@@ -629,12 +675,13 @@ SCENARIOS = {
     "p1_keys_looked_up": p1_keys_looked_up,
     "people": people,
     "outward": outward,
+    "roles": roles,
 }
 
 
 async def main(names: list[str]) -> None:
     policy = load_policy()
-    for name in names or [n for n in SCENARIOS if n not in LATER_ERAS]:
+    for name in names or [n for n in SCENARIOS if n not in LATER_ERAS]:  # a later era: by name
         era = HERE / LATER_ERAS[name] if name in LATER_ERAS else ERA
         era.mkdir(exist_ok=True)
         # A time-skipping server per scenario: its clock is global to it.

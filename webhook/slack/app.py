@@ -39,6 +39,7 @@ from webhook.slack.views import view as modal_view
 log = logging.getLogger("webhook.slack")
 MAX_BODY = 1024 * 1024  # Slack's requests are small; a button's value is at most 2,000 characters
 STAND_IN = "someone@example.com"  # checks a modal's fields before Slack says who sent it
+NUMBERED = re.compile(r"\.[0-9]{1,2}$")  # a button of a list (buttons.TICK): its number
 ANSWER = 10.0  # seconds to wait for the incident's answer after Slack has had its ack
 ASK = 10.0  # seconds to wait for the incident's status (a worker replaying a long history is slow)
 ANYTHING = re.compile(".*")  # the listeners of last resort: every other shape Slack sends is answered
@@ -48,6 +49,7 @@ AT_ONCE = {
     buttons.APPROVE: ("approve", ("request_id", "digest"), "✅ Approved"),
     buttons.CONFIRM: ("confirm_claim", ("claim_id",), "✅ Confirmed"),
     buttons.NOT_ME: ("confirm_claim", ("claim_id",), "🚨 Reported as not you"),
+    buttons.TICK: ("tick_checklist", ("role", "item"), "☑️ Done"),
 }
 # Buttons that open a modal first, and the modal.
 ASKING = {
@@ -60,7 +62,8 @@ ASKING = {
 }
 HELP = (
     "*/incident* — `declare` (a modal) · `ack` · `update` (a modal) · `role <role> @person` · "
-    "`status` (only you see it) · `help`. In a bridge channel the incident is the channel's."
+    "`handover [role] @person [note]` · `status` (only you see it) · `help`. In a bridge channel "
+    "the incident is the channel's."
 )
 NOT_A_BRIDGE = "`/incident {verb}` works in an incident's bridge channel. " + HELP
 # Why Slack would not open a form, for the person (views.open's errors).
@@ -89,7 +92,7 @@ class SlackActions:
             client=self.web,
         )
         for action in AT_ONCE:
-            self.app.action(action)(after_ack(self.at_once))
+            self.app.action(re.compile(rf"^{re.escape(action)}(\.[0-9]{{1,2}})?$"))(after_ack(self.at_once))
         for action in ASKING:
             self.app.action(action)(after_ack(self.asking))
         for callback_id in MODALS:
@@ -126,7 +129,7 @@ class SlackActions:
 
     async def at_once(self, ack, body, action) -> None:
         await ack()
-        signal, keys, done = AT_ONCE[action["action_id"]]
+        signal, keys, done = AT_ONCE[NUMBERED.sub("", action["action_id"])]
         target = json.loads(action.get("value") or "{}")
         data = {k: target[k] for k in keys if k in target}
         if signal == "confirm_claim":
@@ -189,7 +192,7 @@ class SlackActions:
     async def command(self, ack, body, respond) -> None:
         words = (body.get("text") or "").split()
         verb = words[0].lower() if words else "help"
-        if verb == "help" or verb not in ("declare", "ack", "update", "role", "status"):
+        if verb == "help" or verb not in ("declare", "ack", "update", "role", "handover", "status"):
             return await ack(HELP if verb == "help" else f"Unknown `{verb}`. {HELP}")
         await ack()
         user, channel = body["user_id"], body["channel_id"]
@@ -203,14 +206,24 @@ class SlackActions:
         if verb == "status":
             return await respond(status_line(incident, status))
         data = {}
-        if verb == "role":
-            mentioned = words[2].strip("<>@").split("|")[0] if len(words) > 2 else ""
-            person = await self.people.email(mentioned) if mentioned else None
-            if person is None:
-                return await respond("Usage: `/incident role <role> @person` (a member of this workspace)")
-            data = {"role": words[1], "person": person}
-        signal = "acknowledge" if verb == "ack" else "assign_role"
+        if verb in ("role", "handover"):
+            data, refusal = await self.role_words(verb, (body.get("text") or "").strip()[len(verb) :])
+            if refusal:
+                return await respond(refusal)
+        signal = {"ack": "acknowledge", "role": "assign_role"}.get(verb, verb)
         await respond(said(await self.send(incident, signal, data, user)))
+
+    async def role_words(self, verb: str, text: str) -> tuple[dict, str | None]:
+        """`role <role> @person` or `handover [role] @person [note]`: the signal's input, or what
+        to tell the person (a usage line; why Slack does not vouch for whom they named)."""
+        parsed = role_command(verb, text)
+        if isinstance(parsed, str):
+            return {}, parsed
+        user_id, data = parsed
+        person, why = await self.people.member(user_id)
+        if person is None:
+            return {}, f"🚫 <@{user_id}> cannot take a role: {why}"
+        return {**data, "person": person}, None
 
     async def open_then_fill(self, body: dict, callback_id: str) -> None:
         """Slack's trigger_id lives 3 seconds, whatever the incident's latency (a worker replaying
@@ -342,7 +355,10 @@ class SlackActions:
         elif outcome.pending:
             await self.mark(channel, ts, f"{done} (more approvals needed)", user, keep=True)
         else:
-            await self.mark(channel, ts, done, user, only=action if action == buttons.ACK else None)
+            numbered = NUMBERED.search(action) is not None  # one of a list (a checklist item): only it goes
+            await self.mark(
+                channel, ts, done, user, only=action if action == buttons.ACK or numbered else None
+            )
 
     async def mark(
         self, channel, ts, done: str, user: str, only: str | None = None, keep: bool = False
@@ -409,6 +425,29 @@ def after_ack(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
             log.exception("the Slack listener %s failed after its ack", listener.__name__)
 
     return run
+
+
+# `[role] <@U…|name> [note]`, as Slack escapes a mention (deploy/slack-app-manifest.yaml should_escape)
+ROLE_COMMAND = re.compile(
+    r"^\s*(?:(?P<role>[^\s<>]+)\s+)?<@(?P<user>[UW][A-Z0-9]{2,20})(?:\|[^<>]*)?>(?P<note>.*)$", re.S
+)
+USAGE = {
+    "role": "Usage: `/incident role <role> @person`",
+    "handover": "Usage: `/incident handover [role] @person [note]`",
+}
+
+
+def role_command(verb: str, text: str) -> tuple[str, dict] | str:
+    """What `/incident role …` or `/incident handover …` names: (the Slack user, the input
+    without the person), or the usage line. `role` needs a role and takes no note; a handover's
+    note keeps its line breaks (at most 3,000 characters)."""
+    found = ROLE_COMMAND.match(text)
+    if not found or (verb == "role" and (not found["role"] or found["note"].strip())):
+        return USAGE[verb]
+    data = {"role": found["role"]} if found["role"] else {}
+    if verb == "handover":
+        data["note"] = found["note"].strip()[:3000]
+    return found["user"], data
 
 
 def status_line(incident: str, status: dict) -> str:

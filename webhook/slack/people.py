@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 INCIDENT_IN_PURPOSE = re.compile(r"\bIncident (inc-[A-Za-z0-9_-]{1,100})")
+FLAGS = ("is_bot", "deleted", "is_restricted", "is_ultra_restricted", "is_stranger")  # not a full member
 TTL = 600.0  # seconds a user's email is trusted before Slack is asked again
 REPLY_PAGE, REPLY_PAGES = 20, 5  # a reply is looked for from its own ts on: it leads the first page
 
@@ -38,6 +39,22 @@ class SlackPeople:
         found = email.strip().lower() if email and vouched(user, self.team_id) else None
         self.emails[user_id] = (found, time.monotonic() + TTL)
         return found
+
+    async def member(self, user_id: str) -> tuple[str | None, str | None]:
+        """(the user's verified email, None), or (None, why Slack does not vouch for them): a
+        person named to take a role (issue 23), asked of Slack afresh."""
+        try:
+            user = (await self.web.users_info(user=user_id))["user"]
+        except (SlackApiError, OSError, TimeoutError) as e:
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            return None, f"Slack does not know this user ({error})"
+        email = (user.get("profile") or {}).get("email")
+        if not vouched(user, self.team_id):
+            flags = [f for f in FLAGS if user.get(f)]
+            return None, f"not a full member of this workspace ({', '.join(flags) or 'another team'})"
+        if not email:
+            return None, "Slack has no verified email for them"
+        return email.strip().lower(), None
 
     async def incident_of(self, channel_id: str) -> str | None:
         """The incident whose bridge `channel_id` is, from the channel's purpose; None elsewhere."""
@@ -83,7 +100,6 @@ class SlackPeople:
 def vouched(user: dict, team_id: str | None) -> bool:
     """A full member of our workspace: not a bot, deleted, a guest (restricted), a stranger (Slack
     Connect), nor of another team when SLACK_TEAM_ID is set (users.info's `objs_user` fields)."""
-    flags = ("is_bot", "deleted", "is_restricted", "is_ultra_restricted", "is_stranger")
-    if any(user.get(flag) for flag in flags):
+    if any(user.get(flag) for flag in FLAGS):
         return False
     return not team_id or user.get("team_id") == team_id
