@@ -16,6 +16,9 @@
                                      compliance per quarter over the resolved incidents (docs/report.md)
   irp drill SCENARIO | --list        rehearse a scenario (drills/*.yaml) on a compressed clock, in a
                                      checkout (docs/drills.md)
+  irp whatif --policy NEW.yaml [--since 90d] [--format json] [--task-queue Q]
+                                     what NEW.yaml would have changed in the incidents recorded
+                                     since then (docs/using.md: Policy changes, replayed)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -54,16 +57,17 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import outcomes, report
+from cli import outcomes, report, whatif
 from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from incident_client.compliance import compliance_of
 from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration, person_input
+from plan import whatif as whatif_plan
 from plan.attestation import new_key_pair
 from plan.compliance import render
-from plan.policy import load_policy
+from plan.policy import PolicyError, load_policy
 from plan.signals import nearest
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
@@ -92,12 +96,23 @@ async def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return outcomes.USAGE
+    if args.command == "whatif":  # the policy is judged before anything connects, as the worker judges it
+        try:
+            new = load_policy(args.policy)
+            since = whatif_plan.since(datetime.now(UTC), args.since)
+        except (PolicyError, ValueError) as e:
+            print(f"refused: {e}", file=sys.stderr)
+            return outcomes.USAGE
     settings = TemporalSettings()
     client = await connect(settings)
     if args.command == "report":
         queue = None if args.all_queues else settings.temporal_task_queue
         return await report.run(client, args.since, args.format, args.out, args.wait, queue)
-    if args.command == "alert":
+    if args.command == "whatif":
+        where = f"TaskQueue = '{args.task_queue}'" if args.task_queue else None
+        replayed, skipped = await whatif.whatif(client, new, since, datetime.now(UTC), where)
+        print(whatif.show(replayed, skipped, args.format == "json"))
+    elif args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
         receipt, heartbeats, beat = await deliver(
@@ -235,6 +250,13 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
     c.add_argument("incident")
     c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")
+    w = sub.add_parser(
+        "whatif", help="what a policy change would have done to the incidents recorded (nothing is sent)"
+    )
+    w.add_argument("--policy", required=True, help="the changed policy file (YAML, as config/preskool.yaml)")
+    w.add_argument("--since", default="90d", help="incidents started since: 90d, 12h, 30m, 2w (default 90d)")
+    w.add_argument("--format", choices=["text", "json"], default="text")
+    w.add_argument("--task-queue", help="only the incidents of this task queue (a drill's); default: all")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(
