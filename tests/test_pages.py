@@ -258,24 +258,7 @@ def test_security_headers_allow_no_script():
     assert "default-src 'none'" in HEADERS["Content-Security-Policy"]
 
 
-def test_without_the_quarters_report_the_page_sums_each_incidents_card_and_says_so():
-    if quarter.REPORT:
-        pytest.skip("this build has the quarter's report (plan/report.py, reporting/): tested below")
-    loud, hidden = (
-        typed("Schools report login failures"),
-        typed("school-42").model_copy(update={"incident_id": "inc-hidden", "private": True}),
-    )
-    cards = [shown(loud), shown(hidden)]
-    page = html("report.html", "bearer token", cards=cards, problem=None, since=NOW - timedelta(days=90))
-    assert "is not in this build yet" in page
-    assert "inc-typed" in page and "inc-hidden" in page and "school-42" not in page
-    missed = len(cards[0].card.missed)
-    assert f'<td class="num">{missed}</td>' in page
-
-
 async def test_the_quarters_report_under_our_header_with_both_stylesheets_allowed():
-    if not quarter.REPORT:
-        pytest.skip("the quarter's report (plan/report.py, reporting/) is not in this build")
     loud = typed("Schools report login failures")
     hidden = typed("school-42").model_copy(update={"incident_id": "inc-hidden", "private": True})
     answers = [(s, card(s, POLICY, NOW)) for s in (loud, hidden)]

@@ -32,7 +32,6 @@ from tests.helpers import AUTH, TOKEN, eventually, finish, status_when  # noqa: 
 from tests.payloads import alert, delivery  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 from webhook.app import create_app  # noqa: E402
-from webhook.pages import quarter  # noqa: E402
 
 ACK = '{"by": "ben.okafor@preskool.com"}'
 
@@ -318,12 +317,7 @@ async def test_the_incident_pages_in_a_browser_only_read(ui_env, browser, run_wo
 
 async def quarter_shown(page, resolved: str, unresolved: str, shots) -> None:
     """/ui/report: the quarter's report with its charts (reporting/html.py) under our header, its
-    own stylesheet and ours both allowed by the page's CSP; or, in a build without the report,
-    each incident's card in sum."""
-    if not quarter.REPORT:
-        await expect(page.get_by_role("row").filter(has_text=resolved)).to_contain_text("P0")
-        await expect(page.get_by_role("row").filter(has_text=unresolved)).to_be_visible()
-        return
+    own stylesheet and ours both allowed by the page's CSP."""
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Compliance report")
     await expect(page.get_by_role("row").filter(has_text=resolved).last).to_contain_text("P0")
     charts = page.locator('img[src^="data:image/png;base64,"]')

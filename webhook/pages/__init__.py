@@ -62,7 +62,7 @@ TEMPLATES.filters.update(when=views.when, duration=views.duration, safe_link=vie
 
 def html(name: str, user: str, **context) -> str:
     """The page `name` (webhook/pages/templates/) for `user`: incidents.html (rows, problem),
-    incident.html (shown), report.html (cards, problem, since), missing.html (incident_id, problem),
+    incident.html (shown), missing.html (incident_id, problem),
     nav.html (css, problem: the header above the quarter's report)."""
     return TEMPLATES.get_template(name).render(**({"css": CSS, "user": user} | context))
 
@@ -137,13 +137,11 @@ def mount_pages(app: FastAPI, config: PagesConfig, client: Callable[[], Awaitabl
         temporal = await connected(client)
         answers, problem = await quarter_answers(temporal, now)
         log.info("ui report viewed by %s", user)
-        if quarter.REPORT:  # the quarter's report with its charts, as `irp report --format html` writes it
-            nav = html("nav.html", user, css=NAV_CSS, problem=problem)
-            carded = [(s, c) for s, c in answers if c is not None]
-            text = await quarter.document(carded, now - QUARTER, now, nav)
-            return HTMLResponse(text, headers=quarter.headers(NAV_CSS))
-        cards = [show(s, c, config, temporal.namespace) for s, c in answers]
-        return page("report.html", user, cards=cards, problem=problem, since=now - QUARTER)
+        # the quarter's report with its charts, as `irp report --format html` writes it
+        nav = html("nav.html", user, css=NAV_CSS, problem=problem)
+        carded = [(s, c) for s, c in answers if c is not None]
+        text = await quarter.document(carded, now - QUARTER, now, nav)
+        return HTMLResponse(text, headers=quarter.headers(NAV_CSS))
 
 
 async def connected(client: Callable[[], Awaitable[Client]]) -> Client:

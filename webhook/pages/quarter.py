@@ -1,9 +1,6 @@
 """The quarter's report on /ui/report: the figures of plan/report.py and the page of
 reporting/html.py with its charts (`irp report --format html`'s, the same document), made from
-the compliance cards the incidents answer themselves (each under the policy it pinned).
-
-Both come with the quarter's report (issue 24 item 2). In a build without them, `REPORT` is None
-and the page shows each incident's card in sum instead, and says so."""
+the compliance cards the incidents answer themselves (each under the policy it pinned)."""
 
 from __future__ import annotations
 
@@ -11,21 +8,14 @@ import asyncio
 import base64
 import hashlib
 from datetime import datetime
-from importlib import import_module
 
 from plan.compliance import ComplianceCard
 from plan.incident import IncidentStatus
-
-try:  # by name: `reporting` is the report's own first-party package, absent from a build without it
-    report = import_module("plan.report").report
-    picture = import_module("plan.picture").picture
-    Found = import_module("reporting.collect").Found
-    STYLE = import_module("reporting.html").STYLE
-    report_page = import_module("reporting.html").page
-    REPORT = True
-except ImportError:  # a build without the quarter's report
-    REPORT = False
-    STYLE = ""
+from plan.picture import picture
+from plan.report import report
+from reporting.collect import Found
+from reporting.html import STYLE
+from reporting.html import page as report_page
 
 
 def style_hash(css: str) -> str:
