@@ -18,11 +18,12 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from incident_client.intake import incident_id_for_group
-from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key
+from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key, pipeline_id
 from plan.models import HeartbeatPolicy
 from sandbox.slack import SlackFake
 from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
-from tests.payloads import alert, watchdog
+from tests import payloads
+from tests.payloads import alert
 from webhook.app import create_app
 from worker import WORKFLOWS
 from workflows import HeartbeatWorkflow
@@ -61,6 +62,16 @@ async def no_workflow(env, workflow_id: str) -> bool:
     return False
 
 
+def watchdog(url: str, status: str = "firing", cluster: str | None = None) -> dict:
+    """A Watchdog from the peer at `url`, of the pipeline `cluster` (default: one of its own)."""
+    return payloads.watchdog(url, status, prometheus=f"monitoring/{cluster or url}")
+
+
+def pipeline_of(payload: dict) -> str:
+    """The heartbeat a Watchdog delivery beats: its pipeline's (plan/heartbeat.py pipeline_id)."""
+    return pipeline_id(payload["alerts"][0]["labels"])
+
+
 def alerts_posts(slack: SlackFake) -> list[str]:
     return [m.get("text", "") for m in slack.messages(ALERTS)]
 
@@ -69,12 +80,12 @@ async def test_a_watchdog_opens_no_incident_and_ten_silent_minutes_page_the_prim
     time_env, run_worker, policy, slack, pagerduty
 ):
     url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
-    handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+    handle = time_env.client.get_workflow_handle(pipeline_of(watchdog(url)))
     async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
         first = await post(http, watchdog(url))
         assert first == {
             "incidents": [],
-            "heartbeat": {"heartbeat_id": heartbeat_id(url), "beats": 1, "ended_silence": False},
+            "heartbeat": {"heartbeat_id": pipeline_of(watchdog(url)), "beats": 1, "ended_silence": False},
         }
         assert await no_workflow(time_env, incident_id_for_group(watchdog(url)["groupKey"]))
 
@@ -86,7 +97,7 @@ async def test_a_watchdog_opens_no_incident_and_ten_silent_minutes_page_the_prim
 
         # Ten minutes after the last delivery: the on-call primary is paged, the channel told.
         await time_env.sleep(timedelta(minutes=2))
-        key = page_key(heartbeat_id(url), 1)
+        key = page_key(pipeline_of(watchdog(url)), 1)
         await eventually(lambda: pagerduty.triggers(key) and alerts_posts(slack))
         # Silence goes on: still one page, one post.
         await time_env.sleep(timedelta(minutes=45))
@@ -131,14 +142,14 @@ async def test_a_delivery_mixing_watchdog_with_real_alerts_still_opens_their_inc
         assert incident["created"] and incident["severity"] == "P1"
         assert answer["heartbeat"]["beats"] == 1
         await finish(time_env.client.get_workflow_handle(incident["incident_id"]))
-        await finish(time_env.client.get_workflow_handle(heartbeat_id(url)))
+        await finish(time_env.client.get_workflow_handle(pipeline_of(watchdog(url))))
 
 
 async def test_a_resolved_watchdog_is_no_beat_and_no_incident(time_env, run_worker, policy):
     url = f"http://alertmanager-{uuid.uuid4().hex[:6]}:9093"
     async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
         assert await post(http, watchdog(url, "resolved")) == {"incidents": [], "heartbeat": None}
-    assert await no_workflow(time_env, heartbeat_id(url))
+    assert await no_workflow(time_env, pipeline_of(watchdog(url)))
 
 
 async def beat_with_start(client, task_queue: str, url: str, beats_per_run: int = 2):
@@ -217,7 +228,7 @@ async def test_the_receiver_s_name_decides_and_a_mismatch_with_the_policy_is_sho
     switch["alerts"][0]["labels"]["alertname"] = "DeadMansSwitch"
     async with run_worker(time_env.client) as tq, receiver(time_env, tq, "DeadMansSwitch") as http:
         assert (await post(http, switch))["heartbeat"]["beats"] == 1
-        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        handle = time_env.client.get_workflow_handle(pipeline_of(switch))
         status = await eventually(lambda: _status_if(handle, lambda s: s.alert_name is not None))
         assert "IRP_HEARTBEAT_ALERT" in status.warning and "'DeadMansSwitch'" in status.warning
         # To this receiver a Watchdog is an ordinary alert: it goes to its group's incident.
@@ -242,7 +253,7 @@ async def test_a_beat_while_the_alarm_is_still_sounding_ends_it(
         await eventually(
             lambda: pagerduty.triggers() and not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2
         )
-        handle = time_env.client.get_workflow_handle(heartbeat_id(url))
+        handle = time_env.client.get_workflow_handle(pipeline_of(watchdog(url)))
         status = await eventually(lambda: _status_if(handle, lambda s: s.state.alarm is None))
         assert len(pagerduty.triggers()) == 1 and [a.number for a in status.state.ended] == [1]
         await finish(handle)
