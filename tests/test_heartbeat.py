@@ -21,8 +21,8 @@ from incident_client.intake import incident_id_for_group
 from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key, pipeline_id
 from plan.models import HeartbeatPolicy
 from sandbox.slack import SlackFake
-from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
 from tests import payloads
+from tests.helpers import AUTH, ROUTING_KEY, SLACK_TOKEN, TOKEN, eventually, finish
 from tests.payloads import alert
 from webhook.app import create_app
 from worker import WORKFLOWS

@@ -1,11 +1,11 @@
 """The dead man's switch: one long-running heartbeat per alerting pipeline, whichever Alertmanager
-peer sends its beats (README "The dead man's switch"). Each delivery of the always-firing `Watchdog` re-arms a durable timer; when the policy's
-window passes with none, the on-call primary is paged and the alerts channel hears that the
-alerting pipeline has gone silent. The next delivery ends the alarm, resolves the page and says so.
-It continues as new every few hundred beats, carrying absolute times, so it runs for months; each
-run pins the worker's policy as it starts. A heartbeat whose pipeline is gone for good is retired
-by a person (`irp heartbeat retire`), never by its own silence: a long silence is the outage it
-exists to page about."""
+peer sends its beats (README "The dead man's switch"). Each delivery of the always-firing
+`Watchdog` re-arms a durable timer; when the policy's window passes with none, the on-call primary
+is paged and the alerts channel hears that the alerting pipeline has gone silent. The next
+delivery ends the alarm, resolves the page and says so. It continues as new every few hundred
+beats, carrying absolute times, so it runs for months; each run pins the worker's policy as it
+starts. A heartbeat whose pipeline is gone for good is retired by a person (`irp heartbeat
+retire`), never by its own silence: a long silence is the outage it exists to page about."""
 
 from __future__ import annotations
 
