@@ -11,14 +11,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import build_activities
 from incident_client.intake import incident_id_for_group
-from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id, page_key, pipeline_id
+from plan.heartbeat import Beat, HeartbeatInput, Retirement, heartbeat_id, page_key, pipeline_id
 from plan.models import HeartbeatPolicy
 from sandbox.slack import SlackFake
 from tests import payloads
@@ -256,4 +256,122 @@ async def test_a_beat_while_the_alarm_is_still_sounding_ends_it(
         handle = time_env.client.get_workflow_handle(pipeline_of(watchdog(url)))
         status = await eventually(lambda: _status_if(handle, lambda s: s.state.alarm is None))
         assert len(pagerduty.triggers()) == 1 and [a.number for a in status.state.ended] == [1]
+        await finish(handle)
+
+
+# --- issue 23 case 6's kind: the heartbeat follows its pipeline, whichever peer sends -----------
+
+
+async def beat_for_minutes(time_env, http, urls: list[str], minutes: int, cluster: str) -> list[dict]:
+    """The peers at `urls` take turns sending the pipeline's Watchdog every 4 minutes."""
+    answers = []
+    for n in range(minutes // 4):
+        answers.append((await post(http, watchdog(urls[n % len(urls)], cluster=cluster)))["heartbeat"])
+        await time_env.sleep(timedelta(minutes=4))
+    return answers
+
+
+async def test_ha_peers_taking_turns_page_nobody_until_every_peer_stops(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """The field case: two Alertmanager peers of one HA cluster alternate sending the Watchdog;
+    then one stops and the other goes on; then both stop. Only the last pages, once."""
+    cluster = f"k8s-{uuid.uuid4().hex[:6]}"
+    peers = [f"http://alertmanager-{i}.{cluster}:9093" for i in range(2)]
+    beat_id = pipeline_of(watchdog(peers[0], cluster=cluster))
+    handle = time_env.client.get_workflow_handle(beat_id)
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        turns = await beat_for_minutes(time_env, http, peers, 32, cluster)
+        assert pagerduty.triggers() == [] and alerts_posts(slack) == []
+
+        # Peer 0 stops for good; peer 1 goes on: each window has a beat, nobody is paged.
+        turns += await beat_for_minutes(time_env, http, [peers[1]], 32, cluster)
+        assert pagerduty.triggers() == [] and alerts_posts(slack) == []
+        assert {a["heartbeat_id"] for a in turns} == {beat_id} and turns[-1]["beats"] == 16
+        status = await handle.query(HeartbeatWorkflow.status)
+        assert set(status.state.senders) == set(peers) and status.state.alarm is None
+
+        # Every peer stops: the pipeline is silent, paged once.
+        await time_env.sleep(timedelta(minutes=30))
+        await eventually(lambda: pagerduty.triggers(page_key(beat_id, 1)) and alerts_posts(slack))
+        status = await handle.query(HeartbeatWorkflow.status)
+        assert len(pagerduty.triggers()) == 1 and status.state.silences == 1
+        assert peers[1] in alerts_posts(slack)[0]  # the peer heard from last is named
+        await finish(handle)
+    assert await no_workflow(time_env, heartbeat_id(peers[0])) and await no_workflow(
+        time_env, heartbeat_id(peers[1])
+    )
+
+
+async def test_a_sender_re_created_under_a_new_name_beats_the_same_heartbeat(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """Alertmanager redeployed with a new externalURL: the pipeline's heartbeat goes on, no page."""
+    cluster = f"k8s-{uuid.uuid4().hex[:6]}"
+    old, new = f"http://alertmanager.{cluster}:9093", f"https://alertmanager.{cluster}.example.com"
+    beat_id = pipeline_of(watchdog(old, cluster=cluster))
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        await beat_for_minutes(time_env, http, [old], 12, cluster)
+        renamed = await beat_for_minutes(time_env, http, [new], 40, cluster)
+        assert pagerduty.triggers() == [] and alerts_posts(slack) == []
+        assert {a["heartbeat_id"] for a in renamed} == {beat_id} and renamed[-1]["beats"] == 13
+        await finish(time_env.client.get_workflow_handle(beat_id))
+
+
+@pytest.mark.parametrize("alarm_open", [False, True])
+async def test_a_running_url_keyed_heartbeat_is_retired_by_its_sender_s_first_beat(
+    time_env, run_worker, policy, slack, pagerduty, alarm_open
+):
+    """A heartbeat v2.0 started (keyed by the sender's URL) is still running at the upgrade. Its
+    sender's first beat to the pipeline's heartbeat retires it, with one notice (and its open page
+    resolved), so it never pages when that peer stops and another beats on."""
+    cluster = f"k8s-{uuid.uuid4().hex[:6]}"
+    peers = [f"http://alertmanager-{i}.{cluster}:9093" for i in range(2)]
+    legacy = time_env.client.get_workflow_handle(heartbeat_id(peers[0]))
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        await beat_with_start(time_env.client, tq, peers[0], beats_per_run=500)  # as v2.0's intake
+        if alarm_open:
+            await time_env.sleep(timedelta(minutes=11))
+            await eventually(lambda: pagerduty.triggers(page_key(legacy.id, 1)))
+        answer = (await post(http, watchdog(peers[0], cluster=cluster)))["heartbeat"]
+        beat_id = pipeline_of(watchdog(peers[0], cluster=cluster))
+        assert answer["heartbeat_id"] == beat_id
+        await asyncio.wait_for(legacy.result(), 60)  # retired: ended
+        status = await legacy.query(HeartbeatWorkflow.status)
+        assert status.state.retired.superseded_by == beat_id and status.state.alarm is None
+        await eventually(lambda: any("superseded by" in t for t in alerts_posts(slack)))
+        assert not pagerduty.open_alerts()
+        # Peer 0 stops, peer 1 beats on: nothing more pages.
+        await beat_for_minutes(time_env, http, [peers[1]], 32, cluster)
+        assert len(pagerduty.triggers()) == int(alarm_open) and not pagerduty.open_alerts()
+        await finish(time_env.client.get_workflow_handle(beat_id))
+
+
+async def test_a_heartbeat_whose_pipeline_is_gone_is_retired_by_a_person_with_one_notice(
+    time_env, run_worker, policy, slack, pagerduty
+):
+    """A cluster decommissioned: its heartbeat pages (as it must: silence is the outage it exists
+    for) until a person retires it, saying why; the page is resolved and the channel told once.
+    A retirement with no reason is refused; the same pipeline beating again starts afresh."""
+    cluster = f"k8s-{uuid.uuid4().hex[:6]}"
+    url = f"http://alertmanager.{cluster}:9093"
+    beat_id = pipeline_of(watchdog(url, cluster=cluster))
+    handle = time_env.client.get_workflow_handle(beat_id)
+    async with run_worker(time_env.client) as tq, receiver(time_env, tq) as http:
+        await post(http, watchdog(url, cluster=cluster))
+        await time_env.sleep(timedelta(hours=3))
+        await eventually(lambda: pagerduty.triggers(page_key(beat_id, 1)))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(HeartbeatWorkflow.retire, Retirement(by="ben", reason=" "))
+        await handle.execute_update(
+            HeartbeatWorkflow.retire, Retirement(by="ben.okafor@preskool.com", reason="eu-1 decommissioned")
+        )
+        await asyncio.wait_for(handle.result(), 60)
+        await eventually(lambda: not pagerduty.open_alerts() and len(alerts_posts(slack)) == 2)
+        assert (
+            "eu-1 decommissioned" in alerts_posts(slack)[1] and "page is resolved" in alerts_posts(slack)[1]
+        )
+        assert len(pagerduty.triggers()) == 1
+        again = (await post(http, watchdog(url, cluster=cluster)))["heartbeat"]
+        assert again == {"heartbeat_id": beat_id, "beats": 1, "ended_silence": False}
         await finish(handle)
