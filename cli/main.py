@@ -10,6 +10,8 @@
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
   irp keygen                         a key pair for the Slack app's attestations
+  irp heartbeat status HEARTBEAT     the dead man's switch of one alerting pipeline
+  irp heartbeat retire HEARTBEAT --by EMAIL --reason TEXT   end one whose pipeline is gone for good
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -48,6 +50,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli import outcomes
 from cli.commands import add_signal_commands, payload_of
+from cli.heartbeats import add_heartbeat_commands, heartbeat_command
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from incident_client.intake import declare_incident, deliver
@@ -132,6 +135,8 @@ async def run(args: argparse.Namespace) -> int:
         show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
     elif args.command == "list":
         return await outcomes.list_incidents(client, min(args.wait, 3))
+    elif args.command == "heartbeat":
+        return await heartbeat_command(client, args)
     return outcomes.OK
 
 
@@ -183,7 +188,8 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
     add_signal_commands(sub, COMMANDS.values())
-    for command in sub.choices.values():
+    add_heartbeat_commands(sub)
+    for command in (c for name, c in sub.choices.items() if name != "heartbeat"):  # its own: per command
         command.add_argument(
             "--wait",
             type=float,
@@ -227,7 +233,12 @@ def main() -> None:
         exit_now(outcomes.REFUSED)
     except RPCError as e:
         if e.status is RPCStatusCode.NOT_FOUND:
-            error = f"no incident {getattr(args, 'incident', '')!r} (workflow not found)"
+            what = (
+                f"heartbeat {args.heartbeat!r}"
+                if hasattr(args, "heartbeat")
+                else f"incident {getattr(args, 'incident', '')!r}"
+            )
+            error = f"no {what} (workflow not found)"
         else:
             error = f"Temporal said {e.status.name}: {e.message}"
     except RuntimeError as e:
