@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from plan.alerts import Alert, AlertmanagerDelivery
+from plan.alerts import Alert, AlertmanagerDelivery, clip
 from plan.models import Person, Policy, Role
 from plan.templates import mention
 
@@ -34,19 +34,30 @@ def heartbeat_id(external_url: str) -> str:
 REPLICA_LABELS = frozenset({"prometheus_replica", "replica", "__replica__"})
 
 
-def pipeline_labels(labels: dict[str, str]) -> dict[str, str]:
-    """The labels naming an alerting pipeline: the heartbeat alert's own labels (alertname plus
-    Prometheus's external labels such as `prometheus` or `cluster`), sorted, replica labels left
-    out. Every Alertmanager peer sends them alike (Alertmanager's `fingerprint` hashes the same
-    set); the peer's `externalURL` is not among them."""
+SHOWN_LABELS, LABEL_NAME, LABEL_VALUE = 30, 100, 300  # the labels a heartbeat keeps: ≤ 12 KB
+
+
+def _named(labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(labels.items()) if k not in REPLICA_LABELS}
+
+
+def pipeline_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The labels naming an alerting pipeline, as a heartbeat keeps and shows them: the heartbeat
+    alert's own labels (alertname plus Prometheus's external labels such as `prometheus` or
+    `cluster`), sorted, replica labels left out, at most SHOWN_LABELS of them with names and values
+    clipped (any size of label set stays a small beat). Every Alertmanager peer sends them alike
+    (Alertmanager's `fingerprint` hashes the same set); the peer's `externalURL` is not among them."""
+    kept = list(_named(labels).items())[:SHOWN_LABELS]
+    return {clip(k, LABEL_NAME): clip(v, LABEL_VALUE) for k, v in kept}
 
 
 def pipeline_id(labels: dict[str, str]) -> str:
     """One heartbeat per alerting pipeline, whichever peer sends: `heartbeat-p-<12 hex>` of its
-    pipeline_labels (any peer, a sender re-created under a new URL: the same heartbeat)."""
-    canonical = json.dumps(pipeline_labels(labels), sort_keys=True, ensure_ascii=False)
-    return "heartbeat-p-" + hashlib.sha256(b"pipeline\x00" + canonical.encode()).hexdigest()[:12]
+    whole label set (replica labels left out): any peer, or a sender re-created under a new URL,
+    beats the same heartbeat."""
+    canonical = json.dumps(_named(labels), sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(b"pipeline\x00" + canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return "heartbeat-p-" + digest[:12]
 
 
 def pipelines(alerts: list[Alert]) -> dict[str, dict[str, str]]:

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from plan import AlertmanagerDelivery
 from plan.heartbeat import (
     KEEP_SENDERS,
+    LABEL_VALUE,
+    SHOWN_LABELS,
+    Beat,
     HeartbeatState,
     Retirement,
     heartbeat_id,
@@ -24,6 +27,7 @@ from plan.heartbeat import (
     route_beats,
     silences_over,
 )
+from plan.person_input import too_large
 from tests.fuzz import budget
 from tests.payloads import watchdog
 
@@ -63,6 +67,17 @@ def test_every_peer_s_delivery_of_one_watchdog_beats_the_same_heartbeat():
     resolved = AlertmanagerDelivery.model_validate(watchdog(urls[0], "resolved", prometheus="monitoring/k8s"))
     assert pipelines(resolved.alerts) == {}
     assert beat_id not in {heartbeat_id(u) for u in urls}
+
+
+def test_a_label_set_of_any_size_makes_a_small_beat():
+    """Labels are whatever Prometheus's rules and external labels say: the heartbeat keeps a
+    bounded, clipped copy (its beat stays far below the update limit); the id hashes them all."""
+    huge = K8S | {f"label_{n:03}": "v" * 10_000 for n in range(200)}
+    kept = pipeline_labels(huge)
+    assert len(kept) == SHOWN_LABELS and all(len(v) < LABEL_VALUE + 60 for v in kept.values())
+    beat = Beat(alertmanager="http://am:9093", alert_name="Watchdog", pipeline=kept)
+    assert too_large(beat) is None and len(beat.model_dump_json()) < 20_000
+    assert pipeline_id(huge) != pipeline_id(huge | {"label_199": "w"})  # beyond the clip, still told apart
 
 
 def test_a_beat_from_any_peer_rearms_the_one_window_and_the_peers_are_kept():

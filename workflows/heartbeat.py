@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         deadline,
         page_key,
         page_summary,
-        pipeline_labels,
         record_beat,
         retired_text,
         silence_text,
@@ -107,7 +106,7 @@ class HeartbeatWorkflow:
             raise ApplicationError(why, type="Refused")
         if self.retiring is not None:
             raise ApplicationError(f"{self.id} is retired", type="Retired")
-        if self.pipeline is not None and pipeline_labels(beat.pipeline) != self.pipeline:
+        if self.pipeline is not None and beat.pipeline != self.pipeline:  # both as intake kept them
             raise ApplicationError(f"{self.id} watches the pipeline {self.pipeline}", type="Refused")
         if self.pipeline is None and beat.alertmanager != self.alertmanager:
             raise ApplicationError(
