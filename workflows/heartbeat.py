@@ -74,6 +74,8 @@ class HeartbeatWorkflow:
                 return await self._retire()
             if self._time_to_continue():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.retiring is not None:
+                    continue  # retired meanwhile: end here, do not carry it on
                 if self._moving():  # a pinned override that keeps it here is tried once
                     self.s.moved_from = build_of(workflow.info())
                 workflow.continue_as_new(
