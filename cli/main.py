@@ -19,6 +19,8 @@
   irp whatif --policy NEW.yaml [--since 90d] [--format json] [--task-queue Q]
                                      what NEW.yaml would have changed in the incidents recorded
                                      since then (docs/using.md: Policy changes, replayed)
+  irp heartbeat status HEARTBEAT     the dead man's switch of one alerting pipeline
+  irp heartbeat retire HEARTBEAT --by EMAIL --reason TEXT   end one whose pipeline is gone for good
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -59,6 +61,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli import outcomes, report, whatif
 from cli.commands import add_signal_commands, payload_of
+from cli.heartbeats import add_heartbeat_commands, heartbeat_command
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
 from incident_client.compliance import compliance_of
@@ -169,6 +172,8 @@ async def run(args: argparse.Namespace) -> int:
         return await outcomes.list_incidents(client, min(args.wait, 3))
     elif args.command == "compliance":
         return await compliance(client.get_workflow_handle(args.incident), args.json, args.wait)
+    elif args.command == "heartbeat":
+        return await heartbeat_command(client, args)
     return outcomes.OK
 
 
@@ -258,7 +263,8 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--format", choices=["text", "json"], default="text")
     w.add_argument("--task-queue", help="only the incidents of this task queue (a drill's); default: all")
     add_signal_commands(sub, COMMANDS.values())
-    for command in sub.choices.values():
+    add_heartbeat_commands(sub)
+    for command in (c for name, c in sub.choices.items() if name != "heartbeat"):  # its own: per command
         command.add_argument(
             "--wait",
             type=float,
@@ -319,7 +325,12 @@ def main() -> None:
         exit_now(outcomes.REFUSED)
     except RPCError as e:
         if e.status is RPCStatusCode.NOT_FOUND:
-            error = f"no incident {getattr(args, 'incident', '')!r} (workflow not found)"
+            what = (
+                f"heartbeat {args.heartbeat!r}"
+                if hasattr(args, "heartbeat")
+                else f"incident {getattr(args, 'incident', '')!r}"
+            )
+            error = f"no {what} (workflow not found)"
         else:
             error = f"Temporal said {e.status.name}: {e.message}"
     except RuntimeError as e:

@@ -19,7 +19,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import AlertDigest, clip, digest
 from plan.alerts import Alert
-from plan.heartbeat import Beat, BeatReceipt, HeartbeatInput, heartbeat_id, is_beat, split_heartbeats
+from plan.heartbeat import (
+    Beat,
+    BeatReceipt,
+    HeartbeatInput,
+    Retirement,
+    heartbeat_id,
+    pipelines,
+    split_heartbeats,
+)
 from plan.incident import DeliveryReceipt, IncidentInput
 from plan.privacy import alerts_private, declaration_private, shown_summary
 from workflows import HeartbeatWorkflow, IncidentWorkflow
@@ -130,27 +138,65 @@ async def deliver(
 async def deliver_heartbeat(
     client: Client, task_queue: str, delivery: AlertmanagerDelivery, alerts: list[Alert], alert_name: str
 ) -> BeatReceipt | None:
-    """A beat for the heartbeat of the delivery's Alertmanager (keyed by its externalURL), started
-    if it is not running (update-with-start). `alerts` are the delivery's heartbeat alerts; only a
-    firing one is a beat (None otherwise: a "resolved" heartbeat means Prometheus stopped)."""
-    if not is_beat(alerts):
+    """A beat for the heartbeat of each alerting pipeline the delivery's firing heartbeat alerts
+    name (plan/heartbeat.py pipeline_id: their labels, whichever Alertmanager peer sends), started
+    if it is not running (update-with-start); the first one's answer. None when they are all
+    "resolved" (no beat: a resolved heartbeat means Prometheus stopped). The sender's v2.0
+    heartbeat, keyed by its externalURL, is retired the first time (retire_url_heartbeat)."""
+    found = pipelines(alerts)
+    if not found:
         return None
-    beat_id = heartbeat_id(delivery.externalURL)
-    alertmanager = clip(delivery.externalURL, 1000)  # as shown; the id hashes the whole URL
-    start = WithStartWorkflowOperation(
-        HeartbeatWorkflow.run,
-        HeartbeatInput(heartbeat_id=beat_id, alertmanager=alertmanager),
-        id=beat_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # a heartbeat someone ended starts again
-        static_summary=f"Heartbeat: {alertmanager or '(no externalURL)'}"[:200],
+    alertmanager = clip(delivery.externalURL, 1000)  # as shown; the legacy id hashes the whole URL
+    receipts = []
+    for beat_id, labels in found.items():
+        start = WithStartWorkflowOperation(
+            HeartbeatWorkflow.run,
+            HeartbeatInput(heartbeat_id=beat_id, alertmanager=alertmanager, pipeline=labels),
+            id=beat_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # a retired pipeline that beats again
+            static_summary=f"Heartbeat: {', '.join(f'{k}={v}' for k, v in labels.items())}"[:200],
+        )
+        receipts.append(
+            await client.execute_update_with_start_workflow(
+                HeartbeatWorkflow.beat,
+                Beat(alertmanager=alertmanager, alert_name=alert_name, pipeline=labels),
+                start_workflow_operation=start,
+            )
+        )
+    await retire_url_heartbeat(client, delivery.externalURL, receipts[0].heartbeat_id)
+    return receipts[0]
+
+
+_URL_HEARTBEATS_DONE: set[str] = set()  # senders whose v2.0 heartbeat this process saw ended
+
+
+async def retire_url_heartbeat(client: Client, external_url: str, superseded_by: str) -> None:
+    """Retire the v2.0 heartbeat keyed by this sender's URL, if it still runs: its pipeline's
+    heartbeat now gets every peer's beats, so left alone it would page when this peer stops.
+    Once per sender and receiver process. A worker still on a build without `retire` refuses it:
+    tried again on the next beat. Any other failure raises (Alertmanager retries a 5xx)."""
+    if external_url in _URL_HEARTBEATS_DONE:
+        return
+    retirement = Retirement(
+        by="preskool-irp receiver",
+        reason="its pipeline's heartbeat takes every Alertmanager peer's beats",
+        superseded_by=superseded_by,
     )
-    return await client.execute_update_with_start_workflow(
-        HeartbeatWorkflow.beat,
-        Beat(alertmanager=alertmanager, alert_name=alert_name),
-        start_workflow_operation=start,
-    )
+    try:
+        await client.get_workflow_handle(heartbeat_id(external_url)).execute_update(
+            HeartbeatWorkflow.retire, retirement
+        )
+    except RPCError as e:
+        if e.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    except WorkflowUpdateFailedError as e:
+        if not (isinstance(e.cause, ApplicationError) and e.cause.type == "Retired"):
+            return  # not retirable on its build yet (no handler): the next beat tries again
+    if len(_URL_HEARTBEATS_DONE) > 10_000:
+        _URL_HEARTBEATS_DONE.clear()
+    _URL_HEARTBEATS_DONE.add(external_url)
 
 
 class IdempotencyConflict(ValueError):

@@ -172,9 +172,12 @@ DECLARATIONS = st.fixed_dictionaries(
 )
 
 
-def watchdog(url: str, status: str = "firing") -> dict:
-    """kube-prometheus's Watchdog, as Alertmanager delivers it."""
-    beat = alert(status, "An alert that should always be firing", alertname="Watchdog", severity="none")
+def watchdog(url: str, status: str = "firing", **labels: str) -> dict:
+    """kube-prometheus's Watchdog, as Alertmanager (the peer at `url`) delivers it; `labels` add
+    Prometheus's external labels (`prometheus`, `cluster`), which name the pipeline."""
+    beat = alert(
+        status, "An alert that should always be firing", alertname="Watchdog", severity="none", **labels
+    )
     payload = delivery(beat, group="Watchdog")
     payload["externalURL"] = url
     return payload

@@ -23,7 +23,7 @@ from connection.deployment import DeploymentSettings
 from devstack.devserver import temporal_cli
 from incident_client.intake import deliver_alerts, deliver_heartbeat
 from plan import AlertmanagerDelivery
-from plan.heartbeat import heartbeat_id
+from plan.heartbeat import pipeline_id
 from plan.incident import IncidentStatus
 from tests.helpers import eventually, status_when
 from tests.payloads import alert, delivery, watchdog
@@ -120,8 +120,8 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     quiet = await open_incident(client, tq, module="library")  # resolved, then sent nothing more
     await quiet.signal("resolve", {"by": IC, "summary": "done", "force_reason": "drill"})
     await status_when(quiet, lambda s: s.phase == "REVIEW" and s.deliverables)
-    watchdog = "http://alertmanager-a:9093"
-    await beat(client, tq, watchdog)
+    am = "http://alertmanager-a:9093"
+    await beat(client, tq, am)
     assert (await build_of(x), await build_of(z)) == ("build-a", "build-a")
     pinned = (await x.describe()).raw_description.workflow_execution_info.versioning_info.behavior
     assert pinned == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
@@ -133,8 +133,9 @@ async def test_a_deploy_keeps_open_incidents_on_their_build_and_moves_review_to_
     # A REVIEW incident nobody touches moves by its own clock (review_build_check), and the
     # heartbeat at its next beat: no old build needed for either.
     await eventually(lambda: _on(client.get_workflow_handle(quiet.id), "build-b"), 60)
-    await beat(client, tq, watchdog)
-    await eventually(lambda: _on(client.get_workflow_handle(heartbeat_id(watchdog)), "build-b"), 60)
+    await beat(client, tq, am)
+    heartbeat = pipeline_id(watchdog(am)["alerts"][0]["labels"])  # the pipeline's, whichever peer
+    await eventually(lambda: _on(client.get_workflow_handle(heartbeat), "build-b"), 60)
 
     # The runbook's look at what A still serves: X, still responding (docs/operating.md "Deploy a
     # new build"; Z, in REVIEW, leaves A by its own clock within review_build_check).

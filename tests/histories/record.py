@@ -29,7 +29,7 @@ from plan import AlertmanagerDelivery, load_policy
 from plan.alert_digest import digest
 from plan.alerts import Declaration
 from plan.attestation import attest, load_private_key, new_key_pair
-from plan.heartbeat import Beat, HeartbeatInput, heartbeat_id
+from plan.heartbeat import Beat, HeartbeatInput, Retirement, heartbeat_id, pipeline_id, pipeline_labels
 from plan.incident import IncidentInput
 from sandbox.jira import JiraFake
 from sandbox.pagerduty import PagerDutyFake
@@ -388,6 +388,43 @@ async def heartbeat_silence_and_back(client, task_queue, policy, env, prometheus
     return handle
 
 
+async def heartbeat(client, task_queue, policy, env, prometheus):
+    """A pipeline's heartbeat (issue 23 case 6's kind): two Alertmanager peers take turns beating
+    it, it goes silent (the primary paged), and a person retires it (`heartbeat-retire`): the page
+    is resolved, the channel told once, and it ends."""
+    labels = pipeline_labels({"alertname": "Watchdog", "severity": "none", "prometheus": "monitoring/golden"})
+    beat_id = pipeline_id(labels)
+
+    async def beat(url: str):
+        start = WithStartWorkflowOperation(
+            HeartbeatWorkflow.run,
+            HeartbeatInput(heartbeat_id=beat_id, alertmanager=url, pipeline=labels),
+            id=beat_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await client.execute_update_with_start_workflow(
+            HeartbeatWorkflow.beat,
+            Beat(alertmanager=url, alert_name="Watchdog", pipeline=labels),
+            start_workflow_operation=start,
+        )
+
+    handle = client.get_workflow_handle(beat_id)
+
+    async def state():
+        return (await handle.query(HeartbeatWorkflow.status)).state
+
+    await beat("http://alertmanager-0.golden:9093")
+    await env.sleep(timedelta(minutes=4))
+    await beat("http://alertmanager-1.golden:9093")
+    await env.sleep(timedelta(minutes=11))
+    await eventually(lambda: _alarm_on(state))
+    retirement = Retirement(by="ben.okafor@preskool.com", reason="the golden cluster is decommissioned")
+    await handle.execute_update(HeartbeatWorkflow.retire, retirement)
+    await handle.result()
+    return handle
+
+
 async def _alarm_on(state) -> bool:
     return (await state()).alarm is not None
 
@@ -653,6 +690,7 @@ LATER_ERAS: dict[str, str] = {
     "people": "v2.1",
     "outward": "v2.1",
     "roles": "v2.1",
+    "heartbeat": "v2.1",
 }
 SETUP = {"p1_on_call": on_call_setup, "people": shift_setup, "outward": outward_setup}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
@@ -676,6 +714,7 @@ SCENARIOS = {
     "people": people,
     "outward": outward,
     "roles": roles,
+    "heartbeat": heartbeat,
 }
 
 
