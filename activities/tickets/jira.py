@@ -292,9 +292,12 @@ class Jira:
             wanted = self.issue_type or asked
             chosen = pick_issue_type(types, wanted, strict=self.issue_type is not None)
             if chosen is None:
+                setting = (
+                    f"JIRA_ISSUE_TYPE={self.issue_type}" if self.issue_type else "JIRA_ISSUE_TYPE (unset)"
+                )
+                lacks = "such issue type" if self.issue_type else f"{asked} nor a standard type (level 0)"
                 raise give_up(
-                    f"JIRA_ISSUE_TYPE={wanted}: project {self.project} has no such issue type; "
-                    f"it offers {offered(types)}"
+                    f"{setting}: Jira project {self.project} has no {lacks}; it offers {offered(types)}"
                 )
             self._type = chosen
         return self._type
@@ -409,12 +412,13 @@ def offered(types: list[dict]) -> str:
 
 def screen_problems(on_screen: dict[str, dict], values: dict[str, Any], components: list[str]) -> list[str]:
     """What the project's create screen (fieldId -> createmeta field) would refuse of every ticket:
-    a required field without a default that neither we nor JIRA_FIELDS set, a JIRA_FIELDS field
+    a required field without a default that neither we nor JIRA_FIELDS set (or set empty), a JIRA_FIELDS field
     not on the screen, an option or a component the project does not have."""
     ours = {"project", "summary", "issuetype", "description", "labels", "duedate", "assignee"}
     problems = []
     for field_id, meta in on_screen.items():
-        if meta.get("required") and not meta.get("hasDefaultValue") and field_id not in ours | set(values):
+        given = field_id in ours or values.get(field_id) not in (None, "", [], {})
+        if meta.get("required") and not meta.get("hasDefaultValue") and not given:
             allowed = _allowed(meta)
             problems.append(
                 f"JIRA_FIELDS must set {field_id} ({meta.get('name')}), which the project requires"
