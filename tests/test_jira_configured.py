@@ -23,8 +23,15 @@ from temporalio.testing import ActivityEnvironment
 from activities import IntegrationSettings, check_outside
 from activities.tickets import TicketActivities, TicketRequest
 from activities.tickets.jira import Jira, JiraSettings, pick_issue_type
-from plan import load_policy
+from plan import AlertmanagerDelivery, load_policy
+from plan.alert_digest import digest
+from plan.incident import IncidentInput
 from sandbox.jira import DEFAULT_EMAIL, DEFAULT_PROJECT, DEFAULT_TOKEN, ENGLISH, FRENCH, JiraFake
+from tests.helpers import finish, status_when
+from tests.payloads import alert, delivery
+from tests.test_deliverables import dms
+from tests.test_lifecycle import IC, PRIMARY, kinds
+from workflows import IncidentWorkflow
 
 TEAM = {"customfield_10010": {"name": "Équipe", "options": ["Plateforme", "Données"]}}
 
@@ -304,3 +311,47 @@ def test_any_jira_configuration_creates_or_reports_each_ticket_on_its_own(config
             assert len(fake.issues) == sum(r.created for r in results)
 
     asyncio.run(run())
+
+
+# In an incident: each refused ticket is a typed event and a bridge line; the lane goes on ------
+
+
+async def test_an_incident_whose_jira_requires_a_field_reports_each_ticket_and_goes_on(
+    time_env, run_worker, jira, slack
+):
+    """A French Jira where an admin made Équipe required after the worker started: §8's tickets
+    each fail on their own (`ticket-failed` with Jira's words; the IC told which ticket and why,
+    by direct message, since §8 comes after the bridge's archive);
+    once Jira takes tickets again, the next one (an action item) is created: the lane never
+    stopped."""
+    jira.issue_types, jira.required = [dict(t) for t in FRENCH], dict(TEAM)
+    async with run_worker(time_env.client) as tq:
+        handle = await time_env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(incident_id="inc-jira-required", group_key="g"),
+            id="inc-jira-required",
+            task_queue=tq,
+        )
+        await handle.execute_update(
+            IncidentWorkflow.receive_alerts,
+            digest(AlertmanagerDelivery.model_validate(delivery(alert(scope="all")))),
+        )
+        await status_when(handle, lambda s: s.channel)
+        await handle.signal("resolve", {"by": IC, "summary": "rolled back", "force_reason": "test"})
+        status = await status_when(
+            handle, lambda s: s.phase == "REVIEW" and len(kinds(s, "ticket-failed")) >= 3, timeout=60
+        )
+        jira.required = {}  # the admin put it back
+        await handle.signal("add_action_item", {"title": "Canary deploys", "owner": PRIMARY, "by": IC})
+        status = await status_when(handle, lambda s: "action-item-1" in s.tickets, timeout=60)
+        await finish(handle)
+    failed = kinds(status, "ticket-failed")
+    assert sorted(t.split(":")[0] for t in failed) == ["postmortem", "postmortem-meeting", "runbook-update"]
+    assert all(t.endswith("400: customfield_10010: Équipe is required.") for t in failed)
+    said = [t for t in dms(slack, "U0IC000001") if "could not be created" in t]  # the IC, after the archive
+    assert len(said) == 3 and all("Équipe is required." in t for t in said)
+    assert any(t.startswith("⚠️ The postmortem ticket (Post-mortem") for t in said)
+    (issue,) = jira.issues.values()
+    assert issue["fields"]["issuetype"]["name"] == "Tâche" and status.tickets["action-item-1"].endswith(
+        issue["key"]
+    )
