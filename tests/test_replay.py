@@ -33,6 +33,7 @@ ERAS = {
         "private-memo",
         "email-each-address",
         "roles-anyone",
+        "ticket-failed",
     }
 }
 
