@@ -48,7 +48,9 @@ class FieldsRefused(Exception):
 
 class JiraSettings(SharedSettings):
     """JIRA_URL (https://<site>.atlassian.net), JIRA_EMAIL and JIRA_API_TOKEN (the account's basic
-    auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on."""
+    auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on. JIRA_ISSUE_TYPE, JIRA_FIELDS and
+    JIRA_COMPONENTS fit the tickets to the project as it is configured; the worker checks them
+    against the project's create metadata when it starts."""
 
     jira_url: str | None = Field(
         None,
@@ -75,14 +77,14 @@ class JiraSettings(SharedSettings):
         ),
     )
     jira_fields: Annotated[dict[str, Any], NoDecode] = Field(
-        default_factory=dict,
+        {},
         description=(
             "A JSON object of the values the project requires on every new issue, as Jira's create "
             'API takes them, e.g. `{"customfield_10010": {"value": "Platform"}}`.'
         ),
     )
     jira_components: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
+        [],
         description="Comma-separated component names every ticket is filed under (e.g. `Backend,Ops`).",
     )
 
