@@ -10,8 +10,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import ssl
+import sys
+import uuid
+from asyncio.subprocess import PIPE
 from datetime import date
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -33,6 +38,7 @@ from tests.test_deliverables import dms
 from tests.test_lifecycle import IC, PRIMARY, kinds
 from workflows import IncidentWorkflow
 
+ROOT = Path(__file__).resolve().parent.parent
 TEAM = {"customfield_10010": {"name": "Équipe", "options": ["Plateforme", "Données"]}}
 
 
@@ -355,3 +361,67 @@ async def test_an_incident_whose_jira_requires_a_field_reports_each_ticket_and_g
     assert issue["fields"]["issuetype"]["name"] == "Tâche" and status.tickets["action-item-1"].endswith(
         issue["key"]
     )
+
+
+# The decider (plan/decide/outcomes.py ticket_failed), as a table -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "say, archived, effects",
+    [
+        (True, False, ["Post", "Notify"]),  # the bridge open: there and to the IC
+        (True, True, ["Notify"]),  # §8 after the archive: the IC by direct message
+        (False, False, []),  # before patch ticket-failed: the timeline only
+    ],
+)
+def test_ticket_failed_decides_an_event_and_who_is_told(say, archived, effects):
+    from plan.decide import outcomes
+    from plan.decision import decide as decide_
+    from tests.test_deciders import opened
+
+    incident = opened()
+    bridge = {"channel": "inc-fees", "channel_id": "C0BRIDGE01", "archived": archived}
+    incident.state.bridge = incident.state.bridge.model_copy(update=bridge)
+    why = "Jira answered POST /rest/api/3/issue with 400: customfield_10010: Équipe is required."
+    decision = decide_(
+        incident.state, incident.given(), outcomes.ticket_failed, "runbook-update", "Runbook", why, say
+    )
+
+    (event,) = decision.events
+    assert (event.kind, event.text, event.reason) == ("ticket-failed", f"runbook-update: {why}", why)
+    assert [type(e).__name__ for e in decision.effects] == effects
+    for effect in decision.effects:
+        assert "runbook-update ticket (Runbook)" in effect.text and "Équipe is required." in effect.text
+    assert all(e.role == "incident_commander" for e in decision.effects if type(e).__name__ == "Notify")
+
+
+async def test_a_real_worker_refuses_to_start_for_a_type_a_french_jira_lacks(dev_env, french):
+    """`python worker.py` as the container runs it: JIRA_ISSUE_TYPE=Task on a French site stops it
+    at start, naming the setting and the types Jira offers."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": f"tq-{uuid.uuid4().hex[:8]}",
+        "IRP_LOG_FORMAT": "text",
+        "JIRA_URL": french.url,
+        "JIRA_EMAIL": DEFAULT_EMAIL,
+        "JIRA_API_TOKEN": DEFAULT_TOKEN,
+        "JIRA_PROJECT": "IRP",
+        "JIRA_ISSUE_TYPE": "Task",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "worker.py", cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, start_new_session=True
+    )
+    try:
+        _, err = await asyncio.wait_for(worker.communicate(), timeout=180)
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+    said = err.decode()
+    assert worker.returncode != 0, said
+    assert (
+        "worker not started: JIRA_ISSUE_TYPE=Task: Jira project IRP has no such issue type; "
+        "it offers Tâche (10001), Bogue (10002), Story (10003), Epic (10000)"
+    ) in said
+    assert DEFAULT_TOKEN not in said
