@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -285,7 +285,6 @@ def configurations(draw):
 @settings(
     max_examples=30,
     deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
 )
 def test_any_jira_configuration_creates_or_reports_each_ticket_on_its_own(configuration):
@@ -425,3 +424,21 @@ async def test_a_real_worker_refuses_to_start_for_a_type_a_french_jira_lacks(dev
         "it offers Tâche (10001), Bogue (10002), Story (10003), Epic (10000)"
     ) in said
     assert DEFAULT_TOKEN not in said
+
+
+async def test_a_multi_select_and_an_option_with_a_comma_are_held_to_jira_s_options():
+    required = {"customfield_10010": {"name": "Équipes", "options": ["Plateforme, infra", "Données"]}}
+    async with JiraFake(required=required) as fake:
+        await jira(fake, fields={"customfield_10010": {"value": "Plateforme, infra"}}).check()
+        with pytest.raises(ValueError, match="'Données, Web' is not an option"):
+            await jira(fake, fields={"customfield_10010": [{"value": "Données"}, {"value": "Web"}]}).check()
+
+
+async def test_a_type_renamed_after_it_was_looked_up_fails_one_ticket_then_is_looked_up_again(french):
+    provider = jira(french)
+    assert (await create(provider, ticket("postmortem"))).created
+    french.issue_types = [{**t, "id": str(int(t["id"]) + 100)} for t in FRENCH]  # the admin remade them
+    refused = await create(provider, ticket("runbook"))
+    again = await create(provider, ticket("runbook"))
+    assert "issuetype: Specify a valid issue type" in refused.failed
+    assert again.created and french.issues[again.key]["fields"]["issuetype"]["id"] == "10101"

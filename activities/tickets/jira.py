@@ -257,6 +257,8 @@ class Jira:
             refused = {k: v for k, v in errors.items() if k in self.optional_fields and k in fields}
             if refused and len(refused) == len(errors) and not _messages(response):
                 raise FieldsRefused(refused, self._said("POST /rest/api/3/issue", response))
+            if "issuetype" in errors:  # the type was renamed or removed since it was looked up
+                self._type = None
         return self._answer("POST /rest/api/3/issue", response)
 
     # the project as the customer configured it ----------------------------------------------------
@@ -430,9 +432,11 @@ def screen_problems(on_screen: dict[str, dict], values: dict[str, Any], componen
         meta = on_screen.get(field_id)
         if meta is None:
             problems.append(f"JIRA_FIELDS.{field_id}: not on the project's create screen")
-        elif (allowed := _allowed(meta)) and _option(value) not in allowed.split(", "):
+        elif (allowed := _allowed(meta)) and any(
+            _option(v) not in _allowed_values(meta) for v in (value if isinstance(value, list) else [value])
+        ):
             problems.append(
-                f"JIRA_FIELDS.{field_id}: {_option(value)!r} is not an option; Jira allows {allowed}"
+                f"JIRA_FIELDS.{field_id}: {_options(value)!r} is not an option; Jira allows {allowed}"
             )
     if components:
         meta = on_screen.get("components")
@@ -445,9 +449,17 @@ def screen_problems(on_screen: dict[str, dict], values: dict[str, Any], componen
     return problems
 
 
-def _allowed(meta: dict) -> str:
+def _allowed_values(meta: dict) -> list[str]:
     values = meta.get("allowedValues") or []
-    return ", ".join(str(v.get("value") or v.get("name")) for v in values if isinstance(v, dict))
+    return [str(v.get("value") or v.get("name")) for v in values if isinstance(v, dict)]
+
+
+def _allowed(meta: dict) -> str:
+    return ", ".join(_allowed_values(meta))
+
+
+def _options(value: Any) -> str:
+    return ", ".join(_option(v) for v in value) if isinstance(value, list) else _option(value)
 
 
 def _option(value: Any) -> str:
