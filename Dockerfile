@@ -12,6 +12,7 @@ COPY webhook webhook
 COPY connection connection
 COPY incident_client incident_client
 COPY cli cli
+COPY reporting reporting
 COPY scripts scripts
 COPY docs/incident-response docs/incident-response
 COPY worker.py starter.py ./

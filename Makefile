@@ -40,8 +40,8 @@ worker: install
 webhook: install
 	$(PY) -m webhook
 
-screenshots: install  ## retake the README's Web UI pictures (docs/images/) with the browser test
-	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py
+screenshots: install  ## retake the README's pictures (docs/images/): the Temporal Web UI and the incident pages in the browser test, the report's charts
+	IRP_SCREENSHOTS=1 $(PY) -m pytest tests/test_web_ui.py tests/test_report.py
 
 configuration: install  ## regenerate docs/configuration.md from the settings classes (tests/test_configuration.py checks it)
 	$(PY) -m deploy.configuration > docs/configuration.md

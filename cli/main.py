@@ -9,7 +9,16 @@
   irp signal INCIDENT NAME JSON      send any signal as one JSON object
   irp list                           open incidents
   irp deliverables INCIDENT          the §8 ledger
+  irp compliance INCIDENT [--json]   every promise of the plan that applied: kept, missed (by how
+                                     much) or open, and who held it (docs/compliance.md)
   irp keygen                         a key pair for the Slack app's attestations
+  irp report --since 90d [--format text|html] [--out FILE] [--all-queues]
+                                     compliance per quarter over the resolved incidents (docs/report.md)
+  irp drill SCENARIO | --list        rehearse a scenario (drills/*.yaml) on a compressed clock, in a
+                                     checkout (docs/drills.md)
+  irp whatif --policy NEW.yaml [--since 90d] [--format json] [--task-queue Q]
+                                     what NEW.yaml would have changed in the incidents recorded
+                                     since then (docs/using.md: Policy changes, replayed)
 
 Shortcuts for the signals (each sends the same JSON you could type in the UI; the commands are
 made from the incident's signal table, workflows/signals.py):
@@ -38,21 +47,27 @@ import asyncio
 import difflib
 import json
 import os
+import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import outcomes
+from cli import outcomes, report, whatif
 from cli.commands import add_signal_commands, payload_of
 from cli.keycheck import key_mismatch
 from connection.temporal import TemporalConfigError, TemporalSettings, connect, exit_now
+from incident_client.compliance import compliance_of
 from incident_client.intake import declare_incident, deliver
 from plan import AlertmanagerDelivery, Declaration, person_input
+from plan import whatif as whatif_plan
 from plan.attestation import new_key_pair
+from plan.compliance import render
+from plan.policy import PolicyError, load_policy
 from plan.signals import nearest
 from workflows import IncidentWorkflow
 from workflows.signals import PEOPLES, SIGNALS
@@ -75,9 +90,29 @@ async def run(args: argparse.Namespace) -> int:
         if reading.note:
             print(f"note: {reading.note}", file=sys.stderr)
         args.json = reading.value
+    if args.command == "report":  # a bad window is said before anything connects
+        try:
+            report.window(args.since)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return outcomes.USAGE
+    if args.command == "whatif":  # the policy is judged before anything connects, as the worker judges it
+        try:
+            new = load_policy(args.policy)
+            since = whatif_plan.since(datetime.now(UTC), args.since)
+        except (PolicyError, ValueError) as e:
+            print(f"refused: {e}", file=sys.stderr)
+            return outcomes.USAGE
     settings = TemporalSettings()
     client = await connect(settings)
-    if args.command == "alert":
+    if args.command == "report":
+        queue = None if args.all_queues else settings.temporal_task_queue
+        return await report.run(client, args.since, args.format, args.out, args.wait, queue)
+    if args.command == "whatif":
+        where = f"TaskQueue = '{args.task_queue}'" if args.task_queue else None
+        replayed, skipped = await whatif.whatif(client, new, since, datetime.now(UTC), where)
+        print(whatif.show(replayed, skipped, args.format == "json"))
+    elif args.command == "alert":
         delivery = AlertmanagerDelivery.model_validate_json(Path(args.file).read_bytes())
         heartbeat_alert = os.environ.get("IRP_HEARTBEAT_ALERT") or "Watchdog"  # as the receiver
         receipt, heartbeats, beat = await deliver(
@@ -132,6 +167,26 @@ async def run(args: argparse.Namespace) -> int:
         show({"deliverables": [d.model_dump(mode="json") for d in ledger]})
     elif args.command == "list":
         return await outcomes.list_incidents(client, min(args.wait, 3))
+    elif args.command == "compliance":
+        return await compliance(client.get_workflow_handle(args.incident), args.json, args.wait)
+    return outcomes.OK
+
+
+async def compliance(handle, as_json: bool, wait: float) -> int:
+    """`irp compliance`: the incident's compliance card as of now (plan/compliance.py)."""
+    try:
+        answer = await asyncio.wait_for(compliance_of(handle, datetime.now(UTC), load_policy), wait)
+    except TimeoutError:
+        return await outcomes.no_answer("compliance", wait, handle)
+    card = answer.card
+    if answer.note:
+        print(f"note: {answer.note}", file=sys.stderr)
+    if card is None:
+        print(f"{handle.id}: no compliance card yet (the incident has not pinned its policy)")
+    elif as_json:
+        show(card.model_dump(mode="json"))
+    else:
+        print(render(card))
     return outcomes.OK
 
 
@@ -182,6 +237,26 @@ def parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("deliverables", help="the §8 ledger of an incident").add_argument("incident")
+    r = sub.add_parser("report", help="compliance per quarter: MTTA/MTTR, promises kept, overdue follow-ups")
+    r.add_argument("--since", default="90d", help="how far back: 90d, 12w, 36h (default 90d)")
+    r.add_argument("--format", choices=["text", "html"], default="text")
+    r.add_argument("--out", help="write to this file instead of printing")
+    r.add_argument(
+        "--all-queues",
+        action="store_true",
+        help="every task queue's incidents (default: TEMPORAL_TASK_QUEUE's, not drills run on their own)",
+    )
+    sub.add_parser("drill", help="rehearse a scenario (drills/*.yaml) on a compressed clock (docs/drills.md)")
+    c = sub.add_parser("compliance", help="the plan's promises to an incident: kept, missed or open")
+    c.add_argument("incident")
+    c.add_argument("--json", action="store_true", help="the card as JSON (plan/compliance.py ComplianceCard)")
+    w = sub.add_parser(
+        "whatif", help="what a policy change would have done to the incidents recorded (nothing is sent)"
+    )
+    w.add_argument("--policy", required=True, help="the changed policy file (YAML, as config/preskool.yaml)")
+    w.add_argument("--since", default="90d", help="incidents started since: 90d, 12h, 30m, 2w (default 90d)")
+    w.add_argument("--format", choices=["text", "json"], default="text")
+    w.add_argument("--task-queue", help="only the incidents of this task queue (a drill's); default: all")
     add_signal_commands(sub, COMMANDS.values())
     for command in sub.choices.values():
         command.add_argument(
@@ -211,7 +286,24 @@ def unknown_command(argv: list[str], p: argparse.ArgumentParser) -> str | None:
     return f"no command {word!r}{hint} (`irp --help` lists them)"
 
 
+def drill(argv: list[str]) -> int:
+    """`irp drill …`: the drill runner is dev tooling (devstack/drill_runner.py, with the sandbox's fakes
+    and the time-skipping server), so it runs from a checkout; the product never imports it."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "devstack" / "drill_run.py").is_file():
+        print(
+            "error: drills run from a checkout of preskool-irp (devstack/ and sandbox/ are dev tooling, "
+            "not in this installation): `make install` there, then `.venv/bin/irp drill --list`",
+            file=sys.stderr,
+        )
+        return outcomes.USAGE
+    argv = [str(Path(a).resolve()) if a.endswith((".yaml", ".yml")) else a for a in argv]  # from here
+    return subprocess.run([sys.executable, "-m", "devstack.drill_run", *argv], cwd=root).returncode
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["drill"]:
+        exit_now(drill(sys.argv[2:]))
     p = parser()
     if said := unknown_command(sys.argv[1:], p):
         print(f"error: {said}", file=sys.stderr)

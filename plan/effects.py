@@ -162,8 +162,20 @@ class Measure:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class Promised:
+    """A promise of the plan kept or missed (plan/compliance.py), counted by the worker's
+    `irp_promises` metric: the promise's key family (`acknowledge`, `update`, a §8 key), the
+    incident's severity, `kept` or `missed`. Nothing private: no ids, names or words."""
+
+    promise: str
+    severity: str
+    outcome: str
+
+
 Effect = (
     Measure
+    | Promised
     | Post
     | OpenBridge
     | Page

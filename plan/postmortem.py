@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from plan.compliance import ComplianceCard, render
 from plan.incident import IncidentState
 from plan.models import Phase
 
@@ -20,9 +21,9 @@ def at(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
-def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
+def facts(incident_id: str, s: IncidentState, card: ComplianceCard | None = None) -> dict[str, str]:
     """Every $name the template may use. Durations count from the problem's start (plan/start.py),
-    not from when we heard of it (`received_at`)."""
+    not from when we heard of it (`received_at`); `compliance`: the card at the close-out."""
     resolved = s.resolution.at if s.resolution else None
     severity_changes = [e for e in s.timeline if e.kind == "severity"]
     updates = [e for e in s.timeline if e.kind in ("update", "mitigated")]
@@ -59,8 +60,33 @@ def facts(incident_id: str, s: IncidentState) -> dict[str, str]:
             if s.resolution and s.resolution.forced
             else "Recovery verified by the §4.5 checks"
         ),
+        "timeline_picture": _picture(s),
         "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {_cell(e.text)} |" for e in s.timeline),
+        "compliance": compliance(card),
     }
+
+
+PICTURE = "incident-timeline.png"  # attached to the post-mortem ticket (activities/tickets)
+
+
+def _picture(s: IncidentState) -> str:
+    """The timeline picture, by the name it is attached to the post-mortem ticket under; a
+    private incident's ticket has none (plan/privacy.py)."""
+    if s.private:
+        return "No picture: a private incident's timeline stays in the incident (`irp status`)."
+    return (
+        "![The incident's timeline: phases, pages, acknowledgements, updates, approvals, the gate]"
+        f"({PICTURE})\n\n"
+        f"The picture is attached to the post-mortem ticket as `{PICTURE}`."
+    )
+
+
+def compliance(card: ComplianceCard | None) -> str:
+    """The compliance card as markdown: its count, then one bullet per promise (plan/compliance.py)."""
+    if card is None:
+        return "- not computed"
+    lines = render(card).splitlines()[1:]
+    return "\n".join([lines[0], "", *(f"- {line}" for line in lines[1:])])
 
 
 def _received(s: IncidentState) -> str:

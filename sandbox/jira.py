@@ -11,7 +11,10 @@ string or a malformed document is refused as Jira refuses it) and answering 201
 `{"id", "key", "self"}`; `GET /rest/api/3/issue/{idOrKey}`; the enhanced search
 `POST /rest/api/3/search/jql` (`{"issues", "nextPageToken"?, "isLast"}`, only the requested
 fields, token pagination), which understands `field = "value"` clauses on `project` and
-`labels` joined by AND and refuses any other JQL with 400; and `GET /rest/api/3/user/search`.
+`labels` joined by AND and refuses any other JQL with 400; `GET /rest/api/3/user/search`; and
+`POST /rest/api/3/issue/{idOrKey}/attachments`: multipart/form-data, each file in a part named
+`file`, only with the header `X-Atlassian-Token: no-check` (else 403 "XSRF check failed"),
+answered 200 with the new attachments' metadata, which the issue's `attachment` field then lists.
 Search can lag creation as Jira's does (`index_delay`), except for the ids in `reconcileIssues`.
 
 Projects as customers configure them: the create metadata endpoints
@@ -34,6 +37,8 @@ import json
 import re
 import time
 from datetime import UTC, date, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from aiohttp import web
@@ -100,6 +105,7 @@ _SYSTEM_FIELDS = {  # fieldId -> (name, required, hasDefaultValue), as createmet
     "parent": ("Parent", False, False),
     "components": ("Components", False, False),
 }
+_ATTACHMENTS = re.compile(r"^/rest/api/3/issue/(?P<key>[^/]+)/attachments$")
 _CLAUSE = re.compile(
     r'^\s*(?P<field>[A-Za-z]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[\w.:-]+))\s*$'
 )
@@ -150,6 +156,7 @@ class JiraFake(JsonRestFake):
         self.required = {k: dict(v) for k, v in (required or {}).items()}
         self.components = list(components)
         self.issues: dict[str, dict] = {}  # key -> the issue as GET /rest/api/3/issue/{key} shows it
+        self.contents: dict[str, bytes] = {}  # attachment id -> the file's bytes
         self._indexed_at: dict[str, float] = {}
         self._ids = itertools.count(10001)
         self._numbers = itertools.count(1)
@@ -162,12 +169,33 @@ class JiraFake(JsonRestFake):
     def reset(self) -> None:
         super().reset()
         self.issues.clear()
+        self.contents.clear()
         self._indexed_at.clear()
 
     def snapshot(self) -> dict:
         return {**super().snapshot(), "issues": list(self.issues.values())}
 
     # wire ------------------------------------------------------------------------------------
+
+    async def parse(self, request: web.Request, raw: bytes) -> dict:
+        """JSON as JsonRestFake; a multipart/form-data body as {"parts": [{name, filename,
+        content_type, base64}]} (None when it does not parse as multipart)."""
+        if not request.content_type.startswith("multipart/"):
+            return await super().parse(request, raw)
+        head = f"Content-Type: {request.headers.get('Content-Type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + raw)
+        if not message.is_multipart():
+            return {"query": dict(request.query), "parts": None}
+        parts = [
+            {
+                "name": part.get_param("name", header="content-disposition"),
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "base64": base64.b64encode(part.get_payload(decode=True) or b"").decode(),
+            }
+            for part in message.iter_parts()
+        ]
+        return {"query": dict(request.query), "parts": parts}
 
     def fault_body(self, status: int) -> Any:
         if status == 429:
@@ -206,6 +234,8 @@ class JiraFake(JsonRestFake):
             return 200, self._user_search(params["query"])
         if (match := _META.match(path)) and method == "GET":
             return 200, self._createmeta(match["project"], match["type"], params["query"])
+        if (match := _ATTACHMENTS.match(path)) and method == "POST":
+            return 200, self._attach(request, match["key"], params.get("parts"))
         if (match := _ISSUE.match(path)) and method == "GET":
             issue = self.issues.get(match["key"]) or next(
                 (i for i in self.issues.values() if i["id"] == match["key"]), None
@@ -388,6 +418,35 @@ class JiraFake(JsonRestFake):
                     for n, c in enumerate(self.components)
                 ]
         return {"fieldId": field_id, "key": field_id, "operations": ["set"], **shown}
+
+    def _attach(self, request: web.Request, key: str, parts: list[dict] | None) -> list[dict]:
+        """Jira's attachments endpoint: the XSRF header, an issue, at least one `file` part."""
+        if request.headers.get("X-Atlassian-Token", "").lower() != "no-check":
+            raise Refused(403, ["XSRF check failed"])
+        issue = self.issues.get(key) or next((i for i in self.issues.values() if i["id"] == key), None)
+        if issue is None:
+            raise Refused(404, ["Issue does not exist or you do not have permission to see it."])
+        files = [p for p in parts or [] if p["name"] == "file" and p["filename"]]
+        if not files:
+            raise Refused(400, ["The request must hold a multipart part named 'file' with a filename."])
+        added = []
+        for part in files:
+            attachment_id, data = str(next(self._ids)), base64.b64decode(part["base64"])
+            added.append(
+                {
+                    "self": f"{self.url}/rest/api/3/attachment/{attachment_id}",
+                    "id": attachment_id,
+                    "filename": part["filename"],
+                    "author": self._user(self.users[self.email.lower()]),
+                    "created": _now(),
+                    "size": len(data),
+                    "mimeType": part["content_type"],
+                    "content": f"{self.url}/rest/api/3/attachment/content/{attachment_id}",
+                }
+            )
+            self.contents[attachment_id] = data
+        issue["fields"].setdefault("attachment", []).extend(added)
+        return added
 
     def _search(self, body: Any) -> dict:
         if not isinstance(body, dict) or not isinstance(body.get("jql"), str):

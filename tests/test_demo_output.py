@@ -4,6 +4,11 @@ friction (issue 23) was direct messages — post-mortem invitations, claim promp
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
+from temporalio.client import WorkflowExecutionStatus
+
 from devstack.demo import posts_by_place
 
 
@@ -39,3 +44,25 @@ def test_direct_messages_are_apart_from_the_bridge_and_the_same_text_is_one_line
         "📅 Post-mortem invitation": ["U0IC000001", "U0ENGLEAD1", "U0COMMS001"],
         "🔐 Sent in your name: confirm?": ["U0ENGLEAD1"],
     }
+
+
+async def test_a_drill_beside_a_running_stack_ends_its_incident_with_the_demo(dev_env, monkeypatch, capsys):
+    """A newcomer's friction (issue 23): `make demo` run while `make up` ran left its P0 on the
+    drill's own task queue, which nothing serves once the demo's worker stops. On a server it did
+    not start, the demo ends its incident as it exits, with the reason in the Web UI."""
+    from devstack.demo import close_drill
+    from plan.incident import IncidentInput
+    from workflows import IncidentWorkflow
+
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    queue = f"incident-response-drill-{uuid.uuid4().hex[:6]}"
+    handle = await dev_env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=f"inc-{queue[-6:]}"),
+        id=f"inc-{queue[-6:]}",
+        task_queue=queue,
+    )
+    await asyncio.to_thread(close_drill, handle.id, queue)
+    described = await handle.describe()
+    assert described.status is WorkflowExecutionStatus.TERMINATED
+    assert f"is ended (drill over: the demo's worker (task queue {queue}) stopped" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, timedelta, timezone
 
@@ -10,7 +11,7 @@ import pytest
 from plan import AlertmanagerDelivery
 from plan.alert_digest import digest
 from plan.incident import IncidentInput
-from tests.helpers import finish, status_when
+from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
@@ -243,7 +244,7 @@ async def test_resolve_gate_fails_then_is_forced(
 
 
 async def test_resolve_verified_closes_out(
-    time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus
+    time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus, jira
 ):
     prometheus.healthy(policy)
     async with run_worker(time_env.client) as tq:
@@ -264,8 +265,17 @@ async def test_resolve_verified_closes_out(
             "resolve", {"by": IC, "summary": "Gateway timeout raised", "root_cause": "Gateway change"}
         )
         result = await status_when(handle, lambda s: s.phase == "REVIEW")
+        pictured = await eventually(lambda: jira.calls_to("attachments"))  # §4.6: the post-mortem's picture
         await finish(handle)
     assert result.phase == "REVIEW" and result.gate_runs[0].passed and not result.resolution.forced
+    (attached,) = [c for c in pictured if c.status == 200]
+    postmortem = next(i for i in jira.issues.values() if i["fields"]["summary"].startswith("Post-mortem:"))
+    assert attached.path == f"/rest/api/3/issue/{postmortem['key']}/attachments"
+    (picture,) = postmortem["fields"]["attachment"]
+    assert picture["filename"] == "incident-timeline.png"
+    assert jira.contents[picture["id"]].startswith(b"\x89PNG")
+    draft = json.dumps(postmortem["fields"]["description"])
+    assert "attached to the post-mortem ticket as" in draft  # the draft names the picture
     # §5.3: investigating on open, a public update, resolved with the plan's text.
     incident = statuspage.incident_for(result.incident_id)
     assert incident["status"] == "resolved" and incident["name"] == "Resolved - Elevated Error Rates"

@@ -56,6 +56,12 @@ async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, poli
         [total] = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name}_sum")]
         assert total >= 40 * 60, f"{name} counts from the problem's start: {total}"
     assert "temporal_workflow_task_execution_latency" in text or "temporal_request" in text  # the SDK's own
+    # the plan's promises at the close-out (plan/compliance.py): acknowledged 40 min after the start
+    promises = [line for line in text.splitlines() if line.startswith("irp_promises{")]
+    assert any(
+        'promise="acknowledge"' in p and 'outcome="missed"' in p and 'severity="P0"' in p for p in promises
+    )
+    assert any('promise="fix"' in p and 'outcome="kept"' in p for p in promises), promises
 
 
 async def test_receiver_request_metrics(receiver):

@@ -184,6 +184,7 @@ async def test_a_private_incident_says_nothing_outward(
         "current details": metadata.current_details,
     }
     assert jira.calls and len(lines) > 10
+    assert not jira.calls_to("attachments")  # no timeline picture in Jira for a private incident (§4.6)
     assert [where for where, thing in outward.items() for where in leaked(where, thing)] == []
     assert (await described.memo())["summary"] == PRIVATE_SUMMARY
 

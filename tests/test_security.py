@@ -179,6 +179,7 @@ async def test_key_rotation_old_keys_still_decrypt():
         (base64.b64encode(os.urandom(16)).decode(), "decodes to 16 bytes"),
         ("", None),
     ],
+    ids=["not-base64", "16-bytes", "empty"],  # the same ids in every process (pytest -n)
 )
 def test_a_bad_key_is_refused_clearly_without_echoing_it(bad, reason):
     settings = PayloadKeySettings(irp_payload_key=bad, irp_payload_old_keys=None)

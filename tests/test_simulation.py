@@ -3,8 +3,9 @@ clock ticks and outside results, with no server, checking the plan's invariants 
 
 The machine plays the workflow's part exactly as workflows/incident.py and workflows/router.py do
 — `decide`, then `applied` (plan/decision.py) — and the lanes' part as workflows/effects.py does:
-each effect is carried out in order, its result (paged or failed, exit 0 or 1, checks passed or
-not) drawn at random and handed to the decider the lane hands it to. People's inputs come from
+each effect is carried out in order, its result (paged or failed, exit 0 or 1, checks passed or not) drawn at
+random and handed to the decider the lane hands it to. Both parts are plan/rerun.py's `Rerun`,
+the harness `irp whatif` replays recorded incidents with. People's inputs come from
 the roster, strangers and typos, as the right shape or as garbage; with attestation keys on,
 some are attested, some are not (claims), some are stale.
 
@@ -22,7 +23,6 @@ and: no decider raises, and the clocks always move on.
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,21 +31,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from plan import AlertmanagerDelivery, Declaration, load_policy
-from plan import effects as fx
 from plan.alert_digest import digest
-from plan.approvals import RequestState, approvals_complete
+from plan.approvals import RequestState
 from plan.attestation import attest, load_private_key, new_key_pair
-from plan.decide import alerts, claims, clocks, gate, outcomes, requests
-from plan.decide.lifecycle import paged_roles
-from plan.decide.roles import verified as role_verified
-from plan.decision import Decision, Given, Verdict, applied, decide
+from plan.decide import alerts, claims
+from plan.decision import Decision, Given, Verdict
 from plan.deliverables import ledger_closed
 from plan.events import EventKind
-from plan.incident import GateCheck, GateRun, IncidentState, Page
+from plan.incident import IncidentState
 from plan.judge import take
 from plan.models import HoldRule, Phase, Role
-from plan.raci import dedup_key
-from plan.refusals import RefusalLog
+from plan.rerun import Rerun
 from tests.fuzz import budget
 from tests.payloads import alert, delivery
 from workflows.router import incident_status
@@ -198,38 +194,32 @@ def values(signal: str, state: IncidentState, data, sane: bool = False) -> objec
 
 
 class Incident(RuleBasedStateMachine):
-    """One incident, decided as the workflow decides it, with the policy in `POLICY_IN_FORCE`."""
+    """One incident, decided as the workflow decides it, with the policy in `POLICY_IN_FORCE`: the
+    workflow's and the lanes' parts are plan/rerun.py's `Rerun`, the harness `irp whatif` uses."""
 
     POLICY_IN_FORCE = POLICY
 
     def __init__(self) -> None:
         super().__init__()
         self.policy = self.POLICY_IN_FORCE
-        self.now = T0
-        self.state = IncidentState(
-            started_at=T0,
-            received_at=T0,
-            phases={Phase.DETECTION: T0},
-            refusals=RefusalLog(),
-            moves_in_review=True,
-        )
-        self.lanes: deque[fx.Effect] = deque()
-        self.opening = True
-        self.ran: set[str] = set()  # requests whose command ran
+        self.run = Rerun(INCIDENT, self.policy, T0, BY_NAME)
+        self.state = self.run.state
 
-    # --- the workflow's part ------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self.run.now
+
+    @property
+    def lanes(self):
+        return self.run.lanes
 
     def given(self) -> Given:
-        return Given(INCIDENT, self.policy, self.now)
+        return self.run.given()
 
     def decide(self, decider, *args) -> Decision:
-        """Decide and apply; then, as the workflow's loop does after every wake, tick the clocks
-        at the same moment (not during the opening: the loop has not started yet)."""
-        decision = decide(self.state, self.given(), decider, *args)
+        """Decide and apply as the workflow does (Rerun.decide); every refusal has its reason."""
+        decision = self.run.decide(decider, *args)
         assert decision.verdict is not Verdict.refused or decision.reason, decision
-        self.lanes.extend(applied(self.state, decision, self.now))
-        if decider is not clocks.tick and not self.opening:
-            self.lanes.extend(applied(self.state, decide(self.state, self.given(), clocks.tick), self.now))
         return decision
 
     @initialize(
@@ -243,8 +233,7 @@ class Incident(RuleBasedStateMachine):
         else:
             body = delivery(*(alert(**{**one, "fingerprint": f"f{n}"}) for n, one in enumerate(labels)))
             self.decide(alerts.detected, digest(AlertmanagerDelivery.model_validate(body)))
-        self.decide(alerts.opened, False)
-        self.opening = False
+        self.run.open(False)
 
     @rule(labels=st.lists(ALERTS, min_size=1, max_size=3), resolved=st.booleans())
     def another_delivery(self, labels, resolved):
@@ -378,94 +367,20 @@ class Incident(RuleBasedStateMachine):
 
     @rule(minutes=st.sampled_from([0, 1, 2, 3, 7, 16, 31, 61, 180, 1500, 4400]))
     def time_passes(self, minutes):
-        """The workflow sleeps until its next clock and then ticks, as often as clocks come due."""
-        until = self.now + timedelta(minutes=minutes)
-        for _ in range(500):
-            due = clocks.next_clock(self.state, self.policy)
-            if due is None or due > until:
-                break
-            self.now = max(self.now, due)
-            self.decide(clocks.tick)
-            after = clocks.next_clock(self.state, self.policy)
-            assert after is None or after > self.now, f"a clock due at {after} did not move on at {self.now}"
-        else:
-            raise AssertionError("the clocks came due 500 times in one wait")
-        self.now = until
-
-    # --- the lanes' part ----------------------------------------------------------------------------
+        """The workflow sleeps until its next clock and then ticks, as often as clocks come due
+        (Rerun.until raises if a clock does not move on); the lanes keep their own pace."""
+        self.run.until(self.now + timedelta(minutes=minutes), settle=False)
 
     @rule(results=st.lists(st.booleans(), min_size=1, max_size=30))
     def lanes_work(self, results):
         """The next outward steps, each as its lane carries it out (succeeding or failing)."""
-        for ok in results:
-            if self.lanes:
-                self.lane_step(self.lanes.popleft(), ok)
-
-    def lane_step(self, effect, ok):
-        """One outward step; its result hands back to a decider as the lane hands it."""
-        s = self.state
-        match effect:
-            case fx.Page(roles):
-                pages = []
-                for role in [r for r in roles if r not in paged_roles(s)]:
-                    person = s.assignments.get(role) or (
-                        self.policy.person(role).email if self.policy.person(role) else None
-                    )
-                    key = dedup_key(INCIDENT, role, person if role in s.assignments else None)
-                    outcome = "paged" if ok else "failed"
-                    pages.append(
-                        (
-                            Page(role=role, person=person, dedup_key=key, outcome=outcome, at=self.now),
-                            role.title,
-                        )
-                    )
-                self.decide(outcomes.paged, pages)
-            case fx.RunAction(request_id):
-                self.decide(requests.running, request_id)
-                request = s.requests[request_id]
-                if request.state is RequestState.running:
-                    action = self.policy.actions[request.action]
-                    assert approvals_complete(action, request), f"{request_id} ran without its approvers"
-                    assert request_id not in self.ran, f"{request_id} ran twice"
-                    self.ran.add(request_id)
-                    self.decide(requests.ran, request_id, 0 if ok else 1, "output")
-            case fx.CarryOut(request_id):
-                request = s.requests[request_id]
-                if approvals_complete(self.policy.actions[request.action], request) and ok:
-                    self.decide(requests.carried_out, request_id, ["school-42"], [], "sent")
-                else:
-                    self.decide(requests.carried_out, request_id, [], ["approvals"], "not sent")
-            case fx.VerifyHolder():  # the chat provider vouches for the person, or not
-                self.decide(role_verified, effect, ok, None if ok else "a guest in Slack")
-            case fx.Verify():
-                check = GateCheck(name="error_rate", passed=ok, detail="error rate")
-                run = GateRun(at=self.now, by=effect.by, passed=ok, checks=[check])
-                self.decide(gate.verified, effect, run)
-            case fx.CloseOut():
-                self.decide(outcomes.pages_resolved, [p.dedup_key for p in s.paged if p.outcome == "paged"])
-                self.decide(gate.closed_out)
-            case fx.OpenStatusPage():
-                self.decide(
-                    outcomes.status_page,
-                    "sp-1" if ok else None,
-                    "investigating",
-                    "t",
-                    None,
-                    None if ok else "down",
-                )
-            case fx.Ticket(key=key):
-                self.decide(
-                    outcomes.ticket,
-                    key,
-                    "https://jira/X-1" if ok else None,
-                    "X-1" if ok else None,
-                    None,
-                    None if ok else "down",
-                )
-            case _:
-                pass  # posts, invitations, messages, metrics: nothing the incident decides comes back
+        self.run.lanes_work(results)
 
     # --- the plan's invariants, after every step ------------------------------------------------------
+
+    @invariant()
+    def each_action_runs_once(self):
+        assert len(self.run.ran) == len(set(self.run.ran)), f"ran twice: {self.run.ran}"
 
     @invariant()
     def each_holder_paged_once(self):

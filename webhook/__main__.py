@@ -39,6 +39,8 @@ def main() -> None:
         pagerduty_secret=settings.pagerduty_webhook_secret,
         slack=slack,
         heartbeat_alert=settings.irp_heartbeat_alert,
+        ui_user_header=settings.irp_ui_user_header,
+        temporal_ui=settings.irp_temporal_ui_url,
     )
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +28,7 @@ from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
 from webhook.pagerduty import PagerDutyWebhook
+from webhook.pages import PagesConfig, mount_pages
 from webhook.schema import IncidentsAnswer, PagerDutyAnswer, answers, describe, header, json_body
 from webhook.slack import SlackAppSettings
 from webhook.slack.app import mount_slack
@@ -82,6 +84,19 @@ class WebhookSettings(BaseSettings):
             "(keep it the policy's heartbeat.alert_name)."
         ),
     )
+    irp_ui_user_header: str | None = Field(
+        None,
+        description=(
+            "The header an authenticating proxy in front of the receiver sets to the signed-in user "
+            "(e.g. X-Forwarded-Email): with it, the read-only pages at /ui/ take that user as well as "
+            "the bearer token. Unset (the default): the bearer token only. Set it only when every "
+            "request reaches the receiver through that proxy, which sets the header itself."
+        ),
+    )
+    irp_temporal_ui_url: str | None = Field(
+        "http://localhost:8233",
+        description="The Temporal Web UI's address, for the incident pages' links (unset: no link).",
+    )
 
 
 class Refusal(Exception):
@@ -97,9 +112,15 @@ def create_app(
     pagerduty_secret: SecretStr | None = None,
     slack: SlackAppSettings | None = None,
     heartbeat_alert: str = "Watchdog",
+    ui_user_header: str | None = None,
+    temporal_ui: str | None = None,
+    slack_clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
-    Alertmanager's heartbeat workflow and never opens an incident."""
+    Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header` and
+    `temporal_ui` are for the read-only pages at /ui/ (webhook/pages/). `slack_clock`: what the
+    Slack app dates its attestations by (default the wall clock; a drill on a compressed clock
+    passes the Temporal test server's)."""
     app = FastAPI(title="preskool-irp webhook receiver", docs_url=None, redoc_url=None)
     registry = CollectorRegistry()
     requests = Counter(
@@ -230,7 +251,14 @@ def create_app(
 
     seen_events = RecentIds()
     if slack is not None and slack.enabled:
-        mount_slack(app, slack, client, task_queue)
+        mount_slack(app, slack, client, task_queue, slack_clock)
+    pages = PagesConfig(
+        token=expected,
+        user_header=ui_user_header,
+        temporal_ui=temporal_ui,
+        slack_team=slack.slack_team_id if slack is not None else None,
+    )
+    mount_pages(app, pages, client)
     describe(app)
     return app
 

@@ -23,16 +23,19 @@ with workflow.unsafe.imports_passed_through():
     from plan import Role, templates
     from plan import effects as fx
     from plan.approvals import RequestState, approvals_complete
+    from plan.compliance import ComplianceCard, family, render
     from plan.decide import gate, keys, outcomes, requests
     from plan.decision import Draft
     from plan.incident import GateCheck, GateRun
     from plan.models import CUSTOMER_EMAIL_ACTION
+    from plan.picture import picture
     from plan.postmortem import facts
     from plan.privacy import PUBLIC_STATEMENT_ACTION
-    from workflows import bridge, metrics, paging, status_page
+    from workflows import bridge, metrics, paging, status, status_page
     from workflows.outside import VERIFY, outside
 
 INCIDENT, ACTIONS, EMAIL, TICKETS, KEYS = "incident", "actions", "email", "tickets", "keys"
+POSTMORTEM_TICKET = "postmortem"  # plan/decide/ledger.py's key for the post-mortem's ticket
 KEYS_TIMEOUT = timedelta(seconds=30)
 # An address the email port refuses (plan/addresses.py) fails that one email, not the whole step.
 EACH_ADDRESS = "email-each-address"
@@ -45,6 +48,8 @@ def run(r, effect: fx.Effect) -> None:
     match effect:
         case fx.Measure(name, severity, seconds):
             metrics.measure(name, severity, seconds)
+        case fx.Promised(promise, severity, outcome):
+            metrics.promised(promise, severity, outcome)
         case fx.Post(what, text, thread, buttons):
             r.later(bridge.LANE, bridge.send, r, text, what, thread, list(buttons))
         case fx.OpenBridge():
@@ -244,6 +249,8 @@ async def close_out(r) -> None:
     resolution = r.state.resolution
     await status_page.resolve(r)
     await paging.resolve_all(r)
+    card = status.compliance(r, workflow.now())
+    count_promises(card)
     await bridge.send(
         r,
         templates.update_message(
@@ -252,20 +259,29 @@ async def close_out(r) -> None:
             current_action=resolution.summary,
             what_we_know=resolution.root_cause or "Root cause to be written up in the post-mortem (§4.6)",
             next_update_minutes=None,
-        ),
+        )
+        + (f"\n\n{render(card)}" if card else ""),
         "resolved",
     )
-    await draft_postmortem(r)
+    await draft_postmortem(r, card)
     await bridge.archive(r)
     r.decide(gate.closed_out)
 
 
-async def draft_postmortem(r) -> None:
+def count_promises(card: ComplianceCard | None) -> None:
+    """The §4 and §5 promises, each kept or missed by the close-out, counted once (the §8 ones are
+    counted at their due time, plan/decide/ledger.py)."""
+    for promise in card.promises if card else []:
+        if promise.section != "§8" and promise.state != "open":
+            metrics.promised(family(promise.key), card.severity or "none", promise.state)
+
+
+async def draft_postmortem(r, card: ComplianceCard | None = None) -> None:
     """§4.6: the draft from the timeline, the last words in the bridge before it is archived."""
     draft = await outside(
         r,
         PostmortemActivities.draft_postmortem,
-        PostmortemFacts(incident_id=r.incident_id, facts=facts(r.incident_id, r.state)),
+        PostmortemFacts(incident_id=r.incident_id, facts=facts(r.incident_id, r.state, card)),
         what="draft the post-mortem",
     )
     r.decide(outcomes.postmortem, draft or "")
@@ -282,6 +298,11 @@ async def draft_postmortem(r) -> None:
 
 
 async def ticket(r, asked: fx.Ticket) -> None:
+    """A §8 ticket. The post-mortem's carries the incident's timeline picture (§4.6), drawn and
+    attached by the same activity; a private incident's carries none (Jira is read widely)."""
+    drawn = None
+    if asked.key == POSTMORTEM_TICKET and not r.state.private:
+        drawn = picture(status.of(r), workflow.now())
     result = await outside(
         r,
         TicketActivities.create_ticket,
@@ -292,6 +313,7 @@ async def ticket(r, asked: fx.Ticket) -> None:
             description=asked.description,
             due=datetime.fromisoformat(asked.due).date(),
             assignee_email=asked.owner,
+            picture=drawn,
         ),
         what=f"create the {asked.key} ticket",
     )

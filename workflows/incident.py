@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from plan import signals as signals_plan
     from plan.alert_digest import AlertDigest
     from plan.approvals import ActionRequest, Decide
+    from plan.compliance import ComplianceCard
     from plan.decide import alerts, clocks, requests
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
@@ -318,6 +319,14 @@ class IncidentWorkflow:
     )
     def status(self) -> IncidentStatus:
         return status.of(self.router)
+
+    @workflow.query(
+        description="The compliance card (plan/compliance.py): every promise of the plan that applied, "
+        "kept, missed or open, as of `now` (UTC; default: the incident's last step). None before the "
+        "policy is pinned."
+    )
+    def compliance(self, now: datetime | None = None) -> ComplianceCard | None:
+        return status.compliance(self.router, now or workflow.now())
 
     # --- waiting -------------------------------------------------------------------------------
 

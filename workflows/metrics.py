@@ -37,6 +37,16 @@ def deliverable_overdue(deliverable: str) -> None:
     )
 
 
+def promised(promise: str, severity: str, outcome: str) -> None:
+    """A promise of the plan kept or missed (plan/compliance.py): `promise` is its key family
+    (`acknowledge`, `triage`, `contain`, `fix`, `update`, `status-page`, a §8 key), `outcome`
+    `kept` or `missed`. §4 and §5 promises are counted at the close-out, §8 ones at their due time
+    (kept when done by then, missed when they go overdue)."""
+    workflow.metric_meter().create_counter(
+        "irp_promises", "Promises of the plan kept or missed, by promise, severity and outcome"
+    ).add(1, {"promise": promise, "severity": str(severity), "outcome": outcome})
+
+
 def measure(name: str, severity: str, seconds: float | None) -> None:
     """A metric a decider asked for (plan/effects.py Measure): a duration in seconds, or a count."""
     if name == "irp_incidents_opened":

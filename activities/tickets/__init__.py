@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up
+from plan.picture import TimelinePicture
 
 _KEY = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
 
@@ -28,6 +29,8 @@ class TicketRequest(BaseModel):
     issue_type: str = "Task"
     due: date | None = None
     assignee_email: str | None = None
+    # §4.6: the incident's timeline, drawn and attached as PICTURE (the post-mortem ticket's)
+    picture: TimelinePicture | None = None
 
 
 class TicketResult(BaseModel):
@@ -41,6 +44,7 @@ class TicketResult(BaseModel):
     # the tracker refused this ticket for good (a field the project requires, an issue type or a
     # project it does not have), in its words; the other tickets go on
     failed: str | None = None
+    attached: list[str] = []  # files attached to it by this attempt or an earlier one
 
 
 class Tickets(Protocol):
@@ -58,6 +62,13 @@ class Tickets(Protocol):
         unknown assignee, a due date, a description over its size limit) is left out and said
         in `note`, rather than failing the ticket."""
         ...
+
+    async def attach(self, key: str, filename: str, content: bytes, mime_type: str) -> bool:
+        """The file on ticket `key`, once (a file of that name already there is kept)."""
+        ...
+
+
+PICTURE = "incident-timeline.png"  # the name the post-mortem draft shows it by
 
 
 class TicketActivities:
@@ -86,8 +97,33 @@ class TicketActivities:
             found = await self.tickets.find(
                 request.incident_id, request.key, retry=activity.info().attempt > 1
             )
-            return found or await self.tickets.create(request)
+            result = found or await self.tickets.create(request)
         except ApplicationError as e:
             if not e.non_retryable:
                 raise
             return TicketResult(failed=e.message)
+        if request.picture is not None and result.key:
+            return await self._attach_picture(result, request.picture)
+        return result
+
+    async def _attach_picture(self, result: TicketResult, picture: TimelinePicture) -> TicketResult:
+        """§4.6: the timeline picture on the ticket. An enrichment: a picture that cannot be drawn,
+        or a tracker that refuses it for good (attachments off, too large), leaves the ticket as it
+        is with a note; what may pass (429, 5xx, unreachable) is retried as the ticket would be."""
+        try:
+            from reporting.charts import timeline_png  # matplotlib, only when a picture is drawn
+
+            png = timeline_png(picture)
+        except Exception as e:  # never the ticket's failure
+            return _noted(result, f"timeline picture not drawn ({type(e).__name__}: {e})")
+        try:
+            await self.tickets.attach(result.key, PICTURE, png, "image/png")
+        except ApplicationError as e:
+            if not e.non_retryable:
+                raise
+            return _noted(result, f"timeline picture not attached ({e.message})")
+        return result.model_copy(update={"attached": [PICTURE]})
+
+
+def _noted(result: TicketResult, note: str) -> TicketResult:
+    return result.model_copy(update={"note": "; ".join(n for n in (result.note, note) if n)})

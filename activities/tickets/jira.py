@@ -208,6 +208,22 @@ class Jira:
             note="; ".join(notes) or None,
         )
 
+    async def attach(self, key: str, filename: str, content: bytes, mime_type: str) -> bool:
+        """The file `filename` on issue `key`, once: an issue that already has an attachment of
+        that name (an earlier attempt's) is left as it is. True when attached now."""
+        issue = await self._request("GET", f"/rest/api/3/issue/{key}", params={"fields": "attachment"})
+        fields = issue.get("fields") if isinstance(issue, dict) else None
+        present = (fields or {}).get("attachment") or []
+        if any(isinstance(a, dict) and a.get("filename") == filename for a in present):
+            return False
+        await self._request(
+            "POST",
+            f"/rest/api/3/issue/{key}/attachments",
+            files={"file": (filename, content, mime_type)},
+            headers={"X-Atlassian-Token": "no-check"},  # Jira's XSRF guard on this endpoint
+        )
+        return True
+
     # the REST API --------------------------------------------------------------------------------
 
     def browse_url(self, key: str) -> str:
@@ -367,13 +383,13 @@ class Jira:
     async def _request(self, method: str, path: str, **kwargs) -> Any:
         return self._answer(f"{method} {path}", await self._send(method, path, **kwargs))
 
-    async def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def _send(self, method: str, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
         try:
             async with httpx.AsyncClient(
                 verify=self.ssl_context,
                 timeout=15,
                 auth=(self.email, self.api_token),
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
             ) as client:
                 return await client.request(method, self.url + path, **kwargs)
         except httpx.TransportError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from plan.decision import Draft
+from plan.effects import Promised
 from plan.events import EventKind as K
 from plan.lifecycle import cadence
 from plan.models import Phase
@@ -41,5 +42,7 @@ def close_deliverable(
         update={"state": state, "closed_by": by, "closed_at": d.now, "link": link, "reason": reason}
     )
     d.s.ledger = [closed if e.key == key else e for e in d.s.ledger]
+    if state == "done" and entry.state == "pending" and not entry.optional and d.now <= entry.due_at:
+        d.effect(Promised(key, d.s.decision.severity, "kept"))  # §8's promise kept (plan/compliance.py)
     said = f"{entry.title}: {state} by {by}" + (f" ({link or reason})" if link or reason else "")
     d.note(K.deliverable, said, by=by, deliverable=key)

@@ -12,7 +12,7 @@ from plan.decide import requests
 from plan.decide.common import close_deliverable
 from plan.decision import Actor, Draft
 from plan.deliverables import AddActionItem, CompleteDeliverable, Deliverable, WaiveDeliverable, open_ledger
-from plan.effects import Escalate, InviteToPostmortem, Measure, Notify, Ticket
+from plan.effects import Escalate, InviteToPostmortem, Measure, Notify, Promised, Ticket
 from plan.events import EventKind as K
 from plan.models import DeliverableKey, Role
 from plan.privacy import ticket_content
@@ -118,6 +118,8 @@ def tick(d: Draft) -> None:
             _replace(d, entry, state="overdue", escalated=entry.escalated or escalate)
             d.note(K.overdue, f"{entry.title} is overdue", deliverable=entry.key)
             d.effect(Measure("irp_deliverables_overdue", entry.key))
+            if not entry.optional:  # §8's promise missed (plan/compliance.py)
+                d.effect(Promised(entry.key, d.s.decision.severity, "missed"))
             if escalate:
                 d.s.escalations += 1
                 d.effect(Escalate(entry.key))

@@ -78,8 +78,15 @@ class SlackActions:
     key, and the incidents (Temporal)."""
 
     def __init__(
-        self, settings: SlackAppSettings, temporal: Callable[[], Awaitable[Client]], task_queue: str
+        self,
+        settings: SlackAppSettings,
+        temporal: Callable[[], Awaitable[Client]],
+        task_queue: str,
+        clock: Callable[[], datetime] | None = None,
     ):
+        # What "now" is for an attestation: the wall clock, except in a drill on a compressed
+        # clock (devstack/drill_runner.py), where it is the Temporal test server's.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.web = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
@@ -111,7 +118,7 @@ class SlackActions:
             return Outcome(signal=signal, accepted=False, reason="Slack has no verified email for you")
         attestation = attest(
             self.key, incident_id=incident, signal=signal, signal_input=data,
-            person=email, user=user, at=datetime.now(UTC),
+            person=email, user=user, at=self.clock(),
         )  # fmt: skip
         signed = {**data, "by": email, "attestation": attestation.model_dump(mode="json")}
         try:
@@ -374,7 +381,7 @@ class SlackActions:
                 block = {**block, "elements": [e for e in block["elements"] if e.get("action_id") != only]}
             if block.get("type") != "actions" or keep or (only and block["elements"]):
                 kept.append(block)
-        line = f"{done} by <@{user}> at {datetime.now(UTC):%H:%M} UTC"
+        line = f"{done} by <@{user}> at {self.clock():%H:%M} UTC"
         kept.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
         try:
             await self.web.chat_update(channel=channel, ts=ts, text=message.get("text") or line, blocks=kept)
@@ -481,14 +488,21 @@ def said(outcome: Outcome) -> str:
     return f"✅ {outcome.signal}: " + (outcome.notes[0] if outcome.notes else "done")
 
 
-def mount_slack(api: FastAPI, settings: SlackAppSettings, temporal, task_queue: str) -> None:
+def mount_slack(
+    api: FastAPI,
+    settings: SlackAppSettings,
+    temporal,
+    task_queue: str,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
     """`POST /slack/events` on the receiver: checked by SlackGuard (signature, age, workspace,
     and a replay of a request any receiver took, recorded in Temporal: 401 with the reason, or
     503 when Temporal cannot say; nothing done), then handed to the Bolt app, which answers Slack
-    at once and acts after. ValueError when a setting the app needs is missing."""
+    at once and acts after. ValueError when a setting the app needs is missing. `clock`: the time
+    attestations are dated (default the wall clock; a drill's compressed clock passes its own)."""
     if problems := settings.problems():
         raise ValueError("; ".join(problems))
-    actions = SlackActions(settings, temporal, task_queue)
+    actions = SlackActions(settings, temporal, task_queue, clock)
     guard = SlackGuard(
         settings.slack_signing_secret.get_secret_value(),
         settings.slack_team_id,

@@ -1,0 +1,361 @@
+"""`irp whatif` (issue 24, item 4): recorded incidents decided again under a changed policy, and
+exactly what would have differed. Pure table tests on made-up inputs and on the recorded histories
+of tests/histories/, one end-to-end run on the dev server through visibility and history."""
+
+from __future__ import annotations
+
+import glob
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import (
+    HistoryEvent,
+    WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+)
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from cli import whatif as whatif_cli
+from cli.keycheck import payloads_in
+from cli.main import parser, run
+from connection.codec import EncryptionCodec, generate_key
+from connection.temporal import data_converter
+from incident_client.history import History
+from incident_client.intake import deliver_alerts
+from plan import AlertmanagerDelivery, Policy, load_policy
+from plan.alert_digest import AlertDigest, digest
+from plan.compliance import card
+from plan.models import Person, Role
+from plan.rerun import Delivered, Recorded, Sent
+from plan.whatif import offset, replay, since
+from tests.helpers import eventually, finish, status_when
+from tests.payloads import alert, delivery
+from workflows import IncidentWorkflow
+from workflows.signals import BY_NAME
+
+POLICY = load_policy()
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+IC, PRIMARY, LEAD = "asha.rao@preskool.com", "ben.okafor@preskool.com", "dana.whitfield@preskool.com"
+IVY = Person(name="Ivy Nakamura", email="ivy.nakamura@preskool.com", contacts={"slack": "U0ENGLEAD2"})
+HISTORIES = sorted(  # the incidents' (not the heartbeat's)
+    p for p in glob.glob(str(Path(__file__).parent / "histories" / "v2.*" / "*.json")) if "heartbeat" not in p
+)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def firing(**labels) -> AlertDigest:
+    """A delivery whose alert began at T0 (so §4's windows count from T0)."""
+    one = alert(**labels)
+    one["startsAt"] = "2026-11-27T10:00:00Z"
+    return digest(AlertmanagerDelivery.model_validate(delivery(one)))
+
+
+def changed(policy: Policy = POLICY, **update) -> Policy:
+    return policy.model_copy(update=update)
+
+
+def p1_cadence(minutes: int, policy: Policy = POLICY) -> Policy:
+    return changed(policy, update_cadence={**policy.update_cadence, "P1": timedelta(minutes=minutes)})
+
+
+def found(replayed) -> list[tuple[str, str, str, str]]:
+    return [(d.aspect, d.item, d.before, d.after) for d in replayed.differences]
+
+
+# A P1 on fees: acknowledged at +1m, one update at +25m, resolved at +50m.
+P1_WORKED = Recorded(
+    "inc-p1",
+    T0,
+    (
+        Delivered(at(0), firing(module="fees")),
+        Sent(at(1), "acknowledge", {"by": PRIMARY}),
+        Sent(
+            at(25),
+            "post_update",
+            {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A deploy"},
+        ),
+        Sent(at(50), "resolve", {"by": IC, "summary": "Rolled back"}),
+    ),
+    until=at(60),
+)
+
+
+def test_a_shorter_p1_cadence_misses_the_update_posted_at_25_minutes():
+    """30 → 20 min: the update due at +20m came at +25m (missed by 5m), the next fell due at +45m
+    and the resolve at +50m ended it (missed by 5m); the bridge would have nudged at +20m and +45m."""
+    replayed = replay(P1_WORKED, POLICY, p1_cadence(20), BY_NAME)
+    assert found(replayed) == [
+        ("cadence", "", "every 30 min", "every 20 min"),
+        ("nudges", "", "window at +10m", "window at +10m; update-overdue at +20m; update-overdue at +45m"),
+        ("compliance", "update-1", "kept", "missed by 5m"),
+        ("compliance", "update-2", "—", "missed by 5m"),
+    ]
+    assert (replayed.before.kept - replayed.after.kept, replayed.after.missed - replayed.before.missed) == (
+        1,
+        2,
+    )
+
+
+def test_a_module_made_critical_raises_the_severity_and_pages_the_p1_roles():
+    """`library` is in no critical list: no severity label gives the plan's default (P3), which
+    pages the on-call engineer only; made critical, it is a P1 (§6) with its RACI's pages (§3), its
+    §5.2 cadence and its §5.3 status page."""
+    recorded = Recorded(
+        "inc-library",
+        T0,
+        (Delivered(at(0), firing(module="library")), Sent(at(3), "acknowledge", {"by": PRIMARY})),
+        until=at(15),
+    )
+    critical = POLICY.triage.model_copy(
+        update={"critical_modules": [*POLICY.triage.critical_modules, "library"]}
+    )
+    replayed = replay(recorded, POLICY, changed(triage=critical), BY_NAME)
+    assert found(replayed) == [
+        ("severity", "", "P3", "P1"),
+        ("paged", "Incident Commander (IC)", "—", f"{IC} at +0m"),
+        ("paged", "Engineering Lead", "—", f"{LEAD} at +0m"),
+        ("paged", "Communications Lead", "—", "elif.demir@preskool.com at +0m"),
+        ("cadence", "", "none", "every 30 min"),
+        ("compliance", "update-1", "—", "open"),
+        ("compliance", "status-page", "—", "kept"),
+    ]
+
+
+async def recorded(name: str) -> History:
+    path = next(p for p in HISTORIES if p.endswith(f"/{name}.json"))
+    history = WorkflowHistory.from_json(f"inc-{name}", Path(path).read_text())
+    return await History([history], pydantic_data_converter).read()
+
+
+async def test_restart_scale_for_the_engineering_lead_only_leaves_the_ics_approval_refused():
+    """The recorded p0_approvals: the IC approved `rb` (restart_scale) and its command ran (exit 1,
+    as recorded). With only the Engineering Lead as its approver, the IC's approval is refused and
+    nobody else approved: the request expires after 30 minutes (§4.3)."""
+    history = await recorded("p0_approvals")
+    pinned = history.policy
+    rule = pinned.actions["restart_scale"].model_copy(update={"approvers": [Role.engineering_lead]})
+    replayed = replay(
+        history.recorded(T0),
+        pinned,
+        changed(pinned, actions={**pinned.actions, "restart_scale": rule}),
+        BY_NAME,
+    )
+    assert found(replayed) == [
+        (
+            "approvers",
+            "rb",
+            f"Incident Commander (IC) ({IC}), Engineering Lead ({LEAD})",
+            f"Engineering Lead ({LEAD})",
+        ),
+        ("requests", "rb", "failed", "expired"),
+    ]
+
+
+async def test_another_engineering_lead_is_paged_and_the_old_ones_approval_is_refused():
+    """A new Engineering Lead in the roster: she is paged instead, she is who could approve, and
+    Dana's approval of the second-engineer `sec` request (now a stranger's) no longer counts."""
+    history = await recorded("p0_approvals")
+    pinned = history.policy
+    new = changed(pinned, roster={**pinned.roster, Role.engineering_lead: IVY})
+    replayed = replay(history.recorded(T0), pinned, new, BY_NAME)
+    assert [(d.aspect, d.item) for d in replayed.differences] == [
+        ("paged", "Engineering Lead"),
+        ("approvers", "rb"),
+        ("approvers", "sec"),
+        ("requests", "sec"),
+    ]
+    by_item = {d.item: d for d in replayed.differences}
+    assert by_item["Engineering Lead"].after == f"{IVY.email} at +0m"
+    assert f"Engineering Lead ({IVY.email})" in by_item["rb"].after and LEAD not in by_item["rb"].after
+    assert (by_item["sec"].before, by_item["sec"].after) == ("done", "expired")
+
+
+async def test_a_longer_sla_keeps_the_incident_report_written_after_25_hours():
+    """The recorded p0_ledger: the internal report was done at +1d01h, an hour past its 24-hour
+    SLA (§8); under a 48-hour SLA it falls due at +2d and was kept."""
+    history = await recorded("p0_ledger")
+    pinned = history.policy
+    row = pinned.deliverables["incident_report"].model_copy(update={"sla": timedelta(days=2)})
+    new = changed(pinned, deliverables={**pinned.deliverables, "incident_report": row})
+    replayed = replay(history.recorded(T0), pinned, new, BY_NAME)
+    assert found(replayed) == [
+        ("due", "incident_report", "+1d00h", "+2d00h"),
+        ("compliance", "incident_report", "missed by 1h00m", "kept"),
+    ]
+
+
+async def test_an_encrypted_history_reads_as_the_plain_one():
+    """With payload encryption on (connection/codec.py), the inputs and the pinned policy are read
+    through the client's converter: the same as from the plain history. (The core's own local
+    activity bookkeeping stays plain, as the SDK writes it.)"""
+    codec = EncryptionCodec.from_text(generate_key())
+    path = next(p for p in HISTORIES if p.endswith("/p0_approvals.json"))
+    plain = WorkflowHistory.from_json("inc-sealed", Path(path).read_text())
+    sealed = WorkflowHistory.from_json("inc-sealed", Path(path).read_text())
+    for event in sealed.events:
+        for payload in payloads_in(event):
+            if b'"activity_type"' not in payload.data:
+                payload.CopyFrom((await codec.encode([payload]))[0])
+    assert b"ben.okafor" not in b"".join(e.SerializeToString() for e in sealed.events)
+    read_plain = await History([plain], pydantic_data_converter).read()
+    read_sealed = await History([sealed], data_converter(codec)).read()
+    assert read_sealed.policy == read_plain.policy and read_sealed.policy is not None
+    assert read_sealed.recorded(T0) == read_plain.recorded(T0)
+    assert len(read_plain.recorded(T0).events) == 10
+
+
+async def test_an_incident_continued_as_new_is_read_across_its_runs():
+    """p0_continue_as_new's first run ends continued as new; a second run starts with the carried
+    state and takes an update. Read together: one incident, from the first run's start and policy,
+    its inputs from both runs in order (the carried state is no new declaration)."""
+    path = next(p for p in HISTORIES if p.endswith("/p0_continue_as_new.json"))
+    first = WorkflowHistory.from_json("inc-long", Path(path).read_text())
+    carried = first.events[-1]
+    assert carried.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    moved = carried.workflow_execution_continued_as_new_event_attributes
+    later = (carried.event_time.ToDatetime(tzinfo=UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    update = {"by": IC, "status": "ONGOING", "current_action": "Rolling back", "what_we_know": "A deploy"}
+    second = WorkflowHistory(
+        "inc-long",
+        [
+            HistoryEvent(
+                event_id=1,
+                event_time=carried.event_time,
+                event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+                workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+                    workflow_type=moved.workflow_type, input=moved.input
+                ),
+            ),
+            HistoryEvent(
+                event_id=2,
+                event_time=Timestamp(seconds=int(later.timestamp())),
+                event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+                workflow_execution_signaled_event_attributes=WorkflowExecutionSignaledEventAttributes(
+                    signal_name="post_update",
+                    input=Payloads(payloads=pydantic_data_converter.payload_converter.to_payloads([update])),
+                ),
+            ),
+        ],
+    )
+    alone = await History([first], pydantic_data_converter).read()
+    both = await History([first, second], pydantic_data_converter).read()
+    assert both.policy == alone.policy and both.started_at == alone.started_at
+    assert both.recorded(T0).events == (*alone.recorded(T0).events, Sent(later, "post_update", update))
+    assert (
+        replay(both.recorded(later), both.policy, both.policy, BY_NAME).after.compliance["update-1"]
+        != (replay(alone.recorded(later), alone.policy, alone.policy, BY_NAME).after.compliance["update-1"])
+    )
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: Path(p).stem)
+async def test_every_recorded_incident_under_its_own_policy_differs_in_nothing(path):
+    """Decided twice under the policy it pinned, a recorded incident comes out the same: what
+    whatif reports is the change's, never the harness's."""
+    history = WorkflowHistory.from_json(Path(path).stem, Path(path).read_text())
+    read = await History([history], pydantic_data_converter).read()
+    replayed = replay(read.recorded(T0), read.policy, read.policy.model_copy(deep=True), BY_NAME)
+    assert replayed.differences == []
+
+
+async def test_an_invalid_policy_is_refused_with_its_key_path(tmp_path, capsys):
+    """As the worker refuses it (plan/policy.py), before anything connects: exit 2 (usage)."""
+    text = Path("config/preskool.yaml").read_text().replace("P1: PT30M", "P1: soon")
+    assert text != Path("config/preskool.yaml").read_text()
+    bad = tmp_path / "new.yaml"
+    bad.write_text(text)
+    assert await run(parser().parse_args(["whatif", "--policy", str(bad)])) == 2
+    assert f"refused: {bad}: update_cadence.P1: Input should be a valid timedelta" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("minutes", "shown"),
+    [(0, "+0m"), (7, "+7m"), (65, "+1h05m"), (3 * 1440 + 120, "+3d02h"), (-2, "-2m")],
+)
+def test_times_are_shown_from_the_incidents_start(minutes, shown):
+    assert offset(T0, at(minutes)) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "ago"),
+    [
+        ("90d", timedelta(days=90)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("2w", timedelta(weeks=2)),
+    ],
+)
+def test_since_reads_a_number_and_a_unit(text, ago):
+    assert since(T0, text) == T0 - ago
+
+
+@pytest.mark.parametrize("text", ["90", "d", "-3d", "1.5h", "90x", ""])
+def test_since_refuses_anything_else(text):
+    with pytest.raises(ValueError, match="say how long ago"):
+        since(T0, text)
+
+
+async def test_whatif_on_incidents_recorded_on_the_dev_server(
+    dev_env, run_worker, tmp_path, monkeypatch, capsys
+):
+    """Two incidents worked on a real worker, found through visibility, read from their histories:
+    under the policy they pinned the rerun agrees with each incident's own status; under a new
+    Engineering Lead and a 20-minute P1 cadence, exactly those differ."""
+    client = dev_env.client
+    async with run_worker(client) as tq:
+        handles = []
+        for module in ("fees", "grades"):
+            payload = delivery(alert(module=module), group=f"WhatIf{module}{tq}")
+            receipt = await deliver_alerts(client, tq, AlertmanagerDelivery.model_validate(payload))
+            handles.append(client.get_workflow_handle(receipt.incident_id))
+        await handles[0].signal("acknowledge", {"by": PRIMARY})
+        statuses = [
+            await status_when(handles[0], lambda s: s.acknowledged_by and s.paged),
+            await status_when(handles[1], lambda s: s.paged),
+        ]
+        finals, closed = [], []
+        for handle in handles:
+            finals.append(await handle.query(IncidentWorkflow.status))
+            await finish(handle)
+            closed.append((await handle.describe()).close_time)
+    new = p1_cadence(20, changed(roster={**POLICY.roster, Role.engineering_lead: IVY}))
+
+    async def both_listed():
+        replayed, _ = await whatif_cli.whatif(client, new, T0, datetime.now(UTC), where=f"TaskQueue = '{tq}'")
+        return replayed if len(replayed) == 2 else None
+
+    replayed = await eventually(both_listed)
+    assert [r.incident_id for r in replayed] == [h.id for h in handles]
+    for status, r in zip(statuses, replayed, strict=True):
+        assert r.before.severity == status.severity == "P1"
+        assert {role: shown.split(" at ")[0] for role, shown in r.before.paged.items()} == {
+            p.role.title: p.person for p in status.paged if p.outcome == "paged"
+        }
+        assert [(d.aspect, d.item) for d in r.differences] == [("paged", "Engineering Lead"), ("cadence", "")]
+        assert r.differences[0].after.startswith(IVY.email)
+    for final, at_close, r in zip(finals, closed, replayed, strict=True):  # the live card, the rerun's
+        live = card(final, POLICY, at_close)
+        assert {p.key: p.state for p in live.promises} == {
+            k: v.split()[0] for k, v in r.before.compliance.items()
+        }
+    text = whatif_cli.show(replayed, [], as_json=False)
+    assert "2 of 2 incident(s) would have differed" in text and "cadence: 2 incident(s)" in text
+
+    # The command itself, as an operator runs it: the new policy from a file, the same answer.
+    new_file = tmp_path / "new.yaml"
+    new_file.write_text(yaml.safe_dump(new.model_dump(mode="json")))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    argv = ["whatif", "--policy", str(new_file), "--since", "1h", "--task-queue", tq, "--format", "json"]
+    capsys.readouterr()
+    assert await run(parser().parse_args(argv)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"incidents": [r.model_dump(mode="json") for r in replayed], "skipped": []}
