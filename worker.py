@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities import IntegrationSettings, build_activities
+from activities import IntegrationSettings, build_activities, check_outside
 from connection.codec import EncryptionCodec
 from connection.deployment import DeploymentSettings, promote
 from connection.observability import configure_logging, metrics_runtime
@@ -83,8 +83,11 @@ async def main() -> None:
             f"and could not be registered ({e.message}); create them: {create_command()}"
         )
     try:
-        worker = build_worker(client, temporal.temporal_task_queue, policy, IntegrationSettings(), deployment)
-    except ValueError as e:  # a provider refused its settings or the roster's addresses for it
+        settings = IntegrationSettings()
+        worker = build_worker(client, temporal.temporal_task_queue, policy, settings, deployment)
+        for said in await check_outside(settings, policy):  # Jira as the customer configured it
+            logging.info("%s", said)
+    except ValueError as e:  # a provider refused its settings, the roster's addresses, or the outside
         sys.exit(f"worker not started: {e}")
     logging.info(
         "worker polling %s on %s as build %s of %s",

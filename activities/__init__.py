@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from temporalio.exceptions import ApplicationError
+
 from activities.chat import BridgeActivities, Directory
 from activities.chat.slack import SlackChat
 from activities.email import EmailActivities
@@ -142,6 +144,25 @@ def _known_providers_only(policy: Policy) -> None:
             f"unknown provider in {', '.join(bad)}: known are "
             + "; ".join(f"{table}: {', '.join(sorted(names))}" for table, names in known.items())
         )
+
+
+async def check_outside(settings: IntegrationSettings, policy: Policy) -> list[str]:
+    """At the worker's start, each configured provider that can (`check()`) holds its settings to
+    the outside system as the customer configured it (Jira: the project, its localised issue
+    types, the fields it requires, its components). Answers what each said; raises ValueError
+    naming the setting and what the system offers. A system that cannot be asked now (down,
+    unreachable) gets a warning and the worker starts: each item is then reported on its own."""
+    people = tuple(policy.roster.values())
+    said = []
+    for port in ("tickets",):
+        provider = choose(port, settings, people).provider
+        if provider is None or not hasattr(provider, "check"):
+            continue
+        try:
+            said.append(await provider.check())
+        except ApplicationError as e:
+            log.warning("%s could not be checked at start (%s): each item is checked when sent", port, e)
+    return said
 
 
 def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Callable]:

@@ -95,6 +95,7 @@ class EventKind(StrEnum):
     overdue = "overdue"
     ticket = "ticket"
     ticket_skipped = "ticket-skipped"
+    ticket_failed = "ticket-failed"  # the tracker refused that one ticket for good, in its words
     action_item = "action-item"
     # an entry an earlier build wrote, of a kind this code no longer has (its words kept)
     earlier = "earlier"

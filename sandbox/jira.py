@@ -15,7 +15,18 @@ fields, token pagination), which understands `field = "value"` clauses on `proje
 `POST /rest/api/3/issue/{idOrKey}/attachments`: multipart/form-data, each file in a part named
 `file`, only with the header `X-Atlassian-Token: no-check` (else 403 "XSRF check failed"),
 answered 200 with the new attachments' metadata, which the issue's `attachment` field then lists.
-Search can lag creation as Jira's does (`index_delay`), except for the ids in `reconcileIssues`."""
+Search can lag creation as Jira's does (`index_delay`), except for the ids in `reconcileIssues`.
+
+Projects as customers configure them: the create metadata endpoints
+(`GET /rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes` answering
+`{"issueTypes", "maxResults", "startAt", "total"}`, and `.../issuetypes/{issueTypeId}` answering
+`{"fields", ...}` with each field's `fieldId`, `name`, `required`, `hasDefaultValue`,
+`allowedValues`), 404 `No project could be found with key 'X'.` for a project that does not
+exist; issue types in the site's language (`issue_types`, e.g. FRENCH: Jira shows and matches the
+localised name only, the id is the same in every language); custom fields the project requires
+(`required`: 400 `{"errors": {"customfield_10010": "Équipe is required."}}` when missing, and an
+option not among `allowedValues` refused); and components (`components`: an unknown name
+refused with `Component name 'X' is not valid`)."""
 
 from __future__ import annotations
 
@@ -38,6 +49,22 @@ DEFAULT_EMAIL = "irp@preskool.com"
 DEFAULT_TOKEN = "sandbox-jira-token"
 DEFAULT_PROJECT = "IRP"
 ISSUE_TYPES = {"Task": "10001", "Bug": "10002", "Story": "10003", "Epic": "10000"}
+# The project's issue types as createmeta shows them: Jira Cloud's defaults (English), and the same
+# types on a site whose language is French (same ids: only the names are localised).
+ENGLISH = (
+    {"id": "10001", "name": "Task", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10002", "name": "Bug", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10003", "name": "Story", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10000", "name": "Epic", "hierarchyLevel": 1, "subtask": False},
+    {"id": "10004", "name": "Subtask", "hierarchyLevel": -1, "subtask": True},
+)
+FRENCH = (
+    {"id": "10001", "name": "Tâche", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10002", "name": "Bogue", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10003", "name": "Story", "hierarchyLevel": 0, "subtask": False},
+    {"id": "10000", "name": "Epic", "hierarchyLevel": 1, "subtask": False},
+    {"id": "10004", "name": "Sous-tâche", "hierarchyLevel": -1, "subtask": True},
+)
 CREATE_SCREEN = frozenset(
     {
         "project",
@@ -64,6 +91,20 @@ DEFAULT_USERS = {  # the roster in config/preskool.yaml
 NOT_ADF = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
 MAX_TEXT = 32_767
 _ISSUE = re.compile(r"^/rest/api/3/issue/(?P<key>[^/]+)$")
+_META = re.compile(r"^/rest/api/3/issue/createmeta/(?P<project>[^/]+)/issuetypes(?:/(?P<type>[^/]+))?$")
+_SYSTEM_FIELDS = {  # fieldId -> (name, required, hasDefaultValue), as createmeta names them
+    "project": ("Project", True, False),
+    "summary": ("Summary", True, False),
+    "issuetype": ("Issue Type", True, False),
+    "description": ("Description", False, False),
+    "labels": ("Labels", False, False),
+    "duedate": ("Due date", False, False),
+    "assignee": ("Assignee", False, False),
+    "priority": ("Priority", False, True),
+    "reporter": ("Reporter", True, True),
+    "parent": ("Parent", False, False),
+    "components": ("Components", False, False),
+}
 _ATTACHMENTS = re.compile(r"^/rest/api/3/issue/(?P<key>[^/]+)/attachments$")
 _CLAUSE = re.compile(
     r'^\s*(?P<field>[A-Za-z]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[\w.:-]+))\s*$'
@@ -91,12 +132,19 @@ class JiraFake(JsonRestFake):
         *,
         create_screen: frozenset[str] | set[str] = CREATE_SCREEN,
         index_delay: float = 0.0,
+        issue_types: tuple[dict, ...] | list[dict] = ENGLISH,
+        required: dict[str, dict] | None = None,
+        components: tuple[str, ...] | list[str] = (),
         **kw,
     ):
         """`users`: email -> {"accountId", "displayName"} and optionally "active" (True),
         "assignable" (True) and "emailHidden" (False: Jira shows the email only if the person's
         profile lets it). The account the client signs in with is a user too. `index_delay`:
-        seconds before a new issue shows in search."""
+        seconds before a new issue shows in search. `issue_types`: the project's types as
+        createmeta shows them (ENGLISH, FRENCH, or any {"id", "name", "hierarchyLevel", "subtask"}).
+        `required`: custom fields every issue must carry, fieldId -> {"name"} and optionally
+        "options" (the values a select list allows). `components`: the project's components (on
+        the create screen when there are any)."""
         super().__init__(**kw)
         self.email, self.api_token, self.project = email, api_token, project
         self.users = {e.lower(): dict(u) for e, u in (DEFAULT_USERS if users is None else users).items()}
@@ -104,6 +152,9 @@ class JiraFake(JsonRestFake):
             email.lower(), {"accountId": "712020:0a5e1c0000", "displayName": "PreSkool IRP"}
         )
         self.create_screen, self.index_delay = frozenset(create_screen), index_delay
+        self.issue_types = [dict(t) for t in issue_types]
+        self.required = {k: dict(v) for k, v in (required or {}).items()}
+        self.components = list(components)
         self.issues: dict[str, dict] = {}  # key -> the issue as GET /rest/api/3/issue/{key} shows it
         self.contents: dict[str, bytes] = {}  # attachment id -> the file's bytes
         self._indexed_at: dict[str, float] = {}
@@ -181,6 +232,8 @@ class JiraFake(JsonRestFake):
             return 200, self._search(body)
         if path == "/rest/api/3/user/search" and method == "GET":
             return 200, self._user_search(params["query"])
+        if (match := _META.match(path)) and method == "GET":
+            return 200, self._createmeta(match["project"], match["type"], params["query"])
         if (match := _ATTACHMENTS.match(path)) and method == "POST":
             return 200, self._attach(request, match["key"], params.get("parts"))
         if (match := _ISSUE.match(path)) and method == "GET":
@@ -201,17 +254,17 @@ class JiraFake(JsonRestFake):
             raise Refused(400, ["Issue must be created with fields: the request has no 'fields' object."])
         errors: dict[str, str] = {}
         for name in fields:
-            if name not in self.create_screen:
+            if name not in self.screen():
                 errors[name] = (
                     f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
                 )
         project = fields.get("project")
         if not isinstance(project, dict) or self.project not in (project.get("key"), project.get("id")):
             errors["project"] = "valid project is required"
-        issuetype = fields.get("issuetype")
-        type_name = issuetype.get("name") if isinstance(issuetype, dict) else None
-        if type_name not in ISSUE_TYPES:
+        kind = self._issue_type(fields.get("issuetype"))
+        if kind is None:
             errors["issuetype"] = "Specify a valid issue type"
+        errors.update(self._custom_errors(fields))
         summary = fields.get("summary")
         if not isinstance(summary, str) or not summary.strip():
             errors["summary"] = "You must specify a summary of the issue."
@@ -258,7 +311,8 @@ class JiraFake(JsonRestFake):
                 "duedate": due,
                 "created": now,
                 "updated": now,
-                "issuetype": {"id": ISSUE_TYPES[type_name], "name": type_name, "subtask": False},
+                "issuetype": {"id": kind["id"], "name": kind["name"], "subtask": kind["subtask"]},
+                "components": [{"name": c["name"]} for c in fields.get("components") or []],
                 "project": {"id": "10000", "key": self.project, "name": "Incident Response"},
                 "status": {"id": "10000", "name": "To Do", "statusCategory": {"key": "new", "name": "To Do"}},
                 "assignee": self._user(account) if account else None,
@@ -267,6 +321,103 @@ class JiraFake(JsonRestFake):
         }
         self._indexed_at[key] = time.monotonic() + self.index_delay
         return {"id": issue_id, "key": key, "self": self.issues[key]["self"]}
+
+    def screen(self) -> frozenset[str]:
+        """The fields the create screen has: the configured ones, the required custom fields, and
+        components when the project has any."""
+        return self.create_screen | set(self.required) | ({"components"} if self.components else set())
+
+    def _issue_type(self, asked: Any) -> dict | None:
+        """The project's type named by `{"id"}` or by `{"name"}` in the site's language."""
+        if not isinstance(asked, dict):
+            return None
+        if "id" in asked:
+            return next((t for t in self.issue_types if t["id"] == str(asked["id"])), None)
+        return next((t for t in self.issue_types if t["name"] == asked.get("name")), None)
+
+    def _custom_errors(self, fields: dict) -> dict[str, str]:
+        """Jira's words for a required field left out, an option it does not allow, an unknown
+        component."""
+        errors = {}
+        for field_id, meta in self.required.items():
+            value = fields.get(field_id)
+            if value in (None, "", [], {}):
+                errors[field_id] = f"{meta['name']} is required."
+            elif meta.get("options") and (
+                not isinstance(value, dict) or value.get("value") not in meta["options"]
+            ):
+                errors[field_id] = f"Specify a valid value for {meta['name']}"
+        for component in fields.get("components") or []:
+            name = component.get("name") if isinstance(component, dict) else None
+            if name not in self.components:
+                errors["components"] = f"Component name '{name}' is not valid"
+        return errors
+
+    def _createmeta(self, project: str, type_id: str | None, query: dict) -> dict:
+        """`GET /rest/api/3/issue/createmeta/{projectIdOrKey}/issuetypes[/{issueTypeId}]`, paged."""
+        if project.upper() != self.project.upper() and project != "10000":
+            raise Refused(404, [f"No project could be found with key '{project}'."])
+        try:
+            start, size = int(query.get("startAt", 0)), max(1, min(200, int(query.get("maxResults", 50))))
+        except ValueError:
+            raise Refused(400, ["startAt and maxResults must be numbers."]) from None
+        if type_id is None:
+            items = [
+                {**t, "self": f"{self.url}/rest/api/3/issuetype/{t['id']}", "description": ""}
+                for t in self.issue_types
+            ]
+            return {
+                "issueTypes": items[start : start + size],
+                "maxResults": size,
+                "startAt": start,
+                "total": len(items),
+            }
+        if not any(t["id"] == type_id for t in self.issue_types):
+            raise Refused(400, ["The issue type selected is invalid."])
+        fields = [self._field_meta(f) for f in sorted(self.screen())]
+        return {
+            "fields": fields[start : start + size],
+            "maxResults": size,
+            "startAt": start,
+            "total": len(fields),
+        }
+
+    def _field_meta(self, field_id: str) -> dict:
+        if field_id in self.required:
+            meta = self.required[field_id]
+            shown = {
+                "name": meta["name"],
+                "required": True,
+                "hasDefaultValue": False,
+                "schema": {
+                    "type": "option" if meta.get("options") else "string",
+                    "custom": "x",
+                    "customId": int(field_id.rpartition("_")[2] or 0),
+                },
+            }
+            if meta.get("options"):
+                shown["allowedValues"] = [
+                    {
+                        "id": str(20000 + n),
+                        "value": v,
+                        "self": f"{self.url}/rest/api/3/customFieldOption/{20000 + n}",
+                    }
+                    for n, v in enumerate(meta["options"])
+                ]
+        else:
+            name, required, default = _SYSTEM_FIELDS.get(field_id, (field_id, False, False))
+            shown = {
+                "name": name,
+                "required": required,
+                "hasDefaultValue": default,
+                "schema": {"type": "any", "system": field_id},
+            }
+            if field_id == "components":
+                shown["allowedValues"] = [
+                    {"id": str(10100 + n), "name": c, "self": f"{self.url}/rest/api/3/component/{10100 + n}"}
+                    for n, c in enumerate(self.components)
+                ]
+        return {"fieldId": field_id, "key": field_id, "operations": ["set"], **shown}
 
     def _attach(self, request: web.Request, key: str, parts: list[dict] | None) -> list[dict]:
         """Jira's attachments endpoint: the XSRF header, an issue, at least one `file` part."""

@@ -6,6 +6,7 @@ settings classes through deploy/environment.py, never against a hand-written lis
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -81,6 +82,8 @@ def sample(name: str, field: FieldInfo | None) -> str:
         return "2525"
     if "Path" in kind:
         return f"/etc/irp/tls/{name.lower()}.pem"
+    if kind.startswith("dict"):  # a JSON object (JIRA_FIELDS)
+        return f'{{"value-of-{name.lower()}": "x"}}'
     return f"value-of-{name.lower()}"
 
 
@@ -190,6 +193,8 @@ def test_each_process_builds_its_settings_from_what_compose_gives_it(service, tm
                     continue
                 got = getattr(settings, field)
                 got = got.get_secret_value() if isinstance(got, SecretStr) else got
+                if isinstance(got, dict | list):  # read from JSON (JIRA_FIELDS) or a comma list
+                    got = json.dumps(got) if isinstance(got, dict) else ",".join(got)
                 if given[name] == env[name]:
                     assert str(got).lower() == env[name].lower(), f"{cls.__name__}.{field} ({name})"
 

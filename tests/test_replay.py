@@ -34,6 +34,7 @@ ERAS = {
         "email-each-address",
         "roles-anyone",
         "heartbeat-retire",
+        "ticket-failed",
     }
 }
 

@@ -119,21 +119,16 @@ async def test_a_retry_after_jira_created_it_but_the_answer_was_lost_creates_not
 
 
 async def test_a_bad_token_is_refused_for_good_and_never_shown(fake):
+    """Refused for good: the ticket is reported failed (not retried), the token never shown."""
     token = "ATATT3xFfGF0-wrong-token-0123456789"
-    with pytest.raises(ApplicationError) as info:
-        await create(fake, POSTMORTEM, token=token)
-    assert info.value.non_retryable and "401" in info.value.message
-    assert token not in info.value.message and fake.issues == {}
+    result = await create(fake, POSTMORTEM, token=token)
+    assert "401" in result.failed and not result.created and result.key is None
+    assert token not in result.failed and fake.issues == {}
 
 
 async def test_an_unknown_project_is_refused_with_jira_s_reason(fake):
-    with pytest.raises(ApplicationError) as info:
-        await create(fake, POSTMORTEM, project="NOPE")
-    assert (
-        info.value.non_retryable
-        and "400" in info.value.message
-        and "'NOPE' does not exist" in info.value.message
-    )
+    result = await create(fake, POSTMORTEM, project="NOPE")
+    assert "400" in result.failed and "'NOPE' does not exist" in result.failed and fake.issues == {}
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,8 @@ POSTMORTEM_TICKET = "postmortem"  # plan/decide/ledger.py's key for the post-mor
 KEYS_TIMEOUT = timedelta(seconds=30)
 # An address the email port refuses (plan/addresses.py) fails that one email, not the whole step.
 EACH_ADDRESS = "email-each-address"
+# A ticket Jira refuses for good (a required field, a localised issue type) is said in the bridge.
+TICKET_FAILED = "ticket-failed"
 
 
 def run(r, effect: fx.Effect) -> None:
@@ -315,7 +317,11 @@ async def ticket(r, asked: fx.Ticket) -> None:
         ),
         what=f"create the {asked.key} ticket",
     )
-    if result:
+    if result and result.failed:  # refused for good, on its own (issue 23): said in the bridge too
+        r.decide(
+            outcomes.ticket_failed, asked.key, asked.title, result.failed, workflow.patched(TICKET_FAILED)
+        )
+    elif result:
         r.decide(outcomes.ticket, asked.key, result.url, result.key, result.note, result.skipped)
 
 

@@ -41,6 +41,9 @@ class TicketResult(BaseModel):
     created: bool = False
     skipped: str | None = None
     note: str | None = None  # what was left out, in the provider's words
+    # the tracker refused this ticket for good (a field the project requires, an issue type or a
+    # project it does not have), in its words; the other tickets go on
+    failed: str | None = None
     attached: list[str] = []  # files attached to it by this attempt or an earlier one
 
 
@@ -78,8 +81,11 @@ class TicketActivities:
     @activity.defn
     async def create_ticket(self, request: TicketRequest) -> TicketResult:
         """Exactly once: looked up by (incident, key) before it is created. A ticket that is
-        already there is returned with created=False. A key that is not lowercase letters,
-        digits and '-' (at most 100) is refused without retrying."""
+        already there is returned with created=False. A ticket the tracker refuses for good (its
+        `give_up`: a 400 for a required field, a 404 project) answers `failed` with the tracker's
+        words, so that it is reported on its own and the other tickets go on; what may pass later
+        (down, rate limited) is retried. A key that is not lowercase letters, digits and '-' (at
+        most 100) is refused without retrying."""
         if self.tickets is None:
             return TicketResult(skipped=f"skipped: {self.missing} not configured")
         if not _KEY.match(request.key):
@@ -87,8 +93,15 @@ class TicketActivities:
                 f"ticket key {request.key!r} must be lowercase letters, digits and '-', "
                 "starting with a letter, at most 100 characters"
             )
-        found = await self.tickets.find(request.incident_id, request.key, retry=activity.info().attempt > 1)
-        result = found or await self.tickets.create(request)
+        try:
+            found = await self.tickets.find(
+                request.incident_id, request.key, retry=activity.info().attempt > 1
+            )
+            result = found or await self.tickets.create(request)
+        except ApplicationError as e:
+            if not e.non_retryable:
+                raise
+            return TicketResult(failed=e.message)
         if request.picture is not None and result.key:
             return await self._attach_picture(result, request.picture)
         return result

@@ -1,19 +1,27 @@
 """Tickets in Jira Cloud: platform REST API v3 (https://developer.atlassian.com/cloud/jira/platform/rest/v3/)
 over httpx. Jira's rules live here: a ticket is found by a label unique to (incident, key), its
 assignee by a user search on the email, its description is ADF cut to Jira's size limit
-(tickets/jira_adf.py), its summary one line of at most 255 characters."""
+(tickets/jira_adf.py), its summary one line of at most 255 characters.
+
+Projects as customers configure them: the issue type is looked up once in the project's create
+metadata and sent by id (a French site calls Task "Tâche"); the fields the project requires are
+named in JIRA_FIELDS and the components in JIRA_COMPONENTS; `check()` holds all of it to Jira
+when the worker starts (worker.py refuses to start, naming the setting and what Jira offers),
+and a ticket Jira still refuses later fails on its own with Jira's words (TicketResult.failed)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import ssl
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import give_up, try_again
@@ -40,7 +48,9 @@ class FieldsRefused(Exception):
 
 class JiraSettings(SharedSettings):
     """JIRA_URL (https://<site>.atlassian.net), JIRA_EMAIL and JIRA_API_TOKEN (the account's basic
-    auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on."""
+    auth), JIRA_PROJECT (its key, e.g. IRP): all four turn Jira on. JIRA_ISSUE_TYPE, JIRA_FIELDS and
+    JIRA_COMPONENTS fit the tickets to the project as it is configured; the worker checks them
+    against the project's create metadata when it starts."""
 
     jira_url: str | None = Field(
         None,
@@ -58,6 +68,45 @@ class JiraSettings(SharedSettings):
         None,
         description="The key of the project the follow-up tickets go to (e.g. IRP).",
     )
+    jira_issue_type: str | None = Field(
+        None,
+        description=(
+            "The issue type of the tickets: its id (e.g. 10001) or its name as the project shows it, in "
+            "the site's language (`Tâche` on a French site). Unset: `Task` if the project has it, else "
+            "the project's first standard type (neither epic nor sub-task)."
+        ),
+    )
+    jira_fields: Annotated[dict[str, Any], NoDecode] = Field(
+        {},
+        description=(
+            "A JSON object of the values the project requires on every new issue, as Jira's create "
+            'API takes them, e.g. `{"customfield_10010": {"value": "Platform"}}`.'
+        ),
+    )
+    jira_components: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Comma-separated component names every ticket is filed under (e.g. `Backend,Ops`).",
+    )
+
+    @field_validator("jira_fields", mode="before")
+    @classmethod
+    def _fields_json(cls, value: Any) -> Any:
+        """JIRA_FIELDS: a JSON object. Raises ValueError naming the setting."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError as e:
+                raise ValueError(f"JIRA_FIELDS must be a JSON object: {e}") from None
+        if not isinstance(value, dict):
+            raise ValueError("JIRA_FIELDS must be a JSON object of field id -> value")
+        return value
+
+    @field_validator("jira_components", mode="before")
+    @classmethod
+    def _components_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
 
 
 class Jira:
@@ -82,9 +131,14 @@ class Jira:
         ssl_context: ssl.SSLContext,
         *,
         recheck_after: float = 5.0,
+        issue_type: str | None = None,
+        fields: dict[str, Any] | None = None,
+        components: list[str] | tuple[str, ...] = (),
     ):
         self.url, self.email, self.project = url.rstrip("/"), email, project
         self.api_token, self.ssl_context, self.recheck_after = api_token, ssl_context, recheck_after
+        self.issue_type, self.fields, self.components = issue_type, dict(fields or {}), list(components)
+        self._type: dict | None = None  # the project's issue type, looked up once (type_to_send)
 
     @classmethod
     def from_settings(cls, settings: JiraSettings, people: tuple[Person, ...] = ()) -> Jira | None:
@@ -92,7 +146,16 @@ class Jira:
         token = secret(settings.jira_api_token)
         if not (settings.jira_url and settings.jira_email and token and settings.jira_project):
             return None
-        return cls(settings.jira_url, settings.jira_email, token, settings.jira_project, settings.ssl_context)
+        return cls(
+            settings.jira_url,
+            settings.jira_email,
+            token,
+            settings.jira_project,
+            settings.ssl_context,
+            issue_type=settings.jira_issue_type,
+            fields=settings.jira_fields,
+            components=settings.jira_components,
+        )
 
     # the tickets port ----------------------------------------------------------------------------
 
@@ -118,7 +181,7 @@ class Jira:
         fields = dict(
             summary=one_line(request.summary),
             description_adf=description,
-            issue_type=request.issue_type,
+            issue_type=(await self.type_to_send(request.issue_type))["id"],
             labels=labels,
             due=request.due,
             assignee_account_id=assignee,
@@ -186,14 +249,18 @@ class Jira:
         due: date | None,
         assignee_account_id: str | None,
     ) -> dict:
-        """`{"id", "key", "self"}` of the new issue. Raises FieldsRefused when Jira refused only
-        the assignee or the due date (nothing was created)."""
+        """`{"id", "key", "self"}` of the new issue; `issue_type` is the type's id, JIRA_FIELDS and
+        JIRA_COMPONENTS go with it. Raises FieldsRefused when Jira refused only the assignee or the
+        due date (nothing was created)."""
         fields: dict[str, Any] = {
+            **self.fields,
             "project": {"key": self.project},
             "summary": summary,
-            "issuetype": {"name": issue_type},
+            "issuetype": {"id": issue_type},
             "labels": labels,
         }
+        if self.components:
+            fields["components"] = [{"name": c} for c in self.components]
         if description_adf and description_adf.get("content"):
             fields["description"] = description_adf
         if due is not None:
@@ -206,7 +273,74 @@ class Jira:
             refused = {k: v for k, v in errors.items() if k in self.optional_fields and k in fields}
             if refused and len(refused) == len(errors) and not _messages(response):
                 raise FieldsRefused(refused, self._said("POST /rest/api/3/issue", response))
+            if "issuetype" in errors:  # the type was renamed or removed since it was looked up
+                self._type = None
         return self._answer("POST /rest/api/3/issue", response)
+
+    # the project as the customer configured it ----------------------------------------------------
+
+    async def issue_types(self) -> list[dict]:
+        """The project's issue types as its create metadata shows them (`{"id", "name",
+        "hierarchyLevel", "subtask"}`, names in the site's language); every page. A project that
+        does not exist is Jira's 404 (give_up)."""
+        path = f"/rest/api/3/issue/createmeta/{self.project}/issuetypes"
+        return await self._pages(path, "issueTypes")
+
+    async def create_fields(self, type_id: str) -> list[dict]:
+        """The create screen's fields for one issue type (`fieldId`, `name`, `required`,
+        `hasDefaultValue`, `allowedValues`), every page."""
+        return await self._pages(
+            f"/rest/api/3/issue/createmeta/{self.project}/issuetypes/{type_id}", "fields"
+        )
+
+    async def _pages(self, path: str, key: str) -> list[dict]:
+        items: list[dict] = []
+        while True:
+            page = await self._request("GET", path, params={"startAt": len(items), "maxResults": 50})
+            got = page.get(key) if isinstance(page, dict) else None
+            if not isinstance(got, list):
+                raise try_again(f"Jira answered GET {path} without {key!r}")
+            items += [i for i in got if isinstance(i, dict)]
+            if not got or len(items) >= int(page.get("total") or 0):
+                return items
+
+    async def type_to_send(self, asked: str = "Task") -> dict:
+        """The issue type tickets are created with, looked up once: JIRA_ISSUE_TYPE if set, else
+        `asked` (pick_issue_type). Raises give_up naming what the project offers."""
+        if self._type is None:
+            types = await self.issue_types()
+            wanted = self.issue_type or asked
+            chosen = pick_issue_type(types, wanted, strict=self.issue_type is not None)
+            if chosen is None:
+                setting = (
+                    f"JIRA_ISSUE_TYPE={self.issue_type}" if self.issue_type else "JIRA_ISSUE_TYPE (unset)"
+                )
+                lacks = "such issue type" if self.issue_type else f"{asked} nor a standard type (level 0)"
+                raise give_up(
+                    f"{setting}: Jira project {self.project} has no {lacks}; it offers {offered(types)}"
+                )
+            self._type = chosen
+        return self._type
+
+    async def check(self) -> str:
+        """At the worker's start: the project, the issue type, the fields the project requires,
+        JIRA_FIELDS and JIRA_COMPONENTS held to the project's create metadata. Answers what tickets
+        will be created as; raises ValueError naming the setting and what Jira offers, or
+        ApplicationError (try_again) when Jira cannot be asked now."""
+        try:
+            kind = await self.type_to_send()
+        except ApplicationError as e:
+            if e.non_retryable:
+                raise ValueError(_start_refusal(self.project, e.message)) from None
+            raise
+        on_screen = {f.get("fieldId"): f for f in await self.create_fields(kind["id"])}
+        problems = screen_problems(on_screen, self.fields, self.components)
+        if problems:
+            raise ValueError(
+                f"Jira project {self.project}, issue type {kind['name']} ({kind['id']}): "
+                + "; ".join(problems)
+            )
+        return f"Jira tickets go to project {self.project} as {kind['name']} (issue type {kind['id']})"
 
     async def _assignee(self, email: str | None, notes: list[str]) -> str | None:
         """The assignee's account, or None with a note: the lookup is an enrichment, and a failed
@@ -278,6 +412,82 @@ class Jira:
 
     def _hide(self, message: str) -> str:
         return message.replace(self.api_token, "***") if self.api_token else message
+
+
+def pick_issue_type(types: list[dict], wanted: str, *, strict: bool) -> dict | None:
+    """The type whose id is `wanted`, else whose name is (case aside). Not `strict` (no
+    JIRA_ISSUE_TYPE set): else the project's first standard type, hierarchy level 0 and not a
+    sub-task, whatever the site's language calls it."""
+    by_id = next((t for t in types if str(t.get("id")) == wanted), None)
+    by_name = next((t for t in types if str(t.get("name", "")).casefold() == wanted.casefold()), None)
+    if by_id or by_name or strict:
+        return by_id or by_name
+    return next((t for t in types if t.get("hierarchyLevel", 0) == 0 and not t.get("subtask")), None)
+
+
+def offered(types: list[dict]) -> str:
+    """`Tâche (10001), Bogue (10002)`: what a project offers, for a refusal."""
+    return ", ".join(f"{t.get('name')} ({t.get('id')})" for t in types if not t.get("subtask")) or "none"
+
+
+def screen_problems(on_screen: dict[str, dict], values: dict[str, Any], components: list[str]) -> list[str]:
+    """What the project's create screen (fieldId -> createmeta field) would refuse of every ticket:
+    a required field without a default that neither we nor JIRA_FIELDS set (or set empty), a JIRA_FIELDS field
+    not on the screen, an option or a component the project does not have."""
+    ours = {"project", "summary", "issuetype", "description", "labels", "duedate", "assignee"}
+    problems = []
+    for field_id, meta in on_screen.items():
+        given = field_id in ours or values.get(field_id) not in (None, "", [], {})
+        if meta.get("required") and not meta.get("hasDefaultValue") and not given:
+            allowed = _allowed(meta)
+            problems.append(
+                f"JIRA_FIELDS must set {field_id} ({meta.get('name')}), which the project requires"
+                + (f"; Jira allows {allowed}" if allowed else "")
+            )
+    for field_id, value in values.items():
+        meta = on_screen.get(field_id)
+        if meta is None:
+            problems.append(f"JIRA_FIELDS.{field_id}: not on the project's create screen")
+        elif (allowed := _allowed(meta)) and any(
+            _option(v) not in _allowed_values(meta) for v in (value if isinstance(value, list) else [value])
+        ):
+            problems.append(
+                f"JIRA_FIELDS.{field_id}: {_options(value)!r} is not an option; Jira allows {allowed}"
+            )
+    if components:
+        meta = on_screen.get("components")
+        have = [str(v.get("name")) for v in (meta or {}).get("allowedValues") or []]
+        if unknown := [c for c in components if c not in have]:
+            problems.append(
+                f"JIRA_COMPONENTS: {', '.join(unknown)} not in the project; "
+                f"it has {', '.join(have) or 'none'}"
+            )
+    return problems
+
+
+def _allowed_values(meta: dict) -> list[str]:
+    values = meta.get("allowedValues") or []
+    return [str(v.get("value") or v.get("name")) for v in values if isinstance(v, dict)]
+
+
+def _allowed(meta: dict) -> str:
+    return ", ".join(_allowed_values(meta))
+
+
+def _options(value: Any) -> str:
+    return ", ".join(_option(v) for v in value) if isinstance(value, list) else _option(value)
+
+
+def _option(value: Any) -> str:
+    return str(value.get("value") or value.get("name")) if isinstance(value, dict) else str(value)
+
+
+def _start_refusal(project: str, said: str) -> str:
+    if " 404" in said or "with 404" in said:
+        return f"JIRA_PROJECT={project}: Jira has no such project ({said})"
+    if "with 401" in said:
+        return f"JIRA_EMAIL/JIRA_API_TOKEN: Jira refused the credentials ({said})"
+    return said
 
 
 def label_part(value: str) -> str:

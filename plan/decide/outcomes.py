@@ -53,6 +53,23 @@ def ticket(
         d.note(K.ticket_skipped, f"{key}: {skipped}")
 
 
+def ticket_failed(d: Draft, key: str, title: str, why: str, say: bool) -> None:
+    """§8: the tracker refused one ticket for good (a field the project requires, an issue type
+    or project it lacks): in the timeline, and (`say`) told to the IC, who owns the action items,
+    by direct message (the bridge is archived by §8) and in the bridge while it is open, naming the
+    ticket and the tracker's reason, so someone files it by hand; the other tickets go on."""
+    d.note(K.ticket_failed, f"{key}: {why}", reason=why)
+    if not say:
+        return
+    text = (
+        f"⚠️ The {key} ticket ({title}) could not be created: {why}. File it by hand, "
+        "and fix the Jira settings (docs/integrations.md) for the next ones."
+    )
+    if d.s.bridge.channel_id and not d.s.bridge.archived:
+        d.post(f"ticket-failed-{key}", text)
+    d.effect(Notify(key=f"ticket-failed-{key}", text=text, role=Role.incident_commander))
+
+
 def bridge(d: Draft, **changes) -> None:
     """The bridge's channel as the chat lane found it (opened, lost, continued, archived)."""
     d.s.bridge = d.s.bridge.model_copy(update=changes)

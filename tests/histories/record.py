@@ -31,7 +31,7 @@ from plan.alerts import Declaration
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.heartbeat import Beat, HeartbeatInput, Retirement, heartbeat_id, pipeline_id, pipeline_labels
 from plan.incident import IncidentInput
-from sandbox.jira import JiraFake
+from sandbox.jira import FRENCH, JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.settings import sandbox_settings
@@ -684,6 +684,27 @@ def outward_setup(policy, pagerduty):
     return policy.model_copy(update={"customer_email": mail})
 
 
+async def jira(client, task_queue, policy, env, prometheus):
+    """v2.1, issue 23 case 8's kind for Jira (workflow.patched "ticket-failed"): a French Jira
+    whose admin made a field required after the worker's start check. Resolved: §8's tickets are
+    each refused on their own (`ticket-failed`, the IC told which and why); the requirement lifted,
+    an action item's ticket is created."""
+    fake = FAKES["jira"]
+    fake.issue_types = [dict(t) for t in FRENCH]
+    fake.required = {"customfield_10010": {"name": "Équipe", "options": ["Plateforme"]}}
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-jira")
+    ic = "asha.rao@preskool.com"
+    await handle.signal("resolve", {"by": ic, "summary": "rolled back", "force_reason": "recording"})
+    await status_when(handle, lambda s: sum(e.kind == "ticket-failed" for e in s.timeline) >= 3)
+    fake.required = {}
+    await handle.signal(
+        "add_action_item", {"title": "Canary deploys", "owner": "ben.okafor@preskool.com", "by": ic}
+    )
+    await status_when(handle, lambda s: "action-item-1" in s.tickets)
+    await env.sleep(timedelta(minutes=1))
+    return handle
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
 LATER_ERAS: dict[str, str] = {
     "p1_keys_looked_up": "v2.1",
@@ -691,6 +712,7 @@ LATER_ERAS: dict[str, str] = {
     "outward": "v2.1",
     "roles": "v2.1",
     "heartbeat": "v2.1",
+    "jira": "v2.1",
 }
 SETUP = {"p1_on_call": on_call_setup, "people": shift_setup, "outward": outward_setup}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
@@ -715,6 +737,7 @@ SCENARIOS = {
     "outward": outward,
     "roles": roles,
     "heartbeat": heartbeat,
+    "jira": jira,
 }
 
 
@@ -739,7 +762,7 @@ async def main(names: list[str]) -> None:
             env,
         ):
             settings = sandbox_settings(slack, pagerduty, statuspage, prometheus, jira, smtp)
-            FAKES.update(statuspage=statuspage, slack=slack)
+            FAKES.update(statuspage=statuspage, slack=slack, jira=jira)
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
             if name in KEYED:
                 settings = settings.model_copy(update={"irp_attestation_public_keys": RECORD_PUBLIC})
