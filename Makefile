@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-test: install  ## lint, format check, then the whole suite on real Temporal servers
+TEST_PROCESSES ?= 2
+test: install  ## lint, format check, then the whole suite on real Temporal servers (TEST_PROCESSES=2 at once, a file each)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 FUZZ_EXAMPLES ?= 1000
 fuzz: install  ## the property tests long: FUZZ_EXAMPLES examples each (default 1,000); prints how many each tried
