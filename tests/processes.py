@@ -8,6 +8,7 @@ on a condition (a port, a poller, /healthz) with a deadline, and fail with the l
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -262,6 +263,11 @@ def settings_env(integrations) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, list | dict):  # as people write them: a comma list, a JSON object
+            if value:
+                shown = ",".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+                env[name.upper()] = shown
+            continue
         env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
