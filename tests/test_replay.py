@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from connection.temporal import replay_runner
 from worker import WORKFLOWS
 from workflows import paging
 from workflows.outside import Watch
+from workflows.router import Router
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 
@@ -105,6 +107,19 @@ async def test_replay_catches_a_change_in_how_a_slow_step_is_watched():
         await fails_to_replay(history)
     finally:
         Watch.covers = original
+
+
+async def test_replay_catches_issue_23s_roles_without_their_patch():
+    """A v2.0 incident that gave a role to someone in no roster (refused then) and to a person of the
+    roster (no checklist then) must not replay with `roles-anyone` taken as on: the patch matters."""
+    path = next(p for p in HISTORIES if p.stem == "p1_roles_before")
+    history = WorkflowHistory.from_json("x", json.loads(path.read_text()))
+    original = Router.given
+    Router.given = lambda self: dataclasses.replace(original(self), patched=lambda _change: True)
+    try:
+        await fails_to_replay(history)
+    finally:
+        Router.given = original
 
 
 async def fails_to_replay(history: WorkflowHistory) -> None:
