@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 
 from temporalio.client import WorkflowHandle
 
@@ -57,3 +59,23 @@ async def finish(handle: WorkflowHandle) -> None:
 
     await eventually(idle)
     await handle.terminate("test finished")
+
+
+@asynccontextmanager
+async def serving(app):
+    """`app` (ASGI: the receiver) on uvicorn on a free local port, over real HTTP: yields its URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

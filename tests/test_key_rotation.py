@@ -11,13 +11,10 @@ differs)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
 from contextlib import asynccontextmanager
 
 import pytest_asyncio
-import uvicorn
 from pydantic import SecretStr
 
 from incident_client.intake import deliver_alerts
@@ -25,7 +22,7 @@ from plan import AlertmanagerDelivery
 from plan.attestation import new_key_pair, public_keys
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
 from sandbox.slack_user import SlackUser
-from tests.helpers import TOKEN, eventually, finish, status_when
+from tests.helpers import TOKEN, eventually, finish, serving, status_when
 from tests.payloads import alert, delivery
 from webhook.app import create_app
 from webhook.slack import SlackAppSettings
@@ -60,19 +57,8 @@ async def receiver(client, slack, task_queue: str, private: str):
         return client
 
     app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, slack=settings)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), timeout=10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as url:
+        yield url
 
 
 def role_given(status, role: str) -> bool:

@@ -5,14 +5,12 @@ types exactly what Slack would send, signed as Slack signs it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from pydantic import SecretStr
 
 from incident_client.intake import deliver_alerts
@@ -21,7 +19,7 @@ from plan.attestation import attest, load_private_key, new_key_pair
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
 from sandbox.slack_user import SlackUser
 from tests.conftest import TOKEN
-from tests.helpers import eventually, finish, status_when
+from tests.helpers import eventually, finish, serving, status_when
 from tests.payloads import alert, delivery
 from webhook.app import create_app
 from webhook.slack import SlackAppSettings
@@ -65,19 +63,8 @@ def slack_receiver(dev_env, slack):
             return dev_env.client
 
         app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, slack=settings)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server.serve())
-        await eventually(lambda: server.started or task.done(), timeout=10)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            await task
+        async with serving(app) as url:
+            yield url
 
     return serve
 

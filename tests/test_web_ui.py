@@ -4,16 +4,13 @@ the README's pictures to docs/images/."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import uuid
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -28,7 +25,7 @@ from incident_client.intake import deliver_alerts  # noqa: E402
 from plan import AlertmanagerDelivery  # noqa: E402
 from tests import webui  # noqa: E402
 from tests.conftest import binary  # noqa: E402
-from tests.helpers import AUTH, TOKEN, eventually, finish, status_when  # noqa: E402
+from tests.helpers import AUTH, TOKEN, eventually, finish, serving, status_when  # noqa: E402
 from tests.payloads import alert, delivery  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 from webhook.app import create_app  # noqa: E402
@@ -183,22 +180,6 @@ async def test_rollback_approved_from_the_web_ui_runs_once(ui_env, page, run_wor
 
 
 # --- The receiver's own incident pages (/ui/, webhook/pages/) -----------------------------------------
-
-
-@asynccontextmanager
-async def serving(app):
-    """`app` on a free local port, over real HTTP, for the browser: yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), timeout=10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def inputs(handle) -> list[str]:
