@@ -5,6 +5,7 @@ end-to-end runs. Outside systems are faked at the network boundary by the sandbo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -228,3 +229,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if is_property(getattr(item, "obj", None)):
             item.add_marker(pytest.mark.fuzz)
+
+
+# --- the CLI as a person runs it -------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(dev_env):
+    """`await cli(*args, task_queue=…)`: `python starter.py ARGS` (the same as `irp`) as its own
+    process against the test's dev server: (exit code, stdout, stderr)."""
+
+    async def run(*args: str, task_queue: str = "unused") -> tuple[int, str, str]:
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).resolve().parent.parent / "starter.py"),
+            *args,
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode, out.decode(), err.decode()
+
+    return run

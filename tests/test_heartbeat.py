@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -382,38 +380,21 @@ async def test_a_heartbeat_whose_pipeline_is_gone_is_retired_by_a_person_with_on
         await finish(handle)
 
 
-async def irp(dev_env, *args: str) -> tuple[int, str, str]:
-    """`irp …` as a person runs it: a real process against the dev server."""
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "starter.py"),
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def test_irp_heartbeat_status_and_retire(dev_env, run_worker, policy, slack, pagerduty):
+async def test_irp_heartbeat_status_and_retire(cli, dev_env, run_worker, policy, slack, pagerduty):
     """From the command line: a pipeline's heartbeat shows its peers; retiring it needs a reason,
     ends it, and says so in the alerts channel; an unknown heartbeat is named as such."""
     cluster = f"k8s-{uuid.uuid4().hex[:6]}"
     url = f"http://alertmanager.{cluster}:9093"
     async with run_worker(dev_env.client) as tq, receiver(dev_env, tq) as http:
         beat_id = (await post(http, watchdog(url, cluster=cluster)))["heartbeat"]["heartbeat_id"]
-        code, out, err = await irp(dev_env, "heartbeat", "status", beat_id)
+        code, out, err = await cli("heartbeat", "status", beat_id)
         assert code == 0, err
         shown = json.loads(out)
         assert shown["pipeline"]["prometheus"] == f"monitoring/{cluster}" and url in shown["state"]["senders"]
 
-        code, _, err = await irp(dev_env, "heartbeat", "retire", beat_id, "--by", "ben.okafor@preskool.com")
+        code, _, err = await cli("heartbeat", "retire", beat_id, "--by", "ben.okafor@preskool.com")
         assert code == 2 and "--reason" in err  # argparse: a retirement says why
-        code, out, err = await irp(
-            dev_env,
+        code, out, err = await cli(
             "heartbeat",
             "retire",
             beat_id,
@@ -429,5 +410,5 @@ async def test_irp_heartbeat_status_and_retire(dev_env, run_worker, policy, slac
         handle = dev_env.client.get_workflow_handle(beat_id)
         assert (await handle.query(HeartbeatWorkflow.status)).state.retired.by == "ben.okafor@preskool.com"
 
-        code, _, err = await irp(dev_env, "heartbeat", "status", "heartbeat-p-000000000000")
+        code, _, err = await cli("heartbeat", "status", "heartbeat-p-000000000000")
         assert code == 1 and "no heartbeat 'heartbeat-p-000000000000'" in err

@@ -3,10 +3,8 @@ real dev server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -20,29 +18,6 @@ from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cli(dev_env):
-    async def run(*args: str, task_queue: str = "unused") -> tuple[int, str, str]:
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "TEMPORAL_TASK_QUEUE": task_queue,
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "starter.py"),
-            *args,
-            env=env,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        return proc.returncode, out.decode(), err.decode()
-
-    return run
 
 
 async def test_alert_status_signal_list(cli, dev_env, run_worker, tmp_path, pagerduty):
