@@ -15,7 +15,6 @@ from sandbox.slack import SlackFake
 from tests.helpers import eventually, finish, status_when
 from tests.test_lifecycle import open_incident as opened_on_time
 from tests.test_slack_app import IC, PRIMARY, keyed, open_incident, person, slack_receiver  # noqa: F401
-from tests.test_starter import cli  # noqa: F401
 
 ZOE, ZOE_EMAIL = "U0ZOE00001", "zoe.nakamura@preskool.com"  # a full member, in no roster
 GUEST, GUEST_EMAIL = "U0GUEST001", "gabe.guest@partner.example"  # a multi-channel guest
