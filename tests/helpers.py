@@ -79,3 +79,50 @@ async def serving(app):
     finally:
         server.should_exit = True
         await task
+
+
+async def metrics_client(dev_env, monkeypatch):
+    """A client of the test's dev server whose runtime serves Prometheus metrics (the worker's
+    `irp_*` and the SDK's) at IRP_METRICS_ADDRESS, a free local port; search attributes registered.
+    Answers (client, the metrics address)."""
+    from temporalio.client import Client
+
+    from connection.observability import metrics_runtime
+    from connection.search_attributes import register_search_attributes
+    from tests.processes import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("IRP_METRICS_ADDRESS", address)
+    client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        data_converter=dev_env.client.data_converter,
+        runtime=metrics_runtime(),
+    )
+    await register_search_attributes(client)
+    return client, address
+
+
+@asynccontextmanager
+async def slack_receiver_at(client, slack_url: str, task_queue: str, private: str, secret: str):
+    """The receiver with its Slack app on (signing secret `secret`, attesting with `private`) for
+    the sandbox Slack at `slack_url`, served on a free port: yields its URL."""
+    from pydantic import SecretStr
+
+    from sandbox.slack import DEFAULT_TOKEN
+    from webhook.app import create_app
+    from webhook.slack import SlackAppSettings
+
+    settings = SlackAppSettings(
+        slack_signing_secret=SecretStr(secret),
+        slack_bot_token=SecretStr(DEFAULT_TOKEN),
+        slack_api_url=slack_url,
+        slack_team_id="TSANDBOX01",
+        irp_attestation_key=SecretStr(private),
+    )
+
+    async def connect():
+        return client
+
+    app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, slack=settings)
+    async with serving(app) as url:
+        yield url

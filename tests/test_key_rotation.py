@@ -12,20 +12,16 @@ differs)."""
 from __future__ import annotations
 
 import uuid
-from contextlib import asynccontextmanager
 
 import pytest_asyncio
-from pydantic import SecretStr
 
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.attestation import new_key_pair, public_keys
-from sandbox.slack import DEFAULT_TOKEN, SlackFake
+from sandbox.slack import SlackFake
 from sandbox.slack_user import SlackUser
-from tests.helpers import TOKEN, eventually, finish, serving, status_when
+from tests.helpers import eventually, finish, slack_receiver_at, status_when
 from tests.payloads import alert, delivery
-from webhook.app import create_app
-from webhook.slack import SlackAppSettings
 from worker import build_worker
 
 SECRET = "sandbox-signing-secret-for-rotation"
@@ -42,23 +38,9 @@ async def slack(policy):
         yield fake
 
 
-@asynccontextmanager
-async def receiver(client, slack, task_queue: str, private: str):
+def receiver(client, slack, task_queue: str, private: str):
     """The receiver, its Slack app on and signing with `private`, on a free port: its URL."""
-    settings = SlackAppSettings(
-        slack_signing_secret=SecretStr(SECRET),
-        slack_bot_token=SecretStr(DEFAULT_TOKEN),
-        slack_api_url=slack.url,
-        slack_team_id="TSANDBOX01",
-        irp_attestation_key=SecretStr(private),
-    )
-
-    async def connect():
-        return client
-
-    app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, slack=settings)
-    async with serving(app) as url:
-        yield url
+    return slack_receiver_at(client, slack.url, task_queue, private, SECRET)
 
 
 def role_given(status, role: str) -> bool:

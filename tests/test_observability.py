@@ -8,27 +8,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from temporalio.client import Client
 
-from connection.observability import JsonFormatter, metrics_runtime
-from connection.search_attributes import register_search_attributes
+from connection.observability import JsonFormatter
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery
-from tests.helpers import eventually, finish, status_when
+from tests.helpers import eventually, finish, metrics_client, status_when
 from tests.payloads import alert, delivery
 from tests.processes import free_port
 from tests.test_lifecycle import IC, PRIMARY
 
 
 async def test_incident_metrics_on_the_worker_endpoint(dev_env, run_worker, policy, prometheus, monkeypatch):
-    address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("IRP_METRICS_ADDRESS", address)
-    client = await Client.connect(
-        dev_env.client.service_client.config.target_host,
-        data_converter=dev_env.client.data_converter,
-        runtime=metrics_runtime(),
-    )
-    await register_search_attributes(client)
+    client, address = await metrics_client(dev_env, monkeypatch)
     prometheus.healthy(policy)
     late = alert(scope="all")  # began 40 min before we heard of it: the times count from then
     late["startsAt"] = (datetime.now(UTC) - timedelta(minutes=40)).isoformat()

@@ -18,17 +18,14 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from temporalio.client import Client
 
-from connection.observability import JsonFormatter, metrics_runtime
-from connection.search_attributes import register_search_attributes
+from connection.observability import JsonFormatter
 from incident_client.intake import declare_incident, deliver_alerts
 from plan import AlertmanagerDelivery
 from plan.alerts import Declaration
 from plan.privacy import PRIVATE_SOURCE, PRIVATE_SUMMARY, log_text, page_content, ticket_content
-from tests.helpers import eventually, finish, status_when
+from tests.helpers import eventually, finish, metrics_client, status_when
 from tests.payloads import alert, delivery
-from tests.processes import free_port
 from tests.test_lifecycle import IC, PRIMARY
 
 SECRET = "Zebracorn7731"  # the data at risk, as a phrase no template or id contains
@@ -111,14 +108,7 @@ def public_slack(slack) -> list[dict]:
 async def test_a_private_incident_says_nothing_outward(
     dev_env, run_worker, policy, slack, pagerduty, statuspage, jira, smtp, prometheus, monkeypatch, caplog
 ):
-    address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("IRP_METRICS_ADDRESS", address)
-    client = await Client.connect(
-        dev_env.client.service_client.config.target_host,
-        data_converter=dev_env.client.data_converter,
-        runtime=metrics_runtime(),
-    )
-    await register_search_attributes(client)
+    client, address = await metrics_client(dev_env, monkeypatch)
     caplog.set_level(logging.INFO)  # the worker's level (IRP_LOG_LEVEL): at DEBUG libraries log bodies
     declaration = Declaration(
         summary=f"Fee ledger rows of {SECRET} exported",

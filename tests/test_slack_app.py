@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from plan.attestation import attest, load_private_key, new_key_pair
 from sandbox.slack import DEFAULT_TOKEN, SlackFake
 from sandbox.slack_user import SlackUser
 from tests.conftest import TOKEN
-from tests.helpers import eventually, finish, serving, status_when
+from tests.helpers import eventually, finish, slack_receiver_at, status_when
 from tests.payloads import alert, delivery
 from webhook.app import create_app
 from webhook.slack import SlackAppSettings
@@ -49,22 +48,8 @@ def keyed(integrations):
 def slack_receiver(dev_env, slack):
     """`async with slack_receiver(task_queue) as url:` the receiver, its Slack app on, on a port."""
 
-    @asynccontextmanager
-    async def serve(task_queue: str):
-        settings = SlackAppSettings(
-            slack_signing_secret=SecretStr(SECRET),
-            slack_bot_token=SecretStr(DEFAULT_TOKEN),
-            slack_api_url=slack.url,
-            slack_team_id="TSANDBOX01",
-            irp_attestation_key=SecretStr(PRIVATE),
-        )
-
-        async def connect():
-            return dev_env.client
-
-        app = create_app(token=SecretStr(TOKEN), task_queue=task_queue, connect=connect, slack=settings)
-        async with serving(app) as url:
-            yield url
+    def serve(task_queue: str):
+        return slack_receiver_at(dev_env.client, slack.url, task_queue, PRIVATE, SECRET)
 
     return serve
 
