@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from temporalio.client import Client
@@ -37,13 +38,17 @@ def build_worker(
     policy: Policy,
     settings: IntegrationSettings,
     deployment: DeploymentSettings | None = None,
+    drill: bool = False,
 ) -> Worker:
     """The worker is the one reader of the policy: incidents and heartbeats pin it from here at
     their start.
     A payload sealed by a key the worker lacks reaches the incident still sealed, to be refused
     there by its key id, rather than failing every task of that incident.
     `deployment`: the Worker Deployment version this worker is (None: unversioned, as most tests
-    run it)."""
+    run it).
+    `drill`: drill mode (IRP_DRILL=1), where a policy may speed up the incidents' clock; PolicyError
+    for a policy with `drill_clock` otherwise, so no production incident ever runs on it."""
+    refuse_drill_clock(policy, drill)
     codec = client.data_converter.payload_codec
     if isinstance(codec, EncryptionCodec) and not codec.keep_unknown:
         client = Client(**{**client.config(), "data_converter": data_converter(codec.keeping_unknown())})
@@ -57,11 +62,26 @@ def build_worker(
     )
 
 
+def refuse_drill_clock(policy: Policy, drill: bool) -> None:
+    """PolicyError when `policy` speeds up the clock (plan/drill_clock.py) outside drill mode."""
+    if policy.drill_clock and not drill:
+        raise PolicyError(
+            f"drill_clock: ×{policy.drill_clock.speed_up} is allowed only on a drill stack (a worker "
+            "started with IRP_DRILL=1); a production worker never speeds up an incident's clock"
+        )
+
+
+def drill_mode() -> bool:
+    """IRP_DRILL=1 (also true/yes/on): this worker serves drills only (docs/drills.md)."""
+    return os.environ.get("IRP_DRILL", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 async def main() -> None:
     configure_logging()
     temporal = TemporalSettings()
     try:
         policy = load_policy()
+        refuse_drill_clock(policy, drill_mode())
     except PolicyError as e:
         sys.exit(f"worker not started: {e}")
     deployment = DeploymentSettings()
@@ -84,7 +104,8 @@ async def main() -> None:
         )
     try:
         settings = IntegrationSettings()
-        worker = build_worker(client, temporal.temporal_task_queue, policy, settings, deployment)
+        queue = temporal.temporal_task_queue
+        worker = build_worker(client, queue, policy, settings, deployment, drill_mode())
         for said in await check_outside(settings, policy):  # Jira as the customer configured it
             logging.info("%s", said)
     except ValueError as e:  # a provider refused its settings, the roster's addresses, or the outside

@@ -151,6 +151,9 @@ class Given:
     # Whether a change of commands is on for this incident (the workflow's `workflow.patched`:
     # false when replaying an incident begun before it). Asked only where a decision differs.
     patched: Callable[[str], bool] = field(default=lambda _change: True, compare=False, repr=False)
+    # Temporal's time, where a drill's clock (plan/drill_clock.py) runs `now` faster; what outsiders
+    # date (attestations, PagerDuty's shifts) is judged by it. None: the same as `now`.
+    wall: datetime | None = None
 
 
 class Refusal(Exception):
@@ -180,6 +183,11 @@ class Draft:
     @property
     def now(self) -> datetime:
         return self.given.now
+
+    @property
+    def wall(self) -> datetime:
+        """Temporal's time (Given.wall): `now` except in a drill on a sped-up clock."""
+        return self.given.wall or self.given.now
 
     def note(self, kind: EventKind, text: str, by: str | None = None, **fields: Any) -> None:
         self.events.append(Event(kind=kind, text=text, by=by, **fields))

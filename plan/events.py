@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     claimed = "claimed"
     claim_confirmed = "claim-confirmed"
     security = "security"
+    drill_clock = "drill-clock"  # a drill's clock started or changed speed (plan/drill_clock.py)
     keys = "keys"  # attestation keys: a decision waits for the workers' current keys, keys learned
     # requests: §4.3/§7 actions, the §5.4 customer email, the public statement
     action = "action"

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from plan.alerts import AlertmanagerDelivery, Declaration
 from plan.approvals import ActionRequest
 from plan.deliverables import Deliverable
+from plan.drill_clock import DrillClock
 from plan.events import TimelineEntry
 from plan.models import Phase, Policy, Raci, Role, Severity
 from plan.oncall import Holder
@@ -180,6 +181,8 @@ class IncidentState(BaseModel):
     refusals: RefusalLog | None = None
     moves_in_review: bool = False  # to the deployment's current build in REVIEW (workflows/upgrade.py)
     moved_from: str | None = None  # the build a REVIEW move last started from (workflows/upgrade.py)
+    # A drill's sped-up clock (plan/drill_clock.py; drill mode only); None: the incident's time is Temporal's.
+    drill_clock: DrillClock | None = None
     timeline_dropped: int = 0  # older timeline entries let go (plan/bounds.py); the history has them
     action_items: int | None = None  # post-mortem action items added (None: count them in the timeline)
     timeline: list[TimelineEntry] = []
@@ -250,6 +253,8 @@ class IncidentStatus(BaseModel):
     runs: int = 1
     refusals_not_kept: int = 0  # older refusals let go of the timeline (plan/refusals.py)
     timeline_not_kept: int = 0  # older timeline entries let go (plan/bounds.py); the history has them
+    # A drill's sped-up clock (plan/drill_clock.py): the incident's times are on it. None: Temporal's.
+    drill_clock: DrillClock | None = None
     timeline: list[TimelineEntry]
 
 

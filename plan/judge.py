@@ -163,11 +163,11 @@ def prove(
         signal=signal,
         signal_input=value,
         by=accepted.by,
-        now=d.now,
+        now=d.wall,  # dated by the receiver's clock, not a drill's sped-up one (plan/drill_clock.py)
         seen=set(d.s.nonces),
     )
     if why:
         d.refuse(signal, f"attestation refused: {why}")
-    kept = {n: at for n, at in d.s.nonces.items() if d.now - at <= MAX_AGE + MAX_AHEAD}
+    kept = {n: at for n, at in d.s.nonces.items() if d.wall - at <= MAX_AGE + MAX_AHEAD}
     d.s.nonces = {**kept, attestation.nonce: attestation.at}
     return attestation.user

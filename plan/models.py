@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from plan.drill_clock import MAX_SPEED_UP
+
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -385,6 +387,24 @@ DEFAULT_CHECKLISTS = {  # §3's responsibilities column, as steps
 }
 
 
+class DrillClockPolicy(Strict):
+    """A drill's clock speed-up (issue 24; plan/drill_clock.py): allowed only on a worker started in
+    drill mode (IRP_DRILL=1, worker.py), which refuses a policy with it otherwise. Each is plan
+    seconds per real second."""
+
+    speed_up: int = Field(
+        ge=1,
+        le=MAX_SPEED_UP,
+        description="while the incident is open (people join live: ×10 makes §4.1's 2 min 12 s)",
+    )
+    after_resolution: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_SPEED_UP,
+        description="once it is resolved: the §8 week (×1000 makes it 10 min)",
+    )
+
+
 def default_roles() -> dict[Role, RolePolicy]:
     """The roles' rules when the policy names none (and for a role it leaves out): the IC,
     on-call and communications roles are open to verified members, the others keep the roster."""
@@ -445,6 +465,11 @@ class Policy(Strict):
     # silence is told (the channel exists; the bot joins it if it is public).
     alerts_channel: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")] = "preskool-alerts"
     heartbeat: HeartbeatPolicy = HeartbeatPolicy()
+    drill_clock: DrillClockPolicy | None = Field(
+        default=None,
+        description="drill mode only: the incident's clock runs this much faster (plan/drill_clock.py); "
+        "a worker not started with IRP_DRILL=1 refuses a policy with it",
+    )
     roles: dict[Role, RolePolicy] = Field(
         default_factory=default_roles,
         description="per role: who may hold it (`may_hold`) and its checklist; a role left out keeps "

@@ -67,5 +67,6 @@ def status_of(incident_id: str, s: IncidentState, policy: Policy | None) -> Inci
         runs=s.runs,
         refusals_not_kept=s.refusals.dropped if s.refusals else 0,
         timeline_not_kept=s.timeline_dropped,
+        drill_clock=s.drill_clock,
         timeline=s.timeline,
     )

@@ -199,9 +199,7 @@ async def publish_statement(r, request_id: str) -> None:
         return
     r.decide(outcomes.stated, True)
     if r.state.resolution:
-        title, body = templates.status_page_resolved(
-            r.state.decision.module or "PreSkool ERP", workflow.now()
-        )
+        title, body = templates.status_page_resolved(r.state.decision.module or "PreSkool ERP", r.now())
         await status_page.publish(r, "resolved", title, body, "operational")
     else:
         await status_page.publish(
@@ -231,7 +229,7 @@ async def verify(r, asked: fx.Verify) -> None:
         options=VERIFY,
     )
     run = GateRun(
-        at=workflow.now(),
+        at=r.now(),
         by=asked.by,
         passed=bool(verdict and verdict.passed),
         checks=[
@@ -249,12 +247,12 @@ async def close_out(r) -> None:
     resolution = r.state.resolution
     await status_page.resolve(r)
     await paging.resolve_all(r)
-    card = status.compliance(r, workflow.now())
+    card = status.compliance(r, r.now())
     count_promises(card)
     await bridge.send(
         r,
         templates.update_message(
-            at=workflow.now(),
+            at=r.now(),
             status="RESOLVED",
             current_action=resolution.summary,
             what_we_know=resolution.root_cause or "Root cause to be written up in the post-mortem (§4.6)",
@@ -302,7 +300,7 @@ async def ticket(r, asked: fx.Ticket) -> None:
     attached by the same activity; a private incident's carries none (Jira is read widely)."""
     drawn = None
     if asked.key == POSTMORTEM_TICKET and not r.state.private:
-        drawn = picture(status.of(r), workflow.now())
+        drawn = picture(status.of(r), r.now())
     result = await outside(
         r,
         TicketActivities.create_ticket,

@@ -61,7 +61,7 @@ def fault_refusal(ctx, what: str, fault: Exception) -> str:
         workflow.logger.exception("refusing %s failed too", what)
         ctx.state.timeline.append(
             TimelineEntry(
-                at=workflow.now(),
+                at=ctx.now(),
                 kind="refused",
                 text=f"refused {what}: {reason}",
                 signal=what,

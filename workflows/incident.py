@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.decide import alerts, clocks, requests
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
+    from plan.drill_clock import DrillClock
     from plan.events import EventKind
     from plan.incident import (
         AwaitingKeys,
@@ -82,6 +83,7 @@ class IncidentWorkflow:
         self.shifts = Shifts(self.router)  # PagerDuty shifts that end mid-incident (workflows/oncall.py)
         self.clock: asyncio.Task | None = None
         self.clock_at: datetime | None = None
+        self.clock_pace: DrillClock | None = None  # the drill clock the timer was set by (None: none)
         self.deliveries_waiting = 0  # Alertmanager deliveries waiting for the policy to be pinned
         # Signals that came before the incident knew its policy and severity, taken in order then.
         self.early: list[tuple[Signal, RawValue]] = []
@@ -285,7 +287,7 @@ class IncidentWorkflow:
         _reject_if(
             r.policy is None
             and "the incident is starting; try again"
-            or requests.approval_refusal(r.state, r.policy, _decision(payload), workflow.now(), None)
+            or requests.approval_refusal(r.state, r.policy, _decision(payload), r.now(), None)
         )
 
     @workflow.update(description='Deny, with an answer at once. {"request_id", "by", "reason"}')
@@ -299,7 +301,7 @@ class IncidentWorkflow:
         _reject_if(
             r.policy is None
             and "the incident is starting; try again"
-            or requests.denial_refusal(r.state, r.policy, _decision(payload), workflow.now())
+            or requests.denial_refusal(r.state, r.policy, _decision(payload), r.now())
         )
 
     def _decide(self, signal: str, payload: Any) -> ActionRequest:
@@ -322,11 +324,12 @@ class IncidentWorkflow:
 
     @workflow.query(
         description="The compliance card (plan/compliance.py): every promise of the plan that applied, "
-        "kept, missed or open, as of `now` (UTC; default: the incident's last step). None before the "
+        "kept, missed or open, as of `now` (UTC; default: the incident's last step, on a drill's clock "
+        "its time). None before the "
         "policy is pinned."
     )
     def compliance(self, now: datetime | None = None) -> ComplianceCard | None:
-        return status.compliance(self.router, now or workflow.now())
+        return status.compliance(self.router, now or self.router.now())
 
     # --- waiting -------------------------------------------------------------------------------
 
@@ -403,26 +406,29 @@ class IncidentWorkflow:
         do not each cancel and restart it. Answers the time the clocks are checked at: when the
         timer fired, its deadline has come, whatever a task's timestamp says (a server's clock may
         put the task a few ms before it; replay must decide the same)."""
+        r = self.router
         deadline = self._next_clock()
-        if deadline is not None and deadline <= workflow.now():
-            return workflow.now()
-        if self.clock is not None and self.clock_at != deadline:
+        if deadline is not None and deadline <= r.now():
+            return r.now()
+        pace = r.state.drill_clock  # a drill's clock that changed speed needs a new timer too
+        if self.clock is not None and (self.clock_at, self.clock_pace) != (deadline, pace):
             self.clock.cancel()
-            self.clock = self.router.watch.clock_at = None
+            self.clock = r.watch.clock_at = None
         if self.clock is None and deadline is not None:
-            self.clock_at = self.router.watch.clock_at = deadline
+            self.clock_at, self.clock_pace = deadline, pace
+            r.watch.clock_at = deadline
             self.clock = asyncio.create_task(
                 workflow.sleep(
-                    deadline - workflow.now(),
+                    r.real_wait(deadline - r.now()),
                     summary="next clock: update cadence, phase window or escalation",
                 )
             )
-        self.router.wake = False
+        r.wake = False
         await workflow.wait_condition(lambda: self._woken() or (self.clock is not None and self.clock.done()))
         if self.clock is not None and self.clock.done():
-            self.clock = self.router.watch.clock_at = None
-            return max(workflow.now(), self.clock_at)
-        return workflow.now()
+            self.clock = r.watch.clock_at = None
+            return max(r.now(), self.clock_at)
+        return r.now()
 
 
 def _decision(payload: Any) -> Decide:

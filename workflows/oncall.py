@@ -70,10 +70,12 @@ class Shifts:
             return None
         if self.following is None:
             self.following = workflow.patched(FOLLOW_SHIFTS)
-        return due if self.following else None
+        # PagerDuty's shift end is on Temporal's clock; the incident's clock may be a drill's.
+        return self.r.after_real(due - workflow.now()) if self.following else None
 
     def check(self, now) -> None:
         """At the clock's time `now`: a shift that has ended asks for a look (once)."""
         if self.next_clock() is not None:
             r = self.r
-            r.apply(decide(r.state, Given(r.incident_id, r.policy, now), shifts.ended))
+            wall = workflow.now() if r.state.drill_clock else None  # None: `now` (what it was before)
+            r.apply(decide(r.state, Given(r.incident_id, r.policy, now, wall=wall), shifts.ended))

@@ -77,6 +77,4 @@ async def _page_role(r, role: Role) -> tuple[Page, str]:
     except ActivityError as e:
         outcome, detail = "failed", failure(e)
     who = f"{role.title} ({person.name})" if person else role.title
-    return Page(
-        role=role, person=email, dedup_key=dedup_key, outcome=outcome, detail=detail, at=workflow.now()
-    ), who
+    return Page(role=role, person=email, dedup_key=dedup_key, outcome=outcome, detail=detail, at=r.now()), who

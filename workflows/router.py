@@ -10,6 +10,7 @@ found. It holds no component; the deciders are plain functions (plan/decide/).""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.bounds import to_fit
     from plan.decision import Decision, Given, Verdict, applied, decide
     from plan.deliverables import ledger_closed
+    from plan.drill_clock import DrillClock, plan_now, plan_span, real_wait
     from plan.effects import Post
     from plan.events import Event, EventKind
     from plan.incident import IncidentInput, IncidentState
@@ -30,6 +32,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search
     from workflows.lanes import Lanes
     from workflows.outside import Watch
+
+
+PACE = {  # what a drill's clock says when it changes speed (plan/drill_clock.py)
+    False: "the plan's time runs this much faster than the clock on the wall while the incident is open",
+    True: "resolved: the §8 follow-ups run this much faster than the clock on the wall",
+}
 
 
 class Router:
@@ -49,9 +57,42 @@ class Router:
 
     # --- deciding and applying ---------------------------------------------------------------------
 
+    # --- the incident's clock: Temporal's, or a drill's sped-up one (plan/drill_clock.py) -------------
+
+    def now(self) -> datetime:
+        """The incident's time: Temporal's, or on a drill's clock the plan's (ahead of it)."""
+        return plan_now(self.state.drill_clock, workflow.now())
+
+    def real_wait(self, span: timedelta) -> timedelta:
+        """Temporal's time for `span` of the incident's to pass (a timer's length)."""
+        return real_wait(self.state.drill_clock, span)
+
+    def after_real(self, real_span: timedelta) -> datetime:
+        """The incident's time once `real_span` of Temporal's has passed (a slow step's note)."""
+        return self.now() + plan_span(self.state.drill_clock, real_span)
+
+    def pace(self) -> None:
+        """A drill's clock starts when the policy is pinned and speeds up to `after_resolution` when
+        the incident is resolved (once each; a policy without `drill_clock` never has one)."""
+        s, wanted = self.state, self.policy and self.policy.drill_clock
+        if not wanted:
+            return
+        speed = wanted.after_resolution if s.resolution else wanted.speed_up
+        if s.drill_clock is None:
+            s.drill_clock = DrillClock.starting(speed, workflow.now())
+        elif s.drill_clock.speed_up != speed:
+            s.drill_clock = s.drill_clock.at_speed(speed, workflow.now())
+        else:
+            return
+        self.note(EventKind.drill_clock, f"drill clock ×{speed}: {PACE[bool(s.resolution)]}")
+
     def given(self) -> Given:
         return Given(
-            incident_id=self.incident_id, policy=self.policy, now=workflow.now(), patched=workflow.patched
+            incident_id=self.incident_id,
+            policy=self.policy,
+            now=self.now(),
+            patched=workflow.patched,
+            wall=workflow.now(),
         )
 
     def decide(self, decider: Callable[..., Any], *args: Any, **kwargs: Any) -> Decision:
@@ -65,13 +106,14 @@ class Router:
         the bridge), its events logged, its effects queued on their lanes; then publish, once, if
         anything people filter by changed."""
         s = self.state
-        effects = applied(s, decision, workflow.now())
+        effects = applied(s, decision, self.now())
         private = s.private or bool(s.decision and s.decision.data_at_risk)  # known before `opened`
         for event in decision.events:  # logged (not on replay): a private incident's text is not
             workflow.logger.info("%s: %s", event.kind, log_text(event.text, private))
         for effect in effects:
             self.run_effect(self, effect)
         self.wake = True
+        self.pace()
         self.publish()
 
     def note(self, kind: EventKind, text: str, by: str | None = None, **fields: Any) -> None:

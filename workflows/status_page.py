@@ -31,9 +31,7 @@ async def open_(r) -> None:
 async def resolve(r) -> None:
     """§5.3 Resolved, now (from the close-out), if the incident ever reached the page."""
     if r.state.status_page_id:
-        title, body = templates.status_page_resolved(
-            r.state.decision.module or "PreSkool ERP", workflow.now()
-        )
+        title, body = templates.status_page_resolved(r.state.decision.module or "PreSkool ERP", r.now())
         await publish(r, "resolved", title, body, "operational")
 
 

@@ -57,7 +57,7 @@ class Upgrade:
     def next_clock(self) -> datetime | None:
         if self.router.state.phase is not Phase.REVIEW or not self.router.state.moves_in_review:
             return None
-        self.looked_at = self.looked_at or workflow.now()
+        self.looked_at = self.looked_at or self.router.now()
         return self.looked_at + self.router.policy.review_build_check
 
     def check(self, now: datetime) -> None:

@@ -27,10 +27,10 @@ def ended(d: Draft) -> None:
     """At `d.now`: if a holder's shift has ended, ask who is on call now (once: `shift_look_asked`)."""
     s = d.s
     due = next_look(s, bool(d.policy.on_call))
-    if due is None or due > d.now:
+    if due is None or due > d.wall:  # PagerDuty's shift ends are on Temporal's clock, not a drill's
         return
-    s.shift_look_asked = d.now
-    over = shifts_ended(s.on_call, set(s.assignments), d.now)
+    s.shift_look_asked = d.wall
+    over = shifts_ended(s.on_call, set(s.assignments), d.wall)
     said = "; ".join(
         f"{h.name or 'nobody'}'s shift as {role.title} ended at {h.until:%H:%M} UTC"
         for role, h in over.items()

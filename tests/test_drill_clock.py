@@ -1,0 +1,182 @@
+"""A drill's clock on a running stack (issue 24, plan/drill_clock.py): the plan's time runs faster
+than Temporal's, only on a worker in drill mode. Table tests and a property over the pure clock;
+the worker's refusal outside drill mode (in process and as `python worker.py`); and an incident on
+the real dev server whose windows, escalation, attestation ages and §8 follow-ups run on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incident_client.intake import deliver_alerts
+from plan import AlertmanagerDelivery, PolicyError, load_policy
+from plan.compliance import card
+from plan.drill_clock import MAX_SPEED_UP, DrillClock, plan_now, plan_span, real_wait
+from plan.models import DrillClockPolicy, Role
+from plan.policy import parse_policy, policy_path
+from tests.fuzz import budget
+from tests.helpers import finish, status_when
+from tests.payloads import alert, delivery
+from tests.test_identity import PUBLIC, signed
+from worker import build_worker, refuse_drill_clock
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+S, M, H, D = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "speed, real_after, plan_after",
+    [
+        (1, 5 * M, 5 * M),  # ×1 is Temporal's clock
+        (10, 12 * S, 2 * M),  # §4.1's 2 minutes in 12 s
+        (600, 1 * S, 10 * M),  # §4.2's triage window in a second
+        (3600, 168 * S, 7 * D),  # the §8 week in under 3 minutes
+        (60, -5 * S, 0 * S),  # before the anchor the clock stands: it never goes back
+    ],
+)
+def test_the_plans_time_runs_speed_up_times_faster_from_its_anchor(speed, real_after, plan_after):
+    clock = DrillClock.starting(speed, T0)
+    assert clock.now(T0 + real_after) == T0 + plan_after
+    assert clock.real_wait(plan_after) == (real_after if real_after > S * 0 else 0 * S)
+
+
+@pytest.mark.parametrize(
+    "clock, real, plan, wait, span",
+    [
+        (None, T0, T0, 2 * M, M),  # no drill: Temporal's time, the timer as long as the span
+        (DrillClock.starting(60, T0), T0 + S, T0 + M, 2 * S, M * 60),
+    ],
+)
+def test_without_a_drill_clock_the_incidents_time_is_temporals(clock, real, plan, wait, span):
+    assert plan_now(clock, real) == plan
+    assert real_wait(clock, 2 * M) == wait
+    assert plan_span(clock, M) == span
+
+
+def test_a_change_of_speed_is_continuous_and_goes_on_at_the_new_speed():
+    open_ = DrillClock.starting(10, T0)
+    resolved = open_.at_speed(1000, T0 + 6 * M)  # resolved 1 h of the plan in
+    assert resolved.now(T0 + 6 * M) == T0 + H
+    assert resolved.now(T0 + 6 * M + 72 * S) == T0 + H + 20 * H  # then 72 s make 20 h
+    assert resolved.real_wait(2 * H) == timedelta(seconds=7.2)  # §5.4's customer email: 7.2 s
+
+
+@given(
+    speed=st.integers(1, MAX_SPEED_UP),
+    changes=st.lists(
+        st.tuples(st.integers(0, 10**7), st.integers(1, MAX_SPEED_UP)), max_size=6
+    ),  # (real µs later, new speed)
+    probe=st.integers(0, 10**7),
+)
+@budget(200)
+def test_any_run_of_speeds_is_monotone_continuous_and_never_behind_temporal(speed, changes, probe):
+    """Whatever the speeds and when they change: the plan's time never goes back, does not jump at
+    a change, never falls behind Temporal's, and a timer's real wait brings it to its deadline."""
+    clock, real = DrillClock.starting(speed, T0), T0
+    for later, new_speed in changes:
+        before = clock.now(real)
+        real += timedelta(microseconds=later)
+        assert clock.now(real) >= before
+        changed = clock.at_speed(new_speed, real)
+        assert changed.now(real) == clock.now(real)  # continuous
+        clock = changed
+        assert clock.now(real) >= real  # never behind Temporal's clock
+    span = timedelta(microseconds=probe)
+    deadline = clock.now(real) + span
+    reached = clock.now(real + clock.real_wait(span))
+    assert abs(reached - deadline) <= timedelta(microseconds=clock.speed_up)  # µs rounding only
+
+
+@pytest.mark.parametrize(
+    "section, problem",
+    [
+        ({"speed_up": 0}, "drill_clock.speed_up: Input should be greater than or equal to 1"),
+        ({"speed_up": MAX_SPEED_UP + 1}, f"less than or equal to {MAX_SPEED_UP}"),
+        ({"speed_up": 10, "after_resolutoin": 1000}, "drill_clock.after_resolutoin: Extra inputs"),
+        ({}, "drill_clock.speed_up: Field required"),
+    ],
+)
+def test_a_drill_clock_that_does_not_fit_is_refused_with_its_path(section, problem):
+    raw = yaml.safe_load(policy_path().read_text())
+    with pytest.raises(PolicyError, match=problem.replace("(", r"\(")):
+        parse_policy({**raw, "drill_clock": section}, source="drill.yaml")
+
+
+def drill_policy_with(speed_up: int, after_resolution: int = 1):
+    return load_policy().model_copy(
+        update={"drill_clock": DrillClockPolicy(speed_up=speed_up, after_resolution=after_resolution)}
+    )
+
+
+def test_a_worker_outside_drill_mode_refuses_a_sped_up_clock():
+    """Fails closed: only an explicit drill mode lets a policy speed up an incident's clock."""
+    with pytest.raises(PolicyError, match=r"drill_clock: ×10 is allowed only on a drill stack"):
+        refuse_drill_clock(drill_policy_with(10), drill=False)
+    refuse_drill_clock(drill_policy_with(10), drill=True)
+    refuse_drill_clock(load_policy(), drill=False)  # the shipped policy has none
+
+
+@pytest.mark.parametrize("mode, starts", [("", False), ("0", False), ("yes-please", False)])
+def test_the_worker_process_says_why_it_will_not_start(tmp_path, mode, starts):
+    raw = yaml.safe_load(policy_path().read_text())
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({**raw, "drill_clock": {"speed_up": 10}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IRP_", "TEMPORAL_"))}
+    env.update(IRP_POLICY_FILE=str(path), IRP_DRILL=mode, TEMPORAL_ADDRESS="127.0.0.1:1")
+    done = subprocess.run(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "worker not started" in done.stderr and "allowed only on a drill stack" in done.stderr
+
+
+async def test_an_incident_on_a_drill_clock_runs_the_plan_faster_and_judges_outsiders_by_the_wall(
+    dev_env, integrations, prometheus
+):
+    """×600 while open: the 2-minute escalation and the §4 windows come in seconds, all times on
+    the plan's clock; an acknowledgement attested 6 d 23 h ago by the wall is accepted though the
+    plan's clock is hours further on; resolved, the clock goes ×3600 and §8's due times pass."""
+    policy = drill_policy_with(600, after_resolution=3600)
+    settings = integrations.model_copy(update={"irp_attestation_public_keys": PUBLIC})
+    prometheus.healthy(policy)
+    queue = f"drill-{uuid.uuid4().hex[:8]}"
+    async with build_worker(dev_env.client, queue, policy, settings, drill=True):
+        payload = delivery(alert(module="fees"), group=f"Drill{uuid.uuid4().hex[:8]}")
+        receipt = await deliver_alerts(dev_env.client, queue, AlertmanagerDelivery.model_validate(payload))
+        handle = dev_env.client.get_workflow_handle(receipt.incident_id)
+        status = await status_when(handle, lambda s: s.drill_clock is not None)
+        assert status.drill_clock.speed_up == 600
+        # 70 minutes of the plan (7 s by the wall): the 2-minute escalation has passed.
+        seventy = status.drill_clock.plan + 70 * M
+        status = await status_when(handle, lambda s: any(e.at >= seventy for e in s.timeline), 60)
+        escalated = next(e for e in status.timeline if e.kind == "escalated")
+        # §4.1's 2 minutes on the plan's clock (a workflow task's latency runs 600 times fast too)
+        assert 2 * M <= escalated.at - status.received_at < 12 * M
+        primary = policy.roster[Role.oncall_primary].email
+        by_the_wall = datetime.now(UTC) - (7 * D - 5 * M)  # 5 minutes inside MAX_AGE by the wall
+        await handle.signal("acknowledge", signed(handle.id, "acknowledge", {}, primary, at=by_the_wall))
+        status = await status_when(handle, lambda s: s.acknowledged_by or s.timeline[-1].kind == "refused")
+        assert status.acknowledged_by == primary, status.timeline[-1].text
+        late = card(status, policy, status.acknowledged_at).missed[0]
+        assert late.title == "Acknowledge within 2 minutes" and late.late_by >= 68 * M
+        ic = policy.roster[Role.incident_commander].email
+        await handle.signal("resolve", {"by": ic, "summary": "Drilled", "root_cause": "a drill"})
+        status = await status_when(handle, lambda s: s.drill_clock.speed_up == 3600 and s.deliverables, 30)
+        resolved = status.resolution.at
+        # §5.4's customer email is due 2 h after resolution: 2 s by the wall at ×3600.
+        first = min(status.deliverables, key=lambda d: d.due_at)
+        assert first.due_at == resolved + policy.deliverables[first.key].sla
+        status = await status_when(handle, lambda s: any(e.at > first.due_at for e in s.timeline), 60)
+        assert status.phase == "REVIEW"
+        assert any(e.kind == "drill-clock" and "×3600" in e.text for e in status.timeline)
+        await finish(handle)
