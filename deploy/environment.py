@@ -70,7 +70,7 @@ NOT_PASSED = {
     "the BUILD_ID build argument, the Dockerfile refuses to build without it); Kubernetes sets it from "
     "the build's label. Passed at run time, one id could name two images' code",
     "IRP_DRILL": "set by `make demo` and by `make up` with the sandbox; never in production, where a "
-    "rollback must really run",
+    "rollback must really run and an incident's clock is the wall's",
 }
 
 
@@ -106,7 +106,11 @@ DIRECT = {
     "IRP_HEARTBEAT_ALERT": Direct(
         "Watchdog", "The dead man's switch's alertname, for `irp alert` as for the receiver."
     ),
-    "IRP_DRILL": Direct("unset", "`1`: `scripts/rollback.sh` only prints what it would run."),
+    "IRP_DRILL": Direct(
+        "unset",
+        "`1`: a drill stack: `scripts/rollback.sh` only prints what it would run, and the worker accepts a "
+        "policy whose `drill_clock` speeds up the incidents' clock (without it, the worker refuses one).",
+    ),
 }
 
 # Read only by the dev stack (devstack/stack.py, `make up`), beside the product's variables it passes on.
@@ -118,6 +122,11 @@ DEV_STACK = {
     ),
     "IRP_DATA_DIR": Direct(
         ".data", "Where the dev server's database, the pid file, the logs and the receiver's token are kept."
+    ),
+    "IRP_DRILL_SPEED_UP": Direct(
+        "unset: the incidents' clock is the wall's",
+        "`10,1000`: a drill's clock runs ×10 while an incident is open, ×1000 once it is resolved "
+        "(the policy's `drill_clock`; sandbox only; `irp drill SCENARIO --stack`, docs/drills.md).",
     ),
 }
 

@@ -10,6 +10,11 @@ meanwhile is printed with its simulated time. Steps nobody takes show as missed 
 card it ends with (plan/compliance.py). Every executor only echoes what it would run
 (devstack/drill.py), and nothing leaves the machine.
 
+With `--stack`, the same scenario runs on a running drill stack instead (`make up` with the sandbox
+and IRP_DRILL_SPEED_UP): its receiver, worker and fakes, on the incident's own sped-up clock
+(plan/drill_clock.py), while people join live with `irp` or the incident page
+(devstack/drill_worlds.py StackWorld).
+
 The command is devstack/drill_run.py (`irp drill`).
 """
 
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -41,8 +47,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities import IntegrationSettings
 from cli import outcomes
 from connection.search_attributes import register_search_attributes
+from connection.temporal import TemporalConfigError, TemporalSettings, connect
 from devstack.drill import drill_policy
 from devstack.drill_scenario import WORLD, DrillAlert, DrillStep, Scenario
+from devstack.drill_worlds import DrillError, SkippingWorld, StackWorld, _eventually, stack_found
 from plan import Policy, load_policy
 from plan.attestation import new_key_pair
 from plan.compliance import ComplianceCard, render
@@ -53,7 +61,6 @@ from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
 from sandbox.settings import sandbox_settings
 from sandbox.slack import DEFAULT_TOKEN, TEAM_ID, SlackFake
-from sandbox.slack_user import SlackUser, _find_button
 from sandbox.smtp import SmtpSandbox
 from sandbox.statuspage import StatuspageFake
 from webhook.app import create_app
@@ -63,7 +70,6 @@ from workflows import IncidentWorkflow
 
 SIGNING_SECRET = "drill-signing-secret"  # the sandbox Slack's and the receiver's, for this run only
 ANSWER = 30.0  # seconds (real) to wait for the incident to answer a step
-BUTTONS = {"acknowledge": "irp.ack", "approve": "irp.approve", "confirm_claim": "irp.confirm"}
 
 
 @dataclass
@@ -72,7 +78,7 @@ class DrillResult:
 
     scenario: Scenario
     incident_id: str
-    zero: datetime  # the drill's T+0 on the test server's clock (UTC)
+    zero: datetime  # the drill's T+0 on its clock (UTC)
     status: IncidentStatus
     card: ComplianceCard
     rendered: str
@@ -80,11 +86,11 @@ class DrillResult:
 
 
 class Drill:
-    """One scenario on one time-skipping environment, with its fakes, worker and receiver."""
+    """One scenario in one world (devstack/drill_worlds.py): the time-skipping server with its own
+    fakes, worker and receiver, or a running drill stack."""
 
-    def __init__(self, scenario: Scenario, env: WorkflowEnvironment, policy: Policy, say: Callable):
-        self.scenario, self.env, self.policy, self.say = scenario, env, policy, say
-        self.offset = timedelta(0)  # the test server's clock minus the wall clock
+    def __init__(self, scenario: Scenario, world: SkippingWorld | StackWorld, policy: Policy, say: Callable):
+        self.scenario, self.world, self.policy, self.say = scenario, world, policy, say
         self.zero: datetime | None = None
         self.incident_id: str | None = None
         self.shown = 0  # timeline entries printed so far
@@ -94,21 +100,12 @@ class Drill:
 
     # --- the clock ---------------------------------------------------------------------------------
 
-    def clock(self) -> datetime:
-        """The test server's time, for the receiver's attestations."""
-        return datetime.now(UTC) + self.offset
-
     async def now(self) -> datetime:
-        server = await self.env.get_current_time()
-        self.offset = server - datetime.now(UTC)
-        return server
+        return await self.world.now()
 
     async def advance_to(self, offset: timedelta) -> None:
-        """Let the clock run (skipping) to T+offset; the incident's timers fire on the way."""
-        gap = self.zero + offset - await self.now()
-        if gap > timedelta(0):
-            await self.env.sleep(gap)
-        await self.now()
+        """Let the drill's clock run to T+offset; the incident's timers fire on the way."""
+        await self.world.advance_to(self.zero + offset, self)
 
     def t(self, at: datetime) -> str:
         seconds = int((at - self.zero).total_seconds())
@@ -118,27 +115,25 @@ class Drill:
 
     # --- the run ------------------------------------------------------------------------------------
 
-    async def run(self, receiver: str, fakes: dict, token: str) -> DrillResult:
-        now = await self.now()  # T+0 on a whole second, as Alertmanager's startsAt is written
-        self.zero = now.replace(microsecond=0) + timedelta(seconds=1)
-        await self.env.sleep(self.zero - now)
+    async def run(self) -> DrillResult:
+        self.zero = await self.world.start()  # T+0 on a whole second, as Alertmanager writes startsAt
         s = self.scenario
         self.say(f"Drill {s.name}: {s.title}")
-        self.say(f"  T+0 = {self.zero:%Y-%m-%d %H:%M:%S} UTC on the test server's clock")
-        set_recovery(fakes["prometheus"], self.policy, {"healthy": s.recovery == "healthy"})
+        self.say(f"  T+0 = {self.zero:%Y-%m-%d %H:%M:%S} UTC {self.world.where}")
+        await self.world.recovery(self.policy, {"healthy": s.recovery == "healthy"})
         for at, what in s.timeline():
             await self.advance_to(at)
             await self.show_timeline()
             if isinstance(what, DrillAlert):
-                await self.alert(what, receiver, token)
+                await self.alert(what)
             else:
-                await self.step(what, receiver, fakes)
+                await self.step(what)
         await self.advance_to(s.until)
         await self.show_timeline()
         now = await self.now()
         status = await self.status()
         # The incident's own card (its pinned policy), as `irp compliance` asks for it.
-        compliance = await self.handle().query(IncidentWorkflow.compliance, now)
+        compliance = await self.handle().query(IncidentWorkflow.compliance, await self.world.wall())
         rendered = render(compliance)
         self.say(f"\n[{self.t(now)}] the drill's clock stops. Compliance card:\n{rendered}")
         for p in (p for p in compliance.open if p.late_by):  # due, and nobody did it
@@ -146,10 +141,12 @@ class Drill:
         return DrillResult(s, self.incident_id, self.zero, status, compliance, rendered, self.lines)
 
     async def status(self) -> IncidentStatus:
-        return await self.handle().query(IncidentWorkflow.status)
+        status = await self.handle().query(IncidentWorkflow.status)
+        self.world.saw(status)
+        return status
 
     def handle(self):
-        return self.env.client.get_workflow_handle(self.incident_id)
+        return self.world.client.get_workflow_handle(self.incident_id)
 
     async def show_timeline(self) -> None:
         """What the incident did since the last look (pages, nudges, reminders, …), in its time."""
@@ -162,13 +159,15 @@ class Drill:
             self.say(f"      [{self.t(entry.at)}] {entry.kind:<13} {text}")
         self.shown = len(status.timeline)
 
-    async def alert(self, alert: DrillAlert, receiver: str, token: str) -> None:
+    async def alert(self, alert: DrillAlert) -> None:
         began = self.zero + (alert.began if alert.began is not None else alert.at)
         body = alertmanager(alert, began, self.run_id)
         line = f"[{self.t(await self.now())}] Alertmanager → {alert.labels['alertname']} ({alert.status}):"
         async with httpx.AsyncClient(timeout=ANSWER) as http:
             answer = await http.post(
-                f"{receiver}/webhooks/alertmanager", json=body, headers={"Authorization": f"Bearer {token}"}
+                f"{self.world.receiver}/webhooks/alertmanager",
+                json=body,
+                headers={"Authorization": f"Bearer {self.world.token}"},
             )
         self.note(f"{line} receiver answered {answer.status_code}")
         if answer.status_code != 202:
@@ -177,11 +176,13 @@ class Drill:
             self.incident_id = incidents[0]["incident_id"]
             opened = lambda s: any(e.text.startswith("posted the opening") for e in s.timeline)  # noqa: E731
             await self.until(opened, "the bridge opening")
+            if isinstance(self.world, StackWorld):
+                self.say(join_in(self.incident_id, self.world.receiver, self.bridge))
 
-    async def step(self, step: DrillStep, receiver: str, fakes: dict) -> None:
+    async def step(self, step: DrillStep) -> None:
         at = self.t(await self.now())
         if step.who == WORLD:
-            set_recovery(fakes["prometheus"], self.policy, step.with_)
+            await self.world.recovery(self.policy, step.with_)
             return self.note(f"[{at}] Prometheus now measures: {json.dumps(step.with_)}")
         if self.incident_id is None:
             raise DrillError(f"step at {step.at} before any incident: send an alert first")
@@ -189,7 +190,7 @@ class Drill:
         payload = {**step.with_, "by": email}
         about = f" — {step.note}" if step.note else ""
         if step.via == "slack":
-            answer = await self.in_slack(step, email, receiver, fakes["slack"])
+            answer = await self.in_slack(step, email)
             return self.note(f"[{at}] {email} in Slack: {step.do}{about} → {answer}")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
@@ -199,44 +200,16 @@ class Drill:
         said = " / ".join(printed.getvalue().strip().splitlines()[:2]) or f"exit {code}"
         self.note(f"[{at}] {email} via irp: {step.do}{about} → {said}")
 
-    async def in_slack(self, step: DrillStep, email: str, receiver: str, slack: SlackFake) -> str:
-        """Click the step's button (and for an update, fill in its modal), then wait for the incident
+    async def in_slack(self, step: DrillStep, email: str) -> str:
+        """Click the step's button (and for an update, fill in its form), then wait for the incident
         to take it: its answer as the timeline says it."""
         user_id = self.policy_person(email).contacts.get("slack")
         if not user_id:
             raise DrillError(f"{email} has no Slack user in the roster")
-        me = SlackUser(slack, receiver, SIGNING_SECRET, user_id)
         before = len((await self.status()).timeline)
-        action = BUTTONS.get(step.do, "irp.update")
-        channel, ts = self.button(slack, user_id, action, step.with_)
-        views = len(slack.views_for(user_id))
-        clicked = await me.click(channel, ts, action)
-        if clicked.status_code != 200:
-            return f"Slack answered {clicked.status_code}: {clicked.text}"
-        if step.do == "post_update":
-            await eventually(lambda: len(slack.views_for(user_id)) > views, "the update form")
-            view = slack.views_for(user_id)[-1]
-            values = {block: {block: value} for block, value in step.with_.items()}
-            submitted = await me.submit(view, values)
-            if submitted.status_code != 200 or "errors" in submitted.text:
-                return f"the form was refused: {submitted.text}"
+        if failed := await self.world.in_slack(user_id, step.do, step.with_, self.bridge):
+            return failed
         return await self.answered(before, email, step.do)
-
-    def button(self, slack: SlackFake, user_id: str, action: str, want: dict) -> tuple[str, str]:
-        """(channel id, ts) of the newest message with button `action` the person can see (the
-        bridge, then their direct messages) whose value matches `want`'s request or claim id."""
-        bridge = slack.channel_by_name(self.bridge) if self.bridge else None
-        dm = next((c for c in slack.channels.values() if c.is_im and c.name == user_id), None)
-        for channel in (c for c in (bridge, dm) if c is not None):
-            for message in reversed(channel.messages):
-                try:
-                    _, found = _find_button(message, action)
-                except LookupError:
-                    continue
-                value = json.loads(found.get("value") or "{}")
-                if all(value.get(k) == want[k] for k in ("request_id", "claim_id") if k in want):
-                    return channel.id, message["ts"]
-        raise DrillError(f"no {action} button for {user_id} in Slack (looked in the bridge and their DMs)")
 
     async def answered(self, before: int, email: str, signal: str) -> str:
         """The incident's first word on this person's input after `before` entries."""
@@ -264,22 +237,17 @@ class Drill:
         return next(p for p in self.policy.roster.values() if p.email == email)
 
 
-class DrillError(RuntimeError):
-    """The drill could not go on (a step with nothing to act on, an alert refused)."""
+def join_in(incident_id: str, receiver: str, bridge: str | None) -> str:
+    """How a person joins the drill live: the CLI and the incident page."""
+    return (
+        f"  Join in live: `irp status {incident_id}`, `irp ack {incident_id} --by <you>`, any `irp` command;"
+        f" the page {receiver}/ui/incidents/{incident_id}; the bridge #{bridge or '…'} in the sandbox Slack."
+        " Steps nobody takes show as missed."
+    )
 
 
-async def eventually(check: Callable, what: str, timeout: float = ANSWER):
-    """The first truthy value of `check()` (sync or async), waiting in real time."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise DrillError(f"{what} did not come within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
+eventually = _eventually  # the runner's and the worlds' one way to wait in real time
+__all__ = ["DrillError", "DrillResult", "run_drill", "run_on_stack"]
 
 
 def person(policy: Policy, who: str) -> str:
@@ -287,18 +255,6 @@ def person(policy: Policy, who: str) -> str:
     if "@" in who:
         return who
     return policy.person(Role(who)).email
-
-
-def set_recovery(prometheus: PrometheusFake, policy: Policy, said: dict) -> None:
-    """What the §4.5 checks measure: `{healthy: true}` all pass, `{failing: <check>}` all but
-    that one pass, anything else: all fail."""
-    if said.get("healthy") or said.get("failing"):
-        prometheus.healthy(policy)
-    else:
-        prometheus.unhealthy(policy)
-    for check in policy.recovery_checks:
-        if check.name == said.get("failing"):
-            prometheus.set(check.query, check.threshold * 20 if check.op in ("<", "<=") else 0.0)
 
 
 def alertmanager(alert: DrillAlert, began: datetime, run_id: str) -> dict:
@@ -386,8 +342,9 @@ async def run_drill(
         ).model_copy(update={"irp_attestation_public_keys": public})
         task_queue = f"drill-{scenario.name}-{uuid.uuid4().hex[:6]}"
         await stack.enter_async_context(build_worker(env.client, task_queue, policy, integrations))
-        drill = Drill(scenario, env, policy, say)
-        token = secrets.token_urlsafe(24)
+        world = SkippingWorld(env, fakes, SIGNING_SECRET)
+        drill = Drill(scenario, world, policy, say)
+        world.token = token = secrets.token_urlsafe(24)
         app = create_app(
             token=SecretStr(token),
             task_queue=task_queue,
@@ -399,12 +356,43 @@ async def run_drill(
                 slack_team_id=TEAM_ID,
                 irp_attestation_key=SecretStr(private),
             ),
-            slack_clock=drill.clock,
+            slack_clock=world.clock,
         )
-        receiver = await stack.enter_async_context(receiver_on_a_port(app))
-        result = await drill.run(receiver, fakes, token)
+        world.receiver = await stack.enter_async_context(receiver_on_a_port(app))
+        result = await drill.run()
         await end(drill)
         return result
+
+
+async def run_on_stack(
+    scenario: Scenario, data: Path, say: Callable[[str], None] = print, token: str | None = None
+) -> DrillResult:
+    """Drill `scenario` on the running drill stack whose data directory is `data` (`make up` with
+    IRP_DRILL_SPEED_UP): its receiver, worker, sandbox and the incident's own sped-up clock. The
+    receiver's token: `token`, else IRP_WEBHOOK_TOKEN or the stack's file. DrillError when it
+    cannot go on (no stack, a worker without a drill clock)."""
+    found = stack_found(data)
+    policy = load_policy(found["policy"])
+    if policy.drill_clock is None:
+        say("  (this stack's policy has no drill_clock: the drill runs at the wall's pace)")
+    token = token or os.environ.get("IRP_WEBHOOK_TOKEN") or _stack_token(data)
+    try:
+        client = await connect(TemporalSettings(temporal_address=found["temporal_address"]))
+    except TemporalConfigError as e:
+        raise DrillError(f"the stack's Temporal at {found['temporal_address']}: {e}") from None
+    drill = Drill(scenario, StackWorld(client, found, token), policy, say)
+    result = await drill.run()
+    await end(drill)
+    return result
+
+
+def _stack_token(data: Path) -> str:
+    try:
+        return (data / "webhook-token").read_text().strip()
+    except OSError:
+        raise DrillError(
+            f"no receiver token: set IRP_WEBHOOK_TOKEN or keep {data / 'webhook-token'}"
+        ) from None
 
 
 def _connect(client: Client):
@@ -415,8 +403,8 @@ def _connect(client: Client):
 
 
 async def end(drill: Drill) -> None:
-    """The drill's incident is ended once no activity is in flight (it lives only in this test
-    server, which goes with the drill)."""
+    """The drill's incident is ended once no activity is in flight (on the test server it goes with
+    the drill; on a stack it stays to be read, terminated, so nothing more is paged or posted)."""
 
     async def idle():
         return not (await drill.handle().describe()).raw_description.pending_activities

@@ -15,6 +15,8 @@ Set by the environment, so a second stack (a test's) can run beside the first:
   IRP_METRICS_ADDRESS     127.0.0.1:9464, the worker's /metrics
   IRP_SANDBOX             unset: the fakes unless a provider's credentials are set; 1 always; 0 never
   IRP_DATA_DIR            .data: the database, the pid file, the logs, the token
+  IRP_DRILL_SPEED_UP      unset: the incidents' clock is the wall's; "10,1000": a drill's clock runs ×10
+                          while an incident is open, ×1000 once resolved (sandbox only; docs/drills.md)
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from connection.temporal import EMBEDDED_ADDRESS, TemporalSettings, connect, exit_now
 from devstack import devserver
-from devstack.drill import drill_policy
+from devstack.drill import drill_policy, speed_up
 from devstack.processes import gone, group_gone, stop_group
+from plan.attestation import new_key_pair
 from sandbox.settings import sandbox_env_from_startup
 
 ROOT = Path(__file__).resolve().parent.parent
+DRILL_STACK = "drill-stack.json"  # in the data directory: where `irp drill --stack` finds the stack
 READY_TIMEOUT = 60.0  # seconds for every part to answer; the worker's imports are slow on a busy machine
 # A provider counts as real when one of its variables is set (PagerDuty also by a per-person key).
 CREDENTIALS = {
@@ -82,6 +86,7 @@ class Config:
             self.real.append("PagerDuty")
         setting = (env.get("IRP_SANDBOX") or "").lower()
         self.sandbox = setting in ("1", "true", "yes") or (setting == "" and not self.real)
+        self.drill_clock = speed_up(env.get("IRP_DRILL_SPEED_UP"))  # ValueError: said in main
 
     def ports(self) -> dict[str, int]:
         """The local ports this stack listens on, by what they are for."""
@@ -185,10 +190,17 @@ class Stack:
             self.env = {k: v for k, v in self.env.items() if not k.startswith("PAGERDUTY_ROUTING_KEY_")}
             self.env.update(await self.start_sandbox())
             self.sandbox_lines = sandbox_lines(self.env, c.data / "stack-sandbox.json")
-            self.env.update(IRP_DRILL="1", IRP_POLICY_FILE=str(drill_policy(c.data / "drill-policy.yaml")))
+            policy = drill_policy(c.data / "drill-policy.yaml", clock=c.drill_clock)
+            self.env.update(IRP_DRILL="1", IRP_POLICY_FILE=str(policy))
+            keep_for_drills(c, self.env)
             outside = (
                 "sandbox: fake Slack, PagerDuty, Statuspage, Prometheus, Jira, SMTP;"
                 " executors only echo their command (a drill)"
+            ) + (
+                f"; the incidents' clock runs ×{c.drill_clock[0]} while open, ×{c.drill_clock[1]} once "
+                "resolved (`irp drill SCENARIO --stack`)"
+                if c.drill_clock
+                else ""
             )
         else:
             off = [name for name in CREDENTIALS if name not in c.real]
@@ -213,6 +225,9 @@ class Stack:
         if not line:
             raise StackError(f"the sandbox did not start; see {shown(self.config.logs / 'sandbox.log')}")
         env = sandbox_env_from_startup(json.loads(line))
+        if self.config.drill_clock:  # a drill stack decides as production does: clicks attested
+            private, public = new_key_pair()  # for this run only, never written down
+            return env | {"IRP_ATTESTATION_KEY": private, "IRP_ATTESTATION_PUBLIC_KEYS": public}
         # New incidents here take decisions from the CLI and the UI directly (the workers get no
         # attestation keys). The receiver's Slack app is on only with the key `make demo` kept:
         # the drill's incident pinned its public key, so its claims are confirmed by a click.
@@ -340,7 +355,18 @@ def drill_attestation_key(data: Path) -> str | None:
 
 def up() -> int:
     """`make up`: refuse what would clash, else run the stack until stopped."""
-    config = Config(dict(os.environ))
+    try:
+        config = Config(dict(os.environ))
+    except ValueError as e:  # IRP_DRILL_SPEED_UP that does not fit
+        print(f"stack: {e}", file=sys.stderr)
+        return 2
+    if config.drill_clock and not config.sandbox:
+        print(
+            "stack: IRP_DRILL_SPEED_UP speeds up a drill's clock, and only a stack on the sandbox is a "
+            "drill: unset it, or the providers' credentials (IRP_SANDBOX=1)",
+            file=sys.stderr,
+        )
+        return 2
     config.data.mkdir(parents=True, exist_ok=True)
     if running := running_stack(config):
         print(f"a stack already runs from {shown(config.data)} (pid {running}): `make down` stops it")
@@ -354,6 +380,22 @@ def up() -> int:
         )
         return 1
     return asyncio.run(Stack(config).run())
+
+
+def keep_for_drills(config: Config, env: dict[str, str]) -> None:
+    """Where `irp drill --stack` finds this stack (devstack/drill_stack.py): the receiver, the task
+    queue, the policy and the fakes it steers. Addresses only: no token or key (mode 600 anyway)."""
+    found = {
+        "receiver": f"http://{config.webhook_host}:{config.webhook_port}",
+        "temporal_address": config.address,
+        "task_queue": config.task_queue,
+        "policy": env["IRP_POLICY_FILE"],
+        "slack_url": env["SLACK_API_URL"],
+        "prometheus_url": env["PROMETHEUS_URL"],
+    }
+    path = config.data / DRILL_STACK
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(found, indent=2) + "\n")
 
 
 def running_stack(config: Config) -> int | None:

@@ -4,7 +4,9 @@ the sandbox sends the receiver exactly what Slack would, signed as Slack signs i
 
 Body: {"as": USER_ID, "do": "click"|"submit"|"slash"|"react", "receiver": URL, …}
   click:  "channel" (name or id; "dm" for the person's direct messages), "starting" (the text the
-          message starts with, newest first) or "containing", "action_id"
+          message starts with, newest first) or "containing", "action_id"; with neither text, the
+          newest message with the button `action_id` whose value holds "value" ({key: value}, a
+          drill's request_id or claim_id)
   submit: "values" {block_id: value} for the newest modal open for the person
   slash:  "channel", "text"
   react:  "channel", "starting", "reaction", "removed"?
@@ -12,11 +14,12 @@ Answer: {"status": the receiver's HTTP status, "body": its text, "ts": the messa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 
-from sandbox.slack_user import SlackUser
+from sandbox.slack_user import SlackUser, _find_button
 
 
 async def act(fake, signing_secret: str, body: Any) -> web.Response:
@@ -44,11 +47,13 @@ async def act(fake, signing_secret: str, body: Any) -> web.Response:
 def _find(fake, body: dict) -> tuple[str, dict]:
     """(channel id, the newest message of the channel that starts with / contains the text)."""
     if body["channel"] == "dm":
-        channel = next(c for c in fake.channels.values() if c.is_im and c.name == body["as"])
+        channel = next((c for c in fake.channels.values() if c.is_im and c.name == body["as"]), None)
     else:
         channel = fake.channels.get(body["channel"]) or fake.channel_by_name(body["channel"])
     if channel is None:
         raise LookupError(f"no channel {body['channel']!r}")
+    if "starting" not in body and "containing" not in body:
+        return channel.id, _by_button(channel, body["action_id"], body.get("value") or {})
     for message in reversed(channel.messages):
         text = message.get("text", "")
         if ("starting" in body and text.startswith(body["starting"])) or body.get("containing", "\0") in text:
@@ -56,6 +61,19 @@ def _find(fake, body: dict) -> tuple[str, dict]:
     raise LookupError(
         f"no message like {body.get('starting') or body.get('containing')!r} in #{channel.name}"
     )
+
+
+def _by_button(channel, action_id: str, want: dict) -> dict:
+    """The newest message of `channel` with the button `action_id` whose JSON value holds `want`."""
+    for message in reversed(channel.messages):
+        try:
+            _, button = _find_button(message, action_id)
+            value = json.loads(button.get("value") or "{}")
+        except (LookupError, ValueError):
+            continue
+        if isinstance(value, dict) and all(value.get(k) == v for k, v in want.items()):
+            return message
+    raise LookupError(f"no {action_id} button like {want} in #{channel.name}")
 
 
 def _answer(response, ts: str | None = None) -> web.Response:

@@ -28,6 +28,7 @@ from tests.helpers import finish, status_when
 from tests.payloads import alert, delivery
 from tests.test_identity import PUBLIC, signed
 from worker import build_worker, refuse_drill_clock
+from workflows import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -162,6 +163,12 @@ async def test_an_incident_on_a_drill_clock_runs_the_plan_faster_and_judges_outs
         escalated = next(e for e in status.timeline if e.kind == "escalated")
         # §4.1's 2 minutes on the plan's clock (a workflow task's latency runs 600 times fast too)
         assert 2 * M <= escalated.at - status.received_at < 12 * M
+        # Asked as of the wall's now (as `irp compliance` and the pages ask), the card is as of the
+        # incident's own time then: the acknowledgement over an hour late so far, not seconds.
+        asked = await handle.query(IncidentWorkflow.compliance, datetime.now(UTC))
+        assert asked.at >= seventy
+        (ack,) = [p for p in asked.promises if p.key == "acknowledge"]
+        assert ack.state == "open" and ack.late_by >= 68 * M
         primary = policy.roster[Role.oncall_primary].email
         by_the_wall = datetime.now(UTC) - (7 * D - 5 * M)  # 5 minutes inside MAX_AGE by the wall
         await handle.signal("acknowledge", signed(handle.id, "acknowledge", {}, primary, at=by_the_wall))

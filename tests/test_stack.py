@@ -24,36 +24,43 @@ from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 IRP = Path(sys.executable).parent / "irp"  # what `make install` puts in .venv/bin
+
+
+def stack_env(webhook_port: int, **extra: str) -> dict[str, str]:
+    """A stack's environment, and the other terminal's: no real credentials, ports no one else uses."""
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k not in CREDENTIALS.values() and not k.startswith(("IRP_", "TEMPORAL_"))
+        },
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TEMPORAL_TASK_QUEUE": "incident-response",
+        "IRP_UI_PORT": str(free_port()),
+        "IRP_WEBHOOK_PORT": str(webhook_port),
+        "IRP_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "IRP_SANDBOX": "1",
+        **extra,
+    }
+
+
 WEBHOOK_PORT = free_port()
-# The stack's environment, and the other terminal's: no real credentials, ports no one else uses.
-ENV = {
-    **{
-        k: v
-        for k, v in os.environ.items()
-        if k not in CREDENTIALS.values() and not k.startswith(("IRP_", "TEMPORAL_"))
-    },
-    "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-    "TEMPORAL_TASK_QUEUE": "incident-response",
-    "IRP_UI_PORT": str(free_port()),
-    "IRP_WEBHOOK_PORT": str(WEBHOOK_PORT),
-    "IRP_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-    "IRP_SANDBOX": "1",
-}
+ENV = stack_env(WEBHOOK_PORT)
 RECEIVER = f"http://127.0.0.1:{WEBHOOK_PORT}"
 
 
-def run_irp(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_irp(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     """`.venv/bin/irp ARGS` as a person in another terminal runs it, against the test's stack."""
     return subprocess.run(
-        [str(IRP), *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+        [str(IRP), *args], cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout
     )
 
 
-def stack_command(command: str) -> subprocess.Popen:
+def stack_command(command: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "devstack.stack", command],
         cwd=ROOT,
-        env=ENV,
+        env=env or ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -61,21 +68,27 @@ def stack_command(command: str) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """The running stack: its process, the block it printed, its data directory."""
-    ENV["IRP_DATA_DIR"] = str(tmp_path_factory.mktemp("stack-data"))
-    proc, printed = stack_command("up"), []
+def running(env: dict, data: Path):
+    """`make up` with `env` in `data`, until the generator is closed: (its process, the block it
+    printed, its data directory); stopped with `down` if a test left it up."""
+    env["IRP_DATA_DIR"] = str(data)
+    proc, printed = stack_command("up", env), []
     deadline = time.monotonic() + 60
     while not any("is up" in line for line in printed):
         line = proc.stdout.readline()
         assert line and time.monotonic() < deadline, "the stack did not come up:\n" + "".join(printed)
         printed.append(line)
     printed += [proc.stdout.readline() for _ in range(11)]  # the rest of the block
-    yield proc, "".join(printed), Path(ENV["IRP_DATA_DIR"])
+    yield proc, "".join(printed), data
     if proc.poll() is None:  # a test failed before `down`
-        stack_command("down").wait(60)
+        stack_command("down", env).wait(60)
         proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The running stack: its process, the block it printed, its data directory."""
+    yield from running(ENV, tmp_path_factory.mktemp("stack-data"))
 
 
 def test_the_stack_says_what_runs_where(stack):

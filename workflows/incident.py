@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.decide import alerts, clocks, requests
     from plan.decision import Given, decide, refused
     from plan.deliverables import Deliverable
-    from plan.drill_clock import DrillClock
+    from plan.drill_clock import DrillClock, plan_now
     from plan.events import EventKind
     from plan.incident import (
         AwaitingKeys,
@@ -324,12 +324,12 @@ class IncidentWorkflow:
 
     @workflow.query(
         description="The compliance card (plan/compliance.py): every promise of the plan that applied, "
-        "kept, missed or open, as of `now` (UTC; default: the incident's last step, on a drill's clock "
-        "its time). None before the "
-        "policy is pinned."
+        "kept, missed or open, as of `now` on Temporal's clock (UTC; default: the incident's last step); "
+        "on a drill's sped-up clock, as of the incident's time then. None before the policy is pinned."
     )
     def compliance(self, now: datetime | None = None) -> ComplianceCard | None:
-        return status.compliance(self.router, now or self.router.now())
+        r = self.router
+        return status.compliance(r, plan_now(r.state.drill_clock, now) if now else r.now())
 
     # --- waiting -------------------------------------------------------------------------------
 

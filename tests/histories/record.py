@@ -31,6 +31,7 @@ from plan.alerts import Declaration
 from plan.attestation import attest, load_private_key, new_key_pair
 from plan.heartbeat import Beat, HeartbeatInput, Retirement, heartbeat_id, pipeline_id, pipeline_labels
 from plan.incident import IncidentInput
+from plan.models import DrillClockPolicy
 from sandbox.jira import FRENCH, JiraFake
 from sandbox.pagerduty import PagerDutyFake
 from sandbox.prometheus import PrometheusFake
@@ -705,6 +706,32 @@ async def jira(client, task_queue, policy, env, prometheus):
     return handle
 
 
+async def drill_clock(client, task_queue, policy, env, prometheus):
+    """A drill on a sped-up clock (issue 24, plan/drill_clock.py): ×60 while open (the 2-minute
+    escalation after 2 s, an overdue update), ×3600 once resolved (§8 reminders and an overdue
+    deliverable), the timers set by the incident's clock and reset when its speed changes."""
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-drill")
+    await env.sleep(timedelta(seconds=40))  # 40 minutes of the plan: escalated, an update overdue
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    await handle.signal("mitigate", {"by": "ben.okafor@preskool.com", "summary": "Rolled back"})
+    prometheus.healthy(policy)
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back", "root_cause": "a drill"}
+    )
+    await status_when(handle, lambda s: s.phase == "REVIEW")
+    await env.sleep(timedelta(seconds=30))  # 30 hours of the plan: the §8 report overdue
+    await handle.signal(
+        "complete_deliverable",
+        {"deliverable": "postmortem_meeting", "link": "https://wiki/pm", "by": "asha.rao@preskool.com"},
+    )
+    await status_when(handle, lambda s: any(e.kind == "overdue" for e in s.timeline))
+    return handle
+
+
+def drill_setup(policy, pagerduty):
+    return policy.model_copy(update={"drill_clock": DrillClockPolicy(speed_up=60, after_resolution=3600)})
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
 LATER_ERAS: dict[str, str] = {
     "p1_keys_looked_up": "v2.1",
@@ -713,8 +740,14 @@ LATER_ERAS: dict[str, str] = {
     "roles": "v2.1",
     "heartbeat": "v2.1",
     "jira": "v2.1",
+    "drill_clock": "v2.1",  # no patch: a policy without drill_clock issues the commands it did
 }
-SETUP = {"p1_on_call": on_call_setup, "people": shift_setup, "outward": outward_setup}
+SETUP = {
+    "p1_on_call": on_call_setup,
+    "people": shift_setup,
+    "outward": outward_setup,
+    "drill_clock": drill_setup,
+}
 KEYED = {"p1_keys_looked_up"}  # recorded with a worker holding RECORD_PUBLIC
 
 SCENARIOS = {
@@ -738,6 +771,7 @@ SCENARIOS = {
     "roles": roles,
     "heartbeat": heartbeat,
     "jira": jira,
+    "drill_clock": drill_clock,
 }
 
 
@@ -766,7 +800,7 @@ async def main(names: list[str]) -> None:
             used = SETUP[name](policy, pagerduty) if name in SETUP else policy
             if name in KEYED:
                 settings = settings.model_copy(update={"irp_attestation_public_keys": RECORD_PUBLIC})
-            async with build_worker(env.client, "record", used, settings):
+            async with build_worker(env.client, "record", used, settings, drill=name == "drill_clock"):
                 handle = await SCENARIOS[name](env.client, "record", used, env, prometheus)
                 if (await handle.describe()).status.name == "RUNNING":
                     await finish(handle)
