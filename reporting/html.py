@@ -5,6 +5,7 @@ only its id, severity and phase."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from html import escape
 
 from plan.report import QuarterReport, percent, spoken
@@ -30,12 +31,14 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def page(r: QuarterReport, found: list[Found]) -> str:
-    """The whole report as an HTML document."""
+def page(r: QuarterReport, found: list[Found], notes: Sequence[str] = ()) -> str:
+    """The whole report as an HTML document; `notes` (plain text, e.g. which incidents the local
+    policy judged and why) under its title."""
     title = f"Compliance report, {r.since:%Y-%m-%d} to {r.until:%Y-%m-%d}"
     parts = [
         f"<h1>{escape(title)}</h1>",
         f"<p>{r.incidents} resolved incidents that started in the window.</p>",
+        *(f'<p class="note">{escape(line)}</p>' for line in notes),
         "<h2>MTTA and MTTR by severity</h2>",
         table(
             ["Severity", "Incidents", "MTTA median", "MTTA p90", "MTTR median", "MTTR p90"],

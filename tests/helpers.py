@@ -25,6 +25,21 @@ def unconfigured(activity_name: str) -> Callable:
     return next(a for a in built if a.__name__ == activity_name)
 
 
+def page_paths() -> set[str]:
+    """A request path for each of the receiver's read-only pages (webhook/pages/: its GET routes
+    under /ui/, `{incident_id}` filled in), as a proxy in front must route them."""
+    from pydantic import SecretStr
+
+    from webhook.app import create_app
+
+    async def never():
+        raise AssertionError("no request is made")
+
+    receiver = create_app(token=SecretStr(TOKEN), task_queue="unused", connect=never)
+    routes = [r.path for r in receiver.routes if getattr(r, "path", "").startswith("/ui")]
+    return {path.replace("{incident_id}", "inc-2026-03-02-login-outage") for path in routes}
+
+
 async def eventually(check: Callable, timeout: float = 15.0, interval: float = 0.05):
     """Wait on a condition (sync or async); return its first truthy value."""
     deadline = asyncio.get_running_loop().time() + timeout

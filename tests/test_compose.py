@@ -34,6 +34,7 @@ from deploy.environment import (
 )
 from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
 from plan import Role, load_policy
+from tests.helpers import page_paths
 from tests.rooms import product_sources
 from webhook.app import KNOWN_PATHS
 from webhook.slack import SlackAppSettings
@@ -328,7 +329,7 @@ def test_the_proxy_terminates_tls_and_forwards_only_the_receivers_public_paths(t
     assert targets["/etc/caddy/tls"] == (str(ROOT / "tls" / "receiver"), True)
     assert proxy["depends_on"]["webhook"]["condition"] == "service_healthy"
     port = given["webhook"]["environment"]["IRP_WEBHOOK_PORT"]
-    assert re.findall(r"reverse_proxy (\S+)", caddyfile) == [f"webhook:{port}"]
+    assert set(re.findall(r"reverse_proxy (\S+)", caddyfile)) == {f"webhook:{port}"}
     paths = re.search(r"@receiver path (.+)$", caddyfile, re.M).group(1).split()
     assert paths == ["/webhooks/*", "/slack/events", "/incidents"]
     served = {
@@ -336,6 +337,65 @@ def test_the_proxy_terminates_tls_and_forwards_only_the_receivers_public_paths(t
     }
     assert served == KNOWN_PATHS - {"/healthz"}  # /metrics/ and /healthz stay inside
     assert re.search(r"handle \{\s*respond 404\s*\}", caddyfile)
+
+
+def caddy_routes(path: str, caddyfile: str) -> list[str]:
+    """The named matchers of `caddyfile` whose `path` list holds `path` (Caddy's `/x/*` is a prefix)."""
+    return [
+        name
+        for name, listed in re.findall(r"^\s*@(\w+)(?: path| \{\s*path) ([^\n]+)$", caddyfile, re.M)
+        if any(path == q or (q.endswith("/*") and path.startswith(q[:-1])) for q in listed.split())
+    ]
+
+
+def test_the_proxy_routes_the_read_only_pages_and_strips_the_user_header(tmp_path):
+    """/ui/ reaches the receiver (GET and HEAD only), and whatever a client sent under the pages'
+    user header is removed on the way: compose names that header to Caddy as to the receiver."""
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    for path in page_paths():
+        assert caddy_routes(path, caddyfile) == ["pages"], f"{path} is not routed to the pages"
+    assert caddy_routes("/metrics/", caddyfile) == caddy_routes("/healthz", caddyfile) == []
+    pages = re.search(r"@pages \{([^}]*)\}", caddyfile).group(1)
+    assert re.search(r"^\s*method GET HEAD$", pages, re.M), pages
+    route = re.search(r"handle @pages \{([^}]*\}?[^}]*)\}", caddyfile).group(1)
+    assert re.search(r"^\s*request_header -\{\$IRP_UI_USER_HEADER:[\w-]+\}$", route, re.M), route
+    for env, header in (
+        (REQUIRED, None),
+        (REQUIRED | {"IRP_UI_USER_HEADER": "X-Auth-Request-Email"}, "X-Auth"),
+    ):
+        given = services(env, tmp_path)
+        named = given["proxy"]["environment"]["IRP_UI_USER_HEADER"]
+        assert named and named.startswith(header or "X-"), named  # never empty: Caddy needs a name
+        assert given["webhook"]["environment"]["IRP_UI_USER_HEADER"] in ("", named)
+
+
+@pytest.mark.parametrize("header", ["", "X-Auth-Request-Email"])
+def test_caddy_reads_the_caddyfile_as_the_route_we_mean(header, tmp_path):
+    """`caddy adapt` (when Caddy is installed; Debian's `caddy`) with the proxy's environment: the
+    pages' matcher is GET/HEAD on /ui/*, its route deletes the named user header, then proxies."""
+    caddy = shutil.which("caddy")
+    if not caddy:
+        pytest.skip("caddy is not installed (Debian's `caddy` adapts the Caddyfile offline)")
+    env = REQUIRED | ({"IRP_UI_USER_HEADER": header} if header else {})
+    proxy = services(env, tmp_path)["proxy"]["environment"]
+    done = subprocess.run(
+        [caddy, "adapt", "--config", str(ROOT / "deploy" / "Caddyfile"), "--adapter", "caddyfile"],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)} | proxy,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (site,) = json.loads(done.stdout)["apps"]["http"]["servers"]["srv0"]["routes"]
+    routes = site["handle"][0]["routes"]
+    (pages,) = [r for r in routes if any("/ui/*" in m.get("path", []) for m in r.get("match", []))]
+    assert pages["match"] == [{"method": ["GET", "HEAD"], "path": ["/ui/*"]}]
+    handlers = pages["handle"][0]["routes"][0]["handle"]
+    assert handlers[0] == {"handler": "headers", "request": {"delete": [proxy["IRP_UI_USER_HEADER"]]}}
+    assert handlers[-1]["handler"] == "reverse_proxy" and handlers[-1]["upstreams"] == [
+        {"dial": "webhook:8000"}
+    ]
 
 
 # -- Temporal as its own tools set it up --------------------------------------------------------------

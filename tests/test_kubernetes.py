@@ -18,6 +18,7 @@ import yaml
 
 from deploy.environment import PROCESSES, secret_variables, variables
 from devstack.devserver import UPDATE_PAYLOAD_LIMIT  # the dev server's, issue 20
+from tests.helpers import page_paths
 from webhook.app import KNOWN_PATHS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,11 +175,26 @@ def test_each_pdb_selects_exactly_its_own_deployments_pods(base, build, tmp_path
         assert matches(deployment["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"])
 
 
+def ingresses(documents: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == "Ingress"}
+
+
+def routed_by(path: str, ingress: dict) -> bool:
+    """Whether one of `ingress`'s rules routes `path` (Prefix by path segment, Exact as written)."""
+    return any(
+        (path == p["path"] or path.startswith(p["path"].rstrip("/") + "/"))
+        if p["pathType"] == "Prefix"
+        else path == p["path"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    )
+
+
 def test_the_receiver_is_reached_through_its_service_and_ingress_over_tls(base):
     deployment, service, ingress = (
         one(base, "Deployment", "receiver"),
         one(base, "Service"),
-        one(base, "Ingress"),
+        ingresses(base)["irp-receiver"],
     )
     pod = deployment["spec"]["template"]
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
@@ -202,6 +218,29 @@ def test_the_receiver_is_reached_through_its_service_and_ingress_over_tls(base):
     )
     size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert int(size.rstrip("m")) >= 32  # an Alertmanager storm's delivery (MAX_ALERTMANAGER_BODY)
+
+
+def test_the_read_only_pages_have_their_own_ingress_to_the_receiver(base):
+    """Every page at /ui/ is routed, by an Ingress of its own (an SSO's annotations there never
+    reach the paths Alertmanager, PagerDuty and Slack call), on the same host, TLS and Service."""
+    found = ingresses(base)
+    assert set(found) == {"irp-receiver", "irp-receiver-pages"}, set(found)
+    webhooks, pages = found["irp-receiver"], found["irp-receiver-pages"]
+    for path in page_paths():
+        assert routed_by(path, pages) and not routed_by(path, webhooks), path
+    for path in KNOWN_PATHS | {"/metrics/"}:
+        assert not routed_by(path, pages), f"the pages' Ingress routes {path}"
+    assert pages["spec"]["rules"][0]["host"] == webhooks["spec"]["rules"][0]["host"]
+    assert pages["spec"]["tls"] == webhooks["spec"]["tls"]
+    ((backend,),) = [[p["backend"] for p in rule["http"]["paths"]] for rule in pages["spec"]["rules"]]
+    assert backend == webhooks["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend["service"]["name"] == one(base, "Service")["metadata"]["name"]
+
+
+def test_the_route_check_can_fail():
+    ingress = {"spec": {"rules": [{"http": {"paths": [{"path": "/ui/", "pathType": "Prefix"}]}}]}}
+    assert routed_by("/ui/", ingress) and routed_by("/ui/report", ingress)
+    assert not routed_by("/uix", ingress) and not routed_by("/incidents", ingress)
 
 
 def test_the_policy_is_a_configmap_mounted_as_the_file_the_worker_reads(build):

@@ -533,6 +533,108 @@ async def test_the_report_finds_resolved_incidents_through_visibility_and_counts
     )
 
 
+S = timedelta(seconds=1)
+
+
+async def test_each_incident_is_judged_by_its_own_policy_and_the_local_file_only_when_it_cannot_answer(
+    dev_env, run_worker, policy, prometheus
+):
+    """An incident recorded under a 2-second P1 cadence (the local policy file says 30 minutes) is
+    judged by its own numbers in the report while a worker answers its compliance query; with no
+    worker, the local policy judges it and the report says how many and why."""
+    import uuid
+
+    from incident_client.intake import declare_incident
+    from plan import Declaration
+    from plan.compliance import card as card_under
+    from reporting.collect import gather, incident_ids
+    from tests.helpers import eventually, status_when
+    from workflows import IncidentWorkflow
+
+    own = policy.model_copy(update={"update_cadence": {**policy.update_cadence, Severity.P1: 2 * S}})
+    assert policy.update_cadence[Severity.P1] == 30 * M  # what the CLI's file says
+    prometheus.healthy(own)
+    now = datetime.now(UTC)
+
+    async def overdue_updates(handle) -> list | None:
+        answer = await handle.query(IncidentWorkflow.compliance, datetime.now(UTC))
+        overdue = [p for p in answer.promises if p.key.startswith("update-") and p.late_by]
+        return overdue if len(overdue) >= 2 else None
+
+    async with run_worker(dev_env.client, with_policy=own) as tq:
+        declaration = Declaration(
+            summary="Report under its own cadence", severity="P1", reporter="support@preskool.com",
+            source="test", started_at=now - M,
+        )  # fmt: skip
+        receipt = await declare_incident(dev_env.client, tq, declaration, f"report-{uuid.uuid4()}")
+        handle = dev_env.client.get_workflow_handle_for(IncidentWorkflow.run, receipt.incident_id)
+        await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+        await eventually(lambda: overdue_updates(handle), timeout=30)  # two fell due under its own cadence
+        await handle.signal("resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back"})
+        status = await status_when(handle, lambda s: s.phase == "REVIEW" and s.deliverables)
+        for d in status.deliverables:
+            link = {"by": "asha.rao@preskool.com", "deliverable": d.key, "link": f"https://x/{d.key}"}
+            await handle.signal("complete_deliverable", link)
+        closed = await eventually(lambda: handle.result(), timeout=15)
+
+        async def listed():  # visibility is eventually consistent
+            seen = await incident_ids(dev_env.client, now - H, tq)
+            return seen if seen.get(handle.id) else None
+
+        await eventually(listed)
+        answered, unread = await gather(dev_env.client, policy, now - H, datetime.now(UTC), tq, 10.0)
+        code, said, _ = await irp(dev_env, tq, "report", "--since", "2h")
+    alone, unread_alone = await gather(dev_env.client, policy, now - H, datetime.now(UTC), tq, 2.0)
+    code_alone, said_alone, _ = await irp(dev_env, tq, "report", "--since", "2h")
+
+    (f,) = answered
+    assert unread == [] and f.local_because is None
+    updates = [p for p in f.card.promises if p.key.startswith("update-")]
+    assert len(updates) >= 2 and {p.state for p in updates} == {"missed"}
+    assert all(b.due_at - a.due_at == 2 * S for a, b in zip(updates, updates[1:], strict=False))
+    # judged as of its last step, not as of the report: between its resolution and its close
+    closed_at = (await handle.describe()).close_time
+    assert closed.resolution.at <= f.card.at <= closed_at and f.card.resolved_at == closed.resolution.at
+    # under the local file's 30 minutes, the same incident would have owed no update at all
+    assert not [p for p in card_under(closed, policy, f.card.at).promises if p.key.startswith("update-")]
+    rates = {p.key: p for p in report([f.card], now - H, datetime.now(UTC)).promises}
+    assert rates["update"].missed == len(updates)
+    assert code == 0 and f"| Updates at the severity's cadence | §5.2 | 0 | {len(updates)} |" in said
+    assert "judged by the local policy" not in said
+
+    (g,) = alone  # no worker: its result is read from history, its own card cannot be had
+    assert unread_alone == [] and g.local_because == "no worker answered its compliance query within 2 s"
+    assert not [p for p in g.card.promises if p.key.startswith("update-")]  # the local 30 minutes
+    assert code_alone == 0 and "## Judged by the local policy" in said_alone
+    assert "1 of 1 incidents judged by the local policy (" in said_alone
+    assert f"- 1: no worker answered its compliance query within 5 s ({handle.id})" in said_alone
+
+
+def test_the_report_says_which_incidents_the_local_policy_judged_and_why():
+    from cli.report import SHOWN_IDS, judged_locally
+    from reporting.collect import Found
+    from reporting.html import page
+
+    def one(n: int, why: str | None) -> Found:
+        c = card(n, "P1", M, H)
+        return Found(card=c, picture=picture(status(), NOW), summary="", local_because=why)
+
+    assert judged_locally([one(1, None), one(2, None)], "config/preskool.yaml") == []
+    slow = "no worker answered its compliance query within 10 s"
+    found = [one(1, None), one(2, slow), one(3, "it pinned no policy"), one(4, slow)]
+    assert judged_locally(found, "/etc/irp/policy/preskool.yaml") == [
+        "3 of 4 incidents judged by the local policy (/etc/irp/policy/preskool.yaml), "
+        "not the one each pinned:",
+        f"- 2: {slow} (inc-2, inc-4)",
+        "- 1: it pinned no policy (inc-3)",
+    ]
+    many = [one(n, slow) for n in range(SHOWN_IDS + 3)]
+    assert judged_locally(many, "p.yaml")[1].endswith("inc-9 and 3 more)")
+    notes = judged_locally([one(1, "<b>odd</b>")], "p.yaml")
+    html = page(report([f.card for f in found], SINCE, NOW), found, notes)
+    assert '<p class="note">- 1: &lt;b&gt;odd&lt;/b&gt; (inc-1)</p>' in html
+
+
 async def irp(dev_env, task_queue: str, *args: str) -> tuple[int, str, str]:
     """The real CLI (`python starter.py …`) against the dev server: exit code, stdout, stderr."""
     import asyncio

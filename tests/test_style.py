@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 50  # a function that reads in one screen
@@ -47,3 +51,36 @@ def test_no_workflow_class_inherits_another_of_the_projects_classes():
         if ast.unparse(base).split(".")[-1] in ours
     ]
     assert {"IncidentWorkflow", "HeartbeatWorkflow", "Router", "Lanes"} <= ours and not inherited, inherited
+
+
+BUILD_ARTIFACTS = ("*.whl", "*.egg", "*.tar.gz", "*.pyc")  # made by builds, never sources
+
+
+def build_artifacts(paths: list[str]) -> list[str]:
+    """The paths among `paths` that a build makes (wheels, eggs, sdists, bytecode)."""
+    return [path for path in paths if any(Path(path).match(pattern) for pattern in BUILD_ARTIFACTS)]
+
+
+def tracked_files() -> list[str]:
+    """Every file git tracks in this checkout (skips where the tree is not a git checkout)."""
+    if not shutil.which("git") or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: nothing tracked to check")
+    done = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    return [name for name in done.stdout.decode().split("\0") if name]
+
+
+def test_no_build_artifact_is_committed():
+    """A wheel once rode in at the repository root (kustomize-0.6.0-py3-none-any.whl): none may."""
+    assert not build_artifacts(tracked_files()), build_artifacts(tracked_files())
+
+
+def test_the_artifact_check_can_fail():
+    assert build_artifacts(["README.md", "kustomize-0.6.0-py3-none-any.whl", "dist/x-1.tar.gz"]) == [
+        "kustomize-0.6.0-py3-none-any.whl",
+        "dist/x-1.tar.gz",
+    ]
+
+
+def test_gitignore_keeps_wheels_out():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "*.whl" in ignored, "a built wheel would show as a new file to commit"

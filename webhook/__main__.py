@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from connection.observability import configure_logging
 from connection.temporal import TemporalConfigError, TemporalSettings, connect
 from webhook.app import WebhookSettings, create_app
+from webhook.pages import trusted_networks
 from webhook.slack import SlackAppSettings
 
 
@@ -32,6 +33,10 @@ def main() -> None:
     slack = SlackAppSettings()
     if problems := slack.problems():
         sys.exit("receiver not started: " + "; ".join(problems))
+    try:
+        trusted_networks(settings.irp_ui_trusted_proxies)  # a bad entry stops us here, named
+    except ValueError as e:
+        sys.exit(f"receiver not started: {e}")
     app = create_app(
         token=settings.irp_webhook_token,
         task_queue=temporal.temporal_task_queue,
@@ -40,16 +45,20 @@ def main() -> None:
         slack=slack,
         heartbeat_alert=settings.irp_heartbeat_alert,
         ui_user_header=settings.irp_ui_user_header,
+        ui_trusted_proxies=settings.irp_ui_trusted_proxies,
         temporal_ui=settings.irp_temporal_ui_url,
     )
     # Every request already gets one structured line from the app (what it did, or why it refused),
     # so uvicorn's access log would only repeat it. uvloop and httptools are used when installed.
+    # proxy_headers=False: request.client is the TCP peer, never an X-Forwarded-For a client wrote
+    # (IRP_UI_TRUSTED_PROXIES is checked against it; uvicorn would believe FORWARDED_ALLOW_IPS).
     uvicorn.run(
         app,
         host=settings.irp_webhook_host,
         port=settings.irp_webhook_port,
         log_level="info",
         access_log=False,
+        proxy_headers=False,
     )
 
 

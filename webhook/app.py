@@ -28,7 +28,7 @@ from plan import AlertmanagerDelivery, Declaration
 from plan.alert_digest import clip
 from plan.signals import PagerDutyEvent
 from webhook.pagerduty import PagerDutyWebhook
-from webhook.pages import PagesConfig, mount_pages
+from webhook.pages import PagesConfig, mount_pages, trusted_networks
 from webhook.schema import IncidentsAnswer, PagerDutyAnswer, answers, describe, header, json_body
 from webhook.slack import SlackAppSettings
 from webhook.slack.app import mount_slack
@@ -89,8 +89,16 @@ class WebhookSettings(BaseSettings):
         description=(
             "The header an authenticating proxy in front of the receiver sets to the signed-in user "
             "(e.g. X-Forwarded-Email): with it, the read-only pages at /ui/ take that user as well as "
-            "the bearer token. Unset (the default): the bearer token only. Set it only when every "
-            "request reaches the receiver through that proxy, which sets the header itself."
+            "the bearer token, from the peers in IRP_UI_TRUSTED_PROXIES only. Unset (the default): the "
+            "bearer token only. The proxy must set the header itself, removing any the client sent."
+        ),
+    )
+    irp_ui_trusted_proxies: str | None = Field(
+        None,
+        description=(
+            "The authenticating proxy's addresses, a comma list of IPs and CIDR networks (e.g. "
+            "10.0.0.5,172.18.0.0/16): IRP_UI_USER_HEADER counts only on requests whose peer address is "
+            "in it. Unset (the default): the header is believed from nobody."
         ),
     )
     irp_temporal_ui_url: str | None = Field(
@@ -113,11 +121,13 @@ def create_app(
     slack: SlackAppSettings | None = None,
     heartbeat_alert: str = "Watchdog",
     ui_user_header: str | None = None,
+    ui_trusted_proxies: str | None = None,
     temporal_ui: str | None = None,
     slack_clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The receiver. `heartbeat_alert`: the alertname of the dead man's switch, which goes to the
-    Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header` and
+    Alertmanager's heartbeat workflow and never opens an incident. `ui_user_header`,
+    `ui_trusted_proxies` (IRP_UI_TRUSTED_PROXIES' comma list; ValueError on a bad entry) and
     `temporal_ui` are for the read-only pages at /ui/ (webhook/pages/). `slack_clock`: what the
     Slack app dates its attestations by (default the wall clock; a drill on a compressed clock
     passes the Temporal test server's)."""
@@ -257,6 +267,7 @@ def create_app(
         user_header=ui_user_header,
         temporal_ui=temporal_ui,
         slack_team=slack.slack_team_id if slack is not None else None,
+        trusted_proxies=trusted_networks(ui_trusted_proxies),
     )
     mount_pages(app, pages, client)
     describe(app)

@@ -3,10 +3,10 @@ incident (timeline, roles, requests, the §8 ledger, its compliance card, links 
 the Temporal UI) and the quarter's compliance.
 
 Who may read: the receiver's bearer token (IRP_WEBHOOK_TOKEN), or, when the operator names it in
-IRP_UI_USER_HEADER, the user header an authenticating proxy in front sets (docs/operating.md);
-neither is a 401. The pages only read: GET routes, Temporal's visibility and the incident's
-`status` query (which adds nothing to its history); no forms, no scripts (the Content-Security-Policy
-allows none)."""
+IRP_UI_USER_HEADER, the user header an authenticating proxy in front sets, believed only from a
+peer address in IRP_UI_TRUSTED_PROXIES (docs/operating.md); neither is a 401. The pages only read:
+GET routes, Temporal's visibility and the incident's `status` query (which adds nothing to its
+history); no forms, no scripts (the Content-Security-Policy allows none)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,37 +72,91 @@ class Unauthorized(Exception):
     """Neither the bearer token nor the proxy's user header: the receiver answers 401."""
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(text: str | None) -> tuple[Network, ...]:
+    """IRP_UI_TRUSTED_PROXIES: a comma list of IP addresses and CIDR networks ("10.0.0.5,
+    172.18.0.0/16, fd00::/8"; an address is its own /32 or /128; host bits are ignored). Unset or
+    empty: none. Raises ValueError naming the entry that is neither."""
+    networks = []
+    for entry in (text or "").split(","):
+        if not (entry := entry.strip()):
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"IRP_UI_TRUSTED_PROXIES: {entry[:80]!r} is not an IP address or network"
+            ) from None
+    return tuple(networks)
+
+
+def is_trusted(peer: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether the peer address `peer` (request.client.host: the TCP peer, never a forwarded
+    header) is in one of `networks`. A peer that is not an IP address (a Unix socket, a test
+    transport's name) or none is not; an IPv4-mapped IPv6 peer (::ffff:a.b.c.d) is its IPv4."""
+    try:
+        address = ipaddress.ip_address((peer or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    seen_as = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        seen_as.append(address.ipv4_mapped)
+    return any(a in network for a in seen_as for network in networks)
+
+
 @dataclass(frozen=True)
 class PagesConfig:
     """What the pages need besides Temporal. `user_header`: the header an authenticating proxy
     sets (None: the bearer token only). `temporal_ui`: the Temporal Web UI's base URL for links.
-    `slack_team`: SLACK_TEAM_ID, for the bridge's link."""
+    `slack_team`: SLACK_TEAM_ID, for the bridge's link. `trusted_proxies`: the peers whose
+    `user_header` counts (trusted_networks(); empty: nobody's)."""
 
     token: bytes
     user_header: str | None
     temporal_ui: str | None
     slack_team: str | None
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 def viewer(request: Request, config: PagesConfig) -> str:
     """Who reads: "bearer token", or the proxy's user. A presented bearer token must be right;
-    without one, the user header counts only when the operator named it and it is not empty.
-    Raises Unauthorized."""
+    without one, the user header counts only when the operator named it, it is not empty and the
+    request's peer is a trusted proxy (else it is as if absent). Raises Unauthorized."""
     authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), config.token):
             return "bearer token"
         raise Unauthorized("wrong bearer token")
-    if config.user_header and (user := request.headers.get(config.user_header, "").strip()):
-        return user
-    if config.user_header:
+    if not config.user_header:
+        raise Unauthorized("missing bearer token (Authorization: Bearer <IRP_WEBHOOK_TOKEN>)")
+    if not (user := request.headers.get(config.user_header, "").strip()):
         raise Unauthorized(f"no bearer token and no {config.user_header} header from the proxy")
-    raise Unauthorized("missing bearer token (Authorization: Bearer <IRP_WEBHOOK_TOKEN>)")
+    peer = request.client.host if request.client else None
+    if not is_trusted(peer, config.trusted_proxies):
+        raise Unauthorized(
+            f"no bearer token, and {config.user_header} counts only from a trusted proxy "
+            f"(IRP_UI_TRUSTED_PROXIES), not from {str(peer)[:64]}"
+        )
+    return user
+
+
+def said_at_start(config: PagesConfig) -> None:
+    """Says once, when the receiver starts, that a user header named without a trusted proxy is
+    believed from nobody (the header's name only; nothing secret)."""
+    if config.user_header and not config.trusted_proxies:
+        log.warning(
+            "IRP_UI_USER_HEADER is %s but IRP_UI_TRUSTED_PROXIES is empty: the pages believe that header "
+            "from nobody (bearer token only) until the proxy's addresses are listed",
+            config.user_header[:80],
+        )
 
 
 def mount_pages(app: FastAPI, config: PagesConfig, client: Callable[[], Awaitable[Client]]) -> None:
     """GET /ui/, /ui/incidents/{id} and /ui/report on `app` (not in its OpenAPI document)."""
+    said_at_start(config)
 
     def page(name: str, user: str, code: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(html(name, user, **context), status_code=code, headers=HEADERS)
