@@ -161,8 +161,9 @@ async def test_an_incident_on_a_drill_clock_runs_the_plan_faster_and_judges_outs
         seventy = status.drill_clock.plan + 70 * M
         status = await status_when(handle, lambda s: any(e.at >= seventy for e in s.timeline), 60)
         escalated = next(e for e in status.timeline if e.kind == "escalated")
-        # §4.1's 2 minutes on the plan's clock (a workflow task's latency runs 600 times fast too)
-        assert 2 * M <= escalated.at - status.received_at < 12 * M
+        # §4.1's 2 minutes on the plan's clock; a workflow task's latency runs 600 times fast too
+        # (up to 3.8 s by the wall on a busy machine is allowed: 38 minutes of the plan)
+        assert 2 * M <= escalated.at - status.received_at < 40 * M
         # Asked as of the wall's now (as `irp compliance` and the pages ask), the card is as of the
         # incident's own time then: the acknowledgement over an hour late so far, not seconds.
         asked = await handle.query(IncidentWorkflow.compliance, datetime.now(UTC))

@@ -18,7 +18,7 @@ from plan.models import Role
 from tests.processes import free_port
 from tests.test_stack import ROOT, run_irp, running, stack_command, stack_env
 
-SPEED_UP, AFTER = 120, 3600  # 25 minutes of an open P1 in 12.5 s; the day after in 24 s
+SPEED_UP, AFTER = 60, 3600  # 25 minutes of an open P1 in 25 s; the day after in 24 s
 ENV = stack_env(free_port(), IRP_DRILL_SPEED_UP=f"{SPEED_UP},{AFTER}")
 POLICY = load_policy()
 IC = POLICY.roster[Role.incident_commander].email
@@ -92,7 +92,8 @@ def test_a_drill_on_the_stack_runs_on_the_incidents_clock_while_a_person_joins_l
     by_key = {p["key"]: p for p in card["promises"]}
     ack = by_key["acknowledge"]
     late = ack["late_by"]
-    assert ack["state"] == "missed" and 180 <= seconds(late) < 15 * 60, out  # 3 min, plus latency ×120
+    # 3 minutes late, plus the click's own latency ×60 (up to 12 s by the wall on a busy machine)
+    assert ack["state"] == "missed" and 180 <= seconds(late) < 15 * 60, out
     assert by_key["update-1"]["state"] == "kept", by_key["update-1"]  # the person who joined live
     # §8: the report is due 24 h after resolution and nobody wrote it; the drill's card (as of its
     # clock's stop at T+1d 1h) says so, and who held it.
