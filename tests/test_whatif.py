@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from plan.alert_digest import AlertDigest, digest
 from plan.compliance import card
 from plan.models import Person, Role
 from plan.rerun import Delivered, Recorded, Sent
-from plan.whatif import offset, replay, since
+from plan.whatif import every, offset, render, replay, since, span
 from tests.helpers import eventually, finish, status_when
 from tests.payloads import alert, delivery
 from workflows import IncidentWorkflow
@@ -283,6 +284,43 @@ async def test_an_invalid_policy_is_refused_with_its_key_path(tmp_path, capsys):
 )
 def test_times_are_shown_from_the_incidents_start(minutes, shown):
     assert offset(T0, at(minutes)) == shown
+
+
+@pytest.mark.parametrize(
+    ("delta", "shown"),
+    [
+        (timedelta(seconds=12.7), "12s"),
+        (timedelta(seconds=59), "59s"),
+        (timedelta(minutes=1), "1m"),
+        (timedelta(minutes=5, seconds=30), "5m"),
+        (timedelta(hours=1, minutes=5), "1h05m"),
+        (timedelta(days=1, hours=1), "1d01h"),
+    ],
+)
+def test_a_lateness_under_a_minute_is_shown_in_seconds(delta, shown):
+    """A miss of seconds (a drill's, a test's) does not read "missed by 0m"."""
+    assert span(delta) == shown
+
+
+@pytest.mark.parametrize(
+    ("delta", "shown"),
+    [
+        (timedelta(minutes=30), "every 30 min"),
+        (timedelta(seconds=4), "every 4s"),
+        (timedelta(seconds=90), "every 90s"),
+    ],
+)
+def test_a_cadence_is_shown_in_minutes_or_else_seconds(delta, shown):
+    assert every(delta) == shown
+
+
+def test_the_report_says_how_many_runs_each_incident_took():
+    """Continue-as-new makes several runs of one incident; the report names them beside its id."""
+    one = replay(P1_WORKED, POLICY, POLICY, BY_NAME)
+    two = replay(replace(P1_WORKED, incident_id="inc-long", runs=2), POLICY, p1_cadence(20), BY_NAME)
+    lines = render([one, two]).splitlines()
+    assert lines[0] == "inc-p1 (1 run): no difference"
+    assert lines[1] == "inc-long (2 runs): 4 difference(s)"
 
 
 @pytest.mark.parametrize(
