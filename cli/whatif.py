@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from datetime import datetime
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
 
 from incident_client.history import INCIDENT, History
 from plan import Policy
@@ -21,7 +21,22 @@ from plan.whatif import Replayed, render, replay
 from workflows.signals import BY_NAME
 
 
-async def recorded_since(client: Client, since: datetime, where: str | None = None) -> list[list]:
+async def first_run_id(client: Client, execution: WorkflowExecution) -> str:
+    """The id of the first run of `execution`'s chain: as visibility lists it, or, where it lists
+    none (the dev server's visibility leaves `first_run_id` empty), as the run's own started event
+    says it (`first_execution_run_id`, the same in every run continue-as-new makes)."""
+    if execution.raw_info.first_run_id:
+        return execution.raw_info.first_run_id
+    handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    async for event in handle.fetch_history_events(page_size=1):
+        started = event.workflow_execution_started_event_attributes
+        return started.first_execution_run_id or execution.run_id
+    return execution.run_id
+
+
+async def recorded_since(
+    client: Client, since: datetime, where: str | None = None
+) -> list[list[WorkflowExecution]]:
     """Every incident whose first run started since `since` (and matching the visibility filter
     `where`, e.g. one task queue): the runs of each (continue-as-new makes several; they share
     their first run's id, which also tells apart two incidents Temporal gave one workflow id),
@@ -30,7 +45,7 @@ async def recorded_since(client: Client, since: datetime, where: str | None = No
     query += f" AND {where}" if where else ""
     chains: dict[str, list] = defaultdict(list)
     async for execution in client.list_workflows(query):
-        chains[execution.raw_info.first_run_id or execution.run_id].append(execution)
+        chains[await first_run_id(client, execution)].append(execution)
     began = [
         sorted(runs, key=lambda e: e.start_time)
         for first, runs in chains.items()

@@ -48,6 +48,7 @@ class History:
 
     async def read(self) -> History:
         for run in self.runs:
+            self._activities = {}  # each run numbers its events from 1 again
             for event in run.events:
                 await self._event(event)
         return self
@@ -64,6 +65,7 @@ class History:
             exits=tuple(self.exits),
             keys=tuple(self.keys),
             members=tuple(self.members),
+            runs=len(self.runs),
         )
 
     async def _event(self, e: HistoryEvent) -> None:

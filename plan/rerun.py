@@ -92,7 +92,8 @@ class Outside:
 @dataclass(frozen=True)
 class Recorded:
     """One incident as recorded: its id, start, inputs in order, what outside systems answered,
-    and until when its clocks ran (its close, or now)."""
+    until when its clocks ran (its close, or now), and how many runs its history took
+    (continue-as-new makes several; their inputs are in `events`, in order)."""
 
     incident_id: str
     started_at: datetime
@@ -103,6 +104,7 @@ class Recorded:
     exits: tuple[int, ...] = ()
     keys: tuple[str, ...] = ()
     members: tuple[tuple[bool, str | None], ...] = ()
+    runs: int = 1
 
 
 class Rerun:

@@ -57,9 +57,10 @@ class Difference(BaseModel):
 
 
 class Replayed(BaseModel):
-    """One recorded incident under both policies."""
+    """One recorded incident under both policies; `runs`: the runs its history took."""
 
     incident_id: str
+    runs: int = 1
     before: Figures
     after: Figures
     differences: list[Difference]
@@ -75,12 +76,26 @@ def offset(start: datetime, at: datetime) -> str:
     return f"{sign}{h}h{m:02d}m" if h else f"{sign}{m}m"
 
 
+def span(delta: timedelta) -> str:
+    """A length of time as `offset` shows it, without the sign ("7m", "1h05m", "3d02h"); under a
+    minute in seconds ("12s"), so a miss of seconds does not read "by 0m"."""
+    if timedelta(0) < delta < timedelta(minutes=1):
+        return f"{int(delta.total_seconds())}s"
+    return offset(datetime.min, datetime.min + delta)[1:]
+
+
+def every(delta: timedelta) -> str:
+    """A cadence: "every 30 min", or in seconds where it is not whole minutes ("every 4s")."""
+    seconds = int(delta.total_seconds())
+    return f"every {seconds // 60} min" if seconds % 60 == 0 else f"every {seconds}s"
+
+
 def figures(run: Rerun) -> Figures:
     """What `run` came to, read from its state and its policy; compliance as seen at the end of
     its clocks (the incident's close, or now)."""
     s, policy, start = run.state, run.policy, run.state.started_at
     severity = s.decision.severity if s.decision else None
-    every = cadence(policy, severity) if severity else None
+    each = cadence(policy, severity) if severity else None
     compliance = card(status_of(run.incident_id, s, policy), policy, run.now)
     return Figures(
         severity=severity.value if severity else "—",
@@ -89,14 +104,13 @@ def figures(run: Rerun) -> Figures:
             for p in s.paged
             if p.outcome == "paged"
         },
-        cadence=f"every {int(every.total_seconds() // 60)} min" if every else "none",
+        cadence=every(each) if each else "none",
         nudges=[f"{e.kind} at {offset(start, e.at)}" for e in s.timeline if e.kind in NUDGES],
         approvers={rid: could_approve(policy, run, r.action) for rid, r in s.requests.items()},
         requests={rid: r.state.value for rid, r in s.requests.items()},
         due={d.key: offset(start, d.due_at) for d in s.ledger},
         compliance={
-            p.key: p.state + (f" by {offset(start, start + p.late_by)[1:]}" if p.late_by else "")
-            for p in compliance.promises
+            p.key: p.state + (f" by {span(p.late_by)}" if p.late_by else "") for p in compliance.promises
         },
         kept=len(compliance.kept),
         missed=len(compliance.missed),
@@ -146,7 +160,11 @@ def replay(recorded: Recorded, pinned: Policy, new: Policy, signals: Mapping) ->
     before = figures(rerun(recorded, pinned, signals))
     after = figures(rerun(recorded, new, signals))
     return Replayed(
-        incident_id=recorded.incident_id, before=before, after=after, differences=differences(before, after)
+        incident_id=recorded.incident_id,
+        runs=recorded.runs,
+        before=before,
+        after=after,
+        differences=differences(before, after),
     )
 
 
@@ -163,13 +181,15 @@ def summary(replayed: list[Replayed]) -> list[str]:
 
 
 def render(replayed: list[Replayed]) -> str:
-    """Per incident, each difference as "aspect item: before → after"; then the sum."""
+    """Per incident (with the runs its history took), each difference as "aspect item: before →
+    after"; then the sum."""
     lines = []
     for r in replayed:
+        name = f"{r.incident_id} ({r.runs} run{'' if r.runs == 1 else 's'})"
         if not r.differences:
-            lines.append(f"{r.incident_id}: no difference")
+            lines.append(f"{name}: no difference")
             continue
-        lines.append(f"{r.incident_id}: {len(r.differences)} difference(s)")
+        lines.append(f"{name}: {len(r.differences)} difference(s)")
         for d in r.differences:
             lines.append(f"  {d.aspect}{' ' + d.item if d.item else ''}: {d.before} → {d.after}")
     return "\n".join([*lines, "", *summary(replayed)])
