@@ -94,6 +94,14 @@ async def incident_ids(client: Client, since: datetime, task_queue: str | None =
     return ids
 
 
+def began_since(status: IncidentStatus, since: datetime) -> bool:
+    """Whether the incident's problem started in the window (the alert's own startsAt, as §4 counts;
+    docs/report.md). Visibility's StartTime is its latest run's: an incident that continued as new
+    (a long history, a move to a newer build in REVIEW) after `since` but began before is not the
+    window's."""
+    return status.started_at >= since
+
+
 async def own_card(handle, closed: bool, now: datetime, wait: float) -> tuple[ComplianceCard | None, str]:
     """The incident's own compliance card (its `compliance` query, under the policy it pinned): a
     closed incident's as of its last step (the query's default), a running one's as of `now`; or
@@ -160,5 +168,6 @@ async def gather(
     own compliance card (by `policy`, the local file, only where that could not be had: Found
     says why), and those that could not be read."""
     read, unread = await answers(client, await incident_ids(client, since, task_queue), now, wait)
+    read = [a for a in read if began_since(a.status, since)]
     shown = [found(a.status, policy, now, a.own, a.why_not or NOT_ASKED) for a in read]
     return sorted(shown, key=lambda f: f.card.started_at), unread

@@ -19,7 +19,7 @@ from plan.incident import GateRun, IncidentStatus, Resolution, TimelineEntry
 from plan.models import Phase, Severity
 from plan.picture import picture
 from plan.report import family, most_missed, overdue, quantile, render, report, spoken, spread, weeks
-from reporting.collect import Found, visibility_query
+from reporting.collect import Found, began_since, visibility_query
 from tests.fuzz import budget
 
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)  # a Monday
@@ -765,3 +765,16 @@ def test_the_figures_hold_together_for_any_cards(cards):
     assert all(o.late_by > timedelta(0) for o in r.overdue)
     assert sum(w.kept + w.missed for w in r.weeks) == sum(p.kept + p.missed for p in r.promises)
     render(r)
+
+
+@pytest.mark.parametrize(
+    "since, counted",
+    [
+        (T0, True),  # the problem started in the window
+        (T0 - 2160 * H, True),  # 90 days before
+        (T0 + S, False),  # started before: a later run (continue-as-new) is not a new incident
+    ],
+)
+def test_an_incident_counts_in_the_window_its_problem_started_in_whatever_its_latest_run(since, counted):
+    """Visibility's StartTime is the latest run's; the window is the problem's start (docs/report.md)."""
+    assert began_since(status(), since) is counted
