@@ -5,16 +5,20 @@ when the bridge cannot take it. Real Temporal, the real Slack client, the sandbo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ssl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.chat import BridgeActivities, BridgePicture, Directory
 from activities.chat.slack import SlackChat
-from sandbox.slack import DEFAULT_TOKEN
+from sandbox.slack import DEFAULT_TOKEN, SlackFake
+from tests.fuzz import budget
 from tests.helpers import eventually, finish, status_when
 from tests.test_lifecycle import IC, PRIMARY, kinds, open_incident
 from tests.test_tickets import _picture
@@ -60,6 +64,41 @@ async def test_a_retry_after_the_upload_completed_uploads_nothing_more(slack):
     assert len(slack.calls_to("files.getUploadURLExternal")) == 1  # the retry uploaded nothing
     (shared,) = [m for m in slack.messages("inc-pic") if m.get("files")]
     assert shared["thread_ts"] == ts and shared["text"] == "🖼️ the timeline"
+
+
+STEPS = ("conversations.replies", "files.getUploadURLExternal", "files.completeUploadExternal")
+faults = st.lists(st.tuples(st.sampled_from(STEPS), st.sampled_from(["lost", "failed"])), max_size=6)
+
+
+async def share_through(planned: list[tuple[str, str]]) -> None:
+    """Each attempt on a worker of its own (a fresh provider), Slack failing the planned calls in
+    order — an error before acting, or an answer lost after acting — until one attempt answers."""
+    async with SlackFake() as slack:
+        _, channel_id, ts = await draft_thread(slack, "inc-storm")
+        for step, how in planned:
+            (slack.lose_next_response if how == "lost" else slack.fail_next)(step, 503)
+        for n in range(1, 2 * len(planned) + 2):
+            chat = SlackChat(DEFAULT_TOKEN, slack.url, ssl.create_default_context())
+            try:
+                result = await attempt(n).run(
+                    BridgeActivities(chat, Directory()).share_picture, request(channel_id, ts)
+                )
+                break
+            except ApplicationError as e:
+                assert not e.non_retryable, e  # a Slack failure that may pass is retried, never final
+        else:
+            pytest.fail(f"no attempt answered: {planned}")
+        (file,) = slack.shared_files("inc-storm")
+        assert result.file_id == file["id"] and file["title"] == TITLE and not result.skipped
+        assert all(m.get("thread_ts") == ts for m in slack.messages("inc-storm") if m.get("files"))
+
+
+@budget(25)
+@given(faults)
+def test_no_fault_pattern_shares_the_picture_twice_or_never(planned):
+    """Whatever Slack fails, before or after acting, and whichever worker retries: the picture
+    ends up shared exactly once, in the draft's thread."""
+    asyncio.run(share_through(planned))
 
 
 @pytest.mark.parametrize(
