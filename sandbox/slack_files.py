@@ -12,11 +12,12 @@
 
 The OpenAPI file in /work/shared/specs (2021) predates these methods: what is served here is
 from the method pages above, and tests/test_sandbox_contract.py states it. Refusals: a missing
-`filename` or `length` is `invalid_arguments` and a `length` of 0 `missing_argument` (as the
-method page says); an id never issued, whose bytes never came, or already completed is
-`file_not_found`; a channel the bot is not in is `not_in_channel`, an archived one `is_archived`
-(as chat.postMessage answers), an unknown one `channel_not_found`. Slack processes uploads
-asynchronously (the message may show a moment later); here it is there when the call answers."""
+`filename` or `length` is `invalid_arguments`, a `length` of 0 `missing_argument` and uploads
+turned off `file_uploads_disabled` (as the method page says); an id never issued, whose bytes
+never came, or already completed is `file_not_found`; a channel the bot is not in is
+`not_in_channel`, an archived one `is_archived` (as chat.postMessage answers), an unknown one
+`channel_not_found`. Slack processes uploads asynchronously (the message may show a moment
+later); here it is there when the call answers."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ class SlackFiles:
     def _reset_files(self) -> None:
         self.uploads: dict[str, Upload] = {}  # by the upload URL's token
         self.files: dict[str, bytes] = {}  # completed file id → its bytes
+        self.uploads_disabled = False  # a workspace whose admin turned file uploads off
+        self.upload_url_faults: list[int] = []  # HTTP statuses the next upload POSTs answer, in order
+
+    def disable_uploads(self) -> None:
+        """The workspace's admin turns file uploads off: getUploadURLExternal answers
+        `file_uploads_disabled` (a documented error of the method)."""
+        self.uploads_disabled = True
+
+    def fail_next_upload(self, status: int, times: int = 1) -> None:
+        """The next `times` POSTs to an upload URL answer `status` and store nothing (the upload
+        URL's path is new each time, so `fail_next` cannot name it)."""
+        self.upload_url_faults.extend([status] * times)
 
     def _file_methods(self) -> dict:
         return {
@@ -59,6 +72,8 @@ class SlackFiles:
         from sandbox.slack import SlackError
 
         filename, length = str(p.get("filename") or ""), p.get("length")
+        if self.uploads_disabled:
+            raise SlackError("file_uploads_disabled")
         if not filename or length in (None, ""):
             raise SlackError("invalid_arguments")
         try:
@@ -74,6 +89,9 @@ class SlackFiles:
 
     def _take_bytes(self, token: str, params: dict) -> tuple[int, Any, dict]:
         """POST to an upload URL: the raw bytes (as slack_sdk sends them), as many as promised."""
+        if self.upload_url_faults:
+            status = self.upload_url_faults.pop(0)
+            return status, "Service Unavailable" if status >= 500 else f"HTTP {status}", {}
         upload = self.uploads.get(token)
         if upload is None or upload.data is not None:
             return 404, "upload URL unknown or already used", {}

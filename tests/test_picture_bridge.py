@@ -117,6 +117,30 @@ async def test_a_bridge_that_cannot_take_the_picture_skips_it_with_the_reason(sl
     assert not slack.files
 
 
+@pytest.mark.parametrize("status, how", [(503, "retried"), (429, "waited out"), (403, "skipped")])
+async def test_an_upload_url_that_fails_is_retried_or_skips_the_picture(slack, status, how):
+    """The bytes' POST answering 5xx may pass: Temporal retries it (the retry shares once); a 429 is
+    waited out in place (slack_sdk's rate-limit handler, Retry-After); any other status is final for
+    the picture, said as the reason, never the step's failure."""
+    chat, channel_id, ts = await draft_thread(slack, "inc-url")
+    share = BridgeActivities(chat, Directory()).share_picture
+    slack.fail_next_upload(status)
+    if how == "retried":
+        with pytest.raises(ApplicationError) as again:
+            await attempt(1).run(share, request(channel_id, ts))
+        assert not again.value.non_retryable
+    result = await attempt(2 if how == "retried" else 1).run(share, request(channel_id, ts))
+    if how == "skipped":
+        assert result.skipped.startswith("Slack's upload URL refused the file") and not result.file_id
+        assert f"status: {status}" in result.skipped and not slack.shared_files("inc-url")
+    else:
+        assert result.file_id and not result.reused and len(slack.shared_files("inc-url")) == 1
+    uploads = [c for c in slack.calls if c.path.startswith("/upload/v1/")]
+    assert [c.status for c in uploads] == {"retried": [status, 200], "waited out": [status, 200]}.get(
+        how, [status]
+    )
+
+
 async def test_a_worker_without_chat_skips_the_picture():
     result = await attempt(1).run(BridgeActivities(None, Directory()).share_picture, request("C1", "1.0"))
     assert result.skipped == "skipped: chat not configured on this worker"
@@ -165,6 +189,19 @@ async def test_the_picture_lands_once_in_the_drafts_thread_and_the_draft_says_so
         lambda: next((i for i in jira.issues.values() if i["fields"].get("attachment")), None)
     )
     assert postmortem["fields"]["attachment"][0]["filename"] == "incident-timeline.png"
+
+
+async def test_a_workspace_without_uploads_skips_the_picture_with_a_typed_event(
+    time_env, run_worker, policy, slack, pagerduty, statuspage, prometheus, jira
+):
+    slack.disable_uploads()
+    status = await resolved(time_env, run_worker, policy, prometheus)
+    assert kinds(status, "picture-skipped") == [
+        "the timeline picture was not shared in the bridge: Slack files.getUploadURLExternal refused: "
+        "file_uploads_disabled"
+    ]
+    assert status.phase == "REVIEW" and not slack.files and not kinds(status, "step-failed")
+    assert slack.channel_by_name(status.channel).is_archived  # the close-out went on to the end
 
 
 async def test_a_private_incident_shares_no_picture_in_its_bridge(

@@ -142,7 +142,7 @@ UPLOADS = [
                 "file_id": {"type": "string", "pattern": "^F[A-Z0-9]+$"},
             },
         },
-        ["invalid_arguments", "missing_argument", *AUTH_ERRORS],
+        ["invalid_arguments", "missing_argument", "file_uploads_disabled", *AUTH_ERRORS],
     ),
     (
         "files.completeUploadExternal",
@@ -509,6 +509,10 @@ async def test_file_uploads_are_refused_as_slack_documents(slack, slack_fake):
     gone = slack.files_upload_v2(channel="C0NOSUCH01", content=PNG, filename="a.png")
     assert await slack_error(gone) == "channel_not_found"
     assert not slack_fake.shared_files(channel)
+    slack_fake.disable_uploads()
+    assert await slack_error(slack.files_getUploadURLExternal(filename="a.png", length=3)) == (
+        "file_uploads_disabled"
+    )
 
 
 async def test_auth_errors_and_unknown_method(slack_fake):
