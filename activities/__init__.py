@@ -188,6 +188,7 @@ def build_activities(settings: IntegrationSettings, policy: Policy) -> list[Call
         bridge.invite_to_bridge,
         bridge.post_to_bridge,
         bridge.post_to_channel,
+        bridge.share_picture,
         bridge.archive_bridge,
         bridge.notify_person,
         bridge.check_member,

@@ -79,6 +79,8 @@ class EventKind(StrEnum):
     bridge_left_behind = "bridge-left-behind"
     posted = "posted"
     post_skipped = "post-skipped"
+    picture_shared = "picture-shared"  # §4.6: the timeline picture in the draft's thread (issue 24)
+    picture_skipped = "picture-skipped"  # not shared there, and why (no bridge, archived, refused)
     invite_failed = "invite-failed"
     notified = "notified"
     notify_skipped = "notify-skipped"

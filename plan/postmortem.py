@@ -21,9 +21,12 @@ def at(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
-def facts(incident_id: str, s: IncidentState, card: ComplianceCard | None = None) -> dict[str, str]:
+def facts(
+    incident_id: str, s: IncidentState, card: ComplianceCard | None = None, shown_in: str | None = None
+) -> dict[str, str]:
     """Every $name the template may use. Durations count from the problem's start (plan/start.py),
-    not from when we heard of it (`received_at`); `compliance`: the card at the close-out."""
+    not from when we heard of it (`received_at`); `compliance`: the card at the close-out;
+    `shown_in`: the bridge channel whose draft thread the timeline picture is shared in, if any."""
     resolved = s.resolution.at if s.resolution else None
     severity_changes = [e for e in s.timeline if e.kind == "severity"]
     updates = [e for e in s.timeline if e.kind in ("update", "mitigated")]
@@ -60,7 +63,7 @@ def facts(incident_id: str, s: IncidentState, card: ComplianceCard | None = None
             if s.resolution and s.resolution.forced
             else "Recovery verified by the §4.5 checks"
         ),
-        "timeline_picture": _picture(s),
+        "timeline_picture": _picture(s, shown_in),
         "timeline": "\n".join(f"| {e.at:%H:%M:%S} | {e.kind} | {_cell(e.text)} |" for e in s.timeline),
         "compliance": compliance(card),
     }
@@ -69,15 +72,21 @@ def facts(incident_id: str, s: IncidentState, card: ComplianceCard | None = None
 PICTURE = "incident-timeline.png"  # attached to the post-mortem ticket (activities/tickets)
 
 
-def _picture(s: IncidentState) -> str:
-    """The timeline picture, by the name it is attached to the post-mortem ticket under; a
-    private incident's ticket has none (plan/privacy.py)."""
+def _picture(s: IncidentState, shown_in: str | None = None) -> str:
+    """Where the timeline picture is: shared in the bridge `shown_in`, in the draft's thread (when
+    it is), and attached to the post-mortem ticket as PICTURE; a private incident's is nowhere
+    (plan/privacy.py)."""
     if s.private:
         return "No picture: a private incident's timeline stays in the incident (`irp status`)."
+    where = (
+        f"The picture is in the bridge #{shown_in}, in the thread of this draft, and it is "
+        if shown_in
+        else "The picture is "
+    )
     return (
         "![The incident's timeline: phases, pages, acknowledgements, updates, approvals, the gate]"
         f"({PICTURE})\n\n"
-        f"The picture is attached to the post-mortem ticket as `{PICTURE}`."
+        f"{where}attached to the post-mortem ticket as `{PICTURE}`."
     )
 
 

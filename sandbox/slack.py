@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from sandbox.base import Call, FakeServer
+from sandbox.slack_files import UPLOAD_PATH, SlackFiles, upload_params
 
 DEFAULT_TOKEN = "xoxb-sandbox-token"
 TEAM_ID = "TSANDBOX01"
@@ -105,7 +106,10 @@ def _json_field(value: Any, error: str) -> Any:
     return value
 
 
-class SlackFake(FakeServer):
+class SlackFake(SlackFiles, FakeServer):
+    """The Web API above; file uploads (files.getUploadURLExternal, the upload URL,
+    files.completeUploadExternal) are sandbox/slack_files.py's."""
+
     prefix = "/api/"
 
     def __init__(
@@ -149,7 +153,9 @@ class SlackFake(FakeServer):
             "users.lookupByEmail": self._lookup_by_email,
         }
         self._methods.update(self._interaction_methods())
+        self._methods.update(self._file_methods())
         self._reset_interactions()
+        self._reset_files()
         self._reseed()
 
     # helpers for tests and the demo ----------------------------------------------------------
@@ -196,6 +202,7 @@ class SlackFake(FakeServer):
     def reset(self) -> None:
         super().reset()
         self._reset_interactions()
+        self._reset_files()
         self._reseed()
 
     async def control(self, what: str, body: Any) -> web.Response:
@@ -226,6 +233,8 @@ class SlackFake(FakeServer):
     async def parse(self, request: web.Request, raw: bytes) -> dict:
         """slack_sdk sends JSON bodies (chat.postMessage), form bodies, and query strings (GET
         methods, and conversations.create & co. as POST with the arguments in the URL)."""
+        if request.path.startswith(UPLOAD_PATH):
+            return upload_params(request.content_type, raw)
         params: dict[str, Any] = dict(request.query)
         if not raw:
             return params
@@ -244,6 +253,8 @@ class SlackFake(FakeServer):
     async def handle(self, request: web.Request, params: dict) -> tuple[int, Any, dict]:
         if request.path.startswith(RESPONSE_PATH):
             return self._respond(request.path.removeprefix(RESPONSE_PATH), params)
+        if request.path.startswith(UPLOAD_PATH):
+            return self._take_bytes(request.path.removeprefix(UPLOAD_PATH), params)
         method = self._methods.get(request.path.removeprefix(self.prefix))
         try:
             if method is None:

@@ -144,6 +144,9 @@ SLACK_SCOPES = {
     "conversations.open": {"im:write"},
     "conversations.setPurpose": {"channels:manage", "groups:write"},
     "conversations.unarchive": {"channels:manage", "groups:write"},
+    # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both
+    # files:write (the post-mortem's timeline picture in the bridge, issue 24).
+    "files.upload_v2": {"files:write"},
     "users.info": {"users:read", "users:read.email"},  # profile.email
     "users.lookupByEmail": {"users:read.email"},
     "views.open": set(),

@@ -276,6 +276,8 @@ async def test_resolve_verified_closes_out(
     assert jira.contents[picture["id"]].startswith(b"\x89PNG")
     draft = json.dumps(postmortem["fields"]["description"])
     assert "attached to the post-mortem ticket as" in draft  # the draft names the picture
+    (shown,) = slack.shared_files(status.channel)  # and the bridge shows it, under the draft (issue 24)
+    assert shown["name"] == "incident-timeline.png" and slack.files[shown["id"]].startswith(b"\x89PNG")
     # §5.3: investigating on open, a public update, resolved with the plan's text.
     incident = statuspage.incident_for(result.incident_id)
     assert incident["status"] == "resolved" and incident["name"] == "Resolved - Elevated Error Rates"

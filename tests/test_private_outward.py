@@ -175,6 +175,7 @@ async def test_a_private_incident_says_nothing_outward(
     }
     assert jira.calls and len(lines) > 10
     assert not jira.calls_to("attachments")  # no timeline picture in Jira for a private incident (§4.6)
+    assert not slack.calls_to("files.getUploadURLExternal") and not slack.files  # nor in its bridge
     assert [where for where, thing in outward.items() for where in leaked(where, thing)] == []
     assert (await described.memo())["summary"] == PRIVATE_SUMMARY
 

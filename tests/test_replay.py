@@ -14,7 +14,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from connection.temporal import replay_runner
 from worker import WORKFLOWS
-from workflows import paging
+from workflows import effects, paging, status
 from workflows.outside import Watch
 from workflows.router import Router
 
@@ -37,6 +37,7 @@ ERAS = {
         "roles-anyone",
         "heartbeat-retire",
         "ticket-failed",
+        "picture-in-bridge",
     }
 }
 
@@ -120,6 +121,21 @@ async def test_replay_catches_issue_23s_roles_without_their_patch():
         await fails_to_replay(history)
     finally:
         Router.given = original
+
+
+async def test_replay_catches_the_bridge_picture_without_its_patch():
+    """A v2.0 incident closed out before issue 24's picture in the bridge (p1_lifecycle_resolved)
+    must not replay with the picture shared regardless of `picture-in-bridge`: the patch matters."""
+    from plan.picture import picture
+
+    path = next(p for p in HISTORIES if p.stem == "p1_lifecycle_resolved")
+    history = WorkflowHistory.from_json("x", json.loads(path.read_text()))
+    original = effects._bridge_picture
+    effects._bridge_picture = lambda r: picture(status.of(r), r.now())
+    try:
+        await fails_to_replay(history)
+    finally:
+        effects._bridge_picture = original
 
 
 async def fails_to_replay(history: WorkflowHistory) -> None:

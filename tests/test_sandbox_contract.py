@@ -107,7 +107,68 @@ def _slack_spec_errata(spec: dict) -> dict:
         responses = spec["paths"]["/" + method]["get"]["responses"]
         responses["200"]["schema"] = VIEW_ANSWER
         responses["default"]["schema"] = VIEW_ERROR
+    # File uploads as Slack serves them today (2024: files.upload is retired): the spec has
+    # neither method; their answers and errors are from docs.slack.dev's method pages, written
+    # here (sandbox/slack_files.py). A file's `alt_txt` is as recent.
+    spec["definitions"]["objs_file"]["properties"]["alt_txt"] = {"type": "string"}
+    for method, answer, errors in UPLOADS:
+        spec["paths"]["/" + method] = {
+            "post": {
+                "responses": {
+                    "200": {"schema": answer},
+                    "default": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["ok", "error"],
+                            "properties": {"ok": {"enum": [False]}, "error": {"enum": errors}},
+                        }
+                    },
+                }
+            }
+        }
     return spec
+
+
+AUTH_ERRORS = ["not_authed", "invalid_auth"]
+UPLOADS = [
+    (
+        "files.getUploadURLExternal",
+        {
+            "type": "object",
+            "required": ["ok", "upload_url", "file_id"],
+            "properties": {
+                "ok": {"enum": [True]},
+                "upload_url": {"type": "string", "pattern": "^https?://"},
+                "file_id": {"type": "string", "pattern": "^F[A-Z0-9]+$"},
+            },
+        },
+        ["invalid_arguments", "missing_argument", "file_uploads_disabled", *AUTH_ERRORS],
+    ),
+    (
+        "files.completeUploadExternal",
+        {
+            "type": "object",
+            "required": ["ok", "files"],
+            "properties": {
+                "ok": {"enum": [True]},
+                "files": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "object", "required": ["id", "title"]},
+                },
+            },
+        },
+        # `is_archived` is the sandbox's answer for an archived channel, as chat.postMessage's.
+        [
+            "invalid_arguments",
+            "file_not_found",
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+            *AUTH_ERRORS,
+        ],
+    ),
+]
 
 
 VIEW_ANSWER = {
@@ -375,6 +436,83 @@ async def test_list_pages_and_excludes_archived(slack):
     assert names == ["general", "inc-1", "inc-2", "inc-3", "inc-4"] and pages == 3
     everything = await slack.conversations_list(limit=100)
     assert "inc-0" in [c["name"] for c in everything["channels"]]
+
+
+# --- files: getUploadURLExternal, the upload URL, completeUploadExternal (files_upload_v2) --------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+async def test_files_upload_v2_shares_a_file_in_a_thread_and_beside_a_message(slack, slack_fake):
+    channel = (await slack.conversations_create(name="inc-files"))["channel"]["id"]
+    parent = (await slack.chat_postMessage(channel=channel, text="the draft"))["ts"]
+    threaded = await slack.files_upload_v2(
+        channel=channel,
+        thread_ts=parent,
+        content=PNG,
+        filename="t.png",
+        title="Timeline",
+        initial_comment="here",
+    )
+    beside = await slack.files_upload_v2(channel=channel, content=b"notes", filename="n.txt", title="Notes")
+    assert threaded["file"]["title"] == "Timeline" and slack_fake.files[threaded["file"]["id"]] == PNG
+    replies = (await slack.conversations_replies(channel=channel, ts=parent))["messages"]
+    (shared,) = [m for m in replies if m.get("files")]
+    assert shared["thread_ts"] == parent and shared["text"] == "here" and shared["upload"]
+    (file,) = shared["files"]
+    assert (file["id"], file["name"], file["mimetype"], file["size"]) == (
+        threaded["file"]["id"], "t.png", "image/png", len(PNG)
+    )  # fmt: skip
+    history = (await slack.conversations_history(channel=channel))["messages"]
+    assert [m["files"][0]["title"] for m in history if m.get("files")] == ["Notes"]  # replies stay in threads
+    assert beside["file"]["id"] in slack_fake.files
+    assert [f["title"] for f in slack_fake.shared_files(channel)] == ["Timeline", "Notes"]
+    (url,) = [c for c in slack_fake.calls if c.path.startswith("/upload/v1/")][:1]
+    assert url.status == 200 and url.response == f"OK - {len(PNG)}"
+    assert not slack_fake.calls_to("files.upload")  # v1 is retired: never called, never served
+
+
+async def test_file_uploads_are_refused_as_slack_documents(slack, slack_fake):
+    channel = (await slack.conversations_create(name="inc-refusals"))["channel"]["id"]
+    no_length = slack.api_call("files.getUploadURLExternal", params={"filename": "a.png"})
+    assert await slack_error(no_length) == "invalid_arguments"
+    assert (
+        await slack_error(slack.files_getUploadURLExternal(filename="a.png", length=0)) == "missing_argument"
+    )
+    unknown = slack.files_completeUploadExternal(files=[{"id": "F0NOSUCH01"}], channel_id=channel)
+    assert await slack_error(unknown) == "file_not_found"
+    # The bytes must be as many as announced, and an id whose bytes never came is no file.
+    asked = await slack.files_getUploadURLExternal(filename="a.png", length=len(PNG))
+    async with httpx.AsyncClient() as raw:
+        short = await raw.post(asked["upload_url"], content=PNG[:-1])
+        assert short.status_code == 400 and "length mismatch" in short.text
+        pending = slack.files_completeUploadExternal(files=[{"id": asked["file_id"]}], channel_id=channel)
+        assert await slack_error(pending) == "file_not_found"
+        assert (await raw.post(asked["upload_url"], content=PNG)).status_code == 200
+        assert (await raw.post(asked["upload_url"], content=PNG)).status_code == 404  # a URL takes bytes once
+    done = await slack.files_completeUploadExternal(files=[{"id": asked["file_id"], "title": "A"}])
+    assert done["files"] == [{"id": asked["file_id"], "title": "A"}]
+    assert not slack_fake.shared_files(channel)  # no channel_id: the file stays private
+    reused = slack.files_completeUploadExternal(files=[{"id": asked["file_id"]}], channel_id=channel)
+    assert await slack_error(reused) == "file_not_found"
+    # Channels: one the bot left, an archived one, one that does not exist.
+    slack_fake.remove_bot("inc-refusals")
+    assert await slack_error(slack.files_upload_v2(channel=channel, content=PNG, filename="a.png")) == (
+        "not_in_channel"
+    )
+    await slack.conversations_join(channel=channel)
+    await slack.conversations_archive(channel=channel)
+    assert (
+        await slack_error(slack.files_upload_v2(channel=channel, content=PNG, filename="a.png"))
+        == "is_archived"
+    )
+    gone = slack.files_upload_v2(channel="C0NOSUCH01", content=PNG, filename="a.png")
+    assert await slack_error(gone) == "channel_not_found"
+    assert not slack_fake.shared_files(channel)
+    slack_fake.disable_uploads()
+    assert await slack_error(slack.files_getUploadURLExternal(filename="a.png", length=3)) == (
+        "file_uploads_disabled"
+    )
 
 
 async def test_auth_errors_and_unknown_method(slack_fake):

@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.chat import (
         ArchiveBridge,
         BridgeActivities,
+        BridgePicture,
         BridgePost,
         InviteRequest,
         MemberQuery,
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.decide import outcomes, roles
     from plan.events import EventKind as K
     from plan.oncall import Handoff
+    from plan.picture import TimelinePicture
     from workflows import oncall
     from workflows.outside import outside
 
@@ -92,6 +94,36 @@ async def send(r, text: str, what: str, thread: bool = False, buttons: list[Chat
     if posted:
         r.note(K.posted, f"posted the {what} message in #{r.state.bridge.channel}")
     return posted.message_id if posted else None
+
+
+async def share_picture(r, drawn: TimelinePicture, thread: str | None, filename: str) -> None:
+    """§4.6: the timeline picture as a file in the thread of the post-mortem draft (`thread`, its
+    message id), once: its title carries the incident's outward key, which a retry looks for.
+    Not shared (said as a typed event, never a failed step) when the draft did not reach the
+    bridge, or the bridge is archived, left or deleted, or the chat service refuses the file."""
+    bridge = r.state.bridge
+    if not bridge.channel_id or bridge.archived or not thread:
+        why = "the post-mortem draft is not in the bridge" if bridge.channel_id else "there is no bridge"
+        r.note(K.picture_skipped, f"the timeline picture was not shared in the bridge: {why}")
+        return
+    shared = await _outside(
+        r,
+        BridgeActivities.share_picture,
+        BridgePicture(
+            channel_id=bridge.channel_id,
+            thread=thread,
+            filename=filename,
+            title=f"Incident timeline {r.key_id}",
+            comment=f"🖼️ {r.incident_id}'s timeline: phases, pages, acknowledgements, updates, approvals, "
+            "the gate (§4.6). It is attached to the post-mortem ticket too.",
+            picture=drawn,
+        ),
+        "share the timeline picture",
+    )
+    if shared and shared.skipped:
+        r.note(K.picture_skipped, f"the timeline picture was not shared in the bridge: {shared.skipped}")
+    elif shared:
+        r.note(K.picture_shared, f"the timeline picture {filename} is in #{bridge.channel}, under the draft")
 
 
 async def _recovered(r, how: str, what: str) -> None:

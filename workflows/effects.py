@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from plan.incident import GateCheck, GateRun
     from plan.models import CUSTOMER_EMAIL_ACTION
     from plan.picture import picture
-    from plan.postmortem import facts
+    from plan.postmortem import PICTURE, facts
     from plan.privacy import PUBLIC_STATEMENT_ACTION
     from workflows import bridge, metrics, paging, status, status_page
     from workflows.outside import VERIFY, outside
@@ -41,6 +41,8 @@ KEYS_TIMEOUT = timedelta(seconds=30)
 EACH_ADDRESS = "email-each-address"
 # A ticket Jira refuses for good (a required field, a localised issue type) is said in the bridge.
 TICKET_FAILED = "ticket-failed"
+# §4.6 (issue 24): the timeline picture shared in the bridge, in the post-mortem draft's thread.
+PICTURE_IN_BRIDGE = "picture-in-bridge"
 
 
 def run(r, effect: fx.Effect) -> None:
@@ -275,21 +277,38 @@ def count_promises(card: ComplianceCard | None) -> None:
 
 
 async def draft_postmortem(r, card: ComplianceCard | None = None) -> None:
-    """§4.6: the draft from the timeline, the last words in the bridge before it is archived."""
+    """§4.6: the draft from the timeline, the last words in the bridge before it is archived; its
+    timeline picture shared in the draft's thread (not for a private incident), which the draft
+    says, as it says the picture is attached to the post-mortem ticket."""
+    drawn = _bridge_picture(r)
+    shown_in = r.state.bridge.channel if drawn else None
     draft = await outside(
         r,
         PostmortemActivities.draft_postmortem,
-        PostmortemFacts(incident_id=r.incident_id, facts=facts(r.incident_id, r.state, card)),
+        PostmortemFacts(incident_id=r.incident_id, facts=facts(r.incident_id, r.state, card, shown_in)),
         what="draft the post-mortem",
     )
     r.decide(outcomes.postmortem, draft or "")
     if draft:
-        await bridge.send(
+        where = "its timeline picture is in this thread, and both go" if drawn else "it is attached"
+        posted = await bridge.send(
             r,
-            "📝 Post-mortem draft (§4.6), from this incident's timeline; it is attached to the "
+            f"📝 Post-mortem draft (§4.6), from this incident's timeline; {where} to the "
             "post-mortem ticket:\n" + draft[:35000],
             "postmortem-draft",
         )
+        if drawn:
+            await bridge.share_picture(r, drawn, posted, PICTURE)
+
+
+def _bridge_picture(r):
+    """The timeline picture to share in the bridge, or None: a private incident's is shared
+    nowhere (plan/privacy.py); an incident without an open bridge has nowhere to share it; an
+    incident begun before PICTURE_IN_BRIDGE shares none (its commands stay as they were)."""
+    bridge_ = r.state.bridge
+    if r.state.private or not bridge_.channel_id or bridge_.archived:
+        return None
+    return picture(status.of(r), r.now()) if workflow.patched(PICTURE_IN_BRIDGE) else None
 
 
 # --- §8: tickets, invitations, escalations -----------------------------------------------------------

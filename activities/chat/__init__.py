@@ -22,6 +22,7 @@ from activities.errors import RATE_LIMITED, give_up
 from plan.bridge_proof import Proof, SeenChannel, adopt, left_behind, purpose_names
 from plan.buttons import ChatButton
 from plan.models import Person
+from plan.picture import TimelinePicture
 from plan.templates import channel_name
 
 PERSON_TOKEN = re.compile(r"<person:([^<>\s]+)>")
@@ -114,6 +115,16 @@ class Chat(Protocol):
         posted)."""
         ...
 
+    async def find_file(self, channel_id: str, thread: str | None, title: str) -> str | None:
+        """The id of a file titled `title` shared in the channel (under message `thread` if given),
+        if one is there. Raises BridgeLost when the bot may no longer read the channel."""
+        ...
+
+    async def share_file(self, channel_id: str, thread: str | None, upload: FileUpload) -> str:
+        """Upload `upload` and share it in the channel (a reply under `thread` if given): its file
+        id. Raises BridgeLost for an archived, left or deleted channel."""
+        ...
+
     async def open_dm(self, person: Person) -> str | None:
         """The direct-message channel with the person (the same every time), or None when the
         person has no user on this service."""
@@ -133,6 +144,17 @@ class Chat(Protocol):
         done, in words. None when the channel is gone for good (deleted): the workflow continues
         the bridge in a new channel. Raises when it cannot be done (the post fails visibly)."""
         ...
+
+
+class FileUpload(BaseModel):
+    """A file to share: its name, the `title` people see (and a retry looks for), its bytes'
+    `content`, the words shown with it (`comment`), and `alt_text` for screen readers."""
+
+    filename: str
+    title: str
+    content: bytes
+    comment: str = ""
+    alt_text: str = ""
 
 
 class BridgeLost(Exception):
@@ -208,6 +230,27 @@ class BridgePost(BaseModel):
     text: str
     thread: str | None = None
     buttons: list[ChatButton] = []
+
+
+class BridgePicture(BaseModel):
+    """§4.6: the incident's timeline picture, shared in the bridge under the post-mortem draft
+    (`thread`: the draft's message id). `title` carries the incident's outward key, so a retry,
+    or another worker, finds the picture already shared instead of sharing it twice."""
+
+    channel_id: str
+    thread: str | None = None
+    filename: str
+    title: str
+    comment: str
+    picture: TimelinePicture
+
+
+class PictureResult(BaseModel):
+    """The shared (or, found already shared: `reused`) file's id, or why it was not shared."""
+
+    file_id: str | None = None
+    reused: bool = False
+    skipped: str | None = None
 
 
 class ChannelPost(BaseModel):
@@ -438,6 +481,40 @@ class BridgeActivities:
         )
         activity.logger.info("posted %s in %s (message %s)", post.key, post.channel_id, message_id)
         return PostResult(message_id=message_id, reused=reused)
+
+    @activity.defn
+    async def share_picture(self, request: BridgePicture) -> PictureResult:
+        """§4.6: the timeline picture drawn (PNG) and shared in the bridge, once: every attempt
+        first looks for a file of this title in the draft's thread, so a retry after an upload
+        whose answer was lost shares nothing more. An enrichment: a bridge archived, left or
+        deleted, a picture that cannot be drawn, or a refusal for good (uploads disabled) is
+        answered `skipped` with the reason; what may pass (429, 5xx) is retried."""
+        if self.chat is None:
+            return PictureResult(skipped=f"skipped: {self.missing} not configured on this worker")
+        try:
+            if found := await self.chat.find_file(request.channel_id, request.thread, request.title):
+                return PictureResult(file_id=found, reused=True)
+            try:
+                from reporting.charts import timeline_png  # matplotlib, only when a picture is drawn
+
+                png = timeline_png(request.picture)
+            except Exception as e:  # never the incident's failure
+                return PictureResult(skipped=f"the picture could not be drawn ({type(e).__name__}: {e})")
+            upload = FileUpload(
+                filename=request.filename,
+                title=request.title,
+                content=png,
+                comment=request.comment,
+                alt_text="The incident's timeline: phases, pages, acknowledgements, updates, the gate",
+            )
+            shared = await self.chat.share_file(request.channel_id, request.thread, upload)
+            return PictureResult(file_id=shared)
+        except BridgeLost as lost:
+            return PictureResult(skipped=f"the bridge cannot take it ({lost.why})")
+        except ApplicationError as e:
+            if not e.non_retryable:
+                raise
+            return PictureResult(skipped=e.message)
 
     @activity.defn
     async def post_to_channel(self, post: ChannelPost) -> PostResult:

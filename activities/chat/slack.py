@@ -14,11 +14,11 @@ from datetime import timedelta
 
 import aiohttp
 from pydantic import Field, SecretStr
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from activities.chat import PERSON_TOKEN, BridgeLost, Directory
+from activities.chat import PERSON_TOKEN, BridgeLost, Directory, FileUpload
 from activities.errors import give_up, rate_limited, try_again
 from activities.settings import SharedSettings, secret
 from plan.alert_digest import clip
@@ -429,6 +429,53 @@ class SlackChat:
                 if slack_error(e) != "msg_too_long" or limit != MAX_TEXT:
                     raise self._classify("chat.postMessage", e) from None
         raise AssertionError("unreachable: the last try returns or raises")
+
+    async def find_file(self, channel_id: str, thread: str | None, title: str) -> str | None:
+        """The id of a file titled `title` in the latest 200 messages of the channel, or of the
+        thread of `thread` (conversations.replies). Raises BridgeLost when the bot may no longer
+        read the channel (a thread whose parent is gone has no file: None)."""
+        try:
+            if thread:
+                page = await self.client.conversations_replies(channel=channel_id, ts=thread, limit=200)
+            else:
+                page = await self.client.conversations_history(channel=channel_id, limit=200)
+        except SlackApiError as e:
+            if slack_error(e) in LOST:
+                raise BridgeLost(slack_error(e)) from None
+            if slack_error(e) == "thread_not_found":
+                return None
+            raise self._classify("conversations.replies" if thread else "conversations.history", e) from None
+        for message in page["messages"]:
+            for file in message.get("files") or []:
+                if isinstance(file, dict) and file.get("title") == title:
+                    return file.get("id")
+        return None
+
+    async def share_file(self, channel_id: str, thread: str | None, upload: FileUpload) -> str:
+        """slack_sdk's files_upload_v2: files.getUploadURLExternal, the bytes POSTed to its
+        upload URL, files.completeUploadExternal with channel_id, thread_ts and initial_comment
+        (files.upload, v1, is retired). The file's id. Raises BridgeLost for an archived, left or
+        deleted channel; an upload URL answering 5xx or 429 is try_again, any other status final."""
+        try:
+            response = await self.client.files_upload_v2(
+                channel=channel_id,
+                thread_ts=thread,
+                filename=upload.filename,
+                title=upload.title,
+                content=upload.content,
+                alt_txt=upload.alt_text or None,
+                initial_comment=upload.comment or None,
+            )
+        except SlackApiError as e:
+            if slack_error(e) in LOST:
+                raise BridgeLost(slack_error(e)) from None
+            raise self._classify(e.response.api_url.rsplit("/", 1)[-1] or "files upload", e) from None
+        except SlackRequestError as e:  # the upload URL's answer (slack_sdk says its status in words)
+            status = re.search(r"status: (\d+)", str(e))
+            if status and (int(status[1]) >= 500 or int(status[1]) == 429):
+                raise try_again(f"Slack's upload URL failed: {e}") from None
+            raise give_up(f"Slack's upload URL refused the file: {e}") from None
+        return response["files"][0]["id"]
 
     async def rejoin(self, channel_id: str, lost: BridgeLost) -> str | None:
         """`is_archived`: conversations.unarchive; `not_in_channel`: conversations.join;

@@ -732,6 +732,21 @@ def drill_setup(policy, pagerduty):
     return policy.model_copy(update={"drill_clock": DrillClockPolicy(speed_up=60, after_resolution=3600)})
 
 
+async def picture(client, task_queue, policy, env, prometheus):
+    """v2.1, issue 24 item 6 (workflow.patched "picture-in-bridge"): resolved and closed out, the
+    post-mortem draft's timeline picture shared in the draft's thread in the bridge; the first
+    share's answer is lost, and the retry finds the picture there and shares nothing more."""
+    FAKES["slack"].lose_next_response("files.completeUploadExternal")
+    handle = await fees_p1_opened(client, task_queue, "inc-golden-picture")
+    await handle.signal("acknowledge", {"by": "ben.okafor@preskool.com"})
+    prometheus.healthy(policy)
+    await handle.signal(
+        "resolve", {"by": "asha.rao@preskool.com", "summary": "Rolled back", "root_cause": "Gateway"}
+    )
+    await status_when(handle, lambda s: any(e.kind == "picture-shared" for e in s.timeline))
+    return handle
+
+
 FAKES: dict = {}  # the sandbox servers of the scenario being recorded, for those that break one
 LATER_ERAS: dict[str, str] = {
     "p1_keys_looked_up": "v2.1",
@@ -741,6 +756,7 @@ LATER_ERAS: dict[str, str] = {
     "heartbeat": "v2.1",
     "jira": "v2.1",
     "drill_clock": "v2.1",  # no patch: a policy without drill_clock issues the commands it did
+    "picture": "v2.1",
 }
 SETUP = {
     "p1_on_call": on_call_setup,
@@ -772,6 +788,7 @@ SCENARIOS = {
     "heartbeat": heartbeat,
     "jira": jira,
     "drill_clock": drill_clock,
+    "picture": picture,
 }
 
 
