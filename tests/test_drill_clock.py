@@ -17,6 +17,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devstack.drill import speed_up
 from incident_client.intake import deliver_alerts
 from plan import AlertmanagerDelivery, PolicyError, load_policy
 from plan.compliance import card
@@ -188,3 +189,41 @@ async def test_an_incident_on_a_drill_clock_runs_the_plan_faster_and_judges_outs
         assert status.phase == "REVIEW"
         assert any(e.kind == "drill-clock" and "×3600" in e.text for e in status.timeline)
         await finish(handle)
+
+
+@pytest.mark.parametrize(
+    "said, clock",
+    [
+        ("", None),
+        ("10", (10, 1)),
+        ("10,1000", (10, 1000)),
+        (" 60 , 3600 ", (60, 3600)),
+        ("0", ValueError),
+        ("10,3601", ValueError),
+        ("fast", ValueError),
+        ("1,2,3", ValueError),
+    ],
+)
+def test_make_up_reads_the_speed_up_or_says_what_it_takes(said, clock):
+    if clock is ValueError:
+        with pytest.raises(ValueError, match="IRP_DRILL_SPEED_UP=.*each 1–3600"):
+            speed_up(said)
+    else:
+        assert speed_up(said) == clock
+
+
+@pytest.mark.parametrize("env", [{"IRP_SANDBOX": "0"}, {"IRP_SANDBOX": "1", "IRP_DRILL_SPEED_UP": "fast"}])
+def test_make_up_refuses_a_speed_up_off_the_sandbox_or_out_of_bounds(tmp_path, env):
+    """Exit 2 before anything starts: a sped-up clock is a drill's, and a drill is the sandbox's."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IRP_", "TEMPORAL_"))}
+    run = {**base, "IRP_DATA_DIR": str(tmp_path), "IRP_DRILL_SPEED_UP": "10,1000", **env}
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.stack", "up"],
+        cwd=ROOT,
+        env=run,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "IRP_DRILL_SPEED_UP" in done.stderr, done.stderr
+    assert not (tmp_path / "stack.pid").exists()
