@@ -637,19 +637,22 @@ class SlackFake(SlackFiles, FakeServer):
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "team": TEAM_ID}
         self._content(p, message)
         message["ts"] = self._next_ts()
-        thread_ts = p.get("thread_ts")
-        parent = next((m for m in channel.messages if m["ts"] == thread_ts), None) if thread_ts else None
-        if parent is not None:
-            message["thread_ts"] = parent["ts"]
-            parent.update(
-                thread_ts=parent["ts"],
-                reply_count=parent.get("reply_count", 0) + 1,
-                latest_reply=message["ts"],
-            )
-            if _flag(p.get("reply_broadcast")):
-                message["subtype"] = "thread_broadcast"
+        if self._in_thread(channel, message, p.get("thread_ts")) and _flag(p.get("reply_broadcast")):
+            message["subtype"] = "thread_broadcast"
         channel.messages.append(message)
         return {"channel": channel.id, "ts": message["ts"], "message": self._wire_message(message, True)}
+
+    def _in_thread(self, channel, message: dict, thread_ts: object) -> bool:
+        """Make `message` a reply under `thread_ts` when that message is in `channel` (its parent
+        counts the reply), as Slack threads it; False when it is not a reply (no such parent)."""
+        parent = next((m for m in channel.messages if m["ts"] == thread_ts), None) if thread_ts else None
+        if parent is None:
+            return False
+        message["thread_ts"] = parent["ts"]
+        parent.update(
+            thread_ts=parent["ts"], reply_count=parent.get("reply_count", 0) + 1, latest_reply=message["ts"]
+        )
+        return True
 
     def _update(self, p: dict) -> dict:
         channel = self._channel(p)  # chat.update takes the channel's id only

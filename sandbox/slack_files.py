@@ -156,14 +156,7 @@ class SlackFiles:
 
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "team": TEAM_ID}
         message.update(text=comment, files=files, upload=True, display_as_bot=False, ts=self._next_ts())
-        parent = next((m for m in channel.messages if m["ts"] == thread_ts), None) if thread_ts else None
-        if parent is not None:
-            message["thread_ts"] = parent["ts"]
-            parent.update(
-                thread_ts=parent["ts"],
-                reply_count=parent.get("reply_count", 0) + 1,
-                latest_reply=message["ts"],
-            )
+        self._in_thread(channel, message, thread_ts)
         channel.messages.append(message)
 
     def shared_files(self, channel_name_or_id: str) -> list[dict]:
