@@ -381,9 +381,11 @@ async def run_on_stack(
     except TemporalConfigError as e:
         raise DrillError(f"the stack's Temporal at {found['temporal_address']}: {e}") from None
     drill = Drill(scenario, StackWorld(client, found, token), policy, say)
-    result = await drill.run()
-    await end(drill)
-    return result
+    try:
+        return await drill.run()
+    finally:  # a drill stopped midway (an error, Ctrl-C) leaves no incident paging on the stack
+        if drill.incident_id is not None:
+            await end(drill)
 
 
 def _stack_token(data: Path) -> str:

@@ -383,7 +383,7 @@ def up() -> int:
 
 
 def keep_for_drills(config: Config, env: dict[str, str]) -> None:
-    """Where `irp drill --stack` finds this stack (devstack/drill_stack.py): the receiver, the task
+    """Where `irp drill --stack` finds this stack (devstack/drill_worlds.py): the receiver, the task
     queue, the policy and the fakes it steers. Addresses only: no token or key (mode 600 anyway)."""
     found = {
         "receiver": f"http://{config.webhook_host}:{config.webhook_port}",

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 import yaml
@@ -92,14 +93,19 @@ def test_a_drill_on_the_stack_runs_on_the_incidents_clock_while_a_person_joins_l
     by_key = {p["key"]: p for p in card["promises"]}
     ack = by_key["acknowledge"]
     late = ack["late_by"]
-    # 3 minutes late, plus the click's own latency ×60 (up to 12 s by the wall on a busy machine)
-    assert ack["state"] == "missed" and 180 <= seconds(late) < 15 * 60, out
+    # 3 minutes late, plus the click's own latency ×60 (no upper bound: a busy machine's latency)
+    assert ack["state"] == "missed" and seconds(late) >= 180, out
+    assert abs(seconds(late) - (parse(ack["kept_at"]) - parse(ack["due_at"])).total_seconds()) < 1e-3
     assert by_key["update-1"]["state"] == "kept", by_key["update-1"]  # the person who joined live
     # §8: the report is due 24 h after resolution and nobody wrote it; the drill's card (as of its
     # clock's stop at T+1d 1h) says so, and who held it.
     (report,) = [line for line in out.splitlines() if line.startswith("⏳ §8 Incident report (internal)")]
     assert ", late by " in report and "Incident Commander (IC)" in report, report
     assert "Nobody did it before the clock stopped: §8 Incident report (internal)" in out
+
+
+def parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
 
 
 def seconds(iso: str) -> float:

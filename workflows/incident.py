@@ -122,7 +122,8 @@ class IncidentWorkflow:
                     self._continue_as_new()
                 continue
             now = await self._sleep_until_next_clock()
-            r.apply(decide(r.state, Given(r.incident_id, r.policy, now), clocks.tick))
+            wall = workflow.now() if r.state.drill_clock else None  # None: `now`, as it always was
+            r.apply(decide(r.state, Given(r.incident_id, r.policy, now, wall=wall), clocks.tick))
             self.shifts.check(now)
             r.watch.say_slow(r, now)
             self.upgrade.check(now)
